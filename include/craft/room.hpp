@@ -1,0 +1,106 @@
+// The game developer's side of craft: derive from Room, register the type with
+// Server::define_room, and craft runs it. Every callback runs on the room's own event
+// loop (shard), one at a time, so room code never needs a lock.
+#pragma once
+#include <craft/clock.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace craft {
+
+using SessionId = uint64_t;
+
+// A player connected to the room.
+struct Client {
+  SessionId id = 0;
+  std::string name;
+};
+
+// What on_join answers: accept, or reject with a reason the client sees.
+struct JoinResult {
+  bool accepted = true;
+  std::string reason;
+  static JoinResult accept() { return {}; }
+  static JoinResult reject(std::string why) { return {false, std::move(why)}; }
+};
+
+// One room_data message from a client.
+struct Message {
+  uint32_t op = 0;
+  std::string_view data;
+  std::span<const SessionId> targets;  // the sender asked for these recipients only (may be empty)
+};
+
+// Errors a room may answer a message with; the sender sees them with the message's cid.
+enum class MessageError : uint8_t { bad_request = 1, message_too_large = 15, invalid_target = 18 };
+
+namespace detail {
+class RoomHost;
+}
+
+class Room {
+ public:
+  virtual ~Room() = default;
+
+  // Called once, before anyone joins. `options` are the creator's (JSON text by convention).
+  virtual void on_create(std::string_view options) { (void)options; }
+  // Accept or reject a player. Called before the player is a member.
+  virtual JoinResult on_join(const Client& client, std::string_view options) {
+    (void)client, (void)options;
+    return JoinResult::accept();
+  }
+  // State bytes delivered to a joining player in room_joined.state.
+  virtual std::string join_state(const Client& client) {
+    (void)client;
+    return {};
+  }
+  // After the player left (asked, disconnected or kicked); it is no longer a member.
+  virtual void on_leave(const Client& client) { (void)client; }
+  virtual void on_message(const Client& from, const Message& message) { (void)from, (void)message; }
+  // Fixed timestep: dt is always 1 / tick rate. Late ticks are caught up (up to 5 at once).
+  virtual void on_tick(Duration dt) { (void)dt; }
+  virtual void on_dispose() {}
+
+ protected:
+  // Outgoing room_data. `sender` is stamped on the message (0 = the room itself).
+  void send(SessionId to, uint32_t op, std::string_view data, SessionId sender = 0);
+  void send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender = 0);
+  void broadcast(uint32_t op, std::string_view data, SessionId sender = 0);
+  void broadcast_except(SessionId except, uint32_t op, std::string_view data, SessionId sender = 0);
+  // Only inside on_message: answer the message being handled with an error (its cid echoed).
+  void reply_error(MessageError code, std::string_view message);
+  // Removes a player; it receives room_left with the reason.
+  void kick(SessionId who, std::string_view reason);
+
+  const std::vector<Client>& clients() const;
+  const Client* find_client(SessionId id) const;
+  const std::string& id() const;
+  const std::string& type() const;
+  TimePoint now() const;
+
+  // Room metadata, shown in room listings; changes apply at once.
+  uint32_t max_clients() const;
+  void set_max_clients(uint32_t n);
+  void set_label(std::string label);
+  void set_locked(bool locked);  // a locked room accepts no joins
+  void set_private(bool hidden); // a private room is joinable by id only, never listed
+  // 1-240 Hz, or 0 for no game loop (rooms that only react to messages). Default: the
+  // server's rooms.tick_rate_hz. Takes effect from the next tick.
+  void set_tick_rate(uint32_t hz);
+  // Dispose the room now: everyone receives room_left.
+  void dispose();
+
+ private:
+  friend class detail::RoomHost;
+  detail::RoomHost* host_ = nullptr;
+};
+
+using RoomFactory = std::function<std::unique_ptr<Room>()>;
+
+}  // namespace craft

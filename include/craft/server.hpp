@@ -1,0 +1,53 @@
+// Embedding craft: build a Server from a config, define room types, start it.
+//
+//   craft::Server server(config);
+//   server.define_room<MyRoom>("my_room");
+//   server.start();
+//   server.wait();      // until stop() or a signal handler calls stop()
+#pragma once
+#include <craft/clock.hpp>
+#include <craft/config.hpp>
+#include <craft/room.hpp>
+
+#include <memory>
+#include <string>
+
+namespace craft {
+
+namespace detail {
+class ServerCore;
+}
+
+class Server {
+ public:
+  // `clock` must outlive the server; the default is the steady clock.
+  explicit Server(ServerConfig config, const Clock* clock = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void define_room(std::string type, RoomFactory factory);
+  template <class R>
+  void define_room(std::string type) {
+    define_room(std::move(type), [] { return std::make_unique<R>(); });
+  }
+
+  // Binds the listeners and starts one thread per shard. Throws if a port is taken.
+  void start();
+  // Graceful: stop accepting, send close code 1001 to every client, dispose rooms,
+  // stop the loops within shutdown_timeout_ms. Safe to call from any thread, more than once.
+  void stop();
+  // Blocks until the server has stopped.
+  void wait();
+
+  uint16_t http_port() const;  // the bound port, useful when configured as 0
+  uint16_t tcp_port() const;
+  const ServerConfig& config() const;
+  // Prometheus text format; also served at GET /metrics.
+  std::string metrics_text() const;
+
+ private:
+  std::unique_ptr<detail::ServerCore> core_;
+};
+
+}  // namespace craft

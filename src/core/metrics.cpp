@@ -1,0 +1,147 @@
+#include "core/metrics.hpp"
+
+#include "craft.pb.h"
+
+#include <bit>
+#include <cstdio>
+
+namespace craft {
+
+void LatencyHistogram::record_us(uint64_t us) {
+  size_t i = us == 0 ? 0 : static_cast<size_t>(std::bit_width(us));
+  counts_[std::min(i, buckets - 1)].add();
+}
+
+uint64_t LatencyHistogram::count() const {
+  uint64_t n = 0;
+  for (auto& c : counts_) n += c.get();
+  return n;
+}
+
+void LatencyHistogram::merge_into(std::array<uint64_t, buckets>& out) const {
+  for (size_t i = 0; i < buckets; ++i) out[i] += counts_[i].get();
+}
+
+static uint64_t quantile_of(const std::array<uint64_t, LatencyHistogram::buckets>& b, double q) {
+  uint64_t total = 0;
+  for (auto c : b) total += c;
+  if (total == 0) return 0;
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    seen += b[i];
+    if (seen >= rank) return uint64_t{1} << i;
+  }
+  return uint64_t{1} << (b.size() - 1);
+}
+
+uint64_t LatencyHistogram::quantile_us(double q) const {
+  std::array<uint64_t, buckets> b{};
+  merge_into(b);
+  return quantile_of(b, q);
+}
+
+void ShardMetrics::count_close(uint16_t code) {
+  for (size_t i = 0; i < counted_close_codes.size(); ++i) {
+    if (counted_close_codes[i] == code) {
+      closes[i].add();
+      return;
+    }
+  }
+  closes.back().add();
+}
+
+namespace {
+struct Writer {
+  std::string out;
+  void line(const char* name, const char* help, const char* type) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  }
+  void value(const std::string& name_and_labels, uint64_t v) {
+    out += name_and_labels;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+  }
+};
+}  // namespace
+
+std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
+  Writer w;
+  auto sum = [&](auto member) {
+    uint64_t n = 0;
+    for (auto* s : shards) n += (s->*member).get();
+    return n;
+  };
+  struct Simple {
+    Counter ShardMetrics::*member;
+    const char* name;
+    const char* help;
+    const char* type;
+  };
+  static const Simple simple[] = {
+      {&ShardMetrics::connections_current, "craft_connections", "Open connections", "gauge"},
+      {&ShardMetrics::connections_accepted, "craft_connections_accepted_total", "Accepted connections", "counter"},
+      {&ShardMetrics::messages_in, "craft_messages_in_total", "Envelopes received", "counter"},
+      {&ShardMetrics::bytes_in, "craft_bytes_in_total", "Bytes received", "counter"},
+      {&ShardMetrics::frames_out, "craft_frames_out_total", "Frames queued for sending", "counter"},
+      {&ShardMetrics::bytes_out, "craft_bytes_out_total", "Bytes written", "counter"},
+      {&ShardMetrics::write_calls, "craft_write_calls_total", "Gathered write system calls", "counter"},
+      {&ShardMetrics::rate_limited, "craft_rate_limited_total", "Messages dropped by limits.messages_per_second", "counter"},
+      {&ShardMetrics::http_requests, "craft_http_requests_total", "HTTP requests (upgrades included)", "counter"},
+      {&ShardMetrics::http_rejected, "craft_http_rejected_total", "HTTP requests answered 4xx (431 = limits.max_http_request_bytes)", "counter"},
+      {&ShardMetrics::rooms_current, "craft_rooms", "Live rooms", "gauge"},
+      {&ShardMetrics::room_ticks, "craft_room_ticks_total", "Room ticks run", "counter"},
+      {&ShardMetrics::ticks_skipped, "craft_room_ticks_skipped_total", "Room ticks skipped after falling behind", "counter"},
+  };
+  for (auto& s : simple) {
+    w.line(s.name, s.help, s.type);
+    w.value(s.name, sum(s.member));
+  }
+  w.line("craft_connections_rejected_total", "Connections closed with 1013 by a connection limit", "counter");
+  w.value("craft_connections_rejected_total{limit=\"max_connections\"}", sum(&ShardMetrics::rejected_max_connections));
+  w.value("craft_connections_rejected_total{limit=\"max_connections_per_ip\"}", sum(&ShardMetrics::rejected_per_ip));
+
+  w.line("craft_closes_total", "Connections closed by the server, by close code", "counter");
+  for (size_t i = 0; i <= counted_close_codes.size(); ++i) {
+    uint64_t n = 0;
+    for (auto* s : shards) n += s->closes[i].get();
+    std::string code = i < counted_close_codes.size() ? std::to_string(counted_close_codes[i]) : "other";
+    w.value("craft_closes_total{code=\"" + code + "\"}", n);
+  }
+  w.line("craft_errors_total", "Error envelopes sent, by error code", "counter");
+  for (int code = 1; code < 32; ++code) {
+    if (!v1::ErrorCode_IsValid(code)) continue;
+    uint64_t n = 0;
+    for (auto* s : shards) n += s->errors[static_cast<size_t>(code)].get();
+    w.value("craft_errors_total{code=\"" + v1::ErrorCode_Name(code) + "\"}", n);
+  }
+
+  std::array<uint64_t, LatencyHistogram::buckets> lateness{};
+  for (auto* s : shards) s->tick_lateness.merge_into(lateness);
+  w.line("craft_tick_lateness_seconds", "How late room ticks start versus their schedule", "histogram");
+  uint64_t cumulative = 0;
+  char buf[96];
+  for (size_t i = 0; i + 1 < lateness.size(); ++i) {
+    cumulative += lateness[i];
+    std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_bucket{le=\"%.6f\"}",
+                  static_cast<double>(uint64_t{1} << i) / 1e6);
+    w.value(buf, cumulative);
+  }
+  cumulative += lateness.back();
+  w.value("craft_tick_lateness_seconds_bucket{le=\"+Inf\"}", cumulative);
+  w.value("craft_tick_lateness_seconds_count", cumulative);
+  w.line("craft_tick_lateness_p99_microseconds", "Upper bound of the 99th percentile bucket", "gauge");
+  w.value("craft_tick_lateness_p99_microseconds", quantile_of(lateness, 0.99));
+  return w.out;
+}
+
+}  // namespace craft

@@ -1,0 +1,67 @@
+// Counters each shard owns and only its own thread writes; /metrics sums them. A single
+// writer means increments need no locked instruction, only relaxed atomic loads/stores.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace craft {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Power-of-two microsecond buckets: bucket i counts values < 2^i us (the last is +Inf).
+class LatencyHistogram {
+ public:
+  static constexpr size_t buckets = 24;
+  void record_us(uint64_t us);
+  uint64_t count() const;
+  // Upper bound of the bucket holding quantile q, in microseconds.
+  uint64_t quantile_us(double q) const;
+  void merge_into(std::array<uint64_t, buckets>& out) const;
+
+ private:
+  std::array<Counter, buckets> counts_;
+};
+
+// Close codes we count, each with a slot.
+inline constexpr std::array<uint16_t, 13> counted_close_codes = {
+    1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4000, 4001, 4002, 4003, 4004};
+
+struct ShardMetrics {
+  Counter connections_current;
+  Counter connections_accepted;
+  Counter rejected_max_connections;
+  Counter rejected_per_ip;
+  Counter messages_in;
+  Counter bytes_in;
+  Counter frames_out;     // frames queued for a socket
+  Counter bytes_out;
+  Counter write_calls;    // gathered write syscalls
+  Counter rate_limited;
+  Counter http_requests;
+  Counter http_rejected;  // 4xx answers, incl. 431 for limits.max_http_request_bytes
+  Counter rooms_current;
+  Counter room_ticks;
+  Counter ticks_skipped;
+  std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
+  std::array<Counter, 32> errors;                              // by ErrorCode value
+  LatencyHistogram tick_lateness;
+
+  void count_close(uint16_t code);
+  void count_error(int code) { errors[static_cast<size_t>(code) & 31].add(); }
+};
+
+// Prometheus text for the sum over shards.
+std::string render_metrics(const std::vector<const ShardMetrics*>& shards);
+
+}  // namespace craft

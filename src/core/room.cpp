@@ -1,0 +1,35 @@
+// Room's protected API forwards to its host on the same shard.
+#include "core/room_host.hpp"
+
+#include <craft/room.hpp>
+
+namespace craft {
+
+void Room::send(SessionId to, uint32_t op, std::string_view data, SessionId sender) {
+  host_->send(std::span<const SessionId>(&to, 1), op, data, sender);
+}
+void Room::send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender) {
+  host_->send(to, op, data, sender);
+}
+void Room::broadcast(uint32_t op, std::string_view data, SessionId sender) { host_->broadcast(op, data, sender, 0); }
+void Room::broadcast_except(SessionId except, uint32_t op, std::string_view data, SessionId sender) {
+  host_->broadcast(op, data, sender, except);
+}
+void Room::reply_error(MessageError code, std::string_view message) { host_->reply_error(code, message); }
+void Room::kick(SessionId who, std::string_view reason) { host_->leave(who, reason, true); }
+const std::vector<Client>& Room::clients() const { return host_->clients(); }
+const Client* Room::find_client(SessionId id) const { return host_->find_client(id); }
+const std::string& Room::id() const { return host_->id(); }
+const std::string& Room::type() const { return host_->type(); }
+TimePoint Room::now() const { return host_->now(); }
+uint32_t Room::max_clients() const { return host_->max_clients(); }
+void Room::set_max_clients(uint32_t n) { host_->update_settings(n, std::nullopt, std::nullopt, std::nullopt); }
+void Room::set_label(std::string label) {
+  host_->update_settings(std::nullopt, std::move(label), std::nullopt, std::nullopt);
+}
+void Room::set_locked(bool locked) { host_->update_settings(std::nullopt, std::nullopt, locked, std::nullopt); }
+void Room::set_private(bool hidden) { host_->update_settings(std::nullopt, std::nullopt, std::nullopt, hidden); }
+void Room::set_tick_rate(uint32_t hz) { host_->set_tick_rate(hz); }
+void Room::dispose() { host_->dispose("disposed by the room"); }
+
+}  // namespace craft

@@ -1,0 +1,321 @@
+#include "core/room_host.hpp"
+
+#include "core/server_core.hpp"
+#include "core/session.hpp"
+#include "net/shard.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace craft::detail {
+
+using protocol::WireFormat;
+
+RoomHost::RoomHost(Shard& shard, std::string id, std::string type, std::unique_ptr<Room> room,
+                   bool is_private, std::string create_options)
+    : shard_(shard),
+      id_(std::move(id)),
+      type_(std::move(type)),
+      room_(std::move(room)),
+      create_options_(std::move(create_options)),
+      is_private_(is_private),
+      max_clients_(shard.core().config().rooms.max_clients),
+      tick_rate_hz_(shard.core().config().rooms.tick_rate_hz),
+      scheduler_(tick_rate_hz_ == 0 ? 1 : tick_rate_hz_, shard.now()),
+      timer_(shard.context()) {
+  room_->host_ = this;
+  listing.type = type_;
+  listing.max_clients = max_clients_;
+  listing.is_private = is_private_;
+}
+
+RoomHost::~RoomHost() {
+  if (room_) room_->host_ = nullptr;
+}
+
+void RoomHost::ensure_created() {
+  if (created_) return;
+  created_ = true;
+  shard_.add_room(this);
+  shard_.metrics().rooms_current.add();
+  empty_since_ = shard_.now();
+  if (tick_rate_hz_ > 0) scheduler_.set_rate(tick_rate_hz_, shard_.now());
+  room_->on_create(create_options_);
+  create_options_ = std::string();
+  arm_timer();
+}
+
+TimePoint RoomHost::now() const { return shard_.now(); }
+
+void RoomHost::fail_join(JoinRequest& request, int code, std::string message, bool retryable) {
+  auto session = std::move(request.session);
+  session->shard().dispatch([session, cid = request.cid, code, message = std::move(message), retryable,
+                             mode = request.mode, type = type_, options = std::move(request.options)]() mutable {
+    session->on_join_failed(cid, code, std::move(message), retryable, mode, std::move(type), std::move(options));
+  });
+}
+
+void RoomHost::join(JoinRequest request) {
+  ensure_created();
+  if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
+  if (find_member(request.client.id)) return fail_join(request, v1::ALREADY_IN_ROOM, "already in room " + id_, false);
+  if (locked_) return fail_join(request, v1::ROOM_LOCKED, "room " + id_ + " is locked", true);
+  if (members_.size() >= max_clients_) return fail_join(request, v1::ROOM_FULL, "room " + id_ + " is full", true);
+  auto verdict = room_->on_join(request.client, request.options);
+  if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
+  if (!verdict.accepted) return fail_join(request, v1::JOIN_REJECTED, verdict.reason, false);
+
+  auto session = request.session;
+  clients_.push_back(request.client);
+  members_.push_back({session, session->shard().index(), session->format()});
+  empty_since_.reset();
+  membership_changed();
+
+  v1::Envelope presence;
+  auto* event = presence.mutable_presence();
+  event->set_room_id(id_);
+  auto* p = event->add_joins();
+  p->set_session_id(request.client.id);
+  p->set_name(request.client.name);
+  deliver(protocol::frame_all(presence, formats_), request.client.id);
+
+  v1::Envelope joined;
+  joined.set_cid(request.cid);
+  auto* j = joined.mutable_room_joined();
+  j->set_room_id(id_);
+  j->set_type(type_);
+  j->mutable_you()->set_session_id(request.client.id);
+  j->mutable_you()->set_name(request.client.name);
+  for (auto& c : clients_) {
+    auto* m = j->add_members();
+    m->set_session_id(c.id);
+    m->set_name(c.name);
+  }
+  j->set_state(room_->join_state(request.client));
+  auto frame = protocol::frame(joined, members_.back().format);
+  session->shard().dispatch([session, self = shared_from_this(), frame] {
+    session->on_join_succeeded(self, frame);
+  });
+}
+
+void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
+  auto it = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.id == who; });
+  if (it == clients_.end()) return;
+  auto index = static_cast<size_t>(it - clients_.begin());
+  Client client = std::move(*it);
+  auto member = std::move(members_[index]);
+  clients_.erase(it);
+  members_.erase(members_.begin() + static_cast<std::ptrdiff_t>(index));
+  membership_changed();
+  if (clients_.empty()) empty_since_ = shard_.now();
+  if (notify) {
+    member.session->shard().dispatch([session = member.session, room_id = id_, why = std::string(reason)] {
+      session->on_removed(room_id, why);
+    });
+  }
+  room_->on_leave(client);
+  if (disposed_) return;
+  v1::Envelope presence;
+  auto* event = presence.mutable_presence();
+  event->set_room_id(id_);
+  auto* p = event->add_leaves();
+  p->set_session_id(client.id);
+  p->set_name(client.name);
+  deliver(protocol::frame_all(presence, formats_), 0);
+}
+
+void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_view data,
+                       std::span<const SessionId> targets) {
+  const Client* client = find_client(from);
+  if (!client || disposed_) return;  // left while the message was on its way
+  current_sender_ = from;
+  current_cid_ = cid;
+  room_->on_message(*client, Message{op, data, targets});
+  current_sender_ = 0;
+  current_cid_ = 0;
+}
+
+void RoomHost::dispose(std::string_view reason) {
+  if (disposed_) return;
+  ensure_created();
+  disposed_ = true;
+  for (auto& m : members_) {
+    m.session->shard().dispatch([session = m.session, room_id = id_, why = std::string(reason)] {
+      session->on_removed(room_id, why);
+    });
+  }
+  auto clients = std::move(clients_);
+  clients_.clear();
+  members_.clear();
+  membership_changed();
+  for (auto& c : clients) room_->on_leave(c);
+  room_->on_dispose();
+  ++timer_generation_;
+  timer_.cancel();
+  shard_.remove_room(this);
+  shard_.metrics().rooms_current.sub();
+  shard_.core().world().remove(id_);
+}
+
+void RoomHost::arm_timer() {
+  // A generation number makes any earlier wait (cancelled or not) harmless.
+  auto generation = ++timer_generation_;
+  if (disposed_ || tick_rate_hz_ == 0) return;
+  auto next = scheduler_.next_tick();
+  timer_.expires_at(std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(next.time_since_epoch())));
+  timer_.async_wait([self = shared_from_this(), generation](const std::error_code& ec) {
+    if (ec || generation != self->timer_generation_) return;
+    self->advance(self->shard_.now());
+  });
+}
+
+void RoomHost::advance(TimePoint now) {
+  if (disposed_ || tick_rate_hz_ == 0) return;
+  auto skipped_before = scheduler_.skipped();
+  auto due = scheduler_.update(now);
+  if (due.ticks > 0) {
+    auto& metrics = shard_.metrics();
+    metrics.tick_lateness.record_us(static_cast<uint64_t>(due.lateness.count() / 1000));
+    metrics.ticks_skipped.add(scheduler_.skipped() - skipped_before);
+    for (uint32_t i = 0; i < due.ticks && !disposed_ && tick_rate_hz_ > 0; ++i) {
+      room_->on_tick(scheduler_.period());
+      metrics.room_ticks.add();
+    }
+  }
+  arm_timer();
+}
+
+void RoomHost::sweep(TimePoint now) {
+  if (disposed_ || !empty_since_) return;
+  auto grace = std::chrono::milliseconds(shard_.core().config().rooms.empty_dispose_ms);
+  if (now - *empty_since_ >= grace) dispose("empty");
+}
+
+const Client* RoomHost::find_client(SessionId id) const {
+  for (auto& c : clients_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+RoomHost::Member* RoomHost::find_member(SessionId id) {
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i].id == id) return &members_[i];
+  }
+  return nullptr;
+}
+
+void RoomHost::membership_changed() {
+  formats_ = 0;
+  for (auto& m : members_) formats_ |= protocol::format_bit(m.format);
+  remote_members_stale_ = true;
+  publish_listing();
+}
+
+void RoomHost::publish_listing() {
+  shard_.core().world().update_listing(*this, [&](Listing& l) {
+    l.clients = static_cast<uint32_t>(clients_.size());
+    l.max_clients = max_clients_;
+    l.label = label_;
+    l.locked = locked_;
+    l.is_private = is_private_;
+    l.disposed = disposed_;
+  });
+}
+
+void RoomHost::deliver_to(size_t index, const protocol::Frame& frame) {
+  auto& m = members_[index];
+  if (m.shard == shard_.index()) {
+    m.session->send(frame);
+  } else {
+    m.session->shard().post([session = m.session, frame] { session->send(frame); });
+  }
+}
+
+void RoomHost::deliver(const protocol::FramedMessage& frames, SessionId except) {
+  if (remote_members_stale_) {
+    std::vector<MemberList> by_shard(shard_.core().shard_count());
+    for (auto& m : members_) {
+      if (m.shard != shard_.index()) by_shard[m.shard].push_back(m.session);
+    }
+    remote_members_.assign(by_shard.size(), nullptr);
+    for (size_t s = 0; s < by_shard.size(); ++s) {
+      if (!by_shard[s].empty()) remote_members_[s] = std::make_shared<const MemberList>(std::move(by_shard[s]));
+    }
+    remote_members_stale_ = false;
+  }
+  for (size_t i = 0; i < members_.size(); ++i) {
+    auto& m = members_[i];
+    if (m.shard == shard_.index() && clients_[i].id != except) m.session->send(frames[m.format]);
+  }
+  for (size_t s = 0; s < remote_members_.size(); ++s) {
+    if (!remote_members_[s]) continue;
+    shard_.core().shard(static_cast<uint32_t>(s)).post([list = remote_members_[s], frames, except] {
+      for (auto& session : *list) {
+        if (session->id() != except) session->send(frames[session->format()]);
+      }
+    });
+  }
+}
+
+void RoomHost::send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender) {
+  v1::Envelope e;
+  auto* rd = e.mutable_room_data();
+  rd->set_room_id(id_);
+  rd->set_op(op);
+  rd->set_data(data.data(), data.size());
+  rd->set_sender(sender);
+  protocol::FramedMessage frames;
+  for (auto id : to) {
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      if (clients_[i].id != id) continue;
+      auto f = static_cast<size_t>(members_[i].format);
+      if (!frames.by_format[f]) frames.by_format[f] = protocol::frame(e, members_[i].format);
+      deliver_to(i, frames.by_format[f]);
+    }
+  }
+}
+
+void RoomHost::broadcast(uint32_t op, std::string_view data, SessionId sender, SessionId except) {
+  if (members_.empty()) return;
+  v1::Envelope e;
+  auto* rd = e.mutable_room_data();
+  rd->set_room_id(id_);
+  rd->set_op(op);
+  rd->set_data(data.data(), data.size());
+  rd->set_sender(sender);
+  deliver(protocol::frame_all(e, formats_), except);
+}
+
+void RoomHost::reply_error(MessageError code, std::string_view message) {
+  if (current_sender_ == 0) return;  // only meaningful inside on_message
+  v1::Envelope e;
+  e.set_cid(current_cid_);
+  e.mutable_error()->set_code(static_cast<v1::ErrorCode>(code));
+  e.mutable_error()->set_message(std::string(message));
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i].id == current_sender_) {
+      shard_.metrics().count_error(static_cast<int>(code));
+      deliver_to(i, protocol::frame(e, members_[i].format));
+    }
+  }
+}
+
+void RoomHost::update_settings(std::optional<uint32_t> max_clients, std::optional<std::string> label,
+                               std::optional<bool> locked, std::optional<bool> hidden) {
+  if (max_clients) max_clients_ = *max_clients;
+  if (label) label_ = std::move(*label);
+  if (locked) locked_ = *locked;
+  if (hidden) is_private_ = *hidden;
+  publish_listing();
+}
+
+void RoomHost::set_tick_rate(uint32_t hz) {
+  tick_rate_hz_ = std::min(hz, TickScheduler::max_rate_hz);
+  if (tick_rate_hz_ > 0) scheduler_.set_rate(tick_rate_hz_, shard_.now());
+  if (created_) arm_timer();  // re-armed with the new period, or stopped for 0
+}
+
+}  // namespace craft::detail

@@ -1,0 +1,128 @@
+// The server's side of a Room: membership, the tick loop, and delivery. Lives on one shard
+// and is only touched there; sessions on other shards reach it by posting.
+#pragma once
+#include "core/tick_scheduler.hpp"
+#include "protocol/envelope_codec.hpp"
+
+#include <craft/room.hpp>
+
+#include <asio/steady_timer.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace craft {
+class Shard;
+class Session;
+}  // namespace craft
+
+namespace craft::detail {
+
+class ServerCore;
+
+enum class JoinMode : uint8_t { join, create, join_or_create };
+
+struct JoinRequest {
+  std::shared_ptr<Session> session;
+  Client client;
+  std::string options;
+  uint32_t cid = 0;
+  JoinMode mode = JoinMode::join;
+};
+
+// What room listings show; guarded by World's mutex, written by the room's shard.
+struct Listing {
+  std::string type;
+  uint32_t clients = 0;
+  uint32_t max_clients = 0;
+  std::string label;
+  bool locked = false;
+  bool is_private = false;
+  bool disposed = false;
+};
+
+class RoomHost : public std::enable_shared_from_this<RoomHost> {
+ public:
+  RoomHost(Shard& shard, std::string id, std::string type, std::unique_ptr<Room> room,
+           bool is_private, std::string create_options);
+  ~RoomHost();
+
+  Shard& shard() { return shard_; }
+  const std::string& id() const { return id_; }
+  const std::string& type() const { return type_; }
+  Listing listing;  // see Listing
+
+  // All below run on the room's shard.
+  void join(JoinRequest request);
+  // Removes a member; `notify` sends it room_left (when the room, not the player, decided).
+  void leave(SessionId who, std::string_view reason, bool notify);
+  void message(SessionId from, uint32_t cid, uint32_t op, std::string_view data,
+               std::span<const SessionId> targets);
+  void dispose(std::string_view reason);
+  bool disposed() const { return disposed_; }
+  // Runs the ticks due at `now` and re-arms the timer. Public so tests can drive it.
+  void advance(TimePoint now);
+  void sweep(TimePoint now);
+
+  // Backends of the Room API.
+  void send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender);
+  void broadcast(uint32_t op, std::string_view data, SessionId sender, SessionId except);
+  void reply_error(MessageError code, std::string_view message);
+  const std::vector<Client>& clients() const { return clients_; }
+  const Client* find_client(SessionId id) const;
+  TimePoint now() const;
+  uint32_t max_clients() const { return max_clients_; }
+  void update_settings(std::optional<uint32_t> max_clients, std::optional<std::string> label,
+                       std::optional<bool> locked, std::optional<bool> hidden);
+  void set_tick_rate(uint32_t hz);
+
+ private:
+  struct Member {
+    std::shared_ptr<Session> session;
+    uint32_t shard;
+    protocol::WireFormat format;
+  };
+  using MemberList = std::vector<std::shared_ptr<Session>>;
+
+  void ensure_created();
+  void fail_join(JoinRequest& request, int code, std::string message, bool retryable);
+  Member* find_member(SessionId id);
+  void deliver(const protocol::FramedMessage& frames, SessionId except);
+  void deliver_to(size_t member_index, const protocol::Frame& frame);
+  void send_envelope_to(size_t member_index, const v1::Envelope& envelope);
+  void membership_changed();
+  void publish_listing();
+  void arm_timer();
+
+  Shard& shard_;
+  std::string id_;
+  std::string type_;
+  std::unique_ptr<Room> room_;
+  std::string create_options_;
+  bool created_ = false;
+  bool disposed_ = false;
+  bool is_private_;
+  bool locked_ = false;
+  uint32_t max_clients_;
+  std::string label_;
+  // Parallel arrays: clients_ is what game code sees, members_ how to reach them.
+  std::vector<Client> clients_;
+  std::vector<Member> members_;
+  uint8_t formats_ = 0;  // wire formats among members, so a broadcast frames only those
+  // Per remote shard, an immutable snapshot of members there: a cross-shard broadcast posts
+  // the pointer, never a copy of the list.
+  std::vector<std::shared_ptr<const MemberList>> remote_members_;
+  bool remote_members_stale_ = true;
+  std::optional<TimePoint> empty_since_;
+  uint32_t tick_rate_hz_;
+  TickScheduler scheduler_;
+  asio::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  // The message being handled, for reply_error.
+  SessionId current_sender_ = 0;
+  uint32_t current_cid_ = 0;
+};
+
+}  // namespace craft::detail

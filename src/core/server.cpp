@@ -1,0 +1,220 @@
+#include "core/server_core.hpp"
+#include "core/session.hpp"
+#include "net/http_request.hpp"
+
+#include <craft/close_codes.hpp>
+#include <craft/server.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <asio/ip/address.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace craft {
+namespace detail {
+
+namespace {
+const SteadyClock& default_clock() {
+  static const SteadyClock clock;
+  return clock;
+}
+
+Connection::IpKey ip_key(const asio::ip::address& address) {
+  Connection::IpKey key{};
+  if (address.is_v4()) {
+    auto b = address.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), key.begin() + 12);
+  } else {
+    auto b = address.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), key.begin());
+  }
+  return key;
+}
+
+std::string_view content_type_for(std::string_view path) {
+  auto dot = path.rfind('.');
+  auto ext = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
+  if (ext == "html") return "text/html; charset=utf-8";
+  if (ext == "js" || ext == "mjs") return "text/javascript; charset=utf-8";
+  if (ext == "css") return "text/css; charset=utf-8";
+  if (ext == "json" || ext == "map") return "application/json";
+  if (ext == "png") return "image/png";
+  if (ext == "svg") return "image/svg+xml";
+  if (ext == "wasm") return "application/wasm";
+  return "application/octet-stream";
+}
+}  // namespace
+
+size_t ServerCore::IpHash::operator()(const Connection::IpKey& k) const {
+  return std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+
+ServerCore::ServerCore(ServerConfig config, const Clock& clock)
+    : config_(std::move(config)), clock_(clock), world_(*this) {
+  uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
+  for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, *this));
+}
+
+ServerCore::~ServerCore() {
+  stop();
+  wait();
+}
+
+void ServerCore::listen(std::optional<asio::ip::tcp::acceptor>& acceptor, uint16_t port, uint16_t& bound) {
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config_.listen_address), port);
+  acceptor.emplace(shards_[0]->context());
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(asio::socket_base::reuse_address(true));
+  acceptor->bind(endpoint);
+  acceptor->listen(4096);
+  bound = acceptor->local_endpoint().port();
+}
+
+void ServerCore::start() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    if (started_) return;
+    started_ = true;
+  }
+  listen(http_acceptor_, config_.http_port, http_port_);
+  if (config_.tcp_enabled) listen(tcp_acceptor_, config_.tcp_port, tcp_port_);
+  accept_retry_.emplace(shards_[0]->context());
+  accept_next(*http_acceptor_, Connection::Transport::http);
+  if (tcp_acceptor_) accept_next(*tcp_acceptor_, Connection::Transport::tcp);
+  for (auto& s : shards_) s->start();
+}
+
+uint16_t ServerCore::admit(const Connection::IpKey& ip, Shard& shard) {
+  std::lock_guard lock(limits_mutex_);
+  ++total_connections_;
+  auto count = ++per_ip_[ip];
+  if (total_connections_ > config_.limits.max_connections) {
+    shard.metrics().rejected_max_connections.add();
+    return close_code::try_again_later;
+  }
+  if (count > config_.limits.max_connections_per_ip) {
+    shard.metrics().rejected_per_ip.add();
+    return close_code::try_again_later;
+  }
+  return 0;
+}
+
+void ServerCore::release_connection(const Connection::IpKey& ip) {
+  std::lock_guard lock(limits_mutex_);
+  --total_connections_;
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+}
+
+void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Transport transport) {
+  auto& target = *shards_[next_accept_shard_++ % shards_.size()];
+  acceptor.async_accept(target.context(), [this, &acceptor, &target, transport](std::error_code ec,
+                                                                               asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of file descriptors and the like: back off instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      accept_retry_->expires_after(std::chrono::milliseconds(50));
+      accept_retry_->async_wait([this, &acceptor, transport](const std::error_code& e) {
+        if (!e) accept_next(acceptor, transport);
+      });
+      return;
+    }
+    std::error_code endpoint_ec;
+    auto remote = socket.remote_endpoint(endpoint_ec);
+    auto ip = ip_key(remote.address());
+    uint16_t reject = admit(ip, target);
+    auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
+    target.post([&target, socket = std::move(socket), transport, ip, id, reject]() mutable {
+      std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject)->begin();
+    });
+    accept_next(acceptor, transport);
+  });
+}
+
+std::string ServerCore::handle_http_get(std::string_view path) {
+  if (path == "/metrics") return http::response(200, "OK", "text/plain; version=0.0.4", metrics_text());
+  if (path == "/healthz") return http::response(200, "OK", "text/plain", "ok\n");
+  return serve_static(path);
+}
+
+std::string ServerCore::serve_static(std::string_view path) {
+  auto not_found = [] { return http::response(404, "Not Found", "text/plain", "not found\n"); };
+  if (config_.static_dir.empty() || path.find("..") != std::string_view::npos ||
+      path.find('\0') != std::string_view::npos)
+    return not_found();
+  std::string file = config_.static_dir + std::string(path);
+  if (file.back() == '/') file += "index.html";
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return not_found();
+  std::ostringstream body;
+  body << in.rdbuf();
+  return http::response(200, "OK", content_type_for(file), body.str());
+}
+
+std::string ServerCore::metrics_text() const {
+  std::vector<const ShardMetrics*> all;
+  for (auto& s : shards_) all.push_back(&const_cast<Shard&>(*s).metrics());
+  return render_metrics(all);
+}
+
+void ServerCore::stop() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (!started_) {
+      for (auto& s : shards_) s->release();
+      return;
+    }
+  }
+  shards_[0]->post([this] {
+    std::error_code ec;
+    if (http_acceptor_) http_acceptor_->close(ec);
+    if (tcp_acceptor_) tcp_acceptor_->close(ec);
+    accept_retry_->cancel();
+  });
+  for (auto& s : shards_) {
+    s->post([shard = s.get()] { shard->begin_shutdown(close_code::going_away); });
+  }
+  // Wait off the shard threads until every connection has said goodbye or time is up.
+  stopper_ = std::thread([this] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_timeout_ms);
+    auto busy = [this] {
+      for (auto& s : shards_) {
+        if (s->connection_count() > 0 || s->room_count() > 0) return true;
+      }
+      return false;
+    };
+    while (busy() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto& s : shards_) s->release();
+  });
+}
+
+void ServerCore::wait() {
+  for (auto& s : shards_) s->join();
+  std::lock_guard lock(stop_mutex_);
+  if (stopper_.joinable()) stopper_.join();
+}
+
+}  // namespace detail
+
+Server::Server(ServerConfig config, const Clock* clock)
+    : core_(std::make_unique<detail::ServerCore>(std::move(config), clock ? *clock : detail::default_clock())) {}
+
+Server::~Server() = default;
+
+void Server::define_room(std::string type, RoomFactory factory) { core_->world().define(std::move(type), std::move(factory)); }
+void Server::start() { core_->start(); }
+void Server::stop() { core_->stop(); }
+void Server::wait() { core_->wait(); }
+uint16_t Server::http_port() const { return core_->http_port(); }
+uint16_t Server::tcp_port() const { return core_->tcp_port(); }
+const ServerConfig& Server::config() const { return core_->config(); }
+std::string Server::metrics_text() const { return core_->metrics_text(); }
+
+}  // namespace craft

@@ -1,0 +1,80 @@
+// What a running server is made of: shards, the world, the listeners and connection
+// accounting. craft::Server is its public face.
+#pragma once
+#include "core/world.hpp"
+#include "net/connection.hpp"
+#include "net/shard.hpp"
+
+#include <craft/clock.hpp>
+#include <craft/config.hpp>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace craft::detail {
+
+class ServerCore {
+ public:
+  ServerCore(ServerConfig config, const Clock& clock);
+  ~ServerCore();
+
+  const ServerConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  Shard& shard(uint32_t index) { return *shards_[index]; }
+  uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
+  World& world() { return world_; }
+
+  void start();
+  void stop();
+  void wait();
+  uint16_t http_port() const { return http_port_; }
+  uint16_t tcp_port() const { return tcp_port_; }
+
+  // A connection's slot in the connection limits is free again.
+  void release_connection(const Connection::IpKey& ip);
+  // A full HTTP response for a GET that is not a WebSocket upgrade.
+  std::string handle_http_get(std::string_view path);
+  std::string metrics_text() const;
+
+ private:
+  struct IpHash {
+    size_t operator()(const Connection::IpKey& k) const;
+  };
+  void listen(std::optional<asio::ip::tcp::acceptor>& acceptor, uint16_t port, uint16_t& bound);
+  void accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Transport transport);
+  // 0 when the connection fits the limits, else the close code to send it.
+  uint16_t admit(const Connection::IpKey& ip, Shard& shard);
+  std::string serve_static(std::string_view path);
+
+  ServerConfig config_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  World world_;
+  std::optional<asio::ip::tcp::acceptor> http_acceptor_;
+  std::optional<asio::ip::tcp::acceptor> tcp_acceptor_;
+  std::optional<asio::steady_timer> accept_retry_;
+  uint16_t http_port_ = 0;
+  uint16_t tcp_port_ = 0;
+  uint32_t next_accept_shard_ = 0;  // only the accepting shard touches it
+  std::atomic<uint64_t> next_session_id_{1};
+
+  std::mutex limits_mutex_;
+  std::unordered_map<Connection::IpKey, uint32_t, IpHash> per_ip_;
+  uint32_t total_connections_ = 0;
+
+  std::mutex stop_mutex_;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::thread stopper_;
+};
+
+}  // namespace craft::detail

@@ -1,0 +1,282 @@
+#include "core/session.hpp"
+
+#include "core/server_core.hpp"
+#include "core/world.hpp"
+#include "net/ws_codec.hpp"
+
+#include <craft/close_codes.hpp>
+
+namespace craft {
+
+using detail::JoinMode;
+using detail::RoomHost;
+
+namespace {
+constexpr size_t max_name_bytes = 32;
+constexpr uint32_t protocol_version = 1;
+}  // namespace
+
+Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
+                 uint16_t reject_code)
+    : Connection(shard, std::move(socket), transport, ip),
+      id_(id),
+      bucket_(shard.core().config().limits.messages_per_second, shard.core().config().limits.message_burst,
+              shard.now()),
+      reject_code_(reject_code) {}
+
+void Session::begin() {
+  start();
+  if (reject_code_ && transport() == Transport::tcp) close(reject_code_, "too many connections");
+}
+
+void Session::on_websocket_open() {
+  if (reject_code_) close(reject_code_, "too many connections");
+}
+
+void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }
+
+void Session::send_error(uint32_t cid, int code, std::string message) {
+  shard().metrics().count_error(code);
+  v1::Envelope e;
+  e.set_cid(cid);
+  e.mutable_error()->set_code(static_cast<v1::ErrorCode>(code));
+  e.mutable_error()->set_message(std::move(message));
+  send_envelope(e);
+}
+
+void Session::on_message(std::string_view payload, bool text) {
+  auto& metrics = shard().metrics();
+  metrics.messages_in.add();
+  if (transport() == Transport::websocket && !hello_done_) {
+    // Until hello, answer in the format of each frame; hello's format then sticks.
+    set_wire_format(text ? protocol::WireFormat::ws_text : protocol::WireFormat::ws_binary);
+  }
+  v1::Envelope e;
+  bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e);
+  const auto& limits = shard().core().config().limits;
+  if (!bucket_.take(shard().now())) {
+    metrics.rate_limited.add();
+    if (++strikes_ >= limits.rate_limit_strikes) {
+      close(close_code::flood, "kept sending while rate limited");
+    } else {
+      send_error(decoded ? e.cid() : 0, v1::RATE_LIMITED, "rate limit: limits.messages_per_second");
+    }
+    return;
+  }
+  strikes_ = 0;
+  if (!decoded) {
+    send_error(0, v1::BAD_REQUEST, text ? "not a JSON Envelope" : "not a protobuf Envelope");
+    return;
+  }
+  dispatch(e);
+}
+
+void Session::dispatch(const v1::Envelope& e) {
+  using B = v1::Envelope::BodyCase;
+  switch (e.body_case()) {
+    case B::kHello: return handle_hello(e);
+    case B::kPing: {
+      v1::Envelope reply;
+      reply.set_cid(e.cid());
+      reply.mutable_pong()->set_client_time_us(e.ping().client_time_us());
+      reply.mutable_pong()->set_server_time_us(shard().core().clock().wall_time_us());
+      return send_envelope(reply);
+    }
+    default: break;
+  }
+  if (!hello_done_) {
+    switch (e.body_case()) {
+      case B::kRoomCreate:
+      case B::kRoomJoin:
+      case B::kRoomJoinOrCreate:
+      case B::kRoomLeave:
+      case B::kRoomData:
+      case B::kRoomList:
+        return send_error(e.cid(), v1::NOT_AUTHENTICATED, "send hello first");
+      default: break;
+    }
+  }
+  switch (e.body_case()) {
+    case B::kRoomCreate:
+      return handle_create(e.cid(), e.room_create().type(), e.room_create().options(), e.room_create().private_(),
+                           JoinMode::create);
+    case B::kRoomJoin: return handle_join(e);
+    case B::kRoomJoinOrCreate: return handle_join_or_create(e);
+    case B::kRoomLeave: return handle_leave(e);
+    case B::kRoomData: return handle_room_data(e);
+    case B::kRoomList: return handle_room_list(e);
+    default:
+      return send_error(e.cid(), v1::UNKNOWN_MESSAGE,
+                        e.body_case() == B::BODY_NOT_SET ? "envelope has no body" : "not a client message");
+  }
+}
+
+void Session::handle_hello(const v1::Envelope& e) {
+  if (hello_done_) return send_error(e.cid(), v1::ALREADY_AUTHENTICATED, "hello already received");
+  const auto& hello = e.hello();
+  if (hello.protocol_version() > protocol_version) {
+    send_error(e.cid(), v1::UNSUPPORTED_VERSION, "this server speaks protocol version 1");
+    return close(close_code::unsupported_version, "unsupported protocol version");
+  }
+  if (hello.name().size() > max_name_bytes || !ws::is_valid_utf8(hello.name())) {
+    return send_error(e.cid(), v1::BAD_REQUEST, "name must be 0-32 bytes of UTF-8");
+  }
+  hello_done_ = true;
+  name_ = hello.name().empty() ? "guest-" + std::to_string(id_) : hello.name();
+  v1::Envelope reply;
+  reply.set_cid(e.cid());
+  auto* w = reply.mutable_welcome();
+  w->set_session_id(id_);
+  w->set_protocol_version(protocol_version);
+  w->set_server_time_us(shard().core().clock().wall_time_us());
+  w->set_shard(shard().index());
+  send_envelope(reply);
+}
+
+bool Session::room_slot_available(uint32_t cid) {
+  auto max = shard().core().config().limits.max_rooms_per_session;
+  if (rooms_.size() + pending_joins_ < max) return true;
+  send_error(cid, v1::TOO_MANY_ROOMS, "limits.max_rooms_per_session is " + std::to_string(max));
+  return false;
+}
+
+const std::shared_ptr<RoomHost>* Session::find_room(const std::string& id) const {
+  for (auto& r : rooms_) {
+    if (r->id() == id) return &r;
+  }
+  return nullptr;
+}
+
+void Session::handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,
+                            JoinMode mode) {
+  if (!room_slot_available(cid)) return;
+  int error = 0;
+  std::string message;
+  auto room = shard().core().world().create(type, is_private, options, error, message);
+  if (!room) return send_error(cid, error, std::move(message));
+  request_join(std::move(room), cid, std::move(options), mode);
+}
+
+void Session::handle_join(const v1::Envelope& e) {
+  const auto& j = e.room_join();
+  if (find_room(j.room_id())) return send_error(e.cid(), v1::ALREADY_IN_ROOM, "already in room " + j.room_id());
+  if (!room_slot_available(e.cid())) return;
+  auto room = shard().core().world().find(j.room_id());
+  if (!room) return send_error(e.cid(), v1::ROOM_NOT_FOUND, "no room " + j.room_id());
+  request_join(std::move(room), e.cid(), j.options(), JoinMode::join);
+}
+
+void Session::handle_join_or_create(const v1::Envelope& e) {
+  const auto& j = e.room_join_or_create();
+  if (!room_slot_available(e.cid())) return;
+  auto& world = shard().core().world();
+  if (!world.has_type(j.type())) return send_error(e.cid(), v1::UNKNOWN_ROOM_TYPE, "no room type " + j.type());
+  auto room = world.find_joinable(j.type(), [&](const std::string& id) { return find_room(id) != nullptr; });
+  if (!room) return handle_create(e.cid(), j.type(), j.options(), false, JoinMode::join_or_create);
+  request_join(std::move(room), e.cid(), j.options(), JoinMode::join_or_create);
+}
+
+void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
+  ++pending_joins_;
+  detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()), Client{id_, name_},
+                              std::move(options), cid, mode};
+  auto* host = room.get();
+  host->shard().dispatch([room = std::move(room), request = std::move(request)]() mutable {
+    room->join(std::move(request));
+  });
+}
+
+void Session::on_join_succeeded(std::shared_ptr<RoomHost> room, const Frame& joined) {
+  --pending_joins_;
+  if (!is_open()) {
+    // Closed while the join travelled: undo it.
+    room->shard().dispatch([room, id = id_] { room->leave(id, "disconnected", false); });
+    return;
+  }
+  rooms_.push_back(std::move(room));
+  send(joined);
+}
+
+void Session::on_join_failed(uint32_t cid, int code, std::string message, bool retryable, JoinMode mode,
+                             std::string type, std::string options) {
+  --pending_joins_;
+  if (!is_open()) return;
+  if (mode == JoinMode::join_or_create && retryable) {
+    // The room filled up, locked or went away since the listing: make a new one instead.
+    return handle_create(cid, type, std::move(options), false, JoinMode::create);
+  }
+  send_error(cid, code, std::move(message));
+}
+
+void Session::on_removed(const std::string& room_id, const std::string& reason) {
+  auto it = std::find_if(rooms_.begin(), rooms_.end(), [&](auto& r) { return r->id() == room_id; });
+  if (it == rooms_.end()) return;
+  rooms_.erase(it);
+  v1::Envelope e;
+  e.mutable_room_left()->set_room_id(room_id);
+  e.mutable_room_left()->set_reason(reason);
+  send_envelope(e);
+}
+
+void Session::handle_leave(const v1::Envelope& e) {
+  const auto& id = e.room_leave().room_id();
+  auto it = std::find_if(rooms_.begin(), rooms_.end(), [&](auto& r) { return r->id() == id; });
+  if (it == rooms_.end()) return send_error(e.cid(), v1::NOT_IN_ROOM, "not in room " + id);
+  auto room = std::move(*it);
+  rooms_.erase(it);
+  room->shard().dispatch([room, who = id_] { room->leave(who, "left", false); });
+  v1::Envelope reply;
+  reply.set_cid(e.cid());
+  reply.mutable_room_left()->set_room_id(id);
+  reply.mutable_room_left()->set_reason("left");
+  send_envelope(reply);
+}
+
+void Session::handle_room_data(const v1::Envelope& e) {
+  const auto& rd = e.room_data();
+  auto* room = find_room(rd.room_id());
+  if (!room) return send_error(e.cid(), v1::NOT_IN_ROOM, "not in room " + rd.room_id());
+  std::span<const SessionId> targets(rd.targets().data(), static_cast<size_t>(rd.targets().size()));
+  if ((*room)->shard().on_own_thread()) {
+    (*room)->message(id_, e.cid(), rd.op(), rd.data(), targets);
+    return;
+  }
+  (*room)->shard().post([room = *room, from = id_, cid = e.cid(), op = rd.op(),
+                      data = rd.data(), targets = std::vector<SessionId>(targets.begin(), targets.end())] {
+    room->message(from, cid, op, data, targets);
+  });
+}
+
+void Session::handle_room_list(const v1::Envelope& e) {
+  v1::Envelope reply;
+  reply.set_cid(e.cid());
+  auto* list = reply.mutable_room_list_result();
+  for (auto& info : shard().core().world().list(e.room_list().type())) *list->add_rooms() = std::move(info);
+  send_envelope(reply);
+}
+
+void Session::before_close(uint16_t code, std::string_view reason) {
+  if (transport() == Transport::http) return;
+  v1::Envelope e;
+  e.mutable_disconnect()->set_code(code);
+  e.mutable_disconnect()->set_reason(std::string(reason));
+  send_envelope(e);
+}
+
+void Session::on_closed() {
+  for (auto& room : rooms_) {
+    room->shard().dispatch([room, who = id_] { room->leave(who, "disconnected", false); });
+  }
+  rooms_.clear();
+}
+
+void Session::on_sweep(TimePoint now) {
+  const auto& limits = shard().core().config().limits;
+  if (!hello_done_ && now - opened_at() > std::chrono::milliseconds(limits.handshake_timeout_ms)) {
+    close(close_code::handshake_timeout, "no hello within limits.handshake_timeout_ms");
+  } else if (now - last_receive() > std::chrono::milliseconds(limits.idle_timeout_ms)) {
+    close(close_code::idle_timeout, "nothing received within limits.idle_timeout_ms");
+  }
+}
+
+}  // namespace craft

@@ -1,0 +1,63 @@
+// A player's connection speaking the craft protocol: hello, rooms, room data, limits.
+// Runs on its connection's shard; rooms on other shards call back through posts.
+#pragma once
+#include "core/room_host.hpp"
+#include "core/token_bucket.hpp"
+#include "net/connection.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace craft {
+
+class Session final : public Connection {
+ public:
+  Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
+          uint16_t reject_code);
+
+  // Starts reading; a connection over a limit is closed with reject_code right away.
+  void begin();
+  SessionId id() const { return id_; }
+  protocol::WireFormat format() const { return wire_format(); }
+
+  // Called on this session's shard by rooms.
+  void on_join_succeeded(std::shared_ptr<detail::RoomHost> room, const Frame& joined);
+  void on_join_failed(uint32_t cid, int code, std::string message, bool retryable, detail::JoinMode mode,
+                      std::string type, std::string options);
+  void on_removed(const std::string& room_id, const std::string& reason);
+
+ private:
+  void on_message(std::string_view payload, bool text) override;
+  void on_websocket_open() override;
+  void before_close(uint16_t code, std::string_view reason) override;
+  void on_closed() override;
+  void on_sweep(TimePoint now) override;
+
+  void dispatch(const v1::Envelope& e);
+  void handle_hello(const v1::Envelope& e);
+  void handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,
+                     detail::JoinMode mode);
+  void handle_join(const v1::Envelope& e);
+  void handle_join_or_create(const v1::Envelope& e);
+  void handle_leave(const v1::Envelope& e);
+  void handle_room_data(const v1::Envelope& e);
+  void handle_room_list(const v1::Envelope& e);
+  void request_join(std::shared_ptr<detail::RoomHost> room, uint32_t cid, std::string options,
+                    detail::JoinMode mode);
+  bool room_slot_available(uint32_t cid);
+  const std::shared_ptr<detail::RoomHost>* find_room(const std::string& id) const;
+  void send_envelope(const v1::Envelope& e);
+  void send_error(uint32_t cid, int code, std::string message);
+
+  SessionId id_;
+  std::string name_;
+  TokenBucket bucket_;
+  std::vector<std::shared_ptr<detail::RoomHost>> rooms_;
+  uint32_t strikes_ = 0;        // rate-limited messages in a row
+  uint16_t reject_code_;        // non-zero: over a connection limit, close once open
+  uint8_t pending_joins_ = 0;
+  bool hello_done_ = false;
+};
+
+}  // namespace craft

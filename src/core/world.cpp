@@ -1,0 +1,140 @@
+#include "core/world.hpp"
+
+#include "core/server_core.hpp"
+#include "net/shard.hpp"
+
+#include <random>
+
+namespace craft::detail {
+
+void World::define(std::string type, RoomFactory factory) {
+  std::lock_guard lock(mutex_);
+  types_[std::move(type)] = std::move(factory);
+}
+
+bool World::has_type(const std::string& type) const {
+  std::lock_guard lock(mutex_);
+  return types_.contains(type);
+}
+
+std::string World::new_room_id() {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof(alphabet) - 2);
+  for (;;) {
+    std::string id(12, ' ');
+    for (auto& c : id) c = alphabet[pick(rng)];
+    if (!rooms_.contains(id)) return id;
+  }
+}
+
+std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private, const std::string& options,
+                                        int& error, std::string& message) {
+  RoomFactory factory;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = types_.find(type);
+    if (it == types_.end()) {
+      error = v1::UNKNOWN_ROOM_TYPE;
+      message = "no room type '" + type + "'";
+      return nullptr;
+    }
+    if (rooms_.size() >= core_.config().rooms.max_rooms) {
+      error = v1::TOO_MANY_ROOMS;
+      message = "the server holds rooms.max_rooms rooms";
+      return nullptr;
+    }
+    factory = it->second;
+  }
+  auto room = factory();
+  if (!room) {
+    error = v1::INTERNAL;
+    message = "room factory for '" + type + "' returned nothing";
+    return nullptr;
+  }
+  auto& shard = core_.shard(next_shard_.fetch_add(1, std::memory_order_relaxed) % core_.shard_count());
+  std::lock_guard lock(mutex_);
+  auto host = std::make_shared<RoomHost>(shard, new_room_id(), type, std::move(room), is_private, options);
+  auto sequence = next_sequence_++;
+  rooms_.emplace(host->id(), host);
+  by_type_[type].emplace(sequence, host.get());
+  sequence_.emplace(host.get(), sequence);
+  return host;
+}
+
+std::shared_ptr<RoomHost> World::find(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = rooms_.find(id);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<RoomHost> World::find_joinable(const std::string& type,
+                                               const std::function<bool(const std::string&)>& skip) const {
+  std::lock_guard lock(mutex_);
+  auto it = by_type_.find(type);
+  if (it == by_type_.end()) return nullptr;
+  for (auto& [sequence, room] : it->second) {
+    const auto& l = room->listing;
+    if (l.is_private || l.locked || l.disposed || l.clients >= l.max_clients) continue;
+    if (skip(room->id())) continue;
+    return rooms_.at(room->id());
+  }
+  return nullptr;
+}
+
+std::vector<v1::RoomInfo> World::list(const std::string& type) const {
+  std::vector<v1::RoomInfo> out;
+  std::lock_guard lock(mutex_);
+  auto add_all = [&](const std::map<uint64_t, RoomHost*>& rooms) {
+    for (auto& [sequence, room] : rooms) {
+      const auto& l = room->listing;
+      if (l.is_private || l.disposed) continue;
+      v1::RoomInfo info;
+      info.set_room_id(room->id());
+      info.set_type(l.type);
+      info.set_clients(l.clients);
+      info.set_max_clients(l.max_clients);
+      info.set_label(l.label);
+      info.set_locked(l.locked);
+      out.push_back(std::move(info));
+    }
+  };
+  if (type.empty()) {
+    for (auto& [t, rooms] : by_type_) add_all(rooms);
+  } else if (auto it = by_type_.find(type); it != by_type_.end()) {
+    add_all(it->second);
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<RoomHost>> World::all() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<RoomHost>> out;
+  out.reserve(rooms_.size());
+  for (auto& [id, room] : rooms_) out.push_back(room);
+  return out;
+}
+
+size_t World::size() const {
+  std::lock_guard lock(mutex_);
+  return rooms_.size();
+}
+
+void World::update_listing(RoomHost& room, const std::function<void(Listing&)>& change) {
+  std::lock_guard lock(mutex_);
+  change(room.listing);
+}
+
+void World::remove(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = rooms_.find(id);
+  if (it == rooms_.end()) return;
+  auto* host = it->second.get();
+  if (auto seq = sequence_.find(host); seq != sequence_.end()) {
+    by_type_[host->type()].erase(seq->second);
+    sequence_.erase(seq);
+  }
+  rooms_.erase(it);
+}
+
+}  // namespace craft::detail

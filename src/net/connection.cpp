@@ -1,0 +1,377 @@
+#include "net/connection.hpp"
+
+#include "core/server_core.hpp"
+#include "net/http_request.hpp"
+#include "net/ws_codec.hpp"
+
+#include <craft/close_codes.hpp>
+
+namespace craft {
+
+namespace {
+constexpr auto close_linger = std::chrono::seconds(2);
+constexpr int reads_per_wakeup = 4;  // then yield to other connections
+constexpr size_t max_gathered_frames = 64;
+}  // namespace
+
+Connection::Connection(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip)
+    : shard_(shard), socket_(std::move(socket)), ip_(ip), transport_(transport) {
+  if (transport == Transport::tcp) format_ = protocol::WireFormat::tcp;
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  std::error_code ec;
+  socket_.non_blocking(true, ec);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  opened_at_ = last_receive_ = shard_.now();
+  shard_.add_connection(this);
+  wait_readable();
+}
+
+void Connection::wait_readable() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
+}
+
+void Connection::on_readable(const std::error_code& ec) {
+  if (state_ == State::closed) return;
+  if (ec) {
+    finish_close();
+    return;
+  }
+  char* buffer = shard_.read_buffer();
+  const size_t capacity = shard_.read_buffer_size();
+  for (int round = 0; round < reads_per_wakeup; ++round) {
+    std::error_code read_ec;
+    size_t n = socket_.read_some(asio::buffer(buffer, capacity), read_ec);
+    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) break;
+    if (read_ec || n == 0) {
+      finish_close();
+      return;
+    }
+    shard_.metrics().bytes_in.add(n);
+    if (state_ == State::closing) continue;  // draining until the peer's EOF
+    last_receive_ = shard_.now();
+    if (partial_.empty()) {
+      size_t used = consume(buffer, n);
+      if (state_ == State::open && used < n) partial_.assign(buffer + used, n - used);
+    } else {
+      partial_.append(buffer, n);
+      size_t used = consume(partial_.data(), partial_.size());
+      if (state_ == State::open) partial_.erase(0, used);
+    }
+    if (state_ != State::open) partial_.clear();
+    if (partial_.empty()) partial_.shrink_to_fit();  // an idle connection holds no buffer
+    if (state_ == State::closed) return;
+    if (n < capacity) break;
+  }
+  wait_readable();
+}
+
+size_t Connection::consume(char* data, size_t size) {
+  size_t used = 0;
+  while (used < size && state_ == State::open) {
+    Transport before = transport_;
+    switch (transport_) {
+      case Transport::http: used += consume_http(data + used, size - used); break;
+      case Transport::websocket: used += consume_websocket(data + used, size - used); break;
+      case Transport::tcp: used += consume_tcp(data + used, size - used); break;
+    }
+    if (transport_ == before) break;  // an upgrade hands the rest of the bytes on
+  }
+  return used;
+}
+
+size_t Connection::consume_http(char* data, size_t size) {
+  const auto& limits = shard_.core().config().limits;
+  http::Request request;
+  size_t head_length = 0;
+  auto result = http::parse_request(std::string_view(data, size), request, head_length);
+  if (result == http::ParseResult::incomplete) {
+    if (size > limits.max_http_request_bytes) {
+      shard_.metrics().http_rejected.add();
+      finish_http(http::response(431, "Request Header Fields Too Large", "text/plain", "request head too large\n"));
+      return size;
+    }
+    return 0;
+  }
+  if (result == http::ParseResult::bad || head_length > limits.max_http_request_bytes) {
+    shard_.metrics().http_rejected.add();
+    int status = result == http::ParseResult::bad ? 400 : 431;
+    finish_http(http::response(status, status == 400 ? "Bad Request" : "Request Header Fields Too Large",
+                               "text/plain", "bad request\n"));
+    return size;
+  }
+  shard_.metrics().http_requests.add();
+  handle_http(request);
+  return head_length;
+}
+
+void Connection::handle_http(const http::Request& request) {
+  if (request.path() != "/ws") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      shard_.metrics().http_rejected.add();
+      finish_http(http::response(405, "Method Not Allowed", "text/plain", "GET only\n"));
+      return;
+    }
+    auto response = shard_.core().handle_http_get(request.path());
+    if (response.starts_with("HTTP/1.1 4")) shard_.metrics().http_rejected.add();
+    finish_http(std::move(response));
+    return;
+  }
+  auto key = request.header("sec-websocket-key");
+  if (request.method != "GET" || !request.wants_websocket() || key.size() != 24 ||
+      request.header("sec-websocket-version") != "13") {
+    shard_.metrics().http_rejected.add();
+    finish_http(http::response(400, "Bad Request", "text/plain",
+                               "expected a WebSocket upgrade (version 13, with Sec-WebSocket-Key)\n"));
+    return;
+  }
+  // No extensions are negotiated: permessage-deflate costs ~100 KB per connection.
+  send_raw("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Accept: " + ws::accept_key(key) + "\r\n\r\n");
+  transport_ = Transport::websocket;
+  on_websocket_open();
+}
+
+void Connection::finish_http(std::string response) {
+  send_raw(std::move(response));
+  state_ = State::closing;
+  closing_since_ = shard_.now();
+  flush();
+}
+
+size_t Connection::consume_websocket(char* data, size_t size) {
+  const uint64_t max_size = shard_.core().config().limits.max_message_size;
+  size_t pos = 0;
+  while (state_ == State::open && pos < size) {
+    ws::FrameHeader h;
+    auto r = ws::parse_header(std::string_view(data + pos, size - pos), h);
+    if (r == ws::ParseResult::need_more) break;
+    if (r == ws::ParseResult::protocol_error) {
+      protocol_violation(close_code::protocol_error, "malformed WebSocket frame");
+      return size;
+    }
+    if (!h.masked) {
+      protocol_violation(close_code::protocol_error, "client frames must be masked");
+      return size;
+    }
+    if (h.payload_length > max_size ||
+        (h.opcode == ws::Opcode::continuation && fragments_.size() + h.payload_length > max_size)) {
+      protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
+      return size;
+    }
+    if (size - pos < h.header_length + h.payload_length) break;
+    char* payload = data + pos + h.header_length;
+    auto length = static_cast<size_t>(h.payload_length);
+    ws::apply_mask(payload, length, h.mask);
+    pos += h.header_length + length;
+    std::string_view body(payload, length);
+
+    switch (h.opcode) {
+      case ws::Opcode::ping:
+        send_raw(ws::make_frame(ws::Opcode::pong, body));
+        break;
+      case ws::Opcode::pong:
+        break;
+      case ws::Opcode::close:
+        // Answer and wait for the peer's EOF; no Disconnect envelope, the client chose this.
+        send_raw(ws::make_frame(ws::Opcode::close, ws::close_payload(close_code::normal, "")));
+        state_ = State::closing;
+        closing_since_ = shard_.now();
+        shard_.metrics().count_close(close_code::normal);
+        flush();
+        return size;
+      case ws::Opcode::text:
+      case ws::Opcode::binary: {
+        if (in_fragmented_message_) {
+          protocol_violation(close_code::protocol_error, "new message inside a fragmented one");
+          return size;
+        }
+        bool text = h.opcode == ws::Opcode::text;
+        if (h.fin) {
+          if (text && !ws::is_valid_utf8(body)) {
+            protocol_violation(close_code::invalid_payload, "text frame is not valid UTF-8");
+            return size;
+          }
+          on_message(body, text);
+        } else {
+          in_fragmented_message_ = true;
+          fragment_is_text_ = text;
+          fragments_.assign(body);
+        }
+        break;
+      }
+      case ws::Opcode::continuation: {
+        if (!in_fragmented_message_) {
+          protocol_violation(close_code::protocol_error, "continuation without a message");
+          return size;
+        }
+        fragments_.append(body);
+        if (h.fin) {
+          std::string message = std::move(fragments_);
+          fragments_ = std::string();
+          in_fragmented_message_ = false;
+          if (fragment_is_text_ && !ws::is_valid_utf8(message)) {
+            protocol_violation(close_code::invalid_payload, "text message is not valid UTF-8");
+            return size;
+          }
+          on_message(message, fragment_is_text_);
+        }
+        break;
+      }
+    }
+  }
+  return pos;
+}
+
+size_t Connection::consume_tcp(char* data, size_t size) {
+  const uint64_t max_size = shard_.core().config().limits.max_message_size;
+  size_t pos = 0;
+  while (state_ == State::open && size - pos >= 4) {
+    auto* p = reinterpret_cast<const uint8_t*>(data + pos);
+    uint32_t length = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
+    if (length > max_size) {
+      protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
+      return size;
+    }
+    if (size - pos - 4 < length) break;
+    on_message(std::string_view(data + pos + 4, length), false);
+    pos += 4 + length;
+  }
+  return pos;
+}
+
+void Connection::protocol_violation(uint16_t code, std::string_view reason) {
+  close(code, reason);
+}
+
+void Connection::send(const Frame& frame) {
+  if (state_ != State::open) return;
+  const uint32_t limit = shard_.core().config().limits.send_queue_bytes;
+  if (out_bytes_ + frame->size() > limit) {
+    // Keep only a frame already partly on the wire, so the stream stays well framed.
+    size_t keep = out_offset_ > 0 ? 1 : 0;
+    for (size_t i = keep; i < out_.size(); ++i) out_bytes_ -= static_cast<uint32_t>(out_[i]->size());
+    out_.resize(keep);
+    close(close_code::slow_consumer, "send queue full: the client reads too slowly");
+    return;
+  }
+  shard_.metrics().frames_out.add();
+  out_bytes_ += static_cast<uint32_t>(frame->size());
+  out_.push_back(frame);
+  if (!flush_scheduled_ && !write_waiting_) {
+    flush_scheduled_ = true;
+    shard_.schedule_flush(shared_from_this());
+  }
+}
+
+void Connection::send_raw(std::string bytes) {
+  out_bytes_ += static_cast<uint32_t>(bytes.size());
+  out_.push_back(std::make_shared<const std::string>(std::move(bytes)));
+  if (!flush_scheduled_ && !write_waiting_) {
+    flush_scheduled_ = true;
+    shard_.schedule_flush(shared_from_this());
+  }
+}
+
+void Connection::close(uint16_t code, std::string_view reason) {
+  if (state_ != State::open) return;
+  shard_.metrics().count_close(code);
+  before_close(code, reason);
+  if (transport_ == Transport::websocket) {
+    send_raw(ws::make_frame(ws::Opcode::close, ws::close_payload(code, reason)));
+  }
+  state_ = State::closing;
+  closing_since_ = shard_.now();
+  partial_.clear();
+  fragments_ = std::string();
+  on_closed_once();
+  flush();
+}
+
+void Connection::flush() {
+  flush_scheduled_ = false;
+  if (state_ == State::closed || write_waiting_) return;
+  auto& iov = shard_.scratch_buffers();
+  while (!out_.empty()) {
+    iov.clear();
+    size_t count = std::min(out_.size(), max_gathered_frames);
+    for (size_t i = 0; i < count; ++i) {
+      size_t offset = i == 0 ? out_offset_ : 0;
+      iov.emplace_back(out_[i]->data() + offset, out_[i]->size() - offset);
+    }
+    std::error_code ec;
+    size_t written = socket_.write_some(iov, ec);
+    shard_.metrics().write_calls.add();
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      wait_writable();
+      return;
+    }
+    if (ec) {
+      finish_close();
+      return;
+    }
+    shard_.metrics().bytes_out.add(written);
+    out_bytes_ -= static_cast<uint32_t>(written);
+    size_t done = 0;
+    while (written > 0) {
+      size_t remaining = out_[done]->size() - out_offset_;
+      if (written >= remaining) {
+        written -= remaining;
+        out_offset_ = 0;
+        ++done;
+      } else {
+        out_offset_ += static_cast<uint32_t>(written);
+        written = 0;
+      }
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+  if (out_.capacity() > 16) std::vector<Frame>().swap(out_);  // idle connections give memory back
+  if (state_ == State::closing) {
+    std::error_code ec;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);  // then wait for the peer's EOF
+  }
+}
+
+void Connection::wait_writable() {
+  write_waiting_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->write_waiting_ = false;
+                       if (ec) return;
+                       self->flush();
+                     });
+}
+
+void Connection::sweep(TimePoint now) {
+  if (state_ == State::closing && now - closing_since_ > close_linger) {
+    finish_close();
+  } else if (state_ == State::open) {
+    on_sweep(now);
+  }
+}
+
+void Connection::on_closed_once() {
+  if (closed_notified_) return;
+  closed_notified_ = true;
+  on_closed();
+}
+
+void Connection::finish_close() {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  std::error_code ec;
+  socket_.close(ec);
+  out_.clear();
+  out_bytes_ = 0;
+  partial_.clear();
+  shard_.remove_connection(this);
+  shard_.core().release_connection(ip_);
+  on_closed_once();
+}
+
+}  // namespace craft

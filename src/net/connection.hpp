@@ -1,0 +1,107 @@
+// One client socket: reads in reactor style (wait for readable, read into the shard's
+// buffer), cuts the bytes into messages for its transport, and writes queued frames with
+// one gathered write per loop turn. What the messages mean is Session's business.
+#pragma once
+#include "net/shard.hpp"
+#include "protocol/envelope_codec.hpp"
+
+#include <asio/ip/tcp.hpp>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace craft {
+
+namespace http {
+struct Request;
+}
+
+using protocol::Frame;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class Transport : uint8_t { http, websocket, tcp };
+  using IpKey = std::array<uint8_t, 16>;
+
+  Connection(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Registers with the shard and starts reading. Call on the shard's thread.
+  void start();
+  // Queues a frame; it goes out with this loop turn's gathered write.
+  void send(const Frame& frame);
+  // Server-initiated close: before_close() may queue a last message, then (WebSocket) a close
+  // frame with `code`, then the socket closes once the queue drains (or after a short linger).
+  void close(uint16_t code, std::string_view reason);
+  bool is_open() const { return state_ == State::open; }
+  Transport transport() const { return transport_; }
+  Shard& shard() { return shard_; }
+  const IpKey& ip() const { return ip_; }
+  // Called by the shard's sweep timer.
+  void sweep(TimePoint now);
+  // Called by the shard's flush at the end of a loop turn.
+  void flush();
+
+ protected:
+  // One complete message: a WebSocket message (text or binary) or a TCP frame payload.
+  virtual void on_message(std::string_view payload, bool text) = 0;
+  virtual void on_websocket_open() {}
+  virtual void before_close(uint16_t code, std::string_view reason) { (void)code, (void)reason; }
+  // The session is over (closing began or the socket is gone); called exactly once.
+  virtual void on_closed() {}
+  virtual void on_sweep(TimePoint now) { (void)now; }
+  // Frame for the transport this connection uses for a server message.
+  protocol::WireFormat wire_format() const { return format_; }
+  void set_wire_format(protocol::WireFormat f) { format_ = f; }
+  TimePoint last_receive() const { return last_receive_; }
+  TimePoint opened_at() const { return opened_at_; }
+
+ private:
+  friend class Shard;
+  enum class State : uint8_t { open, closing, closed };
+
+  void wait_readable();
+  void on_readable(const std::error_code& ec);
+  // Consumes as many complete units from `data` as there are; returns bytes used.
+  size_t consume(char* data, size_t size);
+  size_t consume_http(char* data, size_t size);
+  size_t consume_websocket(char* data, size_t size);
+  size_t consume_tcp(char* data, size_t size);
+  void handle_http(const http::Request& request);
+  void finish_http(std::string response);
+  void protocol_violation(uint16_t code, std::string_view reason);
+  void send_raw(std::string bytes);
+  void wait_writable();
+  void finish_close();
+  void on_closed_once();
+
+  Shard& shard_;
+  asio::ip::tcp::socket socket_;
+  // Intrusive list of the shard's connections: no per-connection map entry.
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  std::string partial_;       // bytes of an incomplete frame; empty almost always
+  std::string fragments_;     // a fragmented WebSocket message being reassembled
+  std::vector<Frame> out_;    // queued output, gathered into one write
+  uint32_t out_offset_ = 0;   // bytes of out_[0] already written
+  uint32_t out_bytes_ = 0;
+  TimePoint last_receive_;
+  TimePoint opened_at_;
+  TimePoint closing_since_;
+  IpKey ip_;
+  Transport transport_;
+  State state_ = State::open;
+  protocol::WireFormat format_ = protocol::WireFormat::ws_binary;
+  bool flush_scheduled_ = false;
+  bool write_waiting_ = false;
+  bool fragment_is_text_ = false;
+  bool in_fragmented_message_ = false;
+  bool closed_notified_ = false;
+};
+
+}  // namespace craft

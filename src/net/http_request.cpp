@@ -1,0 +1,85 @@
+#include "net/http_request.hpp"
+
+#include <cctype>
+
+namespace craft::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+static std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = trim(list.substr(0, comma));
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::string_view Request::header(std::string_view name) const {
+  for (auto& [k, v] : headers) {
+    if (iequals(k, name)) return v;
+  }
+  return {};
+}
+
+std::string_view Request::path() const { return target.substr(0, target.find('?')); }
+
+bool Request::wants_websocket() const {
+  return has_token(header("connection"), "upgrade") && iequals(trim(header("upgrade")), "websocket");
+}
+
+ParseResult parse_request(std::string_view data, Request& out, size_t& head_length) {
+  auto end = data.find("\r\n\r\n");
+  if (end == std::string_view::npos) return ParseResult::incomplete;
+  head_length = end + 4;
+  auto head = data.substr(0, end + 2);
+  auto line_end = head.find("\r\n");
+  auto line = head.substr(0, line_end);
+  auto sp1 = line.find(' ');
+  auto sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1) return ParseResult::bad;
+  out.method = line.substr(0, sp1);
+  out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  out.version = line.substr(sp2 + 1);
+  if (out.target.empty() || out.target.front() != '/' || !out.version.starts_with("HTTP/1."))
+    return ParseResult::bad;
+  head.remove_prefix(line_end + 2);
+  out.headers.clear();
+  while (!head.empty()) {
+    auto eol = head.find("\r\n");
+    auto h = head.substr(0, eol);
+    head.remove_prefix(eol + 2);
+    auto colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) return ParseResult::bad;
+    out.headers.emplace_back(h.substr(0, colon), trim(h.substr(colon + 1)));
+  }
+  return ParseResult::complete;
+}
+
+std::string response(int status, std::string_view reason, std::string_view content_type,
+                     std::string_view body, bool keep_alive) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  if (!content_type.empty()) r += "Content-Type: " + std::string(content_type) + "\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  r += "Cache-Control: no-store\r\n\r\n";
+  r += body;
+  return r;
+}
+
+}  // namespace craft::http

@@ -1,0 +1,34 @@
+// Just enough HTTP/1.1 for a WebSocket upgrade and a few GET endpoints.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace craft::http {
+
+struct Request {
+  std::string_view method;
+  std::string_view target;  // path plus query
+  std::string_view version;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  // Case-insensitive header lookup; empty if absent.
+  std::string_view header(std::string_view name) const;
+  std::string_view path() const;  // target without the query
+  // Connection: upgrade + Upgrade: websocket (token lists allowed).
+  bool wants_websocket() const;
+};
+
+enum class ParseResult { complete, incomplete, bad };
+
+// Parses a request head from `data`. On complete, `head_length` is the bytes used including
+// the blank line; the views point into `data`.
+ParseResult parse_request(std::string_view data, Request& out, size_t& head_length);
+
+bool iequals(std::string_view a, std::string_view b);
+// True when a comma-separated header value contains `token` (case-insensitive).
+bool has_token(std::string_view list, std::string_view token);
+
+std::string response(int status, std::string_view reason, std::string_view content_type,
+                     std::string_view body, bool keep_alive = false);
+
+}  // namespace craft::http

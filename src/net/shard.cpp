@@ -1,0 +1,123 @@
+#include "net/shard.hpp"
+
+#include "core/room_host.hpp"
+#include "core/server_core.hpp"
+#include "net/connection.hpp"
+
+#include <algorithm>
+
+namespace craft {
+
+namespace {
+constexpr auto sweep_interval = std::chrono::milliseconds(250);
+constexpr size_t read_buffer_bytes = 64 * 1024;
+}  // namespace
+
+Shard::Shard(uint32_t index, detail::ServerCore& core)
+    : index_(index), core_(core), read_buffer_(read_buffer_bytes), sweep_timer_(context_) {
+  work_.emplace(context_.get_executor());
+}
+
+Shard::~Shard() { join(); }
+
+TimePoint Shard::now() const { return core_.clock().now(); }
+
+void Shard::start() {
+  sweep();
+  thread_ = std::thread([this] {
+    thread_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    context_.run();
+  });
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::release() {
+  post([this] {
+    sweep_timer_.cancel();
+    work_.reset();
+    context_.stop();
+  });
+}
+
+void Shard::schedule_flush(std::shared_ptr<Connection> connection) {
+  dirty_.push_back(std::move(connection));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  post([this] { flush_dirty(); });
+}
+
+void Shard::flush_dirty() {
+  flush_posted_ = false;
+  // Swap first: a flush may make other connections dirty (a close reply, say).
+  auto batch = std::move(dirty_);
+  dirty_.clear();
+  for (auto& c : batch) c->flush();
+  batch.clear();
+  if (dirty_.empty()) dirty_ = std::move(batch);  // keep the capacity
+}
+
+void Shard::add_connection(Connection* c) {
+  c->next_ = connections_;
+  c->prev_ = nullptr;
+  if (connections_) connections_->prev_ = c;
+  connections_ = c;
+  connection_count_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.connections_current.add();
+  metrics_.connections_accepted.add();
+}
+
+void Shard::remove_connection(Connection* c) {
+  if (c->prev_) c->prev_->next_ = c->next_;
+  else if (connections_ == c) connections_ = c->next_;
+  else return;  // not linked
+  if (c->next_) c->next_->prev_ = c->prev_;
+  c->prev_ = c->next_ = nullptr;
+  connection_count_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_.connections_current.sub();
+}
+
+void Shard::add_room(detail::RoomHost* room) {
+  rooms_.push_back(room);
+  room_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Shard::remove_room(detail::RoomHost* room) {
+  auto it = std::find(rooms_.begin(), rooms_.end(), room);
+  if (it == rooms_.end()) return;
+  *it = rooms_.back();
+  rooms_.pop_back();
+  room_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Shard::sweep() {
+  auto now = this->now();
+  // Hold references: closing one connection can close others (a full send queue).
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(connection_count());
+  for (auto* c = connections_; c; c = c->next_) all.push_back(c->shared_from_this());
+  for (auto& c : all) c->sweep(now);
+  all.clear();
+  std::vector<std::shared_ptr<detail::RoomHost>> rooms;
+  rooms.reserve(rooms_.size());
+  for (auto* r : rooms_) rooms.push_back(r->shared_from_this());
+  for (auto& r : rooms) r->sweep(now);
+  sweep_timer_.expires_after(sweep_interval);
+  sweep_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) sweep();
+  });
+}
+
+void Shard::begin_shutdown(uint16_t code) {
+  shutting_down_ = true;
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto* c = connections_; c; c = c->next_) all.push_back(c->shared_from_this());
+  for (auto& c : all) c->close(code, "server shutting down");
+  std::vector<std::shared_ptr<detail::RoomHost>> rooms;
+  for (auto* r : rooms_) rooms.push_back(r->shared_from_this());
+  for (auto& r : rooms) r->dispose("server shutting down");
+}
+
+}  // namespace craft

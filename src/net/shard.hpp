@@ -1,0 +1,102 @@
+// One event loop on one thread. A connection and a room belong to exactly one shard for
+// life; other threads reach them only by posting work here.
+#pragma once
+#include "core/metrics.hpp"
+
+#include <craft/clock.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/buffer.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace craft {
+
+class Connection;
+namespace detail {
+class ServerCore;
+class RoomHost;
+}  // namespace detail
+
+class Shard {
+ public:
+  Shard(uint32_t index, detail::ServerCore& core);
+  ~Shard();
+
+  uint32_t index() const { return index_; }
+  asio::io_context& context() { return context_; }
+  detail::ServerCore& core() { return core_; }
+  ShardMetrics& metrics() { return metrics_; }
+  TimePoint now() const;
+  bool on_own_thread() const { return std::this_thread::get_id() == thread_id_.load(std::memory_order_relaxed); }
+
+  // Runs fn on this shard's thread, later. Safe from any thread.
+  template <class F>
+  void post(F&& fn) {
+    asio::post(context_, std::forward<F>(fn));
+  }
+  // Runs fn now if called on this shard, else posts it.
+  template <class F>
+  void dispatch(F&& fn) {
+    if (on_own_thread()) fn();
+    else post(std::forward<F>(fn));
+  }
+
+  void start();
+  void join();
+
+  // Writes are corked: a connection with new output registers here once, and all registered
+  // connections are flushed together at the end of the current loop turn.
+  void schedule_flush(std::shared_ptr<Connection> connection);
+
+  // One receive buffer per shard, not per connection: a read lands here and only a partial
+  // frame is copied into the connection.
+  char* read_buffer() { return read_buffer_.data(); }
+  size_t read_buffer_size() const { return read_buffer_.size(); }
+  // Reused by every gathered write on this shard.
+  std::vector<asio::const_buffer>& scratch_buffers() { return scratch_buffers_; }
+
+  void add_connection(Connection* c);
+  void remove_connection(Connection* c);
+  void add_room(detail::RoomHost* room);
+  void remove_room(detail::RoomHost* room);
+
+  // Graceful shutdown on this shard: close every connection with `code`, dispose rooms.
+  void begin_shutdown(uint16_t code);
+  size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
+  size_t room_count() const { return room_count_.load(std::memory_order_relaxed); }
+  // Stops the loop once it has nothing left to do (after shutdown).
+  void release();
+
+ private:
+  void flush_dirty();
+  void sweep();
+
+  uint32_t index_;
+  detail::ServerCore& core_;
+  asio::io_context context_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  ShardMetrics metrics_;
+  std::vector<char> read_buffer_;
+  std::vector<asio::const_buffer> scratch_buffers_;
+  std::vector<std::shared_ptr<Connection>> dirty_;
+  bool flush_posted_ = false;
+  asio::steady_timer sweep_timer_;
+  Connection* connections_ = nullptr;  // intrusive list, see Connection::next_
+  std::atomic<size_t> connection_count_{0};
+  std::atomic<size_t> room_count_{0};
+  std::vector<detail::RoomHost*> rooms_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace craft

@@ -1,0 +1,73 @@
+#include "protocol/envelope_codec.hpp"
+
+#include "net/ws_codec.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+namespace craft::protocol {
+
+bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out) {
+  if (encoding == Encoding::binary) {
+    return out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // newer clients may send fields we do not know yet
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(bytes.data(), bytes.size()), &out, options);
+  return status.ok();
+}
+
+std::string encode(const v1::Envelope& envelope, Encoding encoding) {
+  std::string out;
+  if (encoding == Encoding::binary) {
+    envelope.SerializeToString(&out);
+  } else {
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = false;  // lowerCamelCase, protobuf's canonical JSON
+    (void)google::protobuf::util::MessageToJsonString(envelope, &out, options);
+  }
+  return out;
+}
+
+std::string frame_payload(std::string_view payload, WireFormat format) {
+  std::string out;
+  if (format == WireFormat::tcp) {
+    out.reserve(4 + payload.size());
+    auto n = static_cast<uint32_t>(payload.size());
+    const char len[4] = {char(n >> 24), char(n >> 16), char(n >> 8), char(n)};
+    out.append(len, 4);
+    out.append(payload);
+    return out;
+  }
+  char header[ws::max_header_length];
+  auto op = format == WireFormat::ws_text ? ws::Opcode::text : ws::Opcode::binary;
+  size_t h = ws::write_header(header, op, payload.size());
+  out.reserve(h + payload.size());
+  out.append(header, h);
+  out.append(payload);
+  return out;
+}
+
+Frame frame(const v1::Envelope& envelope, WireFormat format) {
+  auto encoding = format == WireFormat::ws_text ? Encoding::json : Encoding::binary;
+  return std::make_shared<const std::string>(frame_payload(encode(envelope, encoding), format));
+}
+
+FramedMessage frame_all(const v1::Envelope& envelope, uint8_t formats) {
+  FramedMessage m;
+  std::string binary;
+  if (formats & (format_bit(WireFormat::ws_binary) | format_bit(WireFormat::tcp))) {
+    binary = encode(envelope, Encoding::binary);
+  }
+  for (size_t i = 0; i < wire_format_count; ++i) {
+    auto f = static_cast<WireFormat>(i);
+    if (!(formats & format_bit(f))) continue;
+    m.by_format[i] = f == WireFormat::ws_text
+                         ? std::make_shared<const std::string>(
+                               frame_payload(encode(envelope, Encoding::json), f))
+                         : std::make_shared<const std::string>(frame_payload(binary, f));
+  }
+  return m;
+}
+
+}  // namespace craft::protocol

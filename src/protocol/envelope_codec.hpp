@@ -1,0 +1,39 @@
+// Envelope <-> bytes, in the two encodings clients may choose, and the framed forms each
+// transport sends. A message for many receivers is framed once per wire format and shared.
+#pragma once
+#include "craft.pb.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace craft::protocol {
+
+enum class Encoding : uint8_t { binary, json };
+
+// How a connection receives its bytes. Each needs its own framing of the same envelope.
+enum class WireFormat : uint8_t { ws_binary = 0, ws_text = 1, tcp = 2 };
+inline constexpr size_t wire_format_count = 3;
+inline constexpr uint8_t format_bit(WireFormat f) { return uint8_t(1u << static_cast<uint8_t>(f)); }
+
+// Shared, immutable bytes ready for the socket.
+using Frame = std::shared_ptr<const std::string>;
+
+bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out);
+std::string encode(const v1::Envelope& envelope, Encoding encoding);
+
+// The envelope framed for one wire format: WebSocket header + payload, or 4-byte big-endian
+// length + payload for TCP.
+Frame frame(const v1::Envelope& envelope, WireFormat format);
+std::string frame_payload(std::string_view payload, WireFormat format);
+
+// One envelope framed for every format in `formats` (a mask of format_bit); others stay null.
+struct FramedMessage {
+  std::array<Frame, wire_format_count> by_format;
+  const Frame& operator[](WireFormat f) const { return by_format[static_cast<size_t>(f)]; }
+};
+FramedMessage frame_all(const v1::Envelope& envelope, uint8_t formats);
+
+}  // namespace craft::protocol

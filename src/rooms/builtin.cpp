@@ -1,0 +1,98 @@
+#include "rooms/builtin.hpp"
+
+#include "net/ws_codec.hpp"
+
+#include <string>
+
+namespace craft {
+
+void RelayRoom::on_create(std::string_view) { set_tick_rate(0); }
+
+void RelayRoom::on_message(const Client& from, const Message& message) {
+  if (message.targets.empty()) {
+    broadcast_except(from.id, message.op, message.data, from.id);
+    return;
+  }
+  for (auto target : message.targets) {
+    if (!find_client(target)) {
+      reply_error(MessageError::invalid_target, "session " + std::to_string(target) + " is not in this room");
+      return;
+    }
+  }
+  send(message.targets, message.op, message.data, from.id);
+}
+
+void ChatRoom::on_create(std::string_view) { set_tick_rate(0); }
+
+namespace {
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+}  // namespace
+
+std::string ChatRoom::join_state(const Client&) {
+  std::string out = "{\"history\":[";
+  for (size_t i = 0; i < history_.size(); ++i) {
+    if (i) out += ',';
+    out += history_[i];
+  }
+  out += "]}";
+  return out;
+}
+
+void ChatRoom::on_message(const Client& from, const Message& message) {
+  if (message.op != op_chat) {
+    reply_error(MessageError::bad_request, "chat rooms take op 1 (text) only");
+    return;
+  }
+  if (message.data.empty() || !ws::is_valid_utf8(message.data)) {
+    reply_error(MessageError::bad_request, "chat text must be 1 or more bytes of UTF-8");
+    return;
+  }
+  if (message.data.size() > max_length_) {
+    reply_error(MessageError::message_too_large, "chat text is limited to " + std::to_string(max_length_) +
+                                                     " bytes (rooms.chat_max_length)");
+    return;
+  }
+  std::string json = "{\"seq\":" + std::to_string(next_seq_++) + ",\"sender\":\"" + std::to_string(from.id) +
+                     "\",\"name\":";
+  append_json_string(json, from.name);
+  json += ",\"text\":";
+  append_json_string(json, message.data);
+  json += ",\"time_us\":" +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count()) +
+          "}";
+  broadcast(op_chat, json, from.id);
+  history_.push_back(std::move(json));
+  while (history_.size() > history_limit_) history_.pop_front();
+}
+
+void define_builtin_rooms(Server& server) {
+  server.define_room<RelayRoom>("relay");
+  auto& rooms = server.config().rooms;
+  server.define_room("chat", [history = rooms.chat_history, max_length = rooms.chat_max_length] {
+    return std::make_unique<ChatRoom>(history, max_length);
+  });
+}
+
+}  // namespace craft
