@@ -82,7 +82,8 @@ class Room {
   const Client* find_client(SessionId id) const;
   const std::string& id() const;
   const std::string& type() const;
-  TimePoint now() const;
+  TimePoint now() const;             // the server's Clock, for game time
+  int64_t wall_time_us() const;      // microseconds since the Unix epoch, for timestamps
 
   // Room metadata, shown in room listings; changes apply at once.
   uint32_t max_clients() const;

@@ -22,6 +22,7 @@ const Client* Room::find_client(SessionId id) const { return host_->find_client(
 const std::string& Room::id() const { return host_->id(); }
 const std::string& Room::type() const { return host_->type(); }
 TimePoint Room::now() const { return host_->now(); }
+int64_t Room::wall_time_us() const { return host_->wall_time_us(); }
 uint32_t Room::max_clients() const { return host_->max_clients(); }
 void Room::set_max_clients(uint32_t n) { host_->update_settings(n, std::nullopt, std::nullopt, std::nullopt); }
 void Room::set_label(std::string label) {

@@ -34,7 +34,7 @@ RoomHost::~RoomHost() {
   if (room_) room_->host_ = nullptr;
 }
 
-void RoomHost::ensure_created() {
+void RoomHost::open() {
   if (created_) return;
   created_ = true;
   shard_.add_room(this);
@@ -48,6 +48,8 @@ void RoomHost::ensure_created() {
 
 TimePoint RoomHost::now() const { return shard_.now(); }
 
+int64_t RoomHost::wall_time_us() const { return shard_.core().clock().wall_time_us(); }
+
 void RoomHost::fail_join(JoinRequest& request, int code, std::string message, bool retryable) {
   auto session = std::move(request.session);
   session->shard().dispatch([session, cid = request.cid, code, message = std::move(message), retryable,
@@ -57,7 +59,7 @@ void RoomHost::fail_join(JoinRequest& request, int code, std::string message, bo
 }
 
 void RoomHost::join(JoinRequest request) {
-  ensure_created();
+  open();
   if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
   if (find_member(request.client.id)) return fail_join(request, v1::ALREADY_IN_ROOM, "already in room " + id_, false);
   if (locked_) return fail_join(request, v1::ROOM_LOCKED, "room " + id_ + " is locked", true);
@@ -138,7 +140,7 @@ void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_vi
 
 void RoomHost::dispose(std::string_view reason) {
   if (disposed_) return;
-  ensure_created();
+  open();
   disposed_ = true;
   for (auto& m : members_) {
     m.session->shard().dispatch([session = m.session, room_id = id_, why = std::string(reason)] {

@@ -73,6 +73,9 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   const std::vector<Client>& clients() const { return clients_; }
   const Client* find_client(SessionId id) const;
   TimePoint now() const;
+  int64_t wall_time_us() const;
+  // Runs on_create once (on the first join, or here for rooms driven by tests).
+  void open();
   uint32_t max_clients() const { return max_clients_; }
   void update_settings(std::optional<uint32_t> max_clients, std::optional<std::string> label,
                        std::optional<bool> locked, std::optional<bool> hidden);
@@ -86,7 +89,6 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   };
   using MemberList = std::vector<std::shared_ptr<Session>>;
 
-  void ensure_created();
   void fail_join(JoinRequest& request, int code, std::string message, bool retryable);
   Member* find_member(SessionId id);
   void deliver(const protocol::FramedMessage& frames, SessionId except);

@@ -77,11 +77,7 @@ void ChatRoom::on_message(const Client& from, const Message& message) {
   append_json_string(json, from.name);
   json += ",\"text\":";
   append_json_string(json, message.data);
-  json += ",\"time_us\":" +
-          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count()) +
-          "}";
+  json += ",\"time_us\":" + std::to_string(wall_time_us()) + "}";
   broadcast(op_chat, json, from.id);
   history_.push_back(std::move(json));
   while (history_.size() > history_limit_) history_.pop_front();
