@@ -1,0 +1,82 @@
+// craftd: the craft server binary. Reads its config, starts the server with the built-in
+// room types, and shuts down gracefully on SIGINT or SIGTERM.
+#include "config.hpp"
+#include "rooms/builtin.hpp"
+
+#include <craft/server.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <thread>
+#include <string>
+
+#include <sys/resource.h>
+
+extern char** environ;
+
+namespace {
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    if (auto eq = kv.find('='); eq != std::string::npos && kv.starts_with("CRAFT_"))
+      env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+// Every connection is a file descriptor: use all the kernel allows.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto loaded = craft::craftd::load_config(argc, argv, environment());
+  if (loaded.exit_now) {
+    (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.output;
+    return loaded.exit_code;
+  }
+  const auto& config = loaded.config;
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  // Signals are taken by sigwait below, never by a shard thread; SIGPIPE is never wanted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_open_file_limit();
+
+  craft::Server server(config);
+  craft::define_builtin_rooms(server);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::error("cannot start: {}", e.what());
+    return 1;
+  }
+  auto shards = config.shards ? config.shards : std::max(1u, std::thread::hardware_concurrency());
+  std::printf("craftd listening on http://%s:%u (ws at /ws), tcp %s:%u, %u shards\n", config.listen_address.c_str(),
+              server.http_port(), config.listen_address.c_str(), server.tcp_port(), shards);
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  server.wait();
+  spdlog::info("stopped");
+  return 0;
+}
