@@ -86,19 +86,14 @@ void ServerCore::start() {
   for (auto& s : shards_) s->start();
 }
 
-uint16_t ServerCore::admit(const Connection::IpKey& ip, Shard& shard) {
+Rejection ServerCore::admit(const Connection::IpKey& ip, Shard& shard) {
   std::lock_guard lock(limits_mutex_);
   ++total_connections_;
   auto count = ++per_ip_[ip];
-  if (total_connections_ > config_.limits.max_connections) {
-    shard.metrics().rejected_max_connections.add();
-    return close_code::try_again_later;
-  }
-  if (count > config_.limits.max_connections_per_ip) {
-    shard.metrics().rejected_per_ip.add();
-    return close_code::try_again_later;
-  }
-  return 0;
+  (void)shard;
+  if (total_connections_ > config_.limits.max_connections) return Rejection::max_connections;
+  if (count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
+  return Rejection::none;
 }
 
 void ServerCore::release_connection(const Connection::IpKey& ip) {
@@ -125,7 +120,7 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
     std::error_code endpoint_ec;
     auto remote = socket.remote_endpoint(endpoint_ec);
     auto ip = ip_key(remote.address());
-    uint16_t reject = admit(ip, target);
+    auto reject = admit(ip, target);
     auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
     target.post([&target, socket = std::move(socket), transport, ip, id, reject]() mutable {
       std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject)->begin();

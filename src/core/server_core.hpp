@@ -22,6 +22,10 @@
 
 namespace craft::detail {
 
+// A connection over a limit still gets a session, which tells it why (1013) and closes.
+// Plain HTTP GETs (/metrics, /healthz) are answered either way.
+enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip };
+
 class ServerCore {
  public:
   ServerCore(ServerConfig config, const Clock& clock);
@@ -51,8 +55,8 @@ class ServerCore {
   };
   void listen(std::optional<asio::ip::tcp::acceptor>& acceptor, uint16_t port, uint16_t& bound);
   void accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Transport transport);
-  // 0 when the connection fits the limits, else the close code to send it.
-  uint16_t admit(const Connection::IpKey& ip, Shard& shard);
+  // Counts the connection; says which limit it is over, if any.
+  Rejection admit(const Connection::IpKey& ip, Shard& shard);
   std::string serve_static(std::string_view path);
 
   ServerConfig config_;

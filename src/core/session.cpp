@@ -17,20 +17,31 @@ constexpr uint32_t protocol_version = 1;
 }  // namespace
 
 Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
-                 uint16_t reject_code)
+                 detail::Rejection rejection)
     : Connection(shard, std::move(socket), transport, ip),
       id_(id),
       bucket_(shard.core().config().limits.messages_per_second, shard.core().config().limits.message_burst,
               shard.now()),
-      reject_code_(reject_code) {}
+      rejection_(rejection) {}
 
 void Session::begin() {
   start();
-  if (reject_code_ && transport() == Transport::tcp) close(reject_code_, "too many connections");
+  if (transport() == Transport::tcp) reject_if_over_limit();
 }
 
-void Session::on_websocket_open() {
-  if (reject_code_) close(reject_code_, "too many connections");
+void Session::on_websocket_open() { reject_if_over_limit(); }
+
+void Session::reject_if_over_limit() {
+  auto& metrics = shard().metrics();
+  switch (rejection_) {
+    case detail::Rejection::none: return;
+    case detail::Rejection::max_connections:
+      metrics.rejected_max_connections.add();
+      return close(close_code::try_again_later, "too many connections (limits.max_connections)");
+    case detail::Rejection::max_connections_per_ip:
+      metrics.rejected_per_ip.add();
+      return close(close_code::try_again_later, "too many connections from your address (limits.max_connections_per_ip)");
+  }
 }
 
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }

@@ -2,6 +2,7 @@
 // Runs on its connection's shard; rooms on other shards call back through posts.
 #pragma once
 #include "core/room_host.hpp"
+#include "core/server_core.hpp"
 #include "core/token_bucket.hpp"
 #include "net/connection.hpp"
 
@@ -14,7 +15,7 @@ namespace craft {
 class Session final : public Connection {
  public:
   Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
-          uint16_t reject_code);
+          detail::Rejection rejection);
 
   // Starts reading; a connection over a limit is closed with reject_code right away.
   void begin();
@@ -46,6 +47,7 @@ class Session final : public Connection {
   void request_join(std::shared_ptr<detail::RoomHost> room, uint32_t cid, std::string options,
                     detail::JoinMode mode);
   bool room_slot_available(uint32_t cid);
+  void reject_if_over_limit();
   const std::shared_ptr<detail::RoomHost>* find_room(const std::string& id) const;
   void send_envelope(const v1::Envelope& e);
   void send_error(uint32_t cid, int code, std::string message);
@@ -55,7 +57,7 @@ class Session final : public Connection {
   TokenBucket bucket_;
   std::vector<std::shared_ptr<detail::RoomHost>> rooms_;
   uint32_t strikes_ = 0;        // rate-limited messages in a row
-  uint16_t reject_code_;        // non-zero: over a connection limit, close once open
+  detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
   uint8_t pending_joins_ = 0;
   bool hello_done_ = false;
 };

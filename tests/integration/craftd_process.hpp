@@ -1,0 +1,36 @@
+// Starts a real craftd on ephemeral loopback ports for one test and stops it with SIGTERM.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace craft::testing {
+
+class CraftdProcess {
+ public:
+  // Extra flags, e.g. {"--limits.max-message-size", "1024"}.
+  explicit CraftdProcess(std::vector<std::string> flags = {});
+  ~CraftdProcess();
+  CraftdProcess(const CraftdProcess&) = delete;
+  CraftdProcess& operator=(const CraftdProcess&) = delete;
+
+  uint16_t http_port() const { return http_port_; }
+  uint16_t tcp_port() const { return tcp_port_; }
+  pid_t pid() const { return pid_; }
+  bool running() const;
+  // SIGTERM, then waits up to `timeout_ms`; returns the exit code (-1 if it had to be killed).
+  int stop(int timeout_ms = 10000);
+  // GET a path on the HTTP port; returns the whole response.
+  std::string http_get(const std::string& path) const;
+  // The value of one unlabelled or labelled metric line, e.g. "craft_closes_total{code=\"4001\"}".
+  long metric(const std::string& name_and_labels) const;
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  uint16_t http_port_ = 0;
+  uint16_t tcp_port_ = 0;
+};
+
+}  // namespace craft::testing
