@@ -1,0 +1,136 @@
+// Internals of one generator process, shared by generator.cpp (the loop, the schedule and the
+// results) and generator_client.cpp (one client's connection: handshake, rooms, framing).
+#pragma once
+#include "generator.hpp"
+#include "histogram.hpp"
+#include "report.hpp"
+#include "wire.hpp"
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace craft::bench::detail {
+
+inline constexpr uint64_t pipe_tag = UINT64_MAX;
+inline constexpr size_t read_buffer_size = 256 * 1024;
+inline constexpr size_t max_backlog = 1 << 20;       // unsent bytes per connection before we skip sends
+inline constexpr int64_t drain_timeout_ns = 5'000'000'000;
+inline constexpr int64_t second = 1'000'000'000;
+inline constexpr uint32_t op_data = 1, op_echo = 2;
+
+enum class State : uint8_t { unstarted, connecting, upgrading, hello_sent, wait_room, joining, ready, closed };
+enum class Outcome : uint8_t { pending, ready, failed, dropped };
+
+inline const char* state_name(State s) {
+  switch (s) {
+    case State::unstarted: return "unstarted";
+    case State::connecting: return "connect";
+    case State::upgrading: return "upgrade";
+    case State::hello_sent: return "hello";
+    case State::wait_room: return "wait-room";
+    case State::joining: return "join";
+    case State::ready: return "ready";
+    case State::closed: return "closed";
+  }
+  return "?";
+}
+
+struct Conn {
+  int fd = -1;
+  State state = State::unstarted;
+  Outcome outcome = Outcome::pending;
+  bool want_out = false;
+  uint32_t group = 0;
+  int64_t started_ns = 0;
+  int64_t last_send_ns = 0;
+  std::string in;   // a partial frame, only while one is pending
+  std::string out;  // unsent bytes, only while the socket is full
+};
+
+struct Group {
+  uint32_t first = 0;
+  uint32_t size = 0;
+  uint32_t alive = 0;  // members ready and not dropped
+  std::string room_id;
+};
+
+class Generator {
+ public:
+  Generator(const Options& o, const GeneratorPlan& p) : o_(o), plan_(p), conns_(p.count) {}
+  int run();
+
+ private:
+  // setup
+  void start_connect(uint32_t i);
+  void on_connected(uint32_t i);
+  void on_welcome(uint32_t i);
+  void on_joined(uint32_t i, const std::string& room_id);
+  void send_join(uint32_t i);
+  void mark_ready(uint32_t i);
+  void fail(uint32_t i, const std::string& reason);
+  void lose(uint32_t i, const std::string& reason);
+  void close_conn(Conn& c);
+  void check_timeouts(int64_t now);
+  // io
+  void on_event(uint32_t i, uint32_t events);
+  void on_readable(uint32_t i);
+  size_t consume(uint32_t i, char* data, size_t size);
+  void on_envelope(uint32_t i, std::string_view payload);
+  void on_room_data(uint32_t i, const FastEnvelope& e);
+  void send_bytes(uint32_t i, std::string_view bytes);
+  void send_envelope(uint32_t i, const v1::Envelope& e);
+  void send_data(uint32_t i, uint32_t op, std::string_view data);
+  void set_want_out(uint32_t i, bool on);
+  void flush(uint32_t i);
+  // run
+  void on_parent_line(const std::string& line);
+  void drive_sends(int64_t now);
+  void keepalive(int64_t now);
+  void progress(int64_t now);
+  void finish();
+  void note(const std::string& text);
+  bool in_window(int64_t t) const { return t >= t0_ && t < t1_; }
+
+  const Options& o_;
+  const GeneratorPlan& plan_;
+  std::vector<Conn> conns_;
+  std::vector<Group> groups_;
+  std::vector<uint32_t> senders_;
+  int epoll_ = -1;
+  sockaddr_in server_{};
+  sockaddr_in source_{};
+  bool bind_source_ = false;
+  MaskRng rng_;
+  std::unique_ptr<char[]> buffer_{new char[read_buffer_size]};
+  std::string scratch_, frame_, payload_;  // payload_: timestamp + padding
+  std::string parent_in_;
+  PipeWriter up_;
+
+  // phases
+  int64_t connect_start_ = 0;
+  uint32_t launched_ = 0;
+  bool setup_reported_ = false;
+  bool go_ = false;
+  bool done_ = false;
+  int64_t send_start_ = 0, t0_ = INT64_MAX, t1_ = INT64_MAX;
+  int64_t cpu0_ = -1, cpu1_ = -1;
+  uint64_t send_seq_ = 0;
+
+  // counters
+  uint32_t connected_ = 0, ready_ = 0, failed_ = 0, dropped_ = 0;
+  int64_t setup_ns_ = 0;
+  uint64_t sent_total_ = 0, delivered_total_ = 0;
+  uint64_t sent_window_ = 0, expected_ = 0, delivered_window_ = 0, delivered_of_window_ = 0;
+  uint64_t errors_ = 0, rate_limited_ = 0, skipped_ = 0, backlogged_ = 0, pings_ = 0;
+  std::map<std::string, uint64_t> reasons_;
+  Histogram latency_;  // relay: send -> receive; echo: A -> B (one way, same clock)
+  Histogram rtt_;      // echo: A -> B -> A
+  int notes_ = 0;
+};
+
+}  // namespace craft::bench::detail

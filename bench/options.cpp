@@ -1,0 +1,146 @@
+#include "options.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string_view>
+
+namespace craft::bench {
+
+const char* scenario_name(Scenario s) {
+  switch (s) {
+    case Scenario::idle: return "idle";
+    case Scenario::relay: return "relay";
+    case Scenario::echo: return "echo";
+  }
+  return "?";
+}
+
+const char* transport_name(Transport t) { return t == Transport::ws ? "ws" : "tcp"; }
+
+namespace {
+
+constexpr const char* usage_text = R"(craft-bench: load generator for craftd (loopback).
+
+  craft-bench --scenario idle|relay|echo [flags]
+
+Target:
+  --host ADDR            server address (default 127.0.0.1)
+  --port N               HTTP/WebSocket port, WebSocket at /ws (default 7777)
+  --tcp-port N           length-prefixed TCP port, with --transport tcp (default 7778)
+  --transport ws|tcp     (default ws)
+  --server-pid PID       read server RSS and CPU from /proc/PID (recommended)
+Load:
+  --clients N            connections in total (default 100; echo: 2)
+  --room-size R          clients per relay room (default 10; echo: 2)
+  --rate HZ              messages per second per sending client (default 20)
+  --payload BYTES        room_data bytes, >= 8 (send timestamp + padding; default 32)
+  --duration S           measured seconds (default 10; idle: seconds to hold, may be 0)
+  --warmup S             traffic before measuring (default 2)
+  --settle S             idle: wait after the last connection before reading RSS (default 2)
+  --connect-rate N       new connections per second in total (default 2000)
+  --processes P          generator processes, each with N/P clients and its own source
+                         address 127.0.0.(2+k) (needed past ~19,000 connections)
+  --source-base ADDR     first source address with --processes > 1 (default 127.0.0.2)
+  --setup-timeout S      per client: connect + hello + join deadline (default 15)
+Output:
+  --json FILE            append one JSON line per run
+  --label TEXT           stored with the run
+  --quiet                no live progress line on stderr
+)";
+
+[[noreturn]] void usage(int code, const std::string& error = {}) {
+  if (!error.empty()) std::fprintf(stderr, "craft-bench: %s\n\n", error.c_str());
+  std::fputs(usage_text, code ? stderr : stdout);
+  std::exit(code);
+}
+
+double to_double(const std::string& flag, const std::string& v, double lo, double hi) {
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || !(d >= lo && d <= hi)) {
+    usage(2, flag + " wants a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+  }
+  return d;
+}
+
+uint32_t to_uint(const std::string& flag, const std::string& v, uint32_t lo, uint32_t hi) {
+  double d = to_double(flag, v, lo, hi);
+  if (d != static_cast<double>(static_cast<uint32_t>(d))) usage(2, flag + " wants a whole number, got '" + v + "'");
+  return static_cast<uint32_t>(d);
+}
+
+}  // namespace
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  bool clients_given = false, room_size_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") usage(0);
+    if (arg == "--quiet") {
+      o.quiet = true;
+      continue;
+    }
+    if (!arg.starts_with("--")) usage(2, "unexpected argument '" + arg + "'");
+    std::string value;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg.resize(eq);
+    } else {
+      if (i + 1 >= argc) usage(2, arg + " needs a value");
+      value = argv[++i];
+    }
+    if (arg == "--host") o.host = value;
+    else if (arg == "--port") o.port = static_cast<uint16_t>(to_uint(arg, value, 1, 65535));
+    else if (arg == "--tcp-port") o.tcp_port = static_cast<uint16_t>(to_uint(arg, value, 1, 65535));
+    else if (arg == "--transport") {
+      if (value == "ws") o.transport = Transport::ws;
+      else if (value == "tcp") o.transport = Transport::tcp;
+      else usage(2, "--transport is ws or tcp");
+    } else if (arg == "--scenario") {
+      if (value == "idle") o.scenario = Scenario::idle;
+      else if (value == "relay") o.scenario = Scenario::relay;
+      else if (value == "echo") o.scenario = Scenario::echo;
+      else usage(2, "--scenario is idle, relay or echo");
+    } else if (arg == "--clients") {
+      o.clients = to_uint(arg, value, 1, 10'000'000);
+      clients_given = true;
+    } else if (arg == "--room-size") {
+      o.room_size = to_uint(arg, value, 1, 100'000);
+      room_size_given = true;
+    } else if (arg == "--rate") o.rate = to_double(arg, value, 0.001, 100'000);
+    else if (arg == "--duration") o.duration = to_double(arg, value, 0, 86'400);
+    else if (arg == "--warmup") o.warmup = to_double(arg, value, 0, 3'600);
+    else if (arg == "--settle") o.settle = to_double(arg, value, 0, 3'600);
+    else if (arg == "--payload") o.payload = to_uint(arg, value, 8, 1 << 20);
+    else if (arg == "--server-pid") o.server_pid = static_cast<int>(to_uint(arg, value, 1, 1u << 30));
+    else if (arg == "--processes") o.processes = to_uint(arg, value, 1, 200);
+    else if (arg == "--source-base") o.source_base = value;
+    else if (arg == "--connect-rate") o.connect_rate = to_double(arg, value, 1, 1'000'000);
+    else if (arg == "--setup-timeout") o.setup_timeout = to_double(arg, value, 1, 3'600);
+    else if (arg == "--keepalive") o.keepalive = to_double(arg, value, 1, 3'600);
+    else if (arg == "--json") o.json = value;
+    else if (arg == "--label") o.label = value;
+    else usage(2, "unknown flag " + arg);
+  }
+  if (o.scenario == Scenario::echo) {
+    if (!clients_given) o.clients = 2;
+    if (room_size_given && o.room_size != 2) usage(2, "echo pairs clients: --room-size must be 2");
+    o.room_size = 2;
+    if (o.clients % 2) usage(2, "echo needs an even --clients (pairs)");
+  }
+  if (o.processes > o.clients) o.processes = o.clients;
+  if (o.scenario != Scenario::idle && o.room_size > 1 && (o.clients / o.processes) < o.room_size) {
+    usage(2, "each process needs at least --room-size clients");
+  }
+  return o;
+}
+
+}  // namespace craft::bench

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Plots and tables from craft-bench JSON lines.
+
+    /usr/bin/python3 bench/plot.py RESULTS.jsonl [--out PREFIX] [--markdown]
+
+Writes PREFIX-latency.png (relay latency percentiles vs clients), PREFIX-cpu.png (server and
+generator CPU per delivered message vs clients) and PREFIX-memory.png (idle RSS per connection
+vs connections); PREFIX defaults to the input path without .jsonl. With --markdown, prints the
+runs as Markdown tables (what docs/benchmarks.md shows). Needs matplotlib for the PNGs
+(bench/setup installs Debian's python3-matplotlib); the tables need nothing.
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def load(path):
+    runs = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                runs.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                print(f"plot.py: {path}:{n}: skipped, not JSON ({e})", file=sys.stderr)
+    return runs
+
+
+def latest(runs, scenario):
+    """The last run of each configuration of one scenario, sorted by clients."""
+    keep = {}
+    for r in runs:
+        if r.get("scenario") != scenario:
+            continue
+        key = (r.get("transport"), r.get("clients"), r.get("room_size"), r.get("rate_hz"), r.get("payload"))
+        keep[key] = r
+    return sorted(keep.values(), key=lambda r: (r.get("transport", ""), r.get("clients", 0)))
+
+
+def num(v, fmt="{:,.0f}"):
+    if v is None or (isinstance(v, float) and v != v):
+        return "n/a"
+    return fmt.format(v)
+
+
+def markdown(runs):
+    out = []
+    idle = latest(runs, "idle")
+    if idle:
+        out += ["### Idle connections", "",
+                "| transport | connections | ready | failed | dropped | connect rate /s | server RSS before → after | RSS per conn (VmRSS) | RSS per conn (RssAnon) |",
+                "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+        for r in idle:
+            mib = lambda b: num((b or 0) / 1048576, "{:.1f}")
+            out.append(f"| {r['transport']} | {num(r['clients'])} | {num(r['ready'])} | {r['failed']} | {r['dropped']} "
+                       f"| {num(r.get('connect_per_s'))} | {mib(r.get('server_rss_before'))} → {mib(r.get('server_rss_after'))} MiB "
+                       f"| {num(r.get('rss_per_conn'))} B | {num(r.get('rss_anon_per_conn'))} B |")
+        out.append("")
+    echo = latest(runs, "echo")
+    if echo:
+        out += ["### Echo between two clients", "",
+                "| transport | rate Hz | round trips | one way p50 (RTT/2) | one way p99 (RTT/2) | RTT p50 | RTT p99 | RTT max | A→B measured p50 / p99 | rate limited |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in echo:
+            rtt, ow, ab = r.get("rtt_us", {}), r.get("one_way_us", {}), r.get("a_to_b_us", {})
+            us = lambda v: num(v, "{:,.0f} µs")
+            out.append(f"| {r['transport']} | {num(r['rate_hz'], '{:g}')} | {num(rtt.get('count'))} | {us(ow.get('p50'))} | {us(ow.get('p99'))} "
+                       f"| {us(rtt.get('p50'))} | {us(rtt.get('p99'))} | {us(rtt.get('max'))} "
+                       f"| {us(ab.get('p50'))} / {us(ab.get('p99'))} | {r.get('rate_limited', 0)} |")
+        out.append("")
+    relay = latest(runs, "relay")
+    if relay:
+        out += ["### Relay rooms", "",
+                "| transport | clients | room | Hz | sent/s | delivered/s | delivery ratio | p50 | p90 | p99 | p99.9 | max | server CPU µs/msg (core %) | generator CPU µs/msg | machine busy | failed / dropped |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in relay:
+            lat = r.get("latency_us", {})
+            us = lambda v: num(v, "{:,.0f} µs")
+            out.append(f"| {r['transport']} | {num(r['clients'])} | {r['room_size']} | {num(r['rate_hz'], '{:g}')} "
+                       f"| {num(r.get('sent_per_s'))} | {num(r.get('delivered_per_s'))} | {num(r.get('delivery_ratio'), '{:.4f}')} "
+                       f"| {us(lat.get('p50'))} | {us(lat.get('p90'))} | {us(lat.get('p99'))} | {us(lat.get('p999'))} | {us(lat.get('max'))} "
+                       f"| {num(r.get('server_cpu_us_per_msg'), '{:.2f}')} ({num(r.get('server_cpu_pct'))}%) "
+                       f"| {num(r.get('gen_cpu_us_per_msg'), '{:.2f}')} | {num(r.get('machine_busy_pct'))}% | {r['failed']} / {r['dropped']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plots(runs, prefix):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot.py: matplotlib is missing (run bench/setup, then use /usr/bin/python3); no PNGs written",
+              file=sys.stderr)
+        return []
+    written = []
+    relay = latest(runs, "relay")
+    transports = sorted({r["transport"] for r in relay})
+    styles = {"ws": "-", "tcp": "--"}
+
+    if relay:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t in transports:
+            rs = [r for r in relay if r["transport"] == t]
+            xs = [r["clients"] for r in rs]
+            for q, label in (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")):
+                ax.plot(xs, [r["latency_us"][q] for r in rs], styles.get(t, "-"), marker="o", label=f"{t} {label}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("clients (rooms of %s)" % ", ".join(sorted({str(r["room_size"]) for r in relay})))
+        ax.set_ylabel("latency, send → receive (µs)")
+        ax.set_title("craft relay: latency percentiles vs clients")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(prefix + "-latency.png", dpi=110)
+        plt.close(fig)
+        written.append(prefix + "-latency.png")
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t in transports:
+            rs = [r for r in relay if r["transport"] == t]
+            xs = [r["clients"] for r in rs]
+            ys = [r.get("server_cpu_us_per_msg") for r in rs]
+            if any(y is not None for y in ys):
+                ax.plot(xs, ys, styles.get(t, "-"), marker="o", label=f"{t} server")
+            ax.plot(xs, [r.get("gen_cpu_us_per_msg") for r in rs], styles.get(t, "-"), marker="x", alpha=0.6,
+                    label=f"{t} generator")
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("clients")
+        ax.set_ylabel("CPU µs per delivered message")
+        ax.set_title("craft relay: CPU per delivered message vs clients")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(prefix + "-cpu.png", dpi=110)
+        plt.close(fig)
+        written.append(prefix + "-cpu.png")
+
+    idle = [r for r in latest(runs, "idle") if r.get("rss_per_conn") is not None]
+    if idle:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t in sorted({r["transport"] for r in idle}):
+            rs = [r for r in idle if r["transport"] == t]
+            xs = [r["clients"] for r in rs]
+            ax.plot(xs, [r["rss_per_conn"] for r in rs], styles.get(t, "-"), marker="o", label=f"{t} VmRSS")
+            ax.plot(xs, [r.get("rss_anon_per_conn") for r in rs], styles.get(t, "-"), marker="x", label=f"{t} RssAnon")
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("idle connections")
+        ax.set_ylabel("server RSS per connection (bytes)")
+        ax.set_title("craft: server memory per idle connection")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(prefix + "-memory.png", dpi=110)
+        plt.close(fig)
+        written.append(prefix + "-memory.png")
+    return written
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", help="JSON lines written by craft-bench --json")
+    ap.add_argument("--out", help="prefix of the PNG files (default: RESULTS without .jsonl)")
+    ap.add_argument("--markdown", action="store_true", help="print Markdown tables of the runs")
+    ap.add_argument("--no-png", action="store_true", help="tables only")
+    args = ap.parse_args()
+    runs = load(args.results)
+    if not runs:
+        print(f"plot.py: no runs in {args.results}", file=sys.stderr)
+        return 1
+    prefix = args.out or os.path.splitext(args.results)[0]
+    if not args.no_png:
+        for path in plots(runs, prefix):
+            print(f"plot.py: wrote {path}", file=sys.stderr)
+    if args.markdown:
+        print(markdown(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+#include "proc.hpp"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace craft::bench {
+
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return false;
+  out.clear();
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return true;
+}
+
+int64_t status_kb(const std::string& status, const char* key) {
+  auto pos = status.find(key);
+  if (pos == std::string::npos) return 0;
+  return std::strtoll(status.c_str() + pos + std::strlen(key), nullptr, 10);
+}
+
+}  // namespace
+
+ProcSample sample_process(int pid, bool count_fds) {
+  ProcSample s;
+  if (pid <= 0) return s;
+  std::string base = "/proc/" + std::to_string(pid);
+  std::string status, stat;
+  if (!read_file(base + "/status", status) || !read_file(base + "/stat", stat)) return s;
+  s.vm_rss = status_kb(status, "\nVmRSS:") * 1024;
+  s.rss_anon = status_kb(status, "\nRssAnon:") * 1024;
+  s.threads = status_kb(status, "\nThreads:");
+  // Fields after the command name (which may hold spaces) start at the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return s;
+  const char* p = stat.c_str() + close + 2;  // field 3 (state)
+  // utime and stime are fields 14 and 15: skip fields 3..13.
+  for (int field = 3; field < 14 && *p; ++field) {
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  char* end = nullptr;
+  long long utime = std::strtoll(p, &end, 10);
+  long long stime = std::strtoll(end, nullptr, 10);
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  s.cpu_us = (utime + stime) * 1'000'000 / (ticks > 0 ? ticks : 100);
+  if (count_fds) {
+    if (DIR* d = opendir((base + "/fd").c_str())) {
+      s.fds = 0;
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] != '.') ++s.fds;
+      }
+      closedir(d);
+    }
+  }
+  s.ok = true;
+  return s;
+}
+
+MachineSample sample_machine() {
+  MachineSample m;
+  std::string stat;
+  if (!read_file("/proc/stat", stat) || !stat.starts_with("cpu ")) return m;
+  long long v[8] = {};
+  if (std::sscanf(stat.c_str(), "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4],
+                  &v[5], &v[6], &v[7]) != 8)
+    return m;
+  m.busy = v[0] + v[1] + v[2] + v[5] + v[6];
+  m.idle = v[3] + v[4];
+  m.steal = v[7];
+  m.ok = true;
+  return m;
+}
+
+int64_t self_cpu_us() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return int64_t(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1'000'000 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+}
+
+}  // namespace craft::bench

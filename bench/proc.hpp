@@ -1,0 +1,39 @@
+// Reading another process's memory and CPU from /proc, and our own clocks.
+#pragma once
+#include <cstdint>
+#include <ctime>
+
+namespace craft::bench {
+
+inline int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct ProcSample {
+  bool ok = false;
+  int64_t vm_rss = 0;    // bytes, VmRSS
+  int64_t rss_anon = 0;  // bytes, RssAnon (heap and stacks; no file-backed pages)
+  int64_t cpu_us = 0;    // utime + stime, all threads, microseconds
+  int64_t threads = 0;
+  int64_t fds = -1;      // open descriptors (-1 if /proc/PID/fd is not readable)
+};
+
+// pid <= 0 gives ok = false.
+ProcSample sample_process(int pid, bool count_fds = false);
+
+// Whole-machine CPU time from the first line of /proc/stat, in clock ticks (all cores).
+struct MachineSample {
+  bool ok = false;
+  int64_t busy = 0;   // user + nice + system + irq + softirq (loopback TCP work lands in softirq)
+  int64_t idle = 0;   // idle + iowait
+  int64_t steal = 0;  // time the hypervisor gave to someone else
+  int64_t total() const { return busy + idle + steal; }
+};
+MachineSample sample_machine();
+
+// This process's own CPU (user + system) in microseconds, from getrusage.
+int64_t self_cpu_us();
+
+}  // namespace craft::bench
