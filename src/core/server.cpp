@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/resource.h>
+
 namespace craft {
 namespace detail {
 
@@ -55,6 +57,16 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock), world_(*this) {
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, *this));
+  // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
+  // so a client over the limit is told 1013 instead.
+  rlimit files{};
+  constexpr rlim_t reserve = 64;  // listeners, logs, database files, a rejected connection
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY && files.rlim_cur > reserve &&
+      config_.limits.max_connections > files.rlim_cur - reserve) {
+    config_.limits.max_connections = static_cast<uint32_t>(files.rlim_cur - reserve);
+    spdlog::info("limits.max_connections lowered to {} to fit the open-file limit {}",
+                 config_.limits.max_connections, files.rlim_cur);
+  }
 }
 
 ServerCore::~ServerCore() {
@@ -109,8 +121,12 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
                                                                                asio::ip::tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
-      // Out of file descriptors and the like: back off instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
+      // Out of file descriptors and the like: back off instead of spinning, log once a second.
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning_ > std::chrono::seconds(1)) {
+        last_accept_warning_ = now;
+        spdlog::warn("accept failed: {}", ec.message());
+      }
       accept_retry_->expires_after(std::chrono::milliseconds(50));
       accept_retry_->async_wait([this, &acceptor, transport](const std::error_code& e) {
         if (!e) accept_next(acceptor, transport);

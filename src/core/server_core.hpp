@@ -69,6 +69,7 @@ class ServerCore {
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;
   uint32_t next_accept_shard_ = 0;  // only the accepting shard touches it
+  std::chrono::steady_clock::time_point last_accept_warning_{};
   std::atomic<uint64_t> next_session_id_{1};
 
   std::mutex limits_mutex_;

@@ -1,0 +1,32 @@
+// Starts a real craftd (path in $CRAFTD) on free loopback ports and stops it with SIGTERM.
+import { spawn } from "node:child_process";
+
+export async function startCraftd(flags = []) {
+  const bin = process.env.CRAFTD;
+  if (!bin) throw new Error("set CRAFTD to the craftd binary");
+  const child = spawn(bin, ["--http-port", "0", "--tcp-port", "0", "--shards", "2", ...flags], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let seen = "";
+  const ports = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`craftd did not start: ${seen}`)), 10000);
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+).*tcp 127\.0\.0\.1:(\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ http: Number(m[1]), tcp: Number(m[2]) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`craftd exited with ${code}: ${seen}`)));
+  });
+  return {
+    ...ports,
+    url: `ws://127.0.0.1:${ports.http}/ws`,
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
