@@ -35,6 +35,7 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"server", "tcp_enabled", &c.tcp_enabled, "open the TCP listener"},
       {"server", "shards", &c.shards, "event loops (threads); 0 = one per core", 0, 256},
       {"server", "shutdown_timeout_ms", &c.shutdown_timeout_ms, "graceful shutdown bound", 0, 600'000},
+      {"server", "flush_interval_us", &c.flush_interval_us, "hold output up to this long to gather writes; 0 = per loop turn", 0, 1'000'000},
       {"server", "static_dir", &c.static_dir, "directory served over HTTP (examples); empty = none"},
       {"server", "log_level", &c.log_level, "trace, debug, info, warn, error or off"},
       {"limits", "max_message_size", &l.max_message_size, "bytes in one message", 16, 64 * 1024 * 1024},

@@ -37,6 +37,9 @@ struct ServerConfig {
   bool tcp_enabled = true;
   uint32_t shards = 0;                          // event loops; 0 = one per core
   uint32_t shutdown_timeout_ms = 5'000;         // graceful shutdown bound
+  // 0: writes go out at the end of each loop turn. Above 0: a connection's output waits up
+  // to this long so more messages share one write; trades latency for CPU (docs/performance.md).
+  uint32_t flush_interval_us = 0;
   std::string static_dir;                       // files served over HTTP (examples); empty = none
   std::string log_level = "info";
   Limits limits;

@@ -14,7 +14,7 @@ constexpr size_t read_buffer_bytes = 64 * 1024;
 }  // namespace
 
 Shard::Shard(uint32_t index, detail::ServerCore& core)
-    : index_(index), core_(core), read_buffer_(read_buffer_bytes), sweep_timer_(context_) {
+    : index_(index), core_(core), read_buffer_(read_buffer_bytes), sweep_timer_(context_), flush_timer_(context_) {
   work_.emplace(context_.get_executor());
 }
 
@@ -37,6 +37,7 @@ void Shard::join() {
 void Shard::release() {
   post([this] {
     sweep_timer_.cancel();
+    flush_timer_.cancel();
     work_.reset();
     context_.stop();
   });
@@ -46,7 +47,15 @@ void Shard::schedule_flush(std::shared_ptr<Connection> connection) {
   dirty_.push_back(std::move(connection));
   if (flush_posted_) return;
   flush_posted_ = true;
-  post([this] { flush_dirty(); });
+  auto interval = core_.config().flush_interval_us;
+  if (interval == 0) {
+    post([this] { flush_dirty(); });
+    return;
+  }
+  flush_timer_.expires_after(std::chrono::microseconds(interval));
+  flush_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) flush_dirty();
+  });
 }
 
 void Shard::flush_dirty() {

@@ -92,6 +92,7 @@ class Shard {
   std::vector<std::shared_ptr<Connection>> dirty_;
   bool flush_posted_ = false;
   asio::steady_timer sweep_timer_;
+  asio::steady_timer flush_timer_;
   Connection* connections_ = nullptr;  // intrusive list, see Connection::next_
   std::atomic<size_t> connection_count_{0};
   std::atomic<size_t> room_count_{0};

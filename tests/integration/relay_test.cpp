@@ -134,3 +134,18 @@ TEST(Relay, PingAnswersWithBothClocks) {
   EXPECT_GT(pong.client_time_us(), 0);
   EXPECT_GT(pong.server_time_us(), 0);
 }
+
+TEST(Relay, FlushIntervalStillDeliversEverythingInOrder) {
+  CraftdProcess server({"--server.flush-interval-us", "20000"});
+  auto a = hello(server, "a");
+  auto room = a->create("relay").room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  for (int i = 0; i < 50; ++i) a->send(room, 1, std::to_string(i));
+  for (int i = 0; i < 50; ++i) {
+    auto got = next_room_data(*b);
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(got->data(), std::to_string(i));
+  }
+  EXPECT_LT(server.metric("craft_write_calls_total"), 50) << "held output should share writes";
+}
