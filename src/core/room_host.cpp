@@ -262,13 +262,18 @@ void RoomHost::deliver(const protocol::FramedMessage& frames, SessionId except) 
   }
 }
 
-void RoomHost::send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender) {
+v1::Envelope RoomHost::room_data(uint32_t op, std::string_view data, SessionId sender) const {
   v1::Envelope e;
   auto* rd = e.mutable_room_data();
   rd->set_room_id(id_);
   rd->set_op(op);
   rd->set_data(data.data(), data.size());
   rd->set_sender(sender);
+  return e;
+}
+
+void RoomHost::send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender) {
+  auto e = room_data(op, data, sender);
   protocol::FramedMessage frames;
   for (auto id : to) {
     for (size_t i = 0; i < clients_.size(); ++i) {
@@ -282,13 +287,7 @@ void RoomHost::send(std::span<const SessionId> to, uint32_t op, std::string_view
 
 void RoomHost::broadcast(uint32_t op, std::string_view data, SessionId sender, SessionId except) {
   if (members_.empty()) return;
-  v1::Envelope e;
-  auto* rd = e.mutable_room_data();
-  rd->set_room_id(id_);
-  rd->set_op(op);
-  rd->set_data(data.data(), data.size());
-  rd->set_sender(sender);
-  deliver(protocol::frame_all(e, formats_), except);
+  deliver(protocol::frame_all(room_data(op, data, sender), formats_), except);
 }
 
 void RoomHost::reply_error(MessageError code, std::string_view message) {

@@ -93,7 +93,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   Member* find_member(SessionId id);
   void deliver(const protocol::FramedMessage& frames, SessionId except);
   void deliver_to(size_t member_index, const protocol::Frame& frame);
-  void send_envelope_to(size_t member_index, const v1::Envelope& envelope);
+  v1::Envelope room_data(uint32_t op, std::string_view data, SessionId sender) const;
   void membership_changed();
   void publish_listing();
   void arm_timer();
