@@ -167,16 +167,22 @@ TEST(BadInput, RequestsBeforeHelloAreNotAuthenticated) {
 
 TEST(BadInput, MaxRoomsPerSession) {
   CraftdProcess server({"--limits.max-rooms-per-session", "2"});
-  auto c = hello(server, "greedy");
-  c->create("relay");
-  c->create("relay");
+  RoomOfThree room(server);  // the victim is in one room
+  room.victim->create("relay");
   try {
-    c->create("relay");
+    room.victim->create("relay");
     FAIL() << "third room allowed";
   } catch (const client::Error& e) {
     EXPECT_EQ(e.code, v1::TOO_MANY_ROOMS);
   }
-  EXPECT_EQ(server.metric("craft_errors_total{code=\"TOO_MANY_ROOMS\"}"), 1);
+  try {
+    room.victim->join_or_create("chat");
+    FAIL() << "third room allowed by join_or_create";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::TOO_MANY_ROOMS);
+  }
+  EXPECT_EQ(server.metric("craft_errors_total{code=\"TOO_MANY_ROOMS\"}"), 2);
+  room.expect_room_still_works();
 }
 
 TEST(BadInput, RateLimitAnswersRateLimitedWithTheCid) {
