@@ -1,6 +1,7 @@
 // craftd: the craft server binary. Reads its config, starts the server with the built-in
 // room types, and shuts down gracefully on SIGINT or SIGTERM.
 #include "config.hpp"
+#include "example_rooms.hpp"
 #include "rooms/builtin.hpp"
 
 #include <craft/server.hpp>
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
 
   craft::Server server(config);
   craft::define_builtin_rooms(server);
+  craft::examples::define_example_rooms(server);
   try {
     server.start();
   } catch (const std::exception& e) {

@@ -137,6 +137,11 @@ class Registry {
     return p && alive(e) ? p->get(e.index) : nullptr;
   }
   template <class T>
+  const T* get(Entity e) const {
+    auto* p = find_pool<T>();
+    return p && alive(e) ? p->get(e.index) : nullptr;
+  }
+  template <class T>
   bool has(Entity e) const {
     auto* p = find_pool<T>();
     return p && alive(e) && p->contains(e.index);

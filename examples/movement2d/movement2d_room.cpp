@@ -1,0 +1,173 @@
+#include "movement2d/movement2d_room.hpp"
+
+#include "example_rooms.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <regex>
+
+namespace craft::examples {
+
+std::optional<Input> parse_input(std::string_view data) {
+  if (data.size() != 6) return std::nullopt;
+  Input in;
+  auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  in.seq = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+  in.dx = static_cast<int8_t>(p[4]);
+  in.dy = static_cast<int8_t>(p[5]);
+  if (in.dx < -1 || in.dx > 1 || in.dy < -1 || in.dy > 1) return std::nullopt;
+  return in;
+}
+
+std::string encode_input(const Input& input) {
+  std::string s(6, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((input.seq >> (8 * i)) & 0xff);
+  s[4] = static_cast<char>(input.dx);
+  s[5] = static_cast<char>(input.dy);
+  return s;
+}
+
+Position step(Position p, const Input& input, float dt, const MovementRules& rules) {
+  float dx = input.dx, dy = input.dy;
+  float length = std::sqrt(dx * dx + dy * dy);
+  if (length > 0) {
+    // Normalized so a diagonal is no faster than a straight line.
+    p.x += dx / length * rules.speed * dt;
+    p.y += dy / length * rules.speed * dt;
+  }
+  p.x = std::clamp(p.x, 0.f, rules.world_width);
+  p.y = std::clamp(p.y, 0.f, rules.world_height);
+  return p;
+}
+
+void Movement2dRoom::on_create(std::string_view options) {
+  static const std::regex tick_rate(R"re("tickRate"\s*:\s*(\d+))re");
+  std::match_results<std::string_view::const_iterator> m;
+  if (std::regex_search(options.begin(), options.end(), m, tick_rate)) {
+    rules_.tick_rate_hz = std::clamp<uint32_t>(static_cast<uint32_t>(std::stoul(m[1].str())), 1, 240);
+  }
+  set_tick_rate(rules_.tick_rate_hz);
+}
+
+Position Movement2dRoom::spawn_point(SessionId id) const {
+  // Deterministic, spread out, inside the world.
+  uint64_t h = id * 0x9E3779B97F4A7C15ull;
+  float x = 50 + static_cast<float>(h % 700);
+  float y = 50 + static_cast<float>((h >> 20) % 500);
+  return {std::min(x, rules_.world_width), std::min(y, rules_.world_height)};
+}
+
+JoinResult Movement2dRoom::on_join(const Client& client, std::string_view) {
+  auto e = registry_.create();
+  registry_.add<Position>(e, spawn_point(client.id));
+  registry_.add<Player>(e, Player{client.id, client.name});
+  entities_[client.id] = e;
+  join_order_.push_back(client.id);
+  return JoinResult::accept();
+}
+
+void Movement2dRoom::on_leave(const Client& client) {
+  auto it = entities_.find(client.id);
+  if (it == entities_.end()) return;
+  registry_.destroy(it->second);
+  entities_.erase(it);
+  join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), client.id), join_order_.end());
+}
+
+std::optional<std::string> Movement2dRoom::accept_input(SessionId player, std::string_view data) {
+  auto it = entities_.find(player);
+  if (it == entities_.end()) return "not a player";
+  auto input = parse_input(data);
+  if (!input) return "an input is 6 bytes: uint32 LE seq, int8 dx, int8 dy with dx, dy in {-1, 0, 1}";
+  auto* p = registry_.get<Player>(it->second);
+  if (input->seq <= p->last_seq) return "input seq must increase";
+  if (p->queued >= std::min<uint32_t>(rules_.max_queued_inputs, static_cast<uint32_t>(p->queue.size())))
+    return "too many inputs queued";
+  p->queue[p->queued++] = *input;
+  p->last_seq = input->seq;
+  return std::nullopt;
+}
+
+void Movement2dRoom::on_message(const Client& from, const Message& message) {
+  if (message.op != op_input) {
+    reply_error(MessageError::bad_request, "movement2d takes op 1 (input) only");
+    return;
+  }
+  if (auto error = accept_input(from.id, message.data)) reply_error(MessageError::bad_request, *error);
+}
+
+void Movement2dRoom::simulate(float dt) {
+  registry_.each<Position, Player>([&](ecs::Entity, Position& pos, Player& player) {
+    uint32_t n = std::min(player.queued, rules_.inputs_per_tick);
+    for (uint32_t i = 0; i < n; ++i) {
+      pos = step(pos, player.queue[i], dt, rules_);
+      player.applied_seq = player.queue[i].seq;
+    }
+    std::move(player.queue.begin() + n, player.queue.begin() + player.queued, player.queue.begin());
+    player.queued -= n;
+  });
+  ++tick_;
+}
+
+void Movement2dRoom::on_tick(Duration dt) {
+  simulate(std::chrono::duration<float>(dt).count());
+  if (!join_order_.empty()) broadcast(op_snapshot, snapshot_json());
+}
+
+namespace {
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+}  // namespace
+
+std::string Movement2dRoom::snapshot_json() const {
+  std::string out = "{\"t\":" + std::to_string(wall_time_us() / 1000) + ",\"tick\":" + std::to_string(tick_) +
+                    ",\"players\":[";
+  char buf[96];
+  bool first = true;
+  for (auto id : join_order_) {
+    auto e = entities_.at(id);
+    const auto* pos = registry_.get<Position>(e);
+    const auto* player = registry_.get<Player>(e);
+    if (!first) out += ',';
+    first = false;
+    out += "{\"id\":\"" + std::to_string(id) + "\",\"name\":";
+    append_json_string(out, player->name);
+    std::snprintf(buf, sizeof buf, ",\"x\":%.2f,\"y\":%.2f,\"seq\":%u}", pos->x, pos->y, player->applied_seq);
+    out += buf;
+  }
+  out += "]}";
+  return out;
+}
+
+std::string Movement2dRoom::join_state(const Client&) {
+  char head[160];
+  std::snprintf(head, sizeof head, "{\"world\":{\"w\":%g,\"h\":%g},\"speed\":%g,\"tickRate\":%u,\"snapshot\":",
+                rules_.world_width, rules_.world_height, rules_.speed, rules_.tick_rate_hz);
+  return head + snapshot_json() + "}";
+}
+
+const Position* Movement2dRoom::position_of(SessionId player) const {
+  auto it = entities_.find(player);
+  if (it == entities_.end()) return nullptr;
+  return registry_.get<Position>(it->second);
+}
+
+void define_example_rooms(Server& server) { server.define_room<Movement2dRoom>("movement2d"); }
+
+}  // namespace craft::examples
