@@ -47,7 +47,7 @@ int Generator::run() {
     g.size = std::min(r, plan_.count - first);
     for (uint32_t i = first; i < first + g.size; ++i) conns_[i].group = static_cast<uint32_t>(groups_.size());
     groups_.push_back(std::move(g));
-    if (o_.scenario == Scenario::relay) {
+    if (o_.scenario == Scenario::relay || o_.scenario == Scenario::tick) {
       for (uint32_t i = first; i < first + groups_.back().size; ++i) senders_.push_back(i);
     } else if (o_.scenario == Scenario::echo) {
       senders_.push_back(first);
@@ -175,6 +175,10 @@ void Generator::drive_sends(int64_t now) {
       continue;
     }
     int64_t ts = mono_ns();
+    if (o_.scenario == Scenario::tick) {
+      send_input(i, ts);
+      continue;
+    }
     std::memcpy(payload_.data(), &ts, 8);
     send_data(i, op_data, payload_);
     ++sent_total_;

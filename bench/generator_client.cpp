@@ -63,16 +63,18 @@ void Generator::on_connected(uint32_t i) {
   }
 }
 
-void Generator::on_welcome(uint32_t i) {
+void Generator::on_welcome(uint32_t i, uint64_t session_id) {
   Conn& c = conns_[i];
   if (c.state != State::hello_sent) return;
+  c.session_id = session_id;
   if (o_.scenario == Scenario::idle) return mark_ready(i);
   Group& g = groups_[c.group];
   if (i == g.first) {
     c.state = State::joining;
     v1::Envelope e;
     e.set_cid(2);
-    e.mutable_room_create()->set_type("relay");
+    e.mutable_room_create()->set_type(o_.scenario == Scenario::tick ? "movement2d" : "relay");
+    e.mutable_room_create()->set_options(o_.room_options);
     send_envelope(i, e);
   } else if (!g.room_id.empty()) {
     send_join(i);
@@ -308,7 +310,7 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
   v1::Envelope e;
   if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return lose(i, "undecodable envelope");
   switch (e.body_case()) {
-    case v1::Envelope::kWelcome: return on_welcome(i);
+    case v1::Envelope::kWelcome: return on_welcome(i, e.welcome().session_id());
     case v1::Envelope::kRoomJoined: return on_joined(i, e.room_joined().room_id());
     case v1::Envelope::kError: {
       if (conns_[i].outcome == Outcome::pending) {
@@ -335,6 +337,10 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
 }
 
 void Generator::on_room_data(uint32_t i, const FastEnvelope& e) {
+  if (o_.scenario == Scenario::tick) {
+    if (e.op == 0) on_snapshot(i, e.data);
+    return;
+  }
   if (e.data.size() < 8) return;
   int64_t now = mono_ns();
   int64_t ts = 0;
@@ -351,6 +357,46 @@ void Generator::on_room_data(uint32_t i, const FastEnvelope& e) {
   ++delivered_of_window_;
   auto elapsed = uint64_t(std::max<int64_t>(0, now - ts));
   (o_.scenario == Scenario::echo ? rtt_ : latency_).record(elapsed);
+}
+
+// movement2d input: uint32 LE seq, int8 dx, int8 dy; a random direction each time.
+void Generator::send_input(uint32_t i, int64_t now) {
+  Conn& c = conns_[i];
+  uint32_t seq = ++c.input_seq;
+  uint32_t r = rng_.next();
+  char input[6] = {char(seq), char(seq >> 8), char(seq >> 16), char(seq >> 24),
+                   char(int(r % 3) - 1), char(int((r / 3) % 3) - 1)};
+  c.input_sent_ns[seq % c.input_sent_ns.size()] = now;
+  send_data(i, 1, std::string_view(input, sizeof input));
+  ++sent_total_;
+  if (in_window(now)) ++sent_window_;
+}
+
+// A snapshot: {"t":<server ms>,"tick":N,"players":[{"id":"<session>",...,"seq":N},...]}.
+void Generator::on_snapshot(uint32_t i, std::string_view json) {
+  Conn& c = conns_[i];
+  int64_t now = mono_ns();
+  ++delivered_total_;
+  if (!in_window(now)) return;
+  ++delivered_window_;
+  ++delivered_of_window_;
+  // Snapshot age: the server's wall clock in the snapshot vs ours (same machine), ms precision.
+  if (json.starts_with("{\"t\":")) {
+    int64_t t_ms = std::strtoll(json.data() + 5, nullptr, 10);
+    int64_t age_ns = wall_ns() - t_ms * 1'000'000;
+    rtt_.record(uint64_t(std::max<int64_t>(0, age_ns)));
+  }
+  // Input to acknowledgement: the first snapshot showing our newest input applied.
+  std::string needle = "\"id\":\"" + std::to_string(c.session_id) + "\"";
+  auto at = json.find(needle);
+  if (at == std::string_view::npos) return;
+  auto seq_at = json.find("\"seq\":", at);
+  if (seq_at == std::string_view::npos) return;
+  auto seq = static_cast<uint32_t>(std::strtoul(json.data() + seq_at + 6, nullptr, 10));
+  if (seq > c.acked_seq && seq + c.input_sent_ns.size() > c.input_seq) {
+    latency_.record(uint64_t(std::max<int64_t>(0, now - c.input_sent_ns[seq % c.input_sent_ns.size()])));
+  }
+  c.acked_seq = std::max(c.acked_seq, seq);
 }
 
 }  // namespace craft::bench::detail

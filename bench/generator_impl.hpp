@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -48,6 +49,10 @@ struct Conn {
   uint32_t group = 0;
   int64_t started_ns = 0;
   int64_t last_send_ns = 0;
+  uint64_t session_id = 0;  // tick: to find ourselves in snapshots
+  uint32_t input_seq = 0;   // tick: last input sent
+  uint32_t acked_seq = 0;   // tick: last input a snapshot showed applied
+  std::array<int64_t, 16> input_sent_ns{};  // tick: send time by seq % 16
   std::string in;   // a partial frame, only while one is pending
   std::string out;  // unsent bytes, only while the socket is full
 };
@@ -68,7 +73,7 @@ class Generator {
   // setup
   void start_connect(uint32_t i);
   void on_connected(uint32_t i);
-  void on_welcome(uint32_t i);
+  void on_welcome(uint32_t i, uint64_t session_id);
   void on_joined(uint32_t i, const std::string& room_id);
   void send_join(uint32_t i);
   void mark_ready(uint32_t i);
@@ -82,6 +87,8 @@ class Generator {
   size_t consume(uint32_t i, char* data, size_t size);
   void on_envelope(uint32_t i, std::string_view payload);
   void on_room_data(uint32_t i, const FastEnvelope& e);
+  void on_snapshot(uint32_t i, std::string_view json);
+  void send_input(uint32_t i, int64_t now);
   void send_bytes(uint32_t i, std::string_view bytes);
   void send_envelope(uint32_t i, const v1::Envelope& e);
   void send_data(uint32_t i, uint32_t op, std::string_view data);

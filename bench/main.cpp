@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
   ProcSample at_t0, at_t1;
   MachineSample machine_t0, machine_t1;
   bool sampled_t0 = false, sampled_t1 = false;
+  TickMetrics ticks_t0;
 
   while (true) {
     std::vector<pollfd> fds;
@@ -244,11 +245,23 @@ int main(int argc, char** argv) {
       phase = Phase::running;
     }
     if (phase == Phase::running && !sampled_t0 && now >= t0) {
+      if (o.scenario == Scenario::tick) ticks_t0 = scrape_tick_metrics(o.host, o.port);
       at_t0 = sample_process(o.server_pid, true);  // every client is still connected here
       machine_t0 = sample_machine();
       sampled_t0 = true;
     }
     if (phase == Phase::running && !sampled_t1 && now >= t1) {
+      if (o.scenario == Scenario::tick) {
+        auto ticks_t1 = scrape_tick_metrics(o.host, o.port);
+        if (ticks_t0.ok && ticks_t1.ok) {
+          report.tick_known = true;
+          report.tick_lateness_p50_us = lateness_quantile_us(ticks_t0, ticks_t1, 0.5);
+          report.tick_lateness_p99_us = lateness_quantile_us(ticks_t0, ticks_t1, 0.99);
+          report.tick_lateness_max_us = lateness_quantile_us(ticks_t0, ticks_t1, 1.0);
+          report.ticks = ticks_t1.ticks - ticks_t0.ticks;
+          report.ticks_skipped = ticks_t1.skipped - ticks_t0.skipped;
+        }
+      }
       at_t1 = sample_process(o.server_pid, true);
       machine_t1 = sample_machine();
       sampled_t1 = true;

@@ -12,6 +12,7 @@ const char* scenario_name(Scenario s) {
     case Scenario::idle: return "idle";
     case Scenario::relay: return "relay";
     case Scenario::echo: return "echo";
+    case Scenario::tick: return "tick";
   }
   return "?";
 }
@@ -22,7 +23,7 @@ namespace {
 
 constexpr const char* usage_text = R"(craft-bench: load generator for craftd (loopback).
 
-  craft-bench --scenario idle|relay|echo [flags]
+  craft-bench --scenario idle|relay|echo|tick [flags]
 
 Target:
   --host ADDR            server address (default 127.0.0.1)
@@ -43,6 +44,13 @@ Load:
                          address 127.0.0.(2+k) (needed past ~19,000 connections)
   --source-base ADDR     first source address with --processes > 1 (default 127.0.0.2)
   --setup-timeout S      per client: connect + hello + join deadline (default 15)
+  --room-options JSON    tick: options for room_create, e.g. '{"tickRate":60}'
+Scenarios:
+  idle    connect, hello, hold; server RSS per connection
+  relay   rooms of R in "relay" rooms, everyone sends at --rate; delivery latency
+  echo    pairs; A sends, B answers; round trip
+  tick    rooms of R in "movement2d" rooms, bots send inputs at --rate; snapshot age,
+          input-to-acknowledgement latency, the server's tick lateness from /metrics
 Output:
   --json FILE            append one JSON line per run
   --label TEXT           stored with the run
@@ -108,7 +116,8 @@ Options parse_options(int argc, char** argv) {
       if (value == "idle") o.scenario = Scenario::idle;
       else if (value == "relay") o.scenario = Scenario::relay;
       else if (value == "echo") o.scenario = Scenario::echo;
-      else usage(2, "--scenario is idle, relay or echo");
+      else if (value == "tick") o.scenario = Scenario::tick;
+      else usage(2, "--scenario is idle, relay, echo or tick");
     } else if (arg == "--clients") {
       o.clients = to_uint(arg, value, 1, 10'000'000);
       clients_given = true;
@@ -128,6 +137,7 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--keepalive") o.keepalive = to_double(arg, value, 1, 3'600);
     else if (arg == "--json") o.json = value;
     else if (arg == "--label") o.label = value;
+    else if (arg == "--room-options") o.room_options = value;
     else usage(2, "unknown flag " + arg);
   }
   if (o.scenario == Scenario::echo) {

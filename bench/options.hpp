@@ -7,7 +7,7 @@
 
 namespace craft::bench {
 
-enum class Scenario : uint8_t { idle, relay, echo };
+enum class Scenario : uint8_t { idle, relay, echo, tick };
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -28,6 +28,7 @@ struct Options {
   double connect_rate = 2000;    // new connections per second, all processes together
   double setup_timeout = 15;     // seconds one client may take to connect, say hello and join
   double keepalive = 20;         // seconds without sending before a ping
+  std::string room_options;      // tick: room_create.options, e.g. {"tickRate":60}
   std::string json;
   std::string label;
   bool quiet = false;            // no progress line

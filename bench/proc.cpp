@@ -1,12 +1,17 @@
 #include "proc.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 namespace craft::bench {
@@ -87,6 +92,60 @@ int64_t self_cpu_us() {
   rusage r{};
   getrusage(RUSAGE_SELF, &r);
   return int64_t(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1'000'000 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+}
+
+}  // namespace craft::bench
+
+namespace craft::bench {
+
+TickMetrics scrape_tick_metrics(const std::string& host, uint16_t port) {
+  TickMetrics m;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return m;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  std::string text;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string request = "GET /metrics HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) == ssize_t(request.size())) {
+      char buf[8192];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+    }
+  }
+  ::close(fd);
+  std::istringstream lines(text);
+  std::string line;
+  const std::string bucket = "craft_tick_lateness_seconds_bucket{le=\"";
+  while (std::getline(lines, line)) {
+    if (line.rfind(bucket, 0) == 0) {
+      auto end = line.find('"', bucket.size());
+      auto bound_text = line.substr(bucket.size(), end - bucket.size());
+      double bound = bound_text == "+Inf" ? INFINITY : std::strtod(bound_text.c_str(), nullptr);
+      m.lateness_buckets.emplace_back(bound, std::strtoull(line.c_str() + line.rfind(' ') + 1, nullptr, 10));
+      m.ok = true;
+    } else if (line.rfind("craft_room_ticks_total ", 0) == 0) {
+      m.ticks = std::strtoull(line.c_str() + line.rfind(' ') + 1, nullptr, 10);
+    } else if (line.rfind("craft_room_ticks_skipped_total ", 0) == 0) {
+      m.skipped = std::strtoull(line.c_str() + line.rfind(' ') + 1, nullptr, 10);
+    }
+  }
+  return m;
+}
+
+double lateness_quantile_us(const TickMetrics& before, const TickMetrics& after, double q) {
+  if (!before.ok || !after.ok || before.lateness_buckets.size() != after.lateness_buckets.size()) return NAN;
+  const auto& a = after.lateness_buckets;
+  const auto& b = before.lateness_buckets;
+  uint64_t total = a.back().second - b.back().second;
+  if (total == 0) return NAN;
+  auto rank = uint64_t(q * double(total - 1)) + 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].second - b[i].second >= rank) return a[i].first * 1e6;
+  }
+  return INFINITY;
 }
 
 }  // namespace craft::bench

@@ -2,6 +2,9 @@
 #pragma once
 #include <cstdint>
 #include <ctime>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace craft::bench {
 
@@ -10,6 +13,23 @@ inline int64_t mono_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+inline int64_t wall_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The server's own tick metrics, scraped from GET /metrics on its HTTP port.
+struct TickMetrics {
+  bool ok = false;
+  std::vector<std::pair<double, uint64_t>> lateness_buckets;  // (upper bound s, cumulative count)
+  uint64_t ticks = 0;
+  uint64_t skipped = 0;
+};
+TickMetrics scrape_tick_metrics(const std::string& host, uint16_t port);
+// p-quantile (upper bucket bound, microseconds) of the lateness recorded between two scrapes.
+double lateness_quantile_us(const TickMetrics& before, const TickMetrics& after, double q);
 
 struct ProcSample {
   bool ok = false;

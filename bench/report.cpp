@@ -195,16 +195,28 @@ void print_table(std::FILE* out, const RunReport& r) {
     row("measured window", fmt("%.2f s", r.window_s));
     row("sent", fmt("%.0f msg/s", d.sent_per_s) + " (" + std::to_string(t.sent) + ")");
     row("delivered", fmt("%.0f msg/s", d.delivered_per_s) + " (" + std::to_string(t.delivered_window) + ")");
-    row("delivery ratio", fmt("%.5f", d.ratio) + " (" + std::to_string(t.delivered_of_window) + " of " +
-                              std::to_string(t.expected) + ")");
+    if (o.scenario != Scenario::tick) {
+      row("delivery ratio", fmt("%.5f", d.ratio) + " (" + std::to_string(t.delivered_of_window) + " of " +
+                                std::to_string(t.expected) + ")");
+    }
     const Histogram& h = o.scenario == Scenario::echo ? t.rtt : t.latency;
-    const char* title = o.scenario == Scenario::echo ? "round trip" : "latency";
+    const char* title = o.scenario == Scenario::echo ? "round trip"
+                        : o.scenario == Scenario::tick ? "input to ack" : "latency";
     auto pct = [&](const Histogram& x, double scale) {
       return fmt("p50 %.0f", us(x.quantile(0.5)) * scale) + fmt("  p90 %.0f", us(x.quantile(0.9)) * scale) +
              fmt("  p99 %.0f", us(x.quantile(0.99)) * scale) + fmt("  p99.9 %.0f", us(x.quantile(0.999)) * scale) +
              fmt("  max %.0f", us(x.max()) * scale);
     };
     row((std::string(title) + " us").c_str(), pct(h, 1.0));
+    if (o.scenario == Scenario::tick) {
+      row("snapshot age us (ms clock)", pct(t.rtt, 1.0));
+      if (r.tick_known) {
+        row("server ticks / skipped", std::to_string(r.ticks) + " / " + std::to_string(r.ticks_skipped));
+        row("server tick lateness us", fmt("p50 <= %.0f", r.tick_lateness_p50_us) +
+                                           fmt("  p99 <= %.0f", r.tick_lateness_p99_us) +
+                                           fmt("  max <= %.0f", r.tick_lateness_max_us));
+      }
+    }
     if (o.scenario == Scenario::echo) {
       row("one way = RTT/2 us", pct(t.rtt, 0.5));
       row("one way A->B measured us", pct(t.latency, 1.0));
@@ -290,6 +302,17 @@ std::string json_line(const RunReport& r) {
     field("latency_us", percentiles_json(t.rtt, 0.5));
   } else {
     field("latency_us", percentiles_json(t.latency, 1.0));
+  }
+  if (o.scenario == Scenario::tick) {
+    field("snapshot_age_us", percentiles_json(t.rtt, 1.0));
+    str("room_options", o.room_options);
+    if (r.tick_known) {
+      num("tick_lateness_p50_us", r.tick_lateness_p50_us);
+      num("tick_lateness_p99_us", r.tick_lateness_p99_us);
+      num("tick_lateness_max_us", r.tick_lateness_max_us);
+      integer("ticks", static_cast<int64_t>(r.ticks));
+      integer("ticks_skipped", static_cast<int64_t>(r.ticks_skipped));
+    }
   }
   integer("gen_cpu_us", t.gen_cpu_us);
   num("gen_cpu_us_per_msg", d.gen_cpu_per_msg);

@@ -8,6 +8,7 @@
 //   result key=value ...  /  reason COUNT TEXT  /  hist NAME HISTOGRAM  /  end
 // Parent -> child:  go T0_NS T1_NS   (CLOCK_MONOTONIC; measure sends in [T0, T1))
 #pragma once
+#include <cmath>
 #include "histogram.hpp"
 #include "options.hpp"
 
@@ -56,6 +57,10 @@ struct RunReport {
   double machine_busy_pct = -1;   // all cores, over the window; -1 = unknown
   double machine_steal_pct = -1;
   bool children_ok = true;
+  // tick: the server's own tick metrics over the window
+  bool tick_known = false;
+  double tick_lateness_p50_us = NAN, tick_lateness_p99_us = NAN, tick_lateness_max_us = NAN;
+  uint64_t ticks = 0, ticks_skipped = 0;
 };
 
 void print_table(std::FILE* out, const RunReport& r);
