@@ -35,7 +35,8 @@ def latest(runs, scenario):
     for r in runs:
         if r.get("scenario") != scenario:
             continue
-        key = (r.get("transport"), r.get("clients"), r.get("room_size"), r.get("rate_hz"), r.get("payload"))
+        name = r.get("label", "").split(" @ ")[0]
+        key = (r.get("transport"), r.get("clients"), r.get("room_size"), r.get("rate_hz"), r.get("payload"), name)
         keep[key] = r
     return sorted(keep.values(), key=lambda r: (r.get("transport", ""), r.get("clients", 0)))
 
@@ -74,16 +75,32 @@ def markdown(runs):
     relay = latest(runs, "relay")
     if relay:
         out += ["### Relay rooms", "",
-                "| transport | clients | room | Hz | sent/s | delivered/s | delivery ratio | p50 | p90 | p99 | p99.9 | max | server CPU µs/msg (core %) | generator CPU µs/msg | machine busy | failed / dropped |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "| run | transport | clients | room | Hz | sent/s | delivered/s | delivery ratio | p50 | p90 | p99 | p99.9 | max | server CPU µs/msg (core %) | generator CPU µs/msg | machine busy | failed / dropped |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in relay:
             lat = r.get("latency_us", {})
             us = lambda v: num(v, "{:,.0f} µs")
-            out.append(f"| {r['transport']} | {num(r['clients'])} | {r['room_size']} | {num(r['rate_hz'], '{:g}')} "
+            out.append(f"| {r.get('label', '').split(' @ ')[0]} | {r['transport']} | {num(r['clients'])} | {r['room_size']} | {num(r['rate_hz'], '{:g}')} "
                        f"| {num(r.get('sent_per_s'))} | {num(r.get('delivered_per_s'))} | {num(r.get('delivery_ratio'), '{:.4f}')} "
                        f"| {us(lat.get('p50'))} | {us(lat.get('p90'))} | {us(lat.get('p99'))} | {us(lat.get('p999'))} | {us(lat.get('max'))} "
                        f"| {num(r.get('server_cpu_us_per_msg'), '{:.2f}')} ({num(r.get('server_cpu_pct'))}%) "
                        f"| {num(r.get('gen_cpu_us_per_msg'), '{:.2f}')} | {num(r.get('machine_busy_pct'))}% | {r['failed']} / {r['dropped']} |")
+        out.append("")
+    tick = latest(runs, "tick")
+    if tick:
+        out += ["### Ticking rooms (movement2d)", "",
+                "| run | rooms × bots | tick rate | inputs/s per bot | snapshots/s | snapshot age p50 / p99 | input→ack p50 / p99 | server tick lateness p50 / p99 / max | ticks skipped | server CPU (core %) | failed / dropped |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in tick:
+            age, ack = r.get("snapshot_age_us", {}), r.get("latency_us", {})
+            ms = lambda v: num(None if v is None else v / 1000, "{:,.1f} ms")
+            us = lambda v: num(v, "≤ {:,.0f} µs")
+            rate = r.get("room_options", "")
+            out.append(f"| {r.get('label', '').split(' @ ')[0]} | {num(r['clients'] / max(1, r['room_size']))} × {r['room_size']} | {rate} "
+                       f"| {num(r['rate_hz'], '{:g}')} | {num(r.get('delivered_per_s'))} | {ms(age.get('p50'))} / {ms(age.get('p99'))} "
+                       f"| {ms(ack.get('p50'))} / {ms(ack.get('p99'))} "
+                       f"| {us(r.get('tick_lateness_p50_us'))} / {us(r.get('tick_lateness_p99_us'))} / {us(r.get('tick_lateness_max_us'))} "
+                       f"| {r.get('ticks_skipped', 'n/a')} | {num(r.get('server_cpu_pct'))}% | {r['failed']} / {r['dropped']} |")
         out.append("")
     return "\n".join(out)
 
@@ -98,7 +115,8 @@ def plots(runs, prefix):
               file=sys.stderr)
         return []
     written = []
-    relay = latest(runs, "relay")
+    # Lines over clients use the default server settings only (runs named like "relay-1000").
+    relay = [r for r in latest(runs, "relay") if "flush" not in r.get("label", "") and r.get("rate_hz") == 20]
     transports = sorted({r["transport"] for r in relay})
     styles = {"ws": "-", "tcp": "--"}
 
@@ -161,6 +179,28 @@ def plots(runs, prefix):
         fig.savefig(prefix + "-memory.png", dpi=110)
         plt.close(fig)
         written.append(prefix + "-memory.png")
+
+    tick = latest(runs, "tick")
+    if tick:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        names = [r.get("label", "").split(" @ ")[0] for r in tick]
+        xs = range(len(tick))
+        width = 0.25
+        series = (("server tick lateness p99 (≤)", [r.get("tick_lateness_p99_us") or 0 for r in tick]),
+                  ("snapshot age p50", [r.get("snapshot_age_us", {}).get("p50", 0) for r in tick]),
+                  ("snapshot age p99", [r.get("snapshot_age_us", {}).get("p99", 0) for r in tick]))
+        for k, (label, ys) in enumerate(series):
+            ax.bar([x + (k - 1) * width for x in xs], [y / 1000 for y in ys], width, label=label)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set_ylabel("milliseconds")
+        ax.set_title("craft movement2d rooms: tick lateness and snapshot age")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(prefix + "-tick.png", dpi=110)
+        plt.close(fig)
+        written.append(prefix + "-tick.png")
     return written
 
 

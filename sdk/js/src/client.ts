@@ -1,0 +1,279 @@
+// The craft client: one WebSocket, requests matched by cid, rooms, keep-alive, reconnect.
+import type { Envelope } from "./gen/craft_pb.js";
+import { ErrorCode } from "./gen/craft_pb.js";
+import { type EnvelopeInit, type Format, decodeEnvelope, encodeEnvelope, makeEnvelope, toBytes } from "./codec.js";
+import { CloseCode, CraftError } from "./errors.js";
+import { Room, type RoomTransport } from "./room.js";
+
+export interface ReconnectOptions {
+  enabled?: boolean;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  maxAttempts?: number;
+}
+export interface ClientOptions {
+  /** "binary" (protobuf, default) or "json" (text frames). */
+  format?: Format;
+  /** Display name sent in hello. */
+  name?: string;
+  /** A WebSocket implementation for Node (e.g. the `ws` package); browsers have one. */
+  WebSocket?: any;
+  reconnect?: ReconnectOptions;
+  /** Per request, default 10 s. */
+  requestTimeoutMs?: number;
+  /** Ping while connected, default 20 s (the server closes sockets idle for 60 s). */
+  keepAliveMs?: number;
+}
+export interface RoomInfo {
+  roomId: string;
+  type: string;
+  clients: number;
+  maxClients: number;
+  label: string;
+  locked: boolean;
+}
+type ClientEvent = "reconnecting" | "reconnected" | "disconnect" | "error";
+
+interface Pending {
+  resolve: (e: Envelope) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+// Codes after which reconnecting would only repeat the problem.
+const FINAL_CLOSES = new Set<number>([
+  CloseCode.protocolError, CloseCode.invalidPayload, CloseCode.messageTooBig, CloseCode.flood,
+  CloseCode.unsupportedVersion,
+]);
+
+const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
+
+export class Client implements RoomTransport {
+  sessionId = "";
+  private ws: any;
+  private nextCid = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly listeners = new Map<ClientEvent, Set<(info: any) => void>>();
+  private readonly format: Format;
+  private readonly WS: any;
+  private closedByUser = false;
+  private keepAlive?: ReturnType<typeof setInterval>;
+  private offsetMs = 0;
+  private attempts = 0;
+
+  constructor(
+    readonly url: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    this.format = options.format ?? "binary";
+    this.WS = options.WebSocket ?? (globalThis as any).WebSocket;
+    if (!this.WS) throw new Error("no WebSocket: pass options.WebSocket (e.g. the ws package) in Node");
+  }
+
+  /** Opens the socket and says hello. */
+  async connect(): Promise<{ sessionId: string; serverTimeUs: number }> {
+    this.closedByUser = false;
+    await this.open();
+    const reply = await this.request({
+      body: { case: "hello", value: { protocolVersion: 1, name: this.options.name ?? "" } },
+    });
+    if (reply.body.case !== "welcome") throw new CraftError("BAD_REPLY", "expected welcome");
+    this.sessionId = reply.body.value.sessionId.toString();
+    const serverTimeUs = Number(reply.body.value.serverTimeUs);
+    this.offsetMs = serverTimeUs / 1000 - Date.now();
+    this.keepAlive = setInterval(() => this.ping().catch(() => {}), this.options.keepAliveMs ?? 20000);
+    return { sessionId: this.sessionId, serverTimeUs };
+  }
+
+  joinOrCreate(type: string, options?: string | object): Promise<Room> {
+    return this.joinRequest({ case: "roomJoinOrCreate", value: { type, options: optionsText(options) } });
+  }
+  create(type: string, options?: string | object, opts: { private?: boolean } = {}): Promise<Room> {
+    return this.joinRequest({ case: "roomCreate", value: { type, options: optionsText(options), private: !!opts.private } });
+  }
+  joinById(roomId: string, options?: string | object): Promise<Room> {
+    return this.joinRequest({ case: "roomJoin", value: { roomId, options: optionsText(options) } });
+  }
+
+  async listRooms(type = ""): Promise<RoomInfo[]> {
+    const reply = await this.request({ body: { case: "roomList", value: { type } } });
+    if (reply.body.case !== "roomListResult") throw new CraftError("BAD_REPLY", "expected room_list_result");
+    return reply.body.value.rooms.map((r) => ({
+      roomId: r.roomId, type: r.type, clients: r.clients, maxClients: r.maxClients, label: r.label, locked: r.locked,
+    }));
+  }
+
+  /** Round trip and clock offset; updates serverNow(). */
+  async ping(): Promise<{ rttMs: number; offsetMs: number }> {
+    const sent = Date.now();
+    const reply = await this.request({ body: { case: "ping", value: { clientTimeUs: BigInt(sent) * 1000n } } });
+    if (reply.body.case !== "pong") throw new CraftError("BAD_REPLY", "expected pong");
+    const now = Date.now();
+    const rttMs = now - sent;
+    this.offsetMs = Number(reply.body.value.serverTimeUs) / 1000 - (sent + rttMs / 2);
+    return { rttMs, offsetMs: this.offsetMs };
+  }
+
+  /** The server's clock estimate, ms since the Unix epoch. */
+  serverNow(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  on(event: ClientEvent, cb: (info: any) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(cb);
+    return () => set!.delete(cb);
+  }
+
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    this.stopKeepAlive();
+    const ws = this.ws;
+    if (!ws || ws.readyState === 3) return;
+    await new Promise<void>((resolve) => {
+      ws.addEventListener("close", () => resolve());
+      ws.close(CloseCode.normal);
+    });
+  }
+
+  /** @internal RoomTransport */
+  sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[]): void {
+    this.send(makeEnvelope({ body: { case: "roomData", value: { roomId, op, data, targets: targets.map(BigInt) } } }));
+  }
+  /** @internal RoomTransport */
+  async leaveRoom(roomId: string): Promise<void> {
+    await this.request({ body: { case: "roomLeave", value: { roomId } } });
+    this.rooms.delete(roomId);
+  }
+
+  /** Sends any envelope and waits for the reply with its cid. */
+  request(init: EnvelopeInit, timeoutMs = this.options.requestTimeoutMs ?? 10000): Promise<Envelope> {
+    const cid = this.nextCid++;
+    const envelope = makeEnvelope({ ...init, cid });
+    return new Promise<Envelope>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(cid);
+        reject(new CraftError("TIMEOUT", `no reply to cid ${cid} within ${timeoutMs} ms`, cid));
+      }, timeoutMs);
+      this.pending.set(cid, { resolve, reject, timer });
+      try {
+        this.send(envelope);
+      } catch (e) {
+        clearTimeout(timer);
+        this.pending.delete(cid);
+        reject(e as Error);
+      }
+    });
+  }
+
+  private async joinRequest(body: EnvelopeInit["body"]): Promise<Room> {
+    const reply = await this.request({ body });
+    if (reply.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
+    const room = new Room(this, reply.body.value);
+    this.rooms.set(room.id, room);
+    setTimeout(() => room.announceState(), 0);  // after the caller's await registered its listeners
+    return room;
+  }
+
+  private send(envelope: Envelope): void {
+    if (!this.ws || this.ws.readyState !== 1) throw new CraftError("CLOSED", "not connected");
+    this.ws.send(encodeEnvelope(envelope, this.format));
+  }
+
+  private open(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new this.WS(this.url);
+      ws.binaryType = "arraybuffer";
+      this.ws = ws;
+      let opened = false;
+      ws.addEventListener("open", () => {
+        opened = true;
+        resolve();
+      });
+      ws.addEventListener("error", (e: any) => {
+        if (!opened) reject(new CraftError("CONNECT_FAILED", `cannot connect to ${this.url}`));
+        else this.emit("error", e);
+      });
+      ws.addEventListener("message", (e: any) => this.receive(e.data));
+      ws.addEventListener("close", (e: any) => {
+        if (this.ws === ws) this.onClose(e.code, e.reason);
+      });
+    });
+  }
+
+  private receive(data: ArrayBuffer | string): void {
+    let e: Envelope;
+    try {
+      e = decodeEnvelope(typeof data === "string" ? data : new Uint8Array(data));
+    } catch (err) {
+      this.emit("error", err);
+      return;
+    }
+    const waiter = e.cid ? this.pending.get(e.cid) : undefined;
+    if (waiter) {
+      this.pending.delete(e.cid);
+      clearTimeout(waiter.timer);
+      if (e.body.case === "error") {
+        waiter.reject(new CraftError(ErrorCode[e.body.value.code] ?? String(e.body.value.code), e.body.value.message, e.cid));
+      } else {
+        waiter.resolve(e);
+      }
+      return;
+    }
+    const body = e.body;
+    const roomId =
+      body.case === "roomData" || body.case === "presence" || body.case === "roomLeft" ? body.value.roomId : undefined;
+    if (roomId !== undefined) {
+      this.rooms.get(roomId)?.handle(e);
+      if (body.case === "roomLeft") this.rooms.delete(roomId);
+    } else if (body.case === "error") {
+      this.emit("error", new CraftError(ErrorCode[body.value.code] ?? String(body.value.code), body.value.message, e.cid));
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.stopKeepAlive();
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new CraftError("CLOSED", `connection closed (${code})`));
+    }
+    this.pending.clear();
+    for (const [, room] of this.rooms) room.left("disconnected");
+    this.rooms.clear();
+    this.emit("disconnect", { code, reason });
+    const r = this.options.reconnect ?? {};
+    if (this.closedByUser || r.enabled === false || FINAL_CLOSES.has(code)) return;
+    void this.reconnect(r);
+  }
+
+  private async reconnect(r: ReconnectOptions): Promise<void> {
+    const min = r.minDelayMs ?? 250, max = r.maxDelayMs ?? 5000, limit = r.maxAttempts ?? Infinity;
+    while (!this.closedByUser && this.attempts < limit) {
+      const attempt = ++this.attempts;
+      // Exponential backoff with full jitter, so a restarted server is not hit by everyone at once.
+      const delayMs = Math.round(Math.random() * Math.min(max, min * 2 ** (attempt - 1))) + min / 2;
+      this.emit("reconnecting", { attempt, delayMs });
+      await new Promise((res) => setTimeout(res, delayMs));
+      if (this.closedByUser) return;
+      try {
+        await this.connect();
+        this.attempts = 0;
+        this.emit("reconnected", { sessionId: this.sessionId });
+        return;
+      } catch {
+        // try again
+      }
+    }
+  }
+
+  private stopKeepAlive(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
+  }
+
+  private emit(event: ClientEvent, info: unknown): void {
+    for (const f of [...(this.listeners.get(event) ?? [])]) f(info);
+  }
+}
