@@ -168,7 +168,7 @@ export class Client implements RoomTransport {
     });
   }
 
-  private async joinRequest(body: EnvelopeInit["body"]): Promise<Room> {
+  private async joinRequest(body: NonNullable<EnvelopeInit>["body"]): Promise<Room> {
     const reply = await this.request({ body });
     if (reply.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
     const room = new Room(this, reply.body.value);

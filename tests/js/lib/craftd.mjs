@@ -4,7 +4,11 @@ import { spawn } from "node:child_process";
 export async function startCraftd(flags = []) {
   const bin = process.env.CRAFTD;
   if (!bin) throw new Error("set CRAFTD to the craftd binary");
-  const child = spawn(bin, ["--http-port", "0", "--tcp-port", "0", "--shards", "2", ...flags], {
+  // Defaults first; a flag given by the caller replaces its default.
+  const defaults = { "--http-port": "0", "--tcp-port": "0", "--shards": "2" };
+  const aliases = { "--server.http-port": "--http-port", "--server.tcp-port": "--tcp-port", "--server.shards": "--shards" };
+  for (const f of flags) delete defaults[aliases[f] ?? f];
+  const child = spawn(bin, [...Object.entries(defaults).flat(), ...flags], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let seen = "";
