@@ -1,0 +1,89 @@
+// The example pages in real headless Chromium, two pages each, against a real craftd.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { startCraftd } from "../js/lib/craftd.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const examples = path.resolve(here, "../../examples");
+const artifacts = path.resolve(here, "../artifacts");
+const CHROMIUM = "/usr/bin/chromium";
+const skip = !process.env.CRAFTD ? "set CRAFTD to the craftd binary"
+  : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)`
+  : !existsSync(path.join(examples, "sdk/craft.js")) ? "examples/sdk/craft.js is missing (scripts/build makes it)"
+  : false;
+
+let server, browser;
+before(async () => {
+  if (skip) return;
+  mkdirSync(artifacts, { recursive: true });
+  server = await startCraftd(["--static-dir", examples]);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  if (server) assert.equal((await server.stop()).code, 0);
+});
+
+async function openPage(pathname) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${server.http}${pathname}`);
+  return { page, errors };
+}
+
+test("chat: a message typed in page A appears in page B with A's name", { skip }, async () => {
+  const a = await openPage("/chat/");
+  const b = await openPage("/chat/");
+  await a.page.fill("#name", "Alice");
+  await a.page.click("#join");
+  await a.page.waitForSelector("#text:not([disabled])");
+  await b.page.fill("#name", "Bob");
+  await b.page.click("#join");
+  await b.page.waitForSelector("#text:not([disabled])");
+  await a.page.waitForFunction(() => document.getElementById("members").textContent.includes("Bob"));
+  await a.page.fill("#text", "hello from the browser");
+  await a.page.press("#text", "Enter");
+  await b.page.waitForFunction(() => document.getElementById("log").textContent.includes("Alice: hello from the browser"),
+    null, { timeout: 5000 });
+  await a.page.screenshot({ path: path.join(artifacts, "chat-a.png") });
+  await b.page.screenshot({ path: path.join(artifacts, "chat-b.png") });
+  assert.deepEqual([...a.errors, ...b.errors], []);
+});
+
+test("movement2d: holding a key in page A moves A's square as seen in page B", { skip }, async () => {
+  const a = await openPage("/movement2d/?name=Alice");
+  await a.page.waitForFunction(() => window.craftDemo?.sessionId);
+  const b = await openPage("/movement2d/?name=Bob");
+  await b.page.waitForFunction(() => window.craftDemo?.sessionId);
+  const aId = await a.page.evaluate(() => window.craftDemo.sessionId);
+  const seenByB = () => b.page.evaluate((id) => window.craftDemo.positions()[id], aId);
+  await b.page.waitForFunction((id) => window.craftDemo.positions()[id], aId, { timeout: 5000 });
+  const before = await seenByB();
+
+  const direction = before.x < 400 ? "ArrowRight" : "ArrowLeft";  // room to move either way
+  await a.page.keyboard.down(direction);
+  await a.page.waitForTimeout(1000);
+  await a.page.keyboard.up(direction);
+  await a.page.waitForTimeout(400);  // past the 100 ms interpolation delay
+
+  const after = await seenByB();
+  const moved = direction === "ArrowRight" ? after.x - before.x : before.x - after.x;
+  assert.ok(moved > 100, `A moved ${moved} units as seen by B (200 units/s for ~1 s)`);
+  assert.ok(moved < 260, `A moved ${moved} units: faster than the speed limit allows`);
+  assert.ok(Math.abs(after.y - before.y) < 0.01, "no vertical movement");
+  const own = await a.page.evaluate(() => window.craftDemo.positions()[window.craftDemo.sessionId]);
+  assert.ok(Math.abs(own.x - after.x) < 1, `A's predicted position ${own.x} matches what B sees ${after.x}`);
+  await a.page.screenshot({ path: path.join(artifacts, "movement2d-a.png") });
+  await b.page.screenshot({ path: path.join(artifacts, "movement2d-b.png") });
+  assert.deepEqual([...a.errors, ...b.errors], []);
+});
