@@ -54,13 +54,17 @@ void Generator::on_connected(uint32_t i) {
     MaskRng key_rng{static_cast<uint32_t>(i * 2654435761u + plan_.index * 40503u + 1)};
     send_bytes(i, upgrade_request(o_.host, o_.port, key, key_rng));
   } else {
-    c.state = State::hello_sent;
-    v1::Envelope e;
-    e.set_cid(1);
-    e.mutable_hello()->set_protocol_version(1);
-    e.mutable_hello()->set_name("b" + std::to_string(plan_.index) + "-" + std::to_string(i));
-    send_envelope(i, e);
+    send_hello(i);
   }
+}
+
+void Generator::send_hello(uint32_t i) {
+  conns_[i].state = State::hello_sent;
+  v1::Envelope e;
+  e.set_cid(1);
+  e.mutable_hello()->set_protocol_version(1);
+  e.mutable_hello()->set_name("b" + std::to_string(plan_.index) + "-" + std::to_string(i));
+  send_envelope(i, e);
 }
 
 void Generator::on_welcome(uint32_t i, uint64_t session_id) {
@@ -267,12 +271,7 @@ size_t Generator::consume(uint32_t i, char* data, size_t size) {
       case UpgradeResult::ok: break;
     }
     pos = head;
-    c.state = State::hello_sent;
-    v1::Envelope e;
-    e.set_cid(1);
-    e.mutable_hello()->set_protocol_version(1);
-    e.mutable_hello()->set_name("b" + std::to_string(plan_.index) + "-" + std::to_string(i));
-    send_envelope(i, e);
+    send_hello(i);
   }
   while (pos < size && c.fd >= 0) {
     InFrame f = next_frame(std::string_view(data + pos, size - pos), o_.transport, 16u << 20);

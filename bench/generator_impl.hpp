@@ -73,6 +73,7 @@ class Generator {
   // setup
   void start_connect(uint32_t i);
   void on_connected(uint32_t i);
+  void send_hello(uint32_t i);
   void on_welcome(uint32_t i, uint64_t session_id);
   void on_joined(uint32_t i, const std::string& room_id);
   void send_join(uint32_t i);

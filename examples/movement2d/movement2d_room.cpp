@@ -2,6 +2,8 @@
 
 #include "example_rooms.hpp"
 
+#include <craft/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -116,24 +118,6 @@ void Movement2dRoom::on_tick(Duration dt) {
   if (!join_order_.empty()) broadcast(op_snapshot, snapshot_json());
 }
 
-namespace {
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
-}  // namespace
 
 std::string Movement2dRoom::snapshot_json() const {
   std::string out = "{\"t\":" + std::to_string(wall_time_us() / 1000) + ",\"tick\":" + std::to_string(tick_) +
@@ -147,7 +131,7 @@ std::string Movement2dRoom::snapshot_json() const {
     if (!first) out += ',';
     first = false;
     out += "{\"id\":\"" + std::to_string(id) + "\",\"name\":";
-    append_json_string(out, player->name);
+    json::append_string(out, player->name);
     std::snprintf(buf, sizeof buf, ",\"x\":%.2f,\"y\":%.2f,\"seq\":%u}", pos->x, pos->y, player->applied_seq);
     out += buf;
   }

@@ -2,6 +2,8 @@
 
 #include "net/ws_codec.hpp"
 
+#include <craft/json.hpp>
+
 #include <string>
 
 namespace craft {
@@ -24,29 +26,6 @@ void RelayRoom::on_message(const Client& from, const Message& message) {
 
 void ChatRoom::on_create(std::string_view) { set_tick_rate(0); }
 
-namespace {
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-}  // namespace
 
 std::string ChatRoom::join_state(const Client&) {
   std::string out = "{\"history\":[";
@@ -72,14 +51,14 @@ void ChatRoom::on_message(const Client& from, const Message& message) {
                                                      " bytes (rooms.chat_max_length)");
     return;
   }
-  std::string json = "{\"seq\":" + std::to_string(next_seq_++) + ",\"sender\":\"" + std::to_string(from.id) +
+  std::string entry = "{\"seq\":" + std::to_string(next_seq_++) + ",\"sender\":\"" + std::to_string(from.id) +
                      "\",\"name\":";
-  append_json_string(json, from.name);
-  json += ",\"text\":";
-  append_json_string(json, message.data);
-  json += ",\"time_us\":" + std::to_string(wall_time_us()) + "}";
-  broadcast(op_chat, json, from.id);
-  history_.push_back(std::move(json));
+  json::append_string(entry, from.name);
+  entry += ",\"text\":";
+  json::append_string(entry, message.data);
+  entry += ",\"time_us\":" + std::to_string(wall_time_us()) + "}";
+  broadcast(op_chat, entry, from.id);
+  history_.push_back(std::move(entry));
   while (history_.size() > history_limit_) history_.pop_front();
 }
 
