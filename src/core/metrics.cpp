@@ -8,7 +8,11 @@
 namespace craft {
 
 void LatencyHistogram::record_us(uint64_t us) {
-  size_t i = us == 0 ? 0 : static_cast<size_t>(std::bit_width(us));
+  size_t i = 0;
+  if (us > 0) {
+    auto k = static_cast<size_t>(std::bit_width(us));  // 2^(k-1) <= us < 2^k
+    i = double(us) < 1.5 * double(uint64_t{1} << (k - 1)) ? 2 * (k - 1) + 1 : 2 * k;
+  }
   counts_[std::min(i, buckets - 1)].add();
 }
 
@@ -30,9 +34,9 @@ static uint64_t quantile_of(const std::array<uint64_t, LatencyHistogram::buckets
   uint64_t seen = 0;
   for (size_t i = 0; i < b.size(); ++i) {
     seen += b[i];
-    if (seen >= rank) return uint64_t{1} << i;
+    if (seen >= rank) return static_cast<uint64_t>(LatencyHistogram::bound_us(i));
   }
-  return uint64_t{1} << (b.size() - 1);
+  return static_cast<uint64_t>(LatencyHistogram::bound_us(b.size() - 1));
 }
 
 uint64_t LatencyHistogram::quantile_us(double q) const {
@@ -133,7 +137,7 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   for (size_t i = 0; i + 1 < lateness.size(); ++i) {
     cumulative += lateness[i];
     std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_bucket{le=\"%.6f\"}",
-                  static_cast<double>(uint64_t{1} << i) / 1e6);
+                  LatencyHistogram::bound_us(i) / 1e6);
     w.value(buf, cumulative);
   }
   cumulative += lateness.back();

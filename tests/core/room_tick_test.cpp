@@ -80,8 +80,10 @@ TEST(RoomTick, RecordsLatenessInTheShardMetric) {
   room->advance(f.clock.now());
   auto& lateness = f.core->shard(0).metrics().tick_lateness;
   EXPECT_EQ(lateness.count(), 1u);
-  EXPECT_EQ(lateness.quantile_us(0.99), 1024u);  // 700 us falls in the bucket below 2^10
-  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_p99_microseconds 1024"), std::string::npos);
+  EXPECT_EQ(lateness.quantile_us(0.99), 768u);  // 700 us falls in [512, 768)
+  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_p99_microseconds 768"), std::string::npos);
+  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_seconds_bucket{le=\"0.000768\"} 1"), std::string::npos);
+  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_seconds_bucket{le=\"0.000512\"} 0"), std::string::npos);
   room->dispose("test");
 }
 
@@ -107,4 +109,21 @@ TEST(RoomTick, EmptyRoomIsDisposedAfterTheGracePeriod) {
   EXPECT_EQ(f.core->world().find(room->id()), nullptr);
   room->advance(f.clock.now() + 1s);
   EXPECT_EQ(f.counts.ticks, 0);  // a disposed room never ticks
+}
+
+TEST(LatencyHistogram, TwoBucketsPerPowerOfTwo) {
+  craft::LatencyHistogram h;
+  EXPECT_EQ(craft::LatencyHistogram::bound_us(0), 1.0);
+  EXPECT_EQ(craft::LatencyHistogram::bound_us(1), 1.5);
+  EXPECT_EQ(craft::LatencyHistogram::bound_us(20), 1024.0);
+  EXPECT_EQ(craft::LatencyHistogram::bound_us(19), 768.0);
+  h.record_us(0);  // [0, 1)
+  EXPECT_EQ(h.quantile_us(1.0), 1u);
+  h.record_us(767);
+  EXPECT_EQ(h.quantile_us(1.0), 768u);
+  h.record_us(768);  // [768, 1024)
+  EXPECT_EQ(h.quantile_us(1.0), 1024u);
+  h.record_us(1024);  // [1024, 1536)
+  EXPECT_EQ(h.quantile_us(1.0), 1536u);
+  EXPECT_EQ(h.quantile_us(0.5), 768u);
 }
