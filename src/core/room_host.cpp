@@ -133,7 +133,13 @@ void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_vi
   if (!client || disposed_) return;  // left while the message was on its way
   current_sender_ = from;
   current_cid_ = cid;
-  room_->on_message(*client, Message{op, data, targets});
+  if (targets.size() > clients_.size()) {
+    // More targets than members cannot all be valid; refusing here keeps room code from
+    // looping over thousands of bogus ids per message.
+    reply_error(MessageError::invalid_target, "more targets than members in the room");
+  } else {
+    room_->on_message(*client, Message{op, data, targets});
+  }
   current_sender_ = 0;
   current_cid_ = 0;
 }

@@ -96,6 +96,28 @@ TEST(Relay, UnknownTargetIsAnErrorWithTheCid) {
   EXPECT_EQ(err->error().code(), v1::INVALID_TARGET);
 }
 
+TEST(Relay, MoreTargetsThanMembersIsRefusedBeforeRoomCode) {
+  CraftdProcess server;
+  auto a = hello(server, "a");
+  auto room = a->create("relay").room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  v1::Envelope e;
+  e.set_cid(91);
+  e.mutable_room_data()->set_room_id(room);
+  for (uint64_t t = 0; t < 5000; ++t) e.mutable_room_data()->add_targets(b->session_id());
+  a->send_envelope(e);
+  auto err = a->wait_for([](const v1::Envelope& x) { return x.has_error(); }, 3000ms);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->cid(), 91u);
+  EXPECT_EQ(err->error().code(), v1::INVALID_TARGET);
+  EXPECT_FALSE(next_room_data(*b, 200ms));
+  a->send(room, 2, "normal");
+  auto got = next_room_data(*b);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->data(), "normal");
+}
+
 TEST(Relay, LeaveTellsOthersAndListShowsCounts) {
   CraftdProcess server;
   auto a = hello(server, "a");
