@@ -58,7 +58,7 @@ class Session final : public Connection {
   std::vector<std::shared_ptr<detail::RoomHost>> rooms_;
   uint32_t strikes_ = 0;        // rate-limited messages in a row
   detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
-  uint8_t pending_joins_ = 0;
+  uint32_t pending_joins_ = 0;
   bool hello_done_ = false;
 };
 
