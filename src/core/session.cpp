@@ -163,7 +163,7 @@ void Session::handle_create(uint32_t cid, const std::string& type, std::string o
   if (!room_slot_available(cid)) return;
   int error = 0;
   std::string message;
-  auto room = shard().core().world().create(type, is_private, options, error, message);
+  auto room = shard().core().world().create(type, is_private, options, error, message, shard().index());
   if (!room) return send_error(cid, error, std::move(message));
   request_join(std::move(room), cid, std::move(options), mode);
 }

@@ -7,6 +7,8 @@
 
 namespace craft::detail {
 
+World::World(ServerCore& core) : core_(core) {}
+
 void World::define(std::string type, RoomFactory factory) {
   std::lock_guard lock(mutex_);
   types_[std::move(type)] = std::move(factory);
@@ -29,7 +31,7 @@ std::string World::new_room_id() {
 }
 
 std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private, const std::string& options,
-                                        int& error, std::string& message) {
+                                        int& error, std::string& message, std::optional<uint32_t> shard_index) {
   RoomFactory factory;
   {
     std::lock_guard lock(mutex_);
@@ -52,8 +54,21 @@ std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private
     message = "room factory for '" + type + "' returned nothing";
     return nullptr;
   }
-  auto& shard = core_.shard(next_shard_.fetch_add(1, std::memory_order_relaxed) % core_.shard_count());
   std::lock_guard lock(mutex_);
+  rooms_per_shard_.resize(core_.shard_count());
+  uint32_t least = 0, total = 0;
+  for (uint32_t s = 0; s < rooms_per_shard_.size(); ++s) {
+    total += rooms_per_shard_[s];
+    if (rooms_per_shard_[s] < rooms_per_shard_[least]) least = s;
+  }
+  // The creator's shard unless that would unbalance the shards by more than about 6%.
+  uint32_t slack = 1 + total / 16;
+  uint32_t chosen = shard_index && *shard_index < rooms_per_shard_.size() &&
+                            rooms_per_shard_[*shard_index] <= rooms_per_shard_[least] + slack
+                        ? *shard_index
+                        : least;
+  ++rooms_per_shard_[chosen];
+  auto& shard = core_.shard(chosen);
   auto host = std::make_shared<RoomHost>(shard, new_room_id(), type, std::move(room), is_private, options);
   auto sequence = next_sequence_++;
   rooms_.emplace(host->id(), host);
@@ -130,6 +145,7 @@ void World::remove(const std::string& id) {
   auto it = rooms_.find(id);
   if (it == rooms_.end()) return;
   auto* host = it->second.get();
+  if (host->shard().index() < rooms_per_shard_.size()) --rooms_per_shard_[host->shard().index()];
   if (auto seq = sequence_.find(host); seq != sequence_.end()) {
     by_type_[host->type()].erase(seq->second);
     sequence_.erase(seq);

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,15 +21,17 @@ class ServerCore;
 
 class World {
  public:
-  explicit World(ServerCore& core) : core_(core) {}
+  explicit World(ServerCore& core);
 
   void define(std::string type, RoomFactory factory);
   bool has_type(const std::string& type) const;
 
-  // Makes and registers a room on the next shard in turn; on_create runs there. On failure
-  // returns null and sets an ErrorCode and message.
+  // Makes and registers a room; on_create runs on its shard: `shard` (the creator's, whose
+  // first member then needs no cross-thread hop) unless that shard holds clearly more rooms
+  // than the emptiest one, which then gets it. On failure returns null and sets an
+  // ErrorCode and message.
   std::shared_ptr<RoomHost> create(const std::string& type, bool is_private, const std::string& options,
-                                   int& error, std::string& message);
+                                   int& error, std::string& message, std::optional<uint32_t> shard = {});
   std::shared_ptr<RoomHost> find(const std::string& id) const;
   // The oldest public, unlocked, not full room of `type` for which `skip` is false.
   std::shared_ptr<RoomHost> find_joinable(const std::string& type,
@@ -52,7 +55,7 @@ class World {
   std::unordered_map<std::string, std::map<uint64_t, RoomHost*>> by_type_;
   std::unordered_map<const RoomHost*, uint64_t> sequence_;
   uint64_t next_sequence_ = 0;
-  std::atomic<uint32_t> next_shard_{0};
+  std::vector<uint32_t> rooms_per_shard_;
 };
 
 }  // namespace craft::detail
