@@ -4,7 +4,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <variant>
@@ -16,47 +20,76 @@ namespace {
 
 using Target = std::variant<uint32_t*, uint16_t*, double*, bool*, std::string*>;
 
+// Returns why `value` is not acceptable, or nothing.
+using Check = std::string (*)(const std::string& value);
+
 struct Field {
   const char* section;  // "server", "limits" or "rooms"
   const char* name;     // the struct field's name
   Target target;
-  const char* help;
+  const char* help;     // one line, after the comment in include/craft/config.hpp
   double min = 0;
   double max = 4294967295.0;
+  Check check = nullptr;
 };
+
+constexpr std::array<const char*, 3> sections = {"server", "limits", "rooms"};
+
+std::string check_log_level(const std::string& v) {
+  // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
+  for (const char* ok : {"trace", "debug", "info", "warn", "warning", "error", "err", "critical", "off"}) {
+    if (v == ok) return {};
+  }
+  return "expected trace, debug, info, warn, error, critical or off, got '" + v + "'";
+}
+
+std::string check_not_empty(const std::string& v) { return v.empty() ? "must not be empty" : ""; }
 
 std::vector<Field> fields_of(ServerConfig& c) {
   auto& l = c.limits;
   auto& r = c.rooms;
   return {
-      {"server", "listen_address", &c.listen_address, "address to listen on"},
-      {"server", "http_port", &c.http_port, "HTTP + WebSocket (/ws) port; 0 picks a free one", 0, 65535},
-      {"server", "tcp_port", &c.tcp_port, "length-prefixed TCP port; 0 picks a free one", 0, 65535},
-      {"server", "tcp_enabled", &c.tcp_enabled, "open the TCP listener"},
+      {"server", "listen_address", &c.listen_address, "address to listen on", 0, 0, check_not_empty},
+      {"server", "http_port", &c.http_port, "HTTP + WebSocket (at /ws) port; 0 = pick a free port", 0, 65535},
+      {"server", "tcp_port", &c.tcp_port, "length-prefixed TCP port; 0 = pick a free port", 0, 65535},
+      {"server", "tcp_enabled", &c.tcp_enabled, "open the length-prefixed TCP listener"},
       {"server", "shards", &c.shards, "event loops (threads); 0 = one per core", 0, 256},
       {"server", "shutdown_timeout_ms", &c.shutdown_timeout_ms, "graceful shutdown bound", 0, 600'000},
-      {"server", "flush_interval_us", &c.flush_interval_us, "hold output up to this long to gather writes; 0 = per loop turn", 0, 1'000'000},
-      {"server", "static_dir", &c.static_dir, "directory served over HTTP (examples); empty = none"},
-      {"server", "log_level", &c.log_level, "trace, debug, info, warn, error or off"},
-      {"limits", "max_message_size", &l.max_message_size, "bytes in one message", 16, 64 * 1024 * 1024},
-      {"limits", "max_rooms_per_session", &l.max_rooms_per_session, "rooms one connection may be in", 1, 1'000'000},
-      {"limits", "messages_per_second", &l.messages_per_second, "token bucket refill per session", 0.001, 1e9},
+      {"server", "flush_interval_us", &c.flush_interval_us,
+       "hold a connection's output up to this long so messages share a write; 0 = each loop turn", 0, 1'000'000},
+      {"server", "static_dir", &c.static_dir, "files served over HTTP (examples); empty = none"},
+      {"server", "log_level", &c.log_level, "trace, debug, info, warn, error, critical or off", 0, 0, check_log_level},
+      {"limits", "max_message_size", &l.max_message_size, "bytes in one message (frame or reassembled)", 16,
+       64 * 1024 * 1024},
+      {"limits", "max_rooms_per_session", &l.max_rooms_per_session, "rooms one connection may be in at once", 1,
+       1'000'000},
+      {"limits", "messages_per_second", &l.messages_per_second, "token bucket refill rate per session", 0.001, 1e9},
       {"limits", "message_burst", &l.message_burst, "token bucket capacity per session", 1, 1e9},
-      {"limits", "rate_limit_strikes", &l.rate_limit_strikes, "rate-limited messages in a row before close 4003", 1, 1e9},
-      {"limits", "handshake_timeout_ms", &l.handshake_timeout_ms, "upgrade + hello must finish within this", 1, 3'600'000},
-      {"limits", "idle_timeout_ms", &l.idle_timeout_ms, "close after this long without input", 1, 86'400'000},
+      {"limits", "rate_limit_strikes", &l.rate_limit_strikes, "rate-limited messages in a row before close 4003", 1,
+       1e9},
+      {"limits", "handshake_timeout_ms", &l.handshake_timeout_ms, "HTTP upgrade + hello must finish within this", 1,
+       3'600'000},
+      {"limits", "idle_timeout_ms", &l.idle_timeout_ms, "close when nothing is received for this long", 1,
+       86'400'000},
       {"limits", "max_connections", &l.max_connections, "connections across all shards", 1, 1e9},
       {"limits", "max_connections_per_ip", &l.max_connections_per_ip, "connections per remote address", 1, 1e9},
-      {"limits", "send_queue_bytes", &l.send_queue_bytes, "queued output per session before close 4002", 1024, 1 << 30},
-      {"limits", "max_http_request_bytes", &l.max_http_request_bytes, "HTTP request head size", 256, 1 << 20},
-      {"rooms", "tick_rate_hz", &r.tick_rate_hz, "default room tick rate, 1-240", 1, 240},
-      {"rooms", "max_clients", &r.max_clients, "default clients per room", 1, 1'000'000},
-      {"rooms", "empty_dispose_ms", &r.empty_dispose_ms, "grace before an empty room is disposed", 0, 86'400'000},
+      {"limits", "send_queue_bytes", &l.send_queue_bytes, "queued output per session before close 4002", 1024,
+       1 << 30},
+      {"limits", "max_http_request_bytes", &l.max_http_request_bytes, "HTTP request head (upgrade or API)", 256,
+       1 << 20},
+      {"rooms", "tick_rate_hz", &r.tick_rate_hz, "default room tick rate", 1, 240},
+      {"rooms", "max_clients", &r.max_clients, "default players per room", 1, 1'000'000},
+      {"rooms", "empty_dispose_ms", &r.empty_dispose_ms, "grace period before an empty room is disposed", 0,
+       86'400'000},
       {"rooms", "max_rooms", &r.max_rooms, "rooms across the server", 1, 1e9},
       {"rooms", "chat_history", &r.chat_history, "chat rooms: messages kept and sent on join", 0, 100'000},
       {"rooms", "chat_max_length", &r.chat_max_length, "chat rooms: bytes of text per message", 1, 1'000'000},
   };
 }
+
+bool is_text(const Field& f) { return std::holds_alternative<std::string*>(f.target); }
+bool is_bool(const Field& f) { return std::holds_alternative<bool*>(f.target); }
+bool is_whole(const Field& f) { return !is_text(f) && !is_bool(f) && !std::holds_alternative<double*>(f.target); }
 
 std::string key_of(const Field& f) { return std::string(f.section) + "." + f.name; }
 
@@ -66,102 +99,161 @@ std::string flag_of(const Field& f) {
   return s;
 }
 
-std::string env_of(const Field& f) {
-  std::string s = "CRAFT_" + key_of(f);
+std::string env_name(std::string s) {
   for (auto& ch : s) ch = ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return s;
+  return "CRAFT_" + s;
 }
 
-// Sets a field from text (environment and flags) with a range check.
-void set_from_text(const Field& f, const std::string& text, const std::string& origin) {
-  auto fail = [&](const std::string& why) {
-    throw std::runtime_error(origin + ": " + why);
-  };
+std::string env_of(const Field& f) { return env_name(key_of(f)); }
+
+// Shortest text that reads back to the same double (ostream's default keeps 6 digits),
+// without exponents where they are not needed (1e+09 reads badly in --help).
+std::string number_text(double v) {
+  std::array<char, 64> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed);
+  if (r.ec != std::errc{}) r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return r.ec == std::errc{} ? std::string(buf.data(), r.ptr) : std::to_string(v);
+}
+
+[[noreturn]] void fail(const std::string& origin, const std::string& why) {
+  throw std::runtime_error(origin + ": " + why);
+}
+
+void set_number(const Field& f, double v, const std::string& shown, const std::string& origin) {
+  if (!std::isfinite(v)) fail(origin, "expected a number, got '" + shown + "'");
+  if (is_whole(f) && v != std::floor(v)) fail(origin, "expected a whole number, got '" + shown + "'");
+  if (v < f.min || v > f.max)
+    fail(origin, "must be between " + number_text(f.min) + " and " + number_text(f.max) + ", got " + shown);
   std::visit(
       [&](auto* p) {
         using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          *p = text;
-        } else if constexpr (std::is_same_v<T, bool>) {
-          if (text == "true" || text == "1") *p = true;
-          else if (text == "false" || text == "0") *p = false;
-          else fail("expected true or false, got '" + text + "'");
-        } else {
-          size_t used = 0;
-          double v = 0;
-          try {
-            v = std::stod(text, &used);
-          } catch (...) {
-            fail("expected a number, got '" + text + "'");
-          }
-          if (used != text.size()) fail("expected a number, got '" + text + "'");
-          if (!std::is_same_v<T, double> && v != static_cast<double>(static_cast<int64_t>(v)))
-            fail("expected a whole number, got '" + text + "'");
-          if (v < f.min || v > f.max) {
-            std::ostringstream range;
-            range << "must be between " << f.min << " and " << f.max << ", got " << text;
-            fail(range.str());
-          }
-          *p = static_cast<T>(v);
-        }
+        if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) *p = static_cast<T>(v);
       },
       f.target);
 }
 
+void set_text(const Field& f, const std::string& v, const std::string& origin) {
+  if (f.check) {
+    if (auto why = f.check(v); !why.empty()) fail(origin, why);
+  }
+  *std::get<std::string*>(f.target) = v;
+}
+
+// Environment variables and flags arrive as text.
+void set_from_text(const Field& f, const std::string& text, const std::string& origin) {
+  if (is_text(f)) return set_text(f, text, origin);
+  if (is_bool(f)) {
+    if (text == "true" || text == "1") *std::get<bool*>(f.target) = true;
+    else if (text == "false" || text == "0") *std::get<bool*>(f.target) = false;
+    else fail(origin, "expected true or false, got '" + text + "'");
+    return;
+  }
+  // from_chars, unlike stod, takes no leading spaces, hex or trailing junk.
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    fail(origin, "expected a number, got '" + text + "'");
+  set_number(f, v, text, origin);
+}
+
+void set_from_toml(const Field& f, const toml::node& node, const std::string& origin) {
+  auto wrong = [&](const char* expected) {
+    std::ostringstream got;
+    got << node.type();
+    fail(origin, std::string("expected ") + expected + ", got " + got.str());
+  };
+  if (is_text(f)) {
+    if (!node.is_string()) wrong("a string");
+    return set_text(f, *node.value<std::string>(), origin);
+  }
+  if (is_bool(f)) {
+    if (!node.is_boolean()) wrong("true or false");
+    *std::get<bool*>(f.target) = *node.value<bool>();
+    return;
+  }
+  if (node.is_integer()) {
+    auto i = *node.value<int64_t>();
+    return set_number(f, static_cast<double>(i), std::to_string(i), origin);
+  }
+  if (node.is_floating_point()) {
+    double d = *node.value<double>();
+    return set_number(f, d, number_text(d), origin);
+  }
+  wrong(is_whole(f) ? "a whole number" : "a number");
+}
+
+bool known_section(std::string_view s) {
+  return std::find(sections.begin(), sections.end(), s) != sections.end();
+}
+
 void apply_toml(std::vector<Field>& fields, const std::string& path) {
+  if (!std::ifstream(path)) throw std::runtime_error(path + ": cannot open the config file");
   toml::table root;
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
-    msg << path << ": " << e.description() << " at line " << e.source().begin.line;
+    msg << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
     throw std::runtime_error(msg.str());
   }
   for (auto& [section_key, section_node] : root) {
     std::string section(section_key.str());
     auto* table = section_node.as_table();
-    if (!table) throw std::runtime_error(path + ": '" + section + "' must be a table ([server], [limits], [rooms])");
+    if (!table)
+      fail(path, "'" + section + "' is outside a section; put it under [server], [limits] or [rooms]");
+    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits or rooms)");
     for (auto& [key, node] : *table) {
       std::string name(key.str());
       auto it = std::find_if(fields.begin(), fields.end(),
                              [&](const Field& f) { return f.section == section && f.name == name; });
       std::string where = path + ": " + section + "." + name;
-      if (it == fields.end()) throw std::runtime_error(where + ": unknown key");
-      std::string text;
-      if (auto s = node.value<std::string>(); s && node.is_string()) {
-        if (!std::holds_alternative<std::string*>(it->target)) throw std::runtime_error(where + ": expected a number or boolean");
-        text = *s;
-      } else if (node.is_boolean()) {
-        if (!std::holds_alternative<bool*>(it->target)) throw std::runtime_error(where + ": wrong type (boolean)");
-        text = *node.value<bool>() ? "true" : "false";
-      } else if (node.is_integer() || node.is_floating_point()) {
-        if (std::holds_alternative<std::string*>(it->target) || std::holds_alternative<bool*>(it->target))
-          throw std::runtime_error(where + ": wrong type (number)");
-        std::ostringstream n;
-        if (node.is_integer()) n << *node.value<int64_t>();
-        else n << *node.value<double>();
-        text = n.str();
-      } else {
-        throw std::runtime_error(where + ": unsupported value type");
-      }
-      set_from_text(*it, text, where);
+      if (it == fields.end()) fail(where, "unknown key");
+      set_from_toml(*it, node, where);
     }
   }
 }
 
-std::string default_text(const Field& f) {
+// Our prefixes are strict, like the file's keys, so a misspelt variable is not ignored.
+void apply_env(std::vector<Field>& fields, const std::map<std::string, std::string>& env) {
+  for (auto& [name, value] : env) {
+    bool ours = std::any_of(sections.begin(), sections.end(),
+                            [&](const char* s) { return name.starts_with(env_name(s) + "_"); });
+    if (!ours) continue;
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return env_of(f) == name; });
+    if (it == fields.end()) fail(name, "unknown environment variable (see craftd --help)");
+    set_from_text(*it, value, name);
+  }
+}
+
+std::string value_text(const Field& f) {
   return std::visit(
       [](auto* p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
         if constexpr (std::is_same_v<T, std::string>) return *p;
         else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
-        else {
-          std::ostringstream s;
-          s << *p;
-          return s.str();
-        }
+        else if constexpr (std::is_same_v<T, double>) return number_text(*p);
+        else return std::to_string(*p);
       },
       f.target);
+}
+
+std::string toml_value(const Field& f) {
+  if (is_text(f)) {
+    std::ostringstream quoted;
+    quoted << toml::value<std::string>(value_text(f));
+    return quoted.str();
+  }
+  std::string text = value_text(f);
+  // Keep a double a TOML float, so the file says what kind of value the key takes.
+  if (std::holds_alternative<double*>(f.target) && text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::string range_text(const Field& f) {
+  if (is_text(f) || is_bool(f)) return "";
+  double type_max = std::holds_alternative<uint16_t*>(f.target) ? 65535 : 4294967295.0;
+  if (f.min == 0 && f.max == type_max) return "";
+  return "; range " + number_text(f.min) + "-" + number_text(f.max);
 }
 
 }  // namespace
@@ -170,19 +262,13 @@ std::string to_toml(const ServerConfig& config) {
   ServerConfig copy = config;
   auto fields = fields_of(copy);
   std::ostringstream out;
-  const char* section = "";
+  std::string section;
   for (auto& f : fields) {
-    if (std::string(section) != f.section) {
+    if (section != f.section) {
       section = f.section;
-      out << (out.tellp() > 0 ? "\n" : "") << "[" << section << "]\n";
+      out << (section == "server" ? "" : "\n") << "[" << section << "]\n";
     }
-    out << f.name << " = ";
-    if (std::holds_alternative<std::string*>(f.target)) {
-      out << toml::value<std::string>(default_text(f));
-    } else {
-      out << default_text(f);
-    }
-    out << "\n";
+    out << "# " << f.help << range_text(f) << "\n" << f.name << " = " << toml_value(f) << "\n";
   }
   return out.str();
 }
@@ -193,23 +279,32 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   ServerConfig defaults;
   auto default_fields = fields_of(defaults);
 
-  CLI::App app{"craftd: the craft multiplayer game server"};
+  CLI::App app{
+      "craftd: the craft multiplayer game server.\n"
+      "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms]),\n"
+      "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags."};
   app.set_help_flag("-h,--help", "show every option with its default, then exit");
   std::string config_path;
   bool print_config = false;
-  app.add_option("-c,--config", config_path, "TOML file ([server], [limits], [rooms] sections)");
-  app.add_flag("--print-config", print_config, "print the effective configuration as TOML and exit");
+  app.add_option("-c,--config", config_path, "TOML file with [server], [limits] and [rooms] sections")
+      ->type_name("FILE");
+  app.add_flag("--print-config", print_config, "print the effective configuration as TOML, then exit");
   std::vector<std::string> flag_values(fields.size());
   static const std::map<std::string, std::string> aliases = {
       {"server.listen_address", "--listen"}, {"server.http_port", "--http-port"},
       {"server.tcp_port", "--tcp-port"},     {"server.shards", "--shards"},
       {"server.static_dir", "--static-dir"}, {"server.log_level", "--log-level"}};
   for (size_t i = 0; i < fields.size(); ++i) {
-    auto names = flag_of(fields[i]);
-    if (auto a = aliases.find(key_of(fields[i])); a != aliases.end()) names += "," + a->second;
+    const Field& f = fields[i];
+    auto names = flag_of(f);
+    if (auto a = aliases.find(key_of(f)); a != aliases.end()) names += "," + a->second;
+    std::string default_text = value_text(default_fields[i]);
+    if (default_text.empty()) default_text = "\"\"";
+    std::string type = is_text(f) ? "TEXT" : is_bool(f) ? "BOOL" : is_whole(f) ? "UINT" : "NUMBER";
     app.add_option(names, flag_values[i],
-                   std::string(fields[i].help) + " (default " + default_text(default_fields[i]) + "; env " +
-                       env_of(fields[i]) + ")");
+                   std::string(f.help) + " (default " + default_text + range_text(f) + "; env " + env_of(f) + ")")
+        ->type_name(type)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   try {
     app.parse(argc, argv);
@@ -220,14 +315,12 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   } catch (const CLI::ParseError& e) {
     result.exit_now = true;
     result.exit_code = 2;
-    result.output = std::string("craftd: ") + e.what() + "\n";
+    result.output = std::string("craftd: ") + e.what() + " (see craftd --help)\n";
     return result;
   }
   try {
     if (!config_path.empty()) apply_toml(fields, config_path);
-    for (auto& f : fields) {
-      if (auto it = env.find(env_of(f)); it != env.end()) set_from_text(f, it->second, env_of(f));
-    }
+    apply_env(fields, env);
     for (size_t i = 0; i < fields.size(); ++i) {
       if (app.get_option(flag_of(fields[i]))->count() > 0) set_from_text(fields[i], flag_values[i], flag_of(fields[i]));
     }

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <thread>
 #include <string>
 
@@ -60,25 +61,31 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_open_file_limit();
 
-  craft::Server server(config);
-  craft::define_builtin_rooms(server);
-  craft::examples::define_example_rooms(server);
+  std::unique_ptr<craft::Server> server;
   try {
-    server.start();
+    server = std::make_unique<craft::Server>(config);
+    craft::define_builtin_rooms(*server);
+    craft::examples::define_example_rooms(*server);
+    server->start();
   } catch (const std::exception& e) {
     spdlog::error("cannot start: {}", e.what());
+    std::fprintf(stderr, "craftd: cannot start: %s\n", e.what());
     return 1;
   }
   auto shards = config.shards ? config.shards : std::max(1u, std::thread::hardware_concurrency());
-  std::printf("craftd listening on http://%s:%u (ws at /ws), tcp %s:%u, %u shards\n", config.listen_address.c_str(),
-              server.http_port(), config.listen_address.c_str(), server.tcp_port(), shards);
+  // IPv6 literals need brackets in a URL.
+  std::string host = config.listen_address.find(':') == std::string::npos ? config.listen_address
+                                                                         : "[" + config.listen_address + "]";
+  // Printed, not logged: tests and scripts read this line from stdout to learn the ports.
+  std::printf("craftd listening on http://%s:%u (ws at /ws), tcp %s:%u, %u shards\n", host.c_str(),
+              unsigned{server->http_port()}, host.c_str(), unsigned{server->tcp_port()}, shards);
   std::fflush(stdout);
 
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
-  server.stop();
-  server.wait();
+  server->stop();
+  server->wait();
   spdlog::info("stopped");
   return 0;
 }

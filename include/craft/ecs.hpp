@@ -10,13 +10,18 @@
 // detected instead of aliasing its successor. Each component type lives in a sparse set
 // (dense components + dense owners + sparse index); iteration walks the smallest pool.
 // Component type ids come from a per-type static counter: no RTTI, no reflection.
-// A Registry belongs to one room and so to one thread.
+// A Registry belongs to one room and so to one thread; only the type-id counter is shared,
+// and it is atomic because rooms on different shards may meet a new type at the same time.
 //
-// Inside each(): adding or removing components of the iterated types, or destroying
-// entities, is not allowed (asserted in debug builds); collect the entities and change
-// them after the loop.
+// Inside each(): add(), remove() and destroy() are not allowed, whatever the type (they
+// would move components under the loop; asserted in debug builds). Collect the entities
+// and change them after the loop. create(), get(), has() and a nested each() are fine.
+// A component added to an entity replaces the one it had. Pointers from get() stay valid
+// until the next add(), remove() or destroy() of that component type.
+// Generations wrap after 2^32 destroys of one slot; a handle kept that long may alias.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -36,8 +41,8 @@ struct Entity {
 
 namespace detail {
 inline size_t next_type_id() {
-  static size_t counter = 0;
-  return counter++;
+  static std::atomic<size_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed);
 }
 template <class T>
 size_t type_id() {
@@ -74,10 +79,13 @@ class Pool final : public PoolBase {
     if (!contains(index)) return;
     uint32_t slot = sparse_[index];
     uint32_t last_owner = owners_.back();
-    // Swap with the last element so the dense arrays stay packed.
-    dense_[slot] = std::move(dense_.back());
-    owners_[slot] = last_owner;
-    sparse_[last_owner] = slot;
+    // Swap with the last element so the dense arrays stay packed; skip the self-move
+    // when it is the last, which some component types do not survive.
+    if (slot + 1 != dense_.size()) {
+      dense_[slot] = std::move(dense_.back());
+      owners_[slot] = last_owner;
+      sparse_[last_owner] = slot;
+    }
     dense_.pop_back();
     owners_.pop_back();
     sparse_[index] = absent;
@@ -93,6 +101,7 @@ class Pool final : public PoolBase {
 };
 }  // namespace detail
 
+// Owns the entities and components of one room. Also spelled ecs::World.
 class Registry {
  public:
   Entity create() {
@@ -125,6 +134,7 @@ class Registry {
   size_t size() const { return generations_.size() - free_.size(); }
 
   // Adds (or replaces) a component, built from `args` by aggregate or constructor.
+  // `e` must be alive: check alive() first when the handle may be stale.
   template <class T, class... A>
   T& add(Entity e, A&&... args) {
     assert(alive(e));
@@ -157,7 +167,7 @@ class Registry {
     return p ? p->size() : 0;
   }
 
-  // Calls f(Entity, Ts&...) for every entity that has all of Ts.
+  // Calls f(Entity, Ts&...) for every entity that has all of Ts, in no promised order.
   template <class... Ts, class F>
   void each(F&& f) {
     static_assert(sizeof...(Ts) > 0);
@@ -168,14 +178,18 @@ class Registry {
     const detail::PoolBase* smallest = nullptr;
     std::apply([&](auto*... p) { ((smallest = !smallest || p->size() < smallest->size() ? p : smallest), ...); },
                pools);
-    ++iterating_;
+    // A guard, so a callback that throws does not leave the registry locked.
+    struct Iterating {
+      int& depth;
+      explicit Iterating(int& d) : depth(d) { ++depth; }
+      ~Iterating() { --depth; }
+    } iterating{iterating_};
     for (uint32_t index : smallest->owners()) {
       bool has_all = std::apply([&](auto*... p) { return (p->contains(index) && ...); }, pools);
       if (!has_all) continue;
       Entity e{index, generations_[index]};
       std::apply([&](auto*... p) { f(e, *p->get(index)...); }, pools);
     }
-    --iterating_;
   }
 
  private:
@@ -198,5 +212,7 @@ class Registry {
   std::vector<std::unique_ptr<detail::PoolBase>> pools_;
   int iterating_ = 0;
 };
+
+using World = Registry;
 
 }  // namespace craft::ecs

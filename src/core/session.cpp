@@ -95,18 +95,8 @@ void Session::dispatch(const v1::Envelope& e) {
     }
     default: break;
   }
-  if (!hello_done_) {
-    switch (e.body_case()) {
-      case B::kRoomCreate:
-      case B::kRoomJoin:
-      case B::kRoomJoinOrCreate:
-      case B::kRoomLeave:
-      case B::kRoomData:
-      case B::kRoomList:
-        return send_error(e.cid(), v1::NOT_AUTHENTICATED, "send hello first");
-      default: break;
-    }
-  }
+  // Before hello everything but hello and ping is refused the same way (protocol.md §3).
+  if (!hello_done_) return send_error(e.cid(), v1::NOT_AUTHENTICATED, "send hello first");
   switch (e.body_case()) {
     case B::kRoomCreate:
       return handle_create(e.cid(), e.room_create().type(), e.room_create().options(), e.room_create().private_(),

@@ -21,7 +21,7 @@
 namespace craft::store {
 
 struct StoreOptions {
-  const Clock* clock = nullptr;             // wall time source; nullptr = the system clock
+  const Clock* clock = nullptr;             // wall time (must outlive the store); null = system
   std::size_t max_value_bytes = 64 * 1024;  // storage value and metadata JSON size limit
   std::size_t max_batch = 100;              // objects per batch read / write / delete
   int max_list_limit = 100;                 // largest `limit` for lists and leaderboards
@@ -41,7 +41,7 @@ struct Account {
   std::string display_name;
   std::string metadata = "{}";  // JSON text
   std::string email;            // empty if none; compared exactly (the caller normalizes)
-  std::string password_hash;    // Argon2id string (auth/password.hpp); empty if no email
+  std::string password_hash;    // Argon2id (auth/password.hpp); empty if none; never send it
   std::vector<LinkedId> links;  // sorted by (kind, value)
   bool banned = false;
   int64_t create_time = 0;

@@ -2,32 +2,62 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 using craft::craftd::load_config;
+using craft::craftd::LoadResult;
+using craft::craftd::to_toml;
 
 namespace {
 
+namespace fs = std::filesystem;
+
+// One directory per test process, made by each file and removed with the last one.
+fs::path temp_dir() { return fs::temp_directory_path() / ("craft-config-test-" + std::to_string(::getpid())); }
+
 struct TempToml {
-  std::filesystem::path path;
+  fs::path path;
   explicit TempToml(const std::string& text) {
-    path = std::filesystem::temp_directory_path() / ("craft-config-test-" + std::to_string(::getpid()) + "-" +
-                                                     std::to_string(counter()++) + ".toml");
+    static int counter = 0;
+    fs::create_directories(temp_dir());
+    path = temp_dir() / ("c" + std::to_string(counter++) + ".toml");
     std::ofstream(path) << text;
   }
-  ~TempToml() { std::filesystem::remove(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
+  ~TempToml() {
+    std::error_code ec;
+    fs::remove(path, ec);
+    if (fs::is_empty(temp_dir(), ec)) fs::remove(temp_dir(), ec);
   }
+  TempToml(const TempToml&) = delete;
+  TempToml& operator=(const TempToml&) = delete;
 };
 
-craft::craftd::LoadResult load(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+LoadResult load(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), "craftd");
   std::vector<const char*> argv;
   for (auto& a : args) argv.push_back(a.c_str());
   return load_config(static_cast<int>(argv.size()), argv.data(), env);
+}
+
+LoadResult load_file(const std::string& toml) {
+  TempToml file(toml);
+  return load({"--config", file.path.string()});
+}
+
+// The error is exit 2 and its message names `what`.
+void expect_error(const LoadResult& r, const std::string& what) {
+  EXPECT_TRUE(r.exit_now);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(what), std::string::npos) << "expected '" << what << "' in: " << r.output;
 }
 
 }  // namespace
@@ -36,8 +66,21 @@ TEST(Config, DefaultsWithoutAnything) {
   auto r = load({});
   ASSERT_FALSE(r.exit_now) << r.output;
   EXPECT_EQ(r.config.http_port, 7777);
+  EXPECT_EQ(r.config.tcp_port, 7778);
   EXPECT_EQ(r.config.limits.max_message_size, 64u * 1024);
+  EXPECT_EQ(r.config.rooms.tick_rate_hz, 20u);
   EXPECT_EQ(r.config.listen_address, "127.0.0.1");
+  EXPECT_EQ(to_toml(r.config), to_toml(craft::ServerConfig{}));
+}
+
+TEST(Config, EachLayerOverridesTheOneBefore) {
+  TempToml file("[server]\nhttp_port = 1000\n");
+  std::map<std::string, std::string> env{{"CRAFT_SERVER_HTTP_PORT", "2000"}};
+  EXPECT_EQ(load({"--config", file.path.string()}).config.http_port, 1000);
+  EXPECT_EQ(load({"--config", file.path.string()}, env).config.http_port, 2000);
+  EXPECT_EQ(load({"--config", file.path.string(), "--server.http-port", "3000"}, env).config.http_port, 3000);
+  EXPECT_EQ(load({"--http-port", "3001"}, env).config.http_port, 3001);
+  EXPECT_EQ(load({}, env).config.http_port, 2000);
 }
 
 TEST(Config, FileThenEnvironmentThenFlags) {
@@ -51,70 +94,173 @@ TEST(Config, FileThenEnvironmentThenFlags) {
   EXPECT_EQ(r.config.rooms.chat_history, 7u);           // file
   EXPECT_EQ(r.config.limits.max_message_size, 4096u);   // env over file
   EXPECT_EQ(r.config.limits.idle_timeout_ms, 3000u);    // flag over env
+  EXPECT_EQ(r.config.tcp_port, 7778);                   // default
 }
 
 TEST(Config, ShortAliases) {
-  auto r = load({"--http-port", "0", "--tcp-port", "0", "--shards", "2", "--listen", "0.0.0.0"});
+  auto r = load({"--http-port", "0", "--tcp-port", "0", "--shards", "2", "--listen", "0.0.0.0", "--static-dir", "web",
+                 "--log-level", "debug"});
   ASSERT_FALSE(r.exit_now) << r.output;
   EXPECT_EQ(r.config.http_port, 0);
+  EXPECT_EQ(r.config.tcp_port, 0);
   EXPECT_EQ(r.config.shards, 2u);
   EXPECT_EQ(r.config.listen_address, "0.0.0.0");
+  EXPECT_EQ(r.config.static_dir, "web");
+  EXPECT_EQ(r.config.log_level, "debug");
+}
+
+TEST(Config, RepeatedFlagTakesTheLast) {
+  auto r = load({"--http-port", "1", "--server.http-port", "2"});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(r.config.http_port, 2);
+}
+
+TEST(Config, BooleansFromEveryLayer) {
+  EXPECT_FALSE(load_file("[server]\ntcp_enabled = false\n").config.tcp_enabled);
+  EXPECT_FALSE(load({}, {{"CRAFT_SERVER_TCP_ENABLED", "0"}}).config.tcp_enabled);
+  EXPECT_TRUE(load({"--server.tcp-enabled", "true"}, {{"CRAFT_SERVER_TCP_ENABLED", "false"}}).config.tcp_enabled);
+  expect_error(load({}, {{"CRAFT_SERVER_TCP_ENABLED", "yes"}}), "CRAFT_SERVER_TCP_ENABLED: expected true or false");
+}
+
+TEST(Config, FloatsAndWholeNumbers) {
+  auto r = load_file("[limits]\nmessages_per_second = 12.25\nmessage_burst = 30.0\n");
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_DOUBLE_EQ(r.config.limits.messages_per_second, 12.25);
+  EXPECT_EQ(r.config.limits.message_burst, 30u);
+  EXPECT_DOUBLE_EQ(load_file("[limits]\nmessages_per_second = 5\n").config.limits.messages_per_second, 5.0);
+  expect_error(load_file("[limits]\nmessage_burst = 2.5\n"), "limits.message_burst: expected a whole number");
+  expect_error(load({"--shards", "1.5"}), "--server.shards: expected a whole number, got '1.5'");
 }
 
 TEST(Config, UnknownKeyIsAnErrorNamingIt) {
-  TempToml file("[limits]\nmax_mesage_size = 10\n");
-  auto r = load({"--config", file.path.string()});
-  EXPECT_TRUE(r.exit_now);
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("limits.max_mesage_size: unknown key"), std::string::npos) << r.output;
+  expect_error(load_file("[limits]\nmax_mesage_size = 10\n"), "limits.max_mesage_size: unknown key");
+  expect_error(load_file("[server]\nmax_message_size = 10\n"), "server.max_message_size: unknown key");
 }
 
-TEST(Config, WrongTypeAndRangeAreErrors) {
-  TempToml wrong_type("[server]\nhttp_port = \"eighty\"\n");
-  auto r = load({"--config", wrong_type.path.string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("server.http_port"), std::string::npos) << r.output;
-
-  r = load({"--rooms.tick-rate-hz", "241"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("between 1 and 240"), std::string::npos) << r.output;
-
-  r = load({}, {{"CRAFT_LIMITS_MAX_MESSAGE_SIZE", "0"}});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("CRAFT_LIMITS_MAX_MESSAGE_SIZE"), std::string::npos) << r.output;
-
-  r = load({"--shards", "1.5"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("whole number"), std::string::npos) << r.output;
+TEST(Config, UnknownSectionAndKeysOutsideSectionsAreErrors) {
+  expect_error(load_file("[limit]\n"), "[limit]: unknown section");
+  expect_error(load_file("http_port = 80\n"), "'http_port' is outside a section");
 }
 
-TEST(Config, BadTomlSyntaxIsAnError) {
-  TempToml file("[limits\n");
-  auto r = load({"--config", file.path.string()});
-  EXPECT_EQ(r.exit_code, 2);
+TEST(Config, WrongTypesInTheFileAreErrorsNamingTheKey) {
+  expect_error(load_file("[server]\nhttp_port = \"eighty\"\n"), "server.http_port: expected a whole number, got string");
+  expect_error(load_file("[server]\nlisten_address = 127\n"), "server.listen_address: expected a string, got integer");
+  expect_error(load_file("[server]\ntcp_enabled = 1\n"), "server.tcp_enabled: expected true or false, got integer");
+  expect_error(load_file("[server]\nshards = [1]\n"), "server.shards: expected a whole number, got array");
+  expect_error(load_file("[limits]\nmessages_per_second = true\n"),
+               "limits.messages_per_second: expected a number, got boolean");
 }
 
-TEST(Config, HelpListsEveryLimitWithItsDefault) {
+TEST(Config, OutOfRangeValuesAreErrorsInEveryLayer) {
+  expect_error(load({"--rooms.tick-rate-hz", "241"}), "--rooms.tick-rate-hz: must be between 1 and 240, got 241");
+  expect_error(load({"--rooms.tick-rate-hz", "0"}), "--rooms.tick-rate-hz: must be between 1 and 240, got 0");
+  expect_error(load_file("[rooms]\ntick_rate_hz = 0\n"), "rooms.tick_rate_hz: must be between 1 and 240, got 0");
+  expect_error(load({}, {{"CRAFT_ROOMS_TICK_RATE_HZ", "500"}}), "CRAFT_ROOMS_TICK_RATE_HZ: must be between 1 and 240");
+  expect_error(load({"--shards", "257"}), "--server.shards: must be between 0 and 256, got 257");
+  EXPECT_EQ(load({"--shards", "256"}).config.shards, 256u);
+  expect_error(load({}, {{"CRAFT_LIMITS_MAX_MESSAGE_SIZE", "0"}}), "CRAFT_LIMITS_MAX_MESSAGE_SIZE: must be between");
+  expect_error(load_file("[limits]\nmax_message_size = 0\n"), "limits.max_message_size: must be between 16");
+  expect_error(load({"--http-port", "65536"}), "--server.http-port: must be between 0 and 65535, got 65536");
+  expect_error(load({"--http-port", "-1"}), "--server.http-port: must be between 0 and 65535, got -1");
+  expect_error(load_file("[server]\ntcp_port = -5\n"), "server.tcp_port: must be between 0 and 65535, got -5");
+  expect_error(load({"--limits.max-connections", "1e30"}), "--limits.max-connections: must be between");
+  expect_error(load({"--limits.messages-per-second", "0"}), "--limits.messages-per-second: must be between 0.001");
+}
+
+TEST(Config, TextThatIsNotANumberIsAnError) {
+  for (auto bad : {"nan", "inf", "12abc", "", " 5", "0x10", "ten"}) {
+    expect_error(load({}, {{"CRAFT_LIMITS_MESSAGES_PER_SECOND", bad}}),
+                 "CRAFT_LIMITS_MESSAGES_PER_SECOND: expected a number, got '" + std::string(bad) + "'");
+  }
+}
+
+TEST(Config, StringValuesAreChecked) {
+  expect_error(load({"--log-level", "verbose"}), "--server.log-level: expected trace, debug, info");
+  expect_error(load_file("[server]\nlog_level = \"loud\"\n"), "server.log_level: expected trace");
+  expect_error(load({"--listen", ""}), "--server.listen-address: must not be empty");
+  for (auto level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    EXPECT_EQ(load({"--log-level", level}).config.log_level, level);
+  }
+}
+
+TEST(Config, UnknownCraftEnvironmentVariablesAreErrorsOthersIgnored) {
+  expect_error(load({}, {{"CRAFT_LIMITS_MAX_MESAGE_SIZE", "10"}}), "CRAFT_LIMITS_MAX_MESAGE_SIZE: unknown environment");
+  auto r = load({}, {{"CRAFT_PG_BIN", "/x"}, {"HOME", "/root"}, {"craft_limits_max_message_size", "1"}});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(r.config.limits.max_message_size, 64u * 1024);
+}
+
+TEST(Config, FileProblemsAreErrors) {
+  expect_error(load({"--config", (temp_dir() / "missing.toml").string()}), "missing.toml: cannot open the config file");
+  expect_error(load_file("[server]\nhttp_port = 1\n[limits\n"), ":3:");  // line of the syntax error
+  expect_error(load({"--config"}), "--config");
+}
+
+TEST(Config, UnknownFlagsAndArgumentsAreErrors) {
+  expect_error(load({"--limits.max-mesage-size", "5"}), "--limits.max-mesage-size");
+  expect_error(load({"serve"}), "serve");
+}
+
+TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
   auto r = load({"--help"});
   EXPECT_TRUE(r.exit_now);
   EXPECT_EQ(r.exit_code, 0);
-  for (auto flag : {"--limits.max-message-size", "--limits.max-rooms-per-session", "--limits.messages-per-second",
-                    "--limits.handshake-timeout-ms", "--limits.idle-timeout-ms", "--limits.max-connections",
-                    "--limits.max-connections-per-ip", "--limits.send-queue-bytes", "--rooms.tick-rate-hz"}) {
-    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  // Every key printed by --print-config has a flag and an environment variable in --help.
+  std::istringstream keys(to_toml(craft::ServerConfig{}));
+  std::string line, section;
+  int options = 0;
+  while (std::getline(keys, line)) {
+    if (line.starts_with("[")) section = line.substr(1, line.size() - 2);
+    if (line.empty() || line[0] == '#' || line[0] == '[') continue;
+    std::string name = line.substr(0, line.find(' '));
+    std::string flag = "--" + section + "." + name, env = "CRAFT_" + section + "_" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+    bool listed = r.output.find("  " + flag + " ") != std::string::npos ||
+                  r.output.find("  " + flag + ",") != std::string::npos;
+    EXPECT_TRUE(listed) << flag;
+    EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
+    ++options;
   }
-  EXPECT_NE(r.output.find("default 65536"), std::string::npos);
+  EXPECT_EQ(options, 26);
+  for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
+                     "--print-config"}) {
+    EXPECT_NE(r.output.find(alias), std::string::npos) << alias;
+  }
+  EXPECT_NE(r.output.find("bytes in one message (frame or reassembled) (default 65536; range 16-67108864; "
+                          "env CRAFT_LIMITS_MAX_MESSAGE_SIZE)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("default room tick rate (default 20; range 1-240"), std::string::npos);
 }
 
 TEST(Config, PrintConfigReadsBackToTheSameValues) {
-  auto first = load({"--print-config", "--shards", "5", "--limits.messages-per-second", "12.5",
-                     "--static-dir", "/tmp/x y", "--server.tcp-enabled", "false"});
+  auto first = load({"--print-config", "--shards", "5", "--limits.messages-per-second", "12.3456789", "--static-dir",
+                     "/tmp/it's \"quoted\" \\ here", "--server.tcp-enabled", "false", "--listen", "::1",
+                     "--rooms.tick-rate-hz", "240", "--limits.max-message-size", "16", "--log-level", "warn"});
   ASSERT_TRUE(first.exit_now);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
   TempToml file(first.output);
   auto second = load({"--config", file.path.string()});
   ASSERT_FALSE(second.exit_now) << second.output;
   EXPECT_EQ(second.config.shards, 5u);
-  EXPECT_DOUBLE_EQ(second.config.limits.messages_per_second, 12.5);
-  EXPECT_EQ(second.config.static_dir, "/tmp/x y");
+  EXPECT_EQ(second.config.limits.messages_per_second, 12.3456789);  // exact: no digits lost
+  EXPECT_EQ(second.config.static_dir, "/tmp/it's \"quoted\" \\ here");
   EXPECT_FALSE(second.config.tcp_enabled);
+  EXPECT_EQ(second.config.listen_address, "::1");
+  EXPECT_EQ(second.config.rooms.tick_rate_hz, 240u);
+  EXPECT_EQ(second.config.limits.max_message_size, 16u);
+  EXPECT_EQ(to_toml(second.config), first.output);
+}
+
+TEST(Config, PrintConfigReportsErrorsInstead) {
+  expect_error(load({"--print-config", "--shards", "1000"}), "--server.shards");
+}
+
+TEST(Config, ExampleFileHoldsTheDefaults) {
+  auto example = fs::path(__FILE__).parent_path() / "../../apps/craftd/craftd.example.toml";
+  if (!fs::exists(example)) GTEST_SKIP() << "source tree not found at " << example;
+  auto r = load({"--config", example.string()});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(to_toml(r.config), to_toml(craft::ServerConfig{}));
 }

@@ -1,36 +1,64 @@
 // Starts a real craftd (path in $CRAFTD) on free loopback ports and stops it with SIGTERM.
 import { spawn } from "node:child_process";
+import assert from "node:assert/strict";
 
+export const craftdPath = process.env.CRAFTD;
+export const skipReason = craftdPath
+  ? false
+  : "CRAFTD is not set: point it at a craftd binary (e.g. CRAFTD=build/apps/craftd/craftd node --test tests/js/)";
+
+// flags: extra command-line flags, e.g. ["--limits.max-message-size", "1024"]. The
+// defaults --http-port 0 --tcp-port 0 --shards 2 apply unless the caller passes its own.
 export async function startCraftd(flags = []) {
-  const bin = process.env.CRAFTD;
-  if (!bin) throw new Error("set CRAFTD to the craftd binary");
-  // Defaults first; a flag given by the caller replaces its default.
+  if (!craftdPath) throw new Error(skipReason);
   const defaults = { "--http-port": "0", "--tcp-port": "0", "--shards": "2" };
   const aliases = { "--server.http-port": "--http-port", "--server.tcp-port": "--tcp-port", "--server.shards": "--shards" };
   for (const f of flags) delete defaults[aliases[f] ?? f];
-  const child = spawn(bin, [...Object.entries(defaults).flat(), ...flags], {
-    stdio: ["ignore", "pipe", "inherit"],
+  const args = [...Object.entries(defaults).flat(), ...flags];
+  const child = spawn(craftdPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr = (stderr + chunk).slice(-8000);  // shown only when something goes wrong
   });
-  let seen = "";
+  let exit = null;
+  const exited = new Promise((resolve) =>
+    child.once("exit", (code, signal) => {
+      exit = { code, signal };
+      resolve(exit);
+    }),
+  );
   const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`craftd did not start: ${seen}`)), 10000);
+    const timer = setTimeout(() => reject(new Error(`craftd ${args.join(" ")} did not start in 10 s:\n${stdout}\n${stderr}`)), 10000);
     child.stdout.on("data", (chunk) => {
-      seen += chunk;
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+).*tcp 127\.0\.0\.1:(\d+)/.exec(seen);
-      if (m) {
+      stdout += chunk;
+      const http = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      const tcp = /tcp 127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (http && tcp) {
         clearTimeout(timer);
-        resolve({ http: Number(m[1]), tcp: Number(m[2]) });
+        resolve({ http: Number(http[1]), tcp: Number(tcp[1]) });
       }
     });
-    child.once("exit", (code) => reject(new Error(`craftd exited with ${code}: ${seen}`)));
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`craftd ${args.join(" ")} exited (code ${code}, signal ${signal}) before listening:\n${stdout}\n${stderr}`));
+    });
   });
   return {
     ...ports,
     url: `ws://127.0.0.1:${ports.http}/ws`,
+    httpUrl: `http://127.0.0.1:${ports.http}`,
+    pid: child.pid,
+    get exit() { return exit; },
+    get stderr() { return stderr; },
+    // SIGTERM, then asserts a clean exit (code 0) within 10 s.
     async stop() {
-      const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-      child.kill("SIGTERM");
-      return exited;
+      if (!exit) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+      const result = await exited;
+      clearTimeout(timer);
+      assert.deepEqual(result, { code: 0, signal: null }, `craftd should exit 0 on SIGTERM; stderr:\n${stderr}`);
+      return result;
     },
   };
 }

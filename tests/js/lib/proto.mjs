@@ -53,6 +53,7 @@ function encodeMessage(type, obj) {
     const value = obj[name];
     if (value === undefined || value === null) continue;
     const values = repeated ? value : [value];
+    if (values.length === 0) continue;
     if (repeated && kind === "uint64") {  // packed
       const packed = [];
       for (const v of values) varint(packed, v);

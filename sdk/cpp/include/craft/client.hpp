@@ -1,7 +1,8 @@
 // craft's C++ client: connect over WebSocket or TCP, say hello, join rooms, send and
 // receive room data. Blocking and single-threaded on purpose: a request sends and then
-// reads until its reply arrives (matched by cid), queueing everything else as events.
-// Tests, tools and bots use it; it is not thread-safe (one thread per Client).
+// reads until its reply arrives (matched by cid), queueing everything else as events, so
+// tests and the load generator see exactly what the server sent, in order, with no
+// background thread. Not thread-safe: use one Client from one thread at a time.
 #pragma once
 #include "craft.pb.h"
 #include "net/ws_codec.hpp"
@@ -11,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,85 +29,118 @@ struct Options {
   Transport transport = Transport::websocket;
   Format format = Format::binary;
   std::string path = "/ws";
-  std::chrono::milliseconds timeout{5000};  // for connect and each request
+  std::chrono::milliseconds timeout{5000};  // connect + upgrade, each request, each blocked write
 };
 
-// The server answered a request with an Error envelope.
+// The server answered a request with an Error envelope (same cid).
+// what() is "<CODE_NAME>: <server message>".
 class Error : public std::runtime_error {
  public:
-  Error(v1::ErrorCode c, const std::string& message) : std::runtime_error(message), code(c) {}
+  Error(v1::ErrorCode c, const std::string& message);
   v1::ErrorCode code;
 };
 
 class Client {
  public:
   explicit Client(Options options);
-  ~Client();
+  ~Client();  // closes the socket without a close handshake
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // TCP connect (+ HTTP upgrade for WebSocket, Sec-WebSocket-Accept checked).
+  // Throws std::runtime_error on failure or after options.timeout. May be called again once
+  // the connection has been closed (a reconnect; the cid counter carries on).
   void connect();
+
+  // Requests: each throws Error if the server answers with an error, std::runtime_error on
+  // timeout ("timeout waiting for ..."), on a closed connection or on an unexpected reply.
   v1::Welcome hello(std::string name = "", std::string token = "");
-  v1::Pong ping();
+  v1::Pong ping();  // client_time_us = this machine's wall clock in microseconds
   v1::RoomJoined create(std::string type, std::string options = "", bool is_private = false);
   v1::RoomJoined join(std::string room_id, std::string options = "");
   v1::RoomJoined join_or_create(std::string type, std::string options = "");
-  void leave(std::string room_id);
+  void leave(std::string room_id);  // waits for the RoomLeft with the cid
   std::vector<v1::RoomInfo> list_rooms(std::string type = "");
-  // Fire and forget: room data has no reply.
+  // Room data: no reply expected. Empty targets = everyone in the room.
   void send(const std::string& room_id, uint32_t op, std::string_view data, std::vector<uint64_t> targets = {});
-
-  // Sends `e` with the next cid and waits for the envelope with that cid.
+  // Generic request: sets cid to the next id (1, 2, ...), sends, then reads until the
+  // envelope with that cid arrives; everything else received meanwhile is queued as an event.
   v1::Envelope request(v1::Envelope e);
 
-  // Events: everything that is not a reply being waited for.
+  // Events: everything the server sends that is not a reply being waited for (room data,
+  // presence, room_left with cid 0, errors with cid 0 or an unmatched cid, disconnect...).
+  // WebSocket pings and Ping envelopes from the server are answered here, not queued.
+  // Anything that reads throws std::runtime_error if the server breaks the framing (the
+  // connection is then closed) or sends an undecodable envelope (that one is skipped).
+  // Returns a queued event first, else reads; nullopt on timeout or once closed and drained.
   std::optional<v1::Envelope> next_event(std::chrono::milliseconds timeout);
-  // Takes events until one matches (others are dropped); nullopt on timeout or close.
+  // Takes events until one matches; the others are discarded (their callbacks still run).
   std::optional<v1::Envelope> wait_for(const std::function<bool(const v1::Envelope&)>& match,
                                        std::chrono::milliseconds timeout);
-  // Optional callbacks, run as poll() takes events.
+  // Optional callbacks, run as next_event()/wait_for()/poll() take each event.
   std::function<void(const v1::RoomData&)> on_room_data;
   std::function<void(const v1::PresenceEvent&)> on_presence;
-  std::function<void(const v1::Envelope&)> on_event;  // every event
-  // Reads what arrives within `timeout` and dispatches queued events; returns how many.
+  std::function<void(const v1::Envelope&)> on_event;  // every event, before the two above
+  // Waits up to `timeout` only if nothing is queued, takes whatever else is readable without
+  // waiting, dispatches every queued event to the callbacks; returns how many it dispatched.
   int poll(std::chrono::milliseconds timeout);
 
-  // Low level, for tests of hostile input.
-  void send_envelope(const v1::Envelope& e);
-  void send_raw(std::string_view bytes);
+  // Low level, for hostile-input tests and tools.
+  void send_envelope(const v1::Envelope& e);  // framed per transport/format; WebSocket frames masked
+  void send_raw(std::string_view bytes);      // straight onto the socket, no framing
+  // A WebSocket frame; masked with a fresh random mask unless `masked` is false.
   std::string make_ws_frame(ws::Opcode opcode, std::string_view payload, bool masked = true, bool fin = true) const;
+  // Writes after the peer has gone are dropped (is_closed() tells); writing before connect()
+  // or after close() throws std::runtime_error.
 
-  // Sends a close frame (WebSocket) or shuts down (TCP), waits briefly for the server's.
+  // WebSocket: sends a close frame and waits briefly for the server's; TCP: shuts down the
+  // sending side and waits briefly for the server to close. Then releases the socket.
   void close(uint16_t code = 1000);
   bool is_closed() const { return closed_; }
-  // The server's close code: from its Disconnect envelope, else its close frame, else 0.
+  // Once the server has closed us: the code of its Disconnect envelope if one came, else of
+  // its WebSocket close frame if one came, else 0. The reason likewise.
   uint16_t close_code() const { return close_code_; }
   const std::string& close_reason() const { return close_reason_; }
-  // Reads (queueing events) until the server closes; nullopt on timeout.
+  // Reads (queueing events) until the peer closes; close_code(), or nullopt on timeout.
   std::optional<uint16_t> wait_closed(std::chrono::milliseconds timeout);
 
-  uint64_t session_id() const { return session_id_; }
+  uint64_t session_id() const { return session_id_; }  // from Welcome; 0 before hello
   uint32_t next_cid() const { return next_cid_; }
-  int native_handle() const { return fd_; }
+  int native_handle() const { return fd_; }  // -1 before connect() and after close()
 
  private:
   using Clock = std::chrono::steady_clock;
-  // Reads once (waiting up to `timeout`) and decodes complete messages into inbox_.
-  bool read_some(std::chrono::milliseconds timeout);
+  // connection.cpp: socket, upgrade, framing.
+  void open_socket(Clock::time_point deadline);
+  void upgrade(Clock::time_point deadline);
+  bool read_some(std::chrono::milliseconds timeout);  // true if bytes arrived
   void decode_buffer();
+  bool decode_tcp();
+  bool decode_ws();
   void take_message(std::string_view payload, bool text);
+  void on_close_frame(std::string_view payload);
+  [[noreturn]] void fail(const std::string& why);  // server broke the protocol
   void write_all(std::string_view bytes);
+  // client.cpp: requests and events.
   v1::RoomJoined expect_joined(v1::Envelope e);
+  v1::Envelope take_event();
+  std::string describe_close() const;
 
   Options options_;
   int fd_ = -1;
-  std::string in_;                  // bytes not yet decoded
-  std::string fragments_;           // a fragmented WebSocket message
-  bool fragment_text_ = false;
-  std::deque<v1::Envelope> inbox_;  // decoded, not yet taken
+  mutable std::mt19937 rng_;
+  std::string in_;                 // received bytes; in_[0, in_head_) are already decoded
+  size_t in_head_ = 0;
+  bool framing_ = false;           // in_ holds frames (TCP: at once; WebSocket: after the upgrade)
+  std::string fragments_;          // a fragmented WebSocket message being reassembled
+  std::optional<bool> fragment_text_;  // set while one is in progress
+  std::deque<v1::Envelope> inbox_;     // decoded, not yet taken
   uint32_t next_cid_ = 1;
   uint64_t session_id_ = 0;
-  bool closed_ = false;
+  bool closed_ = false;            // peer closed (or we did); nothing more will be read
+  bool close_sent_ = false;        // our WebSocket close frame is out
+  bool write_failed_ = false;      // the peer is gone; writes are dropped
+  bool disconnect_seen_ = false;
   uint16_t close_code_ = 0;
   std::string close_reason_;
 };
