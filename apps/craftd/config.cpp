@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 3> sections = {"server", "limits", "rooms"};
+constexpr std::array<const char*, 5> sections = {"server", "limits", "rooms", "store", "auth"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -45,9 +45,27 @@ std::string check_log_level(const std::string& v) {
 
 std::string check_not_empty(const std::string& v) { return v.empty() ? "must not be empty" : ""; }
 
+std::string check_backend(const std::string& v) {
+  return v == "sqlite" || v == "postgres" || v == "none" ? "" : "expected sqlite, postgres or none, got '" + v + "'";
+}
+
+std::string check_password_cost(const std::string& v) {
+  return v == "interactive" || v == "moderate" || v == "minimum"
+             ? ""
+             : "expected interactive, moderate or minimum, got '" + v + "'";
+}
+
+std::string check_token_key(const std::string& v) {
+  if (v.empty()) return {};
+  bool hex = v.size() == 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) { return std::isxdigit(ch); });
+  return hex ? "" : "expected 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`";
+}
+
 std::vector<Field> fields_of(ServerConfig& c) {
   auto& l = c.limits;
   auto& r = c.rooms;
+  auto& st = c.store;
+  auto& a = c.auth;
   return {
       {"server", "listen_address", &c.listen_address, "address to listen on", 0, 0, check_not_empty},
       {"server", "http_port", &c.http_port, "HTTP + WebSocket (at /ws) port; 0 = pick a free port", 0, 65535},
@@ -77,6 +95,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
        1 << 30},
       {"limits", "max_http_request_bytes", &l.max_http_request_bytes, "HTTP request head (upgrade or API)", 256,
        1 << 20},
+      {"limits", "max_http_body_bytes", &l.max_http_body_bytes, "HTTP API request body; above it: 413", 256,
+       64 * 1024 * 1024},
       {"rooms", "tick_rate_hz", &r.tick_rate_hz, "default room tick rate", 1, 240},
       {"rooms", "max_clients", &r.max_clients, "default players per room", 1, 1'000'000},
       {"rooms", "empty_dispose_ms", &r.empty_dispose_ms, "grace period before an empty room is disposed", 0,
@@ -84,6 +104,24 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"rooms", "max_rooms", &r.max_rooms, "rooms across the server", 1, 1e9},
       {"rooms", "chat_history", &r.chat_history, "chat rooms: messages kept and sent on join", 0, 100'000},
       {"rooms", "chat_max_length", &r.chat_max_length, "chat rooms: bytes of text per message", 1, 1'000'000},
+      {"store", "backend", &st.backend, "sqlite, postgres, or none (no accounts/storage API)", 0, 0, check_backend},
+      {"store", "sqlite_path", &st.sqlite_path, "SQLite database file; :memory: = in-memory", 0, 0, check_not_empty},
+      {"store", "postgres_url", &st.postgres_url, "PostgreSQL connection URL (backend = postgres)"},
+      {"store", "workers", &st.workers, "threads running database work off the shards", 1, 64},
+      {"store", "max_value_bytes", &st.max_value_bytes, "a storage value or metadata JSON object", 16, 16 << 20},
+      {"store", "max_batch", &st.max_batch, "objects in one storage read/write/delete", 1, 10'000},
+      {"store", "max_queue", &st.max_queue, "API calls waiting for a worker; above it: UNAVAILABLE", 1, 1e7},
+      {"auth", "require", &a.require, "refuse sockets without a valid session token (close 4005)"},
+      {"auth", "token_key", &a.token_key, "64 hex chars signing tokens; empty = <sqlite_path>.key or per run", 0, 0,
+       check_token_key},
+      {"auth", "session_ttl_s", &a.session_ttl_s, "session token lifetime", 10, 365 * 86400},
+      {"auth", "refresh_ttl_s", &a.refresh_ttl_s, "refresh token lifetime", 10, 3650u * 86400},
+      {"auth", "password_cost", &a.password_cost, "Argon2id cost: interactive, moderate, minimum (tests only)", 0, 0,
+       check_password_cost},
+      {"auth", "ip_attempts_per_minute", &a.ip_attempts_per_minute, "auth calls per remote address", 0.1, 1e9},
+      {"auth", "account_attempts_per_minute", &a.account_attempts_per_minute,
+       "auth calls per device id / email / custom id", 0.1, 1e9},
+      {"auth", "admin_key", &a.admin_key, "Bearer key for admin calls (leaderboard create); empty = off"},
   };
 }
 
@@ -200,8 +238,8 @@ void apply_toml(std::vector<Field>& fields, const std::string& path) {
     std::string section(section_key.str());
     auto* table = section_node.as_table();
     if (!table)
-      fail(path, "'" + section + "' is outside a section; put it under [server], [limits] or [rooms]");
-    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits or rooms)");
+      fail(path, "'" + section + "' is outside a section; put it under [server], [limits], [rooms], [store] or [auth]");
+    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits, rooms, store or auth)");
     for (auto& [key, node] : *table) {
       std::string name(key.str());
       auto it = std::find_if(fields.begin(), fields.end(),
@@ -281,12 +319,13 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
 
   CLI::App app{
       "craftd: the craft multiplayer game server.\n"
-      "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms]),\n"
-      "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags."};
+      "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms], [store], [auth]),\n"
+      "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags.\n"
+      "`craftd migrate [flags]` applies database schema migrations and exits."};
   app.set_help_flag("-h,--help", "show every option with its default, then exit");
   std::string config_path;
   bool print_config = false;
-  app.add_option("-c,--config", config_path, "TOML file with [server], [limits] and [rooms] sections")
+  app.add_option("-c,--config", config_path, "TOML file with [server], [limits], [rooms], [store] and [auth] sections")
       ->type_name("FILE");
   app.add_flag("--print-config", print_config, "print the effective configuration as TOML, then exit");
   std::vector<std::string> flag_values(fields.size());

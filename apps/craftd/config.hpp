@@ -17,7 +17,7 @@ struct LoadResult {
 };
 
 // `env` is the process environment (main passes the CRAFT_* variables); variables under
-// CRAFT_SERVER_, CRAFT_LIMITS_ and CRAFT_ROOMS_ must name a field. Any bad input (unknown
+// CRAFT_SERVER_, CRAFT_LIMITS_, CRAFT_ROOMS_, CRAFT_STORE_ and CRAFT_AUTH_ must name a field. Any bad input (unknown
 // key, wrong type, value out of range, unreadable file, unknown flag) gives exit_now with
 // exit_code 2 and a one-line message naming the key, variable or flag.
 LoadResult load_config(int argc, const char* const* argv, const std::map<std::string, std::string>& env);

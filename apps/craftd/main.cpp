@@ -4,6 +4,8 @@
 #include "example_rooms.hpp"
 #include "rooms/builtin.hpp"
 
+#include "api/api_service.hpp"
+
 #include <craft/server.hpp>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +17,7 @@
 #include <memory>
 #include <thread>
 #include <string>
+#include <string_view>
 
 #include <sys/resource.h>
 
@@ -43,7 +46,27 @@ void raise_open_file_limit() {
 
 }  // namespace
 
+// `craftd migrate [flags]`: bring the database to the current schema and exit. craftd also
+// migrates at start; this lets a deploy do it first, once, with its own credentials.
+int migrate(const craft::ServerConfig& config) {
+  if (config.store.backend == "none") {
+    std::fprintf(stderr, "craftd migrate: store.backend is none; nothing to migrate\n");
+    return 2;
+  }
+  try {
+    craft::SteadyClock clock;
+    auto store = craft::api::open_store(config, clock);
+    std::printf("craftd migrate: schema version %d\n", store->schema_version());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "craftd migrate: %s\n", e.what());
+    return 1;
+  }
+}
+
 int main(int argc, char** argv) {
+  bool migrate_only = argc > 1 && std::string_view(argv[1]) == "migrate";
+  if (migrate_only) argv[1] = argv[0], ++argv, --argc;
   auto loaded = craft::craftd::load_config(argc, argv, environment());
   if (loaded.exit_now) {
     (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.output;
@@ -51,6 +74,7 @@ int main(int argc, char** argv) {
   }
   const auto& config = loaded.config;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (migrate_only) return migrate(config);
 
   // Signals are taken by sigwait below, never by a shard thread; SIGPIPE is never wanted.
   sigset_t signals;

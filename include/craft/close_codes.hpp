@@ -18,4 +18,6 @@ inline constexpr uint16_t idle_timeout = 4001;       // nothing received within 
 inline constexpr uint16_t slow_consumer = 4002;      // send queue above limits.send_queue_bytes
 inline constexpr uint16_t flood = 4003;              // kept sending while rate limited
 inline constexpr uint16_t unsupported_version = 4004;// hello with a protocol version the server does not speak
+inline constexpr uint16_t auth_failed = 4005;        // hello without a valid session token (bad, expired,
+                                                     // revoked, banned; or none while auth.require is on)
 }  // namespace craft::close_code

@@ -19,6 +19,31 @@ struct Limits {
   uint32_t max_connections_per_ip = 4'096;      // per remote address
   uint32_t send_queue_bytes = 1024 * 1024;      // queued output per session before close 4002
   uint32_t max_http_request_bytes = 8 * 1024;   // HTTP request head (upgrade or API)
+  uint32_t max_http_body_bytes = 64 * 1024;     // HTTP API request body; above it: 413
+};
+
+// Where accounts, storage objects and leaderboards live.
+struct StoreConfig {
+  std::string backend = "sqlite";               // "sqlite", "postgres", or "none" (no API)
+  std::string sqlite_path = "craft.db";         // ":memory:" = a private in-memory database
+  std::string postgres_url;                     // e.g. postgresql://craft@127.0.0.1/craft
+  uint32_t workers = 2;                         // threads running database work off the shards
+  uint32_t max_value_bytes = 64 * 1024;         // a storage value or metadata JSON object
+  uint32_t max_batch = 100;                     // objects in one storage read/write/delete
+  uint32_t max_queue = 10'000;                  // API calls waiting for a worker; above: UNAVAILABLE
+};
+
+struct AuthConfig {
+  bool require = false;                         // refuse sockets without a valid session token (4005)
+  // 64 hex characters signing session tokens. Empty: kept in <sqlite_path>.key (made on
+  // first start), or a new random key per run for ":memory:" and PostgreSQL.
+  std::string token_key;
+  uint32_t session_ttl_s = 3600;
+  uint32_t refresh_ttl_s = 30 * 86400;
+  std::string password_cost = "interactive";    // Argon2id: interactive, moderate, or minimum (tests only)
+  double ip_attempts_per_minute = 60;           // auth calls per remote address
+  double account_attempts_per_minute = 10;      // auth calls per device id / email / custom id
+  std::string admin_key;                        // Bearer key for admin calls (leaderboard create); empty = off
 };
 
 struct RoomDefaults {
@@ -44,6 +69,8 @@ struct ServerConfig {
   std::string log_level = "info";
   Limits limits;
   RoomDefaults rooms;
+  StoreConfig store;
+  AuthConfig auth;
 };
 
 }  // namespace craft

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,8 +19,14 @@ using SessionId = uint64_t;
 
 // A player connected to the room.
 struct Client {
+  Client() = default;
+  Client(SessionId session, std::string display_name, std::string account = {}, std::string account_username = {})
+      : id(session), name(std::move(display_name)), account_id(std::move(account)), username(std::move(account_username)) {}
+
   SessionId id = 0;
   std::string name;
+  std::string account_id;  // empty for an anonymous session (no token in hello)
+  std::string username;    // the account's username, when there is an account
 };
 
 // What on_join answers: accept, or reject with a reason the client sees.
@@ -96,6 +103,19 @@ class Room {
   void set_tick_rate(uint32_t hz);
   // Dispose the room now: everyone receives room_left.
   void dispose();
+
+  // Saved data (docs/http-api.md), from room code. Asynchronous: the database work runs off
+  // the room's loop and `done` runs on it later, never if the room is gone by then. Room code
+  // acts as the server, so storage permissions do not bind it. Values are JSON object text.
+  // Read: the value, or nullopt if the object is absent (or the database failed).
+  void storage_read(std::string collection, std::string key, std::string owner_account_id,
+                    std::function<void(std::optional<std::string> json)> done);
+  // Write unconditionally, readable and writable by its owner. `done(false)` on any failure.
+  void storage_write(std::string collection, std::string key, std::string owner_account_id, std::string json,
+                     std::function<void(bool ok)> done = {});
+  // Submit a score for a player with an account; `done` gets the new rank, 0 on failure.
+  void leaderboard_write(std::string leaderboard_id, const Client& player, int64_t score,
+                         std::function<void(int64_t rank)> done = {});
 
  private:
   friend class detail::RoomHost;

@@ -1,5 +1,7 @@
 #include "core/metrics.hpp"
 
+#include "api/api_service.hpp"
+
 #include "craft.pb.h"
 
 #include <bit>
@@ -77,6 +79,30 @@ struct Writer {
   }
 };
 }  // namespace
+
+std::string render_api_metrics(const api::ApiStats& stats) {
+  Writer w;
+  struct Simple {
+    const std::atomic<uint64_t>& value;
+    const char* name;
+    const char* help;
+    const char* type;
+  };
+  const Simple simple[] = {
+      {stats.calls, "craft_api_calls_total", "API calls (HTTP and socket)", "counter"},
+      {stats.errors, "craft_api_errors_total", "API calls answered with an error", "counter"},
+      {stats.rate_limited, "craft_api_rate_limited_total",
+       "Auth calls refused by auth.ip_attempts_per_minute / account_attempts_per_minute", "counter"},
+      {stats.queue_full, "craft_api_queue_full_total", "API calls refused because store.max_queue were waiting",
+       "counter"},
+      {stats.queued, "craft_api_queued", "API calls waiting for a store worker", "gauge"},
+  };
+  for (auto& s : simple) {
+    w.line(s.name, s.help, s.type);
+    w.value(s.name, s.value.load(std::memory_order_relaxed));
+  }
+  return w.out;
+}
 
 std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   Writer w;

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace craft::api {
+struct ApiStats;
+}
+
 namespace craft {
 
 class Counter {
@@ -66,6 +70,7 @@ struct ShardMetrics {
 };
 
 // Prometheus text for the sum over shards.
+std::string render_api_metrics(const api::ApiStats& stats);
 std::string render_metrics(const std::vector<const ShardMetrics*>& shards);
 
 }  // namespace craft

@@ -1,5 +1,6 @@
 // Room's protected API forwards to its host on the same shard.
 #include "core/room_host.hpp"
+#include "store/store.hpp"
 
 #include <craft/room.hpp>
 
@@ -32,5 +33,42 @@ void Room::set_locked(bool locked) { host_->update_settings(std::nullopt, std::n
 void Room::set_private(bool hidden) { host_->update_settings(std::nullopt, std::nullopt, std::nullopt, hidden); }
 void Room::set_tick_rate(uint32_t hz) { host_->set_tick_rate(hz); }
 void Room::dispose() { host_->dispose("disposed by the room"); }
+
+void Room::storage_read(std::string collection, std::string key, std::string owner,
+                        std::function<void(std::optional<std::string>)> done) {
+  host_->with_store([collection = std::move(collection), key = std::move(key), owner = std::move(owner),
+                     done = std::move(done)](store::Store* store) -> std::function<void()> {
+    std::optional<std::string> value;
+    if (store) {
+      auto read = store->read_objects(store::Caller::server(), {{collection, key, owner}});
+      if (read && !read->empty()) value = std::move(read->front().value);
+    }
+    return [done, value = std::move(value)] { if (done) done(value); };
+  });
+}
+
+void Room::storage_write(std::string collection, std::string key, std::string owner, std::string json,
+                         std::function<void(bool)> done) {
+  host_->with_store([write = store::ObjectWrite{std::move(collection), std::move(key), std::move(owner),
+                                                std::move(json), "", store::ReadPermission::owner,
+                                                store::WritePermission::owner},
+                     done = std::move(done)](store::Store* store) -> std::function<void()> {
+    bool ok = store && store->write_objects(store::Caller::server(), {write}).ok();
+    return [done, ok] { if (done) done(ok); };
+  });
+}
+
+void Room::leaderboard_write(std::string leaderboard_id, const Client& player, int64_t score,
+                             std::function<void(int64_t)> done) {
+  host_->with_store([write = store::ScoreWrite{std::move(leaderboard_id), player.account_id, player.username, score, 0,
+                                               "{}"},
+                     done = std::move(done)](store::Store* store) -> std::function<void()> {
+    int64_t rank = 0;
+    if (store && !write.owner_id.empty()) {
+      if (auto record = store->write_score(write)) rank = record->rank;
+    }
+    return [done, rank] { if (done) done(rank); };
+  });
+}
 
 }  // namespace craft

@@ -10,6 +10,14 @@
 
 namespace craft::detail {
 
+namespace {
+void fill_presence(v1::Presence* p, const Client& c) {
+  p->set_session_id(c.id);
+  p->set_name(c.name);
+  p->set_account_id(c.account_id);
+}
+}  // namespace
+
 using protocol::WireFormat;
 
 RoomHost::RoomHost(Shard& shard, std::string id, std::string type, std::unique_ptr<Room> room,
@@ -77,9 +85,7 @@ void RoomHost::join(JoinRequest request) {
   v1::Envelope presence;
   auto* event = presence.mutable_presence();
   event->set_room_id(id_);
-  auto* p = event->add_joins();
-  p->set_session_id(request.client.id);
-  p->set_name(request.client.name);
+  fill_presence(event->add_joins(), request.client);
   deliver(protocol::frame_all(presence, formats_), request.client.id);
 
   v1::Envelope joined;
@@ -87,13 +93,8 @@ void RoomHost::join(JoinRequest request) {
   auto* j = joined.mutable_room_joined();
   j->set_room_id(id_);
   j->set_type(type_);
-  j->mutable_you()->set_session_id(request.client.id);
-  j->mutable_you()->set_name(request.client.name);
-  for (auto& c : clients_) {
-    auto* m = j->add_members();
-    m->set_session_id(c.id);
-    m->set_name(c.name);
-  }
+  fill_presence(j->mutable_you(), request.client);
+  for (auto& c : clients_) fill_presence(j->add_members(), c);
   j->set_state(room_->join_state(request.client));
   auto frame = protocol::frame(joined, members_.back().format);
   session->shard().dispatch([session, self = shared_from_this(), frame] {
@@ -121,9 +122,7 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
   v1::Envelope presence;
   auto* event = presence.mutable_presence();
   event->set_room_id(id_);
-  auto* p = event->add_leaves();
-  p->set_session_id(client.id);
-  p->set_name(client.name);
+  fill_presence(event->add_leaves(), client);
   deliver(protocol::frame_all(presence, formats_), 0);
 }
 
@@ -323,6 +322,17 @@ void RoomHost::set_tick_rate(uint32_t hz) {
   tick_rate_hz_ = std::min(hz, TickScheduler::max_rate_hz);
   if (tick_rate_hz_ > 0) scheduler_.set_rate(tick_rate_hz_, shard_.now());
   if (created_) arm_timer();  // re-armed with the new period, or stopped for 0
+}
+
+void RoomHost::with_store(std::function<std::function<void()>(store::Store*)> job) {
+  auto finish = [self = shared_from_this()](std::function<void()> then) {
+    self->shard_.post([self, then = std::move(then)] {
+      if (!self->disposed_) then();
+    });
+  };
+  auto* api = shard_.core().api();
+  if (!api) return finish(job(nullptr));
+  api->run([job = std::move(job), finish](store::Store& store) { finish(job(&store)); });
 }
 
 }  // namespace craft::detail

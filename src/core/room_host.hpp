@@ -8,10 +8,15 @@
 
 #include <asio/steady_timer.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace craft::store {
+class Store;
+}
 
 namespace craft {
 class Shard;
@@ -62,6 +67,9 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
                std::span<const SessionId> targets);
   void dispose(std::string_view reason);
   bool disposed() const { return disposed_; }
+  // Runs `job` on a store worker (with nullptr when store.backend = none); the function it
+  // returns then runs on this room's shard, unless the room was disposed meanwhile.
+  void with_store(std::function<std::function<void()>(store::Store*)> job);
   // Runs the ticks due at `now` and re-arms the timer. Public so tests can drive it.
   void advance(TimePoint now);
   void sweep(TimePoint now);

@@ -90,6 +90,7 @@ void ServerCore::start() {
     if (started_) return;
     started_ = true;
   }
+  if (config_.store.backend != "none") api_ = std::make_unique<api::ApiService>(config_, clock_);
   listen(http_acceptor_, config_.http_port, http_port_);
   if (config_.tcp_enabled) listen(tcp_acceptor_, config_.tcp_port, tcp_port_);
   accept_retry_.emplace(shards_[0]->context());
@@ -168,7 +169,9 @@ std::string ServerCore::serve_static(std::string_view path) {
 std::string ServerCore::metrics_text() const {
   std::vector<const ShardMetrics*> all;
   for (auto& s : shards_) all.push_back(&const_cast<Shard&>(*s).metrics());
-  return render_metrics(all);
+  auto text = render_metrics(all);
+  if (api_) text += render_api_metrics(api_->stats());
+  return text;
 }
 
 void ServerCore::stop() {

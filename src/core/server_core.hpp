@@ -1,6 +1,7 @@
 // What a running server is made of: shards, the world, the listeners and connection
 // accounting. craft::Server is its public face.
 #pragma once
+#include "api/api_service.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
 #include "net/shard.hpp"
@@ -36,6 +37,8 @@ class ServerCore {
   Shard& shard(uint32_t index) { return *shards_[index]; }
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   World& world() { return world_; }
+  // Accounts, storage and leaderboards; null when store.backend = none or before start().
+  api::ApiService* api() { return api_.get(); }
 
   void start();
   void stop();
@@ -75,6 +78,9 @@ class ServerCore {
   std::mutex limits_mutex_;
   std::unordered_map<Connection::IpKey, uint32_t, IpHash> per_ip_;
   uint32_t total_connections_ = 0;
+
+  // After shards_, so it is destroyed first: its workers post replies to the shards.
+  std::unique_ptr<api::ApiService> api_;
 
   std::mutex stop_mutex_;
   bool started_ = false;

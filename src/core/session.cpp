@@ -106,6 +106,7 @@ void Session::dispatch(const v1::Envelope& e) {
     case B::kRoomLeave: return handle_leave(e);
     case B::kRoomData: return handle_room_data(e);
     case B::kRoomList: return handle_room_list(e);
+    case B::kApiRequest: return handle_api(e);
     default:
       return send_error(e.cid(), v1::UNKNOWN_MESSAGE,
                         e.body_case() == B::BODY_NOT_SET ? "envelope has no body" : "not a client message");
@@ -113,7 +114,7 @@ void Session::dispatch(const v1::Envelope& e) {
 }
 
 void Session::handle_hello(const v1::Envelope& e) {
-  if (hello_done_) return send_error(e.cid(), v1::ALREADY_AUTHENTICATED, "hello already received");
+  if (hello_done_ || hello_pending_) return send_error(e.cid(), v1::ALREADY_AUTHENTICATED, "hello already received");
   const auto& hello = e.hello();
   if (hello.protocol_version() > protocol_version) {
     send_error(e.cid(), v1::UNSUPPORTED_VERSION, "this server speaks protocol version 1");
@@ -122,16 +123,65 @@ void Session::handle_hello(const v1::Envelope& e) {
   if (hello.name().size() > max_name_bytes || !ws::is_valid_utf8(hello.name())) {
     return send_error(e.cid(), v1::BAD_REQUEST, "name must be 0-32 bytes of UTF-8");
   }
+  auto* api = shard().core().api();
+  if (hello.token().empty()) {
+    if (shard().core().config().auth.require)
+      return refuse_hello(e.cid(), {v1::UNAUTHORIZED, "this server requires a session token in hello (auth.require)"});
+    return finish_hello(e.cid(), hello.name(), {});
+  }
+  if (!api) return refuse_hello(e.cid(), {v1::UNAUTHORIZED, "accounts are off here (store.backend = none)"});
+  // The token's signature is cheap, but revocation and bans are in the database: off-shard.
+  hello_pending_ = true;
+  auto self = std::static_pointer_cast<Session>(shared_from_this());
+  api->authenticate(hello.token(), [self, cid = e.cid(), name = hello.name()](auto result) {
+    self->shard().post([self, cid, name, result = std::move(result)] {
+      self->hello_pending_ = false;
+      if (!self->is_open()) return;
+      if (auto* error = std::get_if<api::CallError>(&result)) return self->refuse_hello(cid, *error);
+      self->finish_hello(cid, name, std::get<api::Identity>(result));
+    });
+  });
+}
+
+void Session::refuse_hello(uint32_t cid, const api::CallError& why) {
+  send_error(cid, why.code, why.message);
+  close(close_code::auth_failed, why.message);
+}
+
+void Session::finish_hello(uint32_t cid, const std::string& name, api::Identity identity) {
   hello_done_ = true;
-  name_ = hello.name().empty() ? "guest-" + std::to_string(id_) : hello.name();
+  identity_ = std::move(identity);
+  name_ = !name.empty() ? name : !identity_.username.empty() ? identity_.username : "guest-" + std::to_string(id_);
   v1::Envelope reply;
-  reply.set_cid(e.cid());
+  reply.set_cid(cid);
   auto* w = reply.mutable_welcome();
   w->set_session_id(id_);
   w->set_protocol_version(protocol_version);
   w->set_server_time_us(shard().core().clock().wall_time_us());
   w->set_shard(shard().index());
+  w->set_account_id(identity_.account_id);
+  w->set_username(identity_.username);
   send_envelope(reply);
+}
+
+void Session::handle_api(const v1::Envelope& e) {
+  auto* api = shard().core().api();
+  if (!api) return send_error(e.cid(), v1::NOT_FOUND, "accounts and storage are off here (store.backend = none)");
+  api::CallContext context;
+  context.from_socket = true;
+  context.identity = identity_;
+  context.ip.assign(ip().begin(), ip().end());
+  auto self = std::static_pointer_cast<Session>(shared_from_this());
+  api->call(e.api_request(), std::move(context), [self, cid = e.cid()](api::CallResult result) {
+    self->shard().post([self, cid, result = std::move(result)] {
+      if (!self->is_open()) return;
+      if (auto* error = std::get_if<api::CallError>(&result)) return self->send_error(cid, error->code, error->message);
+      v1::Envelope reply;
+      reply.set_cid(cid);
+      *reply.mutable_api_response() = std::get<v1::ApiResponse>(result);
+      self->send_envelope(reply);
+    });
+  });
 }
 
 bool Session::room_slot_available(uint32_t cid) {
@@ -179,7 +229,7 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
 
 void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
   ++pending_joins_;
-  detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()), Client{id_, name_},
+  detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()), Client{id_, name_, identity_.account_id, identity_.username},
                               std::move(options), cid, mode};
   auto* host = room.get();
   host->shard().dispatch([room = std::move(room), request = std::move(request)]() mutable {

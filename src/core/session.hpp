@@ -37,6 +37,9 @@ class Session final : public Connection {
 
   void dispatch(const v1::Envelope& e);
   void handle_hello(const v1::Envelope& e);
+  void refuse_hello(uint32_t cid, const api::CallError& why);
+  void finish_hello(uint32_t cid, const std::string& name, api::Identity identity);
+  void handle_api(const v1::Envelope& e);
   void handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,
                      detail::JoinMode mode);
   void handle_join(const v1::Envelope& e);
@@ -60,6 +63,8 @@ class Session final : public Connection {
   detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
   uint32_t pending_joins_ = 0;
   bool hello_done_ = false;
+  bool hello_pending_ = false;  // the hello token is being checked
+  api::Identity identity_;      // the account hello's token proved; empty = anonymous
 };
 
 }  // namespace craft

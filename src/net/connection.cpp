@@ -1,5 +1,6 @@
 #include "net/connection.hpp"
 
+#include "api/http_api.hpp"
 #include "core/server_core.hpp"
 #include "net/http_request.hpp"
 #include "net/ws_codec.hpp"
@@ -85,6 +86,7 @@ size_t Connection::consume(char* data, size_t size) {
 }
 
 size_t Connection::consume_http(char* data, size_t size) {
+  if (http_pending_) return size;  // one request per connection: the rest is ignored
   const auto& limits = shard_.core().config().limits;
   http::Request request;
   size_t head_length = 0;
@@ -105,8 +107,38 @@ size_t Connection::consume_http(char* data, size_t size) {
     return size;
   }
   shard_.metrics().http_requests.add();
+  if (api::is_api_path(request.path())) {
+    auto length = http::content_length(request);
+    if (length < 0) {
+      shard_.metrics().http_rejected.add();
+      finish_http(api::error_response({v1::BAD_REQUEST, "send the body with Content-Length (no chunked encoding)"}));
+      return size;
+    }
+    if (static_cast<unsigned long long>(length) > limits.max_http_body_bytes) {
+      shard_.metrics().http_rejected.add();
+      finish_http(api::error_response(
+          {v1::MESSAGE_TOO_LARGE, "body above limits.max_http_body_bytes (" +
+                                      std::to_string(limits.max_http_body_bytes) + ")"}));
+      return size;
+    }
+    if (size - head_length < static_cast<size_t>(length)) return 0;  // wait for the whole body
+    handle_api(request, std::string_view(data + head_length, static_cast<size_t>(length)));
+    return head_length + static_cast<size_t>(length);
+  }
   handle_http(request);
   return head_length;
+}
+
+void Connection::handle_api(const http::Request& request, std::string_view body) {
+  http_pending_ = true;
+  auto self = shared_from_this();
+  api::handle_http(shard_.core().api(), request, body, std::string(ip_.begin(), ip_.end()),
+                   [self](std::string response) {
+                     self->shard_.post([self, response = std::move(response)]() mutable {
+                       if (response.starts_with("HTTP/1.1 4")) self->shard_.metrics().http_rejected.add();
+                       if (self->state_ == State::open) self->finish_http(std::move(response));
+                     });
+                   });
 }
 
 void Connection::handle_http(const http::Request& request) {

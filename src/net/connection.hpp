@@ -73,6 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t consume_websocket(char* data, size_t size);
   size_t consume_tcp(char* data, size_t size);
   void handle_http(const http::Request& request);
+  void handle_api(const http::Request& request, std::string_view body);
   void finish_http(std::string response);
   void protocol_violation(uint16_t code, std::string_view reason);
   void send_raw(std::string bytes);
@@ -102,6 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool fragment_is_text_ = false;
   bool in_fragmented_message_ = false;
   bool closed_notified_ = false;
+  bool http_pending_ = false;  // an API call is running; its answer ends the connection
 };
 
 }  // namespace craft

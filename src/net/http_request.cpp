@@ -72,14 +72,27 @@ ParseResult parse_request(std::string_view data, Request& out, size_t& head_leng
 }
 
 std::string response(int status, std::string_view reason, std::string_view content_type,
-                     std::string_view body, bool keep_alive) {
+                     std::string_view body, bool keep_alive, std::string_view extra_headers) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   if (!content_type.empty()) r += "Content-Type: " + std::string(content_type) + "\r\n";
   r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   r += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  r += extra_headers;
   r += "Cache-Control: no-store\r\n\r\n";
   r += body;
   return r;
+}
+
+long long content_length(const Request& request) {
+  if (!request.header("transfer-encoding").empty()) return -1;
+  auto v = request.header("content-length");
+  if (v.empty()) return 0;
+  long long n = 0;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9' || n > (1LL << 40)) return -1;
+    n = n * 10 + (ch - '0');
+  }
+  return n;
 }
 
 }  // namespace craft::http

@@ -1,4 +1,4 @@
-// Just enough HTTP/1.1 for a WebSocket upgrade and a few GET endpoints.
+// Just enough HTTP/1.1 for a WebSocket upgrade, a few GET endpoints and the JSON API.
 #pragma once
 #include <string>
 #include <string_view>
@@ -28,7 +28,10 @@ bool iequals(std::string_view a, std::string_view b);
 // True when a comma-separated header value contains `token` (case-insensitive).
 bool has_token(std::string_view list, std::string_view token);
 
+// `extra_headers`: whole header lines, each ending in \r\n.
 std::string response(int status, std::string_view reason, std::string_view content_type,
-                     std::string_view body, bool keep_alive = false);
+                     std::string_view body, bool keep_alive = false, std::string_view extra_headers = {});
+// The body's length from Content-Length: 0 if absent, -1 if malformed or chunked.
+long long content_length(const Request& request);
 
 }  // namespace craft::http

@@ -64,6 +64,7 @@ class SqlStore final : public Store {
   Result<LeaderboardRecord> get_record(std::string_view leaderboard_id,
                                        std::string_view owner_id) override;
   Result<int64_t> count_records(std::string_view leaderboard_id) override;
+  Result<int64_t> delete_records_before(std::string_view leaderboard_id, int64_t time) override;
 
  private:
   // Runs `body` in one transaction under the mutex; Fail and DbError roll back and become

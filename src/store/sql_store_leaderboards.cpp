@@ -233,4 +233,12 @@ Result<int64_t> SqlStore::count_records(std::string_view leaderboard_id) {
   });
 }
 
+Result<int64_t> SqlStore::delete_records_before(std::string_view leaderboard_id, int64_t time) {
+  return transact(true, [&] {
+    const Leaderboard lb = must_load_leaderboard(leaderboard_id);
+    return db().exec("DELETE FROM leaderboard_record WHERE leaderboard_id = ?1 AND update_time < ?2",
+                     {lb.id, time});
+  });
+}
+
 }  // namespace craft::store::detail

@@ -228,6 +228,9 @@ class Store {
   virtual Result<LeaderboardRecord> get_record(std::string_view leaderboard_id,
                                                std::string_view owner_id) = 0;  // with rank
   virtual Result<int64_t> count_records(std::string_view leaderboard_id) = 0;
+  // Drops records last written before `time` (unix seconds): a reset schedule's new period.
+  // Returns how many.
+  virtual Result<int64_t> delete_records_before(std::string_view leaderboard_id, int64_t time) = 0;
 };
 
 }  // namespace craft::store

@@ -87,17 +87,20 @@ int CraftdProcess::stop(int timeout_ms) {
   return -1;
 }
 
-std::string CraftdProcess::http_get(const std::string& path) const {
+std::string http_request(uint16_t port, const std::string& method, const std::string& path, const std::string& body,
+                         const std::string& headers) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(http_port_);
+  addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
     throw std::runtime_error("connect to craftd failed");
   }
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers;
+  if (method != "GET") request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     throw std::runtime_error("write to craftd failed");
@@ -114,6 +117,8 @@ std::string CraftdProcess::http_get(const std::string& path) const {
   close(fd);
   return response;
 }
+
+std::string CraftdProcess::http_get(const std::string& path) const { return http_request(http_port_, "GET", path); }
 
 long CraftdProcess::metric(const std::string& name_and_labels) const {
   auto text = http_get("/metrics");

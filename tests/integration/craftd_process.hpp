@@ -7,6 +7,10 @@
 
 namespace craft::testing {
 
+// One HTTP/1.1 request to 127.0.0.1:port; the whole response. `headers`: lines ending \r\n.
+std::string http_request(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& body = "", const std::string& headers = "");
+
 class CraftdProcess {
  public:
   // Extra flags, e.g. {"--limits.max-message-size", "1024"}.

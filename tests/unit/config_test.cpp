@@ -222,7 +222,7 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 26);
+  EXPECT_EQ(options, 42);
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;
@@ -263,4 +263,21 @@ TEST(Config, ExampleFileHoldsTheDefaults) {
   auto r = load({"--config", example.string()});
   ASSERT_FALSE(r.exit_now) << r.output;
   EXPECT_EQ(to_toml(r.config), to_toml(craft::ServerConfig{}));
+}
+
+TEST(Config, StoreAndAuthSectionsAreCheckedLikeTheRest) {
+  auto r = load({"--store.backend", "postgres", "--store.postgres-url", "postgresql://u@127.0.0.1:5/db",
+                 "--auth.require", "true", "--auth.token-key", std::string(64, 'a')},
+                {{"CRAFT_STORE_SQLITE_PATH", ":memory:"}, {"CRAFT_AUTH_IP_ATTEMPTS_PER_MINUTE", "5"}});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(r.config.store.backend, "postgres");
+  EXPECT_EQ(r.config.store.postgres_url, "postgresql://u@127.0.0.1:5/db");
+  EXPECT_EQ(r.config.store.sqlite_path, ":memory:");
+  EXPECT_TRUE(r.config.auth.require);
+  EXPECT_EQ(r.config.auth.ip_attempts_per_minute, 5);
+  expect_error(load({"--store.backend", "mysql"}), "expected sqlite, postgres or none");
+  expect_error(load({"--auth.token-key", "abc"}), "expected 64 hex characters");
+  expect_error(load({"--auth.password-cost", "cheap"}), "expected interactive, moderate or minimum");
+  expect_error(load({"--store.workers", "0"}), "--store.workers");
+  expect_error(load({"--limits.max-http-body-bytes", "10"}), "--limits.max-http-body-bytes");
 }

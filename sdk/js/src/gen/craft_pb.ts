@@ -8,13 +8,14 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import { file_google_protobuf_struct, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file craft.proto.
  */
 export const file_craft: GenFile = /*@__PURE__*/
-  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEivQUKCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SABCBgoEYm9keSI+CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEgwKBG5hbWUYAyABKAkiXgoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgEEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SFgoOc2VydmVyX3RpbWVfdXMYAyABKAMSDQoFc2hhcmQYBCABKA0iHgoEUGluZxIWCg5jbGllbnRfdGltZV91cxgBIAEoAyI2CgRQb25nEhYKDmNsaWVudF90aW1lX3VzGAEgASgDEhYKDnNlcnZlcl90aW1lX3VzGAIgASgDIiwKCFByZXNlbmNlEhIKCnNlc3Npb25faWQYASABKAQSDAoEbmFtZRgCIAEoCSI8CgpSb29tQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDBIPCgdwcml2YXRlGAMgASgIIiwKCFJvb21Kb2luEg8KB3Jvb21faWQYASABKAkSDwoHb3B0aW9ucxgCIAEoDCIxChBSb29tSm9pbk9yQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDCKAAQoKUm9vbUpvaW5lZBIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSHwoDeW91GAMgASgLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHbWVtYmVycxgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEg0KBXN0YXRlGAUgASgMIhwKCVJvb21MZWF2ZRIPCgdyb29tX2lkGAEgASgJIisKCFJvb21MZWZ0Eg8KB3Jvb21faWQYASABKAkSDgoGcmVhc29uGAIgASgJIlYKCFJvb21EYXRhEg8KB3Jvb21faWQYASABKAkSCgoCb3AYAiABKA0SDAoEZGF0YRgDIAEoDBIPCgd0YXJnZXRzGAQgAygEEg4KBnNlbmRlchgFIAEoBCJnCg1QcmVzZW5jZUV2ZW50Eg8KB3Jvb21faWQYASABKAkSIQoFam9pbnMYAiADKAsyEi5jcmFmdC52MS5QcmVzZW5jZRIiCgZsZWF2ZXMYAyADKAsyEi5jcmFmdC52MS5QcmVzZW5jZSIfCg9Sb29tTGlzdFJlcXVlc3QSDAoEdHlwZRgBIAEoCSJuCghSb29tSW5mbxIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSDwoHY2xpZW50cxgDIAEoDRITCgttYXhfY2xpZW50cxgEIAEoDRINCgVsYWJlbBgFIAEoCRIOCgZsb2NrZWQYBiABKAgiLQoIUm9vbUxpc3QSIQoFcm9vbXMYASADKAsyEi5jcmFmdC52MS5Sb29tSW5mbyI7CgVFcnJvchIhCgRjb2RlGAEgASgOMhMuY3JhZnQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkiKgoKRGlzY29ubmVjdBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCSqQAwoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASDwoLQkFEX1JFUVVFU1QQARITCg9VTktOT1dOX01FU1NBR0UQAhIVChFOT1RfQVVUSEVOVElDQVRFRBADEhkKFUFMUkVBRFlfQVVUSEVOVElDQVRFRBAEEhcKE1VOU1VQUE9SVEVEX1ZFUlNJT04QBRISCg5ST09NX05PVF9GT1VORBAGEg0KCVJPT01fRlVMTBAHEg8KC1JPT01fTE9DS0VEEAgSEQoNSk9JTl9SRUpFQ1RFRBAJEg8KC05PVF9JTl9ST09NEAoSEwoPQUxSRUFEWV9JTl9ST09NEAsSEgoOVE9PX01BTllfUk9PTVMQDBIVChFVTktOT1dOX1JPT01fVFlQRRANEhAKDFJBVEVfTElNSVRFRBAOEhUKEU1FU1NBR0VfVE9PX0xBUkdFEA8SDAoISU5URVJOQUwQEBIYChRTRVJWRVJfU0hVVFRJTkdfRE9XThAREhIKDklOVkFMSURfVEFSR0VUEBJCAkgBYgZwcm90bzM");
+  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEimQYKCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SAASKwoLYXBpX3JlcXVlc3QYEiABKAsyFC5jcmFmdC52MS5BcGlSZXF1ZXN0SAASLQoMYXBpX3Jlc3BvbnNlGBMgASgLMhUuY3JhZnQudjEuQXBpUmVzcG9uc2VIAEIGCgRib2R5Ij4KBUhlbGxvEhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SDQoFdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCSKEAQoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgEEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SFgoOc2VydmVyX3RpbWVfdXMYAyABKAMSDQoFc2hhcmQYBCABKA0SEgoKYWNjb3VudF9pZBgFIAEoCRIQCgh1c2VybmFtZRgGIAEoCSIeCgRQaW5nEhYKDmNsaWVudF90aW1lX3VzGAEgASgDIjYKBFBvbmcSFgoOY2xpZW50X3RpbWVfdXMYASABKAMSFgoOc2VydmVyX3RpbWVfdXMYAiABKAMiQAoIUHJlc2VuY2USEgoKc2Vzc2lvbl9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkiPAoKUm9vbUNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwSDwoHcHJpdmF0ZRgDIAEoCCIsCghSb29tSm9pbhIPCgdyb29tX2lkGAEgASgJEg8KB29wdGlvbnMYAiABKAwiMQoQUm9vbUpvaW5PckNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwigAEKClJvb21Kb2luZWQSDwoHcm9vbV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEh8KA3lvdRgDIAEoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB21lbWJlcnMYBCADKAsyEi5jcmFmdC52MS5QcmVzZW5jZRINCgVzdGF0ZRgFIAEoDCIcCglSb29tTGVhdmUSDwoHcm9vbV9pZBgBIAEoCSIrCghSb29tTGVmdBIPCgdyb29tX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJWCghSb29tRGF0YRIPCgdyb29tX2lkGAEgASgJEgoKAm9wGAIgASgNEgwKBGRhdGEYAyABKAwSDwoHdGFyZ2V0cxgEIAMoBBIOCgZzZW5kZXIYBSABKAQiZwoNUHJlc2VuY2VFdmVudBIPCgdyb29tX2lkGAEgASgJEiEKBWpvaW5zGAIgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIgoGbGVhdmVzGAMgAygLMhIuY3JhZnQudjEuUHJlc2VuY2UiHwoPUm9vbUxpc3RSZXF1ZXN0EgwKBHR5cGUYASABKAkibgoIUm9vbUluZm8SDwoHcm9vbV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEg8KB2NsaWVudHMYAyABKA0SEwoLbWF4X2NsaWVudHMYBCABKA0SDQoFbGFiZWwYBSABKAkSDgoGbG9ja2VkGAYgASgIIi0KCFJvb21MaXN0EiEKBXJvb21zGAEgAygLMhIuY3JhZnQudjEuUm9vbUluZm8iOwoFRXJyb3ISIQoEY29kZRgBIAEoDjITLmNyYWZ0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIioKCkRpc2Nvbm5lY3QSDAoEY29kZRgBIAEoDRIOCgZyZWFzb24YAiABKAki/AYKCkFwaVJlcXVlc3QSMgoLYXV0aF9kZXZpY2UYASABKAsyGy5jcmFmdC52MS5BdXRoRGV2aWNlUmVxdWVzdEgAEjAKCmF1dGhfZW1haWwYAiABKAsyGi5jcmFmdC52MS5BdXRoRW1haWxSZXF1ZXN0SAASMgoLYXV0aF9jdXN0b20YAyABKAsyGy5jcmFmdC52MS5BdXRoQ3VzdG9tUmVxdWVzdEgAEjAKDGF1dGhfcmVmcmVzaBgEIAEoCzIYLmNyYWZ0LnYxLlJlZnJlc2hSZXF1ZXN0SAASLgoLYXV0aF9sb2dvdXQYBSABKAsyFy5jcmFmdC52MS5Mb2dvdXRSZXF1ZXN0SAASMgoLYWNjb3VudF9nZXQYBiABKAsyGy5jcmFmdC52MS5BY2NvdW50R2V0UmVxdWVzdEgAEjgKDmFjY291bnRfdXBkYXRlGAcgASgLMh4uY3JhZnQudjEuQWNjb3VudFVwZGF0ZVJlcXVlc3RIABItCgxhY2NvdW50X2xpbmsYCCABKAsyFS5jcmFmdC52MS5MaW5rUmVxdWVzdEgAEi8KDmFjY291bnRfdW5saW5rGAkgASgLMhUuY3JhZnQudjEuTGlua1JlcXVlc3RIABI2Cg1zdG9yYWdlX3dyaXRlGAogASgLMh0uY3JhZnQudjEuU3RvcmFnZVdyaXRlUmVxdWVzdEgAEjQKDHN0b3JhZ2VfcmVhZBgLIAEoCzIcLmNyYWZ0LnYxLlN0b3JhZ2VSZWFkUmVxdWVzdEgAEjgKDnN0b3JhZ2VfZGVsZXRlGAwgASgLMh4uY3JhZnQudjEuU3RvcmFnZURlbGV0ZVJlcXVlc3RIABI0CgxzdG9yYWdlX2xpc3QYDSABKAsyHC5jcmFmdC52MS5TdG9yYWdlTGlzdFJlcXVlc3RIABJAChJsZWFkZXJib2FyZF9jcmVhdGUYDiABKAsyIi5jcmFmdC52MS5MZWFkZXJib2FyZENyZWF0ZVJlcXVlc3RIABI+ChFsZWFkZXJib2FyZF93cml0ZRgPIAEoCzIhLmNyYWZ0LnYxLkxlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0SAASPAoQbGVhZGVyYm9hcmRfbGlzdBgQIAEoCzIgLmNyYWZ0LnYxLkxlYWRlcmJvYXJkTGlzdFJlcXVlc3RIAEIGCgRjYWxsIucCCgtBcGlSZXNwb25zZRIqCgdzZXNzaW9uGAEgASgLMhcuY3JhZnQudjEuU2Vzc2lvblRva2Vuc0gAEiAKBWVtcHR5GAIgASgLMg8uY3JhZnQudjEuRW1wdHlIABIkCgdhY2NvdW50GAMgASgLMhEuY3JhZnQudjEuQWNjb3VudEgAEi0KDHN0b3JhZ2VfYWNrcxgEIAEoCzIVLmNyYWZ0LnYxLlN0b3JhZ2VBY2tzSAASMwoPc3RvcmFnZV9vYmplY3RzGAUgASgLMhguY3JhZnQudjEuU3RvcmFnZU9iamVjdHNIABI5ChJsZWFkZXJib2FyZF9yZWNvcmQYBiABKAsyGy5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZEgAEjsKE2xlYWRlcmJvYXJkX3JlY29yZHMYByABKAsyHC5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZHNIAEIICgZyZXN1bHQiBwoFRW1wdHkiSAoRQXV0aERldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg4KBmNyZWF0ZRgCIAEoCBIQCgh1c2VybmFtZRgDIAEoCSJVChBBdXRoRW1haWxSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEg4KBmNyZWF0ZRgDIAEoCBIQCgh1c2VybmFtZRgEIAEoCSJBChFBdXRoQ3VzdG9tUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZjcmVhdGUYAiABKAgSEAoIdXNlcm5hbWUYAyABKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkinAEKDVNlc3Npb25Ub2tlbnMSDQoFdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIPCgdjcmVhdGVkGAMgASgIEhIKCmFjY291bnRfaWQYBCABKAkSEAoIdXNlcm5hbWUYBSABKAkSEgoKZXhwaXJlc19hdBgGIAEoAxIaChJyZWZyZXNoX2V4cGlyZXNfYXQYByABKAMiEwoRQWNjb3VudEdldFJlcXVlc3QipQEKFEFjY291bnRVcGRhdGVSZXF1ZXN0Ei4KCHVzZXJuYW1lGAEgASgLMhwuZ29vZ2xlLnByb3RvYnVmLlN0cmluZ1ZhbHVlEjIKDGRpc3BsYXlfbmFtZRgCIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZRIpCghtZXRhZGF0YRgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiVAoLTGlua1JlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEhEKCWN1c3RvbV9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSLZAQoHQWNjb3VudBIKCgJpZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg0KBWVtYWlsGAUgASgJEhIKCmRldmljZV9pZHMYBiADKAkSEgoKY3VzdG9tX2lkcxgHIAMoCRIOCgZiYW5uZWQYCCABKAgSEwoLY3JlYXRlX3RpbWUYCSABKAMSEwoLdXBkYXRlX3RpbWUYCiABKAMi1QEKDFN0b3JhZ2VXcml0ZRISCgpjb2xsZWN0aW9uGAEgASgJEgsKA2tleRgCIAEoCRImCgV2YWx1ZRgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHdmVyc2lvbhgEIAEoCRI0Cg9wZXJtaXNzaW9uX3JlYWQYBSABKAsyGy5nb29nbGUucHJvdG9idWYuSW50MzJWYWx1ZRI1ChBwZXJtaXNzaW9uX3dyaXRlGAYgASgLMhsuZ29vZ2xlLnByb3RvYnVmLkludDMyVmFsdWUiPgoTU3RvcmFnZVdyaXRlUmVxdWVzdBInCgdvYmplY3RzGAEgAygLMhYuY3JhZnQudjEuU3RvcmFnZVdyaXRlIlAKClN0b3JhZ2VBY2sSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSIxCgtTdG9yYWdlQWNrcxIiCgRhY2tzGAEgAygLMhQuY3JhZnQudjEuU3RvcmFnZUFjayJVCg9TdG9yYWdlT2JqZWN0SWQSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSI8ChJTdG9yYWdlUmVhZFJlcXVlc3QSJgoDaWRzGAEgAygLMhkuY3JhZnQudjEuU3RvcmFnZU9iamVjdElkIj4KFFN0b3JhZ2VEZWxldGVSZXF1ZXN0EiYKA2lkcxgBIAMoCzIZLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RJZCJZChJTdG9yYWdlTGlzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRINCgVsaW1pdBgDIAEoBRIOCgZjdXJzb3IYBCABKAki2AEKDVN0b3JhZ2VPYmplY3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSJgoFdmFsdWUYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB3ZlcnNpb24YBSABKAkSFwoPcGVybWlzc2lvbl9yZWFkGAYgASgFEhgKEHBlcm1pc3Npb25fd3JpdGUYByABKAUSEwoLY3JlYXRlX3RpbWUYCCABKAMSEwoLdXBkYXRlX3RpbWUYCSABKAMiSgoOU3RvcmFnZU9iamVjdHMSKAoHb2JqZWN0cxgBIAMoCzIXLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3QSDgoGY3Vyc29yGAIgASgJIsMBChhMZWFkZXJib2FyZENyZWF0ZVJlcXVlc3QSCgoCaWQYASABKAkSJwoEc29ydBgCIAEoDjIZLmNyYWZ0LnYxLkxlYWRlcmJvYXJkU29ydBIvCghvcGVyYXRvchgDIAEoDjIdLmNyYWZ0LnYxLkxlYWRlcmJvYXJkT3BlcmF0b3ISFgoOcmVzZXRfc2NoZWR1bGUYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0In0KF0xlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBXNjb3JlGAIgASgDEhAKCHN1YnNjb3JlGAMgASgDEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJhChZMZWFkZXJib2FyZExpc3RSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBm9mZnNldBgDIAEoAxIQCghvd25lcl9pZBgEIAEoCSLmAQoRTGVhZGVyYm9hcmRSZWNvcmQSFgoObGVhZGVyYm9hcmRfaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSEAoIdXNlcm5hbWUYAyABKAkSDQoFc2NvcmUYBCABKAMSEAoIc3Vic2NvcmUYBSABKAMSEQoJbnVtX3Njb3JlGAYgASgDEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgRyYW5rGAggASgDEhMKC2NyZWF0ZV90aW1lGAkgASgDEhMKC3VwZGF0ZV90aW1lGAogASgDIlEKEkxlYWRlcmJvYXJkUmVjb3JkcxIsCgdyZWNvcmRzGAEgAygLMhsuY3JhZnQudjEuTGVhZGVyYm9hcmRSZWNvcmQSDQoFdG90YWwYAiABKAMq1gQKCUVycm9yQ29kZRIVChFFUlJPUl9VTlNQRUNJRklFRBAAEg8KC0JBRF9SRVFVRVNUEAESEwoPVU5LTk9XTl9NRVNTQUdFEAISFQoRTk9UX0FVVEhFTlRJQ0FURUQQAxIZChVBTFJFQURZX0FVVEhFTlRJQ0FURUQQBBIXChNVTlNVUFBPUlRFRF9WRVJTSU9OEAUSEgoOUk9PTV9OT1RfRk9VTkQQBhINCglST09NX0ZVTEwQBxIPCgtST09NX0xPQ0tFRBAIEhEKDUpPSU5fUkVKRUNURUQQCRIPCgtOT1RfSU5fUk9PTRAKEhMKD0FMUkVBRFlfSU5fUk9PTRALEhIKDlRPT19NQU5ZX1JPT01TEAwSFQoRVU5LTk9XTl9ST09NX1RZUEUQDRIQCgxSQVRFX0xJTUlURUQQDhIVChFNRVNTQUdFX1RPT19MQVJHRRAPEgwKCElOVEVSTkFMEBASGAoUU0VSVkVSX1NIVVRUSU5HX0RPV04QERISCg5JTlZBTElEX1RBUkdFVBASEhAKDFVOQVVUSE9SSVpFRBATEhEKDVRPS0VOX0VYUElSRUQQFBIRCg1UT0tFTl9SRVZPS0VEEBUSFwoTSU5WQUxJRF9DUkVERU5USUFMUxAWEhIKDkFDQ09VTlRfQkFOTkVEEBcSFQoRUEVSTUlTU0lPTl9ERU5JRUQQGBINCglOT1RfRk9VTkQQGRISCg5BTFJFQURZX0VYSVNUUxAaEhQKEFZFUlNJT05fQ09ORkxJQ1QQGxIPCgtVTkFWQUlMQUJMRRAcKjAKD0xlYWRlcmJvYXJkU29ydBIOCgpERVNDRU5ESU5HEAASDQoJQVNDRU5ESU5HEAEqNwoTTGVhZGVyYm9hcmRPcGVyYXRvchIICgRCRVNUEAASBwoDU0VUEAESDQoJSU5DUkVNRU5UEAJCAkgBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_wrappers]);
 
 /**
  * @generated from message craft.v1.Envelope
@@ -127,6 +128,22 @@ export type Envelope = Message<"craft.v1.Envelope"> & {
      */
     value: Disconnect;
     case: "disconnect";
+  } | {
+    /**
+     * accounts, storage, leaderboards (docs/http-api.md)
+     *
+     * @generated from field: craft.v1.ApiRequest api_request = 18;
+     */
+    value: ApiRequest;
+    case: "apiRequest";
+  } | {
+    /**
+     * the answer to api_request, cid echoed
+     *
+     * @generated from field: craft.v1.ApiResponse api_response = 19;
+     */
+    value: ApiResponse;
+    case: "apiResponse";
   } | { case: undefined; value?: undefined };
 };
 
@@ -151,7 +168,7 @@ export type Hello = Message<"craft.v1.Hello"> & {
   protocolVersion: number;
 
   /**
-   * session token; optional for now
+   * session token from the HTTP API (optional unless auth.require)
    *
    * @generated from field: string token = 2;
    */
@@ -199,6 +216,18 @@ export type Welcome = Message<"craft.v1.Welcome"> & {
    * @generated from field: uint32 shard = 4;
    */
   shard: number;
+
+  /**
+   * set when hello carried a valid session token
+   *
+   * @generated from field: string account_id = 5;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string username = 6;
+   */
+  username: string;
 };
 
 /**
@@ -263,6 +292,13 @@ export type Presence = Message<"craft.v1.Presence"> & {
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * empty for an anonymous session
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
 };
 
 /**
@@ -629,6 +665,1028 @@ export const DisconnectSchema: GenMessage<Disconnect> = /*@__PURE__*/
   messageDesc(file_craft, 18);
 
 /**
+ * @generated from message craft.v1.ApiRequest
+ */
+export type ApiRequest = Message<"craft.v1.ApiRequest"> & {
+  /**
+   * @generated from oneof craft.v1.ApiRequest.call
+   */
+  call: {
+    /**
+     * @generated from field: craft.v1.AuthDeviceRequest auth_device = 1;
+     */
+    value: AuthDeviceRequest;
+    case: "authDevice";
+  } | {
+    /**
+     * @generated from field: craft.v1.AuthEmailRequest auth_email = 2;
+     */
+    value: AuthEmailRequest;
+    case: "authEmail";
+  } | {
+    /**
+     * @generated from field: craft.v1.AuthCustomRequest auth_custom = 3;
+     */
+    value: AuthCustomRequest;
+    case: "authCustom";
+  } | {
+    /**
+     * @generated from field: craft.v1.RefreshRequest auth_refresh = 4;
+     */
+    value: RefreshRequest;
+    case: "authRefresh";
+  } | {
+    /**
+     * @generated from field: craft.v1.LogoutRequest auth_logout = 5;
+     */
+    value: LogoutRequest;
+    case: "authLogout";
+  } | {
+    /**
+     * @generated from field: craft.v1.AccountGetRequest account_get = 6;
+     */
+    value: AccountGetRequest;
+    case: "accountGet";
+  } | {
+    /**
+     * @generated from field: craft.v1.AccountUpdateRequest account_update = 7;
+     */
+    value: AccountUpdateRequest;
+    case: "accountUpdate";
+  } | {
+    /**
+     * @generated from field: craft.v1.LinkRequest account_link = 8;
+     */
+    value: LinkRequest;
+    case: "accountLink";
+  } | {
+    /**
+     * @generated from field: craft.v1.LinkRequest account_unlink = 9;
+     */
+    value: LinkRequest;
+    case: "accountUnlink";
+  } | {
+    /**
+     * @generated from field: craft.v1.StorageWriteRequest storage_write = 10;
+     */
+    value: StorageWriteRequest;
+    case: "storageWrite";
+  } | {
+    /**
+     * @generated from field: craft.v1.StorageReadRequest storage_read = 11;
+     */
+    value: StorageReadRequest;
+    case: "storageRead";
+  } | {
+    /**
+     * @generated from field: craft.v1.StorageDeleteRequest storage_delete = 12;
+     */
+    value: StorageDeleteRequest;
+    case: "storageDelete";
+  } | {
+    /**
+     * @generated from field: craft.v1.StorageListRequest storage_list = 13;
+     */
+    value: StorageListRequest;
+    case: "storageList";
+  } | {
+    /**
+     * @generated from field: craft.v1.LeaderboardCreateRequest leaderboard_create = 14;
+     */
+    value: LeaderboardCreateRequest;
+    case: "leaderboardCreate";
+  } | {
+    /**
+     * @generated from field: craft.v1.LeaderboardWriteRequest leaderboard_write = 15;
+     */
+    value: LeaderboardWriteRequest;
+    case: "leaderboardWrite";
+  } | {
+    /**
+     * @generated from field: craft.v1.LeaderboardListRequest leaderboard_list = 16;
+     */
+    value: LeaderboardListRequest;
+    case: "leaderboardList";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message craft.v1.ApiRequest.
+ * Use `create(ApiRequestSchema)` to create a new message.
+ */
+export const ApiRequestSchema: GenMessage<ApiRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 19);
+
+/**
+ * @generated from message craft.v1.ApiResponse
+ */
+export type ApiResponse = Message<"craft.v1.ApiResponse"> & {
+  /**
+   * @generated from oneof craft.v1.ApiResponse.result
+   */
+  result: {
+    /**
+     * auth_device, auth_email, auth_custom, auth_refresh
+     *
+     * @generated from field: craft.v1.SessionTokens session = 1;
+     */
+    value: SessionTokens;
+    case: "session";
+  } | {
+    /**
+     * auth_logout, storage_delete, leaderboard_create
+     *
+     * @generated from field: craft.v1.Empty empty = 2;
+     */
+    value: Empty;
+    case: "empty";
+  } | {
+    /**
+     * account_get, account_update, account_link, account_unlink
+     *
+     * @generated from field: craft.v1.Account account = 3;
+     */
+    value: Account;
+    case: "account";
+  } | {
+    /**
+     * storage_write
+     *
+     * @generated from field: craft.v1.StorageAcks storage_acks = 4;
+     */
+    value: StorageAcks;
+    case: "storageAcks";
+  } | {
+    /**
+     * storage_read, storage_list
+     *
+     * @generated from field: craft.v1.StorageObjects storage_objects = 5;
+     */
+    value: StorageObjects;
+    case: "storageObjects";
+  } | {
+    /**
+     * leaderboard_write
+     *
+     * @generated from field: craft.v1.LeaderboardRecord leaderboard_record = 6;
+     */
+    value: LeaderboardRecord;
+    case: "leaderboardRecord";
+  } | {
+    /**
+     * leaderboard_list
+     *
+     * @generated from field: craft.v1.LeaderboardRecords leaderboard_records = 7;
+     */
+    value: LeaderboardRecords;
+    case: "leaderboardRecords";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message craft.v1.ApiResponse.
+ * Use `create(ApiResponseSchema)` to create a new message.
+ */
+export const ApiResponseSchema: GenMessage<ApiResponse> = /*@__PURE__*/
+  messageDesc(file_craft, 20);
+
+/**
+ * @generated from message craft.v1.Empty
+ */
+export type Empty = Message<"craft.v1.Empty"> & {
+};
+
+/**
+ * Describes the message craft.v1.Empty.
+ * Use `create(EmptySchema)` to create a new message.
+ */
+export const EmptySchema: GenMessage<Empty> = /*@__PURE__*/
+  messageDesc(file_craft, 21);
+
+/**
+ * `create`: make the account if the id is new (else NOT_FOUND / INVALID_CREDENTIALS).
+ * `username`: for a new account (default: a random one); ignored for an existing one.
+ *
+ * @generated from message craft.v1.AuthDeviceRequest
+ */
+export type AuthDeviceRequest = Message<"craft.v1.AuthDeviceRequest"> & {
+  /**
+   * 10-128 bytes
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * @generated from field: bool create = 2;
+   */
+  create: boolean;
+
+  /**
+   * @generated from field: string username = 3;
+   */
+  username: string;
+};
+
+/**
+ * Describes the message craft.v1.AuthDeviceRequest.
+ * Use `create(AuthDeviceRequestSchema)` to create a new message.
+ */
+export const AuthDeviceRequestSchema: GenMessage<AuthDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 22);
+
+/**
+ * @generated from message craft.v1.AuthEmailRequest
+ */
+export type AuthEmailRequest = Message<"craft.v1.AuthEmailRequest"> & {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * 8-1024 bytes
+   *
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * @generated from field: bool create = 3;
+   */
+  create: boolean;
+
+  /**
+   * @generated from field: string username = 4;
+   */
+  username: string;
+};
+
+/**
+ * Describes the message craft.v1.AuthEmailRequest.
+ * Use `create(AuthEmailRequestSchema)` to create a new message.
+ */
+export const AuthEmailRequestSchema: GenMessage<AuthEmailRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 23);
+
+/**
+ * @generated from message craft.v1.AuthCustomRequest
+ */
+export type AuthCustomRequest = Message<"craft.v1.AuthCustomRequest"> & {
+  /**
+   * 6-128 bytes: the game backend's own user id
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: bool create = 2;
+   */
+  create: boolean;
+
+  /**
+   * @generated from field: string username = 3;
+   */
+  username: string;
+};
+
+/**
+ * Describes the message craft.v1.AuthCustomRequest.
+ * Use `create(AuthCustomRequestSchema)` to create a new message.
+ */
+export const AuthCustomRequestSchema: GenMessage<AuthCustomRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 24);
+
+/**
+ * @generated from message craft.v1.RefreshRequest
+ */
+export type RefreshRequest = Message<"craft.v1.RefreshRequest"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message craft.v1.RefreshRequest.
+ * Use `create(RefreshRequestSchema)` to create a new message.
+ */
+export const RefreshRequestSchema: GenMessage<RefreshRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 25);
+
+/**
+ * Revokes the caller's session token and, if given, the refresh token.
+ *
+ * @generated from message craft.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"craft.v1.LogoutRequest"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message craft.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 26);
+
+/**
+ * @generated from message craft.v1.SessionTokens
+ */
+export type SessionTokens = Message<"craft.v1.SessionTokens"> & {
+  /**
+   * session token: Authorization: Bearer <token>, or hello.token
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: string refresh_token = 2;
+   */
+  refreshToken: string;
+
+  /**
+   * the account was made by this call
+   *
+   * @generated from field: bool created = 3;
+   */
+  created: boolean;
+
+  /**
+   * @generated from field: string account_id = 4;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string username = 5;
+   */
+  username: string;
+
+  /**
+   * unix seconds
+   *
+   * @generated from field: int64 expires_at = 6;
+   */
+  expiresAt: bigint;
+
+  /**
+   * @generated from field: int64 refresh_expires_at = 7;
+   */
+  refreshExpiresAt: bigint;
+};
+
+/**
+ * Describes the message craft.v1.SessionTokens.
+ * Use `create(SessionTokensSchema)` to create a new message.
+ */
+export const SessionTokensSchema: GenMessage<SessionTokens> = /*@__PURE__*/
+  messageDesc(file_craft, 27);
+
+/**
+ * @generated from message craft.v1.AccountGetRequest
+ */
+export type AccountGetRequest = Message<"craft.v1.AccountGetRequest"> & {
+};
+
+/**
+ * Describes the message craft.v1.AccountGetRequest.
+ * Use `create(AccountGetRequestSchema)` to create a new message.
+ */
+export const AccountGetRequestSchema: GenMessage<AccountGetRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 28);
+
+/**
+ * @generated from message craft.v1.AccountUpdateRequest
+ */
+export type AccountUpdateRequest = Message<"craft.v1.AccountUpdateRequest"> & {
+  /**
+   * absent = unchanged
+   *
+   * @generated from field: google.protobuf.StringValue username = 1;
+   */
+  username?: string | undefined;
+
+  /**
+   * @generated from field: google.protobuf.StringValue display_name = 2;
+   */
+  displayName?: string | undefined;
+
+  /**
+   * replaces the metadata object
+   *
+   * @generated from field: google.protobuf.Struct metadata = 3;
+   */
+  metadata?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message craft.v1.AccountUpdateRequest.
+ * Use `create(AccountUpdateRequestSchema)` to create a new message.
+ */
+export const AccountUpdateRequestSchema: GenMessage<AccountUpdateRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 29);
+
+/**
+ * Link or unlink exactly one of: a device id, a custom id, an email (+ password to link).
+ *
+ * @generated from message craft.v1.LinkRequest
+ */
+export type LinkRequest = Message<"craft.v1.LinkRequest"> & {
+  /**
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * @generated from field: string custom_id = 2;
+   */
+  customId: string;
+
+  /**
+   * @generated from field: string email = 3;
+   */
+  email: string;
+
+  /**
+   * @generated from field: string password = 4;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message craft.v1.LinkRequest.
+ * Use `create(LinkRequestSchema)` to create a new message.
+ */
+export const LinkRequestSchema: GenMessage<LinkRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 30);
+
+/**
+ * @generated from message craft.v1.Account
+ */
+export type Account = Message<"craft.v1.Account"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct metadata = 4;
+   */
+  metadata?: JsonObject | undefined;
+
+  /**
+   * @generated from field: string email = 5;
+   */
+  email: string;
+
+  /**
+   * @generated from field: repeated string device_ids = 6;
+   */
+  deviceIds: string[];
+
+  /**
+   * @generated from field: repeated string custom_ids = 7;
+   */
+  customIds: string[];
+
+  /**
+   * @generated from field: bool banned = 8;
+   */
+  banned: boolean;
+
+  /**
+   * @generated from field: int64 create_time = 9;
+   */
+  createTime: bigint;
+
+  /**
+   * @generated from field: int64 update_time = 10;
+   */
+  updateTime: bigint;
+};
+
+/**
+ * Describes the message craft.v1.Account.
+ * Use `create(AccountSchema)` to create a new message.
+ */
+export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
+  messageDesc(file_craft, 31);
+
+/**
+ * Read permission: 0 none (server only), 1 owner, 2 public. Write: 0 none, 1 owner.
+ * Absent = 1 (owner) for both.
+ *
+ * @generated from message craft.v1.StorageWrite
+ */
+export type StorageWrite = Message<"craft.v1.StorageWrite"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct value = 3;
+   */
+  value?: JsonObject | undefined;
+
+  /**
+   * "" = unconditional, "*" = only if absent, else must match
+   *
+   * @generated from field: string version = 4;
+   */
+  version: string;
+
+  /**
+   * @generated from field: google.protobuf.Int32Value permission_read = 5;
+   */
+  permissionRead?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Int32Value permission_write = 6;
+   */
+  permissionWrite?: number | undefined;
+};
+
+/**
+ * Describes the message craft.v1.StorageWrite.
+ * Use `create(StorageWriteSchema)` to create a new message.
+ */
+export const StorageWriteSchema: GenMessage<StorageWrite> = /*@__PURE__*/
+  messageDesc(file_craft, 32);
+
+/**
+ * @generated from message craft.v1.StorageWriteRequest
+ */
+export type StorageWriteRequest = Message<"craft.v1.StorageWriteRequest"> & {
+  /**
+   * one transaction: all or none
+   *
+   * @generated from field: repeated craft.v1.StorageWrite objects = 1;
+   */
+  objects: StorageWrite[];
+};
+
+/**
+ * Describes the message craft.v1.StorageWriteRequest.
+ * Use `create(StorageWriteRequestSchema)` to create a new message.
+ */
+export const StorageWriteRequestSchema: GenMessage<StorageWriteRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 33);
+
+/**
+ * @generated from message craft.v1.StorageAck
+ */
+export type StorageAck = Message<"craft.v1.StorageAck"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string version = 4;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message craft.v1.StorageAck.
+ * Use `create(StorageAckSchema)` to create a new message.
+ */
+export const StorageAckSchema: GenMessage<StorageAck> = /*@__PURE__*/
+  messageDesc(file_craft, 34);
+
+/**
+ * @generated from message craft.v1.StorageAcks
+ */
+export type StorageAcks = Message<"craft.v1.StorageAcks"> & {
+  /**
+   * @generated from field: repeated craft.v1.StorageAck acks = 1;
+   */
+  acks: StorageAck[];
+};
+
+/**
+ * Describes the message craft.v1.StorageAcks.
+ * Use `create(StorageAcksSchema)` to create a new message.
+ */
+export const StorageAcksSchema: GenMessage<StorageAcks> = /*@__PURE__*/
+  messageDesc(file_craft, 35);
+
+/**
+ * @generated from message craft.v1.StorageObjectId
+ */
+export type StorageObjectId = Message<"craft.v1.StorageObjectId"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * empty = the caller
+   *
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * delete only: "" = unconditional, else must match
+   *
+   * @generated from field: string version = 4;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message craft.v1.StorageObjectId.
+ * Use `create(StorageObjectIdSchema)` to create a new message.
+ */
+export const StorageObjectIdSchema: GenMessage<StorageObjectId> = /*@__PURE__*/
+  messageDesc(file_craft, 36);
+
+/**
+ * @generated from message craft.v1.StorageReadRequest
+ */
+export type StorageReadRequest = Message<"craft.v1.StorageReadRequest"> & {
+  /**
+   * @generated from field: repeated craft.v1.StorageObjectId ids = 1;
+   */
+  ids: StorageObjectId[];
+};
+
+/**
+ * Describes the message craft.v1.StorageReadRequest.
+ * Use `create(StorageReadRequestSchema)` to create a new message.
+ */
+export const StorageReadRequestSchema: GenMessage<StorageReadRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 37);
+
+/**
+ * @generated from message craft.v1.StorageDeleteRequest
+ */
+export type StorageDeleteRequest = Message<"craft.v1.StorageDeleteRequest"> & {
+  /**
+   * the caller's own objects; one transaction
+   *
+   * @generated from field: repeated craft.v1.StorageObjectId ids = 1;
+   */
+  ids: StorageObjectId[];
+};
+
+/**
+ * Describes the message craft.v1.StorageDeleteRequest.
+ * Use `create(StorageDeleteRequestSchema)` to create a new message.
+ */
+export const StorageDeleteRequestSchema: GenMessage<StorageDeleteRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 38);
+
+/**
+ * @generated from message craft.v1.StorageListRequest
+ */
+export type StorageListRequest = Message<"craft.v1.StorageListRequest"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * empty = every owner (only what the caller may read)
+   *
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * 1-100, default 20
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string cursor = 4;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message craft.v1.StorageListRequest.
+ * Use `create(StorageListRequestSchema)` to create a new message.
+ */
+export const StorageListRequestSchema: GenMessage<StorageListRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 39);
+
+/**
+ * @generated from message craft.v1.StorageObject
+ */
+export type StorageObject = Message<"craft.v1.StorageObject"> & {
+  /**
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct value = 4;
+   */
+  value?: JsonObject | undefined;
+
+  /**
+   * @generated from field: string version = 5;
+   */
+  version: string;
+
+  /**
+   * @generated from field: int32 permission_read = 6;
+   */
+  permissionRead: number;
+
+  /**
+   * @generated from field: int32 permission_write = 7;
+   */
+  permissionWrite: number;
+
+  /**
+   * @generated from field: int64 create_time = 8;
+   */
+  createTime: bigint;
+
+  /**
+   * @generated from field: int64 update_time = 9;
+   */
+  updateTime: bigint;
+};
+
+/**
+ * Describes the message craft.v1.StorageObject.
+ * Use `create(StorageObjectSchema)` to create a new message.
+ */
+export const StorageObjectSchema: GenMessage<StorageObject> = /*@__PURE__*/
+  messageDesc(file_craft, 40);
+
+/**
+ * @generated from message craft.v1.StorageObjects
+ */
+export type StorageObjects = Message<"craft.v1.StorageObjects"> & {
+  /**
+   * @generated from field: repeated craft.v1.StorageObject objects = 1;
+   */
+  objects: StorageObject[];
+
+  /**
+   * storage_list: pass back for the next page; empty at the end
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message craft.v1.StorageObjects.
+ * Use `create(StorageObjectsSchema)` to create a new message.
+ */
+export const StorageObjectsSchema: GenMessage<StorageObjects> = /*@__PURE__*/
+  messageDesc(file_craft, 41);
+
+/**
+ * Admin only (Authorization: Bearer <auth.admin_key>); room code creates them directly.
+ *
+ * @generated from message craft.v1.LeaderboardCreateRequest
+ */
+export type LeaderboardCreateRequest = Message<"craft.v1.LeaderboardCreateRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: craft.v1.LeaderboardSort sort = 2;
+   */
+  sort: LeaderboardSort;
+
+  /**
+   * @generated from field: craft.v1.LeaderboardOperator operator = 3;
+   */
+  operator: LeaderboardOperator;
+
+  /**
+   * "", "daily", "weekly" (Monday) or "monthly", at 00:00 UTC
+   *
+   * @generated from field: string reset_schedule = 4;
+   */
+  resetSchedule: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct metadata = 5;
+   */
+  metadata?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message craft.v1.LeaderboardCreateRequest.
+ * Use `create(LeaderboardCreateRequestSchema)` to create a new message.
+ */
+export const LeaderboardCreateRequestSchema: GenMessage<LeaderboardCreateRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 42);
+
+/**
+ * @generated from message craft.v1.LeaderboardWriteRequest
+ */
+export type LeaderboardWriteRequest = Message<"craft.v1.LeaderboardWriteRequest"> & {
+  /**
+   * @generated from field: string leaderboard_id = 1;
+   */
+  leaderboardId: string;
+
+  /**
+   * @generated from field: int64 score = 2;
+   */
+  score: bigint;
+
+  /**
+   * @generated from field: int64 subscore = 3;
+   */
+  subscore: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Struct metadata = 4;
+   */
+  metadata?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message craft.v1.LeaderboardWriteRequest.
+ * Use `create(LeaderboardWriteRequestSchema)` to create a new message.
+ */
+export const LeaderboardWriteRequestSchema: GenMessage<LeaderboardWriteRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 43);
+
+/**
+ * Top records from rank offset+1, or (owner_id set) the records around that owner.
+ *
+ * @generated from message craft.v1.LeaderboardListRequest
+ */
+export type LeaderboardListRequest = Message<"craft.v1.LeaderboardListRequest"> & {
+  /**
+   * @generated from field: string leaderboard_id = 1;
+   */
+  leaderboardId: string;
+
+  /**
+   * 1-100, default 10
+   *
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: string owner_id = 4;
+   */
+  ownerId: string;
+};
+
+/**
+ * Describes the message craft.v1.LeaderboardListRequest.
+ * Use `create(LeaderboardListRequestSchema)` to create a new message.
+ */
+export const LeaderboardListRequestSchema: GenMessage<LeaderboardListRequest> = /*@__PURE__*/
+  messageDesc(file_craft, 44);
+
+/**
+ * @generated from message craft.v1.LeaderboardRecord
+ */
+export type LeaderboardRecord = Message<"craft.v1.LeaderboardRecord"> & {
+  /**
+   * @generated from field: string leaderboard_id = 1;
+   */
+  leaderboardId: string;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string username = 3;
+   */
+  username: string;
+
+  /**
+   * @generated from field: int64 score = 4;
+   */
+  score: bigint;
+
+  /**
+   * @generated from field: int64 subscore = 5;
+   */
+  subscore: bigint;
+
+  /**
+   * @generated from field: int64 num_score = 6;
+   */
+  numScore: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Struct metadata = 7;
+   */
+  metadata?: JsonObject | undefined;
+
+  /**
+   * @generated from field: int64 rank = 8;
+   */
+  rank: bigint;
+
+  /**
+   * @generated from field: int64 create_time = 9;
+   */
+  createTime: bigint;
+
+  /**
+   * @generated from field: int64 update_time = 10;
+   */
+  updateTime: bigint;
+};
+
+/**
+ * Describes the message craft.v1.LeaderboardRecord.
+ * Use `create(LeaderboardRecordSchema)` to create a new message.
+ */
+export const LeaderboardRecordSchema: GenMessage<LeaderboardRecord> = /*@__PURE__*/
+  messageDesc(file_craft, 45);
+
+/**
+ * @generated from message craft.v1.LeaderboardRecords
+ */
+export type LeaderboardRecords = Message<"craft.v1.LeaderboardRecords"> & {
+  /**
+   * @generated from field: repeated craft.v1.LeaderboardRecord records = 1;
+   */
+  records: LeaderboardRecord[];
+
+  /**
+   * records on the leaderboard
+   *
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message craft.v1.LeaderboardRecords.
+ * Use `create(LeaderboardRecordsSchema)` to create a new message.
+ */
+export const LeaderboardRecordsSchema: GenMessage<LeaderboardRecords> = /*@__PURE__*/
+  messageDesc(file_craft, 46);
+
+/**
  * @generated from enum craft.v1.ErrorCode
  */
 export enum ErrorCode {
@@ -746,6 +1804,72 @@ export enum ErrorCode {
    * @generated from enum value: INVALID_TARGET = 18;
    */
   INVALID_TARGET = 18,
+
+  /**
+   * no session token, or one that is malformed or forged
+   *
+   * @generated from enum value: UNAUTHORIZED = 19;
+   */
+  UNAUTHORIZED = 19,
+
+  /**
+   * @generated from enum value: TOKEN_EXPIRED = 20;
+   */
+  TOKEN_EXPIRED = 20,
+
+  /**
+   * logged out
+   *
+   * @generated from enum value: TOKEN_REVOKED = 21;
+   */
+  TOKEN_REVOKED = 21,
+
+  /**
+   * wrong email or password (one answer for both)
+   *
+   * @generated from enum value: INVALID_CREDENTIALS = 22;
+   */
+  INVALID_CREDENTIALS = 22,
+
+  /**
+   * @generated from enum value: ACCOUNT_BANNED = 23;
+   */
+  ACCOUNT_BANNED = 23,
+
+  /**
+   * storage permissions, another owner's object, admin-only call
+   *
+   * @generated from enum value: PERMISSION_DENIED = 24;
+   */
+  PERMISSION_DENIED = 24,
+
+  /**
+   * no such account, object, leaderboard or record
+   *
+   * @generated from enum value: NOT_FOUND = 25;
+   */
+  NOT_FOUND = 25,
+
+  /**
+   * username, email, linked id or leaderboard id taken
+   *
+   * @generated from enum value: ALREADY_EXISTS = 26;
+   */
+  ALREADY_EXISTS = 26,
+
+  /**
+   * a storage write's version did not match
+   *
+   * @generated from enum value: VERSION_CONFLICT = 27;
+   */
+  VERSION_CONFLICT = 27,
+
+  /**
+   * the database failed; retry later
+   *
+   * @generated from enum value: UNAVAILABLE = 28;
+   */
+  UNAVAILABLE = 28,
 }
 
 /**
@@ -753,4 +1877,59 @@ export enum ErrorCode {
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_craft, 0);
+
+/**
+ * @generated from enum craft.v1.LeaderboardSort
+ */
+export enum LeaderboardSort {
+  /**
+   * higher scores rank first
+   *
+   * @generated from enum value: DESCENDING = 0;
+   */
+  DESCENDING = 0,
+
+  /**
+   * @generated from enum value: ASCENDING = 1;
+   */
+  ASCENDING = 1,
+}
+
+/**
+ * Describes the enum craft.v1.LeaderboardSort.
+ */
+export const LeaderboardSortSchema: GenEnum<LeaderboardSort> = /*@__PURE__*/
+  enumDesc(file_craft, 1);
+
+/**
+ * @generated from enum craft.v1.LeaderboardOperator
+ */
+export enum LeaderboardOperator {
+  /**
+   * keep the better of the old and new score
+   *
+   * @generated from enum value: BEST = 0;
+   */
+  BEST = 0,
+
+  /**
+   * replace
+   *
+   * @generated from enum value: SET = 1;
+   */
+  SET = 1,
+
+  /**
+   * add
+   *
+   * @generated from enum value: INCREMENT = 2;
+   */
+  INCREMENT = 2,
+}
+
+/**
+ * Describes the enum craft.v1.LeaderboardOperator.
+ */
+export const LeaderboardOperatorSchema: GenEnum<LeaderboardOperator> = /*@__PURE__*/
+  enumDesc(file_craft, 2);
 

@@ -1,0 +1,129 @@
+// craft::api::ApiService — accounts, sessions, storage objects and leaderboards. Calls arrive
+// from HTTP (http_api.hpp) and from sockets (ApiRequest envelopes) as the same protobuf
+// messages, wait in one bounded queue, and run on `store.workers` threads, never on a shard:
+// the store blocks on disk and network, Argon2id on memory. The reply callback runs on the
+// worker; callers post it back to their shard.
+#pragma once
+#include "api/rate_limiter.hpp"
+#include "auth/token.hpp"
+#include "craft.pb.h"
+#include "store/store.hpp"
+
+#include <craft/clock.hpp>
+#include <craft/config.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+namespace craft::api {
+
+struct CallError {
+  v1::ErrorCode code = v1::INTERNAL;
+  std::string message;
+};
+
+// Who is calling. HTTP: the Authorization bearer, checked per call. Socket: the account the
+// hello token proved (already checked), or none.
+struct Identity {
+  std::string account_id;
+  std::string username;
+  std::string token_id;    // the session token's id (for logout)
+  int64_t expires_at = 0;  // the session token's expiry, unix seconds
+};
+
+struct CallContext {
+  std::string bearer;
+  std::string ip;          // remote address, the key for auth rate limits
+  bool from_socket = false;
+  Identity identity;       // socket only: what the hello token proved (empty: anonymous)
+};
+
+using CallResult = std::variant<v1::ApiResponse, CallError>;
+using Reply = std::function<void(CallResult)>;
+
+struct ApiStats {
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> queue_full{0};
+  std::atomic<uint64_t> queued{0};  // waiting for a worker now
+};
+
+// Opens store.backend (migrating it to the current schema). Throws std::runtime_error.
+std::unique_ptr<store::Store> open_store(const ServerConfig& config, const Clock& clock);
+
+class ApiService {
+ public:
+  // Opens the configured store (applying migrations) and starts the workers. Throws
+  // std::runtime_error with the reason if the store cannot be opened.
+  ApiService(const ServerConfig& config, const Clock& clock);
+  ~ApiService();  // finishes queued work, then joins the workers
+  ApiService(const ApiService&) = delete;
+  ApiService& operator=(const ApiService&) = delete;
+
+  void call(v1::ApiRequest request, CallContext context, Reply reply);
+  // A socket's hello token: who it belongs to, or why not.
+  void authenticate(std::string token, std::function<void(std::variant<Identity, CallError>)> done);
+  // Arbitrary store work (room code); `job` runs on a worker.
+  void run(std::function<void(store::Store&)> job);
+
+  const ApiStats& stats() const { return stats_; }
+  int schema_version();
+
+ private:
+  void enqueue(std::function<void()> job, std::function<void()> on_full);
+  void work();
+  CallResult dispatch(const v1::ApiRequest& request, const CallContext& context);
+  std::variant<Identity, CallError> verify_session(const std::string& token);
+  std::variant<Identity, CallError> caller(const CallContext& context);
+  int64_t now_s() const { return clock_.wall_time_us() / 1'000'000; }
+  // Counts an attempt against both keys; an error once either is out of attempts.
+  std::optional<CallError> check_attempts(const CallContext& context, const std::string& account_key);
+  CallResult issue_session(const store::Account& account, bool created);
+
+  // calls_auth.cpp
+  CallResult auth_device(const v1::AuthDeviceRequest& r, const CallContext& c);
+  CallResult auth_email(const v1::AuthEmailRequest& r, const CallContext& c);
+  CallResult auth_custom(const v1::AuthCustomRequest& r, const CallContext& c);
+  CallResult auth_by_link(const std::string& kind, const std::string& id, bool create,
+                          const std::string& username, const CallContext& c);
+  CallResult auth_refresh(const v1::RefreshRequest& r, const CallContext& c);
+  CallResult auth_logout(const v1::LogoutRequest& r, const CallContext& c);
+  CallResult account_get(const CallContext& c);
+  CallResult account_update(const v1::AccountUpdateRequest& r, const CallContext& c);
+  CallResult account_link(const v1::LinkRequest& r, const CallContext& c, bool link);
+  // calls_storage.cpp
+  CallResult storage_write(const v1::StorageWriteRequest& r, const CallContext& c);
+  CallResult storage_read(const v1::StorageReadRequest& r, const CallContext& c);
+  CallResult storage_delete(const v1::StorageDeleteRequest& r, const CallContext& c);
+  CallResult storage_list(const v1::StorageListRequest& r, const CallContext& c);
+  // calls_leaderboard.cpp
+  CallResult leaderboard_create(const v1::LeaderboardCreateRequest& r, const CallContext& c);
+  CallResult leaderboard_write(const v1::LeaderboardWriteRequest& r, const CallContext& c);
+  CallResult leaderboard_list(const v1::LeaderboardListRequest& r, const CallContext& c);
+  std::optional<CallError> apply_reset(const store::Leaderboard& board);
+
+  const ServerConfig config_;
+  const Clock& clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<auth::TokenSigner> signer_;
+  RateLimiter ip_attempts_;
+  RateLimiter account_attempts_;
+  ApiStats stats_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace craft::api

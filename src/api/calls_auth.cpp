@@ -1,0 +1,214 @@
+// Authentication (device, email, custom id), refresh, logout, and the caller's own account.
+#include "api/api_service.hpp"
+#include "api/convert.hpp"
+#include "auth/password.hpp"
+#include "auth/sodium.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace craft::api {
+
+namespace {
+
+std::optional<CallError> check_length(std::string_view what, std::string_view v, size_t min, size_t max) {
+  if (v.size() < min || v.size() > max)
+    return bad_request(std::string(what) + " must be " + std::to_string(min) + "-" + std::to_string(max) + " bytes");
+  return std::nullopt;
+}
+
+std::string normalize_email(std::string email) {
+  std::transform(email.begin(), email.end(), email.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return email;
+}
+
+std::optional<CallError> check_email(const std::string& email) {
+  if (auto e = check_length("email", email, 3, 254)) return e;
+  auto at = email.find('@');
+  if (at == 0 || at == std::string::npos || at + 1 == email.size()) return bad_request("email must look like name@host");
+  return std::nullopt;
+}
+
+std::optional<CallError> check_password(std::string_view password) {
+  return check_length("password", password, 8, auth::kMaxPasswordBytes);
+}
+
+auth::PasswordCost cost_of(const std::string& name) {
+  if (name == "minimum") return auth::PasswordCost::test_only;
+  if (name == "moderate") return auth::PasswordCost::moderate;
+  return auth::PasswordCost::interactive;
+}
+
+// Ten lowercase letters: 26^10 names, so collisions between random names are negligible.
+std::string random_username() {
+  std::string hex = auth::random_hex(10), name;
+  for (size_t i = 0; i < 10; ++i) name += static_cast<char>('a' + std::stoi(hex.substr(2 * i, 2), nullptr, 16) % 26);
+  return name;
+}
+
+CallError invalid_credentials() { return {v1::INVALID_CREDENTIALS, "wrong email or password"}; }
+
+CallResult account_response(const store::Account& a) {
+  v1::ApiResponse response;
+  to_proto(a, response.mutable_account());
+  return response;
+}
+
+}  // namespace
+
+CallResult ApiService::auth_device(const v1::AuthDeviceRequest& r, const CallContext& c) {
+  if (auto e = check_length("deviceId", r.device_id(), 10, 128)) return *e;
+  return auth_by_link("device", r.device_id(), r.create(), r.username(), c);
+}
+
+CallResult ApiService::auth_custom(const v1::AuthCustomRequest& r, const CallContext& c) {
+  if (auto e = check_length("id", r.id(), 6, 128)) return *e;
+  return auth_by_link("custom", r.id(), r.create(), r.username(), c);
+}
+
+CallResult ApiService::auth_by_link(const std::string& kind, const std::string& id, bool create,
+                                    const std::string& username, const CallContext& c) {
+  if (auto e = check_attempts(c, kind + ":" + id)) return *e;
+  const store::LinkedId link{kind, id};
+  auto found = store_->find_account_by_link(link);
+  if (found) return issue_session(*found, false);
+  if (found.code() != store::Errc::not_found) return from_store(found.error());
+  if (!create) return CallError{v1::NOT_FOUND, "no account has this " + kind + " id; pass create: true to make one"};
+  store::NewAccount account;
+  account.username = username.empty() ? random_username() : username;
+  account.links = {link};
+  auto made = store_->create_account(account);
+  if (made) return issue_session(*made, true);
+  // Two first logins of one new device at once: the other call made the account.
+  if (auto again = store_->find_account_by_link(link)) return issue_session(*again, false);
+  return from_store(made.error());
+}
+
+CallResult ApiService::auth_email(const v1::AuthEmailRequest& r, const CallContext& c) {
+  const std::string email = normalize_email(r.email());
+  if (auto e = check_email(email)) return *e;
+  if (auto e = check_password(r.password())) return *e;
+  if (auto e = check_attempts(c, "email:" + email)) return *e;
+  auto found = store_->find_account_by_email(email);
+  if (found) {
+    if (found->password_hash.empty() || !auth::verify_password(r.password(), found->password_hash))
+      return invalid_credentials();
+    return issue_session(*found, false);
+  }
+  if (found.code() != store::Errc::not_found) return from_store(found.error());
+  if (!r.create()) {
+    auth::verify_password_dummy(r.password());  // as slow as a real miss: no probing for emails
+    return invalid_credentials();
+  }
+  auto hash = auth::hash_password(r.password(), cost_of(config_.auth.password_cost));
+  if (!hash) return CallError{v1::UNAVAILABLE, "cannot hash the password now"};
+  store::NewAccount account;
+  account.username = r.username().empty() ? random_username() : r.username();
+  account.email = email;
+  account.password_hash = *hash;
+  auto made = store_->create_account(account);
+  if (!made) return from_store(made.error());
+  return issue_session(*made, true);
+}
+
+CallResult ApiService::auth_refresh(const v1::RefreshRequest& r, const CallContext& c) {
+  (void)c;
+  auto verified = signer_->verify(r.refresh_token(), auth::TokenKind::refresh, now_s());
+  if (auto* e = std::get_if<auth::TokenError>(&verified)) {
+    if (*e == auth::TokenError::expired) return CallError{v1::TOKEN_EXPIRED, "refresh token expired; log in again"};
+    return CallError{v1::UNAUTHORIZED, std::string("invalid refresh token: ") + auth::to_string(*e)};
+  }
+  auto& p = std::get<auth::TokenPayload>(verified);
+  auto revoked = store_->is_token_revoked(p.token_id);
+  if (!revoked) return from_store(revoked.error());
+  if (*revoked) return CallError{v1::TOKEN_REVOKED, "refresh token already used or logged out"};
+  auto account = store_->get_account(p.account_id);
+  if (!account) return account.code() == store::Errc::not_found ? CallError{v1::UNAUTHORIZED, "the account is gone"}
+                                                                : from_store(account.error());
+  // Each refresh token works once: a stolen copy stops working when its owner refreshes.
+  if (auto done = store_->revoke_token(p.token_id, p.expires_at); !done) return from_store(done.error());
+  return issue_session(*account, false);
+}
+
+CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext& c) {
+  auto who = caller(c);
+  if (auto* e = std::get_if<CallError>(&who)) return *e;
+  auto& id = std::get<Identity>(who);
+  if (!id.token_id.empty()) {
+    if (auto done = store_->revoke_token(id.token_id, id.expires_at); !done) return from_store(done.error());
+  }
+  if (!r.refresh_token().empty()) {
+    // An expired refresh token needs no revoking; a forged one is an error.
+    auto verified = signer_->verify(r.refresh_token(), auth::TokenKind::refresh, now_s());
+    if (auto* e = std::get_if<auth::TokenError>(&verified); e && *e != auth::TokenError::expired)
+      return bad_request(std::string("invalid refresh token: ") + auth::to_string(*e));
+    if (auto* p = std::get_if<auth::TokenPayload>(&verified)) {
+      if (p->account_id != id.account_id) return CallError{v1::PERMISSION_DENIED, "not your refresh token"};
+      if (auto done = store_->revoke_token(p->token_id, p->expires_at); !done) return from_store(done.error());
+    }
+  }
+  v1::ApiResponse response;
+  response.mutable_empty();
+  return response;
+}
+
+CallResult ApiService::account_get(const CallContext& c) {
+  auto who = caller(c);
+  if (auto* e = std::get_if<CallError>(&who)) return *e;
+  auto account = store_->get_account(std::get<Identity>(who).account_id);
+  if (!account) return from_store(account.error());
+  return account_response(*account);
+}
+
+CallResult ApiService::account_update(const v1::AccountUpdateRequest& r, const CallContext& c) {
+  auto who = caller(c);
+  if (auto* e = std::get_if<CallError>(&who)) return *e;
+  store::AccountUpdate update;
+  if (r.has_username()) {
+    if (auto e = check_length("username", r.username().value(), 1, 128)) return *e;
+    update.username = r.username().value();
+  }
+  if (r.has_display_name()) update.display_name = r.display_name().value();
+  if (r.has_metadata()) update.metadata = to_json(r.metadata());
+  auto account = store_->update_account(std::get<Identity>(who).account_id, update);
+  if (!account) return from_store(account.error());
+  return account_response(*account);
+}
+
+CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext& c, bool link) {
+  auto who = caller(c);
+  if (auto* e = std::get_if<CallError>(&who)) return *e;
+  const std::string& account_id = std::get<Identity>(who).account_id;
+  int given = !r.device_id().empty() + !r.custom_id().empty() + !r.email().empty();
+  if (given != 1) return bad_request("give exactly one of deviceId, customId, email");
+  store::Status done = store::ok_status();
+  if (!r.email().empty()) {
+    const std::string email = normalize_email(r.email());
+    if (auto e = check_email(email)) return *e;
+    if (link) {
+      if (auto e = check_password(r.password())) return *e;
+      if (auto e = check_attempts(c, "email:" + email)) return *e;
+      auto hash = auth::hash_password(r.password(), cost_of(config_.auth.password_cost));
+      if (!hash) return CallError{v1::UNAVAILABLE, "cannot hash the password now"};
+      if (auto other = store_->find_account_by_email(email); other && other->id != account_id)
+        return CallError{v1::ALREADY_EXISTS, "email is used by another account"};
+      done = store_->link_email(account_id, email, *hash);
+    } else {
+      auto account = store_->get_account(account_id);
+      if (!account) return from_store(account.error());
+      if (account->email != email) return CallError{v1::NOT_FOUND, "the account does not have this email"};
+      done = store_->unlink_email(account_id);
+    }
+  } else {
+    bool device = !r.device_id().empty();
+    const std::string& value = device ? r.device_id() : r.custom_id();
+    if (auto e = device ? check_length("deviceId", value, 10, 128) : check_length("customId", value, 6, 128)) return *e;
+    store::LinkedId id{device ? "device" : "custom", value};
+    done = link ? store_->link_id(account_id, id) : store_->unlink_id(account_id, id);
+  }
+  if (!done) return from_store(done.error());
+  return account_get(c);
+}
+
+}  // namespace craft::api

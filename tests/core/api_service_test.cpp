@@ -1,0 +1,141 @@
+// ApiService with an injected clock and an in-memory SQLite store: token expiry, refresh
+// rotation, auth rate limits and leaderboard reset periods, without sleeping.
+#include "api/api_service.hpp"
+#include "api/rate_limiter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+namespace craft::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Thursday 2026-11-26 12:00:00 UTC.
+constexpr int64_t kThursdayNoon = 1'795'694'400;
+
+struct Fixture {
+  ManualClock clock{TimePoint{std::chrono::seconds(kThursdayNoon)}};
+  ServerConfig config = [] {
+    ServerConfig c;
+    c.store.sqlite_path = ":memory:";
+    c.store.workers = 1;
+    c.auth.password_cost = "minimum";
+    c.auth.admin_key = "admin-key";
+    c.auth.account_attempts_per_minute = 3;
+    return c;
+  }();
+  ApiService service{config, clock};
+
+  CallResult call(v1::ApiRequest request, CallContext context = {}) {
+    std::promise<CallResult> done;
+    service.call(std::move(request), std::move(context), [&](CallResult r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  }
+  v1::SessionTokens device(const std::string& id, const std::string& username = "") {
+    v1::ApiRequest r;
+    r.mutable_auth_device()->set_device_id(id);
+    r.mutable_auth_device()->set_create(true);
+    r.mutable_auth_device()->set_username(username);
+    auto result = call(r);
+    EXPECT_TRUE(std::holds_alternative<v1::ApiResponse>(result));
+    return std::get<v1::ApiResponse>(result).session();
+  }
+  CallResult account(const std::string& token) {
+    v1::ApiRequest r;
+    r.mutable_account_get();
+    return call(r, CallContext{token, "ip", false, {}});
+  }
+};
+
+v1::ErrorCode code_of(const CallResult& r) {
+  auto* e = std::get_if<CallError>(&r);
+  return e ? e->code : v1::ERROR_UNSPECIFIED;
+}
+
+TEST(ApiService, SessionTokenExpiresAtItsTtlOnTheInjectedClock) {
+  Fixture f;
+  auto session = f.device("device-expiry-1");
+  EXPECT_EQ(session.expires_at(), kThursdayNoon + 3600);
+  EXPECT_EQ(code_of(f.account(session.token())), v1::ERROR_UNSPECIFIED);
+  f.clock.advance(3599s);
+  EXPECT_EQ(code_of(f.account(session.token())), v1::ERROR_UNSPECIFIED);
+  f.clock.advance(1s);
+  EXPECT_EQ(code_of(f.account(session.token())), v1::TOKEN_EXPIRED);
+}
+
+TEST(ApiService, RefreshWorksOnceAndGivesAWorkingToken) {
+  Fixture f;
+  auto session = f.device("device-refresh-1");
+  f.clock.advance(2h);
+  v1::ApiRequest refresh;
+  refresh.mutable_auth_refresh()->set_refresh_token(session.refresh_token());
+  auto fresh = f.call(refresh);
+  ASSERT_EQ(code_of(fresh), v1::ERROR_UNSPECIFIED);
+  const auto& next = std::get<v1::ApiResponse>(fresh).session();
+  EXPECT_EQ(next.account_id(), session.account_id());
+  EXPECT_EQ(next.expires_at(), kThursdayNoon + 2 * 3600 + 3600);
+  EXPECT_EQ(code_of(f.account(next.token())), v1::ERROR_UNSPECIFIED);
+  EXPECT_EQ(code_of(f.call(refresh)), v1::TOKEN_REVOKED);
+}
+
+TEST(ApiService, AuthAttemptsPerAccountRefillAfterAMinute) {
+  Fixture f;
+  v1::ApiRequest wrong;
+  wrong.mutable_auth_email()->set_email("x@example.com");
+  wrong.mutable_auth_email()->set_password("not-the-password");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(code_of(f.call(wrong)), v1::INVALID_CREDENTIALS) << i;
+  EXPECT_EQ(code_of(f.call(wrong)), v1::RATE_LIMITED);
+  EXPECT_EQ(f.service.stats().rate_limited.load(), 1u);
+  f.clock.advance(20s);  // one attempt back (3 per minute)
+  EXPECT_EQ(code_of(f.call(wrong)), v1::INVALID_CREDENTIALS);
+  EXPECT_EQ(code_of(f.call(wrong)), v1::RATE_LIMITED);
+}
+
+TEST(ApiService, WeeklyLeaderboardDropsLastWeeksRecordsOnMonday) {
+  Fixture f;
+  v1::ApiRequest create;
+  create.mutable_leaderboard_create()->set_id("weekly");
+  create.mutable_leaderboard_create()->set_reset_schedule("weekly");
+  EXPECT_EQ(code_of(f.call(create, CallContext{"wrong-key", "ip", false, {}})), v1::PERMISSION_DENIED);
+  ASSERT_EQ(code_of(f.call(create, CallContext{"admin-key", "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+
+  auto write = [&](const std::string& token, int64_t score) {
+    v1::ApiRequest r;
+    r.mutable_leaderboard_write()->set_leaderboard_id("weekly");
+    r.mutable_leaderboard_write()->set_score(score);
+    return f.call(r, CallContext{token, "ip", false, {}});
+  };
+  auto total = [&](const std::string& token) {
+    v1::ApiRequest r;
+    r.mutable_leaderboard_list()->set_leaderboard_id("weekly");
+    auto result = f.call(r, CallContext{token, "ip", false, {}});
+    return std::get<v1::ApiResponse>(result).leaderboard_records().total();
+  };
+  auto ann = f.device("device-weekly-ann", "ann");
+  ASSERT_EQ(code_of(write(ann.token(), 10)), v1::ERROR_UNSPECIFIED);
+  f.clock.advance(35h);  // Friday 23:00: same week
+  auto bob = f.device("device-weekly-bob", "bob");
+  ASSERT_EQ(code_of(write(bob.token(), 20)), v1::ERROR_UNSPECIFIED);
+  EXPECT_EQ(total(bob.token()), 2);
+  f.clock.advance(49h - 1s);  // Sunday 23:59:59: still the same week
+  EXPECT_EQ(total(f.device("device-weekly-bob").token()), 2);
+  f.clock.advance(1s);  // Monday 00:00 UTC: a new week
+  EXPECT_EQ(total(f.device("device-weekly-bob").token()), 0);
+}
+
+TEST(RateLimiter, KeysAreIndependentAndMemoryIsBounded) {
+  RateLimiter limiter(2, 4);
+  TimePoint t{};
+  EXPECT_TRUE(limiter.allow("a", t));
+  EXPECT_TRUE(limiter.allow("a", t));
+  EXPECT_FALSE(limiter.allow("a", t));
+  EXPECT_TRUE(limiter.allow("b", t));
+  for (int i = 0; i < 10; ++i) limiter.allow("k" + std::to_string(i), t + std::chrono::seconds(i));
+  EXPECT_LE(limiter.keys(), 4u);
+  EXPECT_TRUE(limiter.allow("a", t + 30s));  // refilled
+}
+
+}  // namespace
+}  // namespace craft::api
