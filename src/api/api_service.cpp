@@ -187,24 +187,32 @@ CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c) {
   return bad_request("api_request names no call");
 }
 
-std::variant<Identity, CallError> ApiService::verify_session(const std::string& token) {
-  if (token.empty()) return CallError{v1::UNAUTHORIZED, "a session token is required"};
-  auto verified = signer_->verify(token, auth::TokenKind::session, now_s());
+std::variant<ApiService::Verified, CallError> ApiService::verify_token(const std::string& token, auth::TokenKind kind) {
+  const char* what = kind == auth::TokenKind::session ? "session" : "refresh";
+  if (token.empty()) return CallError{v1::UNAUTHORIZED, std::string("a ") + what + " token is required"};
+  auto verified = signer_->verify(token, kind, now_s());
   if (auto* e = std::get_if<auth::TokenError>(&verified)) {
-    if (*e == auth::TokenError::expired) return CallError{v1::TOKEN_EXPIRED, "session token expired; refresh it"};
-    return CallError{v1::UNAUTHORIZED, std::string("invalid session token: ") + auth::to_string(*e)};
+    if (*e == auth::TokenError::expired) return CallError{v1::TOKEN_EXPIRED, std::string(what) + " token expired"};
+    return CallError{v1::UNAUTHORIZED, std::string("invalid ") + what + " token: " + auth::to_string(*e)};
   }
-  auto& p = std::get<auth::TokenPayload>(verified);
-  auto revoked = store_->is_token_revoked(p.token_id);
+  auto& payload = std::get<auth::TokenPayload>(verified);
+  auto revoked = store_->is_token_revoked(payload.token_id);
   if (!revoked) return from_store(revoked.error());
-  if (*revoked) return CallError{v1::TOKEN_REVOKED, "session token revoked (logged out)"};
-  auto account = store_->get_account(p.account_id);
+  if (*revoked) return CallError{v1::TOKEN_REVOKED, std::string(what) + " token revoked (logged out or used)"};
+  auto account = store_->get_account(payload.account_id);
   if (!account) {
     if (account.code() == store::Errc::not_found) return CallError{v1::UNAUTHORIZED, "the account is gone"};
     return from_store(account.error());
   }
   if (account->banned) return CallError{v1::ACCOUNT_BANNED, "account banned"};
-  return Identity{account->id, account->username, p.token_id, p.expires_at};
+  return Verified{std::move(payload), std::move(*account)};
+}
+
+std::variant<Identity, CallError> ApiService::verify_session(const std::string& token) {
+  auto verified = verify_token(token, auth::TokenKind::session);
+  if (auto* e = std::get_if<CallError>(&verified)) return *e;
+  auto& v = std::get<Verified>(verified);
+  return Identity{v.account.id, v.account.username, v.token.token_id, v.token.expires_at};
 }
 
 std::variant<Identity, CallError> ApiService::caller(const CallContext& c) {

@@ -82,6 +82,12 @@ class ApiService {
   void enqueue(std::function<void()> job, std::function<void()> on_full);
   void work();
   CallResult dispatch(const v1::ApiRequest& request, const CallContext& context);
+  struct Verified {
+    auth::TokenPayload token;
+    store::Account account;
+  };
+  // Signature, expiry, revocation, and an existing account that is not banned.
+  std::variant<Verified, CallError> verify_token(const std::string& token, auth::TokenKind kind);
   std::variant<Identity, CallError> verify_session(const std::string& token);
   std::variant<Identity, CallError> caller(const CallContext& context);
   int64_t now_s() const { return clock_.wall_time_us() / 1'000'000; }

@@ -114,21 +114,12 @@ CallResult ApiService::auth_email(const v1::AuthEmailRequest& r, const CallConte
 
 CallResult ApiService::auth_refresh(const v1::RefreshRequest& r, const CallContext& c) {
   (void)c;
-  auto verified = signer_->verify(r.refresh_token(), auth::TokenKind::refresh, now_s());
-  if (auto* e = std::get_if<auth::TokenError>(&verified)) {
-    if (*e == auth::TokenError::expired) return CallError{v1::TOKEN_EXPIRED, "refresh token expired; log in again"};
-    return CallError{v1::UNAUTHORIZED, std::string("invalid refresh token: ") + auth::to_string(*e)};
-  }
-  auto& p = std::get<auth::TokenPayload>(verified);
-  auto revoked = store_->is_token_revoked(p.token_id);
-  if (!revoked) return from_store(revoked.error());
-  if (*revoked) return CallError{v1::TOKEN_REVOKED, "refresh token already used or logged out"};
-  auto account = store_->get_account(p.account_id);
-  if (!account) return account.code() == store::Errc::not_found ? CallError{v1::UNAUTHORIZED, "the account is gone"}
-                                                                : from_store(account.error());
+  auto verified = verify_token(r.refresh_token(), auth::TokenKind::refresh);
+  if (auto* e = std::get_if<CallError>(&verified)) return *e;
+  auto& v = std::get<Verified>(verified);
   // Each refresh token works once: a stolen copy stops working when its owner refreshes.
-  if (auto done = store_->revoke_token(p.token_id, p.expires_at); !done) return from_store(done.error());
-  return issue_session(*account, false);
+  if (auto done = store_->revoke_token(v.token.token_id, v.token.expires_at); !done) return from_store(done.error());
+  return issue_session(v.account, false);
 }
 
 CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext& c) {

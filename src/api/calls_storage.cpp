@@ -65,7 +65,11 @@ CallResult ApiService::storage_delete(const v1::StorageDeleteRequest& r, const C
   if (auto e = check_batch(r.ids_size(), config_.store.max_batch)) return *e;
   const auto& me = std::get<Identity>(who).account_id;
   std::vector<store::ObjectDelete> deletes;
-  for (const auto& id : r.ids()) deletes.push_back({id.collection(), id.key(), me, id.version()});
+  for (const auto& id : r.ids()) {
+    if (!id.owner_id().empty() && id.owner_id() != me)
+      return CallError{v1::PERMISSION_DENIED, "item " + std::to_string(deletes.size()) + ": not your object"};
+    deletes.push_back({id.collection(), id.key(), me, id.version()});
+  }
   if (auto done = store_->delete_objects(store::Caller::user(me), deletes); !done) return from_store(done.error());
   v1::ApiResponse response;
   response.mutable_empty();

@@ -177,13 +177,7 @@ class PgConnection final : public detail::SqlConnection {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, StoreOptions options) {
-  try {
-    auto conn = std::make_unique<PgConnection>(url);
-    std::unique_ptr<Store> store = std::make_unique<detail::SqlStore>(std::move(conn), options);
-    return store;
-  } catch (const std::exception& e) {
-    return make_error(Errc::unavailable, e.what());
-  }
+  return detail::open_sql_store<PgConnection>(url, options);
 }
 
 }  // namespace craft::store

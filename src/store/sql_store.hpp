@@ -124,4 +124,15 @@ inline constexpr std::size_t kMaxKindBytes = 32;    // link kind
 void check_field(std::string_view what, std::string_view value, std::size_t max,
                  bool may_be_empty = false, int index = -1);
 
+// Connects a backend's SqlConnection and migrates; any failure is Errc::unavailable.
+template <class Connection>
+Result<std::unique_ptr<Store>> open_sql_store(const std::string& target, StoreOptions options) {
+  try {
+    std::unique_ptr<Store> store = std::make_unique<SqlStore>(std::make_unique<Connection>(target), options);
+    return store;
+  } catch (const std::exception& e) {
+    return make_error(Errc::unavailable, e.what());
+  }
+}
+
 }  // namespace craft::store::detail

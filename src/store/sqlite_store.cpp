@@ -166,13 +166,7 @@ class SqliteConnection final : public detail::SqlConnection {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, StoreOptions options) {
-  try {
-    auto conn = std::make_unique<SqliteConnection>(path);
-    std::unique_ptr<Store> store = std::make_unique<detail::SqlStore>(std::move(conn), options);
-    return store;
-  } catch (const std::exception& e) {
-    return make_error(Errc::unavailable, e.what());
-  }
+  return detail::open_sql_store<SqliteConnection>(path, options);
 }
 
 }  // namespace craft::store
