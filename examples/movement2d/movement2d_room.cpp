@@ -5,6 +5,7 @@
 #include <craft/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -119,10 +120,18 @@ void Movement2dRoom::on_tick(Duration dt) {
 }
 
 
+namespace {
+// Like printf's %.2f, at a fraction of its cost: snapshots go out every tick.
+void append_fixed2(std::string& out, double v) {
+  char buf[32];
+  auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 2).ptr;
+  out.append(buf, end);
+}
+}  // namespace
+
 std::string Movement2dRoom::snapshot_json() const {
   std::string out = "{\"t\":" + std::to_string(wall_time_us() / 1000) + ",\"tick\":" + std::to_string(tick_) +
                     ",\"players\":[";
-  char buf[96];
   bool first = true;
   for (auto id : join_order_) {
     auto e = entities_.at(id);
@@ -132,8 +141,11 @@ std::string Movement2dRoom::snapshot_json() const {
     first = false;
     out += "{\"id\":\"" + std::to_string(id) + "\",\"name\":";
     json::append_string(out, player->name);
-    std::snprintf(buf, sizeof buf, ",\"x\":%.2f,\"y\":%.2f,\"seq\":%u}", pos->x, pos->y, player->applied_seq);
-    out += buf;
+    out += ",\"x\":";
+    append_fixed2(out, pos->x);
+    out += ",\"y\":";
+    append_fixed2(out, pos->y);
+    out += ",\"seq\":" + std::to_string(player->applied_seq) + "}";
   }
   out += "]}";
   return out;
