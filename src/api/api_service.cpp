@@ -182,6 +182,7 @@ CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c) {
     case C::kLeaderboardCreate: return leaderboard_create(r.leaderboard_create(), c);
     case C::kLeaderboardWrite: return leaderboard_write(r.leaderboard_write(), c);
     case C::kLeaderboardList: return leaderboard_list(r.leaderboard_list(), c);
+    case C::kAccountBan: return account_ban(r.account_ban(), c);
     case C::CALL_NOT_SET: break;
   }
   return bad_request("api_request names no call");
@@ -232,6 +233,12 @@ std::optional<CallError> ApiService::check_attempts(const CallContext& c, const 
   stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
   return CallError{v1::RATE_LIMITED, ip_ok ? "too many attempts for this account; wait a minute"
                                            : "too many attempts from this address; wait a minute"};
+}
+
+bool ApiService::is_admin(const CallContext& c) const {
+  const auto& key = config_.auth.admin_key;
+  return !c.from_socket && !key.empty() && c.bearer.size() == key.size() &&
+         sodium_memcmp(c.bearer.data(), key.data(), key.size()) == 0;
 }
 
 CallResult ApiService::issue_session(const store::Account& account, bool created) {

@@ -94,6 +94,8 @@ class ApiService {
   // Counts an attempt against both keys; an error once either is out of attempts.
   std::optional<CallError> check_attempts(const CallContext& context, const std::string& account_key);
   CallResult issue_session(const store::Account& account, bool created);
+  // The HTTP bearer is auth.admin_key (compared in constant time; never over a socket).
+  bool is_admin(const CallContext& context) const;
 
   // calls_auth.cpp
   CallResult auth_device(const v1::AuthDeviceRequest& r, const CallContext& c);
@@ -106,6 +108,7 @@ class ApiService {
   CallResult account_get(const CallContext& c);
   CallResult account_update(const v1::AccountUpdateRequest& r, const CallContext& c);
   CallResult account_link(const v1::LinkRequest& r, const CallContext& c, bool link);
+  CallResult account_ban(const v1::AccountBanRequest& r, const CallContext& c);
   // calls_storage.cpp
   CallResult storage_write(const v1::StorageWriteRequest& r, const CallContext& c);
   CallResult storage_read(const v1::StorageReadRequest& r, const CallContext& c);

@@ -202,4 +202,12 @@ CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext&
   return account_get(c);
 }
 
+CallResult ApiService::account_ban(const v1::AccountBanRequest& r, const CallContext& c) {
+  if (!is_admin(c)) return CallError{v1::PERMISSION_DENIED, "banning needs Authorization: Bearer <auth.admin_key>"};
+  if (auto done = store_->set_banned(r.account_id(), r.banned()); !done) return from_store(done.error());
+  v1::ApiResponse response;
+  response.mutable_empty();
+  return response;
+}
+
 }  // namespace craft::api

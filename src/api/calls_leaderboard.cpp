@@ -5,8 +5,6 @@
 #include "api/api_service.hpp"
 #include "api/convert.hpp"
 
-#include <sodium.h>
-
 #include <chrono>
 
 namespace craft::api {
@@ -29,11 +27,6 @@ int64_t period_start(const std::string& schedule, int64_t now) {
 
 bool valid_schedule(const std::string& s) { return s.empty() || s == "daily" || s == "weekly" || s == "monthly"; }
 
-bool is_admin(const std::string& bearer, const std::string& admin_key) {
-  return !admin_key.empty() && bearer.size() == admin_key.size() &&
-         sodium_memcmp(bearer.data(), admin_key.data(), admin_key.size()) == 0;
-}
-
 }  // namespace
 
 std::optional<CallError> ApiService::apply_reset(const store::Leaderboard& board) {
@@ -44,7 +37,7 @@ std::optional<CallError> ApiService::apply_reset(const store::Leaderboard& board
 }
 
 CallResult ApiService::leaderboard_create(const v1::LeaderboardCreateRequest& r, const CallContext& c) {
-  if (c.from_socket || !is_admin(c.bearer, config_.auth.admin_key))
+  if (!is_admin(c))
     return CallError{v1::PERMISSION_DENIED, "creating leaderboards needs Authorization: Bearer <auth.admin_key>"};
   if (!valid_schedule(r.reset_schedule())) return bad_request("resetSchedule is \"\", daily, weekly or monthly");
   store::Leaderboard board;

@@ -32,6 +32,7 @@ constexpr std::array routes = {
     Route{"POST", "/v1/leaderboard/create", "leaderboard_create"},
     Route{"POST", "/v1/leaderboard/write", "leaderboard_write"},
     Route{"POST", "/v1/leaderboard/list", "leaderboard_list"},
+    Route{"POST", "/v1/admin/ban", "account_ban"},
 };
 
 // Browser games are often served from another origin than the API.

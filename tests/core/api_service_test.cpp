@@ -125,6 +125,32 @@ TEST(ApiService, WeeklyLeaderboardDropsLastWeeksRecordsOnMonday) {
   EXPECT_EQ(total(f.device("device-weekly-bob").token()), 0);
 }
 
+TEST(ApiService, BannedAccountsAreRefusedUntilUnbanned) {
+  Fixture f;
+  auto session = f.device("device-banned-1");
+  v1::ApiRequest ban;
+  ban.mutable_account_ban()->set_account_id(session.account_id());
+  ban.mutable_account_ban()->set_banned(true);
+  EXPECT_EQ(code_of(f.call(ban, CallContext{"not-admin", "ip", false, {}})), v1::PERMISSION_DENIED);
+  ASSERT_EQ(code_of(f.call(ban, CallContext{"admin-key", "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+  EXPECT_EQ(code_of(f.account(session.token())), v1::ACCOUNT_BANNED);
+  v1::ApiRequest login;
+  login.mutable_auth_device()->set_device_id("device-banned-1");
+  EXPECT_EQ(code_of(f.call(login)), v1::ACCOUNT_BANNED);
+  v1::ApiRequest refresh;
+  refresh.mutable_auth_refresh()->set_refresh_token(session.refresh_token());
+  EXPECT_EQ(code_of(f.call(refresh)), v1::ACCOUNT_BANNED);
+  std::promise<std::variant<Identity, CallError>> hello;
+  f.service.authenticate(session.token(), [&](auto r) { hello.set_value(std::move(r)); });
+  auto checked = hello.get_future().get();
+  ASSERT_TRUE(std::holds_alternative<CallError>(checked));
+  EXPECT_EQ(std::get<CallError>(checked).code, v1::ACCOUNT_BANNED);
+
+  ban.mutable_account_ban()->set_banned(false);
+  ASSERT_EQ(code_of(f.call(ban, CallContext{"admin-key", "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+  EXPECT_EQ(code_of(f.account(session.token())), v1::ERROR_UNSPECIFIED);
+}
+
 TEST(RateLimiter, KeysAreIndependentAndMemoryIsBounded) {
   RateLimiter limiter(2, 4);
   TimePoint t{};
