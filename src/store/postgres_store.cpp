@@ -34,7 +34,7 @@ struct ResultHolder {
 
 class PgConnection final : public detail::SqlConnection {
  public:
-  explicit PgConnection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+  explicit PgConnection(const std::string& url) : conn_(connect(url)) {
     if (PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = PQerrorMessage(conn_);
       PQfinish(conn_);
@@ -44,6 +44,15 @@ class PgConnection final : public detail::SqlConnection {
     setup_session();
   }
   ~PgConnection() override { PQfinish(conn_); }
+
+  // A server that accepts but never answers must not hang craftd's start: unless the URL
+  // says otherwise, give up after 10 s (libpq waits forever by default).
+  static PGconn* connect(const std::string& url) {
+    // Later keywords win, so the URL (expanded from "dbname") can override the timeout.
+    const char* keys[] = {"connect_timeout", "dbname", nullptr};
+    const char* values[] = {"10", url.c_str(), nullptr};
+    return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  }
 
   detail::Dialect dialect() const override { return detail::Dialect::postgres; }
 
