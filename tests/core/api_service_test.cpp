@@ -151,6 +151,44 @@ TEST(ApiService, BannedAccountsAreRefusedUntilUnbanned) {
   EXPECT_EQ(code_of(f.account(session.token())), v1::ERROR_UNSPECIFIED);
 }
 
+TEST(ApiService, QueueAndBatchLimitsRefuseWithClearErrors) {
+  ManualClock clock{TimePoint{std::chrono::seconds(kThursdayNoon)}};
+  ServerConfig config;
+  config.store.sqlite_path = ":memory:";
+  config.store.workers = 1;
+  config.store.max_queue = 1;
+  ApiService service{config, clock};
+  // Hold the only worker, fill the queue with one call, and the next call is refused at once.
+  std::promise<void> release;
+  std::promise<void> holding;
+  service.run([&](store::Store&) {
+    holding.set_value();
+    release.get_future().wait();
+  });
+  holding.get_future().wait();
+  v1::ApiRequest request;
+  request.mutable_account_get();
+  std::promise<CallResult> queued, refused;
+  service.call(request, {}, [&](CallResult r) { queued.set_value(std::move(r)); });
+  service.call(request, {}, [&](CallResult r) { refused.set_value(std::move(r)); });
+  EXPECT_EQ(code_of(refused.get_future().get()), v1::UNAVAILABLE);
+  EXPECT_EQ(service.stats().queue_full.load(), 1u);
+  release.set_value();
+  EXPECT_EQ(code_of(queued.get_future().get()), v1::UNAUTHORIZED);  // it ran: no token given
+
+  Fixture f;
+  auto session = f.device("device-batch-1");
+  v1::ApiRequest write;
+  for (int i = 0; i < 101; ++i) {
+    auto* o = write.mutable_storage_write()->add_objects();
+    o->set_collection("c");
+    o->set_key("k" + std::to_string(i));
+  }
+  EXPECT_EQ(code_of(f.call(write, CallContext{session.token(), "ip", false, {}})), v1::BAD_REQUEST);
+  write.mutable_storage_write()->mutable_objects()->DeleteSubrange(100, 1);
+  EXPECT_EQ(code_of(f.call(write, CallContext{session.token(), "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+}
+
 TEST(RateLimiter, KeysAreIndependentAndMemoryIsBounded) {
   RateLimiter limiter(2, 4);
   TimePoint t{};
