@@ -16,6 +16,11 @@ export interface ClientOptions {
   format?: Format;
   /** Display name sent in hello. */
   name?: string;
+  /**
+   * A session token from the accounts API (Api.session.token), sent in hello: the session
+   * becomes that account's (client.accountId, client.username). Change it with client.token.
+   */
+  token?: string;
   /** A WebSocket implementation for Node (e.g. the `ws` package); browsers have one. */
   WebSocket?: any;
   reconnect?: ReconnectOptions;
@@ -43,13 +48,21 @@ interface Pending {
 // Codes after which reconnecting would only repeat the problem.
 const FINAL_CLOSES = new Set<number>([
   CloseCode.protocolError, CloseCode.invalidPayload, CloseCode.messageTooBig, CloseCode.flood,
-  CloseCode.unsupportedVersion,
+  CloseCode.unsupportedVersion, CloseCode.authFailed,
 ]);
+// Client-side failures of a reconnect attempt worth retrying; an error the server answered
+// the hello with (UNAUTHORIZED, TOKEN_EXPIRED, ...) would only come again.
+const TRANSIENT = new Set(["CONNECT_FAILED", "CLOSED", "TIMEOUT"]);
 
 const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
 
 export class Client implements RoomTransport {
   sessionId = "";
+  /** From welcome: the account of the hello's token ("" for an anonymous session). */
+  accountId = "";
+  username = "";
+  /** The session token the next hello sends (options.token at first). */
+  token: string;
   private ws: any;
   private nextCid = 1;
   private readonly pending = new Map<number, Pending>();
@@ -61,6 +74,7 @@ export class Client implements RoomTransport {
   private keepAlive?: ReturnType<typeof setInterval>;
   private offsetMs = 0;
   private attempts = 0;
+  private reconnecting = false;
 
   constructor(
     readonly url: string,
@@ -69,21 +83,29 @@ export class Client implements RoomTransport {
     this.format = options.format ?? "binary";
     this.WS = options.WebSocket ?? (globalThis as any).WebSocket;
     if (!this.WS) throw new Error("no WebSocket: pass options.WebSocket (e.g. the ws package) in Node");
+    this.token = options.token ?? "";
   }
 
-  /** Opens the socket and says hello. */
-  async connect(): Promise<{ sessionId: string; serverTimeUs: number }> {
+  /**
+   * Opens the socket and says hello. A refused token rejects with its CraftError
+   * (UNAUTHORIZED, TOKEN_EXPIRED, TOKEN_REVOKED, ACCOUNT_BANNED); the server then closes
+   * with 4005 and the client does not reconnect.
+   */
+  async connect(): Promise<{ sessionId: string; serverTimeUs: number; accountId: string; username: string }> {
     this.closedByUser = false;
     await this.open();
     const reply = await this.request({
-      body: { case: "hello", value: { protocolVersion: 1, name: this.options.name ?? "" } },
+      body: { case: "hello", value: { protocolVersion: 1, name: this.options.name ?? "", token: this.token } },
     });
     if (reply.body.case !== "welcome") throw new CraftError("BAD_REPLY", "expected welcome");
-    this.sessionId = reply.body.value.sessionId.toString();
-    const serverTimeUs = Number(reply.body.value.serverTimeUs);
+    const welcome = reply.body.value;
+    this.sessionId = welcome.sessionId.toString();
+    this.accountId = welcome.accountId;
+    this.username = welcome.username;
+    const serverTimeUs = Number(welcome.serverTimeUs);
     this.offsetMs = serverTimeUs / 1000 - Date.now();
     this.keepAlive = setInterval(() => this.ping().catch(() => {}), this.options.keepAliveMs ?? 20000);
-    return { sessionId: this.sessionId, serverTimeUs };
+    return { sessionId: this.sessionId, serverTimeUs, accountId: this.accountId, username: this.username };
   }
 
   joinOrCreate(type: string, options?: string | object): Promise<Room> {
@@ -244,11 +266,21 @@ export class Client implements RoomTransport {
     this.rooms.clear();
     this.emit("disconnect", { code, reason });
     const r = this.options.reconnect ?? {};
-    if (this.closedByUser || r.enabled === false || FINAL_CLOSES.has(code)) return;
+    // A failed attempt's socket closes too: the running loop retries, not a second one.
+    if (this.closedByUser || r.enabled === false || FINAL_CLOSES.has(code) || this.reconnecting) return;
     void this.reconnect(r);
   }
 
   private async reconnect(r: ReconnectOptions): Promise<void> {
+    this.reconnecting = true;
+    try {
+      await this.reconnectLoop(r);
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private async reconnectLoop(r: ReconnectOptions): Promise<void> {
     const min = r.minDelayMs ?? 250, max = r.maxDelayMs ?? 5000, limit = r.maxAttempts ?? Infinity;
     while (!this.closedByUser && this.attempts < limit) {
       const attempt = ++this.attempts;
@@ -262,7 +294,13 @@ export class Client implements RoomTransport {
         this.attempts = 0;
         this.emit("reconnected", { sessionId: this.sessionId });
         return;
-      } catch {
+      } catch (e) {
+        if (e instanceof CraftError && !TRANSIENT.has(e.code)) {
+          // The server refused the hello (e.g. TOKEN_EXPIRED): set client.token and connect() again.
+          this.attempts = 0;
+          this.emit("error", e);
+          return;
+        }
         // try again
       }
     }

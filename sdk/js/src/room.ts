@@ -1,11 +1,15 @@
-import type { Envelope, RoomJoined } from "./gen/craft_pb.js";
+import type { Envelope, Presence as PresenceMessage, RoomJoined } from "./gen/craft_pb.js";
 import { toBytes } from "./codec.js";
 
 export interface Presence {
   sessionId: string;
   name: string;
+  /** The member's account ("" for an anonymous session). */
+  accountId: string;
 }
 export type MessageHandler = (data: Uint8Array, sender: string, op: number) => void;
+
+const presenceOf = (p: PresenceMessage): Presence => ({ sessionId: p.sessionId.toString(), name: p.name, accountId: p.accountId });
 
 /** What a Room needs from its Client. */
 export interface RoomTransport {
@@ -52,7 +56,7 @@ export class Room {
     this.id = joined.roomId;
     this.type = joined.type;
     this.sessionId = joined.you ? joined.you.sessionId.toString() : "";
-    for (const p of joined.members) this.members.set(p.sessionId.toString(), { sessionId: p.sessionId.toString(), name: p.name });
+    for (const p of joined.members) this.members.set(p.sessionId.toString(), presenceOf(p));
     this.state = joined.state;
   }
 
@@ -99,12 +103,12 @@ export class Room {
       this.byOp.get("*")?.emit(data, sender, op);
     } else if (body.case === "presence") {
       for (const p of body.value.joins) {
-        const presence = { sessionId: p.sessionId.toString(), name: p.name };
+        const presence = presenceOf(p);
         this.members.set(presence.sessionId, presence);
         this.joins.emit(presence);
       }
       for (const p of body.value.leaves) {
-        const presence = { sessionId: p.sessionId.toString(), name: p.name };
+        const presence = presenceOf(p);
         this.members.delete(presence.sessionId);
         this.leaves.emit(presence);
       }
