@@ -107,7 +107,8 @@ class Room {
   // Saved data (docs/http-api.md), from room code. Asynchronous: the database work runs off
   // the room's loop and `done` runs on it later, never if the room is gone by then. Room code
   // acts as the server, so storage permissions do not bind it. Values are JSON object text.
-  // Read: the value, or nullopt if the object is absent (or the database failed).
+  // Read: the value, or nullopt if the object is absent (or the database failed or is busy:
+  // store.max_queue calls waiting).
   void storage_read(std::string collection, std::string key, std::string owner_account_id,
                     std::function<void(std::optional<std::string> json)> done);
   // Write unconditionally, readable and writable by its owner. `done(false)` on any failure.

@@ -93,11 +93,6 @@ ApiService::~ApiService() {
   for (auto& t : workers_) t.join();
 }
 
-int ApiService::schema_version() {
-  auto v = store_->schema_version();
-  return v;
-}
-
 void ApiService::enqueue(std::function<void()> job, std::function<void()> on_full) {
   {
     std::lock_guard lock(mutex_);
@@ -158,9 +153,9 @@ void ApiService::authenticate(std::string token, std::function<void(std::variant
           [shared] { (*shared)(CallError{v1::UNAVAILABLE, "server busy: store.max_queue calls are waiting"}); });
 }
 
-void ApiService::run(std::function<void(store::Store&)> job) {
-  enqueue([this, job = std::move(job)] { job(*store_); },
-          [] { spdlog::warn("api: room storage call dropped, store.max_queue reached"); });
+void ApiService::run(std::function<void(store::Store*)> job) {
+  auto shared = std::make_shared<decltype(job)>(std::move(job));
+  enqueue([this, shared] { (*shared)(store_.get()); }, [shared] { (*shared)(nullptr); });
 }
 
 CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c) {

@@ -72,11 +72,11 @@ class ApiService {
   void call(v1::ApiRequest request, CallContext context, Reply reply);
   // A socket's hello token: who it belongs to, or why not.
   void authenticate(std::string token, std::function<void(std::variant<Identity, CallError>)> done);
-  // Arbitrary store work (room code); `job` runs on a worker.
-  void run(std::function<void(store::Store&)> job);
+  // Arbitrary store work (room code): `job` runs on a worker with the store, or at once with
+  // nullptr when store.max_queue calls are already waiting.
+  void run(std::function<void(store::Store*)> job);
 
   const ApiStats& stats() const { return stats_; }
-  int schema_version();
 
  private:
   void enqueue(std::function<void()> job, std::function<void()> on_full);

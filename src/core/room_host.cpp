@@ -332,7 +332,7 @@ void RoomHost::with_store(std::function<std::function<void()>(store::Store*)> jo
   };
   auto* api = shard_.core().api();
   if (!api) return finish(job(nullptr));
-  api->run([job = std::move(job), finish](store::Store& store) { finish(job(&store)); });
+  api->run([job = std::move(job), finish](store::Store* store) { finish(job(store)); });
 }
 
 }  // namespace craft::detail

@@ -67,7 +67,8 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
                std::span<const SessionId> targets);
   void dispose(std::string_view reason);
   bool disposed() const { return disposed_; }
-  // Runs `job` on a store worker (with nullptr when store.backend = none); the function it
+  // Runs `job` on a store worker (with nullptr when store.backend = none or the store queue
+  // is full); the function it
   // returns then runs on this room's shard, unless the room was disposed meanwhile.
   void with_store(std::function<std::function<void()>(store::Store*)> job);
   // Runs the ticks due at `now` and re-arms the timer. Public so tests can drive it.

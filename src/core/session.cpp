@@ -229,8 +229,9 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
 
 void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
   ++pending_joins_;
-  detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()), Client{id_, name_, identity_.account_id, identity_.username},
-                              std::move(options), cid, mode};
+  detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()),
+                              Client{id_, name_, identity_.account_id, identity_.username}, std::move(options), cid,
+                              mode};
   auto* host = room.get();
   host->shard().dispatch([room = std::move(room), request = std::move(request)]() mutable {
     room->join(std::move(request));

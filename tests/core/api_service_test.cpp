@@ -161,7 +161,7 @@ TEST(ApiService, QueueAndBatchLimitsRefuseWithClearErrors) {
   // Hold the only worker, fill the queue with one call, and the next call is refused at once.
   std::promise<void> release;
   std::promise<void> holding;
-  service.run([&](store::Store&) {
+  service.run([&](store::Store*) {
     holding.set_value();
     release.get_future().wait();
   });
