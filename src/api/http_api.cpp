@@ -79,6 +79,13 @@ std::string success_response(const v1::ApiResponse& response) {
   return json_response(200, "OK", body);
 }
 
+// The JSON parser's message quotes the input, which may be any bytes: keep it printable ASCII.
+std::string printable(std::string_view text, size_t max = 200) {
+  std::string out;
+  for (char ch : text.substr(0, max)) out += ch >= 0x20 && ch < 0x7f ? ch : '?';
+  return out;
+}
+
 std::string bearer_of(const http::Request& request) {
   auto value = request.header("authorization");
   if (value.size() > 7 && http::iequals(value.substr(0, 7), "bearer ")) return std::string(value.substr(7));
@@ -122,7 +129,7 @@ void handle_http(ApiService* service, const http::Request& request, std::string_
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
   auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : std::string(body), message, options);
-  if (!parsed.ok()) return respond(error_response({v1::BAD_REQUEST, "bad JSON body: " + std::string(parsed.message())}));
+  if (!parsed.ok()) return respond(error_response({v1::BAD_REQUEST, "bad JSON body: " + printable(std::string(parsed.message()))}));
 
   CallContext context;
   context.bearer = bearer_of(request);

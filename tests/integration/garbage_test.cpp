@@ -2,7 +2,10 @@
 // middle of it keeps working. Seeded, so a failure reproduces.
 #include "helpers.hpp"
 
+#include <filesystem>
 #include <random>
+
+#include <stdlib.h>
 
 #include "net/ws_codec.hpp"
 #include "protocol/envelope_codec.hpp"
@@ -65,4 +68,49 @@ TEST(Garbage, RandomFramesAndBytesNeverHurtOthers) {
   }
   room.expect_room_still_works();
   EXPECT_NE(server.http_get("/healthz").find("200 OK"), std::string::npos);
+}
+
+// Every API route gets random bodies, mangled JSON and wrong types: each answer is a 4xx with
+// a JSON error, the stored data is untouched, and the server keeps serving.
+TEST(Garbage, RandomApiBodiesGetClientErrors) {
+  char dir_template[] = "/tmp/craft-garbage-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string db = std::string(dir_template) + "/craft.db";
+  CraftdProcess server({"--store.sqlite-path", db, "--auth.password-cost", "minimum",
+                        "--auth.ip-attempts-per-minute", "100000", "--auth.account-attempts-per-minute", "100000"});
+  auto login = http_request(server.http_port(), "POST", "/v1/auth/device",
+                            R"({"deviceId":"garbage-device-1","create":true})");
+  auto at = login.find("\"token\":\"");
+  ASSERT_NE(at, std::string::npos) << login;
+  auto token = login.substr(at + 9, login.find('"', at + 9) - at - 9);
+  auto bearer = "Authorization: Bearer " + token + "\r\n";
+  auto saved = http_request(server.http_port(), "POST", "/v1/storage/write",
+                            R"({"objects":[{"collection":"keep","key":"k","value":{"v":1}}]})", bearer);
+  ASSERT_NE(saved.find("200 OK"), std::string::npos) << saved;
+
+  const char* routes[] = {"/v1/auth/device", "/v1/auth/email", "/v1/auth/custom", "/v1/auth/refresh",
+                          "/v1/auth/logout", "/v1/account/update", "/v1/account/link", "/v1/storage/write",
+                          "/v1/storage/read", "/v1/storage/delete", "/v1/storage/list", "/v1/leaderboard/write",
+                          "/v1/leaderboard/list", "/v1/leaderboard/create", "/v1/admin/ban"};
+  const char* shapes[] = {"{", "[]", "null", "{\"objects\":5}", "{\"ids\":[{\"collection\":7}]}",
+                          "{\"deviceId\":{\"a\":1}}", "{\"limit\":-5}", "{\"score\":\"x\"}", "\"\\ud800\"",
+                          "{\"objects\":[{\"value\":[1,2]}]}"};
+  std::mt19937 rng(20261129);
+  int answered = 0;
+  for (const char* route : routes) {
+    for (int i = 0; i < 14; ++i) {
+      std::string body = i < 10 ? shapes[i] : random_bytes(rng, 200);
+      auto response = http_request(server.http_port(), "POST", route, body, bearer);
+      ASSERT_TRUE(response.starts_with("HTTP/1.1 4")) << route << " " << body << "\n" << response;
+      EXPECT_NE(response.find("{\"error\":{\"code\":\""), std::string::npos) << route << "\n" << response;
+      ++answered;
+    }
+  }
+  EXPECT_EQ(answered, 15 * 14);
+  auto kept = http_request(server.http_port(), "POST", "/v1/storage/read",
+                           R"({"ids":[{"collection":"keep","key":"k"}]})", bearer);
+  EXPECT_NE(kept.find(R"("value":{"v":1})"), std::string::npos) << kept;
+  EXPECT_NE(server.http_get("/healthz").find("200 OK"), std::string::npos);
+  EXPECT_EQ(server.stop(), 0);
+  std::filesystem::remove_all(dir_template);
 }
