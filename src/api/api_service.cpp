@@ -120,10 +120,18 @@ void ApiService::work() {
     }
     try {
       job();
+      purge_revocations_if_due();
     } catch (const std::exception& e) {
       spdlog::error("api worker: {}", e.what());
     }
   }
+}
+
+void ApiService::purge_revocations_if_due() {
+  int64_t now = now_s(), last = last_purge_s_.load(std::memory_order_relaxed);
+  if (now - last < 3600 || !last_purge_s_.compare_exchange_strong(last, now)) return;
+  if (auto purged = store_->purge_revoked_tokens(now))
+    stats_.revocations_purged.fetch_add(static_cast<uint64_t>(*purged), std::memory_order_relaxed);
 }
 
 void ApiService::call(v1::ApiRequest request, CallContext context, Reply reply) {

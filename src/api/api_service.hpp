@@ -55,6 +55,7 @@ struct ApiStats {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> queue_full{0};
   std::atomic<uint64_t> queued{0};  // waiting for a worker now
+  std::atomic<uint64_t> revocations_purged{0};  // expired entries dropped from the revocation list
 };
 
 // Opens store.backend (migrating it to the current schema). Throws std::runtime_error.
@@ -80,6 +81,9 @@ class ApiService {
 
  private:
   void enqueue(std::function<void()> job, std::function<void()> on_full);
+  // Revoked tokens are kept only until they would have expired anyway: at most hourly, after
+  // a job, the worker drops the expired ones, so logouts and refreshes do not grow the table.
+  void purge_revocations_if_due();
   void work();
   CallResult dispatch(const v1::ApiRequest& request, const CallContext& context);
   struct Verified {
@@ -127,6 +131,7 @@ class ApiService {
   RateLimiter ip_attempts_;
   RateLimiter account_attempts_;
   ApiStats stats_;
+  std::atomic<int64_t> last_purge_s_{0};
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -96,6 +96,8 @@ std::string render_api_metrics(const api::ApiStats& stats) {
       {stats.queue_full, "craft_api_queue_full_total", "API calls refused because store.max_queue were waiting",
        "counter"},
       {stats.queued, "craft_api_queued", "API calls waiting for a store worker", "gauge"},
+      {stats.revocations_purged, "craft_api_revocations_purged_total",
+       "Expired entries dropped from the token revocation list", "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);

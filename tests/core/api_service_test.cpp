@@ -80,6 +80,22 @@ TEST(ApiService, RefreshWorksOnceAndGivesAWorkingToken) {
   EXPECT_EQ(code_of(f.call(refresh)), v1::TOKEN_REVOKED);
 }
 
+TEST(ApiService, RevokedTokensAreForgottenOnceTheyWouldHaveExpired) {
+  Fixture f;
+  auto session = f.device("device-purge-1");  // the worker's first purge runs after this
+  v1::ApiRequest logout;
+  logout.mutable_auth_logout()->set_refresh_token(session.refresh_token());
+  ASSERT_EQ(code_of(f.call(logout, CallContext{session.token(), "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+  f.clock.advance(2h);  // the session token's revocation entry is past its expiry
+  f.device("device-purge-2");  // the worker purges after this call...
+  f.device("device-purge-3");  // ...and before this one (one worker)
+  EXPECT_EQ(f.service.stats().revocations_purged.load(), 1u);  // the refresh token's entry stays
+  f.clock.advance(31 * 24h);
+  f.device("device-purge-4");
+  f.device("device-purge-5");
+  EXPECT_EQ(f.service.stats().revocations_purged.load(), 2u);
+}
+
 TEST(ApiService, AuthAttemptsPerAccountRefillAfterAMinute) {
   Fixture f;
   v1::ApiRequest wrong;
@@ -158,6 +174,8 @@ TEST(ApiService, QueueAndBatchLimitsRefuseWithClearErrors) {
   config.store.workers = 1;
   config.store.max_queue = 1;
   ApiService service{config, clock};
+  v1::ApiRequest request;
+  request.mutable_account_get();
   // Hold the only worker, fill the queue with one call, and the next call is refused at once.
   std::promise<void> release;
   std::promise<void> holding;
@@ -166,8 +184,6 @@ TEST(ApiService, QueueAndBatchLimitsRefuseWithClearErrors) {
     release.get_future().wait();
   });
   holding.get_future().wait();
-  v1::ApiRequest request;
-  request.mutable_account_get();
   std::promise<CallResult> queued, refused;
   service.call(request, {}, [&](CallResult r) { queued.set_value(std::move(r)); });
   service.call(request, {}, [&](CallResult r) { refused.set_value(std::move(r)); });
