@@ -121,6 +121,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"auth", "ip_attempts_per_minute", &a.ip_attempts_per_minute, "auth calls per remote address", 0.1, 1e9},
       {"auth", "account_attempts_per_minute", &a.account_attempts_per_minute,
        "auth calls per device id / email / custom id", 0.1, 1e9},
+      {"auth", "rate_limit_keys", &a.rate_limit_keys,
+       "addresses / ids each auth limiter tracks; past it, idle ones are forgotten", 16, 1e8},
       {"auth", "admin_key", &a.admin_key, "Bearer key for admin calls (leaderboard create, ban); empty = off"},
   };
 }

@@ -43,6 +43,7 @@ struct AuthConfig {
   std::string password_cost = "interactive";    // Argon2id: interactive, moderate, or minimum (tests only)
   double ip_attempts_per_minute = 60;           // auth calls per remote address
   double account_attempts_per_minute = 10;      // auth calls per device id / email / custom id
+  uint32_t rate_limit_keys = 100'000;           // addresses / ids tracked by each auth limiter (memory bound)
   std::string admin_key;                        // Bearer key for admin calls (leaderboard create, ban); empty = off
 };
 

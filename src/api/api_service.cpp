@@ -79,8 +79,8 @@ ApiService::ApiService(const ServerConfig& config, const Clock& clock)
       clock_(clock),
       store_(open_store(config, clock)),
       signer_(std::make_unique<auth::TokenSigner>(load_token_key(config))),
-      ip_attempts_(config.auth.ip_attempts_per_minute),
-      account_attempts_(config.auth.account_attempts_per_minute) {
+      ip_attempts_(config.auth.ip_attempts_per_minute, config.auth.rate_limit_keys),
+      account_attempts_(config.auth.account_attempts_per_minute, config.auth.rate_limit_keys) {
   for (uint32_t i = 0; i < std::max(1u, config.store.workers); ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -232,6 +232,7 @@ std::optional<CallError> ApiService::check_attempts(const CallContext& c, const 
   auto now = clock_.now();
   bool ip_ok = ip_attempts_.allow(c.ip, now);
   bool account_ok = account_attempts_.allow(account_key, now);
+  stats_.rate_limit_keys.store(ip_attempts_.keys() + account_attempts_.keys(), std::memory_order_relaxed);
   if (ip_ok && account_ok) return std::nullopt;
   stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
   return CallError{v1::RATE_LIMITED, ip_ok ? "too many attempts for this account; wait a minute"

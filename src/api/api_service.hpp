@@ -56,6 +56,7 @@ struct ApiStats {
   std::atomic<uint64_t> queue_full{0};
   std::atomic<uint64_t> queued{0};  // waiting for a worker now
   std::atomic<uint64_t> revocations_purged{0};  // expired entries dropped from the revocation list
+  std::atomic<uint64_t> rate_limit_keys{0};     // addresses and ids the auth limiters track now
 };
 
 // Opens store.backend (migrating it to the current schema). Throws std::runtime_error.

@@ -96,6 +96,8 @@ std::string render_api_metrics(const api::ApiStats& stats) {
       {stats.queue_full, "craft_api_queue_full_total", "API calls refused because store.max_queue were waiting",
        "counter"},
       {stats.queued, "craft_api_queued", "API calls waiting for a store worker", "gauge"},
+      {stats.rate_limit_keys, "craft_api_rate_limit_keys", "Addresses and ids tracked by the auth limiters (auth.rate_limit_keys each)",
+       "gauge"},
       {stats.revocations_purged, "craft_api_revocations_purged_total",
        "Expired entries dropped from the token revocation list", "counter"},
   };

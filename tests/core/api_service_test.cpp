@@ -107,6 +107,24 @@ TEST(ApiService, AuthAttemptsPerAccountRefillAfterAMinute) {
   f.clock.advance(20s);  // one attempt back (3 per minute)
   EXPECT_EQ(code_of(f.call(wrong)), v1::INVALID_CREDENTIALS);
   EXPECT_EQ(code_of(f.call(wrong)), v1::RATE_LIMITED);
+  EXPECT_EQ(f.service.stats().rate_limit_keys.load(), 2u);  // one address, one email
+}
+
+TEST(ApiService, RateLimitKeysAreBoundedByConfig) {
+  ManualClock clock{TimePoint{std::chrono::seconds(kThursdayNoon)}};
+  ServerConfig config;
+  config.store.sqlite_path = ":memory:";
+  config.auth.rate_limit_keys = 16;
+  ApiService service{config, clock};
+  for (int i = 0; i < 40; ++i) {
+    v1::ApiRequest r;
+    r.mutable_auth_custom()->set_id("custom-id-" + std::to_string(i));
+    std::promise<CallResult> done;
+    service.call(r, CallContext{"", "ip-" + std::to_string(i), false, {}}, [&](CallResult x) { done.set_value(std::move(x)); });
+    EXPECT_EQ(code_of(done.get_future().get()), v1::NOT_FOUND);
+    clock.advance(1s);
+  }
+  EXPECT_LE(service.stats().rate_limit_keys.load(), 2u * 16 + 2);
 }
 
 TEST(ApiService, WeeklyLeaderboardDropsLastWeeksRecordsOnMonday) {
