@@ -59,6 +59,10 @@ struct ApiStats {
   std::atomic<uint64_t> rate_limit_keys{0};     // addresses and ids the auth limiters track now
 };
 
+// Drops a board's records from before its current reset period (a no-op without a schedule);
+// false if the database failed. Every score write and list runs it first.
+bool reset_leaderboard_if_due(store::Store& store, const store::Leaderboard& board, int64_t now_s);
+
 // Opens store.backend (migrating it to the current schema). Throws std::runtime_error.
 std::unique_ptr<store::Store> open_store(const ServerConfig& config, const Clock& clock);
 

@@ -29,10 +29,13 @@ bool valid_schedule(const std::string& s) { return s.empty() || s == "daily" || 
 
 }  // namespace
 
+bool reset_leaderboard_if_due(store::Store& store, const store::Leaderboard& board, int64_t now_s) {
+  int64_t since = period_start(board.reset_schedule, now_s);
+  return since == 0 || store.delete_records_before(board.id, since).ok();
+}
+
 std::optional<CallError> ApiService::apply_reset(const store::Leaderboard& board) {
-  int64_t since = period_start(board.reset_schedule, now_s());
-  if (since == 0) return std::nullopt;
-  if (auto done = store_->delete_records_before(board.id, since); !done) return from_store(done.error());
+  if (!reset_leaderboard_if_due(*store_, board, now_s())) return CallError{v1::UNAVAILABLE, "database unavailable"};
   return std::nullopt;
 }
 
@@ -47,6 +50,7 @@ CallResult ApiService::leaderboard_create(const v1::LeaderboardCreateRequest& r,
              : r.operator_() == v1::INCREMENT ? store::ScoreOperator::incr
                                               : store::ScoreOperator::best;
   board.reset_schedule = r.reset_schedule();
+  board.authoritative = r.authoritative();
   if (r.has_metadata()) board.metadata = to_json(r.metadata());
   if (auto done = store_->create_leaderboard(board); !done) return from_store(done.error());
   v1::ApiResponse response;
@@ -59,6 +63,8 @@ CallResult ApiService::leaderboard_write(const v1::LeaderboardWriteRequest& r, c
   if (auto* e = std::get_if<CallError>(&who)) return *e;
   auto board = store_->get_leaderboard(r.leaderboard_id());
   if (!board) return from_store(board.error());
+  if (board->authoritative)
+    return CallError{v1::PERMISSION_DENIED, "scores on this leaderboard come from the game server only"};
   if (auto e = apply_reset(*board)) return *e;
   const auto& id = std::get<Identity>(who);
   store::ScoreWrite write{r.leaderboard_id(), id.account_id, id.username, r.score(), r.subscore(),

@@ -1,5 +1,6 @@
 // Room's protected API forwards to its host on the same shard.
 #include "core/room_host.hpp"
+#include "api/api_service.hpp"
 #include "store/store.hpp"
 
 #include <craft/room.hpp>
@@ -62,9 +63,13 @@ void Room::leaderboard_write(std::string leaderboard_id, const Client& player, i
                              std::function<void(int64_t)> done) {
   host_->with_store([write = store::ScoreWrite{std::move(leaderboard_id), player.account_id, player.username, score, 0,
                                                "{}"},
+                     now_s = wall_time_us() / 1'000'000,
                      done = std::move(done)](store::Store* store) -> std::function<void()> {
     int64_t rank = 0;
-    if (store && !write.owner_id.empty()) {
+    auto board = store && !write.owner_id.empty() ? store->get_leaderboard(write.leaderboard_id)
+                                                  : store::Result<store::Leaderboard>(store::make_error(
+                                                        store::Errc::invalid, "no store or no account"));
+    if (board && api::reset_leaderboard_if_due(*store, *board, now_s)) {
       if (auto record = store->write_score(write)) rank = record->rank;
     }
     return [done, rank] { if (done) done(rank); };

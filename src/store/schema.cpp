@@ -78,6 +78,8 @@ std::string v1(Dialect d) {
 std::vector<Migration> migrations(Dialect d) {
   return {
       {1, "accounts, links, revoked tokens, storage objects, leaderboards", v1(d)},
+      {2, "leaderboards written only by the server",
+       "ALTER TABLE leaderboard ADD COLUMN authoritative INTEGER NOT NULL DEFAULT 0;\n"},
   };
 }
 

@@ -46,14 +46,14 @@ void check_limit(int limit, int max) {
 
 Leaderboard SqlStore::must_load_leaderboard(std::string_view id) {
   auto rows = db().query(
-      "SELECT id, sort_order, operator, reset_schedule, metadata, create_time FROM leaderboard "
-      "WHERE id = ?1",
+      "SELECT id, sort_order, operator, reset_schedule, metadata, create_time, authoritative "
+      "FROM leaderboard WHERE id = ?1",
       {std::string(id)});
   if (rows.empty()) fail(Errc::not_found, "no such leaderboard");
   const SqlRow& r = rows[0];
   return Leaderboard{r.text(0), static_cast<SortOrder>(r.integer(1)),
                      static_cast<ScoreOperator>(r.integer(2)), r.text(3), r.text(4),
-                     r.integer(5)};
+                     r.integer(5), r.integer(6) != 0};
 }
 
 int64_t SqlStore::rank_of(const Leaderboard& lb, const LeaderboardRecord& r) {
@@ -90,9 +90,10 @@ Status SqlStore::create_leaderboard(const Leaderboard& lb) {
       fail(Errc::already_exists, "leaderboard exists");
     }
     db().exec(
-        "INSERT INTO leaderboard (id, sort_order, operator, reset_schedule, metadata, create_time) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        {lb.id, int64_t{sort}, int64_t{op}, lb.reset_schedule, lb.metadata, now()});
+        "INSERT INTO leaderboard (id, sort_order, operator, reset_schedule, metadata, create_time, "
+        "authoritative) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        {lb.id, int64_t{sort}, int64_t{op}, lb.reset_schedule, lb.metadata, now(),
+         int64_t{lb.authoritative ? 1 : 0}});
     return Unit{};
   });
 }

@@ -136,9 +136,10 @@ struct Leaderboard {
   std::string id;
   SortOrder sort = SortOrder::descending;
   ScoreOperator op = ScoreOperator::best;
-  std::string reset_schedule;  // cron expression, stored for the scheduler; "" = never
+  std::string reset_schedule;  // "", "daily", "weekly" or "monthly" (applied by the API)
   std::string metadata = "{}";
   int64_t create_time = 0;
+  bool authoritative = false;  // players may not write scores; only the server (room code)
 };
 
 struct ScoreWrite {

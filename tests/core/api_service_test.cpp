@@ -159,6 +159,24 @@ TEST(ApiService, WeeklyLeaderboardDropsLastWeeksRecordsOnMonday) {
   EXPECT_EQ(total(f.device("device-weekly-bob").token()), 0);
 }
 
+TEST(ApiService, PlayersCannotWriteToAnAuthoritativeLeaderboard) {
+  Fixture f;
+  v1::ApiRequest create;
+  create.mutable_leaderboard_create()->set_id("server-only");
+  create.mutable_leaderboard_create()->set_authoritative(true);
+  ASSERT_EQ(code_of(f.call(create, CallContext{"admin-key", "ip", false, {}})), v1::ERROR_UNSPECIFIED);
+  auto ann = f.device("device-authoritative-1");
+  v1::ApiRequest write;
+  write.mutable_leaderboard_write()->set_leaderboard_id("server-only");
+  write.mutable_leaderboard_write()->set_score(1'000'000);
+  EXPECT_EQ(code_of(f.call(write, CallContext{ann.token(), "ip", false, {}})), v1::PERMISSION_DENIED);
+  v1::ApiRequest list;
+  list.mutable_leaderboard_list()->set_leaderboard_id("server-only");
+  auto listed = f.call(list, CallContext{ann.token(), "ip", false, {}});
+  ASSERT_EQ(code_of(listed), v1::ERROR_UNSPECIFIED);
+  EXPECT_EQ(std::get<v1::ApiResponse>(listed).leaderboard_records().total(), 0);
+}
+
 TEST(ApiService, BannedAccountsAreRefusedUntilUnbanned) {
   Fixture f;
   auto session = f.device("device-banned-1");

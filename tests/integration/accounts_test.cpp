@@ -127,12 +127,22 @@ TEST(Accounts, SocketsNeedAValidTokenAndRoomsSeeTheAccount) {
   auto no_board = c->wait_for([](const v1::Envelope& e) { return e.has_room_data() && e.room_data().op() == 2; }, 3s);
   ASSERT_TRUE(no_board);
   EXPECT_EQ(no_board->room_data().data(), "0");
-  auto created = f.post("/v1/leaderboard/create", R"({"id":"best"})", "admin");
+  // Authoritative: players cannot post to it; room code (the server) can.
+  auto created = f.post("/v1/leaderboard/create", R"({"id":"best","authoritative":true})", "admin");
   ASSERT_NE(created.find("200 OK"), std::string::npos) << created;
   c->send(joined.room_id(), 1, "50");
   auto ranked = c->wait_for([](const v1::Envelope& e) { return e.has_room_data() && e.room_data().op() == 2; }, 3s);
   ASSERT_TRUE(ranked);
   EXPECT_EQ(ranked->room_data().data(), "1");
+  v1::Envelope cheat;
+  cheat.mutable_api_request()->mutable_leaderboard_write()->set_leaderboard_id("best");
+  cheat.mutable_api_request()->mutable_leaderboard_write()->set_score(999);
+  try {
+    c->request(cheat);
+    ADD_FAILURE() << "a player wrote to an authoritative leaderboard";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::PERMISSION_DENIED);
+  }
 
   // After logout the token opens no socket.
   auto out = f.post("/v1/auth/logout", "{}", token);
