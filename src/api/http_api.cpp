@@ -120,7 +120,7 @@ void handle_http(ApiService* service, const http::Request& request, std::string_
   if (!route && path_known)
     return respond(http::response(405, "Method Not Allowed", "application/json",
                                   R"({"error":{"code":"BAD_REQUEST","message":"method not allowed"}})", false, cors));
-  if (!route) return respond(error_response({v1::NOT_FOUND, "no API call at " + std::string(path)}));
+  if (!route) return respond(error_response({v1::NOT_FOUND, "no API call at " + printable(path)}));
   if (!service) return respond(error_response({v1::NOT_FOUND, "the API is off (store.backend = none)"}));
 
   v1::ApiRequest call;
@@ -129,7 +129,8 @@ void handle_http(ApiService* service, const http::Request& request, std::string_
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
   auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : std::string(body), message, options);
-  if (!parsed.ok()) return respond(error_response({v1::BAD_REQUEST, "bad JSON body: " + printable(std::string(parsed.message()))}));
+  if (!parsed.ok())
+    return respond(error_response({v1::BAD_REQUEST, "bad JSON body: " + printable(std::string(parsed.message()))}));
 
   CallContext context;
   context.bearer = bearer_of(request);
