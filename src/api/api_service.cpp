@@ -40,8 +40,18 @@ auth::TokenSigner::Key key_from_hex(const std::string& hex, const std::string& o
   return key;
 }
 
+std::string read_key_file(const std::string& path) {
+  char buf[64];
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ssize_t n = fd >= 0 ? ::read(fd, buf, sizeof buf) : -1;
+  if (fd >= 0) ::close(fd);
+  return n == sizeof buf ? std::string(buf, sizeof buf) : std::string();
+}
+
 // The key must outlive restarts, or every session token dies with the process: SQLite keeps
-// it in a file beside the database, created once (O_EXCL, so two starting servers agree).
+// it in a file beside the database. It is written to a temporary file and linked into place,
+// so the key file is either whole or absent (a crash mid-write leaves no half key), and two
+// servers starting at once agree on the first one linked.
 auth::TokenSigner::Key load_token_key(const ServerConfig& config) {
   if (!config.auth.token_key.empty()) return key_from_hex(config.auth.token_key, "auth.token_key");
   if (config.store.backend != "sqlite" || config.store.sqlite_path == ":memory:") {
@@ -49,27 +59,23 @@ auth::TokenSigner::Key load_token_key(const ServerConfig& config) {
     return auth::TokenSigner::generate_key();
   }
   const std::string path = config.store.sqlite_path + ".key";
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd >= 0) {
-      auto key = auth::TokenSigner::generate_key();
-      std::string hex(2 * key.size() + 1, '\0');
-      sodium_bin2hex(hex.data(), hex.size(), key.data(), key.size());
-      hex.pop_back();
-      bool written = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
-      ::close(fd);
-      if (!written) throw std::runtime_error(path + ": cannot write the token key");
-      return key;
-    }
-    if (errno != EEXIST) throw std::runtime_error(path + ": " + std::strerror(errno));
-    char buf[64];
-    fd = ::open(path.c_str(), O_RDONLY);
-    ssize_t n = fd >= 0 ? ::read(fd, buf, sizeof buf) : -1;
-    if (fd >= 0) ::close(fd);
-    if (n == sizeof buf) return key_from_hex(std::string(buf, sizeof buf), path);
-    usleep(10'000);  // another server is writing it right now
+  if (auto hex = read_key_file(path); !hex.empty()) return key_from_hex(hex, path);
+  auto key = auth::TokenSigner::generate_key();
+  std::string hex(2 * key.size() + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), key.data(), key.size());
+  hex.pop_back();
+  const std::string temp = path + ".tmp" + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  bool written = fd >= 0 && ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  bool linked = written && ::link(temp.c_str(), path.c_str()) == 0;
+  int link_errno = errno;
+  ::unlink(temp.c_str());
+  if (linked) return key;
+  if (written && link_errno == EEXIST) {  // another server linked its key first: use that one
+    if (auto theirs = read_key_file(path); !theirs.empty()) return key_from_hex(theirs, path);
   }
-  throw std::runtime_error(path + ": unreadable token key file");
+  throw std::runtime_error(path + ": cannot create the token key file: " + std::strerror(link_errno));
 }
 
 }  // namespace
