@@ -83,6 +83,9 @@ class ApiService {
   void run(std::function<void(store::Store*)> job);
 
   const ApiStats& stats() const { return stats_; }
+  // Called (on a worker) when an account is banned, so the server can close its sockets.
+  // Set before the first call.
+  std::function<void(const std::string& account_id)> on_ban;
 
  private:
   void enqueue(std::function<void()> job, std::function<void()> on_full);

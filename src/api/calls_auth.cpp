@@ -205,6 +205,7 @@ CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext&
 CallResult ApiService::account_ban(const v1::AccountBanRequest& r, const CallContext& c) {
   if (!is_admin(c)) return CallError{v1::PERMISSION_DENIED, "banning needs Authorization: Bearer <auth.admin_key>"};
   if (auto done = store_->set_banned(r.account_id(), r.banned()); !done) return from_store(done.error());
+  if (r.banned() && on_ban) on_ban(r.account_id());
   v1::ApiResponse response;
   response.mutable_empty();
   return response;

@@ -90,7 +90,18 @@ void ServerCore::start() {
     if (started_) return;
     started_ = true;
   }
-  if (config_.store.backend != "none") api_ = std::make_unique<api::ApiService>(config_, clock_);
+  if (config_.store.backend != "none") {
+    api_ = std::make_unique<api::ApiService>(config_, clock_);
+    api_->on_ban = [this](const std::string& account_id) {
+      for (auto& shard : shards_) {
+        shard->post([s = shard.get(), account_id] {
+          s->for_each_connection([&](Connection& c) {
+            if (auto* session = dynamic_cast<Session*>(&c)) session->end_if_account(account_id, "account banned");
+          });
+        });
+      }
+    };
+  }
   listen(http_acceptor_, config_.http_port, http_port_);
   if (config_.tcp_enabled) listen(tcp_acceptor_, config_.tcp_port, tcp_port_);
   accept_retry_.emplace(shards_[0]->context());

@@ -126,10 +126,10 @@ void Session::handle_hello(const v1::Envelope& e) {
   auto* api = shard().core().api();
   if (hello.token().empty()) {
     if (shard().core().config().auth.require)
-      return refuse_hello(e.cid(), {v1::UNAUTHORIZED, "this server requires a session token in hello (auth.require)"});
+      return refuse_account(e.cid(), {v1::UNAUTHORIZED, "this server requires a session token in hello (auth.require)"});
     return finish_hello(e.cid(), hello.name(), {});
   }
-  if (!api) return refuse_hello(e.cid(), {v1::UNAUTHORIZED, "accounts are off here (store.backend = none)"});
+  if (!api) return refuse_account(e.cid(), {v1::UNAUTHORIZED, "accounts are off here (store.backend = none)"});
   // The token's signature is cheap, but revocation and bans are in the database: off-shard.
   hello_pending_ = true;
   auto self = std::static_pointer_cast<Session>(shared_from_this());
@@ -137,13 +137,18 @@ void Session::handle_hello(const v1::Envelope& e) {
     self->shard().post([self, cid, name, result = std::move(result)] {
       self->hello_pending_ = false;
       if (!self->is_open()) return;
-      if (auto* error = std::get_if<api::CallError>(&result)) return self->refuse_hello(cid, *error);
+      if (auto* error = std::get_if<api::CallError>(&result)) return self->refuse_account(cid, *error);
       self->finish_hello(cid, name, std::get<api::Identity>(result));
     });
   });
 }
 
-void Session::refuse_hello(uint32_t cid, const api::CallError& why) {
+void Session::end_if_account(const std::string& account_id, const std::string& why) {
+  if (identity_.account_id != account_id || !is_open()) return;
+  refuse_account(0, {v1::ACCOUNT_BANNED, why});
+}
+
+void Session::refuse_account(uint32_t cid, const api::CallError& why) {
   send_error(cid, why.code, why.message);
   close(close_code::auth_failed, why.message);
 }

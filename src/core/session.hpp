@@ -27,6 +27,8 @@ class Session final : public Connection {
   void on_join_failed(uint32_t cid, int code, std::string message, bool retryable, detail::JoinMode mode,
                       std::string type, std::string options);
   void on_removed(const std::string& room_id, const std::string& reason);
+  // Closes this session (ACCOUNT_BANNED, then 4005) if it belongs to `account_id`.
+  void end_if_account(const std::string& account_id, const std::string& why);
 
  private:
   void on_message(std::string_view payload, bool text) override;
@@ -37,7 +39,7 @@ class Session final : public Connection {
 
   void dispatch(const v1::Envelope& e);
   void handle_hello(const v1::Envelope& e);
-  void refuse_hello(uint32_t cid, const api::CallError& why);
+  void refuse_account(uint32_t cid, const api::CallError& why);
   void finish_hello(uint32_t cid, const std::string& name, api::Identity identity);
   void handle_api(const v1::Envelope& e);
   void handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,

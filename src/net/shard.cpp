@@ -101,14 +101,17 @@ void Shard::remove_room(detail::RoomHost* room) {
   room_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void Shard::sweep() {
-  auto now = this->now();
+void Shard::for_each_connection(const std::function<void(Connection&)>& fn) {
   // Hold references: closing one connection can close others (a full send queue).
   std::vector<std::shared_ptr<Connection>> all;
   all.reserve(connection_count());
   for (auto* c = connections_; c; c = c->next_) all.push_back(c->shared_from_this());
-  for (auto& c : all) c->sweep(now);
-  all.clear();
+  for (auto& c : all) fn(*c);
+}
+
+void Shard::sweep() {
+  auto now = this->now();
+  for_each_connection([now](Connection& c) { c.sweep(now); });
   std::vector<std::shared_ptr<detail::RoomHost>> rooms;
   rooms.reserve(rooms_.size());
   for (auto* r : rooms_) rooms.push_back(r->shared_from_this());

@@ -64,6 +64,8 @@ class Shard {
   // Reused by every gathered write on this shard.
   std::vector<asio::const_buffer>& scratch_buffers() { return scratch_buffers_; }
 
+  // Every connection of this shard, on this shard's thread (a rare walk: bans, sweeps).
+  void for_each_connection(const std::function<void(Connection&)>& fn);
   void add_connection(Connection* c);
   void remove_connection(Connection* c);
   void add_room(detail::RoomHost* room);

@@ -150,6 +150,28 @@ TEST(Accounts, SocketsNeedAValidTokenAndRoomsSeeTheAccount) {
   EXPECT_EQ(refused_hello(*f.connect(), token), v1::TOKEN_REVOKED);
 }
 
+TEST(Accounts, ABanClosesTheAccountsOpenSockets) {
+  Fixture f;
+  auto ann = f.post("/v1/auth/device", R"({"deviceId":"ban-device-ann","create":true})");
+  auto bob = f.post("/v1/auth/device", R"({"deviceId":"ban-device-bob","create":true})");
+  auto a = f.connect(), b = f.connect();
+  a->hello("", field(ann, "token"));
+  b->hello("", field(bob, "token"));
+  auto room = a->join_or_create("probe");
+  b->join(room.room_id());
+  auto banned = f.post("/v1/admin/ban", R"({"accountId":")" + field(ann, "accountId") + R"(","banned":true})", "admin");
+  ASSERT_NE(banned.find("200 OK"), std::string::npos) << banned;
+  auto error = a->wait_for([](const v1::Envelope& e) { return e.has_error(); }, 3s);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->error().code(), v1::ACCOUNT_BANNED);
+  EXPECT_EQ(a->wait_closed(3s), close_code::auth_failed);
+  // The other player stays and sees the banned one leave.
+  auto left = b->wait_for([](const v1::Envelope& e) { return e.has_presence() && e.presence().leaves_size() > 0; }, 3s);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->presence().leaves(0).account_id(), field(ann, "accountId"));
+  b->ping();
+}
+
 TEST(Accounts, AnonymousSocketsCannotMakeAccountCalls) {
   ServerConfig config;
   config.http_port = 0;
