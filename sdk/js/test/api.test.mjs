@@ -2,10 +2,9 @@
 // (set CRAFTD to the binary).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import WebSocket from "ws";
 import { Api, Client, CloseCode, CraftError } from "../dist/esm/index.js";
-import { startCraftd } from "../../../tests/js/lib/craftd.mjs";
+import { freePort, startCraftd } from "../../../tests/js/lib/craftd.mjs";
 
 const skip = process.env.CRAFTD ? false : "set CRAFTD to run against a real craftd";
 const opts = { skip, timeout: 20000 };  // a regression fails instead of hanging
@@ -309,14 +308,6 @@ test("a refused hello rejects with its code, closes 4005 and does not reconnect"
   await c.close();
 });
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test("reconnecting with a token the restarted server refuses stops with an error event", opts, async () => {
   const port = await freePort();

@@ -1,10 +1,9 @@
 // The SDK against a real craftd (set CRAFTD to the binary).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import WebSocket from "ws";
 import { Client, CraftError, decodeJson, decodeText } from "../dist/esm/index.js";
-import { startCraftd } from "../../../tests/js/lib/craftd.mjs";
+import { freePort, startCraftd } from "../../../tests/js/lib/craftd.mjs";
 
 const skip = process.env.CRAFTD ? false : "set CRAFTD to run against a real craftd";
 let server;
@@ -89,14 +88,6 @@ test("movement2d snapshots arrive through onStateChange (op 0)", { skip }, async
   await c.close();
 });
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test("reconnects with backoff after the server restarts", { skip }, async () => {
   const port = await freePort();

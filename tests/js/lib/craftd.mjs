@@ -1,5 +1,6 @@
 // Starts a real craftd (path in $CRAFTD) on free loopback ports and stops it with SIGTERM.
 import { spawn } from "node:child_process";
+import net from "node:net";
 import assert from "node:assert/strict";
 
 export const craftdPath = process.env.CRAFTD;
@@ -61,4 +62,14 @@ export async function startCraftd(flags = []) {
       return result;
     },
   };
+}
+
+// A loopback port that was free a moment ago (for tests that need a port nobody listens on).
+export async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
