@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <utility>
 
 #include "pg_server.hpp"
 #include "store/postgres_store.hpp"
@@ -36,6 +37,27 @@ template <class Open>
     if (write(fd, &i, sizeof i) != sizeof i) _exit(3);
   }
   for (;;) pause();
+}
+
+// Forks a child_writer; returns its pid (-1 on failure) and the read end of its pipe.
+template <class Open>
+std::pair<pid_t, int> start_writer(Open open) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, -1};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    child_writer(open, fds[1]);
+  }
+  close(fds[1]);
+  return {pid, fds[0]};
+}
+
+void create_account_before(Store& s) {
+  NewAccount a;
+  a.username = "before";
+  a.links = {{"device", "d"}};
+  ASSERT_TRUE(s.create_account(a).ok());
 }
 
 // Reads acknowledgements until `kill_after` have arrived, calls `kill`, then drains the pipe.
@@ -77,25 +99,15 @@ TEST(SqliteDurability, AcknowledgedWritesSurviveKill9OfTheWriter) {
   {
     auto s = open_sqlite_store(path);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    NewAccount a;
-    a.username = "before";
-    a.links = {{"device", "d"}};
-    ASSERT_TRUE((*s)->create_account(a).ok());
+    create_account_before(**s);
   }
   auto parent = open_sqlite_store(path);  // stays open across the child's crash
   ASSERT_TRUE(parent.ok()) << parent.error().message;
 
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
+  auto [pid, acks] = start_writer([&] { return open_sqlite_store(path); });
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    child_writer([&] { return open_sqlite_store(path); }, fds[1]);
-  }
-  close(fds[1]);
-  int last = read_acks(fds[0], 50, [&] { kill(pid, SIGKILL); });
-  close(fds[0]);
+  int last = read_acks(acks, 50, [&, pid = pid] { kill(pid, SIGKILL); });
+  close(acks);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer was not killed";
@@ -124,26 +136,16 @@ TEST(PostgresDurability, AcknowledgedWritesSurviveKill9OfTheServer) {
   const std::string url = server->url("crash");
   auto s = open_postgres_store(url);  // stays open across the crash; must reconnect
   ASSERT_TRUE(s.ok()) << s.error().message;
-  NewAccount a;
-  a.username = "before";
-  a.links = {{"device", "d"}};
-  ASSERT_TRUE((*s)->create_account(a).ok());
+  create_account_before(**s);
 
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
+  auto [pid, acks] = start_writer([&] { return open_postgres_store(url); });
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    child_writer([&] { return open_postgres_store(url); }, fds[1]);
-  }
-  close(fds[1]);
   // Kill the server under the writer, then the writer (which then stops acknowledging).
-  int last = read_acks(fds[0], 50, [&] {
+  int last = read_acks(acks, 50, [&, pid = pid] {
     server->kill9();
     kill(pid, SIGKILL);
   });
-  close(fds[0]);
+  close(acks);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_LT(last, kWrites - 1) << "the writer finished before the kill; the test proves nothing";
