@@ -15,7 +15,7 @@ import os
 import sys
 
 
-def load(path):
+def load(path, tool="plot.py"):
     runs = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -25,7 +25,7 @@ def load(path):
             try:
                 runs.append(json.loads(line))
             except json.JSONDecodeError as e:
-                print(f"plot.py: {path}:{n}: skipped, not JSON ({e})", file=sys.stderr)
+                print(f"{tool}: {path}:{n}: skipped, not JSON ({e})", file=sys.stderr)
     return runs
 
 
@@ -204,24 +204,31 @@ def plots(runs, prefix):
     return written
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", help="JSON lines written by craft-bench --json")
-    ap.add_argument("--out", help="prefix of the PNG files (default: RESULTS without .jsonl)")
+def cli(tool, doc, results_help, out_help, write_pngs, tables):
+    """The command line the plotters share: RESULTS [--out X] [--markdown] [--no-png].
+    write_pngs(runs, out, base) returns the paths it wrote; base is RESULTS without .jsonl."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("results", help=results_help)
+    ap.add_argument("--out", help=out_help)
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables of the runs")
     ap.add_argument("--no-png", action="store_true", help="tables only")
     args = ap.parse_args()
-    runs = load(args.results)
+    runs = load(args.results, tool)
     if not runs:
-        print(f"plot.py: no runs in {args.results}", file=sys.stderr)
+        print(f"{tool}: no runs in {args.results}", file=sys.stderr)
         return 1
-    prefix = args.out or os.path.splitext(args.results)[0]
     if not args.no_png:
-        for path in plots(runs, prefix):
-            print(f"plot.py: wrote {path}", file=sys.stderr)
+        for path in write_pngs(runs, args.out, os.path.splitext(args.results)[0]):
+            print(f"{tool}: wrote {path}", file=sys.stderr)
     if args.markdown:
-        print(markdown(runs))
+        print(tables(runs))
     return 0
+
+
+def main():
+    return cli("plot.py", __doc__, "JSON lines written by craft-bench --json",
+               "prefix of the PNG files (default: RESULTS without .jsonl)",
+               lambda runs, out, base: plots(runs, out or base), markdown)
 
 
 if __name__ == "__main__":
