@@ -127,7 +127,7 @@ void Session::handle_hello(const v1::Envelope& e) {
   if (hello.token().empty()) {
     if (shard().core().config().auth.require)
       return refuse_account(e.cid(), {v1::UNAUTHORIZED, "this server requires a session token in hello (auth.require)"});
-    return finish_hello(e.cid(), hello.name(), {});
+    return finish_hello(e.cid(), hello.name(), nullptr);
   }
   if (!api) return refuse_account(e.cid(), {v1::UNAUTHORIZED, "accounts are off here (store.backend = none)"});
   // The token's signature is cheap, but revocation and bans are in the database: off-shard.
@@ -138,13 +138,13 @@ void Session::handle_hello(const v1::Envelope& e) {
       self->hello_pending_ = false;
       if (!self->is_open()) return;
       if (auto* error = std::get_if<api::CallError>(&result)) return self->refuse_account(cid, *error);
-      self->finish_hello(cid, name, std::get<api::Identity>(result));
+      self->finish_hello(cid, name, std::make_unique<const api::Identity>(std::get<api::Identity>(result)));
     });
   });
 }
 
 void Session::end_if_account(const std::string& account_id, const std::string& why) {
-  if (identity_.account_id != account_id || !is_open()) return;
+  if (!identity_ || identity_->account_id != account_id || !is_open()) return;
   refuse_account(0, {v1::ACCOUNT_BANNED, why});
 }
 
@@ -153,10 +153,10 @@ void Session::refuse_account(uint32_t cid, const api::CallError& why) {
   close(close_code::auth_failed, why.message);
 }
 
-void Session::finish_hello(uint32_t cid, const std::string& name, api::Identity identity) {
+void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_ptr<const api::Identity> identity) {
   hello_done_ = true;
   identity_ = std::move(identity);
-  name_ = !name.empty() ? name : !identity_.username.empty() ? identity_.username : "guest-" + std::to_string(id_);
+  name_ = !name.empty() ? name : identity_ ? identity_->username : "guest-" + std::to_string(id_);
   v1::Envelope reply;
   reply.set_cid(cid);
   auto* w = reply.mutable_welcome();
@@ -164,8 +164,10 @@ void Session::finish_hello(uint32_t cid, const std::string& name, api::Identity 
   w->set_protocol_version(protocol_version);
   w->set_server_time_us(shard().core().clock().wall_time_us());
   w->set_shard(shard().index());
-  w->set_account_id(identity_.account_id);
-  w->set_username(identity_.username);
+  if (identity_) {
+    w->set_account_id(identity_->account_id);
+    w->set_username(identity_->username);
+  }
   send_envelope(reply);
 }
 
@@ -174,7 +176,7 @@ void Session::handle_api(const v1::Envelope& e) {
   if (!api) return send_error(e.cid(), v1::NOT_FOUND, "accounts and storage are off here (store.backend = none)");
   api::CallContext context;
   context.from_socket = true;
-  context.identity = identity_;
+  if (identity_) context.identity = *identity_;
   context.ip.assign(ip().begin(), ip().end());
   auto self = std::static_pointer_cast<Session>(shared_from_this());
   api->call(e.api_request(), std::move(context), [self, cid = e.cid()](api::CallResult result) {
@@ -235,8 +237,9 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
 void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
   ++pending_joins_;
   detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()),
-                              Client{id_, name_, identity_.account_id, identity_.username}, std::move(options), cid,
-                              mode};
+                              identity_ ? Client{id_, name_, identity_->account_id, identity_->username}
+                                        : Client{id_, name_},
+                              std::move(options), cid, mode};
   auto* host = room.get();
   host->shard().dispatch([room = std::move(room), request = std::move(request)]() mutable {
     room->join(std::move(request));
