@@ -105,14 +105,22 @@ def markdown(runs):
     return "\n".join(out)
 
 
-def plots(runs, prefix):
+def pyplot(tool):
+    """matplotlib.pyplot drawing to files, or None (with a hint) when matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        return plt
     except ImportError:
-        print("plot.py: matplotlib is missing (run bench/setup, then use /usr/bin/python3); no PNGs written",
+        print(f"{tool}: matplotlib is missing (run bench/setup, then use /usr/bin/python3); no PNG written",
               file=sys.stderr)
+        return None
+
+
+def plots(runs, prefix):
+    plt = pyplot("plot.py")
+    if plt is None:
         return []
     written = []
     # Lines over clients use the default server settings only (runs named like "relay-1000").

@@ -12,7 +12,7 @@ python3-matplotlib); the table needs nothing.
 """
 import sys
 
-from plot import cli, num  # bench/plot.py: the same command line and number format
+from plot import cli, num, pyplot  # bench/plot.py: the same command line and number format
 
 SCENARIOS = ["device-auth", "storage-write", "storage-read", "leaderboard-write", "email-auth"]
 BACKENDS = ["sqlite", "postgres"]
@@ -49,13 +49,8 @@ def markdown(runs):
 
 
 def plot(runs, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_api.py: matplotlib is missing (run bench/setup, then use /usr/bin/python3); no PNG written",
-              file=sys.stderr)
+    plt = pyplot("plot_api.py")
+    if plt is None:
         return None
     runs = latest(runs)
     scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in runs)]
