@@ -59,9 +59,13 @@ struct ApiStats {
   std::atomic<uint64_t> rate_limit_keys{0};     // addresses and ids the auth limiters track now
 };
 
-// Drops a board's records from before its current reset period (a no-op without a schedule);
-// false if the database failed. Every score write and list runs it first.
-bool reset_leaderboard_if_due(store::Store& store, const store::Leaderboard& board, int64_t now_s);
+// A leaderboard as of `now_s`: records from before its current reset period are dropped
+// first (a no-op without a schedule). Every score write and list goes through it.
+store::Result<store::Leaderboard> load_current_board(store::Store& store, std::string_view id, int64_t now_s);
+// Writes a score into the current period. `from_player`: refused (permission_denied) on an
+// authoritative board, which only the server (room code) writes.
+store::Result<store::LeaderboardRecord> write_current_score(store::Store& store, const store::ScoreWrite& write,
+                                                            int64_t now_s, bool from_player);
 
 // Opens store.backend (migrating it to the current schema). Throws std::runtime_error.
 std::unique_ptr<store::Store> open_store(const ServerConfig& config, const Clock& clock);
@@ -130,7 +134,6 @@ class ApiService {
   CallResult leaderboard_create(const v1::LeaderboardCreateRequest& r, const CallContext& c);
   CallResult leaderboard_write(const v1::LeaderboardWriteRequest& r, const CallContext& c);
   CallResult leaderboard_list(const v1::LeaderboardListRequest& r, const CallContext& c);
-  std::optional<CallError> apply_reset(const store::Leaderboard& board);
 
   const ServerConfig config_;
   const Clock& clock_;

@@ -29,14 +29,22 @@ bool valid_schedule(const std::string& s) { return s.empty() || s == "daily" || 
 
 }  // namespace
 
-bool reset_leaderboard_if_due(store::Store& store, const store::Leaderboard& board, int64_t now_s) {
-  int64_t since = period_start(board.reset_schedule, now_s);
-  return since == 0 || store.delete_records_before(board.id, since).ok();
+store::Result<store::Leaderboard> load_current_board(store::Store& store, std::string_view id, int64_t now_s) {
+  auto board = store.get_leaderboard(id);
+  if (!board) return board;
+  if (int64_t since = period_start(board->reset_schedule, now_s); since != 0) {
+    if (auto dropped = store.delete_records_before(board->id, since); !dropped) return dropped.error();
+  }
+  return board;
 }
 
-std::optional<CallError> ApiService::apply_reset(const store::Leaderboard& board) {
-  if (!reset_leaderboard_if_due(*store_, board, now_s())) return CallError{v1::UNAVAILABLE, "database unavailable"};
-  return std::nullopt;
+store::Result<store::LeaderboardRecord> write_current_score(store::Store& store, const store::ScoreWrite& write,
+                                                            int64_t now_s, bool from_player) {
+  auto board = load_current_board(store, write.leaderboard_id, now_s);
+  if (!board) return board.error();
+  if (board->authoritative && from_player)
+    return store::make_error(store::Errc::permission_denied, "scores on this leaderboard come from the game server only");
+  return store.write_score(write);
 }
 
 CallResult ApiService::leaderboard_create(const v1::LeaderboardCreateRequest& r, const CallContext& c) {
@@ -61,15 +69,10 @@ CallResult ApiService::leaderboard_create(const v1::LeaderboardCreateRequest& r,
 CallResult ApiService::leaderboard_write(const v1::LeaderboardWriteRequest& r, const CallContext& c) {
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
-  auto board = store_->get_leaderboard(r.leaderboard_id());
-  if (!board) return from_store(board.error());
-  if (board->authoritative)
-    return CallError{v1::PERMISSION_DENIED, "scores on this leaderboard come from the game server only"};
-  if (auto e = apply_reset(*board)) return *e;
   const auto& id = std::get<Identity>(who);
   store::ScoreWrite write{r.leaderboard_id(), id.account_id, id.username, r.score(), r.subscore(),
                           r.has_metadata() ? to_json(r.metadata()) : "{}"};
-  auto record = store_->write_score(write);
+  auto record = write_current_score(*store_, write, now_s(), /*from_player=*/true);
   if (!record) return from_store(record.error());
   v1::ApiResponse response;
   to_proto(*record, response.mutable_leaderboard_record());
@@ -79,9 +82,8 @@ CallResult ApiService::leaderboard_write(const v1::LeaderboardWriteRequest& r, c
 CallResult ApiService::leaderboard_list(const v1::LeaderboardListRequest& r, const CallContext& c) {
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
-  auto board = store_->get_leaderboard(r.leaderboard_id());
+  auto board = load_current_board(*store_, r.leaderboard_id(), now_s());
   if (!board) return from_store(board.error());
-  if (auto e = apply_reset(*board)) return *e;
   int limit = r.limit() == 0 ? 10 : r.limit();
   if (r.offset() < 0) return bad_request("offset must not be negative");
   auto records = r.owner_id().empty() ? store_->top_records(board->id, limit, r.offset())

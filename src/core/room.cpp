@@ -66,11 +66,8 @@ void Room::leaderboard_write(std::string leaderboard_id, const Client& player, i
                      now_s = wall_time_us() / 1'000'000,
                      done = std::move(done)](store::Store* store) -> std::function<void()> {
     int64_t rank = 0;
-    auto board = store && !write.owner_id.empty() ? store->get_leaderboard(write.leaderboard_id)
-                                                  : store::Result<store::Leaderboard>(store::make_error(
-                                                        store::Errc::invalid, "no store or no account"));
-    if (board && api::reset_leaderboard_if_due(*store, *board, now_s)) {
-      if (auto record = store->write_score(write)) rank = record->rank;
+    if (store && !write.owner_id.empty()) {
+      if (auto record = api::write_current_score(*store, write, now_s, /*from_player=*/false)) rank = record->rank;
     }
     return [done, rank] { if (done) done(rank); };
   });
