@@ -14,24 +14,34 @@
 // and it is atomic because rooms on different shards may meet a new type at the same time.
 //
 // Inside each(): add(), remove() and destroy() are not allowed, whatever the type (they
-// would move components under the loop; asserted in debug builds). Collect the entities
-// and change them after the loop. create(), get(), has() and a nested each() are fine.
+// would move components under the loop). They throw ecs::UsageError, in every build: the
+// check is one integer compare, and a throw (unlike an assert or abort) is caught by the
+// guard around room code, which ends that room and leaves the server running. Collect the
+// entities and change them after the loop. create(), get(), has() and a nested each() are fine.
 // A component added to an entity replaces the one it had. Pointers from get() stay valid
 // until the next add(), remove() or destroy() of that component type.
 // Generations wrap after 2^32 destroys of one slot; a handle kept that long may alias.
 #pragma once
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 namespace craft::ecs {
+
+// Misuse that would corrupt the registry: add(), remove() or destroy() inside each(), or
+// add() to an entity that is not alive. Nothing has changed when it is thrown.
+class UsageError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
 
 struct Entity {
   uint32_t index = std::numeric_limits<uint32_t>::max();
@@ -118,7 +128,7 @@ class Registry {
 
   // Removes the entity and all its components; its handle becomes stale.
   void destroy(Entity e) {
-    assert(iterating_ == 0 && "destroy() inside each()");
+    check_not_iterating("destroy()");
     if (!alive(e)) return;
     for (auto& pool : pools_) {
       if (pool) pool->remove(e.index);
@@ -134,11 +144,11 @@ class Registry {
   size_t size() const { return generations_.size() - free_.size(); }
 
   // Adds (or replaces) a component, built from `args` by aggregate or constructor.
-  // `e` must be alive: check alive() first when the handle may be stale.
+  // `e` must be alive (else UsageError): check alive() first when the handle may be stale.
   template <class T, class... A>
   T& add(Entity e, A&&... args) {
-    assert(alive(e));
-    assert(iterating_ == 0 && "add() inside each()");
+    check_not_iterating("add()");
+    if (!alive(e)) throw UsageError("craft::ecs: add() to an entity that is not alive");
     return pool<T>().emplace(e.index, std::forward<A>(args)...);
   }
   template <class T>
@@ -158,7 +168,7 @@ class Registry {
   }
   template <class T>
   void remove(Entity e) {
-    assert(iterating_ == 0 && "remove() inside each()");
+    check_not_iterating("remove()");
     if (auto* p = find_pool<T>(); p && alive(e)) p->remove(e.index);
   }
   template <class T>
@@ -193,6 +203,9 @@ class Registry {
   }
 
  private:
+  void check_not_iterating(const char* what) const {
+    if (iterating_ != 0) throw UsageError(std::string("craft::ecs: ") + what + " inside each()");
+  }
   template <class T>
   detail::Pool<T>& pool() {
     auto id = detail::type_id<T>();

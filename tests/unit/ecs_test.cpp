@@ -247,22 +247,58 @@ TEST(Ecs, ACallbackThatThrowsDoesNotLockTheRegistry) {
   Entity a = w.create();
   w.add<Position>(a);
   EXPECT_THROW(w.each<Position>([](Entity, Position&) { throw 1; }), int);
-  w.add<Velocity>(a);  // would assert if the loop were still marked as running
+  w.add<Velocity>(a);  // would throw UsageError if the loop were still marked as running
   w.destroy(a);
   EXPECT_EQ(w.size(), 0u);
 }
 
-#ifndef NDEBUG
-TEST(EcsDeathTest, ChangingComponentsInsideEachAsserts) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+// The checks are plain code, not assert(): this runs (and must pass) in the RelWithDebInfo
+// and Release test builds too, where NDEBUG is set.
+TEST(Ecs, ChangingComponentsInsideEachThrowsAndChangesNothing) {
   Registry w;
   Entity a = w.create();
-  w.add<Position>(a);
-  EXPECT_DEATH(w.each<Position>([&](Entity e, Position&) { w.add<Velocity>(e); }), "inside each");
-  EXPECT_DEATH(w.each<Position>([&](Entity e, Position&) { w.remove<Position>(e); }), "inside each");
-  EXPECT_DEATH(w.each<Position>([&](Entity e, Position&) { w.destroy(e); }), "inside each");
+  w.add<Position>(a, 1.f, 2.f);
+  EXPECT_THROW(w.each<Position>([&](Entity e, Position&) { w.add<Velocity>(e); }), craft::ecs::UsageError);
+  EXPECT_THROW(w.each<Position>([&](Entity e, Position&) { w.add<Position>(e, 9.f, 9.f); }), craft::ecs::UsageError);
+  EXPECT_THROW(w.each<Position>([&](Entity e, Position&) { w.remove<Position>(e); }), craft::ecs::UsageError);
+  EXPECT_THROW(w.each<Position>([&](Entity e, Position&) { w.destroy(e); }), craft::ecs::UsageError);
+  // A nested each() is still inside the outer one.
+  EXPECT_THROW(w.each<Position>([&](Entity, Position&) { w.each<Position>([&](Entity e, Position&) { w.destroy(e); }); }),
+               craft::ecs::UsageError);
+  // Nothing was changed by the refused calls, and the registry is usable after the loop.
+  EXPECT_TRUE(w.alive(a));
+  EXPECT_FALSE(w.has<Velocity>(a));
+  ASSERT_NE(w.get<Position>(a), nullptr);
+  EXPECT_EQ(w.get<Position>(a)->x, 1.f);
+  EXPECT_EQ(w.count<Position>(), 1u);
+  w.add<Velocity>(a);
+  w.destroy(a);
+  EXPECT_EQ(w.size(), 0u);
 }
-#endif
+
+TEST(Ecs, TheErrorSaysWhichCallWasRefused) {
+  Registry w;
+  Entity a = w.create();
+  w.add<Tag>(a);
+  try {
+    w.each<Tag>([&](Entity e, Tag&) { w.remove<Tag>(e); });
+    FAIL() << "remove() inside each() did not throw";
+  } catch (const craft::ecs::UsageError& e) {
+    EXPECT_STREQ(e.what(), "craft::ecs: remove() inside each()");
+  }
+}
+
+TEST(Ecs, AddToAnEntityThatIsNotAliveThrows) {
+  Registry w;
+  Entity a = w.create();
+  w.destroy(a);
+  Entity b = w.create();  // a's slot, a new generation
+  EXPECT_THROW(w.add<Position>(a), craft::ecs::UsageError);           // stale: would land on b
+  EXPECT_THROW(w.add<Position>(Entity{}), craft::ecs::UsageError);    // null: index 2^32-1
+  EXPECT_THROW(w.add<Position>(Entity{7, 0}), craft::ecs::UsageError);  // never created
+  EXPECT_FALSE(w.has<Position>(b));
+  EXPECT_EQ(w.count<Position>(), 0u);
+}
 
 TEST(Ecs, WorldIsTheSameRegistry) {
   craft::ecs::World w;
