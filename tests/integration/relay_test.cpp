@@ -134,7 +134,21 @@ TEST(Relay, LeaveTellsOthersAndListShowsCounts) {
                           3000ms);
   ASSERT_TRUE(left);
   EXPECT_EQ(left->presence().leaves(0).session_id(), b->session_id());
-  EXPECT_TRUE(b->list_rooms("chat").empty());
+  // The same room, listed by its real type and by every type, now counts one member (the
+  // listing is updated before room_left is sent). An empty room stays listed until
+  // rooms.empty_dispose_ms, so the list still has exactly this room.
+  for (const std::string type : {"relay", ""}) {
+    rooms = b->list_rooms(type);
+    ASSERT_EQ(rooms.size(), 1u) << "type '" << type << "'";
+    EXPECT_EQ(rooms[0].room_id(), room);
+    EXPECT_EQ(rooms[0].type(), "relay");
+    EXPECT_EQ(rooms[0].clients(), 1u) << "type '" << type << "'";
+    EXPECT_EQ(rooms[0].max_clients(), 64u);  // rooms.max_clients default
+  }
+  a->leave(room);
+  rooms = b->list_rooms("relay");
+  ASSERT_EQ(rooms.size(), 1u);
+  EXPECT_EQ(rooms[0].clients(), 0u);
 }
 
 TEST(Relay, PrivateRoomsAreJoinableByIdButNotListed) {
