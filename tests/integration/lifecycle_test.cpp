@@ -31,9 +31,27 @@ TEST(Lifecycle, ClientCloseIsAnsweredAndOthersSeeTheLeave) {
   auto room = a->create("relay").room_id();
   auto b = hello(server, "b");
   b->join(room);
-  b->close();
+  b->close();  // sends a close frame with 1000 and reads until the server's close frame
+  // docs/protocol.md §1.2, §4.12: the answer is a close frame with code 1000 (the client's
+  // code echoed, as RFC 6455 §5.5.1 suggests), empty reason, and no disconnect envelope.
+  EXPECT_EQ(b->close_code(), close_code::normal) << "no close frame came back, or another code";
+  EXPECT_EQ(b->close_reason(), "");
+  while (auto e = b->next_event(0ms)) EXPECT_FALSE(e->has_disconnect()) << "a disconnect envelope before the close";
   auto left = a->wait_for([](const v1::Envelope& e) { return e.has_presence() && e.presence().leaves_size(); },
                           3000ms);
   ASSERT_TRUE(left);
   EXPECT_EQ(left->presence().leaves(0).name(), "b");
+}
+
+// Whatever code the client closes with (1001: a browser tab going away; 4321: an
+// application's own), the documented answer is a close frame with 1000.
+TEST(Lifecycle, ClientCloseWithAnyCodeIsAnsweredWith1000) {
+  CraftdProcess server;
+  for (uint16_t code : {uint16_t{1001}, uint16_t{4321}}) {
+    auto c = hello(server, "closer");
+    c->close(code);
+    EXPECT_EQ(c->close_code(), close_code::normal) << "client code " << code;
+    while (auto e = c->next_event(0ms)) EXPECT_FALSE(e->has_disconnect()) << "client code " << code;
+  }
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"1000\"}"), 2);
 }

@@ -88,8 +88,13 @@ test("hello → welcome, ping → pong, hello rules", opts, async () => {
   const gw = (await g.request({ hello: {} })).welcome;
   const room = await g.create("relay");
   assert.deepEqual(room.you, { sessionId: gw.sessionId, name: `guest-${gw.sessionId}` });
-  await c.close();
-  await g.close();
+  // §1.2: the client's close frame (ws sends one without a code) is answered with a close
+  // frame with code 1000, and no disconnect envelope comes first.
+  assert.equal(await c.close(), 1000, "the server's close frame carries 1000");
+  assert.equal(c.disconnect, null);
+  g.ws.close(1001);  // a browser tab going away: still answered with 1000
+  assert.equal(await g.closed, 1000);
+  assert.equal(g.disconnect, null);
 });
 
 test("an unsupported protocol version gets UNSUPPORTED_VERSION, then disconnect and close 4004", opts, async () => {
@@ -425,7 +430,7 @@ test("a TCP client talks to WebSocket clients through a relay room", opts, async
   const tcp = await new TcpClient(server.tcp).connect();
   tcp.sendRaw(TcpClient.frame(Buffer.alloc(0)));  // an empty envelope, before hello
   const early = await tcp.waitFor((m) => m.error);
-  assert.ok(["NOT_AUTHENTICATED", "UNKNOWN_MESSAGE"].includes(early.error.code));
+  assert.deepEqual([early.cid, early.error.code], [undefined, "NOT_AUTHENTICATED"], "§1.3: length 0 before hello is NOT_AUTHENTICATED");
   await tcp.hello("tcp");
   tcp.sendRaw(TcpClient.frame(Buffer.alloc(0)));
   const empty = await tcp.waitFor((m) => m.error);
