@@ -82,10 +82,14 @@ CallResult ApiService::leaderboard_write(const v1::LeaderboardWriteRequest& r, c
 CallResult ApiService::leaderboard_list(const v1::LeaderboardListRequest& r, const CallContext& c) {
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
+  // The request's own fields first (docs/http-api.md §8): a limit outside 1-100 or a
+  // negative offset is 400 BAD_REQUEST whether or not the board exists.
+  int limit = r.limit() == 0 ? 10 : r.limit();
+  if (limit < 1 || limit > store::StoreOptions{}.max_list_limit)
+    return bad_request("limit must be 1-" + std::to_string(store::StoreOptions{}.max_list_limit));
+  if (r.offset() < 0) return bad_request("offset must not be negative");
   auto board = load_current_board(*store_, r.leaderboard_id(), now_s());
   if (!board) return from_store(board.error());
-  int limit = r.limit() == 0 ? 10 : r.limit();
-  if (r.offset() < 0) return bad_request("offset must not be negative");
   auto records = r.owner_id().empty() ? store_->top_records(board->id, limit, r.offset())
                                       : store_->records_around(board->id, r.owner_id(), limit);
   if (!records) return from_store(records.error());
