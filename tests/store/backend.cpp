@@ -62,8 +62,7 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, std::string* skip
     return nullptr;
   }
   if (PgServer::bin_dir().empty()) {
-    *skip = "PostgreSQL binaries not found (Debian package postgresql, "
-            "/usr/lib/postgresql/15/bin, or set CRAFT_PG_BIN): PostgreSQL tests skipped";
+    *(PgServer::required() ? error : skip) = PgServer::missing_message();
     return nullptr;
   }
   PgServer* server = shared_server(error);

@@ -20,7 +20,8 @@ class Backend {
 };
 
 // "sqlite" or "postgres". nullptr with `skip` set when the backend cannot run here (the
-// PostgreSQL binaries are absent), or with `error` set when it should have but failed.
+// PostgreSQL binaries are absent, outside CI), or with `error` set when it should have but
+// failed (under CI=true, absent binaries are such a failure).
 std::unique_ptr<Backend> make_backend(const std::string& kind, std::string* skip,
                                       std::string* error);
 

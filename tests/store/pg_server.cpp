@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -76,6 +78,18 @@ std::string PgServer::bin_dir() {
     return "";
   }
   return dir;
+}
+
+bool PgServer::required() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string_view(ci) == "true";
+}
+
+std::string PgServer::missing_message() {
+  std::string m = "PostgreSQL binaries not found (Debian package postgresql, /usr/lib/postgresql/15/bin, "
+                  "or set CRAFT_PG_BIN)";
+  return required() ? m + ". CI=true: the PostgreSQL tests must run, not be skipped"
+                    : m + ": PostgreSQL tests skipped (with CI=true this fails)";
 }
 
 int PgServer::run(const std::vector<std::string>& argv, bool as_postgres) const {

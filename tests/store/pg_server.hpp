@@ -32,6 +32,12 @@ class PgServer {
 
   // Where Debian keeps the PostgreSQL 15 binaries; empty if absent.
   static std::string bin_dir();
+  // True when the environment has CI=true: there a missing PostgreSQL must fail the tests
+  // that need it, never skip them, so CI cannot pass without running the real server.
+  static bool required();
+  // The message for a test that cannot run because bin_dir() is empty: a skip outside CI,
+  // a failure under CI=true.
+  static std::string missing_message();
 
  private:
   PgServer() = default;
