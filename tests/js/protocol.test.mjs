@@ -36,7 +36,8 @@ async function withServer(flags, fn) {
   }
 }
 
-test("the worked hex examples of §7 encode exactly as documented", { timeout: 30000 }, () => {
+// This client's own codec against the page; craftd's bytes are checked in worked_examples.test.mjs.
+test("this client's codec encodes the worked hex examples of §7 exactly as documented", { timeout: 30000 }, () => {
   // (a) join-or-create, and its masked frame
   const a = encodeEnvelope({ cid: 2, roomJoinOrCreate: { type: "relay" } });
   assert.equal(a.toString("hex"), "080242070a0572656c6179");
