@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 namespace craft::testing {
@@ -90,6 +92,15 @@ TEST(MetricsExposition, PromtoolCheckMetricsAcceptsMetricsAfterTraffic) {
 
   auto [status, output] = promtool_check(promtool, text);
   EXPECT_EQ(status, 0) << "promtool check metrics:\n" << output << "\n/metrics was:\n" << text;
+  // promtool 2.42 does not notice a series given twice (a histogram bound printed twice);
+  // Prometheus's scrape refuses it, so check it here: each name{labels} appears once.
+  std::set<std::string> seen;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() == '#') continue;
+    auto series = line.substr(0, line.rfind(' '));
+    EXPECT_TRUE(seen.insert(series).second) << "series given twice: " << series;
+  }
 }
 
 }  // namespace craft::testing
