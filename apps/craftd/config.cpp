@@ -255,7 +255,10 @@ void apply_toml(std::vector<Field>& fields, const std::string& path) {
 
 // Our prefixes are strict, like the file's keys, so a misspelt variable is not ignored.
 void apply_env(std::vector<Field>& fields, const std::map<std::string, std::string>& env) {
-  for (auto& [name, value] : env) {
+  for (auto& entry : env) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda (C++20 P1091).
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     bool ours = std::any_of(sections.begin(), sections.end(),
                             [&](const char* s) { return name.starts_with(env_name(s) + "_"); });
     if (!ours) continue;

@@ -3,6 +3,7 @@
 #include "api/http_api.hpp"
 #include "core/server_core.hpp"
 #include "net/http_request.hpp"
+#include "net/tcp_framing.hpp"
 #include "net/ws_codec.hpp"
 
 #include <craft/close_codes.hpp>
@@ -262,16 +263,15 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 size_t Connection::consume_tcp(char* data, size_t size) {
   const uint64_t max_size = shard_.core().config().limits.max_message_size;
   size_t pos = 0;
-  while (state_ == State::open && size - pos >= 4) {
-    auto* p = reinterpret_cast<const uint8_t*>(data + pos);
-    uint32_t length = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-    if (length > max_size) {
+  while (state_ == State::open) {
+    auto frame = tcp::next_frame(std::string_view(data + pos, size - pos), max_size);
+    if (frame.status == tcp::Frame::Status::too_large) {
       protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
       return size;
     }
-    if (size - pos - 4 < length) break;
-    on_message(std::string_view(data + pos + 4, length), false);
-    pos += 4 + length;
+    if (frame.status == tcp::Frame::Status::need_more) break;
+    on_message(frame.payload, false);
+    pos += frame.consumed;
   }
   return pos;
 }

@@ -50,6 +50,9 @@ ParseResult parse_request(std::string_view data, Request& out, size_t& head_leng
   auto head = data.substr(0, end + 2);
   auto line_end = head.find("\r\n");
   auto line = head.substr(0, line_end);
+  // Lines end only in CRLF: a bare CR or LF is refused, never read as a line end by one
+  // parser and as data by another (a hidden header a proxy in front would see).
+  if (line.find_first_of("\r\n") != std::string_view::npos) return ParseResult::bad;
   auto sp1 = line.find(' ');
   auto sp2 = line.rfind(' ');
   if (sp1 == std::string_view::npos || sp2 == sp1) return ParseResult::bad;
@@ -64,6 +67,7 @@ ParseResult parse_request(std::string_view data, Request& out, size_t& head_leng
     auto eol = head.find("\r\n");
     auto h = head.substr(0, eol);
     head.remove_prefix(eol + 2);
+    if (h.find_first_of("\r\n") != std::string_view::npos) return ParseResult::bad;
     auto colon = h.find(':');
     if (colon == std::string_view::npos || colon == 0) return ParseResult::bad;
     out.headers.emplace_back(h.substr(0, colon), trim(h.substr(colon + 1)));

@@ -145,7 +145,10 @@ class PgConnection final : public detail::SqlConnection {
                         : std::holds_alternative<std::string>(p) ? kTextOid
                                                                  : Oid{0});
       }
-      std::string name = "s" + std::to_string(prepared_.size() + 1);
+      // Built by appending: GCC 12's -Wrestrict misfires on `"s" + std::string&&` at -O3
+      // (GCC PR 105329), which stopped Release builds.
+      std::string name(1, 's');
+      name += std::to_string(prepared_.size() + 1);
       ResultHolder res{PQprepare(conn_, name.c_str(), to_pg_placeholders(sql).c_str(),
                                  static_cast<int>(types.size()), types.data())};
       check(res.r, sql);

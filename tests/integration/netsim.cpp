@@ -77,20 +77,25 @@ void NetSimProxy::run() {
     std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
     for (auto& p : pipes) fds.push_back({p->eof ? -1 : p->from, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 1);
+    // Pipes added below were not polled this turn: fds has an entry only for the older ones
+    // (reading fds[i + 1] for a new pipe read past the array).
+    const size_t polled = fds.size() - 1;
     if (fds[0].revents & POLLIN) {
       int client = ::accept(listen_fd_, nullptr, nullptr);
-      int server = connect_loopback(target_port_);
+      int server = client >= 0 ? connect_loopback(target_port_) : -1;
       if (client >= 0 && server >= 0) {
         int one = 1;
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         pipes.push_back(std::make_unique<Pipe>(Pipe{client, server, {}, {}, false}));
         pipes.push_back(std::make_unique<Pipe>(Pipe{server, client, {}, {}, false}));
+      } else if (client >= 0) {
+        ::close(client);  // the server is gone: the client sees EOF rather than a hang
       }
     }
     auto now = Clock::now();
     for (size_t i = 0; i < pipes.size(); ++i) {
       auto& p = *pipes[i];
-      if (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (i < polled && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
         char buf[65536];
         auto n = ::read(p.from, buf, sizeof buf);
         if (n <= 0) {
