@@ -10,6 +10,8 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
+
 namespace craft {
 
 namespace {
@@ -425,8 +427,9 @@ void Connection::sweep(TimePoint now) {
   // peer's kernel has acknowledged it: closing earlier while the peer still sends makes our
   // kernel answer with a reset and throw away what the peer has not received, so a slow
   // reader would see its backlog and then a bare reset. A peer that does not read holds
-  // the connection no longer than limits.idle_timeout_ms after the close.
-  const auto drain_limit = std::chrono::milliseconds(shard_.core().config().limits.idle_timeout_ms);
+  // the connection no longer than limits.idle_timeout_ms (at least the linger) after the close.
+  const auto drain_limit = std::max<std::chrono::nanoseconds>(
+      std::chrono::milliseconds(shard_.core().config().limits.idle_timeout_ms), close_linger);
   if (now - closing_since_ > drain_limit) return finish_close();
   if (!send_shut_down_) return;  // the tail is still waiting for room in the kernel
   int unacknowledged = 0;
