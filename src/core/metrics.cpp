@@ -16,6 +16,7 @@ void LatencyHistogram::record_us(uint64_t us) {
     i = double(us) < 1.5 * double(uint64_t{1} << (k - 1)) ? 2 * (k - 1) + 1 : 2 * k;
   }
   counts_[std::min(i, buckets - 1)].add();
+  sum_us_.add(us);
 }
 
 uint64_t LatencyHistogram::count() const {
@@ -140,7 +141,7 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
     w.line(s.name, s.help, s.type);
     w.value(s.name, sum(s.member));
   }
-  w.line("craft_connections_rejected_total", "Connections closed with 1013 by a connection limit", "counter");
+  w.line("craft_connections_rejected_total", "Connections refused by a connection limit (close 1013; 503 for plain HTTP)", "counter");
   w.value("craft_connections_rejected_total{limit=\"max_connections\"}", sum(&ShardMetrics::rejected_max_connections));
   w.value("craft_connections_rejected_total{limit=\"max_connections_per_ip\"}", sum(&ShardMetrics::rejected_per_ip));
 
@@ -160,21 +161,31 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   }
 
   std::array<uint64_t, LatencyHistogram::buckets> lateness{};
-  for (auto* s : shards) s->tick_lateness.merge_into(lateness);
+  uint64_t lateness_sum_us = 0;
+  for (auto* s : shards) {
+    s->tick_lateness.merge_into(lateness);
+    lateness_sum_us += s->tick_lateness.sum_us();
+  }
   w.line("craft_tick_lateness_seconds", "How late room ticks start versus their schedule", "histogram");
   uint64_t cumulative = 0;
   char buf[96];
   for (size_t i = 0; i + 1 < lateness.size(); ++i) {
     cumulative += lateness[i];
-    std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_bucket{le=\"%.6f\"}",
+    // %g, not a fixed number of decimals: 1 us and 1.5 us must print as two bounds
+    // (%.6f made both "0.000001"/"0.000002" collide with their neighbours).
+    std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_bucket{le=\"%.10g\"}",
                   LatencyHistogram::bound_us(i) / 1e6);
     w.value(buf, cumulative);
   }
   cumulative += lateness.back();
   w.value("craft_tick_lateness_seconds_bucket{le=\"+Inf\"}", cumulative);
+  std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_sum %.6f\n", double(lateness_sum_us) / 1e6);
+  w.out += buf;
   w.value("craft_tick_lateness_seconds_count", cumulative);
-  w.line("craft_tick_lateness_p99_microseconds", "Upper bound of the 99th percentile bucket", "gauge");
-  w.value("craft_tick_lateness_p99_microseconds", quantile_of(lateness, 0.99));
+  // In seconds, the base unit: promtool's lint refuses a _microseconds name.
+  w.line("craft_tick_lateness_p99_seconds", "Upper bound of the 99th percentile bucket", "gauge");
+  std::snprintf(buf, sizeof buf, "craft_tick_lateness_p99_seconds %.10g\n", double(quantile_of(lateness, 0.99)) / 1e6);
+  w.out += buf;
   return w.out;
 }
 

@@ -33,12 +33,14 @@ class LatencyHistogram {
   static double bound_us(size_t i) { return double(uint64_t{1} << (i / 2)) * (i % 2 ? 1.5 : 1.0); }
   void record_us(uint64_t us);
   uint64_t count() const;
+  uint64_t sum_us() const { return sum_us_.get(); }
   // Upper bound of the bucket holding quantile q, in microseconds.
   uint64_t quantile_us(double q) const;
   void merge_into(std::array<uint64_t, buckets>& out) const;
 
  private:
   std::array<Counter, buckets> counts_;
+  Counter sum_us_;  // for the exposition's _sum
 };
 
 // Close codes we count, each with a slot.

@@ -1,6 +1,7 @@
 #include "core/server_core.hpp"
 #include "core/session.hpp"
 #include "net/http_request.hpp"
+#include "net/static_files.hpp"
 
 #include <craft/close_codes.hpp>
 #include <craft/server.hpp>
@@ -8,9 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <asio/ip/address.hpp>
-
-#include <fstream>
-#include <sstream>
 
 #include <sys/resource.h>
 
@@ -35,18 +33,6 @@ Connection::IpKey ip_key(const asio::ip::address& address) {
   return key;
 }
 
-std::string_view content_type_for(std::string_view path) {
-  auto dot = path.rfind('.');
-  auto ext = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
-  if (ext == "html") return "text/html; charset=utf-8";
-  if (ext == "js" || ext == "mjs") return "text/javascript; charset=utf-8";
-  if (ext == "css") return "text/css; charset=utf-8";
-  if (ext == "json" || ext == "map") return "application/json";
-  if (ext == "png") return "image/png";
-  if (ext == "svg") return "image/svg+xml";
-  if (ext == "wasm") return "application/wasm";
-  return "application/octet-stream";
-}
 }  // namespace
 
 size_t ServerCore::IpHash::operator()(const Connection::IpKey& k) const {
@@ -157,24 +143,13 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
   });
 }
 
-std::string ServerCore::handle_http_get(std::string_view path) {
+std::string ServerCore::handle_http_get(std::string_view target) {
+  auto path = target.substr(0, target.find('?'));
   if (path == "/metrics") return http::response(200, "OK", "text/plain; version=0.0.4", metrics_text());
   if (path == "/healthz") return http::response(200, "OK", "text/plain", "ok\n");
-  return serve_static(path);
-}
-
-std::string ServerCore::serve_static(std::string_view path) {
-  auto not_found = [] { return http::response(404, "Not Found", "text/plain", "not found\n"); };
-  if (config_.static_dir.empty() || path.find("..") != std::string_view::npos ||
-      path.find('\0') != std::string_view::npos)
-    return not_found();
-  std::string file = config_.static_dir + std::string(path);
-  if (file.back() == '/') file += "index.html";
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return not_found();
-  std::ostringstream body;
-  body << in.rdbuf();
-  return http::response(200, "OK", content_type_for(file), body.str());
+  // The response head is well under 1 KB; the whole response counts against the send queue.
+  auto limit = config_.limits.send_queue_bytes;
+  return http::serve_static(config_.static_dir, target, limit > 1024 ? limit - 1024 : 0);
 }
 
 std::string ServerCore::metrics_text() const {

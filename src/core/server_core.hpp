@@ -23,8 +23,8 @@
 
 namespace craft::detail {
 
-// A connection over a limit still gets a session, which tells it why (1013) and closes.
-// Plain HTTP GETs (/metrics, /healthz) are answered either way.
+// A connection over a limit still gets a session, which tells it why (1013) and closes;
+// a plain HTTP request over a limit is answered 503.
 enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip };
 
 class ServerCore {
@@ -48,8 +48,8 @@ class ServerCore {
 
   // A connection's slot in the connection limits is free again.
   void release_connection(const Connection::IpKey& ip);
-  // A full HTTP response for a GET that is not a WebSocket upgrade.
-  std::string handle_http_get(std::string_view path);
+  // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).
+  std::string handle_http_get(std::string_view target);
   std::string metrics_text() const;
 
  private:
@@ -60,7 +60,6 @@ class ServerCore {
   void accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Transport transport);
   // Counts the connection; says which limit it is over, if any.
   Rejection admit(const Connection::IpKey& ip, Shard& shard);
-  std::string serve_static(std::string_view path);
 
   ServerConfig config_;
   const Clock& clock_;

@@ -44,6 +44,16 @@ void Session::reject_if_over_limit() {
   }
 }
 
+bool Session::over_connection_limit() {
+  auto& metrics = shard().metrics();
+  switch (rejection_) {
+    case detail::Rejection::none: return false;
+    case detail::Rejection::max_connections: metrics.rejected_max_connections.add(); return true;
+    case detail::Rejection::max_connections_per_ip: metrics.rejected_per_ip.add(); return true;
+  }
+  return false;
+}
+
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }
 
 void Session::send_error(uint32_t cid, int code, std::string message) {

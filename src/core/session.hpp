@@ -36,6 +36,7 @@ class Session final : public Connection {
   void before_close(uint16_t code, std::string_view reason) override;
   void on_closed() override;
   void on_sweep(TimePoint now) override;
+  bool over_connection_limit() override;
 
   void dispatch(const v1::Envelope& e);
   void handle_hello(const v1::Envelope& e);

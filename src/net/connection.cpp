@@ -8,6 +8,11 @@
 
 #include <craft/close_codes.hpp>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+
 namespace craft {
 
 namespace {
@@ -108,6 +113,20 @@ size_t Connection::consume_http(char* data, size_t size) {
     return size;
   }
   shard_.metrics().http_requests.add();
+  if (request.path() != "/ws" && over_connection_limit()) {
+    // A WebSocket upgrade over a limit is told 1013 after the 101; anything else gets 503.
+    finish_http(http::response(503, "Service Unavailable", "text/plain",
+                               "too many connections (limits.max_connections / max_connections_per_ip)\n", false,
+                               "Retry-After: 1\r\n"));
+    return size;
+  }
+  if (http::body_framing_is_bad(request)) {
+    shard_.metrics().http_rejected.add();
+    finish_http(api::is_api_path(request.path())
+                    ? api::error_response({v1::BAD_REQUEST, "ambiguous Content-Length / Transfer-Encoding"})
+                    : http::response(400, "Bad Request", "text/plain", "ambiguous Content-Length / Transfer-Encoding\n"));
+    return size;
+  }
   if (api::is_api_path(request.path())) {
     auto length = http::content_length(request);
     if (length < 0) {
@@ -136,6 +155,9 @@ void Connection::handle_api(const http::Request& request, std::string_view body)
   api::handle_http(shard_.core().api(), request, body, std::string(ip_.begin(), ip_.end()),
                    [self](std::string response) {
                      self->shard_.post([self, response = std::move(response)]() mutable {
+                       if (response.size() > self->shard_.core().config().limits.send_queue_bytes) {
+                         response = api::error_response({v1::INTERNAL, "response larger than limits.send_queue_bytes"});
+                       }
                        if (response.starts_with("HTTP/1.1 4")) self->shard_.metrics().http_rejected.add();
                        if (self->state_ == State::open) self->finish_http(std::move(response));
                      });
@@ -149,8 +171,10 @@ void Connection::handle_http(const http::Request& request) {
       finish_http(http::response(405, "Method Not Allowed", "text/plain", "GET only\n"));
       return;
     }
-    auto response = shard_.core().handle_http_get(request.path());
+    auto response = shard_.core().handle_http_get(request.target);
     if (response.starts_with("HTTP/1.1 4")) shard_.metrics().http_rejected.add();
+    // HEAD: the GET's head, Content-Length included, and no body.
+    if (request.method == "HEAD") response.resize(response.find("\r\n\r\n") + 4);
     finish_http(std::move(response));
     return;
   }
@@ -170,6 +194,9 @@ void Connection::handle_http(const http::Request& request) {
 }
 
 void Connection::finish_http(std::string response) {
+  if (out_bytes_ + response.size() > shard_.core().config().limits.send_queue_bytes) {
+    response = http::response(500, "Internal Server Error", "text/plain", "response larger than limits.send_queue_bytes\n");
+  }
   send_raw(std::move(response));
   state_ = State::closing;
   closing_since_ = shard_.now();
@@ -205,13 +232,18 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 
     switch (h.opcode) {
       case ws::Opcode::ping:
-        send_raw(ws::make_frame(ws::Opcode::pong, body));
+        // Pongs count against limits.send_queue_bytes like everything else: a client that
+        // pings without reading is a slow consumer (4002), not a memory leak.
+        if (!send_raw(ws::make_frame(ws::Opcode::pong, body))) return size;
         break;
       case ws::Opcode::pong:
         break;
       case ws::Opcode::close:
         // Answer and wait for the peer's EOF; no Disconnect envelope, the client chose this.
+        // The answer is a close tail: it is queued even on a full queue (2 bytes of payload).
+        in_close_tail_ = true;
         send_raw(ws::make_frame(ws::Opcode::close, ws::close_payload(close_code::normal, "")));
+        in_close_tail_ = false;
         state_ = State::closing;
         closing_since_ = shard_.now();
         shard_.metrics().count_close(close_code::normal);
@@ -281,41 +313,48 @@ void Connection::protocol_violation(uint16_t code, std::string_view reason) {
 }
 
 void Connection::send(const Frame& frame) {
-  if (state_ != State::open) return;
-  const uint32_t limit = shard_.core().config().limits.send_queue_bytes;
-  if (out_bytes_ + frame->size() > limit) {
-    // Keep only a frame already partly on the wire, so the stream stays well framed.
-    size_t keep = out_offset_ > 0 ? 1 : 0;
-    for (size_t i = keep; i < out_.size(); ++i) out_bytes_ -= static_cast<uint32_t>(out_[i]->size());
-    out_.resize(keep);
-    close(close_code::slow_consumer, "send queue full: the client reads too slowly");
-    return;
-  }
-  shard_.metrics().frames_out.add();
-  out_bytes_ += static_cast<uint32_t>(frame->size());
-  out_.push_back(frame);
-  if (!flush_scheduled_ && !write_waiting_) {
-    flush_scheduled_ = true;
-    shard_.schedule_flush(shared_from_this());
-  }
+  if (enqueue(frame)) shard_.metrics().frames_out.add();
 }
 
-void Connection::send_raw(std::string bytes) {
-  out_bytes_ += static_cast<uint32_t>(bytes.size());
-  out_.push_back(std::make_shared<const std::string>(std::move(bytes)));
+bool Connection::send_raw(std::string bytes) { return enqueue(std::make_shared<const std::string>(std::move(bytes))); }
+
+bool Connection::enqueue(Frame frame) {
+  if (state_ != State::open && !in_close_tail_) return false;
+  // Only the close tail (one disconnect envelope and one close frame, a few hundred bytes
+  // at most) may go past the limit, so that even a full queue can say why it closes.
+  const uint64_t limit = shard_.core().config().limits.send_queue_bytes;
+  if (!in_close_tail_ && uint64_t{out_bytes_} + frame->size() > limit) {
+    close(close_code::slow_consumer, "send queue full: the client reads too slowly");
+    return false;
+  }
+  out_bytes_ += static_cast<uint32_t>(frame->size());
+  out_.push_back(std::move(frame));
   if (!flush_scheduled_ && !write_waiting_) {
     flush_scheduled_ = true;
     shard_.schedule_flush(shared_from_this());
   }
+  return true;
+}
+
+void Connection::drop_unsent_backlog() {
+  // Keep only a frame already partly on the wire, so the stream stays well framed.
+  size_t keep = out_offset_ > 0 ? 1 : 0;
+  for (size_t i = keep; i < out_.size(); ++i) out_bytes_ -= static_cast<uint32_t>(out_[i]->size());
+  out_.resize(keep);
 }
 
 void Connection::close(uint16_t code, std::string_view reason) {
-  if (state_ != State::open) return;
+  if (state_ != State::open || in_close_tail_) return;
   shard_.metrics().count_close(code);
+  // A slow consumer would read its whole backlog before the close: drop it, so the
+  // disconnect envelope and close frame are what it reads next.
+  if (code == close_code::slow_consumer) drop_unsent_backlog();
+  in_close_tail_ = true;
   before_close(code, reason);
   if (transport_ == Transport::websocket) {
     send_raw(ws::make_frame(ws::Opcode::close, ws::close_payload(code, reason)));
   }
+  in_close_tail_ = false;
   state_ = State::closing;
   closing_since_ = shard_.now();
   partial_.clear();
@@ -363,7 +402,9 @@ void Connection::flush() {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(done));
   }
   if (out_.capacity() > 16) std::vector<Frame>().swap(out_);  // idle connections give memory back
-  if (state_ == State::closing) {
+  if (state_ == State::closing && !send_shut_down_) {
+    send_shut_down_ = true;
+    drained_since_ = shard_.now();  // the close linger starts now
     std::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);  // then wait for the peer's EOF
   }
@@ -380,11 +421,23 @@ void Connection::wait_writable() {
 }
 
 void Connection::sweep(TimePoint now) {
-  if (state_ == State::closing && now - closing_since_ > close_linger) {
-    finish_close();
-  } else if (state_ == State::open) {
-    on_sweep(now);
+  if (state_ == State::open) return on_sweep(now);
+  if (state_ != State::closing) return;
+  // A closing connection keeps its close tail (disconnect envelope, close frame) until the
+  // peer's kernel has acknowledged it: closing earlier while the peer still sends makes our
+  // kernel answer with a reset and throw away what the peer has not received, so a slow
+  // reader would see its backlog and then a bare reset. A peer that does not read holds
+  // the connection no longer than limits.idle_timeout_ms (at least the linger) after the close.
+  const auto drain_limit = std::max<std::chrono::nanoseconds>(
+      std::chrono::milliseconds(shard_.core().config().limits.idle_timeout_ms), close_linger);
+  if (now - closing_since_ > drain_limit) return finish_close();
+  if (!send_shut_down_) return;  // the tail is still waiting for room in the kernel
+  int unacknowledged = 0;
+  if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacknowledged) == 0 && unacknowledged > 0) {
+    drained_since_ = now;  // the linger counts from full delivery
+    return;
   }
+  if (now - drained_since_ > close_linger) finish_close();  // then wait for the peer's EOF
 }
 
 void Connection::on_closed_once() {

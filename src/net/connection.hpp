@@ -33,10 +33,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Registers with the shard and starts reading. Call on the shard's thread.
   void start();
-  // Queues a frame; it goes out with this loop turn's gathered write.
+  // Queues a frame; it goes out with this loop turn's gathered write. Past
+  // limits.send_queue_bytes the connection is closed with 4002 instead.
   void send(const Frame& frame);
   // Server-initiated close: before_close() may queue a last message, then (WebSocket) a close
-  // frame with `code`, then the socket closes once the queue drains (or after a short linger).
+  // frame with `code`; once those are handed to the kernel the sending side shuts down and the
+  // socket closes at the peer's EOF or after a short linger. For 4002 the unsent backlog is
+  // dropped first, so the close tail is next in line for a reader that resumes.
   void close(uint16_t code, std::string_view reason);
   bool is_open() const { return state_ == State::open; }
   Transport transport() const { return transport_; }
@@ -55,6 +58,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The session is over (closing began or the socket is gone); called exactly once.
   virtual void on_closed() {}
   virtual void on_sweep(TimePoint now) { (void)now; }
+  // A plain HTTP request (not a WebSocket upgrade) is about to be answered: true refuses it
+  // with 503 because this connection is over a connection limit.
+  virtual bool over_connection_limit() { return false; }
   // Frame for the transport this connection uses for a server message.
   protocol::WireFormat wire_format() const { return format_; }
   void set_wire_format(protocol::WireFormat f) { format_ = f; }
@@ -76,7 +82,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_api(const http::Request& request, std::string_view body);
   void finish_http(std::string response);
   void protocol_violation(uint16_t code, std::string_view reason);
-  void send_raw(std::string bytes);
+  // Every byte for the peer goes through here and counts against limits.send_queue_bytes;
+  // false if it did not fit (the connection is then closing with 4002).
+  bool send_raw(std::string bytes);
+  bool enqueue(Frame frame);
+  void drop_unsent_backlog();
   void wait_writable();
   void finish_close();
   void on_closed_once();
@@ -93,7 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t out_bytes_ = 0;
   TimePoint last_receive_;
   TimePoint opened_at_;
-  TimePoint closing_since_;
+  TimePoint closing_since_;   // close() ran
+  TimePoint drained_since_;   // the close tail was handed to the kernel (sending side shut down)
   IpKey ip_;
   Transport transport_;
   State state_ = State::open;
@@ -103,6 +114,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool fragment_is_text_ = false;
   bool in_fragmented_message_ = false;
   bool closed_notified_ = false;
+  bool in_close_tail_ = false;  // close() is queueing the disconnect envelope and close frame
+  bool send_shut_down_ = false;
   bool http_pending_ = false;  // an API call is running; its answer ends the connection
 };
 

@@ -87,16 +87,36 @@ std::string response(int status, std::string_view reason, std::string_view conte
   return r;
 }
 
-long long content_length(const Request& request) {
-  if (!request.header("transfer-encoding").empty()) return -1;
-  auto v = request.header("content-length");
-  if (v.empty()) return 0;
+namespace {
+// 1-18 decimal digits (below 10^18: no overflow); -1 otherwise.
+long long parse_length(std::string_view v) {
+  if (v.empty() || v.size() > 18) return -1;
   long long n = 0;
   for (char ch : v) {
-    if (ch < '0' || ch > '9' || n > (1LL << 40)) return -1;
+    if (ch < '0' || ch > '9') return -1;
     n = n * 10 + (ch - '0');
   }
   return n;
+}
+}  // namespace
+
+bool body_framing_is_bad(const Request& request) {
+  long long length = -2;  // none seen yet
+  bool transfer_encoding = false;
+  for (auto& [name, value] : request.headers) {
+    if (iequals(name, "transfer-encoding")) transfer_encoding = true;
+    if (!iequals(name, "content-length")) continue;
+    long long n = parse_length(value);
+    if (n < 0 || (length != -2 && n != length)) return true;
+    length = n;
+  }
+  return length != -2 && transfer_encoding;
+}
+
+long long content_length(const Request& request) {
+  if (body_framing_is_bad(request) || !request.header("transfer-encoding").empty()) return -1;
+  auto v = request.header("content-length");
+  return v.empty() ? 0 : parse_length(v);
 }
 
 }  // namespace craft::http

@@ -31,7 +31,11 @@ bool has_token(std::string_view list, std::string_view token);
 // `extra_headers`: whole header lines, each ending in \r\n.
 std::string response(int status, std::string_view reason, std::string_view content_type,
                      std::string_view body, bool keep_alive = false, std::string_view extra_headers = {});
-// The body's length from Content-Length: 0 if absent, -1 if malformed or chunked.
+// The body's length from Content-Length: 0 if absent, -1 if chunked or if body_framing_is_bad().
 long long content_length(const Request& request);
+// True when the body's length is ambiguous, which a proxy in front of us might read
+// differently (request smuggling): a Content-Length that is not 1-18 plain digits, two
+// Content-Length headers with different values, or Transfer-Encoding with Content-Length.
+bool body_framing_is_bad(const Request& request);
 
 }  // namespace craft::http

@@ -81,7 +81,7 @@ TEST(RoomTick, RecordsLatenessInTheShardMetric) {
   auto& lateness = f.core->shard(0).metrics().tick_lateness;
   EXPECT_EQ(lateness.count(), 1u);
   EXPECT_EQ(lateness.quantile_us(0.99), 768u);  // 700 us falls in [512, 768)
-  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_p99_microseconds 768"), std::string::npos);
+  EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_p99_seconds 0.000768"), std::string::npos);
   EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_seconds_bucket{le=\"0.000768\"} 1"), std::string::npos);
   EXPECT_NE(f.core->metrics_text().find("craft_tick_lateness_seconds_bucket{le=\"0.000512\"} 0"), std::string::npos);
   room->dispose("test");

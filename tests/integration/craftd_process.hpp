@@ -8,8 +8,10 @@
 namespace craft::testing {
 
 // One HTTP/1.1 request to 127.0.0.1:port; the whole response. `headers`: lines ending \r\n.
+// `source_address`: a local address to connect from (e.g. "127.0.0.2"), else any.
 std::string http_request(uint16_t port, const std::string& method, const std::string& path,
-                         const std::string& body = "", const std::string& headers = "");
+                         const std::string& body = "", const std::string& headers = "",
+                         const std::string& source_address = "");
 
 class CraftdProcess {
  public:
@@ -28,6 +30,7 @@ class CraftdProcess {
   // GET a path on the HTTP port; returns the whole response.
   std::string http_get(const std::string& path) const;
   // The value of one unlabelled or labelled metric line, e.g. "craft_closes_total{code=\"4001\"}".
+  // Read from 127.0.0.2, outside the per-address quota of the test's own connections.
   long metric(const std::string& name_and_labels) const;
 
  private:

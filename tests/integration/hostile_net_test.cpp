@@ -1,0 +1,430 @@
+// Issue 9, kinds 4, 8, 9 and 10 against a real craftd: every queued byte counts against
+// limits.send_queue_bytes, a dropped slow reader still learns 4002, the HTTP front door
+// (static files, HEAD, directories, request framing, connection limits) and /metrics.
+#include "helpers.hpp"
+
+#include <craft/close_codes.hpp>
+
+#include "net/ws_codec.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace craft;
+using namespace craft::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// A plain blocking loopback socket: the tests need to not read, then read everything.
+class RawSocket {
+ public:
+  // `receive_buffer` > 0 shrinks SO_RCVBUF before connecting, so the kernel holds little
+  // of what a never-reading client is sent and the server's own queue fills quickly.
+  explicit RawSocket(uint16_t port, int receive_buffer = 0) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
+  }
+  ~RawSocket() { close(fd_); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  // False once the peer is gone (or 10 s without progress: a failure, not a wait).
+  bool write_all(std::string_view bytes) {
+    while (!bytes.empty()) {
+      pollfd p{fd_, POLLOUT, 0};
+      if (poll(&p, 1, 10000) <= 0) return false;
+      auto n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // Everything until the peer's EOF (or an error); empty-handed after `timeout` of silence.
+  std::string read_to_eof(std::chrono::milliseconds timeout = 10000ms) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) break;
+      auto n = read(fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  // Reads until `marker` has arrived; returns everything read.
+  std::string read_until(std::string_view marker) {
+    std::string out;
+    char c;
+    while (out.find(marker) == std::string::npos) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 5000) <= 0 || read(fd_, &c, 1) != 1) break;
+      out += c;
+    }
+    return out;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+void upgrade(RawSocket& s) {
+  ASSERT_TRUE(s.write_all("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  auto head = s.read_until("\r\n\r\n");
+  ASSERT_TRUE(head.starts_with("HTTP/1.1 101 ")) << head;
+}
+
+std::string masked(ws::Opcode op, std::string_view payload) {
+  static const uint8_t mask[4] = {1, 2, 3, 4};
+  return ws::make_frame(op, payload, mask);
+}
+
+struct ServerFrame {
+  ws::Opcode opcode;
+  std::string payload;
+};
+
+// Cuts a server byte stream into frames; `complete` is false if it ends inside a frame or
+// breaks the framing.
+std::vector<ServerFrame> frames_of(std::string_view bytes, bool& complete) {
+  std::vector<ServerFrame> out;
+  complete = true;
+  while (!bytes.empty()) {
+    ws::FrameHeader h;
+    if (ws::parse_header(bytes, h) != ws::ParseResult::ok || h.masked ||
+        bytes.size() - h.header_length < h.payload_length) {
+      complete = false;
+      break;
+    }
+    out.push_back({h.opcode, std::string(bytes.substr(h.header_length, h.payload_length))});
+    bytes.remove_prefix(h.header_length + h.payload_length);
+  }
+  return out;
+}
+
+long rss_kb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+std::string ping_envelope_bytes(uint32_t cid) {
+  v1::Envelope e;
+  e.set_cid(cid);
+  e.mutable_ping()->set_client_time_us(1);
+  return e.SerializeAsString();
+}
+
+// Sends `unit` over and over without reading anything until the server has counted a
+// 4002 (then, `then_for` longer, as a flood that does not know it was dropped), then reads
+// the whole stream. Fails if the server's RSS grows by more than 32 MB.
+std::vector<ServerFrame> flood_until_slow_consumer(const CraftdProcess& server, RawSocket& s, const std::string& unit,
+                                                   std::chrono::milliseconds then_for = 0ms) {
+  std::string batch;
+  for (int i = 0; i < 512; ++i) batch += unit;
+  const long rss_before = rss_kb(server.pid());
+  long rss_peak = rss_before;
+  size_t sent = 0;
+  const size_t budget = 64u << 20;  // far beyond the limit plus every kernel buffer
+  bool counted = false;
+  while (sent < budget && !counted) {
+    if (!s.write_all(batch)) break;
+    sent += batch.size();
+    rss_peak = std::max(rss_peak, rss_kb(server.pid()));
+    counted = server.metric("craft_closes_total{code=\"4002\"}") == 1;
+  }
+  EXPECT_TRUE(counted) << "no close 4002 after " << sent << " bytes sent without reading";
+  for (auto until = SteadyClock::now() + then_for; counted && SteadyClock::now() < until;) {
+    if (!s.write_all(batch)) break;  // the server reset the connection
+    rss_peak = std::max(rss_peak, rss_kb(server.pid()));
+  }
+  EXPECT_LT(rss_peak - rss_before, 32 * 1024) << "craftd grew from " << rss_before << " kB to " << rss_peak << " kB";
+  bool complete = false;
+  auto frames = frames_of(s.read_to_eof(), complete);
+  EXPECT_TRUE(complete) << "the stream must stay well framed up to the close";
+  return frames;
+}
+
+// The end of a dropped slow reader's stream: disconnect{4002}, then a close frame 4002.
+void expect_ends_with_4002(const std::vector<ServerFrame>& frames) {
+  ASSERT_GE(frames.size(), 2u);
+  const auto& last = frames.back();
+  ASSERT_EQ(last.opcode, ws::Opcode::close);
+  ASSERT_GE(last.payload.size(), 2u);
+  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::slow_consumer);
+  const auto& before = frames[frames.size() - 2];
+  ASSERT_EQ(before.opcode, ws::Opcode::binary);
+  v1::Envelope e;
+  ASSERT_TRUE(e.ParseFromString(before.payload));
+  ASSERT_TRUE(e.has_disconnect());
+  EXPECT_EQ(e.disconnect().code(), close_code::slow_consumer);
+}
+
+}  // namespace
+
+// WebSocket ping control frames whose pongs are never read: the pongs count against
+// limits.send_queue_bytes, so the flood ends in 4002 instead of unbounded memory.
+TEST(HostileNet, WebSocketPingFloodCloses4002) {
+  CraftdProcess server({"--limits.send-queue-bytes", "65536"});
+  RawSocket s(server.http_port(), 4096);
+  upgrade(s);
+  auto frames = flood_until_slow_consumer(server, s, masked(ws::Opcode::ping, std::string(125, 'p')));
+  expect_ends_with_4002(frames);
+  for (size_t i = 0; i + 2 < frames.size(); ++i) ASSERT_EQ(frames[i].opcode, ws::Opcode::pong) << "frame " << i;
+}
+
+// The same with protocol ping envelopes (pong envelopes never read), and the flood goes on
+// for longer than the 2 s close linger: closing the socket while pings still arrive would
+// make the kernel reset the connection and drop the close tail it had not delivered.
+TEST(HostileNet, PingEnvelopeFloodCloses4002) {
+  CraftdProcess server({"--limits.send-queue-bytes", "65536", "--limits.messages-per-second", "10000000",
+                        "--limits.message-burst", "10000000"});
+  RawSocket s(server.http_port(), 4096);
+  upgrade(s);
+  auto frames = flood_until_slow_consumer(server, s, masked(ws::Opcode::binary, ping_envelope_bytes(7)), 2500ms);
+  expect_ends_with_4002(frames);
+  for (size_t i = 0; i + 2 < frames.size(); ++i) {
+    v1::Envelope e;
+    ASSERT_TRUE(e.ParseFromString(frames[i].payload) && e.has_pong()) << "frame " << i;
+  }
+}
+
+// A room member that stops reading while the room keeps sending, and, as a flooding
+// client would, keeps sending pings for longer than the 2 s close linger before it reads
+// again. Closing the socket while its pings still arrive would make the kernel reset the
+// connection and drop the unsent close tail; what it finally reads must end with the
+// disconnect envelope and the close frame, both 4002.
+TEST(HostileNet, SlowReaderStillSendingLearns4002WhenItReadsAgain) {
+  CraftdProcess server({"--limits.send-queue-bytes", "262144", "--limits.messages-per-second", "100000",
+                        "--limits.message-burst", "100000"});
+  auto sender = hello(server, "sender");
+  auto room_id = sender->create("relay").room_id();
+  RawSocket victim(server.http_port());
+  upgrade(victim);
+  v1::Envelope h;
+  h.set_cid(1);
+  h.mutable_hello()->set_name("victim");
+  v1::Envelope j;
+  j.set_cid(2);
+  j.mutable_room_join()->set_room_id(room_id);
+  ASSERT_TRUE(victim.write_all(masked(ws::Opcode::binary, h.SerializeAsString()) +
+                               masked(ws::Opcode::binary, j.SerializeAsString())));
+  // The join is done once the sender sees the victim's presence.
+  ASSERT_TRUE(sender->wait_for([](const v1::Envelope& e) { return e.has_presence(); }, 3000ms));
+  const std::string big(16 * 1024, 'z');
+  for (int i = 0; i < 4000 && server.metric("craft_closes_total{code=\"4002\"}") == 0; ++i) {
+    for (int k = 0; k < 16; ++k) sender->send(room_id, 1, big);
+    sender->poll(0ms);
+  }
+  ASSERT_EQ(server.metric("craft_closes_total{code=\"4002\"}"), 1);
+  // The scenario, not a synchronisation: pings for longer than the close linger.
+  const std::string ping = masked(ws::Opcode::binary, ping_envelope_bytes(9));
+  for (auto until = SteadyClock::now() + 2500ms; SteadyClock::now() < until;) {
+    if (!victim.write_all(ping)) break;  // the server reset the connection
+    std::this_thread::sleep_for(1ms);
+  }
+  bool complete = false;
+  auto frames = frames_of(victim.read_to_eof(), complete);
+  EXPECT_TRUE(complete) << "the stream must stay well framed up to the close";
+  expect_ends_with_4002(frames);
+}
+
+// ---- HTTP front door ----
+
+namespace {
+
+struct StaticDir {
+  fs::path root, outside;
+  StaticDir() {
+    char tmpl[] = "/tmp/craft-static-XXXXXX";
+    fs::path base = mkdtemp(tmpl);
+    root = base / "www";
+    outside = base / "outside";
+    fs::create_directories(root / "chat");
+    fs::create_directories(outside);
+    std::ofstream(root / "index.html") << "<h1>home</h1>";
+    std::ofstream(root / "chat" / "index.html") << "<h1>chat</h1>";
+    std::ofstream(outside / "secret.txt") << "top secret";
+    fs::create_symlink(outside / "secret.txt", root / "link.txt");
+    fs::create_directory_symlink(outside, root / "dirlink");
+    mkfifo((root / "pipe").c_str(), 0600);
+  }
+  ~StaticDir() {
+    std::error_code ec;
+    fs::remove_all(root.parent_path(), ec);
+  }
+};
+
+std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
+std::string body_of(const std::string& response) {
+  auto end = response.find("\r\n\r\n");
+  return end == std::string::npos ? std::string() : response.substr(end + 4);
+}
+std::string header_of(const std::string& response, const std::string& name) {
+  auto head = response.substr(0, response.find("\r\n\r\n"));
+  auto pos = head.find("\r\n" + name + ": ");
+  if (pos == std::string::npos) return "<none>";
+  pos += name.size() + 4;
+  return head.substr(pos, head.find("\r\n", pos) - pos);
+}
+// One request written as-is; the whole response.
+std::string raw_http(uint16_t port, const std::string& request) {
+  RawSocket s(port);
+  if (!s.write_all(request)) return "";
+  shutdown(s.fd(), SHUT_WR);
+  return s.read_to_eof(5000ms);
+}
+
+}  // namespace
+
+TEST(HostileNet, StaticSymlinksOutOfTheRootAre404) {
+  StaticDir dir;
+  CraftdProcess server({"--static-dir", dir.root.string()});
+  EXPECT_EQ(status_line(server.http_get("/index.html")), "HTTP/1.1 200 OK");
+  auto file_link = server.http_get("/link.txt");
+  EXPECT_EQ(status_line(file_link), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(file_link.find("top secret"), std::string::npos);
+  auto dir_link = server.http_get("/dirlink/secret.txt");
+  EXPECT_EQ(status_line(dir_link), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(dir_link.find("top secret"), std::string::npos);
+}
+
+TEST(HostileNet, StaticFifoIs404AndNeverOpened) {
+  StaticDir dir;
+  CraftdProcess server({"--static-dir", dir.root.string()});
+  auto response = server.http_get("/pipe");
+  // A server that did open the FIFO for reading is blocked in open(): let it go.
+  int unblock = open((dir.root / "pipe").c_str(), O_WRONLY | O_NONBLOCK);
+  bool was_opened = unblock >= 0;
+  if (unblock >= 0) close(unblock);
+  EXPECT_EQ(status_line(response), "HTTP/1.1 404 Not Found");
+  EXPECT_FALSE(was_opened) << "craftd opened the FIFO";
+  EXPECT_EQ(status_line(server.http_get("/healthz")), "HTTP/1.1 200 OK");
+}
+
+TEST(HostileNet, HeadSendsHeadersOnlyWithTheGetLength) {
+  StaticDir dir;
+  CraftdProcess server({"--static-dir", dir.root.string()});
+  for (std::string path : {"/index.html", "/healthz", "/metrics"}) {
+    auto get = server.http_get(path);
+    auto head = raw_http(server.http_port(), "HEAD " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(status_line(head), "HTTP/1.1 200 OK") << path;
+    EXPECT_EQ(body_of(head), "") << path;
+    if (path != "/metrics") {  // /metrics changes between the two requests
+      EXPECT_EQ(header_of(head, "Content-Length"), header_of(get, "Content-Length")) << path;
+    }
+  }
+  auto head = raw_http(server.http_port(), "HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(header_of(head, "Content-Length"), "13");
+}
+
+TEST(HostileNet, DirectoryWithoutSlashRedirects) {
+  StaticDir dir;
+  CraftdProcess server({"--static-dir", dir.root.string()});
+  auto r = server.http_get("/chat");
+  EXPECT_EQ(status_line(r), "HTTP/1.1 301 Moved Permanently");
+  EXPECT_EQ(header_of(r, "Location"), "/chat/");
+  auto q = server.http_get("/chat?room=a");
+  EXPECT_EQ(header_of(q, "Location"), "/chat/?room=a");
+  auto index = server.http_get("/chat/");
+  EXPECT_EQ(status_line(index), "HTTP/1.1 200 OK");
+  EXPECT_EQ(body_of(index), "<h1>chat</h1>");
+  EXPECT_EQ(status_line(server.http_get("/dirlink/")), "HTTP/1.1 404 Not Found");
+}
+
+TEST(HostileNet, AmbiguousRequestFramingIs400) {
+  CraftdProcess server;
+  const std::string bad_heads[] = {
+      "Content-Length: 2\r\nContent-Length: 3\r\n",
+      "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+      "Content-Length: 2x\r\n",
+      "Content-Length: 99999999999999999999999\r\n",
+      "Content-Length: -1\r\n",
+  };
+  for (const auto& headers : bad_heads) {
+    for (std::string path : {"/healthz", "/v1/account"}) {
+      auto r = raw_http(server.http_port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\nab");
+      EXPECT_EQ(status_line(r), "HTTP/1.1 400 Bad Request") << path << " with " << headers;
+    }
+    auto post = raw_http(server.http_port(), "POST /v1/auth/device HTTP/1.1\r\nHost: x\r\n" + headers +
+                                                 "\r\n{\"deviceId\":\"abcdefghij-device\"}");
+    EXPECT_EQ(status_line(post), "HTTP/1.1 400 Bad Request") << headers;
+  }
+  // The same length twice is one length.
+  auto same = raw_http(server.http_port(), "GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(status_line(same), "HTTP/1.1 200 OK");
+}
+
+TEST(HostileNet, HttpConnectionsCountAgainstConnectionLimits) {
+  for (std::string flag : {"--limits.max-connections-per-ip", "--limits.max-connections"}) {
+    CraftdProcess server({flag, "2"});
+    long refusals = 0;
+    {
+      RawSocket a(server.http_port()), b(server.http_port());  // two open, silent HTTP connections
+      ASSERT_TRUE(a.write_all("GET /hea"));
+      ASSERT_TRUE(b.write_all("GET /hea"));
+      auto refused = server.http_get("/healthz");
+      EXPECT_EQ(status_line(refused), "HTTP/1.1 503 Service Unavailable") << flag;
+      EXPECT_EQ(header_of(refused, "Retry-After"), "1") << flag;
+      refusals += status_line(refused) == "HTTP/1.1 503 Service Unavailable";
+    }
+    // Both slots come back once those connections end.
+    std::string r;
+    for (auto until = SteadyClock::now() + 10s; SteadyClock::now() < until;) {
+      r = server.http_get("/healthz");
+      if (status_line(r) == "HTTP/1.1 200 OK") break;
+      refusals += status_line(r) == "HTTP/1.1 503 Service Unavailable";
+    }
+    EXPECT_EQ(status_line(r), "HTTP/1.1 200 OK") << flag;
+    std::string limit = flag == "--limits.max-connections" ? "max_connections" : "max_connections_per_ip";
+    EXPECT_EQ(server.metric("craft_connections_rejected_total{limit=\"" + limit + "\"}"), refusals) << flag;
+  }
+}
+
+// Every histogram bound appears once, in increasing order.
+TEST(HostileNet, MetricsHistogramBoundsAreDistinct) {
+  CraftdProcess server;
+  auto text = body_of(server.http_get("/metrics"));
+  std::istringstream lines(text);
+  std::string line;
+  std::set<std::string> seen;
+  double previous = -1;
+  int buckets = 0;
+  while (std::getline(lines, line)) {
+    auto le = line.find("_bucket{le=\"");
+    if (le == std::string::npos) continue;
+    auto start = le + 12;
+    auto bound = line.substr(start, line.find('"', start) - start);
+    EXPECT_TRUE(seen.insert(line.substr(0, le) + bound).second) << "duplicate bucket: " << line;
+    double value = bound == "+Inf" ? INFINITY : std::stod(bound);
+    EXPECT_GT(value, previous) << line;
+    previous = value;
+    ++buckets;
+  }
+  EXPECT_GT(buckets, 10);
+  EXPECT_NE(text.find("\ncraft_tick_lateness_seconds_sum "), std::string::npos);
+}
