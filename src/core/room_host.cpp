@@ -192,6 +192,7 @@ void RoomHost::dispose(std::string_view reason) {
   if (disposed_) return;
   auto self = shared_from_this();  // the world's reference goes below; callers may hold none
   open();
+  if (disposed_) return;  // on_create failed or refused its options: open() disposed it
   disposed_ = true;
   for (auto& m : members_) {
     m.session->shard().dispatch([session = m.session, room_id = id_, why = std::string(reason)] {

@@ -80,6 +80,18 @@ TEST(RoomGuard, ThrowInOnCreateEndsTheRoomAndIsCounted) {
   EXPECT_EQ(f.calls.ticks, 0);
 }
 
+TEST(RoomGuard, DisposingARoomWhoseDeferredOnCreateThrowsCountsItOnce) {
+  Fixture f("create");
+  int error = 0;
+  std::string message;
+  auto room = f.core->world().create("fragile", false, "", error, message);
+  room->dispose("server shutting down");  // on_create runs here first, and throws
+  EXPECT_TRUE(room->failed());
+  EXPECT_EQ(f.room_errors(), 1u);
+  EXPECT_EQ(f.rooms(), 0u);  // the live-room gauge went up once and down once
+  EXPECT_EQ(f.core->world().size(), 0u);
+}
+
 TEST(RoomGuard, ThrowInOnTickStopsTheLoopAtThatTick) {
   Fixture f("tick");
   auto room = f.open();
