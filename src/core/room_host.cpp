@@ -125,6 +125,7 @@ void RoomHost::join(JoinRequest request) {
   std::string state;
   if (!guarded("join_state", [&] { state = room_->join_state(request.client); }))
     return fail_join(request, v1::INTERNAL, std::string(room_error_message), false);
+  if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
 
   v1::Envelope presence;
   auto* event = presence.mutable_presence();
