@@ -3,13 +3,13 @@
 #include "example_rooms.hpp"
 
 #include <craft/json.hpp>
+#include <craft/room_options.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <regex>
 
 namespace craft::examples {
 
@@ -45,12 +45,13 @@ Position step(Position p, const Input& input, float dt, const MovementRules& rul
   return p;
 }
 
-void Movement2dRoom::on_create(std::string_view options) {
-  static const std::regex tick_rate(R"re("tickRate"\s*:\s*(\d+))re");
-  std::match_results<std::string_view::const_iterator> m;
-  if (std::regex_search(options.begin(), options.end(), m, tick_rate)) {
-    rules_.tick_rate_hz = std::clamp<uint32_t>(static_cast<uint32_t>(std::stoul(m[1].str())), 1, 240);
-  }
+void Movement2dRoom::on_create(std::string_view text) {
+  // Options come from a client: parsed by RoomOptions (bounded, no regex, nothing throws),
+  // and a bad value refuses the room (BAD_REQUEST to the creator) instead of being guessed at.
+  RoomOptions options(text);
+  auto tick_rate = options.whole_number("tickRate", 1, 240);
+  if (!options.ok()) return reject_create("movement2d: " + options.error());
+  if (tick_rate) rules_.tick_rate_hz = static_cast<uint32_t>(*tick_rate);
   set_tick_rate(rules_.tick_rate_hz);
 }
 

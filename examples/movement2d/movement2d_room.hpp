@@ -49,7 +49,8 @@ class Movement2dRoom : public Room {
 
   explicit Movement2dRoom(MovementRules rules = {}) : rules_(rules) {}
 
-  // Options (JSON text): {"tickRate": 1-240} overrides the default rate.
+  // Options (a JSON object, README.md): {"tickRate": 1-240} overrides the default rate;
+  // anything else in the object is ignored; a bad value refuses the room (BAD_REQUEST).
   void on_create(std::string_view options) override;
   JoinResult on_join(const Client& client, std::string_view options) override;
   std::string join_state(const Client& client) override;

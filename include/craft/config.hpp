@@ -18,6 +18,10 @@ struct Limits {
   uint32_t max_connections = 100'000;           // across all shards
   uint32_t max_connections_per_ip = 4'096;      // per remote address
   uint32_t send_queue_bytes = 1024 * 1024;      // queued output per session before close 4002
+  // Messages one connection may have waiting (payload bytes + 64 each) behind its own
+  // unfinished request (hello, join, create, API call), so they take effect in the order
+  // sent; past it a message is refused with RATE_LIMITED.
+  uint32_t pending_queue_bytes = 256 * 1024;
   uint32_t max_http_request_bytes = 8 * 1024;   // HTTP request head (upgrade or API)
   uint32_t max_http_body_bytes = 64 * 1024;     // HTTP API request body; above it: 413
 };

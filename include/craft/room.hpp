@@ -1,6 +1,14 @@
 // The game developer's side of craft: derive from Room, register the type with
 // Server::define_room, and craft runs it. Every callback runs on the room's own event
 // loop (shard), one at a time, so room code never needs a lock.
+//
+// Room code runs behind a guard: if a callback (or a storage/leaderboard `done`, or the
+// factory) throws, that room alone ends. Its members get room_left with the reason
+// "room error", a player whose create/join was under way gets error INTERNAL, the failure
+// is logged and counted in craft_room_errors_total, and none of the room's code runs again
+// (not on_leave, not on_dispose; its destructor does). The guard cannot catch a stack
+// overflow: never recurse on, or regex-match, what players send. Parse options with
+// craft::RoomOptions (craft/room_options.hpp).
 #pragma once
 #include <craft/clock.hpp>
 
@@ -55,7 +63,8 @@ class Room {
  public:
   virtual ~Room() = default;
 
-  // Called once, before anyone joins. `options` are the creator's (JSON text by convention).
+  // Called once, before anyone joins. `options` are the creator's (JSON text by convention);
+  // refuse bad ones with reject_create.
   virtual void on_create(std::string_view options) { (void)options; }
   // Accept or reject a player. Called before the player is a member.
   virtual JoinResult on_join(const Client& client, std::string_view options) {
@@ -82,6 +91,9 @@ class Room {
   void broadcast_except(SessionId except, uint32_t op, std::string_view data, SessionId sender = 0);
   // Only inside on_message: answer the message being handled with an error (its cid echoed).
   void reply_error(MessageError code, std::string_view message);
+  // Only inside on_create: refuse the room (e.g. bad options). Once on_create returns the
+  // room is disposed and the creator's room_create fails with BAD_REQUEST and `reason`.
+  void reject_create(std::string_view reason);
   // Removes a player; it receives room_left with the reason.
   void kick(SessionId who, std::string_view reason);
 

@@ -136,6 +136,12 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
       {&ShardMetrics::rooms_current, "craft_rooms", "Live rooms", "gauge"},
       {&ShardMetrics::room_ticks, "craft_room_ticks_total", "Room ticks run", "counter"},
       {&ShardMetrics::ticks_skipped, "craft_room_ticks_skipped_total", "Room ticks skipped after falling behind", "counter"},
+      {&ShardMetrics::room_errors, "craft_room_errors_total",
+       "Rooms ended because their code threw (members got room_left \"room error\"; see the log)", "counter"},
+      {&ShardMetrics::messages_held, "craft_messages_held_total",
+       "Messages that waited for an earlier request of their connection (hello, join, create, API call)", "counter"},
+      {&ShardMetrics::pending_refused, "craft_pending_queue_refused_total",
+       "Messages refused with RATE_LIMITED because limits.pending_queue_bytes were waiting", "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);

@@ -63,6 +63,9 @@ struct ShardMetrics {
   Counter rooms_current;
   Counter room_ticks;
   Counter ticks_skipped;
+  Counter room_errors;        // rooms ended because their code threw (RoomHost::fail)
+  Counter messages_held;      // envelopes that waited for an earlier request (Session::hold)
+  Counter pending_refused;    // refused at limits.pending_queue_bytes
   std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
   std::array<Counter, 32> errors;                              // by ErrorCode value
   LatencyHistogram tick_lateness;

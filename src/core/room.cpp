@@ -18,6 +18,7 @@ void Room::broadcast_except(SessionId except, uint32_t op, std::string_view data
   host_->broadcast(op, data, sender, except);
 }
 void Room::reply_error(MessageError code, std::string_view message) { host_->reply_error(code, message); }
+void Room::reject_create(std::string_view reason) { host_->reject_create(reason); }
 void Room::kick(SessionId who, std::string_view reason) { host_->leave(who, reason, true); }
 const std::vector<Client>& Room::clients() const { return host_->clients(); }
 const Client* Room::find_client(SessionId id) const { return host_->find_client(id); }

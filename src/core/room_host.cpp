@@ -11,6 +11,9 @@
 namespace craft::detail {
 
 namespace {
+// What a player whose create or join met a failing room is told (the log has the details).
+constexpr std::string_view room_error_message = "room error: the room's code failed and the room was closed";
+
 void fill_presence(v1::Presence* p, const Client& c) {
   p->set_session_id(c.id);
   p->set_name(c.name);
@@ -42,16 +45,48 @@ RoomHost::~RoomHost() {
   if (room_) room_->host_ = nullptr;
 }
 
+template <class F>
+bool RoomHost::guarded(const char* callback, F&& call) {
+  if (failed_) return false;
+  try {
+    call();
+  } catch (const std::exception& e) {
+    fail(callback, e.what());
+  } catch (...) {
+    fail(callback, "an exception that is not a std::exception");
+  }
+  // False also when game code called back into the room and a nested call failed.
+  return !failed_;
+}
+
+void RoomHost::fail(const char* callback, std::string_view what) {
+  if (failed_) return;
+  failed_ = true;
+  shard_.metrics().room_errors.add();
+  spdlog::error("room {} (type '{}') threw in {}: {}; the room is closed", id_, type_, callback, what);
+  // Its state is unknown now, so none of its code runs again (not even on_leave/on_dispose);
+  // members get room_left "room error", the server and other rooms carry on.
+  dispose(room_error_reason);
+}
+
 void RoomHost::open() {
   if (created_) return;
   created_ = true;
+  auto self = shared_from_this();  // a failing on_create disposes the room
   shard_.add_room(this);
   shard_.metrics().rooms_current.add();
   empty_since_ = shard_.now();
   if (tick_rate_hz_ > 0) scheduler_.set_rate(tick_rate_hz_, shard_.now());
-  room_->on_create(create_options_);
+  in_create_ = true;
+  guarded("on_create", [&] { room_->on_create(create_options_); });
+  in_create_ = false;
   create_options_ = std::string();
+  if (create_rejection_) return dispose("the room refused its options");
   arm_timer();
+}
+
+void RoomHost::reject_create(std::string_view reason) {
+  if (in_create_ && !create_rejection_) create_rejection_ = std::string(reason);
 }
 
 TimePoint RoomHost::now() const { return shard_.now(); }
@@ -68,11 +103,15 @@ void RoomHost::fail_join(JoinRequest& request, int code, std::string message, bo
 
 void RoomHost::join(JoinRequest request) {
   open();
+  if (failed_) return fail_join(request, v1::INTERNAL, std::string(room_error_message), false);
+  if (create_rejection_) return fail_join(request, v1::BAD_REQUEST, *create_rejection_, false);
   if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
   if (find_member(request.client.id)) return fail_join(request, v1::ALREADY_IN_ROOM, "already in room " + id_, false);
   if (locked_) return fail_join(request, v1::ROOM_LOCKED, "room " + id_ + " is locked", true);
   if (members_.size() >= max_clients_) return fail_join(request, v1::ROOM_FULL, "room " + id_ + " is full", true);
-  auto verdict = room_->on_join(request.client, request.options);
+  JoinResult verdict;
+  if (!guarded("on_join", [&] { verdict = room_->on_join(request.client, request.options); }))
+    return fail_join(request, v1::INTERNAL, std::string(room_error_message), false);
   if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
   if (!verdict.accepted) return fail_join(request, v1::JOIN_REJECTED, verdict.reason, false);
 
@@ -81,6 +120,12 @@ void RoomHost::join(JoinRequest request) {
   members_.push_back({session, session->shard().index(), session->format()});
   empty_since_.reset();
   membership_changed();
+  // Before anyone hears of the join, so a failing join_state ends the room without a
+  // presence event for a member who never arrives.
+  std::string state;
+  if (!guarded("join_state", [&] { state = room_->join_state(request.client); }))
+    return fail_join(request, v1::INTERNAL, std::string(room_error_message), false);
+  if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
 
   v1::Envelope presence;
   auto* event = presence.mutable_presence();
@@ -95,7 +140,7 @@ void RoomHost::join(JoinRequest request) {
   j->set_type(type_);
   fill_presence(j->mutable_you(), request.client);
   for (auto& c : clients_) fill_presence(j->add_members(), c);
-  j->set_state(room_->join_state(request.client));
+  j->set_state(std::move(state));
   auto frame = protocol::frame(joined, members_.back().format);
   session->shard().dispatch([session, self = shared_from_this(), frame] {
     session->on_join_succeeded(self, frame);
@@ -117,7 +162,7 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
       session->on_removed(room_id, why);
     });
   }
-  room_->on_leave(client);
+  guarded("on_leave", [&] { room_->on_leave(client); });
   if (disposed_) return;
   v1::Envelope presence;
   auto* event = presence.mutable_presence();
@@ -130,6 +175,7 @@ void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_vi
                        std::span<const SessionId> targets) {
   const Client* client = find_client(from);
   if (!client || disposed_) return;  // left while the message was on its way
+  auto self = shared_from_this();  // room code may dispose the room (and a failure does)
   current_sender_ = from;
   current_cid_ = cid;
   if (targets.size() > clients_.size()) {
@@ -137,7 +183,7 @@ void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_vi
     // looping over thousands of bogus ids per message.
     reply_error(MessageError::invalid_target, "more targets than members in the room");
   } else {
-    room_->on_message(*client, Message{op, data, targets});
+    guarded("on_message", [&] { room_->on_message(*client, Message{op, data, targets}); });
   }
   current_sender_ = 0;
   current_cid_ = 0;
@@ -145,7 +191,9 @@ void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_vi
 
 void RoomHost::dispose(std::string_view reason) {
   if (disposed_) return;
+  auto self = shared_from_this();  // the world's reference goes below; callers may hold none
   open();
+  if (disposed_) return;  // on_create failed or refused its options: open() disposed it
   disposed_ = true;
   for (auto& m : members_) {
     m.session->shard().dispatch([session = m.session, room_id = id_, why = std::string(reason)] {
@@ -156,8 +204,8 @@ void RoomHost::dispose(std::string_view reason) {
   clients_.clear();
   members_.clear();
   membership_changed();
-  for (auto& c : clients) room_->on_leave(c);
-  room_->on_dispose();
+  for (auto& c : clients) guarded("on_leave", [&] { room_->on_leave(c); });
+  guarded("on_dispose", [&] { room_->on_dispose(); });
   ++timer_generation_;
   timer_.cancel();
   shard_.remove_room(this);
@@ -187,7 +235,7 @@ void RoomHost::advance(TimePoint now) {
     metrics.tick_lateness.record_us(static_cast<uint64_t>(due.lateness.count() / 1000));
     metrics.ticks_skipped.add(scheduler_.skipped() - skipped_before);
     for (uint32_t i = 0; i < due.ticks && !disposed_ && tick_rate_hz_ > 0; ++i) {
-      room_->on_tick(scheduler_.period());
+      if (!guarded("on_tick", [&] { room_->on_tick(scheduler_.period()); })) break;
       metrics.room_ticks.add();
     }
   }
@@ -325,14 +373,29 @@ void RoomHost::set_tick_rate(uint32_t hz) {
 }
 
 void RoomHost::with_store(std::function<std::function<void()>(store::Store*)> job) {
-  auto finish = [self = shared_from_this()](std::function<void()> then) {
-    self->shard_.post([self, then = std::move(then)] {
-      if (!self->disposed_) then();
+  // The continuation is game code (the room's `done`), so it runs guarded; a job that
+  // throws on the worker ends the room too rather than leaving `done` silently uncalled.
+  auto finish = [self = shared_from_this()](std::function<void()> then, std::optional<std::string> error) {
+    self->shard_.post([self, then = std::move(then), error = std::move(error)] {
+      if (self->disposed_) return;
+      if (error) return self->fail("a storage job", *error);
+      self->guarded("a storage callback", then);
     });
   };
+  auto run = [job = std::move(job), finish](store::Store* store) {
+    std::function<void()> then;
+    try {
+      then = job(store);
+    } catch (const std::exception& e) {
+      return finish({}, std::string(e.what()));
+    } catch (...) {
+      return finish({}, std::string("an exception that is not a std::exception"));
+    }
+    finish(std::move(then), std::nullopt);
+  };
   auto* api = shard_.core().api();
-  if (!api) return finish(job(nullptr));
-  api->run([job = std::move(job), finish](store::Store* store) { finish(job(store)); });
+  if (!api) return run(nullptr);
+  api->run(std::move(run));
 }
 
 }  // namespace craft::detail

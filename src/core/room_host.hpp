@@ -85,6 +85,11 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   int64_t wall_time_us() const;
   // Runs on_create once (on the first join, or here for rooms driven by tests).
   void open();
+  // The room's code threw: the room is disposed with room_error_reason (docs/protocol.md §4.8).
+  bool failed() const { return failed_; }
+  static constexpr std::string_view room_error_reason = "room error";
+  // Room::reject_create: only inside on_create; the room is disposed once on_create returns.
+  void reject_create(std::string_view reason);
   uint32_t max_clients() const { return max_clients_; }
   void update_settings(std::optional<uint32_t> max_clients, std::optional<std::string> label,
                        std::optional<bool> locked, std::optional<bool> hidden);
@@ -99,6 +104,11 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   using MemberList = std::vector<std::shared_ptr<Session>>;
 
   void fail_join(JoinRequest& request, int code, std::string message, bool retryable);
+  // Every call into game code goes through here: an exception (or a room that already
+  // failed) makes it return false, and the room is ended by fail() instead of the process.
+  template <class F>
+  bool guarded(const char* callback, F&& call);
+  void fail(const char* callback, std::string_view what);
   Member* find_member(SessionId id);
   void deliver(const protocol::FramedMessage& frames, SessionId except);
   void deliver_to(size_t member_index, const protocol::Frame& frame);
@@ -114,6 +124,9 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   std::string create_options_;
   bool created_ = false;
   bool disposed_ = false;
+  bool failed_ = false;  // game code threw; it is never called again
+  bool in_create_ = false;
+  std::optional<std::string> create_rejection_;  // set by reject_create
   bool is_private_;
   bool locked_ = false;
   uint32_t max_clients_;

@@ -13,6 +13,8 @@ using detail::RoomHost;
 
 namespace {
 constexpr size_t max_name_bytes = 32;
+// What a held envelope costs beyond its payload, so even empty ones fill the queue.
+constexpr uint32_t held_overhead_bytes = 64;
 constexpr uint32_t protocol_version = 1;
 }  // namespace
 
@@ -89,7 +91,40 @@ void Session::on_message(std::string_view payload, bool text) {
     send_error(0, v1::BAD_REQUEST, text ? "not a JSON Envelope" : "not a protobuf Envelope");
     return;
   }
+  if (e.body_case() != v1::Envelope::kPing && (busy() || holding())) return hold(std::move(e), payload.size());
   dispatch(e);
+}
+
+void Session::hold(v1::Envelope e, size_t payload_bytes) {
+  auto& metrics = shard().metrics();
+  const uint64_t limit = shard().core().config().limits.pending_queue_bytes;
+  const uint64_t cost = payload_bytes + held_overhead_bytes;
+  if ((held_ ? held_->bytes : 0) + cost > limit) {
+    // Refused, never reordered: this one takes no effect at all.
+    metrics.pending_refused.add();
+    return send_error(e.cid(), v1::RATE_LIMITED,
+                      "too many messages waiting for your earlier request (limits.pending_queue_bytes)");
+  }
+  if (!held_) held_ = std::make_unique<Held>();
+  metrics.messages_held.add();
+  held_->items.push_back({std::move(e), static_cast<uint32_t>(cost)});
+  held_->bytes += cost;
+  if (!busy()) release_held();
+}
+
+void Session::release_held() {
+  // A held join that completes at once (room on this shard) calls back in here; the
+  // outer loop carries on instead, so the stack stays flat and the order is kept.
+  if (!held_ || held_->releasing) return;
+  held_->releasing = true;
+  while (!busy() && is_open() && !held_->items.empty()) {
+    auto item = std::move(held_->items.front());
+    held_->items.pop_front();
+    held_->bytes -= item.cost;
+    dispatch(item.envelope);
+  }
+  held_->releasing = false;
+  if (held_->items.empty() || !is_open()) held_.reset();
 }
 
 void Session::dispatch(const v1::Envelope& e) {
@@ -147,8 +182,12 @@ void Session::handle_hello(const v1::Envelope& e) {
     self->shard().post([self, cid, name, result = std::move(result)] {
       self->hello_pending_ = false;
       if (!self->is_open()) return;
-      if (auto* error = std::get_if<api::CallError>(&result)) return self->refuse_account(cid, *error);
-      self->finish_hello(cid, name, std::make_unique<const api::Identity>(std::get<api::Identity>(result)));
+      if (auto* error = std::get_if<api::CallError>(&result)) {
+        self->refuse_account(cid, *error);
+      } else {
+        self->finish_hello(cid, name, std::make_unique<const api::Identity>(std::get<api::Identity>(result)));
+      }
+      self->release_held();
     });
   });
 }
@@ -189,14 +228,20 @@ void Session::handle_api(const v1::Envelope& e) {
   if (identity_) context.identity = *identity_;
   context.ip.assign(ip().begin(), ip().end());
   auto self = std::static_pointer_cast<Session>(shared_from_this());
+  api_pending_ = true;
   api->call(e.api_request(), std::move(context), [self, cid = e.cid()](api::CallResult result) {
     self->shard().post([self, cid, result = std::move(result)] {
+      self->api_pending_ = false;
       if (!self->is_open()) return;
-      if (auto* error = std::get_if<api::CallError>(&result)) return self->send_error(cid, error->code, error->message);
-      v1::Envelope reply;
-      reply.set_cid(cid);
-      *reply.mutable_api_response() = std::get<v1::ApiResponse>(result);
-      self->send_envelope(reply);
+      if (auto* error = std::get_if<api::CallError>(&result)) {
+        self->send_error(cid, error->code, error->message);
+      } else {
+        v1::Envelope reply;
+        reply.set_cid(cid);
+        *reply.mutable_api_response() = std::get<v1::ApiResponse>(result);
+        self->send_envelope(reply);
+      }
+      self->release_held();
     });
   });
 }
@@ -221,7 +266,10 @@ void Session::handle_create(uint32_t cid, const std::string& type, std::string o
   int error = 0;
   std::string message;
   auto room = shard().core().world().create(type, is_private, options, error, message, shard().index());
-  if (!room) return send_error(cid, error, std::move(message));
+  if (!room) {
+    if (error == v1::INTERNAL) shard().metrics().room_errors.add();  // the room type's factory failed
+    return send_error(cid, error, std::move(message));
+  }
   request_join(std::move(room), cid, std::move(options), mode);
 }
 
@@ -265,6 +313,7 @@ void Session::on_join_succeeded(std::shared_ptr<RoomHost> room, const Frame& joi
   }
   rooms_.push_back(std::move(room));
   send(joined);
+  release_held();
 }
 
 void Session::on_join_failed(uint32_t cid, int code, std::string message, bool retryable, JoinMode mode,
@@ -273,9 +322,11 @@ void Session::on_join_failed(uint32_t cid, int code, std::string message, bool r
   if (!is_open()) return;
   if (mode == JoinMode::join_or_create && retryable) {
     // The room filled up, locked or went away since the listing: make a new one instead.
-    return handle_create(cid, type, std::move(options), false, JoinMode::create);
+    handle_create(cid, type, std::move(options), false, JoinMode::create);
+  } else {
+    send_error(cid, code, std::move(message));
   }
-  send_error(cid, code, std::move(message));
+  release_held();
 }
 
 void Session::on_removed(const std::string& room_id, const std::string& reason) {

@@ -6,6 +6,7 @@
 #include "core/token_bucket.hpp"
 #include "net/connection.hpp"
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,14 @@ class Session final : public Connection {
   bool over_connection_limit() override;
 
   void dispatch(const v1::Envelope& e);
+  // Per-connection order (docs/protocol.md §2.1): while a request of this connection is
+  // still under way elsewhere (hello's token check, a join or create on the room's shard, an
+  // API call on a store worker), later envelopes wait and are dispatched in order when it
+  // completes. Pings are answered at once.
+  bool busy() const { return hello_pending_ || api_pending_ || pending_joins_ > 0; }
+  bool holding() const { return held_ && !held_->items.empty(); }
+  void hold(v1::Envelope e, size_t payload_bytes);
+  void release_held();
   void handle_hello(const v1::Envelope& e);
   void refuse_account(uint32_t cid, const api::CallError& why);
   void finish_hello(uint32_t cid, const std::string& name, std::unique_ptr<const api::Identity> identity);
@@ -67,6 +76,19 @@ class Session final : public Connection {
   uint32_t pending_joins_ = 0;
   bool hello_done_ = false;
   bool hello_pending_ = false;  // the hello token is being checked
+  bool api_pending_ = false;    // an api_request is on a store worker
+  // Envelopes waiting behind a request under way; allocated only while needed, so an idle
+  // connection pays one pointer.
+  struct Held {
+    struct Item {
+      v1::Envelope envelope;
+      uint32_t cost;  // counted against limits.pending_queue_bytes
+    };
+    std::deque<Item> items;
+    uint64_t bytes = 0;
+    bool releasing = false;
+  };
+  std::unique_ptr<Held> held_;
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;

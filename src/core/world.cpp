@@ -3,6 +3,8 @@
 #include "core/server_core.hpp"
 #include "net/shard.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <random>
 
 namespace craft::detail {
@@ -48,10 +50,18 @@ std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private
     }
     factory = it->second;
   }
-  auto room = factory();
+  // The factory is game code too: a throw fails this create, not the shard.
+  std::unique_ptr<Room> room;
+  try {
+    room = factory();
+  } catch (const std::exception& e) {
+    spdlog::error("room factory for '{}' threw: {}", type, e.what());
+  } catch (...) {
+    spdlog::error("room factory for '{}' threw an exception that is not a std::exception", type);
+  }
   if (!room) {
     error = v1::INTERNAL;
-    message = "room factory for '" + type + "' returned nothing";
+    message = "room error: the factory for room type '" + type + "' failed";
     return nullptr;
   }
   std::lock_guard lock(mutex_);

@@ -222,7 +222,7 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 43);
+  EXPECT_EQ(options, 44);
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;
@@ -282,4 +282,12 @@ TEST(Config, StoreAndAuthSectionsAreCheckedLikeTheRest) {
   expect_error(load({"--auth.password-cost", "cheap"}), "expected interactive, moderate or minimum");
   expect_error(load({"--store.workers", "0"}), "--store.workers");
   expect_error(load({"--limits.max-http-body-bytes", "10"}), "--limits.max-http-body-bytes");
+}
+
+TEST(Config, PendingQueueBytesHasADefaultAndARange) {
+  EXPECT_EQ(craft::ServerConfig{}.limits.pending_queue_bytes, 256u * 1024);
+  auto r = load({"--limits.pending-queue-bytes", "4096"});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(r.config.limits.pending_queue_bytes, 4096u);
+  expect_error(load({"--limits.pending-queue-bytes", "100"}), "--limits.pending-queue-bytes");
 }
