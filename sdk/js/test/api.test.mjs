@@ -293,7 +293,8 @@ test("a refused hello rejects with its code, closes 4005 and does not reconnect"
       await assert.rejects(c.connect(), (e) => e instanceof CraftError && e.code === code && e.cid === 1 && e.status === 0);
       assert.equal((await disconnected)[0].code, CloseCode.authFailed);
       assert.equal(CloseCode.authFailed, 4005);
-      await sleep(200);  // ten times minDelayMs: a reconnect would have started
+      // The client decides in its close handler, before the "disconnect" listeners' awaits
+      // resume: a reconnect would already have emitted "reconnecting".
       assert.equal(reconnecting, 0, `${code}: no reconnect after 4005`);
       assert.equal(c.sessionId, "");
     } finally {
@@ -318,18 +319,24 @@ test("reconnecting with a token the restarted server refuses stops with an error
   assert.equal((await c.connect()).accountId, s.accountId);
   let reconnecting = 0;
   c.on("reconnecting", () => reconnecting++);
+  const closes = [];
+  c.on("disconnect", ({ code }) => closes.push(code));
   const refused = next((cb) => c.on("error", cb));
   await first.stop();
   // A new :memory: server has a new token key (and no such account): the token is forged to it.
   let second;
   try {
     second = await startCraftd(flags);
-    const [err] = await Promise.race([refused, sleep(5000).then(() => [new Error("no error event within 5 s")])]);
+    const [err] = await Promise.race([refused, sleep(20000).then(() => [new Error("no error event within 20 s")])]);
     assert.ok(err instanceof CraftError);
     assert.equal(err.code, "UNAUTHORIZED");
     const attempts = reconnecting;
     assert.ok(attempts >= 1);
-    await sleep(300);
+    // The refused attempt's socket then closes with 4005: the last event that could start
+    // another attempt (the client decides in its close handler, synchronously).
+    for (const deadline = Date.now() + 20000; !closes.includes(4005); await sleep(10)) {
+      assert.ok(Date.now() < deadline, `no 4005 close after the refusal (closes: ${closes})`);
+    }
     assert.equal(reconnecting, attempts, "no attempts after the refusal");
 
     // A new token and connect() again.
