@@ -2,6 +2,8 @@
 // process driven by a ManualClock, so expiry is exact and needs no waiting for real time:
 // the socket is closed with TOKEN_EXPIRED + 4005 at its token's expiresAt (not a second
 // before), leaving its rooms; logout over the socket closes every socket of that token.
+#include "rooms/builtin.hpp"
+
 #include <craft/client.hpp>
 #include <craft/server.hpp>
 #include <gtest/gtest.h>
@@ -34,6 +36,7 @@ struct InProcessServer {
     config.limits.idle_timeout_ms = 24u * 3600 * 1000;
     config.limits.handshake_timeout_ms = 24u * 3600 * 1000;
     server = std::make_unique<Server>(config, &clock);
+    define_builtin_rooms(*server);
     server->start();
   }
   ~InProcessServer() {
