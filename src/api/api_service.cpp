@@ -228,15 +228,11 @@ std::variant<ApiService::Verified, CallError> ApiService::verify_token(const std
 
 std::optional<CallError> ApiService::recheck_socket_identity(const Identity& id) {
   if (now_s() >= id.expires_at) return CallError{v1::TOKEN_EXPIRED, "session token expired", true};
-  auto revoked = store_->is_token_revoked(id.token_id);
-  if (!revoked) return from_store(revoked.error());
-  if (*revoked) return CallError{v1::TOKEN_REVOKED, "session token revoked (logged out)", true};
-  auto account = store_->get_account(id.account_id);
-  if (!account) {
-    if (account.code() == store::Errc::not_found) return CallError{v1::UNAUTHORIZED, "the account is gone", true};
-    return from_store(account.error());
-  }
-  if (account->banned) return CallError{v1::ACCOUNT_BANNED, "account banned", true};
+  auto state = store_->identity_state(id.account_id, id.token_id);  // one read
+  if (!state) return from_store(state.error());
+  if (state->token_revoked) return CallError{v1::TOKEN_REVOKED, "session token revoked (logged out)", true};
+  if (!state->account_exists) return CallError{v1::UNAUTHORIZED, "the account is gone", true};
+  if (state->banned) return CallError{v1::ACCOUNT_BANNED, "account banned", true};
   return std::nullopt;
 }
 

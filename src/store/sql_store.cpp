@@ -83,6 +83,21 @@ Result<bool> SqlStore::is_token_revoked(std::string_view token_id) {
   });
 }
 
+Result<Store::IdentityState> SqlStore::identity_state(std::string_view account_id, std::string_view token_id) {
+  return transact(false, [&] {
+    auto rows = db().query(
+        "SELECT (SELECT banned FROM account WHERE id = ?1),"
+        " CASE WHEN EXISTS (SELECT 1 FROM revoked_token WHERE token_id = ?2) THEN 1 ELSE 0 END",
+        {std::string(account_id), std::string(token_id)});
+    IdentityState s;
+    if (rows.empty()) return s;
+    s.account_exists = !rows[0].is_null(0);
+    s.banned = s.account_exists && rows[0].integer(0) != 0;
+    s.token_revoked = rows[0].integer(1) != 0;
+    return s;
+  });
+}
+
 Result<int64_t> SqlStore::purge_revoked_tokens(int64_t at) {
   return transact(true, [&] {
     return db().exec("DELETE FROM revoked_token WHERE expires_at <= ?1", {at});

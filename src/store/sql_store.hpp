@@ -42,6 +42,7 @@ class SqlStore final : public Store {
   Result<bool> consume_token(std::string_view token_id, int64_t expires_at) override;
   Result<bool> is_token_revoked(std::string_view token_id) override;
   Result<int64_t> purge_revoked_tokens(int64_t now) override;
+  Result<IdentityState> identity_state(std::string_view account_id, std::string_view token_id) override;
 
   Result<std::vector<StorageObject>> read_objects(const Caller& caller,
                                                   const std::vector<ObjectId>& ids) override;

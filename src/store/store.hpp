@@ -200,6 +200,14 @@ class Store {
   virtual Result<bool> consume_token(std::string_view token_id, int64_t expires_at) = 0;
   virtual Result<bool> is_token_revoked(std::string_view token_id) = 0;
   virtual Result<int64_t> purge_revoked_tokens(int64_t now) = 0;  // returns how many
+  // A socket's identity, re-checked before each of its calls, in one read: is the session
+  // token revoked, does the account exist, is it banned.
+  struct IdentityState {
+    bool token_revoked = false;
+    bool account_exists = false;
+    bool banned = false;
+  };
+  virtual Result<IdentityState> identity_state(std::string_view account_id, std::string_view token_id) = 0;
 
   // Storage. Reads return only the objects that exist and the caller may read (the rest are
   // left out, so a reader cannot probe for objects it may not see), in request order.

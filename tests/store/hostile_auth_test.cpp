@@ -8,6 +8,7 @@
 #include <atomic>
 #include <barrier>
 #include <thread>
+#include <tuple>
 
 #include "backend.hpp"
 #include "store/schema.hpp"
@@ -75,6 +76,23 @@ TEST_P(HostileAuthStoreTest, UsernamesAreUniqueIgnoringAsciiCase) {
   // Only A-Z fold: "É" and "é" are different names on both backends.
   ASSERT_OK(store_->create_account(named("\xC3\x89mile", "device-e")));
   ASSERT_OK(store_->create_account(named("\xC3\xA9mile", "device-f")));
+}
+
+TEST_P(HostileAuthStoreTest, IdentityStateSeesRevocationBanAndAGoneAccountInOneRead) {
+  auto ann = store_->create_account(named("ann", "device-ann"));
+  ASSERT_OK(ann);
+  auto state = [&](std::string_view account, std::string_view token) {
+    auto r = store_->identity_state(account, token);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? std::tuple{r->token_revoked, r->account_exists, r->banned} : std::tuple{true, false, true};
+  };
+  EXPECT_EQ(state(ann->id, "token-1"), std::tuple(false, true, false));
+  ASSERT_OK(store_->revoke_token("token-1", kStartUnix + 60));
+  EXPECT_EQ(state(ann->id, "token-1"), std::tuple(true, true, false));
+  EXPECT_EQ(state(ann->id, "token-2"), std::tuple(false, true, false));
+  ASSERT_OK(store_->set_banned(ann->id, true));
+  EXPECT_EQ(state(ann->id, "token-2"), std::tuple(false, true, true));
+  EXPECT_EQ(state("no-such-account", "token-2"), std::tuple(false, false, false));
 }
 
 // Runs a script on the backend's database directly, before any Store has opened it.
