@@ -146,14 +146,22 @@ void ApiService::call(v1::ApiRequest request, CallContext context, Reply reply) 
   enqueue(
       [this, request = std::move(request), context = std::move(context), shared] {
         CallResult result;
+        std::vector<Revocation> revoked;
         try {
-          result = dispatch(request, context);
+          std::optional<CallError> gone;
+          if (context.from_socket && !context.identity.account_id.empty()) gone = recheck_socket_identity(context.identity);
+          if (gone) result = std::move(*gone);
+          else result = dispatch(request, context, revoked);
         } catch (const std::exception& e) {
           spdlog::error("api call: {}", e.what());
           result = CallError{v1::INTERNAL, "internal error"};
         }
         if (std::holds_alternative<CallError>(result)) stats_.errors.fetch_add(1, std::memory_order_relaxed);
         (*shared)(std::move(result));
+        // After the reply: a socket logging itself out gets its answer before its close.
+        for (const auto& r : revoked) {
+          if (on_revoked) on_revoked(r);
+        }
       },
       [this, shared] {
         stats_.errors.fetch_add(1, std::memory_order_relaxed);
@@ -172,14 +180,14 @@ void ApiService::run(std::function<void(store::Store*)> job) {
   enqueue([this, shared] { (*shared)(store_.get()); }, [shared] { (*shared)(nullptr); });
 }
 
-CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c) {
+CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c, std::vector<Revocation>& revoked) {
   using C = v1::ApiRequest;
   switch (r.call_case()) {
     case C::kAuthDevice: return auth_device(r.auth_device(), c);
     case C::kAuthEmail: return auth_email(r.auth_email(), c);
     case C::kAuthCustom: return auth_custom(r.auth_custom(), c);
     case C::kAuthRefresh: return auth_refresh(r.auth_refresh(), c);
-    case C::kAuthLogout: return auth_logout(r.auth_logout(), c);
+    case C::kAuthLogout: return auth_logout(r.auth_logout(), c, revoked);
     case C::kAccountGet: return account_get(c);
     case C::kAccountUpdate: return account_update(r.account_update(), c);
     case C::kAccountLink: return account_link(r.account_link(), c, true);
@@ -191,7 +199,7 @@ CallResult ApiService::dispatch(const v1::ApiRequest& r, const CallContext& c) {
     case C::kLeaderboardCreate: return leaderboard_create(r.leaderboard_create(), c);
     case C::kLeaderboardWrite: return leaderboard_write(r.leaderboard_write(), c);
     case C::kLeaderboardList: return leaderboard_list(r.leaderboard_list(), c);
-    case C::kAccountBan: return account_ban(r.account_ban(), c);
+    case C::kAccountBan: return account_ban(r.account_ban(), c, revoked);
     case C::CALL_NOT_SET: break;
   }
   return bad_request("api_request names no call");
@@ -216,6 +224,16 @@ std::variant<ApiService::Verified, CallError> ApiService::verify_token(const std
   }
   if (account->banned) return CallError{v1::ACCOUNT_BANNED, "account banned"};
   return Verified{std::move(payload), std::move(*account)};
+}
+
+std::optional<CallError> ApiService::recheck_socket_identity(const Identity& id) {
+  if (now_s() >= id.expires_at) return CallError{v1::TOKEN_EXPIRED, "session token expired", true};
+  auto state = store_->identity_state(id.account_id, id.token_id);  // one read
+  if (!state) return from_store(state.error());
+  if (state->token_revoked) return CallError{v1::TOKEN_REVOKED, "session token revoked (logged out)", true};
+  if (!state->account_exists) return CallError{v1::UNAUTHORIZED, "the account is gone", true};
+  if (state->banned) return CallError{v1::ACCOUNT_BANNED, "account banned", true};
+  return std::nullopt;
 }
 
 std::variant<Identity, CallError> ApiService::verify_session(const std::string& token) {

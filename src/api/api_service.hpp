@@ -28,6 +28,9 @@ namespace craft::api {
 struct CallError {
   v1::ErrorCode code = v1::INTERNAL;
   std::string message;
+  // The socket's identity is no longer valid (expired, revoked, banned, account gone): a
+  // socket gets this error and then closes with 4005.
+  bool ends_session = false;
 };
 
 // Who is calling. HTTP: the Authorization bearer, checked per call. Socket: the account the
@@ -47,6 +50,15 @@ struct CallContext {
 };
 
 using CallResult = std::variant<v1::ApiResponse, CallError>;
+
+// Identities a call has just made invalid: every open socket whose account is `account_id`
+// (a ban), or that said hello with the session token `token_id` (a logout), gets `why` and
+// closes with 4005.
+struct Revocation {
+  std::string account_id;
+  std::string token_id;
+  CallError why;
+};
 using Reply = std::function<void(CallResult)>;
 
 struct ApiStats {
@@ -87,9 +99,9 @@ class ApiService {
   void run(std::function<void(store::Store*)> job);
 
   const ApiStats& stats() const { return stats_; }
-  // Called (on a worker) when an account is banned, so the server can close its sockets.
-  // Set before the first call.
-  std::function<void(const std::string& account_id)> on_ban;
+  // Called on a worker after a call that revoked identities (ban, logout) has been answered,
+  // so the server can close the sockets using them. Set before the first call.
+  std::function<void(const Revocation&)> on_revoked;
 
  private:
   void enqueue(std::function<void()> job, std::function<void()> on_full);
@@ -97,7 +109,10 @@ class ApiService {
   // a job, the worker drops the expired ones, so logouts and refreshes do not grow the table.
   void purge_revocations_if_due();
   void work();
-  CallResult dispatch(const v1::ApiRequest& request, const CallContext& context);
+  CallResult dispatch(const v1::ApiRequest& request, const CallContext& context, std::vector<Revocation>& revoked);
+  // A socket's identity again, before each of its calls: the token's expiry on the injected
+  // clock, then revocation and the account's ban in the store. An error ends the socket.
+  std::optional<CallError> recheck_socket_identity(const Identity& identity);
   struct Verified {
     auth::TokenPayload token;
     store::Account account;
@@ -120,11 +135,11 @@ class ApiService {
   CallResult auth_by_link(const std::string& kind, const std::string& id, bool create,
                           const std::string& username, const CallContext& c);
   CallResult auth_refresh(const v1::RefreshRequest& r, const CallContext& c);
-  CallResult auth_logout(const v1::LogoutRequest& r, const CallContext& c);
+  CallResult auth_logout(const v1::LogoutRequest& r, const CallContext& c, std::vector<Revocation>& revoked);
   CallResult account_get(const CallContext& c);
   CallResult account_update(const v1::AccountUpdateRequest& r, const CallContext& c);
   CallResult account_link(const v1::LinkRequest& r, const CallContext& c, bool link);
-  CallResult account_ban(const v1::AccountBanRequest& r, const CallContext& c);
+  CallResult account_ban(const v1::AccountBanRequest& r, const CallContext& c, std::vector<Revocation>& revoked);
   // calls_storage.cpp
   CallResult storage_write(const v1::StorageWriteRequest& r, const CallContext& c);
   CallResult storage_read(const v1::StorageReadRequest& r, const CallContext& c);

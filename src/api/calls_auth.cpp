@@ -1,11 +1,12 @@
 // Authentication (device, email, custom id), refresh, logout, and the caller's own account.
 #include "api/api_service.hpp"
 #include "api/convert.hpp"
+#include "api/identity_rules.hpp"
 #include "auth/password.hpp"
 #include "auth/sodium.hpp"
 
 #include <algorithm>
-#include <cctype>
+#include <utility>
 
 namespace craft::api {
 
@@ -17,17 +18,21 @@ std::optional<CallError> check_length(std::string_view what, std::string_view v,
   return std::nullopt;
 }
 
-std::string normalize_email(std::string email) {
-  std::transform(email.begin(), email.end(), email.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return email;
+// Identity inputs follow one rule (identity_rules.hpp): refused with 400, never trimmed.
+std::optional<CallError> check_identity(std::string_view what, std::string_view v, size_t min, size_t max) {
+  if (auto problem = identity_problem(what, v, min, max)) return bad_request(std::move(*problem));
+  return std::nullopt;
 }
 
-std::optional<CallError> check_email(const std::string& email) {
-  if (auto e = check_length("email", email, 3, 254)) return e;
-  auto at = email.find('@');
-  if (at == 0 || at == std::string::npos || at + 1 == email.size()) return bad_request("email must look like name@host");
+std::optional<CallError> check_email(std::string_view email) {
+  if (auto problem = email_problem(email)) return bad_request(std::move(*problem));
   return std::nullopt;
+}
+
+// A username the client chose (empty: craftd picks a random one).
+std::optional<CallError> check_new_username(std::string_view username) {
+  if (username.empty()) return std::nullopt;
+  return check_identity("username", username, kMinUsernameBytes, kMaxUsernameBytes);
 }
 
 std::optional<CallError> check_password(std::string_view password) {
@@ -58,12 +63,14 @@ CallResult account_response(const store::Account& a) {
 }  // namespace
 
 CallResult ApiService::auth_device(const v1::AuthDeviceRequest& r, const CallContext& c) {
-  if (auto e = check_length("deviceId", r.device_id(), 10, 128)) return *e;
+  if (auto e = check_identity("deviceId", r.device_id(), kMinDeviceIdBytes, kMaxDeviceIdBytes)) return *e;
+  if (auto e = check_new_username(r.username())) return *e;
   return auth_by_link("device", r.device_id(), r.create(), r.username(), c);
 }
 
 CallResult ApiService::auth_custom(const v1::AuthCustomRequest& r, const CallContext& c) {
-  if (auto e = check_length("id", r.id(), 6, 128)) return *e;
+  if (auto e = check_identity("id", r.id(), kMinCustomIdBytes, kMaxCustomIdBytes)) return *e;
+  if (auto e = check_new_username(r.username())) return *e;
   return auth_by_link("custom", r.id(), r.create(), r.username(), c);
 }
 
@@ -86,9 +93,10 @@ CallResult ApiService::auth_by_link(const std::string& kind, const std::string& 
 }
 
 CallResult ApiService::auth_email(const v1::AuthEmailRequest& r, const CallContext& c) {
-  const std::string email = normalize_email(r.email());
-  if (auto e = check_email(email)) return *e;
+  if (auto e = check_email(r.email())) return *e;
+  const std::string email = fold_ascii_case(r.email());
   if (auto e = check_password(r.password())) return *e;
+  if (auto e = check_new_username(r.username())) return *e;
   if (auto e = check_attempts(c, "email:" + email)) return *e;
   auto found = store_->find_account_by_email(email);
   if (found) {
@@ -118,16 +126,22 @@ CallResult ApiService::auth_refresh(const v1::RefreshRequest& r, const CallConte
   if (auto* e = std::get_if<CallError>(&verified)) return *e;
   auto& v = std::get<Verified>(verified);
   // Each refresh token works once: a stolen copy stops working when its owner refreshes.
-  if (auto done = store_->revoke_token(v.token.token_id, v.token.expires_at); !done) return from_store(done.error());
+  // verify_token's revocation check is only a fast path; this one atomic insert decides, so
+  // of several concurrent refreshes with one token (any worker, any node) exactly one wins.
+  auto first = store_->consume_token(v.token.token_id, v.token.expires_at);
+  if (!first) return from_store(first.error());
+  if (!*first) return CallError{v1::TOKEN_REVOKED, "refresh token revoked (logged out or used)"};
   return issue_session(v.account, false);
 }
 
-CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext& c) {
+CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext& c, std::vector<Revocation>& revoked) {
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
   auto& id = std::get<Identity>(who);
   if (!id.token_id.empty()) {
     if (auto done = store_->revoke_token(id.token_id, id.expires_at); !done) return from_store(done.error());
+    // Sockets that said hello with this token close too (after this call's reply).
+    revoked.push_back({"", id.token_id, {v1::TOKEN_REVOKED, "session token revoked (logged out)", true}});
   }
   if (!r.refresh_token().empty()) {
     // An expired refresh token needs no revoking; a forged one is an error.
@@ -157,7 +171,7 @@ CallResult ApiService::account_update(const v1::AccountUpdateRequest& r, const C
   if (auto* e = std::get_if<CallError>(&who)) return *e;
   store::AccountUpdate update;
   if (r.has_username()) {
-    if (auto e = check_length("username", r.username().value(), 1, 128)) return *e;
+    if (auto e = check_identity("username", r.username().value(), kMinUsernameBytes, kMaxUsernameBytes)) return *e;
     update.username = r.username().value();
   }
   if (r.has_display_name()) update.display_name = r.display_name().value();
@@ -175,8 +189,9 @@ CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext&
   if (given != 1) return bad_request("give exactly one of deviceId, customId, email");
   store::Status done = store::ok_status();
   if (!r.email().empty()) {
-    const std::string email = normalize_email(r.email());
-    if (auto e = check_email(email)) return *e;
+    const std::string email = fold_ascii_case(r.email());
+    // Unlink takes any address the account has (even one stored before this rule).
+    if (auto e = link ? check_email(r.email()) : check_length("email", email, kMinEmailBytes, kMaxEmailBytes)) return *e;
     if (link) {
       if (auto e = check_password(r.password())) return *e;
       if (auto e = check_attempts(c, "email:" + email)) return *e;
@@ -194,7 +209,10 @@ CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext&
   } else {
     bool device = !r.device_id().empty();
     const std::string& value = device ? r.device_id() : r.custom_id();
-    if (auto e = device ? check_length("deviceId", value, 10, 128) : check_length("customId", value, 6, 128)) return *e;
+    // Linking follows the identity rule; unlinking also takes an id stored before it.
+    auto [min, max] = device ? std::pair{kMinDeviceIdBytes, kMaxDeviceIdBytes} : std::pair{kMinCustomIdBytes, kMaxCustomIdBytes};
+    const char* what = device ? "deviceId" : "customId";
+    if (auto e = link ? check_identity(what, value, min, max) : check_length(what, value, min, max)) return *e;
     store::LinkedId id{device ? "device" : "custom", value};
     done = link ? store_->link_id(account_id, id) : store_->unlink_id(account_id, id);
   }
@@ -202,10 +220,11 @@ CallResult ApiService::account_link(const v1::LinkRequest& r, const CallContext&
   return account_get(c);
 }
 
-CallResult ApiService::account_ban(const v1::AccountBanRequest& r, const CallContext& c) {
+CallResult ApiService::account_ban(const v1::AccountBanRequest& r, const CallContext& c,
+                                   std::vector<Revocation>& revoked) {
   if (!is_admin(c)) return CallError{v1::PERMISSION_DENIED, "banning needs Authorization: Bearer <auth.admin_key>"};
   if (auto done = store_->set_banned(r.account_id(), r.banned()); !done) return from_store(done.error());
-  if (r.banned() && on_ban) on_ban(r.account_id());
+  if (r.banned()) revoked.push_back({r.account_id(), "", {v1::ACCOUNT_BANNED, "account banned", true}});
   v1::ApiResponse response;
   response.mutable_empty();
   return response;

@@ -78,15 +78,7 @@ void ServerCore::start() {
   }
   if (config_.store.backend != "none") {
     api_ = std::make_unique<api::ApiService>(config_, clock_);
-    api_->on_ban = [this](const std::string& account_id) {
-      for (auto& shard : shards_) {
-        shard->post([s = shard.get(), account_id] {
-          s->for_each_connection([&](Connection& c) {
-            if (auto* session = dynamic_cast<Session*>(&c)) session->end_if_account(account_id, "account banned");
-          });
-        });
-      }
-    };
+    api_->on_revoked = [this](const api::Revocation& r) { end_sessions(r); };
   }
   listen(http_acceptor_, config_.http_port, http_port_);
   if (config_.tcp_enabled) listen(tcp_acceptor_, config_.tcp_port, tcp_port_);
@@ -104,6 +96,16 @@ Rejection ServerCore::admit(const Connection::IpKey& ip, Shard& shard) {
   if (total_connections_ > config_.limits.max_connections) return Rejection::max_connections;
   if (count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
   return Rejection::none;
+}
+
+void ServerCore::end_sessions(const api::Revocation& r) {
+  for (auto& shard : shards_) {
+    shard->post([s = shard.get(), r] {
+      s->for_each_connection([&](Connection& c) {
+        if (auto* session = dynamic_cast<Session*>(&c)) session->end_if_revoked(r);
+      });
+    });
+  }
 }
 
 void ServerCore::release_connection(const Connection::IpKey& ip) {

@@ -46,6 +46,9 @@ class ServerCore {
   uint16_t http_port() const { return http_port_; }
   uint16_t tcp_port() const { return tcp_port_; }
 
+  // Closes every open session using an identity `r` revokes (Session::end_if_revoked), on
+  // every shard. The one way bans and logouts reach sockets: a cluster fans it out here.
+  void end_sessions(const api::Revocation& r);
   // A connection's slot in the connection limits is free again.
   void release_connection(const Connection::IpKey& ip);
   // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).

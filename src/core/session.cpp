@@ -70,6 +70,7 @@ void Session::send_error(uint32_t cid, int code, std::string message) {
 void Session::on_message(std::string_view payload, bool text) {
   auto& metrics = shard().metrics();
   metrics.messages_in.add();
+  if (end_if_expired()) return;
   if (transport() == Transport::websocket && !hello_done_) {
     // Until hello, answer in the format of each frame; hello's format then sticks.
     set_wire_format(text ? protocol::WireFormat::ws_text : protocol::WireFormat::ws_binary);
@@ -175,26 +176,47 @@ void Session::handle_hello(const v1::Envelope& e) {
     return finish_hello(e.cid(), hello.name(), nullptr);
   }
   if (!api) return refuse_account(e.cid(), {v1::UNAUTHORIZED, "accounts are off here (store.backend = none)"});
-  // The token's signature is cheap, but revocation and bans are in the database: off-shard.
   hello_pending_ = true;
+  check_hello_token(e.cid(), hello.token(), hello.name());
+}
+
+void Session::check_hello_token(uint32_t cid, std::string token, std::string name) {
+  // The token's signature is cheap, but revocation and bans are in the database: off-shard.
+  recheck_hello_ = false;
   auto self = std::static_pointer_cast<Session>(shared_from_this());
-  api->authenticate(hello.token(), [self, cid = e.cid(), name = hello.name()](auto result) {
-    self->shard().post([self, cid, name, result = std::move(result)] {
-      self->hello_pending_ = false;
+  shard().core().api()->authenticate(token, [self, cid, token, name](auto result) mutable {
+    self->shard().post([self, cid, token = std::move(token), name = std::move(name), result = std::move(result)]() mutable {
       if (!self->is_open()) return;
       if (auto* error = std::get_if<api::CallError>(&result)) {
+        self->hello_pending_ = false;
         self->refuse_account(cid, *error);
-      } else {
-        self->finish_hello(cid, name, std::make_unique<const api::Identity>(std::get<api::Identity>(result)));
+        return self->release_held();
       }
+      // A logout or ban was announced while this check ran, possibly after it read the
+      // store: check again (it is announced only once committed, so this check sees it).
+      if (self->recheck_hello_) return self->check_hello_token(cid, std::move(token), std::move(name));
+      self->hello_pending_ = false;
+      self->finish_hello(cid, name, std::make_unique<const api::Identity>(std::get<api::Identity>(result)));
       self->release_held();
     });
   });
 }
 
-void Session::end_if_account(const std::string& account_id, const std::string& why) {
-  if (!identity_ || identity_->account_id != account_id || !is_open()) return;
-  refuse_account(0, {v1::ACCOUNT_BANNED, why});
+void Session::end_if_revoked(const api::Revocation& r) {
+  if (!is_open()) return;
+  if (hello_pending_) recheck_hello_ = true;
+  if (!identity_) return;
+  bool match = (!r.account_id.empty() && identity_->account_id == r.account_id) ||
+               (!r.token_id.empty() && identity_->token_id == r.token_id);
+  if (match) refuse_account(0, r.why);
+}
+
+bool Session::end_if_expired() {
+  if (!identity_ || !is_open()) return false;
+  // Whole seconds, as the token itself counts: valid while now < expires_at.
+  if (shard().core().clock().wall_time_us() / 1'000'000 < identity_->expires_at) return false;
+  refuse_account(0, {v1::TOKEN_EXPIRED, "session token expired: hello again with a fresh one (refresh it)"});
+  return true;
 }
 
 void Session::refuse_account(uint32_t cid, const api::CallError& why) {
@@ -234,7 +256,9 @@ void Session::handle_api(const v1::Envelope& e) {
       self->api_pending_ = false;
       if (!self->is_open()) return;
       if (auto* error = std::get_if<api::CallError>(&result)) {
-        self->send_error(cid, error->code, error->message);
+        // The socket's identity expired, was revoked or banned: the error, then 4005.
+        if (error->ends_session) self->refuse_account(cid, *error);
+        else self->send_error(cid, error->code, error->message);
       } else {
         v1::Envelope reply;
         reply.set_cid(cid);
@@ -392,6 +416,7 @@ void Session::on_closed() {
 }
 
 void Session::on_sweep(TimePoint now) {
+  if (end_if_expired()) return;  // closes an idle socket at its token's expiry too
   const auto& limits = shard().core().config().limits;
   if (!hello_done_ && now - opened_at() > std::chrono::milliseconds(limits.handshake_timeout_ms)) {
     close(close_code::handshake_timeout, "no hello within limits.handshake_timeout_ms");

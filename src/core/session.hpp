@@ -28,8 +28,10 @@ class Session final : public Connection {
   void on_join_failed(uint32_t cid, int code, std::string message, bool retryable, detail::JoinMode mode,
                       std::string type, std::string options);
   void on_removed(const std::string& room_id, const std::string& reason);
-  // Closes this session (ACCOUNT_BANNED, then 4005) if it belongs to `account_id`.
-  void end_if_account(const std::string& account_id, const std::string& why);
+  // Closes this session (the error in `r`, cid 0, then 4005) if its account is r.account_id
+  // (a ban) or it said hello with the session token r.token_id (a logout). A hello still
+  // being checked is checked once more, so a revocation racing it is not missed.
+  void end_if_revoked(const api::Revocation& r);
 
  private:
   void on_message(std::string_view payload, bool text) override;
@@ -49,6 +51,10 @@ class Session final : public Connection {
   void hold(v1::Envelope e, size_t payload_bytes);
   void release_held();
   void handle_hello(const v1::Envelope& e);
+  void check_hello_token(uint32_t cid, std::string token, std::string name);
+  // Closes the session (TOKEN_EXPIRED, then 4005) once its session token has expired on the
+  // shard's clock; true if it did.
+  bool end_if_expired();
   void refuse_account(uint32_t cid, const api::CallError& why);
   void finish_hello(uint32_t cid, const std::string& name, std::unique_ptr<const api::Identity> identity);
   void handle_api(const v1::Envelope& e);
@@ -89,6 +95,7 @@ class Session final : public Connection {
     bool releasing = false;
   };
   std::unique_ptr<Held> held_;
+  bool recheck_hello_ = false;  // a revocation arrived meanwhile: check the token again
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;

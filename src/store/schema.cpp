@@ -73,6 +73,18 @@ std::string v1(Dialect d) {
       " ON leaderboard_record (leaderboard_id, score, subscore, owner_id);\n";
 }
 
+// Usernames become unique ignoring ASCII case. lower() folds only A-Z on both backends (the
+// PostgreSQL column is COLLATE "C"), so both agree on what collides. Accounts made before
+// this rule may already collide ("Ann" and "ann"): the oldest keeps its name, each later one
+// becomes "<name>#<account id>" (unique, since ids are), so the upgrade never fails on data.
+std::string v3() {
+  return "UPDATE account SET username = username || '#' || id WHERE EXISTS ("
+         " SELECT 1 FROM account AS older WHERE lower(older.username) = lower(account.username)"
+         " AND (older.create_time < account.create_time"
+         " OR (older.create_time = account.create_time AND older.id < account.id)));\n"
+         "CREATE UNIQUE INDEX account_username_folded ON account (lower(username));\n";
+}
+
 }  // namespace
 
 std::vector<Migration> migrations(Dialect d) {
@@ -80,6 +92,7 @@ std::vector<Migration> migrations(Dialect d) {
       {1, "accounts, links, revoked tokens, storage objects, leaderboards", v1(d)},
       {2, "leaderboards written only by the server",
        "ALTER TABLE leaderboard ADD COLUMN authoritative INTEGER NOT NULL DEFAULT 0;\n"},
+      {3, "usernames unique ignoring ASCII case", v3()},
   };
 }
 

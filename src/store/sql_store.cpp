@@ -62,11 +62,39 @@ Status SqlStore::revoke_token(std::string_view token_id, int64_t expires_at) {
   });
 }
 
+Result<bool> SqlStore::consume_token(std::string_view token_id, int64_t expires_at) {
+  return transact(true, [&] {
+    check_field("token id", token_id, kMaxNameBytes);
+    // The primary key decides: of concurrent inserts (on one connection or many, SQLite or
+    // PostgreSQL) exactly one adds the row; the others change nothing.
+    int64_t added = db().exec(
+        "INSERT INTO revoked_token (token_id, expires_at) VALUES (?1, ?2) "
+        "ON CONFLICT (token_id) DO NOTHING",
+        {std::string(token_id), expires_at});
+    return added == 1;
+  });
+}
+
 Result<bool> SqlStore::is_token_revoked(std::string_view token_id) {
   return transact(false, [&] {
     auto rows = db().query("SELECT 1 FROM revoked_token WHERE token_id = ?1",
                            {std::string(token_id)});
     return !rows.empty();
+  });
+}
+
+Result<Store::IdentityState> SqlStore::identity_state(std::string_view account_id, std::string_view token_id) {
+  return transact(false, [&] {
+    auto rows = db().query(
+        "SELECT (SELECT banned FROM account WHERE id = ?1),"
+        " CASE WHEN EXISTS (SELECT 1 FROM revoked_token WHERE token_id = ?2) THEN 1 ELSE 0 END",
+        {std::string(account_id), std::string(token_id)});
+    IdentityState s;
+    if (rows.empty()) return s;
+    s.account_exists = !rows[0].is_null(0);
+    s.banned = s.account_exists && rows[0].integer(0) != 0;
+    s.token_revoked = rows[0].integer(1) != 0;
+    return s;
   });
 }
 

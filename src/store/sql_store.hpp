@@ -39,8 +39,10 @@ class SqlStore final : public Store {
   Status set_banned(std::string_view id, bool banned) override;
 
   Status revoke_token(std::string_view token_id, int64_t expires_at) override;
+  Result<bool> consume_token(std::string_view token_id, int64_t expires_at) override;
   Result<bool> is_token_revoked(std::string_view token_id) override;
   Result<int64_t> purge_revoked_tokens(int64_t now) override;
+  Result<IdentityState> identity_state(std::string_view account_id, std::string_view token_id) override;
 
   Result<std::vector<StorageObject>> read_objects(const Caller& caller,
                                                   const std::vector<ObjectId>& ids) override;
@@ -101,7 +103,7 @@ class SqlStore final : public Store {
   // Accounts (called inside a transaction).
   std::optional<Account> load_account(std::string_view column, std::string_view value);
   Account must_load_account(std::string_view id);
-  void check_username_free(std::string_view username);
+  void check_username_free(std::string_view username, std::string_view own_id);
   void check_link_free(const LinkedId& link, std::string_view own_id);
 
   // Leaderboards (inside a transaction).

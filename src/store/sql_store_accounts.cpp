@@ -9,6 +9,14 @@ constexpr const char* kAccountColumns =
     "SELECT id, username, display_name, metadata, email, password_hash, banned, create_time, "
     "update_time FROM account ";
 
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 void check_link(const LinkedId& l, int index = -1) {
   check_field("link kind", l.kind, kMaxKindBytes, false, index);
   check_field("link value", l.value, kMaxShortBytes, false, index);
@@ -17,7 +25,7 @@ void check_link(const LinkedId& l, int index = -1) {
 }  // namespace
 
 std::optional<Account> SqlStore::load_account(std::string_view column, std::string_view value) {
-  // `column` is one of our own literals, never user input.
+  // `column` is one of our own literals (a column or lower(username)), never user input.
   auto rows = db().query(std::string(kAccountColumns) + "WHERE " + std::string(column) + " = ?1",
                          {std::string(value)});
   if (rows.empty()) return std::nullopt;
@@ -46,8 +54,13 @@ Account SqlStore::must_load_account(std::string_view id) {
   return std::move(*a);
 }
 
-void SqlStore::check_username_free(std::string_view username) {
-  if (!db().query("SELECT 1 FROM account WHERE username = ?1", {std::string(username)}).empty()) {
+// Usernames are unique ignoring ASCII case: lower() folds only A-Z on both backends (SQLite
+// without ICU; PostgreSQL because the column is COLLATE "C"), and the unique index on
+// lower(username) (schema migration 3) settles races between two creates.
+void SqlStore::check_username_free(std::string_view username, std::string_view own_id) {
+  if (!db().query("SELECT 1 FROM account WHERE lower(username) = lower(?1) AND id <> ?2",
+                  {std::string(username), std::string(own_id)})
+           .empty()) {
     fail(Errc::already_exists, "username is taken");
   }
 }
@@ -72,7 +85,7 @@ Result<Account> SqlStore::create_account(const NewAccount& n) {
     if (n.email.empty() && n.links.empty()) fail(Errc::invalid, "an account needs an email or a linked id");
     for (std::size_t i = 0; i < n.links.size(); ++i) check_link(n.links[i], static_cast<int>(i));
 
-    check_username_free(n.username);
+    check_username_free(n.username, "");
     if (!n.email.empty() &&
         !db().query("SELECT 1 FROM account WHERE email = ?1", {n.email}).empty()) {
       fail(Errc::already_exists, "email is in use");
@@ -103,7 +116,7 @@ Result<Account> SqlStore::get_account(std::string_view id) {
 
 Result<Account> SqlStore::find_account_by_username(std::string_view username) {
   return transact(false, [&] {
-    auto a = load_account("username", username);
+    auto a = load_account("lower(username)", lower_ascii(username));
     if (!a) fail(Errc::not_found, "no such account");
     return std::move(*a);
   });
@@ -133,7 +146,7 @@ Result<Account> SqlStore::update_account(std::string_view id, const AccountUpdat
     Account a = must_load_account(id);
     if (u.username && *u.username != a.username) {
       check_field("username", *u.username, kMaxNameBytes);
-      check_username_free(*u.username);
+      check_username_free(*u.username, a.id);
       a.username = *u.username;
     }
     if (u.display_name) {

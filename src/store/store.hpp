@@ -49,7 +49,7 @@ struct Account {
 };
 
 struct NewAccount {
-  std::string username;  // required, unique
+  std::string username;  // required, unique ignoring ASCII case
   std::string display_name;
   std::string metadata = "{}";
   std::string email;  // optional; needs password_hash too
@@ -58,7 +58,7 @@ struct NewAccount {
 };
 
 struct AccountUpdate {
-  std::optional<std::string> username;  // already_exists if taken
+  std::optional<std::string> username;  // already_exists if taken (ignoring ASCII case)
   std::optional<std::string> display_name;
   std::optional<std::string> metadata;
 };
@@ -174,6 +174,7 @@ class Store {
   // Accounts. Create-on-first-use is the caller's: find_*; if not_found, create_account.
   virtual Result<Account> create_account(const NewAccount& a) = 0;
   virtual Result<Account> get_account(std::string_view id) = 0;
+  // Usernames are unique and found ignoring ASCII case ("Ann" finds "ann").
   virtual Result<Account> find_account_by_username(std::string_view username) = 0;
   virtual Result<Account> find_account_by_email(std::string_view email) = 0;
   virtual Result<Account> find_account_by_link(const LinkedId& link) = 0;
@@ -193,8 +194,20 @@ class Store {
   // Revoked session/refresh token ids (auth/token.hpp token_id). expires_at lets
   // purge_revoked_tokens drop entries once the token could not be used anyway.
   virtual Status revoke_token(std::string_view token_id, int64_t expires_at) = 0;
+  // Uses a single-use token (a refresh token): true if this call revoked it, false if it was
+  // already revoked (used, or logged out). One atomic insert into the revocation table, so
+  // of any number of concurrent calls with one id (on any node) exactly one gets true.
+  virtual Result<bool> consume_token(std::string_view token_id, int64_t expires_at) = 0;
   virtual Result<bool> is_token_revoked(std::string_view token_id) = 0;
   virtual Result<int64_t> purge_revoked_tokens(int64_t now) = 0;  // returns how many
+  // A socket's identity, re-checked before each of its calls, in one read: is the session
+  // token revoked, does the account exist, is it banned.
+  struct IdentityState {
+    bool token_revoked = false;
+    bool account_exists = false;
+    bool banned = false;
+  };
+  virtual Result<IdentityState> identity_state(std::string_view account_id, std::string_view token_id) = 0;
 
   // Storage. Reads return only the objects that exist and the caller may read (the rest are
   // left out, so a reader cannot probe for objects it may not see), in request order.

@@ -185,11 +185,11 @@ TEST_P(AccountStoreTest, RevokedTokens) {
 }
 
 TEST_P(AccountStoreTest, SchemaIsMigratedOnceAndSurvivesReopen) {
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
   auto a = store_->create_account(device_account("persist", "p"));
   ASSERT_OK(a);
   reopen();
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
   auto again = store_->get_account(a->id);
   ASSERT_OK(again);
   EXPECT_EQ(again->username, "persist");

@@ -28,6 +28,7 @@ class SqliteBackend final : public Backend {
   store::Result<std::unique_ptr<store::Store>> open(store::StoreOptions o) override {
     return store::open_sqlite_store(path_, o);
   }
+  std::string location() const override { return path_; }
 
  private:
   std::string dir_, path_;
@@ -47,6 +48,7 @@ class PostgresBackend final : public Backend {
   store::Result<std::unique_ptr<store::Store>> open(store::StoreOptions o) override {
     return store::open_postgres_store(url_, o);
   }
+  std::string location() const override { return url_; }
 
  private:
   std::string url_;

@@ -17,6 +17,9 @@ class Backend {
   virtual ~Backend() = default;
   // Opens (another connection to) this backend's database; call again to "restart".
   virtual store::Result<std::unique_ptr<store::Store>> open(store::StoreOptions options) = 0;
+  // Where the database is: the SQLite file's path, or the PostgreSQL connection URL (for
+  // tests that build an old schema by hand before the store first opens it).
+  virtual std::string location() const = 0;
 };
 
 // "sqlite" or "postgres". nullptr with `skip` set when the backend cannot run here (the

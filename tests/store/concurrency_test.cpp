@@ -115,7 +115,7 @@ TEST_P(ConcurrentStoreTest, SeveralNodesMigrateAFreshDatabaseAtOnce) {
   for (auto& th : threads) th.join();
   for (auto& r : opened) {
     ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ((*r)->schema_version(), 2);
+    EXPECT_EQ((*r)->schema_version(), 3);
   }
 }
 

@@ -20,7 +20,7 @@ TEST(OpenStore, SqliteInMemoryIsPrivateAndMigrated) {
   auto b = open_sqlite_store(":memory:");
   ASSERT_TRUE(a.ok()) << a.error().message;
   ASSERT_TRUE(b.ok()) << b.error().message;
-  EXPECT_EQ((*a)->schema_version(), 2);
+  EXPECT_EQ((*a)->schema_version(), 3);
   NewAccount n;
   n.username = "mem";
   n.links = {{"device", "m"}};
@@ -48,7 +48,7 @@ TEST(OpenStore, UnreachableDatabasesAreUnavailable) {
 namespace craft::test {
 namespace {
 
-// A database made by the first release (schema 1) opens in this one: migration 2 runs once,
+// A database made by the first release (schema 1) opens in this one: migrations 2 and 3 run once,
 // and what was stored before is still there.
 TEST(OpenStore, AVersionOneDatabaseIsUpgradedInPlace) {
   char dir[] = "/tmp/craft-migrate-XXXXXX";
@@ -70,7 +70,7 @@ TEST(OpenStore, AVersionOneDatabaseIsUpgradedInPlace) {
   auto opened = store::open_sqlite_store(path);
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto& s = **opened;
-  EXPECT_EQ(s.schema_version(), 2);
+  EXPECT_EQ(s.schema_version(), 3);
   auto old = s.get_leaderboard("old-board");
   ASSERT_TRUE(old.ok()) << old.error().message;
   EXPECT_FALSE(old->authoritative);
@@ -81,7 +81,7 @@ TEST(OpenStore, AVersionOneDatabaseIsUpgradedInPlace) {
   EXPECT_TRUE(s.get_leaderboard("server-only")->authoritative);
   opened = store::open_sqlite_store(path);  // again: nothing left to apply
   ASSERT_TRUE(opened.ok());
-  EXPECT_EQ((*opened)->schema_version(), 2);
+  EXPECT_EQ((*opened)->schema_version(), 3);
   std::filesystem::remove_all(dir);
 }
 
