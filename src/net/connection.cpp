@@ -133,7 +133,7 @@ void Connection::handle_api(const http::Request& request, std::string_view body)
   http_pending_ = true;
   auto self = shared_from_this();
   api::handle_http(shard_.core().api(), request, body, std::string(ip_.begin(), ip_.end()),
-                   [self](std::string response) {
+                   shard_.metrics().json_rejected_http, [self](std::string response) {
                      self->shard_.post([self, response = std::move(response)]() mutable {
                        if (response.starts_with("HTTP/1.1 4")) self->shard_.metrics().http_rejected.add();
                        if (self->state_ == State::open) self->finish_http(std::move(response));

@@ -16,8 +16,12 @@ namespace craft::protocol {
 
 // The deepest nesting the checker can follow (limits.max_json_depth may not exceed it).
 inline constexpr uint32_t max_supported_json_depth = 1024;
-// limits.max_json_depth's default.
+// limits.max_json_depth's default: how deep a stored JSON value (storage value, metadata) nests.
 inline constexpr uint32_t default_max_json_depth = 32;
+// A whole client document (text-frame envelope, HTTP API body) wraps such values in the
+// protocol's own objects (envelope > apiRequest > storageWrite > objects > item is 5): it may
+// nest limits.max_json_depth + this deep.
+inline constexpr uint32_t json_wrapping_depth = 8;
 
 struct JsonCheck {
   bool ok = true;

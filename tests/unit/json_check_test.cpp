@@ -87,3 +87,31 @@ TEST(JsonCheck, HostileNestingIsRefusedAtTheLimitNotAfterTheWholeInput) {
   EXPECT_FALSE(open.ok);
   EXPECT_EQ(open.offset, 20u);
 }
+
+#if __has_include("config.hpp")
+#include "config.hpp"
+
+#include <map>
+#include <vector>
+
+// limits.max_json_depth: a named option with a default of 32 and a range the checker follows.
+TEST(JsonCheck, MaxJsonDepthIsAConfigOption) {
+  auto load = [](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), "craftd");
+    std::vector<const char*> argv;
+    for (auto& a : args) argv.push_back(a.c_str());
+    return craft::craftd::load_config(static_cast<int>(argv.size()), argv.data(), env);
+  };
+  auto defaults = load({});
+  ASSERT_FALSE(defaults.exit_now) << defaults.output;
+  EXPECT_EQ(defaults.config.limits.max_json_depth, 32u);
+  EXPECT_EQ(defaults.config.limits.max_json_depth, craft::protocol::default_max_json_depth);
+  EXPECT_EQ(load({"--limits.max-json-depth", "1024"}).config.limits.max_json_depth, 1024u);
+  EXPECT_EQ(load({}, {{"CRAFT_LIMITS_MAX_JSON_DEPTH", "7"}}).config.limits.max_json_depth, 7u);
+  auto too_deep = load({"--limits.max-json-depth", "1025"});
+  EXPECT_TRUE(too_deep.exit_now);
+  EXPECT_EQ(too_deep.exit_code, 2);
+  auto zero = load({"--limits.max-json-depth", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+}
+#endif
