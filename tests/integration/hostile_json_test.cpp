@@ -23,12 +23,32 @@ constexpr size_t max_body = 64 * 1024;  // limits.max_http_body_bytes' default
 
 // A JSON object nested exactly `depth` deep whose numbers most JSON libraries change.
 std::string awkward_value(size_t depth) {
-  return "{\"n\": 12345678901234567890, \"big\":1e400,\"neg\":-0,\"f\":1.50,\"s\":\"\\u00e9\\ud83d\\ude00 \xc3\xa9\","
+  return "{\"n\": 12345678901234567890, \"big\":9007199254740993,\"neg\":-0,\"f\":1.50,\"s\":\"\\u00e9\\ud83d\\ude00 \xc3\xa9\","
          "\"deep\":" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
 }
 
-// 64 KB of '[' (issue 9 kind 2): the largest body the server takes, as deep as it can be.
-std::string hostile_body(size_t size = max_body) { return "{\"a\":" + std::string(size - 5, '['); }
+// `prefix` + {"a":[[[[...]]]]} + `suffix`, 64 KB in all (issue 9 kind 2): the largest body
+// the server takes, as deep as it can be, well formed, and where a parser without a depth
+// check must walk all of it (a JSON value: google.protobuf.Struct before the fix).
+std::string hostile_body(const std::string& prefix = "", const std::string& suffix = "", size_t size = max_body) {
+  size_t depth = (size - prefix.size() - suffix.size() - 6) / 2;
+  std::string body = prefix + "{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}" + suffix;
+  return body + std::string(size - body.size(), ' ');  // trailing blanks make up an odd size
+}
+
+// The offset of the bracket that opens nesting level `level` (no brackets inside strings).
+size_t offset_of_level(const std::string& doc, size_t level) {
+  size_t depth = 0;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    if (doc[i] == '{' || doc[i] == '[') {
+      if (++depth == level) return i;
+    }
+  }
+  return std::string::npos;
+}
+
+// The deepest client document: limits.max_json_depth (32) + the protocol's wrapping (8).
+constexpr size_t max_document_depth = 40;
 
 std::string body_of(const std::string& response) {
   auto at = response.find("\r\n\r\n");
@@ -108,17 +128,24 @@ std::string write_body(const std::string& key, const std::string& value, int rea
 
 TEST(HostileJson, NestedBodyWithoutTokenIs400AndHealthzOnTheSameShardAnswers) {
   CraftdProcess server({"--shards", "1"});
-  for (const char* path : {"/v1/storage/write", "/v1/account/update", "/v1/auth/device"}) {
-    int fd = send_request(server.http_port(), path, hostile_body());
+  const std::pair<const char*, std::string> cases[] = {
+      {"/v1/storage/write", hostile_body(R"({"objects":[{"collection":"c","key":"k","value":)", "}]}")},
+      {"/v1/account/update", hostile_body(R"({"metadata":)", "}")},
+      {"/v1/leaderboard/write", hostile_body(R"({"leaderboardId":"b","score":"1","metadata":)", "}")},
+  };
+  for (const auto& [path, body] : cases) {
+    ASSERT_EQ(body.size(), max_body);
+    int fd = send_request(server.http_port(), path, body);
     std::string health;
     auto took = healthz_time(server, health);
     EXPECT_NE(health.find("200 OK"), std::string::npos) << path << ": " << health;
     EXPECT_LT(took.count(), 1000) << path;
     auto answer = read_answer(fd);
     EXPECT_EQ(status_of(answer), "HTTP/1.1 400 Bad Request") << path;
-    EXPECT_NE(body_of(answer).find(R"({"error":{"code":"BAD_REQUEST","message":"bad JSON body: nested deeper than the depth limit at byte 44)"),
-              std::string::npos)
-        << path << ": " << body_of(answer);
+    EXPECT_EQ(body_of(answer), R"({"error":{"code":"BAD_REQUEST","message":"bad JSON body: nested deeper than the depth limit at byte )" +
+                                   std::to_string(offset_of_level(body, max_document_depth + 1)) +
+                                   R"x( (strict JSON, nested at most 40 deep)"}})x")
+        << path;
   }
   EXPECT_EQ(server.metric("craft_json_rejected_total{source=\"http\"}"), 3);
 }
@@ -127,7 +154,9 @@ TEST(HostileJson, NestedTextFrameBeforeHelloIsBadRequestAndHealthzAnswers) {
   CraftdProcess server({"--shards", "1"});
   auto c = connect(server, Transport::websocket, Format::json);
   // The largest text frame allowed (limits.max_message_size), before hello.
-  c->send_raw(c->make_ws_frame(ws::Opcode::text, hostile_body()));
+  auto frame = hostile_body(R"({"cid":5,"apiRequest":{"storageWrite":{"objects":[{"collection":"c","key":"k","value":)",
+                            "}]}}}");
+  c->send_raw(c->make_ws_frame(ws::Opcode::text, frame));
   std::string health;
   auto took = healthz_time(server, health);
   EXPECT_NE(health.find("200 OK"), std::string::npos) << health;
@@ -135,7 +164,8 @@ TEST(HostileJson, NestedTextFrameBeforeHelloIsBadRequestAndHealthzAnswers) {
   auto error = next_error(*c, 120'000ms);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code(), v1::BAD_REQUEST);
-  EXPECT_EQ(error->message(), "not a JSON Envelope: nested deeper than the depth limit at byte 44");
+  EXPECT_EQ(error->message(), "not a JSON Envelope: nested deeper than the depth limit at byte " +
+                                  std::to_string(offset_of_level(frame, max_document_depth + 1)));
   EXPECT_EQ(server.metric("craft_json_rejected_total{source=\"socket\"}"), 1);
   // The connection is still usable.
   c->hello("after");
@@ -210,10 +240,14 @@ TEST(HostileJson, OneDeeperIsRefusedAndNothingIsStored) {
 TEST(HostileJson, LargeAndSpecialNumbersReadBackAsWritten) {
   CraftdProcess server;
   auto ann = login(server, "hostile-json-ann");
-  const std::string value = R"({"a":12345678901234567890,"b":1e400,"c":-0,"d":9007199254740993,"e":0.1000000000000000055511151231257827})";
-  ASSERT_EQ(status_of(post(server, "/v1/storage/write", write_body("numbers", value), ann)), "HTTP/1.1 200 OK");
-  auto read = post(server, "/v1/storage/read", R"({"ids":[{"collection":"shared","key":"numbers"}]})", ann);
-  EXPECT_NE(body_of(read).find("\"value\":" + value + ","), std::string::npos) << body_of(read);
+  // Beyond 2^53, negative zero, more digits than a double holds; then beyond a double's range.
+  for (std::string value : {R"({"a":12345678901234567890,"c":-0,"d":9007199254740993,"e":0.1000000000000000055511151231257827})",
+                            R"({"b":1e400,"c":-1E-400})"}) {
+    auto written = post(server, "/v1/storage/write", write_body("numbers", value), ann);
+    ASSERT_EQ(status_of(written), "HTTP/1.1 200 OK") << written;
+    auto read = post(server, "/v1/storage/read", R"({"ids":[{"collection":"shared","key":"numbers"}]})", ann);
+    EXPECT_NE(body_of(read).find("\"value\":" + value + ","), std::string::npos) << body_of(read);
+  }
 }
 
 TEST(HostileJson, RawNulOrControlCharacterInAStringIsRefused) {
