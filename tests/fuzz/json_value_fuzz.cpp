@@ -1,7 +1,9 @@
 // libFuzzer harness for protocol::check_json, the strict JSON check every client document
-// and stored value passes before any parser. It must never crash, read out of bounds or
-// take more than linear time, and its answers must be consistent with each other.
+// and stored value passes before any parser, and for the two passes that move JSON values
+// between their JSON and protobuf shapes (json_values.hpp). They must never crash, read out
+// of bounds or take more than linear time, and their answers must agree with each other.
 #include "protocol/json_check.hpp"
+#include "protocol/json_values.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string padded = " \t\r\n" + std::string(text) + "\n ";
     if (!check_json(padded, craft::protocol::max_supported_json_depth).ok) std::abort();
     if (check_json(std::string(text) + " 1", craft::protocol::max_supported_json_depth).ok) std::abort();
+    // Quoting JSON values keeps a valid document valid (and never deeper).
+    if (!check_json(craft::protocol::quote_json_values(text), craft::protocol::max_supported_json_depth)) std::abort();
+    (void)craft::protocol::splice_json_values(text);
     // Wrapping it in an array adds exactly one level.
     std::string wrapped = "[" + std::string(text) + "]";
     if (!check_json(wrapped, craft::protocol::max_supported_json_depth).ok &&

@@ -263,3 +263,22 @@ TEST(HostileJson, RawNulOrControlCharacterInAStringIsRefused) {
   auto read = post(server, "/v1/storage/read", R"({"ids":[{"collection":"shared","key":"nul"}]})", ann);
   EXPECT_EQ(body_of(read), R"({"objects":[],"cursor":""})");
 }
+
+// No expensive work before authentication: a call that needs a session is refused on its
+// bearer token's signature before its body is parsed (the body below would be a 400).
+TEST(HostileJson, BodyIsNotParsedBeforeTheBearerSignatureIsChecked) {
+  CraftdProcess server;
+  auto ann = login(server, "hostile-json-ann");
+  const std::string wrong_shape = R"({"objects":5})";
+  auto with_token = post(server, "/v1/storage/write", wrong_shape, ann);
+  EXPECT_EQ(status_of(with_token), "HTTP/1.1 400 Bad Request") << with_token;
+  auto without = http_request(server.http_port(), "POST", "/v1/storage/write", wrong_shape);
+  EXPECT_EQ(status_of(without), "HTTP/1.1 401 Unauthorized") << without;
+  EXPECT_EQ(body_of(without), R"({"error":{"code":"UNAUTHORIZED","message":"a session token is required"}})");
+  Account forged = ann;
+  forged.token[forged.token.size() / 2] = forged.token[forged.token.size() / 2] == 'A' ? 'B' : 'A';
+  auto bad_signature = post(server, "/v1/storage/write", wrong_shape, forged);
+  EXPECT_EQ(status_of(bad_signature), "HTTP/1.1 401 Unauthorized") << bad_signature;
+  EXPECT_NE(body_of(bad_signature).find(R"("code":"UNAUTHORIZED","message":"invalid session token: )"), std::string::npos)
+      << body_of(bad_signature);
+}
