@@ -79,7 +79,7 @@ void Session::on_message(std::string_view payload, bool text) {
   }
   strikes_ = 0;
   if (!decoded) {
-    send_error(0, v1::BAD_REQUEST, text ? "not a JSON Envelope: " + why : "not a protobuf Envelope");
+    send_error(0, v1::BAD_REQUEST, !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
     return;
   }
   dispatch(e);

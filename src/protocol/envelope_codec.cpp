@@ -19,7 +19,6 @@ bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out, uint32
     if (error) *error = std::string(checked.error) + " at byte " + std::to_string(checked.offset);
     return false;
   }
-  if (error) *error = "not an Envelope";
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // newer clients may send fields we do not know yet
   // JSON values become the strings of JSON text the messages hold (json_values.hpp).

@@ -25,7 +25,7 @@ using Frame = std::shared_ptr<const std::string>;
 // JSON is first checked strictly and for nesting (protocol/json_check.hpp, at most
 // `max_json_depth` (limits.max_json_depth) + json_wrapping_depth deep); JSON values in API
 // calls may be objects or strings of JSON text (json_values.hpp). `error`, if given, says
-// why a decode failed.
+// why the JSON check refused the text (left alone when protobuf refused its shape).
 bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out, uint32_t max_json_depth = default_max_json_depth,
             std::string* error = nullptr);
 // Never a partial encoding: if the envelope cannot be encoded, an INTERNAL error envelope
