@@ -67,7 +67,7 @@ void Session::on_message(std::string_view payload, bool text) {
   std::string why;
   bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e,
                                   limits.max_json_depth, &why);
-  if (!decoded && text) metrics.json_rejected.add();
+  if (!why.empty()) metrics.json_rejected.add();  // refused by the strict check, before protobuf
   if (!bucket_.take(shard().now())) {
     metrics.rate_limited.add();
     if (++strikes_ >= limits.rate_limit_strikes) {
@@ -79,7 +79,8 @@ void Session::on_message(std::string_view payload, bool text) {
   }
   strikes_ = 0;
   if (!decoded) {
-    send_error(0, v1::BAD_REQUEST, !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
+    send_error(0, v1::BAD_REQUEST,
+               !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
     return;
   }
   dispatch(e);
