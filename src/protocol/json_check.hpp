@@ -14,7 +14,8 @@
 
 namespace craft::protocol {
 
-// The deepest nesting the checker can follow (limits.max_json_depth may not exceed it).
+// The deepest nesting the checker can follow (limits.max_json_depth + json_wrapping_depth
+// may not exceed it: the option's range is 1-1016).
 inline constexpr uint32_t max_supported_json_depth = 1024;
 // limits.max_json_depth's default: how deep a stored JSON value (storage value, metadata) nests.
 inline constexpr uint32_t default_max_json_depth = 32;

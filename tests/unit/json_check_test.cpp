@@ -106,9 +106,11 @@ TEST(JsonCheck, MaxJsonDepthIsAConfigOption) {
   ASSERT_FALSE(defaults.exit_now) << defaults.output;
   EXPECT_EQ(defaults.config.limits.max_json_depth, 32u);
   EXPECT_EQ(defaults.config.limits.max_json_depth, craft::protocol::default_max_json_depth);
-  EXPECT_EQ(load({"--limits.max-json-depth", "1024"}).config.limits.max_json_depth, 1024u);
+  // + json_wrapping_depth for whole documents must stay within what the checker follows.
+  EXPECT_EQ(load({"--limits.max-json-depth", "1016"}).config.limits.max_json_depth, 1016u);
+  EXPECT_EQ(1016u + craft::protocol::json_wrapping_depth, craft::protocol::max_supported_json_depth);
   EXPECT_EQ(load({}, {{"CRAFT_LIMITS_MAX_JSON_DEPTH", "7"}}).config.limits.max_json_depth, 7u);
-  auto too_deep = load({"--limits.max-json-depth", "1025"});
+  auto too_deep = load({"--limits.max-json-depth", "1017"});
   EXPECT_TRUE(too_deep.exit_now);
   EXPECT_EQ(too_deep.exit_code, 2);
   auto zero = load({"--limits.max-json-depth", "0"});
