@@ -100,6 +100,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
        1 << 20},
       {"limits", "max_http_body_bytes", &l.max_http_body_bytes, "HTTP API request body; above it: 413", 256,
        64 * 1024 * 1024},
+      {"limits", "max_json_depth", &l.max_json_depth,
+       "arrays/objects nested in client JSON (envelopes, HTTP bodies, stored values); deeper: 400", 1, 1016},
       {"rooms", "tick_rate_hz", &r.tick_rate_hz, "default room tick rate", 1, 240},
       {"rooms", "max_clients", &r.max_clients, "default players per room", 1, 1'000'000},
       {"rooms", "empty_dispose_ms", &r.empty_dispose_ms, "grace period before an empty room is disposed", 0,

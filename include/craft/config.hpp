@@ -24,6 +24,9 @@ struct Limits {
   uint32_t pending_queue_bytes = 256 * 1024;
   uint32_t max_http_request_bytes = 8 * 1024;   // HTTP request head (upgrade or API)
   uint32_t max_http_body_bytes = 64 * 1024;     // HTTP API request body; above it: 413
+  // Arrays/objects nested in any client JSON document (text-frame envelope, HTTP API body)
+  // and in a stored JSON value (storage value, metadata); checked before any parser runs.
+  uint32_t max_json_depth = 32;                 // 1-1016; deeper: BAD_REQUEST / 400
 };
 
 // Where accounts, storage objects and leaderboards live.

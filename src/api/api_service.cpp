@@ -141,17 +141,30 @@ void ApiService::purge_revocations_if_due() {
 }
 
 void ApiService::call(v1::ApiRequest request, CallContext context, Reply reply) {
+  call([request = std::move(request)]() mutable -> std::variant<v1::ApiRequest, CallError> { return std::move(request); },
+       std::move(context), std::move(reply));
+}
+
+void ApiService::call(Build build, CallContext context, Reply reply) {
   stats_.calls.fetch_add(1, std::memory_order_relaxed);
   auto shared = std::make_shared<Reply>(std::move(reply));
   enqueue(
-      [this, request = std::move(request), context = std::move(context), shared] {
+      [this, build = std::move(build), context = std::move(context), shared] {
         CallResult result;
         std::vector<Revocation> revoked;
         try {
           std::optional<CallError> gone;
           if (context.from_socket && !context.identity.account_id.empty()) gone = recheck_socket_identity(context.identity);
-          if (gone) result = std::move(*gone);
-          else result = dispatch(request, context, revoked);
+          if (gone) {
+            result = std::move(*gone);
+          } else {
+            auto request = build();
+            if (auto* e = std::get_if<CallError>(&request)) {
+              result = std::move(*e);
+            } else {
+              result = dispatch(std::get<v1::ApiRequest>(request), context, revoked);
+            }
+          }
         } catch (const std::exception& e) {
           spdlog::error("api call: {}", e.what());
           result = CallError{v1::INTERNAL, "internal error"};
@@ -167,6 +180,24 @@ void ApiService::call(v1::ApiRequest request, CallContext context, Reply reply) 
         stats_.errors.fetch_add(1, std::memory_order_relaxed);
         (*shared)(CallError{v1::UNAVAILABLE, "server busy: store.max_queue calls are waiting"});
       });
+}
+
+std::optional<CallError> ApiService::precheck_http(std::string_view call, const CallContext& c) const {
+  // Calls that make or renew a session carry their credential in the body.
+  if (call == "auth_device" || call == "auth_email" || call == "auth_custom" || call == "auth_refresh")
+    return std::nullopt;
+  if (call == "leaderboard_create" || call == "account_ban") {
+    if (is_admin(c)) return std::nullopt;
+    return CallError{v1::PERMISSION_DENIED, "this call needs Authorization: Bearer <auth.admin_key>"};
+  }
+  // Revocation, bans and the account are checked again on the worker (verify_session).
+  if (c.bearer.empty()) return CallError{v1::UNAUTHORIZED, "a session token is required"};
+  auto verified = signer_->verify(c.bearer, auth::TokenKind::session, now_s());
+  if (auto* e = std::get_if<auth::TokenError>(&verified)) {
+    if (*e == auth::TokenError::expired) return CallError{v1::TOKEN_EXPIRED, "session token expired"};
+    return CallError{v1::UNAUTHORIZED, std::string("invalid session token: ") + auth::to_string(*e)};
+  }
+  return std::nullopt;
 }
 
 void ApiService::authenticate(std::string token, std::function<void(std::variant<Identity, CallError>)> done) {
@@ -267,6 +298,12 @@ bool ApiService::is_admin(const CallContext& c) const {
   const auto& key = config_.auth.admin_key;
   return !c.from_socket && !key.empty() && c.bearer.size() == key.size() &&
          sodium_memcmp(c.bearer.data(), key.data(), key.size()) == 0;
+}
+
+std::variant<std::string, CallError> ApiService::json_value(std::string_view text, std::string_view what) {
+  auto checked = json_object_text(text, what, config_.limits.max_json_depth, config_.store.max_value_bytes);
+  if (std::holds_alternative<CallError>(checked)) stats_.json_values_rejected.fetch_add(1, std::memory_order_relaxed);
+  return checked;
 }
 
 CallResult ApiService::issue_session(const store::Account& account, bool created) {

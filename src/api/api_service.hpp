@@ -18,7 +18,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -69,6 +71,7 @@ struct ApiStats {
   std::atomic<uint64_t> queued{0};  // waiting for a worker now
   std::atomic<uint64_t> revocations_purged{0};  // expired entries dropped from the revocation list
   std::atomic<uint64_t> rate_limit_keys{0};     // addresses and ids the auth limiters track now
+  std::atomic<uint64_t> json_values_rejected{0};  // storage values / metadata refused (api/convert.hpp)
 };
 
 // A leaderboard as of `now_s`: records from before its current reset period are dropped
@@ -92,6 +95,15 @@ class ApiService {
   ApiService& operator=(const ApiService&) = delete;
 
   void call(v1::ApiRequest request, CallContext context, Reply reply);
+  // The same, but the request is built on the worker (HTTP: protobuf's JSON parser stays
+  // off the shard threads); a CallError from `build` is the reply.
+  using Build = std::function<std::variant<v1::ApiRequest, CallError>()>;
+  void call(Build build, CallContext context, Reply reply);
+  // Cheap checks an HTTP call must pass before its body is even parsed, run on the shard:
+  // a call that needs a session gets its bearer's signature and expiry checked (HMAC, no
+  // database), an admin call its admin key. `call` is the ApiRequest field name.
+  std::optional<CallError> precheck_http(std::string_view call, const CallContext& context) const;
+  const ServerConfig& config() const { return config_; }
   // A socket's hello token: who it belongs to, or why not.
   void authenticate(std::string token, std::function<void(std::variant<Identity, CallError>)> done);
   // Arbitrary store work (room code): `job` runs on a worker with the store, or at once with
@@ -140,6 +152,9 @@ class ApiService {
   CallResult account_update(const v1::AccountUpdateRequest& r, const CallContext& c);
   CallResult account_link(const v1::LinkRequest& r, const CallContext& c, bool link);
   CallResult account_ban(const v1::AccountBanRequest& r, const CallContext& c, std::vector<Revocation>& revoked);
+  // A client's JSON value checked against limits.max_json_depth and store.max_value_bytes
+  // (api/convert.hpp); counted in json_values_rejected when refused.
+  std::variant<std::string, CallError> json_value(std::string_view text, std::string_view what);
   // calls_storage.cpp
   CallResult storage_write(const v1::StorageWriteRequest& r, const CallContext& c);
   CallResult storage_read(const v1::StorageReadRequest& r, const CallContext& c);

@@ -175,7 +175,11 @@ CallResult ApiService::account_update(const v1::AccountUpdateRequest& r, const C
     update.username = r.username().value();
   }
   if (r.has_display_name()) update.display_name = r.display_name().value();
-  if (r.has_metadata()) update.metadata = to_json(r.metadata());
+  if (r.has_metadata()) {
+    auto metadata = json_value(r.metadata(), "metadata");
+    if (auto* e = std::get_if<CallError>(&metadata)) return *e;
+    update.metadata = std::move(std::get<std::string>(metadata));
+  }
   auto account = store_->update_account(std::get<Identity>(who).account_id, update);
   if (!account) return from_store(account.error());
   return account_response(*account);

@@ -59,7 +59,9 @@ CallResult ApiService::leaderboard_create(const v1::LeaderboardCreateRequest& r,
                                               : store::ScoreOperator::best;
   board.reset_schedule = r.reset_schedule();
   board.authoritative = r.authoritative();
-  if (r.has_metadata()) board.metadata = to_json(r.metadata());
+  auto metadata = json_value(r.metadata(), "metadata");
+  if (auto* e = std::get_if<CallError>(&metadata)) return *e;
+  board.metadata = std::move(std::get<std::string>(metadata));
   if (auto done = store_->create_leaderboard(board); !done) return from_store(done.error());
   v1::ApiResponse response;
   response.mutable_empty();
@@ -70,8 +72,10 @@ CallResult ApiService::leaderboard_write(const v1::LeaderboardWriteRequest& r, c
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
   const auto& id = std::get<Identity>(who);
+  auto metadata = json_value(r.metadata(), "metadata");
+  if (auto* e = std::get_if<CallError>(&metadata)) return *e;
   store::ScoreWrite write{r.leaderboard_id(), id.account_id, id.username, r.score(), r.subscore(),
-                          r.has_metadata() ? to_json(r.metadata()) : "{}"};
+                          std::move(std::get<std::string>(metadata))};
   auto record = write_current_score(*store_, write, now_s(), /*from_player=*/true);
   if (!record) return from_store(record.error());
   v1::ApiResponse response;

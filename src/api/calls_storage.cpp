@@ -27,7 +27,9 @@ CallResult ApiService::storage_write(const v1::StorageWriteRequest& r, const Cal
     int write = o.has_permission_write() ? o.permission_write().value() : 1;
     if (read < 0 || read > 2 || write < 0 || write > 1)
       return bad_request("item " + std::to_string(i) + ": permissionRead is 0-2, permissionWrite 0-1");
-    writes.push_back({o.collection(), o.key(), owner, to_json(o.value()), o.version(),
+    auto value = json_value(o.value(), "item " + std::to_string(i) + ": value");
+    if (auto* e = std::get_if<CallError>(&value)) return *e;
+    writes.push_back({o.collection(), o.key(), owner, std::move(std::get<std::string>(value)), o.version(),
                       static_cast<store::ReadPermission>(read), static_cast<store::WritePermission>(write)});
   }
   auto acks = store_->write_objects(store::Caller::user(owner), writes);

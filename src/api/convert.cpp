@@ -1,6 +1,6 @@
 #include "api/convert.hpp"
 
-#include <google/protobuf/util/json_util.h>
+#include "protocol/json_check.hpp"
 
 namespace craft::api {
 
@@ -19,25 +19,24 @@ CallError from_store(const store::Error& e) {
   return {v1::INTERNAL, message};
 }
 
-std::string to_json(const google::protobuf::Struct& s) {
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(s, &out).ok() || out.empty()) return "{}";
-  return out;
-}
-
-bool from_json(std::string_view json, google::protobuf::Struct* out) {
-  if (json.empty()) {
-    out->Clear();
-    return true;
-  }
-  return google::protobuf::util::JsonStringToMessage(std::string(json), out).ok();
+std::variant<std::string, CallError> json_object_text(std::string_view text, std::string_view what,
+                                                      uint32_t max_depth, uint32_t max_bytes) {
+  if (text.empty()) return std::string("{}");
+  if (text.size() > max_bytes)
+    return bad_request(std::string(what) + ": larger than store.max_value_bytes (" + std::to_string(max_bytes) + ")");
+  auto checked = protocol::check_json(text, max_depth);
+  if (!checked)
+    return bad_request(std::string(what) + ": " + checked.error + " at byte " + std::to_string(checked.offset) +
+                       " (strict JSON, at most limits.max_json_depth = " + std::to_string(max_depth) + " deep)");
+  if (checked.top != '{') return bad_request(std::string(what) + ": must be a JSON object");
+  return std::string(text);
 }
 
 void to_proto(const store::Account& a, v1::Account* out) {
   out->set_id(a.id);
   out->set_username(a.username);
   out->set_display_name(a.display_name);
-  from_json(a.metadata, out->mutable_metadata());
+  out->set_metadata(a.metadata);
   out->set_email(a.email);
   for (const auto& link : a.links) {
     if (link.kind == "device") out->add_device_ids(link.value);
@@ -52,7 +51,7 @@ void to_proto(const store::StorageObject& o, v1::StorageObject* out) {
   out->set_collection(o.collection);
   out->set_key(o.key);
   out->set_owner_id(o.owner);
-  from_json(o.value, out->mutable_value());
+  out->set_value(o.value);
   out->set_version(o.version);
   out->set_permission_read(static_cast<int32_t>(o.read));
   out->set_permission_write(static_cast<int32_t>(o.write));
@@ -67,7 +66,7 @@ void to_proto(const store::LeaderboardRecord& r, v1::LeaderboardRecord* out) {
   out->set_score(r.score);
   out->set_subscore(r.subscore);
   out->set_num_score(r.num_score);
-  from_json(r.metadata, out->mutable_metadata());
+  out->set_metadata(r.metadata);
   out->set_rank(r.rank);
   out->set_create_time(r.create_time);
   out->set_update_time(r.update_time);

@@ -1,5 +1,8 @@
 #include "api/http_api.hpp"
 
+#include "protocol/json_check.hpp"
+#include "protocol/json_values.hpp"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <array>
@@ -76,7 +79,8 @@ std::string success_response(const v1::ApiResponse& response) {
                                                    options)
            .ok())
     return error_response({v1::INTERNAL, "cannot encode the result"});
-  return json_response(200, "OK", body);
+  // JSON values are stored as text: spliced in verbatim, so they read back exactly.
+  return json_response(200, "OK", protocol::splice_json_values(body));
 }
 
 // The JSON parser's message quotes the input, which may be any bytes: keep it printable ASCII.
@@ -101,13 +105,17 @@ std::string error_response(const CallError& error) {
   e.set_code(error.code);
   e.set_message(error.message);
   std::string json;
-  (void)google::protobuf::util::MessageToJsonString(e, &json);
+  if (!google::protobuf::util::MessageToJsonString(e, &json).ok()) {
+    // Never half a body: a message that cannot be encoded (not UTF-8) becomes INTERNAL.
+    return json_response(500, "Internal Server Error",
+                         R"({"error":{"code":"INTERNAL","message":"the server could not encode its reply"}})");
+  }
   auto [status, reason] = status_of(error.code);
   return json_response(status, reason, "{\"error\":" + json + "}");
 }
 
 void handle_http(ApiService* service, const http::Request& request, std::string_view body, std::string ip,
-                 std::function<void(std::string)> respond) {
+                 Counter& json_rejected, std::function<void(std::string)> respond) {
   const auto path = request.path();
   if (request.method == "OPTIONS") return respond(http::response(204, "No Content", "", "", false, cors));
   const Route* route = nullptr;
@@ -123,19 +131,38 @@ void handle_http(ApiService* service, const http::Request& request, std::string_
   if (!route) return respond(error_response({v1::NOT_FOUND, "no API call at " + printable(path)}));
   if (!service) return respond(error_response({v1::NOT_FOUND, "the API is off (store.backend = none)"}));
 
-  v1::ApiRequest call;
-  const auto* field = v1::ApiRequest::descriptor()->FindFieldByName(std::string(route->call));
-  auto* message = call.GetReflection()->MutableMessage(&call, field);
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
-  auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : std::string(body), message, options);
-  if (!parsed.ok())
-    return respond(error_response({v1::BAD_REQUEST, "bad JSON body: " + printable(std::string(parsed.message()))}));
-
   CallContext context;
   context.bearer = bearer_of(request);
   context.ip = std::move(ip);
-  service->call(std::move(call), std::move(context), [respond = std::move(respond)](CallResult result) {
+  // One linear pass (bounded by limits.max_http_body_bytes) bounds what protobuf's JSON
+  // parser, quadratic in the nesting depth, may ever see.
+  const uint32_t max_depth = service->config().limits.max_json_depth + protocol::json_wrapping_depth;
+  if (!body.empty()) {
+    if (auto checked = protocol::check_json(body, max_depth); !checked) {
+      json_rejected.add();
+      return respond(error_response({v1::BAD_REQUEST, std::string("bad JSON body: ") + checked.error + " at byte " +
+                                                          std::to_string(checked.offset) +
+                                                          " (strict JSON, nested at most " +
+                                                          std::to_string(max_depth) + " deep)"}));
+    }
+  }
+  // Nothing costly before authentication: a call that needs a session is refused on its
+  // bearer's signature (HMAC, no database) before the body is parsed.
+  if (auto refused = service->precheck_http(route->call, context)) return respond(error_response(*refused));
+  // The parse itself runs on an API worker, not on this shard.
+  auto build = [call_name = std::string(route->call),
+                body = body.empty() ? std::string("{}") : std::string(body)]() -> std::variant<v1::ApiRequest, CallError> {
+    v1::ApiRequest call;
+    const auto* field = v1::ApiRequest::descriptor()->FindFieldByName(call_name);
+    auto* message = call.GetReflection()->MutableMessage(&call, field);
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
+    // JSON values become the strings of JSON text the messages hold (protocol/json_values.hpp).
+    auto parsed = google::protobuf::util::JsonStringToMessage(protocol::quote_json_values(body), message, options);
+    if (!parsed.ok()) return CallError{v1::BAD_REQUEST, "bad JSON body: " + printable(std::string(parsed.message()))};
+    return call;
+  };
+  service->call(std::move(build), std::move(context), [respond = std::move(respond)](CallResult result) {
     if (auto* e = std::get_if<CallError>(&result)) return respond(error_response(*e));
     respond(success_response(std::get<v1::ApiResponse>(result)));
   });

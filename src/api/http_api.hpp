@@ -3,6 +3,7 @@
 // that matches the code. docs/http-api.md lists the routes.
 #pragma once
 #include "api/api_service.hpp"
+#include "core/metrics.hpp"
 #include "net/http_request.hpp"
 
 #include <functional>
@@ -15,9 +16,11 @@ namespace craft::api {
 bool is_api_path(std::string_view path);
 
 // Answers `request` (whose body is `body`). `service` is null when store.backend = none.
-// `respond` gets the whole HTTP response; it may run on a worker thread.
+// `respond` gets the whole HTTP response; it may run on a worker thread. Runs on the shard:
+// only cheap checks happen here (bearer signature, the linear JSON check, counted in
+// `json_rejected`); the body is parsed on an API worker.
 void handle_http(ApiService* service, const http::Request& request, std::string_view body, std::string ip,
-                 std::function<void(std::string)> respond);
+                 Counter& json_rejected, std::function<void(std::string)> respond);
 
 // The HTTP response for an error, e.g. a body over limits.max_http_body_bytes.
 std::string error_response(const CallError& error);

@@ -101,6 +101,10 @@ std::string render_api_metrics(const api::ApiStats& stats) {
        "gauge"},
       {stats.revocations_purged, "craft_api_revocations_purged_total",
        "Expired entries dropped from the token revocation list", "counter"},
+      {stats.json_values_rejected, "craft_api_json_values_rejected_total",
+       "Storage values and metadata refused at write time: not a strict JSON object, deeper than "
+       "limits.max_json_depth or larger than store.max_value_bytes",
+       "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);
@@ -150,6 +154,13 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   w.line("craft_connections_rejected_total", "Connections refused by a connection limit (close 1013; 503 for plain HTTP)", "counter");
   w.value("craft_connections_rejected_total{limit=\"max_connections\"}", sum(&ShardMetrics::rejected_max_connections));
   w.value("craft_connections_rejected_total{limit=\"max_connections_per_ip\"}", sum(&ShardMetrics::rejected_per_ip));
+
+  w.line("craft_json_rejected_total",
+         "Client JSON documents refused before parsing: not strict RFC 8259 JSON or nested deeper than "
+         "limits.max_json_depth",
+         "counter");
+  w.value("craft_json_rejected_total{source=\"socket\"}", sum(&ShardMetrics::json_rejected));
+  w.value("craft_json_rejected_total{source=\"http\"}", sum(&ShardMetrics::json_rejected_http));
 
   w.line("craft_closes_total", "Connections closed by the server, by close code", "counter");
   for (size_t i = 0; i <= counted_close_codes.size(); ++i) {

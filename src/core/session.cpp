@@ -76,8 +76,11 @@ void Session::on_message(std::string_view payload, bool text) {
     set_wire_format(text ? protocol::WireFormat::ws_text : protocol::WireFormat::ws_binary);
   }
   v1::Envelope e;
-  bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e);
   const auto& limits = shard().core().config().limits;
+  std::string why;
+  bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e,
+                                  limits.max_json_depth, &why);
+  if (!why.empty()) metrics.json_rejected.add();  // refused by the strict check, before protobuf
   if (!bucket_.take(shard().now())) {
     metrics.rate_limited.add();
     if (++strikes_ >= limits.rate_limit_strikes) {
@@ -89,7 +92,8 @@ void Session::on_message(std::string_view payload, bool text) {
   }
   strikes_ = 0;
   if (!decoded) {
-    send_error(0, v1::BAD_REQUEST, text ? "not a JSON Envelope" : "not a protobuf Envelope");
+    send_error(0, v1::BAD_REQUEST,
+               !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
     return;
   }
   if (e.body_case() != v1::Envelope::kPing && (busy() || holding())) return hold(std::move(e), payload.size());

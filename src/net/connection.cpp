@@ -153,7 +153,7 @@ void Connection::handle_api(const http::Request& request, std::string_view body)
   http_pending_ = true;
   auto self = shared_from_this();
   api::handle_http(shard_.core().api(), request, body, std::string(ip_.begin(), ip_.end()),
-                   [self](std::string response) {
+                   shard_.metrics().json_rejected_http, [self](std::string response) {
                      self->shard_.post([self, response = std::move(response)]() mutable {
                        if (response.size() > self->shard_.core().config().limits.send_queue_bytes) {
                          response = api::error_response({v1::INTERNAL, "response larger than limits.send_queue_bytes"});

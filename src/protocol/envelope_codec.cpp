@@ -1,31 +1,56 @@
 #include "protocol/envelope_codec.hpp"
 
 #include "net/ws_codec.hpp"
+#include "protocol/json_check.hpp"
+#include "protocol/json_values.hpp"
 
 #include <google/protobuf/util/json_util.h>
 
 namespace craft::protocol {
 
-bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out) {
+bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out, uint32_t max_json_depth,
+            std::string* error) {
   if (encoding == Encoding::binary) {
     return out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   }
+  // protobuf's JSON parser costs the square of the nesting depth and accepts raw control
+  // characters in strings: only a document that passed the strict linear check reaches it.
+  if (auto checked = check_json(bytes, max_json_depth + json_wrapping_depth); !checked) {
+    if (error) *error = std::string(checked.error) + " at byte " + std::to_string(checked.offset);
+    return false;
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // newer clients may send fields we do not know yet
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(bytes.data(), bytes.size()), &out, options);
+  // JSON values become the strings of JSON text the messages hold (json_values.hpp).
+  auto status = google::protobuf::util::JsonStringToMessage(quote_json_values(bytes), &out, options);
   return status.ok();
 }
 
+namespace {
+
+bool encode_into(const v1::Envelope& envelope, Encoding encoding, std::string& out) {
+  out.clear();
+  if (encoding == Encoding::binary) return envelope.SerializeToString(&out);
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = false;  // lowerCamelCase, protobuf's canonical JSON
+  if (!google::protobuf::util::MessageToJsonString(envelope, &out, options).ok()) return false;
+  // API calls carry JSON values as text: in JSON they are spliced back in as they were written.
+  if (envelope.has_api_request() || envelope.has_api_response()) out = splice_json_values(out);
+  return true;
+}
+
+}  // namespace
+
 std::string encode(const v1::Envelope& envelope, Encoding encoding) {
   std::string out;
-  if (encoding == Encoding::binary) {
-    envelope.SerializeToString(&out);
-  } else {
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = false;  // lowerCamelCase, protobuf's canonical JSON
-    (void)google::protobuf::util::MessageToJsonString(envelope, &out, options);
-  }
+  if (encode_into(envelope, encoding, out)) return out;
+  // Half an encoding is a truncated, unparseable frame: the receiver gets an INTERNAL error
+  // for the same cid instead.
+  v1::Envelope failed;
+  failed.set_cid(envelope.cid());
+  failed.mutable_error()->set_code(v1::INTERNAL);
+  failed.mutable_error()->set_message("the server could not encode its reply");
+  if (!encode_into(failed, encoding, out)) out.clear();
   return out;
 }
 

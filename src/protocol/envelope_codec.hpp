@@ -2,6 +2,7 @@
 // transport sends. A message for many receivers is framed once per wire format and shared.
 #pragma once
 #include "craft.pb.h"
+#include "protocol/json_check.hpp"
 
 #include <array>
 #include <cstdint>
@@ -21,7 +22,14 @@ inline constexpr uint8_t format_bit(WireFormat f) { return uint8_t(1u << static_
 // Shared, immutable bytes ready for the socket.
 using Frame = std::shared_ptr<const std::string>;
 
-bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out);
+// JSON is first checked strictly and for nesting (protocol/json_check.hpp, at most
+// `max_json_depth` (limits.max_json_depth) + json_wrapping_depth deep); JSON values in API
+// calls may be objects or strings of JSON text (json_values.hpp). `error`, if given, says
+// why the JSON check refused the text (left alone when protobuf refused its shape).
+bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out, uint32_t max_json_depth = default_max_json_depth,
+            std::string* error = nullptr);
+// Never a partial encoding: if the envelope cannot be encoded, an INTERNAL error envelope
+// with the same cid is encoded instead.
 std::string encode(const v1::Envelope& envelope, Encoding encoding);
 
 // The envelope framed for one wire format: WebSocket header + payload, or 4-byte big-endian

@@ -1,0 +1,23 @@
+// JSON values (storage values, metadata) travel in protobuf as strings of JSON text, so the
+// binary encoding carries them byte for byte. In JSON (HTTP bodies, text frames) they keep
+// their natural shape, an object: these two linear passes move between the shapes without
+// ever parsing the value, so what a client wrote is what every reader gets back.
+//
+// A "JSON value member" is an object member named "value" or "metadata" (craft.proto uses
+// those names for nothing else).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace craft::protocol {
+
+// For a document that passed check_json: each JSON value member whose value is not a string
+// or null becomes a string holding that value's exact text. A string (JSON text already) and
+// null (absent) stay as they are.
+std::string quote_json_values(std::string_view checked);
+
+// For JSON printed by protobuf: each JSON value member whose value is a string holding a
+// valid JSON document is replaced by that document's text, verbatim ("" becomes {}).
+std::string splice_json_values(std::string_view printed);
+
+}  // namespace craft::protocol
