@@ -63,7 +63,7 @@ void Generator::send_hello(uint32_t i) {
   v1::Envelope e;
   e.set_cid(1);
   e.mutable_hello()->set_protocol_version(1);
-  e.mutable_hello()->set_name("b" + std::to_string(plan_.index) + "-" + std::to_string(i));
+  e.mutable_hello()->set_name(std::string("b").append(std::to_string(plan_.index)).append("-").append(std::to_string(i)));
   send_envelope(i, e);
 }
 

@@ -252,7 +252,7 @@ std::string json_line(const RunReport& r) {
     s += "\":";
     s += raw;
   };
-  auto str = [&](const char* k, const std::string& v) { field(k, "\"" + json_escape(v) + "\""); };
+  auto str = [&](const char* k, const std::string& v) { field(k, std::string("\"").append(json_escape(v)).append("\"")); };
   auto num = [&](const char* k, double v) { field(k, json_number(v)); };
   auto integer = [&](const char* k, int64_t v) { field(k, std::to_string(v)); };
   str("time", r.time);
@@ -324,7 +324,7 @@ std::string json_line(const RunReport& r) {
   std::string reasons = "{";
   for (auto& [text, count] : t.reasons) {
     if (reasons.size() > 1) reasons += ',';
-    reasons += "\"" + json_escape(text) + "\":" + std::to_string(count);
+    reasons.append("\"").append(json_escape(text)).append("\":").append(std::to_string(count));
   }
   field("reasons", reasons + "}");
   field("complete", r.children_ok ? "true" : "false");

@@ -234,7 +234,7 @@ TEST(ApiService, QueueAndBatchLimitsRefuseWithClearErrors) {
   for (int i = 0; i < 101; ++i) {
     auto* o = write.mutable_storage_write()->add_objects();
     o->set_collection("c");
-    o->set_key("k" + std::to_string(i));
+    o->set_key(std::string("k").append(std::to_string(i)));
   }
   EXPECT_EQ(code_of(f.call(write, CallContext{session.token(), "ip", false, {}})), v1::BAD_REQUEST);
   write.mutable_storage_write()->mutable_objects()->DeleteSubrange(100, 1);
@@ -248,7 +248,7 @@ TEST(RateLimiter, KeysAreIndependentAndMemoryIsBounded) {
   EXPECT_TRUE(limiter.allow("a", t));
   EXPECT_FALSE(limiter.allow("a", t));
   EXPECT_TRUE(limiter.allow("b", t));
-  for (int i = 0; i < 10; ++i) limiter.allow("k" + std::to_string(i), t + std::chrono::seconds(i));
+  for (int i = 0; i < 10; ++i) limiter.allow(std::string("k").append(std::to_string(i)), t + std::chrono::seconds(i));
   EXPECT_LE(limiter.keys(), 4u);
   EXPECT_TRUE(limiter.allow("a", t + 30s));  // refilled
 }

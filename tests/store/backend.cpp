@@ -70,7 +70,7 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, std::string* skip
   PgServer* server = shared_server(error);
   if (!server) return nullptr;
   static std::atomic<int> next{0};
-  std::string db = "t" + std::to_string(getpid()) + "_" + std::to_string(++next);
+  std::string db = std::string("t").append(std::to_string(getpid())).append("_").append(std::to_string(++next));
   std::string err = server->create_database(db);
   if (!err.empty()) {
     *error = "CREATE DATABASE failed: " + err;

@@ -25,7 +25,8 @@ namespace fs = std::filesystem;
 constexpr int kWrites = 400;
 
 ObjectWrite numbered(int i) {
-  return ObjectWrite{"crash", "k" + std::to_string(i), "", "{\"i\":" + std::to_string(i) + "}", "",
+  return ObjectWrite{"crash", std::string("k").append(std::to_string(i)), "",
+                     std::string("{\"i\":").append(std::to_string(i)).append("}"), "",
                      ReadPermission::public_read, WritePermission::owner};
 }
 
@@ -83,7 +84,7 @@ int read_acks(int fd, int kill_after, Kill kill) {
 void expect_all_written(Store& s, int last) {
   ASSERT_GE(last, 0) << "the writer acknowledged nothing";
   std::vector<ObjectId> ids;
-  for (int i = 0; i <= last; ++i) ids.push_back({"crash", "k" + std::to_string(i), ""});
+  for (int i = 0; i <= last; ++i) ids.push_back({"crash", std::string("k").append(std::to_string(i)), ""});
   for (std::size_t start = 0; start < ids.size(); start += 100) {
     std::vector<ObjectId> batch(ids.begin() + static_cast<std::ptrdiff_t>(start),
                                 ids.begin() + static_cast<std::ptrdiff_t>(std::min(start + 100, ids.size())));

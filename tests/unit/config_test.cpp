@@ -29,7 +29,7 @@ struct TempToml {
   explicit TempToml(const std::string& text) {
     static int counter = 0;
     fs::create_directories(temp_dir());
-    path = temp_dir() / ("c" + std::to_string(counter++) + ".toml");
+    path = temp_dir() / (std::string("c").append(std::to_string(counter++)).append(".toml"));
     std::ofstream(path) << text;
   }
   ~TempToml() {
