@@ -1,6 +1,6 @@
 // Everything craftd can be told. Each field has a default; craftd reads it from a TOML
 // file, then environment variables (CRAFT_<SECTION>_<NAME>), then flags. Every limit is
-// here, has a metric in /metrics and a test.
+// here; docs/security.md gives each its default, metric and test.
 #pragma once
 #include <cstdint>
 #include <string>

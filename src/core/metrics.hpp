@@ -44,8 +44,8 @@ class LatencyHistogram {
 };
 
 // Close codes we count, each with a slot.
-inline constexpr std::array<uint16_t, 13> counted_close_codes = {
-    1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4000, 4001, 4002, 4003, 4004};
+inline constexpr std::array<uint16_t, 14> counted_close_codes = {
+    1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4000, 4001, 4002, 4003, 4004, 4005};
 
 struct ShardMetrics {
   Counter connections_current;
