@@ -100,6 +100,7 @@ TEST(HostileAuth, SocketIsClosedWith4005ExactlyWhenItsSessionTokenExpires) {
   ASSERT_TRUE(left.has_value()) << "the expired socket's room membership ends";
   EXPECT_EQ(left->presence().leaves(0).session_id(), player->session_id());
   EXPECT_NE(s.server->metrics_text().find("craft_errors_total{code=\"TOKEN_EXPIRED\"} 1\n"), std::string::npos);
+  EXPECT_NE(s.server->metrics_text().find("craft_closes_total{code=\"4005\"} 1\n"), std::string::npos);
 }
 
 TEST(HostileAuth, LogoutOverTheSocketAnswersThenClosesEverySocketOfThatToken) {
