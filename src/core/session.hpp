@@ -83,6 +83,7 @@ class Session final : public Connection {
   bool hello_done_ = false;
   bool hello_pending_ = false;  // the hello token is being checked
   bool api_pending_ = false;    // an api_request is on a store worker
+  bool recheck_hello_ = false;  // a revocation arrived meanwhile: check the token again
   // Envelopes waiting behind a request under way; allocated only while needed, so an idle
   // connection pays one pointer.
   struct Held {
@@ -95,7 +96,6 @@ class Session final : public Connection {
     bool releasing = false;
   };
   std::unique_ptr<Held> held_;
-  bool recheck_hello_ = false;  // a revocation arrived meanwhile: check the token again
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;

@@ -404,7 +404,7 @@ void Connection::flush() {
   if (out_.capacity() > 16) std::vector<Frame>().swap(out_);  // idle connections give memory back
   if (state_ == State::closing && !send_shut_down_) {
     send_shut_down_ = true;
-    drained_since_ = shard_.now();  // the close linger starts now
+    opened_at_ = shard_.now();  // closing now: the close linger starts here (connection.hpp)
     std::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);  // then wait for the peer's EOF
   }
@@ -434,10 +434,10 @@ void Connection::sweep(TimePoint now) {
   if (!send_shut_down_) return;  // the tail is still waiting for room in the kernel
   int unacknowledged = 0;
   if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacknowledged) == 0 && unacknowledged > 0) {
-    drained_since_ = now;  // the linger counts from full delivery
+    opened_at_ = now;  // the linger counts from full delivery
     return;
   }
-  if (now - drained_since_ > close_linger) finish_close();  // then wait for the peer's EOF
+  if (now - opened_at_ > close_linger) finish_close();  // then wait for the peer's EOF
 }
 
 void Connection::on_closed_once() {

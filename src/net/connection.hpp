@@ -102,21 +102,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t out_offset_ = 0;   // bytes of out_[0] already written
   uint32_t out_bytes_ = 0;
   TimePoint last_receive_;
+  // While open: when the connection was accepted (handshake timeout). While closing: when the
+  // close tail was handed to the kernel, where the close linger starts. One field for both
+  // keeps an idle connection's memory where docs/benchmarks.md measured it.
   TimePoint opened_at_;
   TimePoint closing_since_;   // close() ran
-  TimePoint drained_since_;   // the close tail was handed to the kernel (sending side shut down)
   IpKey ip_;
   Transport transport_;
   State state_ = State::open;
   protocol::WireFormat format_ = protocol::WireFormat::ws_binary;
-  bool flush_scheduled_ = false;
-  bool write_waiting_ = false;
-  bool fragment_is_text_ = false;
-  bool in_fragmented_message_ = false;
-  bool closed_notified_ = false;
-  bool in_close_tail_ = false;  // close() is queueing the disconnect envelope and close frame
-  bool send_shut_down_ = false;
-  bool http_pending_ = false;  // an API call is running; its answer ends the connection
+  // Flags as bits: touched only on this connection's shard, and a byte each would push every
+  // connection into the next allocation size.
+  bool flush_scheduled_ : 1 = false;
+  bool write_waiting_ : 1 = false;
+  bool fragment_is_text_ : 1 = false;
+  bool in_fragmented_message_ : 1 = false;
+  bool closed_notified_ : 1 = false;
+  bool in_close_tail_ : 1 = false;  // close() is queueing the disconnect envelope and close frame
+  bool send_shut_down_ : 1 = false;
+  bool http_pending_ : 1 = false;  // an API call is running; its answer ends the connection
 };
 
 }  // namespace craft
