@@ -107,6 +107,7 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"rooms", "empty_dispose_ms", &r.empty_dispose_ms, "grace period before an empty room is disposed", 0,
        86'400'000},
       {"rooms", "max_rooms", &r.max_rooms, "rooms across the server", 1, 1e9},
+      {"rooms", "max_list_results", &r.max_list_results, "rooms in one room_list answer (oldest first)", 1, 100'000},
       {"rooms", "chat_history", &r.chat_history, "chat rooms: messages kept and sent on join", 0, 100'000},
       {"rooms", "chat_max_length", &r.chat_max_length, "chat rooms: bytes of text per message", 1, 1'000'000},
       {"store", "backend", &st.backend, "sqlite, postgres, or none (no accounts/storage API)", 0, 0, check_backend},

@@ -59,6 +59,7 @@ struct RoomDefaults {
   uint32_t max_clients = 64;
   uint32_t empty_dispose_ms = 5'000;            // grace period before an empty room is disposed
   uint32_t max_rooms = 100'000;                 // across the server
+  uint32_t max_list_results = 100;              // rooms in one room_list answer (oldest first)
   uint32_t chat_history = 50;                   // chat rooms: messages kept and sent on join
   uint32_t chat_max_length = 500;               // chat rooms: bytes of text per message
 };

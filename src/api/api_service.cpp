@@ -247,7 +247,9 @@ std::variant<ApiService::Verified, CallError> ApiService::verify_token(const std
   auto& payload = std::get<auth::TokenPayload>(verified);
   auto revoked = store_->is_token_revoked(payload.token_id);
   if (!revoked) return from_store(revoked.error());
-  if (*revoked) return CallError{v1::TOKEN_REVOKED, std::string(what) + " token revoked (logged out or used)"};
+  if (*revoked)
+    return CallError{v1::TOKEN_REVOKED, std::string(what) + (kind == auth::TokenKind::refresh ? " token revoked (logged out or used)"
+                                                                                    : " token revoked (logged out)")};
   auto account = store_->get_account(payload.account_id);
   if (!account) {
     if (account.code() == store::Errc::not_found) return CallError{v1::UNAUTHORIZED, "the account is gone"};

@@ -3,6 +3,9 @@
 #include "api/api_service.hpp"
 #include "api/convert.hpp"
 
+#include <map>
+#include <string_view>
+
 namespace craft::api {
 
 namespace {
@@ -21,8 +24,15 @@ CallResult ApiService::storage_write(const v1::StorageWriteRequest& r, const Cal
   if (auto e = check_batch(r.objects_size(), config_.store.max_batch)) return *e;
   const auto& owner = std::get<Identity>(who).account_id;
   std::vector<store::ObjectWrite> writes;
+  // Two writes of one object in a batch would both be acknowledged while only the last can be
+  // read back: refuse the batch (a write is acknowledged only if its value reads back).
+  std::map<std::pair<std::string_view, std::string_view>, int> seen;
   for (int i = 0; i < r.objects_size(); ++i) {
     const auto& o = r.objects(i);
+    auto [at, fresh] = seen.emplace(std::pair<std::string_view, std::string_view>(o.collection(), o.key()), i);
+    if (!fresh)
+      return bad_request("item " + std::to_string(i) + ": the same collection and key as item " +
+                         std::to_string(at->second) + " (one write per object in a batch)");
     int read = o.has_permission_read() ? o.permission_read().value() : 1;
     int write = o.has_permission_write() ? o.permission_write().value() : 1;
     if (read < 0 || read > 2 || write < 0 || write > 1)

@@ -146,6 +146,8 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
        "Messages that waited for an earlier request of their connection (hello, join, create, API call)", "counter"},
       {&ShardMetrics::pending_refused, "craft_pending_queue_refused_total",
        "Messages refused with RATE_LIMITED because limits.pending_queue_bytes were waiting", "counter"},
+      {&ShardMetrics::room_lists_truncated, "craft_room_lists_truncated_total",
+       "room_list answers that left rooms out at rooms.max_list_results", "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);

@@ -69,6 +69,7 @@ struct ShardMetrics {
   Counter room_errors;        // rooms ended because their code threw (RoomHost::fail)
   Counter messages_held;      // envelopes that waited for an earlier request (Session::hold)
   Counter pending_refused;    // refused at limits.pending_queue_bytes
+  Counter room_lists_truncated;  // room_list answers cut at rooms.max_list_results
   std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
   std::array<Counter, 32> errors;                              // by ErrorCode value
   LatencyHistogram tick_lateness;

@@ -400,7 +400,10 @@ void Session::handle_room_list(const v1::Envelope& e) {
   v1::Envelope reply;
   reply.set_cid(e.cid());
   auto* list = reply.mutable_room_list_result();
-  for (auto& info : shard().core().world().list(e.room_list().type())) *list->add_rooms() = std::move(info);
+  bool more = false;
+  const size_t limit = shard().core().config().rooms.max_list_results;
+  for (auto& info : shard().core().world().list(e.room_list().type(), limit, &more)) *list->add_rooms() = std::move(info);
+  if (more) shard().metrics().room_lists_truncated.add();
   send_envelope(reply);
 }
 

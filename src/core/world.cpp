@@ -107,13 +107,18 @@ std::shared_ptr<RoomHost> World::find_joinable(const std::string& type,
   return nullptr;
 }
 
-std::vector<v1::RoomInfo> World::list(const std::string& type) const {
+std::vector<v1::RoomInfo> World::list(const std::string& type, size_t limit, bool* more) const {
   std::vector<v1::RoomInfo> out;
+  if (more) *more = false;
   std::lock_guard lock(mutex_);
   auto add_all = [&](const std::map<uint64_t, RoomHost*>& rooms) {
     for (auto& [sequence, room] : rooms) {
       const auto& l = room->listing;
       if (l.is_private || l.disposed) continue;
+      if (out.size() >= limit) {
+        if (more) *more = true;
+        return;
+      }
       v1::RoomInfo info;
       info.set_room_id(room->id());
       info.set_type(l.type);

@@ -36,7 +36,10 @@ class World {
   // The oldest public, unlocked, not full room of `type` for which `skip` is false.
   std::shared_ptr<RoomHost> find_joinable(const std::string& type,
                                           const std::function<bool(const std::string&)>& skip) const;
-  std::vector<v1::RoomInfo> list(const std::string& type) const;
+  // At most `limit` public rooms of `type` (every type if empty), oldest first within a type;
+  // `more` says whether rooms were left out. The cap keeps the work under the mutex and the
+  // answer's size bounded however many rooms there are (docs/security.md).
+  std::vector<v1::RoomInfo> list(const std::string& type, size_t limit, bool* more = nullptr) const;
   std::vector<std::shared_ptr<RoomHost>> all() const;
   size_t size() const;
 

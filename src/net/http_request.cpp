@@ -45,6 +45,13 @@ bool Request::wants_websocket() const {
 
 ParseResult parse_request(std::string_view data, Request& out, size_t& head_length) {
   auto end = data.find("\r\n\r\n");
+  // A bare LF anywhere in the head is refused at once: a head of bare-LF lines would otherwise
+  // wait for a CRLF CRLF that never comes until the handshake timeout (bounded by
+  // limits.max_http_request_bytes, so the scan is too).
+  const auto scan = end == std::string_view::npos ? data.size() : end + 4;
+  for (size_t i = 0; i < scan; ++i) {
+    if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r')) return ParseResult::bad;
+  }
   if (end == std::string_view::npos) return ParseResult::incomplete;
   head_length = end + 4;
   auto head = data.substr(0, end + 2);
@@ -70,6 +77,15 @@ ParseResult parse_request(std::string_view data, Request& out, size_t& head_leng
     if (h.find_first_of("\r\n") != std::string_view::npos) return ParseResult::bad;
     auto colon = h.find(':');
     if (colon == std::string_view::npos || colon == 0) return ParseResult::bad;
+    // RFC 9110 §5.1, §5.5: a field name is a token (so "Content-Length : 9" is refused, not
+    // ignored), and a value holds no control characters but HTAB (no NUL).
+    for (unsigned char c : h.substr(0, colon)) {
+      if (c <= ' ' || c >= 0x7f || std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) != std::string_view::npos)
+        return ParseResult::bad;
+    }
+    for (unsigned char c : h.substr(colon + 1)) {
+      if ((c < ' ' && c != '\t') || c == 0x7f) return ParseResult::bad;
+    }
     out.headers.emplace_back(h.substr(0, colon), trim(h.substr(colon + 1)));
   }
   return ParseResult::complete;

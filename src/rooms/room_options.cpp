@@ -1,5 +1,7 @@
 #include <craft/room_options.hpp>
 
+#include "protocol/json_check.hpp"
+
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -58,17 +60,20 @@ std::string format_number(double v) {
 }  // namespace
 
 RoomOptions::RoomOptions(std::string_view json) : fields_(std::make_unique<google::protobuf::Struct>()) {
-  if (is_blank(json)) return;
+  // The size first: 40,000 blanks are as much work as 40,000 of anything else.
   if (json.size() > max_bytes) {
     set_error("options are limited to " + std::to_string(max_bytes) + " bytes");
     return;
   }
+  if (is_blank(json)) return;
   auto shape = shape_of(json);
   if (shape.depth > max_depth) {
     set_error("options are limited to " + std::to_string(max_depth) + " levels of nesting");
     return;
   }
-  if (shape.single_quote) {
+  // Strict RFC 8259 (protocol/json_check.hpp) before protobuf's parser, which would also take
+  // trailing commas and unquoted keys.
+  if (shape.single_quote || !protocol::check_json(json, max_depth)) {
     set_error("options are not a valid JSON object");
     return;
   }

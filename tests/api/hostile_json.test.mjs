@@ -57,6 +57,17 @@ function defineSuite(name, newDatabaseFlags, { skip = false, cleanup = async () 
       c.close();
     });
 
+    test("two writes of one object in a batch are 400 BAD_REQUEST and nothing is stored", async () => {
+      const body = `{"objects":[{"collection":"dups","key":"k","value":{"v":1}},{"collection":"dups","key":"k","value":{"v":2}}]}`;
+      const written = await api.post("/v1/storage/write", body, ann.token);
+      assert.equal(written.status, 400, written.text);
+      assert.equal(written.body.error.code, "BAD_REQUEST");
+      assert.equal(written.body.error.message, "item 1: the same collection and key as item 0 (one write per object in a batch)");
+      const read = await api.post("/v1/storage/read", { ids: [{ collection: "dups", key: "k" }] }, ann.token);
+      assert.equal(read.status, 200, read.text);
+      assert.deepEqual(read.body.objects ?? [], []);
+    });
+
     test("one level deeper is 400 BAD_REQUEST (HTTP and socket) and nothing is stored", async () => {
       const refused = await api.post("/v1/storage/write", writeBody("deeper", awkward(33)), ann.token);
       assert.equal(refused.status, 400, refused.text);

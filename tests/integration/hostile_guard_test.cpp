@@ -65,6 +65,14 @@ TEST(HostileGuard, Movement2dTickRateWithFortyThousandBlanksIsBadRequest) {
   auto error = create_error(*c, "movement2d", "\"tickRate\"" + std::string(40'000, ' ') + ":1");
   EXPECT_EQ(error.code(), v1::BAD_REQUEST);
   EXPECT_EQ(error.message(), "movement2d: options are limited to 4096 bytes");
+  // Blanks alone are no exception to the size limit.
+  auto blanks = create_error(*c, "movement2d", std::string(40'000, ' '));
+  EXPECT_EQ(blanks.code(), v1::BAD_REQUEST);
+  EXPECT_EQ(blanks.message(), "movement2d: options are limited to 4096 bytes");
+  // Protobuf's parser takes a trailing comma; options are strict JSON.
+  auto comma = create_error(*c, "movement2d", R"({"tickRate":60,})");
+  EXPECT_EQ(comma.code(), v1::BAD_REQUEST);
+  EXPECT_EQ(comma.message(), "movement2d: options are not a valid JSON object");
   // Inside an object and within the size limit, blanks are just JSON whitespace.
   auto joined = c->create("movement2d", "{\"tickRate\"" + std::string(4000, ' ') + ":60}");
   EXPECT_NE(joined.state().find("\"tickRate\":60,"), std::string::npos) << joined.state();

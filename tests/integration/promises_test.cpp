@@ -212,6 +212,24 @@ TEST(Promises, TheServerHoldsAtMostMaxRooms) {
   EXPECT_EQ(c->list_rooms().size(), 1u);
 }
 
+// A room_list answer holds at most rooms.max_list_results rooms, oldest first, so its cost and
+// size stay bounded however many rooms clients create (docs/security.md).
+TEST(Promises, RoomListAnswersAtMostMaxListResultsOldestFirst) {
+  CraftdProcess server({"--rooms.max-list-results", "3"});
+  std::vector<std::unique_ptr<Client>> owners;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    owners.push_back(hello(server, "owner" + std::to_string(i)));
+    ids.push_back(owners.back()->create("relay").room_id());
+  }
+  auto viewer = hello(server, "viewer");
+  auto rooms = viewer->list_rooms("relay");
+  ASSERT_EQ(rooms.size(), 3u);
+  for (size_t i = 0; i < rooms.size(); ++i) EXPECT_EQ(rooms[i].room_id(), ids[i]) << "oldest first";
+  EXPECT_EQ(viewer->list_rooms().size(), 3u) << "every type: the same cap";
+  EXPECT_EQ(server.metric("craft_room_lists_truncated_total"), 2);
+}
+
 // --- rate-limit strikes reset (protocol.md §5.4) ---------------------------------------------
 
 v1::ErrorCode ping_code(Client& c) {

@@ -44,3 +44,22 @@ TEST(HttpRequestParse, IsIncompleteUntilTheBlankLine) {
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n"), ParseResult::incomplete);
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), ParseResult::complete);
 }
+
+// Found by the review of issue 9: these were ignored or kept instead of refused.
+TEST(HttpRequestParse, RefusesAFieldNameThatIsNotAToken) {
+  EXPECT_EQ(parse("POST /v1/x HTTP/1.1\r\nContent-Length : 50\r\n\r\n"), ParseResult::bad);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nX Y: a\r\n\r\n"), ParseResult::bad);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nContent-Length: 0\r\nX-Ok_1.2~: a\r\n\r\n"), ParseResult::complete);
+}
+
+TEST(HttpRequestParse, RefusesControlCharactersInAFieldValueButTab) {
+  EXPECT_EQ(parse(std::string_view("GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n", 29)), ParseResult::bad);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: x\x7fy\r\n\r\n"), ParseResult::bad);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: x\ty\r\n\r\n"), ParseResult::complete);
+}
+
+TEST(HttpRequestParse, RefusesAHeadOfBareLineFeedsAtOnce) {
+  EXPECT_EQ(parse("GET /healthz HTTP/1.1\nHost: x\n\n"), ParseResult::bad);
+  EXPECT_EQ(parse("GET /healthz HTTP/1.1\nHo"), ParseResult::bad) << "before the head is complete";
+  EXPECT_EQ(parse("GET /healthz HTTP/1.1\r\nHo"), ParseResult::incomplete);
+}
