@@ -1,7 +1,7 @@
 // The HTTP request-head parser (src/net/http_request.*) on hostile bytes. Besides "no crash,
 // no UB": a complete head ends at its blank line, every view points inside the input, no
 // header name or value holds a line break, every prefix short of the blank line is
-// "incomplete" (what Connection waits on), and the helpers the server calls on a parsed
+// "incomplete" (what Connection waits on) unless a bare LF already made it "bad", and the helpers the server calls on a parsed
 // request stay in range.
 #include "fuzz_check.hpp"
 #include "net/http_request.hpp"
@@ -25,8 +25,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Request request;
   size_t head_length = 0;
   auto r = parse_request(input, request, head_length);
-  bool has_blank_line = input.find("\r\n\r\n") != std::string_view::npos;
-  FUZZ_CHECK((r == ParseResult::incomplete) == !has_blank_line);
+  auto blank_line = input.find("\r\n\r\n");
+  bool has_blank_line = blank_line != std::string_view::npos;
+  // A bare LF before the head's end is refused at once; otherwise a head without its blank
+  // line is incomplete.
+  bool bare_lf = false;
+  const size_t scan = has_blank_line ? blank_line + 4 : input.size();
+  for (size_t i = 0; i < scan; ++i) bare_lf |= input[i] == '\n' && (i == 0 || input[i - 1] != '\r');
+  if (!has_blank_line) FUZZ_CHECK(r == (bare_lf ? ParseResult::bad : ParseResult::incomplete));
+  if (has_blank_line) FUZZ_CHECK(r != ParseResult::incomplete);
+  if (bare_lf) FUZZ_CHECK(r == ParseResult::bad);
   if (r != ParseResult::complete) return 0;
 
   FUZZ_CHECK(head_length >= 4 && head_length <= input.size());
