@@ -144,9 +144,15 @@ size_t member_value_at(std::string_view s, size_t i, size_t end) {
 
 }  // namespace
 
-std::string quote_json_values(std::string_view s) {
+namespace {
+
+// Copies `s`, handing the value of each member named "value" or "metadata" to `rewrite(at,
+// replacement)`: it returns the offset just past that value after filling `replacement`, or 0
+// to leave the value as it is. One scan for both directions of the conversion.
+template <class Rewrite>
+std::string rewrite_json_values(std::string_view s, size_t reserve, Rewrite rewrite) {
   std::string out;
-  out.reserve(s.size() + 16);
+  out.reserve(reserve);
   size_t copied = 0, i = 0;
   while (i < s.size()) {
     if (s[i] != '"') {
@@ -156,39 +162,38 @@ std::string quote_json_values(std::string_view s) {
     size_t end = string_end(s, i);
     size_t at = member_value_at(s, i, end);
     i = end;
-    if (at == 0 || at >= s.size() || s[at] == '"' || s[at] == 'n') continue;
-    size_t after = value_end(s, at);
+    if (at == 0 || at >= s.size()) continue;
+    std::string replacement;
+    size_t after = rewrite(at, replacement);
+    if (after == 0) continue;
     out.append(s.substr(copied, at - copied));
-    append_quoted(out, s.substr(at, after - at));
+    out.append(replacement);
     copied = i = after;
   }
   out.append(s.substr(copied));
   return out;
 }
 
+}  // namespace
+
+std::string quote_json_values(std::string_view s) {
+  return rewrite_json_values(s, s.size() + 16, [&](size_t at, std::string& quoted) -> size_t {
+    if (s[at] == '"' || s[at] == 'n') return 0;  // already a string, or null
+    size_t after = value_end(s, at);
+    append_quoted(quoted, s.substr(at, after - at));
+    return after;
+  });
+}
+
 std::string splice_json_values(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t copied = 0, i = 0;
-  while (i < s.size()) {
-    if (s[i] != '"') {
-      ++i;
-      continue;
-    }
-    size_t end = string_end(s, i);
-    size_t at = member_value_at(s, i, end);
-    i = end;
-    if (at == 0 || at >= s.size() || s[at] != '"') continue;
+  return rewrite_json_values(s, s.size(), [&](size_t at, std::string& text) -> size_t {
+    if (s[at] != '"') return 0;
     size_t after = string_end(s, at);
-    std::string text = unescape(s, at, after);
+    text = unescape(s, at, after);
     if (text.empty()) text = "{}";
-    if (!check_json(text, max_supported_json_depth)) continue;  // not JSON text: left a string
-    out.append(s.substr(copied, at - copied));
-    out.append(text);
-    copied = i = after;
-  }
-  out.append(s.substr(copied));
-  return out;
+    if (!check_json(text, max_supported_json_depth)) return 0;  // not JSON text: left a string
+    return after;
+  });
 }
 
 }  // namespace craft::protocol
