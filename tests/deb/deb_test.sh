@@ -86,6 +86,9 @@ for f in ./usr/bin/craftd ./lib/systemd/system/craftd.service ./etc/craft/craftd
          ./usr/share/doc/craft/craftd.example.toml ./usr/share/craft/examples/index.html; do
   grep -qx "$f" <<<"$contents" || fail "$f missing from the package"
 done
+if [ -f "$SOURCE_DIR/examples/sdk/craft.js" ]; then
+  grep -qx ./usr/share/craft/examples/sdk/craft.js <<<"$contents" || fail "the example pages' sdk/craft.js is missing"
+fi
 if grep -q -e '^./usr/include' -e '^./usr/local' -e '\.a$' -e '^./usr/lib' <<<"$contents"; then
   fail "library files or /usr/local paths in the package: $(grep -e include -e local -e '\.a$' -e /lib/ <<<"$contents" | head -3)"
 fi
@@ -150,11 +153,13 @@ if [ "$hard" = unlimited ] || [ "$hard" -gt "$limit_nofile" ]; then hard="$limit
 umask_value="$(unit_value UMask)"
 read -r -a argv <<<"$exec_start"
 # systemd starts services with a clean environment; the ports are overridden so this cannot
-# collide with a craftd already running here (0 = pick a free port).
+# collide with a craftd already running here (0 = pick a free port), and static_dir is set as
+# the config's comment suggests.
 (
   cd "$(unit_value WorkingDirectory)"
   umask "$umask_value"
   exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CRAFT_SERVER_HTTP_PORT=0 CRAFT_SERVER_TCP_PORT=0 \
+    CRAFT_SERVER_STATIC_DIR=/usr/share/craft/examples \
     prlimit --nofile=1024:"$hard" \
     setpriv --reuid="$(unit_value User)" --regid="$(unit_value Group)" --init-groups --no-new-privs -- "${argv[@]}"
 ) >"$work/craftd.log" 2>&1 9>&- &  # 9>&-: an orphaned craftd must not hold the lock
@@ -173,14 +178,21 @@ ok "installed craftd (pid $pid) listening on 127.0.0.1:$port"
 soft="$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")"
 [ "$soft" = "$hard" ] || fail "craftd's open-file limit is $soft, expected it raised to $hard"
 
-# GET /healthz over bash's /dev/tcp: no HTTP client needed.
-exec 3<>"/dev/tcp/127.0.0.1/$port"
-printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
-reply="$(timeout 5 cat <&3 | tr -d '\r')" || true
-exec 3<&-
+# HTTP GET over bash's /dev/tcp: no HTTP client needed. Prints the reply without CRs.
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
+  timeout 5 cat <&3 | tr -d '\r' || true
+  exec 3<&-
+}
+reply="$(http_get /healthz)"
 head -n 1 <<<"$reply" | grep -q '^HTTP/1.1 200' || fail "/healthz answered: $reply"
 [ "$(tail -n 1 <<<"$reply")" = ok ] || fail "/healthz body is not ok: $reply"
 ok "GET /healthz: 200 ok"
+# The config's commented static_dir: the packaged pages, readable by craft.
+reply="$(http_get /chat/index.html)"
+head -n 1 <<<"$reply" | grep -q '^HTTP/1.1 200' || fail "/chat/index.html from /usr/share/craft/examples: $(head -n 1 <<<"$reply")"
+ok "GET /chat/index.html: 200 from /usr/share/craft/examples"
 
 [ -f "$STATE/craft.db" ] || fail "no $STATE/craft.db"
 [ "$(stat -c %U "$STATE/craft.db")" = craft ] || fail "craft.db is owned by $(stat -c %U "$STATE/craft.db")"
