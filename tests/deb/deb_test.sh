@@ -218,8 +218,8 @@ grep -q "changed by deb_test" "$CONFIG" || fail "reinstalling replaced the admin
 ok "reinstall keeps the changed conffile and the data"
 
 dpkg_run -r craft >/dev/null
-[ ! -e /usr/bin/craftd ] && [ ! -e "$UNIT" ] || fail "dpkg -r left the program or the unit"
-[ -f "$STATE/craft.db" ] && [ -f "$CONFIG" ] || fail "dpkg -r removed the data or the config (only purge should)"
+{ [ ! -e /usr/bin/craftd ] && [ ! -e "$UNIT" ]; } || fail "dpkg -r left the program or the unit"
+{ [ -f "$STATE/craft.db" ] && [ -f "$CONFIG" ]; } || fail "dpkg -r removed the data or the config (only purge should)"
 ok "dpkg -r: program gone, config and data kept"
 
 dpkg_run --purge craft >/dev/null
@@ -227,7 +227,7 @@ rm -f "$MARKER"
 known && fail "craft still known to dpkg after purge"
 for gone in /usr/bin/craftd "$UNIT" /etc/craft "$STATE" /usr/share/craft \
             /etc/systemd/system/multi-user.target.wants/craftd.service; do
-  [ ! -e "$gone" ] && [ ! -L "$gone" ] || fail "$gone is still there after purge"
+  { [ ! -e "$gone" ] && [ ! -L "$gone" ]; } || fail "$gone is still there after purge"
 done
 if [ -z "$masked" ] && [ -e /etc/systemd/system/craftd.service ]; then fail "a mask of craftd.service is left after purge"; fi
 getent passwd craft >/dev/null || fail "purge removed the craft user (docs/deploy-debian.md says it stays)"
