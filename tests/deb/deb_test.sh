@@ -36,7 +36,7 @@ done
 
 # One run at a time on a machine (two worktrees' suites would install over each other).
 exec 9>/run/lock/craft-deb-test.lock
-flock -w 170 9 || fail "another deb_test holds /run/lock/craft-deb-test.lock"
+flock -w 100 9 || fail "another deb_test holds /run/lock/craft-deb-test.lock"
 
 # "install ok installed"; "deinstall ok config-files" after dpkg -r; "not-installed" after purge.
 installed() { dpkg-query -W -f='${Status}' craft 2>/dev/null | grep -q " installed$"; }
@@ -70,7 +70,7 @@ dpkg_run() {
   local tries=0 out
   while :; do
     if out="$(dpkg "$@" </dev/null 2>&1)"; then echo "$out"; return 0; fi
-    if grep -q "lock" <<<"$out" && [ $((tries += 1)) -lt 60 ]; then sleep 1; continue; fi
+    if grep -q -e "frontend lock" -e "database is locked" <<<"$out" && [ $((tries += 1)) -lt 60 ]; then sleep 1; continue; fi
     echo "$out" >&2
     return 1
   done
