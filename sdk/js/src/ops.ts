@@ -67,8 +67,8 @@ export const defaultCodec: Codec<unknown, unknown> = {
 };
 
 // Ops whose received type is bytes or text cannot take the default (JSON) decoder: their codec
-// must have a decode.
-type NotJson<T> = [ReceiveOf<T>] extends [Uint8Array | string] ? true : false;
+// must have a decode. (A send-only op, SendReceive<T, never>, needs none.)
+type NotJson<T> = [ReceiveOf<T>] extends [never] ? false : [ReceiveOf<T>] extends [Uint8Array | string] ? true : false;
 type NeedsDecode<Ops extends OpMap> = { [K in OpOf<Ops>]: NotJson<Ops[K]> extends true ? K : never }[OpOf<Ops>];
 
 /**
