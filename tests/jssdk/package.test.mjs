@@ -51,7 +51,7 @@ before(async () => {
   mkdirSync(project);
   writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "craft-sdk-user", private: true }));
   npm(["install", "--offline", tarball, dep("bufbuild-protobuf-"), dep("ws-")], project);
-  server = await startCraftd(["--static-dir", path.join(project, "www")]);
+  server = await startCraftd(["--static-dir", path.join(project, "www"), "--store.sqlite-path", ":memory:"]);
 });
 after(async () => {
   if (server) assert.equal((await server.stop()).code, 0);
