@@ -32,10 +32,16 @@ before(async () => {
   if (missing) return;
   work = mkdtempSync(path.join(tmpdir(), "craft-jssdk-"));
   // The files a clone has: tracked plus new, not ignored (so no dist/ and no node_modules/).
+  // Outside a git checkout: everything but those two.
   const clone = path.join(work, "clone/sdk/js");
-  const listed = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "-z", "--", "."], { cwd: sdk, encoding: "utf8" })
-    .split("\0").filter(Boolean);
-  for (const f of listed) if (existsSync(path.join(sdk, f))) cpSync(path.join(sdk, f), path.join(clone, f));
+  const git = spawnSync("git", ["ls-files", "-co", "--exclude-standard", "-z", "--", "."], { cwd: sdk, encoding: "utf8" });
+  if (git.status === 0) {
+    for (const f of git.stdout.split("\0").filter(Boolean)) {
+      if (existsSync(path.join(sdk, f))) cpSync(path.join(sdk, f), path.join(clone, f));
+    }
+  } else {
+    cpSync(sdk, clone, { recursive: true, filter: (src) => !/\/sdk\/js\/(dist|node_modules)(\/|$)/.test(src) });
+  }
   assert.equal(existsSync(path.join(clone, "dist")), false, "the clean copy has no dist/");
   // The build tools, as `npm ci` would install them.
   symlinkSync(path.join(sdk, "node_modules"), path.join(clone, "node_modules"));
