@@ -105,7 +105,7 @@ export class Room<Ops extends OpMap = RawOps> {
   /**
    * Sends room_data on an op of the room's map, encoded by the op's codec. An untyped room
    * sends a Uint8Array as is, a string as UTF-8 and anything else as JSON text.
-   * targets: session ids to send to (default: the room decides, usually everyone).
+   * targets: session ids to ask delivery to (default none: the room type decides, docs/protocol.md §4.9).
    */
   send<K extends OpOf<Ops>>(op: K, ...[data, targets = []]: SendArgs<SendOf<Ops[K]>>): void {
     if (this.gone) return;
