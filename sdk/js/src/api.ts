@@ -275,8 +275,9 @@ export class Api {
     }
     if (!res.ok) {
       const err = json?.error;
-      const code = typeof err?.code === "string" ? err.code : `HTTP_${res.status}`;
-      throw new CraftError(code, err?.message ?? (text || res.statusText), 0, res.status);
+      const message = err?.message ?? (text || res.statusText);
+      if (typeof err?.code === "string") throw CraftError.fromServer(err.code, message, 0, res.status);
+      throw new CraftError(`HTTP_${res.status}`, message, 0, res.status);
     }
     if (json === undefined || typeof json !== "object") {
       throw new CraftError("BAD_REPLY", `${method} ${path}: answer is not JSON`, 0, res.status);

@@ -1,9 +1,9 @@
 // The craft client: one WebSocket, requests matched by cid, rooms, keep-alive, reconnect.
 import type { Envelope } from "./gen/craft_pb.js";
-import { ErrorCode } from "./gen/craft_pb.js";
 import { type EnvelopeInit, type Format, decodeEnvelope, encodeEnvelope, makeEnvelope, toBytes } from "./codec.js";
-import { CloseCode, CraftError } from "./errors.js";
-import { Room, type RoomTransport } from "./room.js";
+import { type ClientErrorCode, type CraftErrorCode, CloseCode, CraftError } from "./errors.js";
+import type { OpMap, RoomOps } from "./ops.js";
+import { type RawRoom, Room, type RoomTransport } from "./room.js";
 
 export interface ReconnectOptions {
   enabled?: boolean;
@@ -37,7 +37,27 @@ export interface RoomInfo {
   label: string;
   locked: boolean;
 }
-type ClientEvent = "reconnecting" | "reconnected" | "disconnect" | "error";
+/** The events of a Client and what their handlers get, for client.on(event, handler). */
+export interface ClientEvents {
+  /** The socket dropped and a reconnect attempt is about to start after delayMs. */
+  reconnecting: { attempt: number; delayMs: number };
+  /** A reconnect succeeded: a new session (rooms are not rejoined). */
+  reconnected: { sessionId: string };
+  /** The socket closed, with the WebSocket close code and reason (CloseCode). */
+  disconnect: { code: number; reason: string };
+  /**
+   * An error not tied to a request: an error envelope with cid 0, a message that did not
+   * decode (BAD_MESSAGE), a socket failure (SOCKET_ERROR), or a reconnect's refused hello.
+   */
+  error: CraftError;
+}
+export type ClientEvent = keyof ClientEvents;
+
+/** The last argument of the join calls. */
+export interface JoinOptions<Ops extends OpMap> {
+  /** The room's typed message map, from ops<Ops>(codecs?): send and onMessage are checked against it. */
+  ops: RoomOps<Ops>;
+}
 
 interface Pending {
   resolve: (e: Envelope) => void;
@@ -52,7 +72,7 @@ const FINAL_CLOSES = new Set<number>([
 ]);
 // Client-side failures of a reconnect attempt worth retrying; an error the server answered
 // the hello with (UNAUTHORIZED, TOKEN_EXPIRED, ...) would only come again.
-const TRANSIENT = new Set(["CONNECT_FAILED", "CLOSED", "TIMEOUT"]);
+const TRANSIENT = new Set<CraftErrorCode>(["CONNECT_FAILED", "CLOSED", "TIMEOUT"] satisfies ClientErrorCode[]);
 
 const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
 
@@ -66,8 +86,8 @@ export class Client implements RoomTransport {
   private ws: any;
   private nextCid = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly rooms = new Map<string, Room>();
-  private readonly listeners = new Map<ClientEvent, Set<(info: any) => void>>();
+  private readonly rooms = new Map<string, Room<any>>();
+  private readonly listeners = new Map<ClientEvent, Set<(info: never) => void>>();
   private readonly format: Format;
   private readonly WS: any;
   private closedByUser = false;
@@ -108,14 +128,25 @@ export class Client implements RoomTransport {
     return { sessionId: this.sessionId, serverTimeUs, accountId: this.accountId, username: this.username };
   }
 
-  joinOrCreate(type: string, options?: string | object): Promise<Room> {
-    return this.joinRequest({ case: "roomJoinOrCreate", value: { type, options: optionsText(options) } });
+  /**
+   * Joins a room of this type with space, or creates one. options: the room's join options
+   * (a string as UTF-8, an object as JSON). join.ops: the room's typed message map.
+   */
+  joinOrCreate(type: string, options?: string | object): Promise<RawRoom>;
+  joinOrCreate<Ops extends OpMap>(type: string, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
+  joinOrCreate(type: string, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+    return this.joinRequest({ case: "roomJoinOrCreate", value: { type, options: optionsText(options) } }, join?.ops);
   }
-  create(type: string, options?: string | object, opts: { private?: boolean } = {}): Promise<Room> {
-    return this.joinRequest({ case: "roomCreate", value: { type, options: optionsText(options), private: !!opts.private } });
+  /** Creates a room (private: not listed, joinable by id only). */
+  create(type: string, options?: string | object, opts?: { private?: boolean }): Promise<RawRoom>;
+  create<Ops extends OpMap>(type: string, options: string | object | undefined, opts: { private?: boolean } & JoinOptions<Ops>): Promise<Room<Ops>>;
+  create(type: string, options?: string | object, opts: { private?: boolean; ops?: RoomOps<OpMap> } = {}): Promise<Room<any>> {
+    return this.joinRequest({ case: "roomCreate", value: { type, options: optionsText(options), private: !!opts.private } }, opts.ops);
   }
-  joinById(roomId: string, options?: string | object): Promise<Room> {
-    return this.joinRequest({ case: "roomJoin", value: { roomId, options: optionsText(options) } });
+  joinById(roomId: string, options?: string | object): Promise<RawRoom>;
+  joinById<Ops extends OpMap>(roomId: string, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
+  joinById(roomId: string, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+    return this.joinRequest({ case: "roomJoin", value: { roomId, options: optionsText(options) } }, join?.ops);
   }
 
   async listRooms(type = ""): Promise<RoomInfo[]> {
@@ -142,11 +173,13 @@ export class Client implements RoomTransport {
     return Date.now() + this.offsetMs;
   }
 
-  on(event: ClientEvent, cb: (info: any) => void): () => void {
+  /** Listens to a client event (see ClientEvents). Returns an unsubscribe. */
+  on<E extends ClientEvent>(event: E, cb: (info: ClientEvents[E]) => void): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(cb);
-    return () => set!.delete(cb);
+    const f = cb as (info: never) => void;
+    set.add(f);
+    return () => set!.delete(f);
   }
 
   async close(): Promise<void> {
@@ -163,6 +196,10 @@ export class Client implements RoomTransport {
   /** @internal RoomTransport */
   sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[]): void {
     this.send(makeEnvelope({ body: { case: "roomData", value: { roomId, op, data, targets: targets.map(BigInt) } } }));
+  }
+  /** @internal RoomTransport */
+  reportError(error: CraftError): void {
+    this.emit("error", error);
   }
   /** @internal RoomTransport */
   async leaveRoom(roomId: string): Promise<void> {
@@ -190,10 +227,10 @@ export class Client implements RoomTransport {
     });
   }
 
-  private async joinRequest(body: NonNullable<EnvelopeInit>["body"]): Promise<Room> {
+  private async joinRequest(body: NonNullable<EnvelopeInit>["body"], ops?: RoomOps<OpMap>): Promise<Room<any>> {
     const reply = await this.request({ body });
     if (reply.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
-    const room = new Room(this, reply.body.value);
+    const room: Room<any> = new Room(this, reply.body.value, ops);
     this.rooms.set(room.id, room);
     setTimeout(() => room.announceState(), 0);  // after the caller's await registered its listeners
     return room;
@@ -216,7 +253,7 @@ export class Client implements RoomTransport {
       });
       ws.addEventListener("error", (e: any) => {
         if (!opened) reject(new CraftError("CONNECT_FAILED", `cannot connect to ${this.url}`));
-        else this.emit("error", e);
+        else this.emit("error", new CraftError("SOCKET_ERROR", e?.message || e?.error?.message || `socket error on ${this.url}`));
       });
       ws.addEventListener("message", (e: any) => this.receive(e.data));
       ws.addEventListener("close", (e: any) => {
@@ -230,7 +267,7 @@ export class Client implements RoomTransport {
     try {
       e = decodeEnvelope(typeof data === "string" ? data : new Uint8Array(data));
     } catch (err) {
-      this.emit("error", err);
+      this.emit("error", new CraftError("BAD_MESSAGE", `undecodable message: ${(err as Error).message}`));
       return;
     }
     const waiter = e.cid ? this.pending.get(e.cid) : undefined;
@@ -238,7 +275,7 @@ export class Client implements RoomTransport {
       this.pending.delete(e.cid);
       clearTimeout(waiter.timer);
       if (e.body.case === "error") {
-        waiter.reject(new CraftError(ErrorCode[e.body.value.code] ?? String(e.body.value.code), e.body.value.message, e.cid));
+        waiter.reject(CraftError.fromServer(e.body.value.code, e.body.value.message, e.cid));
       } else {
         waiter.resolve(e);
       }
@@ -251,7 +288,7 @@ export class Client implements RoomTransport {
       this.rooms.get(roomId)?.handle(e);
       if (body.case === "roomLeft") this.rooms.delete(roomId);
     } else if (body.case === "error") {
-      this.emit("error", new CraftError(ErrorCode[body.value.code] ?? String(body.value.code), body.value.message, e.cid));
+      this.emit("error", CraftError.fromServer(body.value.code, body.value.message, e.cid));
     }
   }
 
@@ -311,7 +348,7 @@ export class Client implements RoomTransport {
     this.keepAlive = undefined;
   }
 
-  private emit(event: ClientEvent, info: unknown): void {
-    for (const f of [...(this.listeners.get(event) ?? [])]) f(info);
+  private emit<E extends ClientEvent>(event: E, info: ClientEvents[E]): void {
+    for (const f of [...(this.listeners.get(event) ?? [])]) (f as (info: ClientEvents[E]) => void)(info);
   }
 }

@@ -1,6 +1,14 @@
-export { Client, type ClientOptions, type ReconnectOptions, type RoomInfo } from "./client.js";
-export { Room, STATE_OP, type Presence, type MessageHandler } from "./room.js";
-export { CraftError, CloseCode } from "./errors.js";
+export {
+  Client, type ClientOptions, type ReconnectOptions, type RoomInfo, type ClientEvents, type ClientEvent, type JoinOptions,
+} from "./client.js";
+export { Room, STATE_OP, type RawRoom, type Presence, type MessageHandler, type MessageHandlerOf, type RoomEvents } from "./room.js";
+export {
+  ops, codecs, defaultCodec, type OpMap, type OpOf, type SendReceive, type SendOf, type ReceiveOf, type OpCodec, type Codec,
+  type OpCodecMap, type RoomOps, type RawOps, type SendArgs,
+} from "./ops.js";
+export {
+  CraftError, CloseCode, isServerErrorCode, type CraftErrorCode, type ServerErrorCode, type ClientErrorCode, type HttpErrorCode,
+} from "./errors.js";
 export {
   Api,
   type Session,

@@ -1,5 +1,9 @@
 import type { Envelope, Presence as PresenceMessage, RoomJoined } from "./gen/craft_pb.js";
-import { toBytes } from "./codec.js";
+import { CraftError } from "./errors.js";
+import {
+  type Codec, type OpCodec, type OpMap, type OpOf, type RawOps, type ReceiveOf, type RoomOps, type SendArgs,
+  type SendOf, codecs, defaultCodec,
+} from "./ops.js";
 
 export interface Presence {
   sessionId: string;
@@ -7,7 +11,25 @@ export interface Presence {
   /** The member's account ("" for an anonymous session). */
   accountId: string;
 }
+/** A handler of an untyped room, and of onMessage("*") on any room: the bytes as they came. */
 export type MessageHandler = (data: Uint8Array, sender: string, op: number) => void;
+
+/** room.onMessage's handler for op K of the map Ops ("*": every op, as bytes). */
+export type MessageHandlerOf<Ops extends OpMap, K> = K extends OpOf<Ops>
+  ? (data: ReceiveOf<Ops[K]>, sender: string, op: number) => void
+  : MessageHandler;
+
+/** The events of a Room, for room.on(event, handler); onJoin and the rest are shorthands. */
+export interface RoomEvents {
+  /** A member joined (not you: you are in room.members from the start). */
+  join: Presence;
+  /** A member left. */
+  leave: Presence;
+  /** room_joined.state, then the data of every op-0 message (STATE_OP), as bytes. */
+  stateChange: Uint8Array;
+  /** The room removed us (kick, dispose, shutdown, a dropped connection: "disconnected") or we left ("left"). */
+  left: string;
+}
 
 const presenceOf = (p: PresenceMessage): Presence => ({ sessionId: p.sessionId.toString(), name: p.name, accountId: p.accountId });
 
@@ -15,6 +37,8 @@ const presenceOf = (p: PresenceMessage): Presence => ({ sessionId: p.sessionId.t
 export interface RoomTransport {
   sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[]): void;
   leaveRoom(roomId: string): Promise<void>;
+  /** A message the room could not decode: the client emits it as an "error" event. */
+  reportError(error: CraftError): void;
 }
 
 /** Op 0 carries room state by convention: onStateChange fires for it and for the join state. */
@@ -28,13 +52,25 @@ class Listeners<T extends unknown[]> {
     this.set.add(f);
     return () => this.set.delete(f);
   }
+  get size(): number {
+    return this.set.size;
+  }
   emit(...args: T): void {
     for (const f of [...this.set]) f(...args);
   }
 }
 
-/** A room you are in. Get one from Client.joinOrCreate / create / joinById. */
-export class Room {
+// An untyped room's codec: bytes out as room.send always sent them, bytes in untouched.
+const rawCodec: Codec<unknown, unknown> = { encode: defaultCodec.encode, decode: codecs.bytes().decode as (d: Uint8Array) => unknown };
+
+/**
+ * A room you are in. Get one from Client.joinOrCreate / create / joinById.
+ *
+ * Ops is the room's message map (see ops.ts and the README): with `{ ops: ops<ChatOps>() }`
+ * when joining, `send` and `onMessage` are checked against it and handlers get decoded values.
+ * Without, it is a RawRoom (RawOps): any op, bytes in, bytes / string / object out.
+ */
+export class Room<Ops extends OpMap = RawOps> {
   readonly id: string;
   readonly type: string;
   readonly sessionId: string;
@@ -42,46 +78,68 @@ export class Room {
   /** room_joined.state, then the data of every op-0 message. */
   state: Uint8Array;
 
-  private readonly byOp = new Map<number | "*", Listeners<[Uint8Array, string, number]>>();
-  private readonly joins = new Listeners<[Presence]>();
-  private readonly leaves = new Listeners<[Presence]>();
-  private readonly states = new Listeners<[Uint8Array]>();
-  private readonly lefts = new Listeners<[string]>();
+  private readonly byOp = new Map<number, Listeners<[unknown, string, number]>>();
+  private readonly any = new Listeners<[Uint8Array, string, number]>();
+  private readonly events: { [K in keyof RoomEvents]: Listeners<[RoomEvents[K]]> } = {
+    join: new Listeners(), leave: new Listeners(), stateChange: new Listeners(), left: new Listeners(),
+  };
+  private readonly codecs: Record<number, OpCodec<unknown, unknown> | undefined>;
+  private readonly fallback: Codec<unknown, unknown>;
   private gone = false;
 
+  /** @internal: rooms come from Client's join calls. */
   constructor(
     private readonly transport: RoomTransport,
     joined: RoomJoined,
+    roomOps?: RoomOps<Ops>,
   ) {
     this.id = joined.roomId;
     this.type = joined.type;
     this.sessionId = joined.you ? joined.you.sessionId.toString() : "";
     for (const p of joined.members) this.members.set(p.sessionId.toString(), presenceOf(p));
     this.state = joined.state;
+    this.codecs = (roomOps?.codecs ?? {}) as Record<number, OpCodec<unknown, unknown> | undefined>;
+    this.fallback = roomOps ? defaultCodec : rawCodec;
   }
 
-  /** Sends room_data. A string goes as UTF-8, an object as JSON text. */
-  send(op: number, data?: Uint8Array | string | object, targets: string[] = []): void {
+  /**
+   * Sends room_data on an op of the room's map, encoded by the op's codec. An untyped room
+   * sends a Uint8Array as is, a string as UTF-8 and anything else as JSON text.
+   * targets: session ids to ask delivery to (default none: the room type decides, docs/protocol.md §4.9).
+   */
+  send<K extends OpOf<Ops>>(op: K, ...[data, targets = []]: SendArgs<SendOf<Ops[K]>>): void {
     if (this.gone) return;
-    this.transport.sendRoomData(this.id, op, toBytes(data), targets);
+    const encode = this.codecs[op]?.encode ?? this.fallback.encode;
+    this.transport.sendRoomData(this.id, op, encode(data), targets);
   }
-  onMessage(op: number | "*", cb: MessageHandler): () => void {
-    let l = this.byOp.get(op);
-    if (!l) this.byOp.set(op, (l = new Listeners()));
-    return l.add(cb);
+
+  /**
+   * Calls cb with each message on op, decoded by the op's codec (an untyped room: the bytes).
+   * "*" gets every message as bytes with its op, whatever the map. Returns an unsubscribe.
+   */
+  onMessage<K extends OpOf<Ops> | "*">(op: K, cb: MessageHandlerOf<Ops, K>): () => void {
+    if (op === "*") return this.any.add(cb as MessageHandler);
+    let l = this.byOp.get(op as number);
+    if (!l) this.byOp.set(op as number, (l = new Listeners()));
+    return l.add(cb as (data: unknown, sender: string, op: number) => void);
+  }
+
+  /** Listens to a room event (see RoomEvents). Returns an unsubscribe. */
+  on<E extends keyof RoomEvents>(event: E, cb: (value: RoomEvents[E]) => void): () => void {
+    return (this.events[event] as Listeners<[RoomEvents[E]]>).add(cb);
   }
   onJoin(cb: (p: Presence) => void): () => void {
-    return this.joins.add(cb);
+    return this.on("join", cb);
   }
   onLeave(cb: (p: Presence) => void): () => void {
-    return this.leaves.add(cb);
+    return this.on("leave", cb);
   }
   onStateChange(cb: (state: Uint8Array) => void): () => void {
-    return this.states.add(cb);
+    return this.on("stateChange", cb);
   }
   /** The room removed us (kick, dispose, shutdown, a dropped connection) or we left. */
   onLeft(cb: (reason: string) => void): () => void {
-    return this.lefts.add(cb);
+    return this.on("left", cb);
   }
   async leave(): Promise<void> {
     if (this.gone) return;
@@ -97,20 +155,33 @@ export class Room {
       const sender = body.value.sender.toString();
       if (op === STATE_OP) {
         this.state = data;
-        this.states.emit(data);
+        this.events.stateChange.emit(data);
       }
-      this.byOp.get(op)?.emit(data, sender, op);
-      this.byOp.get("*")?.emit(data, sender, op);
+      const l = this.byOp.get(op);
+      if (l && l.size > 0) {
+        // Decoded only when someone listens; a message its codec refuses reaches no handler.
+        const decode = this.codecs[op]?.decode ?? this.fallback.decode;
+        let value: unknown;
+        let ok = true;
+        try {
+          value = decode(data);
+        } catch (err) {
+          ok = false;
+          this.transport.reportError(new CraftError("BAD_MESSAGE", `room ${this.id} op ${op}: ${(err as Error).message}`));
+        }
+        if (ok) l.emit(value, sender, op);
+      }
+      this.any.emit(data, sender, op);
     } else if (body.case === "presence") {
       for (const p of body.value.joins) {
         const presence = presenceOf(p);
         this.members.set(presence.sessionId, presence);
-        this.joins.emit(presence);
+        this.events.join.emit(presence);
       }
       for (const p of body.value.leaves) {
         const presence = presenceOf(p);
         this.members.delete(presence.sessionId);
-        this.leaves.emit(presence);
+        this.events.leave.emit(presence);
       }
     } else if (body.case === "roomLeft") {
       this.left(body.value.reason);
@@ -120,10 +191,13 @@ export class Room {
   left(reason: string): void {
     if (this.gone) return;
     this.gone = true;
-    this.lefts.emit(reason);
+    this.events.left.emit(reason);
   }
   /** @internal: fires the join state to listeners registered before it arrived. */
   announceState(): void {
-    this.states.emit(this.state);
+    this.events.stateChange.emit(this.state);
   }
 }
+
+/** A room joined without an ops map: any op, bytes in; Uint8Array, string or object out. */
+export type RawRoom = Room<RawOps>;

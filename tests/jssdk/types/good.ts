@@ -1,0 +1,68 @@
+// Correct use of @craft/client under `strict`: must compile with no diagnostics.
+import {
+  Client, CraftError, codecs, ops, type CraftErrorCode, type ClientEvents, type Room, type RawRoom, type SendReceive,
+} from "@craft/client";
+
+interface ChatLine { name: string; text: string; time: number }
+type ChatOps = { 1: SendReceive<string, ChatLine> };
+
+interface Input { seq: number; dx: number; dy: number }
+interface Snapshot { players: { id: string; x: number; y: number }[] }
+type GameOps = { 0: SendReceive<never, Snapshot>; 1: SendReceive<Uint8Array, never>; 2: Input; 3: string };
+
+export async function chat(client: Client): Promise<void> {
+  await client.connect();
+  const room: Room<ChatOps> = await client.joinOrCreate("chat", undefined, { ops: ops<ChatOps>() });
+  room.send(1, "hello");
+  room.onMessage(1, (line, sender, op) => console.log(line.name.toUpperCase(), line.text, line.time + 1, sender, op));
+  room.onMessage("*", (bytes: Uint8Array, sender: string, op: number) => console.log(bytes.length, sender, op));
+  room.on("join", (p) => console.log(p.name, p.sessionId, p.accountId));
+  room.on("left", (reason: string) => console.log(reason));
+}
+
+export async function game(client: Client): Promise<void> {
+  const room = await client.create("game", { map: "dunes" }, {
+    private: true,
+    ops: ops<GameOps>({ 3: codecs.text() }),  // op 1: the default sends a Uint8Array as is
+  });
+  room.send(1, new Uint8Array([1, 0, 0]));
+  room.send(2, { seq: 1, dx: 1, dy: 0 }, ["42"]);
+  room.send(3, "gg");
+  room.onMessage(0, (snap) => snap.players.map((p) => p.x + p.y));
+  room.onMessage(2, (input) => input.seq);
+  room.onMessage(3, (text) => text.length);
+}
+
+// Untyped rooms keep the old API: any op, bytes in, Uint8Array / string / object out.
+export async function raw(client: Client): Promise<void> {
+  const room: RawRoom = await client.joinById("abc");
+  room.send(7);
+  room.send(7, "text");
+  room.send(7, { any: "object" });
+  room.send(7, new Uint8Array(1), ["1", "2"]);
+  room.onMessage(7, (data: Uint8Array, sender: string, op: number) => console.log(data.byteLength, sender, op));
+  room.onJoin((p) => p.name);
+  room.onStateChange((s: Uint8Array) => s.length);
+}
+
+export function errors(e: unknown): string {
+  if (e instanceof CraftError) {
+    if (e.code === "ROOM_NOT_FOUND" || e.code === "TIMEOUT" || e.code === "HTTP_502") return e.code;
+    const code: CraftErrorCode = e.code;
+    switch (code) {
+      case "VERSION_CONFLICT": return `${e.status}`;
+      case "BAD_MESSAGE": return e.message;
+      default: return code;
+    }
+  }
+  return "";
+}
+
+export function events(client: Client): void {
+  client.on("disconnect", ({ code, reason }) => console.log(code, reason));
+  client.on("reconnecting", ({ attempt, delayMs }) => console.log(attempt * delayMs));
+  client.on("reconnected", ({ sessionId }) => console.log(sessionId.length));
+  client.on("error", (e: CraftError) => console.log(e.code, e.cid));
+  const onError: (info: ClientEvents["error"]) => void = (e) => console.log(e.status);
+  client.on("error", onError);
+}
