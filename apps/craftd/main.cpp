@@ -1,6 +1,6 @@
 // craftd: the craft server binary. Reads its config, starts the server with the built-in
 // room types, and shuts down gracefully on SIGINT or SIGTERM.
-#include "config.hpp"
+#include <craft/config_loader.hpp>
 #include "example_rooms.hpp"
 #include "rooms/builtin.hpp"
 

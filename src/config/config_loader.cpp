@@ -1,4 +1,4 @@
-#include "config.hpp"
+#include <craft/config_loader.hpp>
 
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
