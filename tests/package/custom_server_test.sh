@@ -35,11 +35,17 @@ mkdir -p "$work/readme"
 awk '/^## Writing a room/{inside=1} inside && /^```cpp$/{code=1; next} code && /^```$/{exit} code{print}' \
   "$craft_src/README.md" >"$work/readme/main.cpp"
 grep -q run_until_signal "$work/readme/main.cpp"
+# Every installed header compiles on its own in a game's build (each in its own file).
+for header in "$work/prefix/include/craft/"*.hpp; do
+  name=$(basename "$header" .hpp)
+  echo "#include <craft/$name.hpp>" >"$work/readme/header_$name.cpp"
+done
 cat >"$work/readme/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
 project(readme_room LANGUAGES CXX)
 find_package(craft CONFIG REQUIRED)
-add_executable(arena-server main.cpp)
+file(GLOB headers header_*.cpp)
+add_executable(arena-server main.cpp ${headers})
 target_link_libraries(arena-server PRIVATE craft::server)
 CMAKE
 cmake -S "$work/readme" -B "$work/readme/build" -G "$generator" -DCMAKE_BUILD_TYPE="$build_type" \
