@@ -28,11 +28,11 @@ namespace craft {
 // server's shards inherit the mask) never take them and wait() is where they arrive. Also
 // ignores SIGPIPE (a peer closing mid-write is an error code, not a process exit).
 // Construct it on the main thread before Server::start() and before any other thread is
-// started; the destructor restores the thread's previous signal mask.
+// started. The signals stay blocked after it is gone, so a second Ctrl-C during the
+// graceful stop cannot end the process half-way (it is simply never taken).
 class SignalWaiter {
  public:
   explicit SignalWaiter(std::initializer_list<int> signals = {SIGINT, SIGTERM});
-  ~SignalWaiter();
   SignalWaiter(const SignalWaiter&) = delete;
   SignalWaiter& operator=(const SignalWaiter&) = delete;
 
@@ -41,13 +41,12 @@ class SignalWaiter {
 
  private:
   sigset_t signals_;
-  sigset_t previous_;
 };
 
 // Blocks SIGINT and SIGTERM (see SignalWaiter), starts `server`, logs the ports, waits for one
 // of the signals, then stop() and wait(). Returns the signal number. Throws what
-// Server::start() throws (e.g. "cannot listen on 127.0.0.1:7777: Address already in use"),
-// with the signal mask restored. Call from the main thread, with the server not yet started.
+// Server::start() throws (e.g. "cannot listen on 127.0.0.1:7777: Address already in use").
+// Call from the main thread, with the server not yet started.
 int run_until_signal(Server& server);
 
 }  // namespace craft

@@ -9,11 +9,9 @@ namespace craft {
 SignalWaiter::SignalWaiter(std::initializer_list<int> signals) {
   sigemptyset(&signals_);
   for (int s : signals) sigaddset(&signals_, s);
-  pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
+  pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
-
-SignalWaiter::~SignalWaiter() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
 
 int SignalWaiter::wait() {
   int signal = 0;

@@ -12,6 +12,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -100,6 +101,15 @@ TEST(Package, RunUntilSignalStopsGracefullyOnSigterm) {
   EXPECT_EQ(player->wait_closed(5000ms), close_code::going_away);
   runner.join();
   EXPECT_EQ(result, SIGTERM);
+}
+
+// craftd's loop is SignalWaiter's: a second SIGTERM during the graceful stop (an impatient
+// Ctrl-C) must not end the process half-way with the signal's default action.
+TEST(Package, CraftdExitsZeroOnTwoSigterms) {
+  CraftdProcess craftd;
+  auto player = hello(craftd, "ann");  // so the stop has a close handshake to do
+  ASSERT_EQ(::kill(craftd.pid(), SIGTERM), 0);
+  EXPECT_EQ(craftd.stop(), 0);  // sends the second SIGTERM, waits for the exit code
 }
 
 TEST(Package, DefaultConfigWritesNothingToDisk) {
