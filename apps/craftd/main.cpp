@@ -1,12 +1,14 @@
 // craftd: the craft server binary. Reads its config, starts the server with the built-in
-// room types, and shuts down gracefully on SIGINT or SIGTERM.
-#include "config.hpp"
+// room types, and shuts down gracefully on SIGINT or SIGTERM. Everything but `migrate` is the
+// public API a game's own server uses too (include/craft).
 #include "example_rooms.hpp"
-#include "rooms/builtin.hpp"
 
 #include "api/api_service.hpp"
 
+#include <craft/builtin_rooms.hpp>
+#include <craft/config_loader.hpp>
 #include <craft/server.hpp>
+#include <craft/signals.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -21,19 +23,7 @@
 
 #include <sys/resource.h>
 
-extern char** environ;
-
 namespace {
-
-std::map<std::string, std::string> environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    if (auto eq = kv.find('='); eq != std::string::npos && kv.starts_with("CRAFT_"))
-      env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return env;
-}
 
 // Every connection is a file descriptor: use all the kernel allows.
 void raise_open_file_limit() {
@@ -67,7 +57,14 @@ int migrate(const craft::ServerConfig& config) {
 int main(int argc, char** argv) {
   bool migrate_only = argc > 1 && std::string_view(argv[1]) == "migrate";
   if (migrate_only) argv[1] = argv[0], ++argv, --argc;
-  auto loaded = craft::craftd::load_config(argc, argv, environment());
+  craft::LoadOptions options;
+  options.about =
+      "craftd: the craft multiplayer game server.\n"
+      "`craftd migrate [flags]` applies database schema migrations and exits.";
+  // craftd keeps accounts in ./craft.db unless told otherwise (README); the library's own
+  // default is in memory.
+  options.defaults.store.sqlite_path = "craft.db";
+  auto loaded = craft::load_config(argc, argv, options);
   if (loaded.exit_now) {
     (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.output;
     return loaded.exit_code;
@@ -76,13 +73,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (migrate_only) return migrate(config);
 
-  // Signals are taken by sigwait below, never by a shard thread; SIGPIPE is never wanted.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  // Blocked here, before any shard thread exists, so only signals.wait() below takes them.
+  craft::SignalWaiter signals({SIGINT, SIGTERM});
   raise_open_file_limit();
 
   std::unique_ptr<craft::Server> server;
@@ -105,8 +97,11 @@ int main(int argc, char** argv) {
               unsigned{server->http_port()}, host.c_str(), unsigned{server->tcp_port()}, shards);
   std::fflush(stdout);
 
+  // SIGINT/SIGTERM end the loop; another signal added to `signals` above is handled here
+  // and the loop waits again.
   int signal = 0;
-  sigwait(&signals, &signal);
+  while ((signal = signals.wait()) != SIGINT && signal != SIGTERM) {
+  }
   spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server->stop();
   server->wait();

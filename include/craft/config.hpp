@@ -1,5 +1,6 @@
 // Everything craftd can be told. Each field has a default; craftd reads it from a TOML
-// file, then environment variables (CRAFT_<SECTION>_<NAME>), then flags. Every limit is
+// file, then environment variables (CRAFT_<SECTION>_<NAME>), then flags (the same loader is
+// in craft/config_loader.hpp for a game's own binary). Every limit is
 // here; docs/security.md gives each its default, metric and test.
 #pragma once
 #include <cstdint>
@@ -32,7 +33,10 @@ struct Limits {
 // Where accounts, storage objects and leaderboards live.
 struct StoreConfig {
   std::string backend = "sqlite";               // "sqlite", "postgres", or "none" (no API)
-  std::string sqlite_path = "craft.db";         // ":memory:" = a private in-memory database
+  // ":memory:" = a private in-memory database, gone when the server stops: an embedded
+  // ServerConfig{} writes nothing to disk. craftd's default is "craft.db" (its loader passes
+  // that as LoadOptions::defaults), so a game's own binary says where its file goes.
+  std::string sqlite_path = ":memory:";
   std::string postgres_url;                     // e.g. postgresql://craft@127.0.0.1/craft
   uint32_t workers = 2;                         // threads running database work off the shards
   uint32_t max_value_bytes = 64 * 1024;         // a storage value or metadata JSON object

@@ -12,6 +12,9 @@
 
 #include <sys/resource.h>
 
+#include <stdexcept>
+#include <system_error>
+
 namespace craft {
 namespace detail {
 
@@ -61,13 +64,21 @@ ServerCore::~ServerCore() {
 }
 
 void ServerCore::listen(std::optional<asio::ip::tcp::acceptor>& acceptor, uint16_t port, uint16_t& bound) {
-  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config_.listen_address), port);
-  acceptor.emplace(shards_[0]->context());
-  acceptor->open(endpoint.protocol());
-  acceptor->set_option(asio::socket_base::reuse_address(true));
-  acceptor->bind(endpoint);
-  acceptor->listen(4096);
-  bound = acceptor->local_endpoint().port();
+  // asio says only "bind: Address already in use"; name what could not be had.
+  try {
+    asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config_.listen_address), port);
+    acceptor.emplace(shards_[0]->context());
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(asio::socket_base::reuse_address(true));
+    acceptor->bind(endpoint);
+    acceptor->listen(4096);
+    bound = acceptor->local_endpoint().port();
+  } catch (const std::system_error& e) {
+    acceptor.reset();
+    bool v6 = config_.listen_address.find(':') != std::string::npos;
+    std::string where = v6 ? "[" + config_.listen_address + "]" : config_.listen_address;
+    throw std::runtime_error("cannot listen on " + where + ":" + std::to_string(port) + ": " + e.code().message());
+  }
 }
 
 void ServerCore::start() {

@@ -1,5 +1,6 @@
 // Room types craftd offers out of the box.
 #pragma once
+#include <craft/builtin_rooms.hpp>
 #include <craft/room.hpp>
 #include <craft/server.hpp>
 
@@ -31,8 +32,5 @@ class ChatRoom : public Room {
   uint64_t next_seq_ = 1;
   std::deque<std::string> history_;  // JSON objects, oldest first
 };
-
-// Registers "relay" and "chat".
-void define_builtin_rooms(Server& server);
 
 }  // namespace craft

@@ -88,8 +88,7 @@ TEST(JsonCheck, HostileNestingIsRefusedAtTheLimitNotAfterTheWholeInput) {
   EXPECT_EQ(open.offset, 20u);
 }
 
-#if __has_include("config.hpp")
-#include "config.hpp"
+#include <craft/config_loader.hpp>
 
 #include <map>
 #include <vector>
@@ -116,4 +115,3 @@ TEST(JsonCheck, MaxJsonDepthIsAConfigOption) {
   auto zero = load({"--limits.max-json-depth", "0"});
   EXPECT_EQ(zero.exit_code, 2);
 }
-#endif

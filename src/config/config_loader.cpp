@@ -1,4 +1,4 @@
-#include "config.hpp"
+#include <craft/config_loader.hpp>
 
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
@@ -14,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-namespace craft::craftd {
+namespace craft {
 
 namespace {
 
@@ -269,7 +269,7 @@ void apply_env(std::vector<Field>& fields, const std::map<std::string, std::stri
                             [&](const char* s) { return name.starts_with(env_name(s) + "_"); });
     if (!ours) continue;
     auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return env_of(f) == name; });
-    if (it == fields.end()) fail(name, "unknown environment variable (see craftd --help)");
+    if (it == fields.end()) fail(name, "unknown environment variable (see --help)");
     set_from_text(*it, value, name);
   }
 }
@@ -322,17 +322,21 @@ std::string to_toml(const ServerConfig& config) {
   return out.str();
 }
 
-LoadResult load_config(int argc, const char* const* argv, const std::map<std::string, std::string>& env) {
+LoadResult load_config(int argc, const char* const* argv, const std::map<std::string, std::string>& env,
+                       const LoadOptions& options) {
   LoadResult result;
+  result.config = options.defaults;
   auto fields = fields_of(result.config);
-  ServerConfig defaults;
+  ServerConfig defaults = options.defaults;
   auto default_fields = fields_of(defaults);
+  const std::string& program = options.program;
 
   CLI::App app{
-      "craftd: the craft multiplayer game server.\n"
-      "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms], [store], [auth]),\n"
-      "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags.\n"
-      "`craftd migrate [flags]` applies database schema migrations and exits."};
+      (options.about.empty() ? program + ": a game server built on craft." : options.about) +
+          "\n"
+          "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms], [store], [auth]),\n"
+          "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags.",
+      program};
   app.set_help_flag("-h,--help", "show every option with its default, then exit");
   std::string config_path;
   bool print_config = false;
@@ -365,7 +369,7 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   } catch (const CLI::ParseError& e) {
     result.exit_now = true;
     result.exit_code = 2;
-    result.output = std::string("craftd: ") + e.what() + " (see craftd --help)\n";
+    result.output = program + ": " + e.what() + " (see " + program + " --help)\n";
     return result;
   }
   try {
@@ -377,7 +381,7 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   } catch (const std::exception& e) {
     result.exit_now = true;
     result.exit_code = 2;
-    result.output = std::string("craftd: ") + e.what() + "\n";
+    result.output = program + ": " + e.what() + "\n";
     return result;
   }
   if (print_config) {
@@ -387,4 +391,4 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   return result;
 }
 
-}  // namespace craft::craftd
+}  // namespace craft
