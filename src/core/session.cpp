@@ -2,6 +2,7 @@
 
 #include "core/server_core.hpp"
 #include "core/world.hpp"
+#include "net/forwarded.hpp"
 #include "net/ws_codec.hpp"
 
 #include <craft/close_codes.hpp>
@@ -54,6 +55,24 @@ bool Session::over_connection_limit() {
     case detail::Rejection::max_connections_per_ip: metrics.rejected_per_ip.add(); return true;
   }
   return false;
+}
+
+bool Session::on_request_head(const http::Request& request) {
+  auto& core = shard().core();
+  const auto& trusted = core.trusted_proxies();
+  if (!trusted.contains(ip())) return true;  // anyone else's X-Forwarded-For is ignored
+  auto& metrics = shard().metrics();
+  IpKey client;
+  switch (net::client_from_forwarded_for(request, trusted, core.config().limits.max_forwarded_hops, client)) {
+    case net::ForwardedResult::absent: client = ip(); break;
+    case net::ForwardedResult::client: metrics.forwarded.add(); break;
+    case net::ForwardedResult::bad:
+    case net::ForwardedResult::too_many: metrics.forwarded_rejected.add(); return false;
+  }
+  auto rejection = core.rebind_connection(ip(), client);
+  set_ip(client);
+  if (rejection_ == detail::Rejection::none) rejection_ = rejection;
+  return true;
 }
 
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }

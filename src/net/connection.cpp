@@ -113,6 +113,11 @@ size_t Connection::consume_http(char* data, size_t size) {
     return size;
   }
   shard_.metrics().http_requests.add();
+  if (!on_request_head(request)) {
+    shard_.metrics().http_rejected.add();
+    finish_http(http::response(400, "Bad Request", "text/plain", "bad X-Forwarded-For from a trusted proxy\n"));
+    return size;
+  }
   if (request.path() != "/ws" && over_connection_limit()) {
     // A WebSocket upgrade over a limit is told 1013 after the 101; anything else gets 503.
     finish_http(http::response(503, "Service Unavailable", "text/plain",

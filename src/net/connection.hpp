@@ -61,6 +61,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A plain HTTP request (not a WebSocket upgrade) is about to be answered: true refuses it
   // with 503 because this connection is over a connection limit.
   virtual bool over_connection_limit() { return false; }
+  // A request head (upgrade or plain HTTP) parsed, before anything answers it: false answers
+  // 400 and closes (src/net/forwarded.hpp: a trusted proxy's bad X-Forwarded-For).
+  virtual bool on_request_head(const http::Request& request) { (void)request; return true; }
+  // The client's address behind a trusted proxy replaces the peer's (per-IP limits, logs).
+  void set_ip(const IpKey& ip) { ip_ = ip; }
   // Frame for the transport this connection uses for a server message.
   protocol::WireFormat wire_format() const { return format_; }
   void set_wire_format(protocol::WireFormat f) { format_ = f; }
