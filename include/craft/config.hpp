@@ -77,9 +77,10 @@ struct ServerConfig {
   // 0: writes go out at the end of each loop turn. Above 0: a connection's output waits up
   // to this long so more messages share one write; trades latency for CPU (docs/performance.md).
   uint32_t flush_interval_us = 0;
-  // Reverse proxies whose X-Forwarded-For names the client (per-IP limits, auth rate limits,
-  // logs): addresses and CIDR ranges, e.g. "127.0.0.1, ::1, 10.0.0.0/8". Empty = trust nobody;
-  // the header is ignored from every other peer. A bad entry: Server's constructor throws.
+  // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
+  // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR
+  // ranges, e.g. "127.0.0.1, ::1, 10.0.0.0/8". Empty = trust nobody; from every other peer
+  // both are ignored. A bad entry: Server's constructor throws std::invalid_argument.
   std::string trusted_proxies;
   std::string static_dir;                       // files served over HTTP (examples); empty = none
   std::string log_level = "info";

@@ -140,7 +140,11 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
       {&ShardMetrics::forwarded, "craft_forwarded_for_total",
        "Requests from a server.trusted_proxies peer whose client address came from X-Forwarded-For", "counter"},
       {&ShardMetrics::forwarded_rejected, "craft_forwarded_for_rejected_total",
-       "Requests from a trusted proxy answered 400: X-Forwarded-For malformed or past limits.max_forwarded_hops",
+       "Refused from a trusted proxy: X-Forwarded-For malformed or past limits.max_forwarded_hops (400), "
+       "or a bad PROXY protocol header on the TCP port (close 1002)",
+       "counter"},
+      {&ShardMetrics::proxy_protocol, "craft_proxy_protocol_total",
+       "TCP connections from a server.trusted_proxies peer whose client address came from a PROXY protocol header",
        "counter"},
       {&ShardMetrics::rooms_current, "craft_rooms", "Live rooms", "gauge"},
       {&ShardMetrics::room_ticks, "craft_room_ticks_total", "Room ticks run", "counter"},

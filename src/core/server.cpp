@@ -153,7 +153,7 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
     std::error_code endpoint_ec;
     auto remote = socket.remote_endpoint(endpoint_ec);
     auto ip = ip_key(remote.address());
-    bool behind_proxy = transport == Connection::Transport::http && trusted_proxies_.contains(ip);
+    bool behind_proxy = trusted_proxies_.contains(ip);  // its client is named later (XFF, PROXY header)
     auto reject = admit(ip, target, behind_proxy);
     auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
     target.post([&target, socket = std::move(socket), transport, ip, id, reject]() mutable {

@@ -29,7 +29,21 @@ Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport
 
 void Session::begin() {
   start();
-  if (transport() == Transport::tcp) reject_if_over_limit();
+  if (transport() != Transport::tcp) return;
+  // A trusted proxy's TCP stream names its client first (PROXY protocol): the per-IP limit
+  // waits for it (ServerCore::rebind_connection).
+  if (rejection_ == detail::Rejection::none && shard().core().trusted_proxies().contains(ip())) {
+    return expect_proxy_header();
+  }
+  reject_if_over_limit();
+}
+
+void Session::on_stream_client(const IpKey& client) {
+  if (client != ip()) shard().metrics().proxy_protocol.add();
+  auto rejection = shard().core().rebind_connection(ip(), client);
+  set_ip(client);
+  if (rejection_ == detail::Rejection::none) rejection_ = rejection;
+  reject_if_over_limit();
 }
 
 void Session::on_websocket_open() { reject_if_over_limit(); }

@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipReason, startCraftd, freePort } from "../js/lib/craftd.mjs";
-import { Client, unb64 } from "../js/lib/client.mjs";
+import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
 import { decodeEnvelope } from "../js/lib/proto.mjs";
 
 // node's ws from the protocol tests' install (scripts/setup runs npm ci in tests/js).
@@ -50,6 +50,36 @@ class BoundClient extends Client {
       this.ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       this.ws.once("error", reject);
     });
+    return this;
+  }
+}
+
+// A TcpClient bound to a source address; `preamble` is written before anything else.
+class BoundTcpClient extends TcpClient {
+  constructor(port, { localAddress, preamble } = {}) {
+    super(port);
+    this.localAddress = localAddress;
+    this.preamble = preamble;
+  }
+  async connect() {
+    this.socket = net.connect({ port: this.port, host: this.host, localAddress: this.localAddress });
+    this.socket.on("data", (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      while (this.buffer.length >= 4) {
+        const length = this.buffer.readUInt32BE(0);
+        if (this.buffer.length < 4 + length) break;
+        const body = this.buffer.subarray(4, 4 + length);
+        this.buffer = this.buffer.subarray(4 + length);
+        this.receive({ ...decodeEnvelope(body), binary: true });
+      }
+    });
+    this.socket.on("error", () => {});
+    this.closed = new Promise((resolve) => this.socket.on("close", () => resolve(this.disconnect?.code ?? null)));
+    await new Promise((resolve, reject) => {
+      this.socket.once("connect", resolve);
+      this.socket.once("error", reject);
+    });
+    if (this.preamble) this.socket.write(this.preamble);
     return this;
   }
 }
@@ -94,20 +124,27 @@ async function waitForPort(port, host, exited, log) {
 }
 
 // nginx with the repository's config in a temp prefix; stop() ends it (SIGQUIT, then SIGKILL).
-async function startNginx(dir, { port, upstreamPort, cert, key }) {
+async function startNginx(dir, { port, upstreamPort, tcpPort, upstreamTcpPort, cert, key }) {
   let site = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft.conf"), "utf8");
   site = substitute(site, "listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`);
   site = substitute(site, "server 127.0.0.1:7777;", `server 127.0.0.1:${upstreamPort};`);
   site = substitute(site, "/etc/letsencrypt/live/game.example.com/fullchain.pem", cert);
   site = substitute(site, "/etc/letsencrypt/live/game.example.com/privkey.pem", key);
   fs.writeFileSync(path.join(dir, "craft.conf"), site);
+  let stream = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft-stream.conf"), "utf8");
+  stream = substitute(stream, "listen 7778;", `listen 127.0.0.1:${tcpPort};`);
+  stream = substitute(stream, "proxy_pass 127.0.0.1:7779;", `proxy_pass 127.0.0.1:${upstreamTcpPort};`);
+  fs.writeFileSync(path.join(dir, "craft-stream.conf"), stream);
+  // Debian's nginx loads the stream module from modules-enabled; here it is loaded by hand.
+  const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so";
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
     .map((t) => `  ${t}_temp_path ${path.join(dir, t)};`)
     .join("\n");
   // The frame Debian's /etc/nginx/nginx.conf gives conf.d files, in the temp dir.
   fs.writeFileSync(
     path.join(dir, "nginx.conf"),
-    `${process.getuid?.() === 0 ? "user root;\n" : ""}daemon off;
+    `${process.getuid?.() === 0 ? "user root;\n" : ""}load_module ${streamModule};
+daemon off;
 worker_processes 1;
 pid ${path.join(dir, "nginx.pid")};
 error_log ${path.join(dir, "error.log")} info;
@@ -116,6 +153,9 @@ http {
   access_log ${path.join(dir, "access.log")};
 ${temp}
   include ${path.join(dir, "craft.conf")};
+}
+stream {
+  include ${path.join(dir, "craft-stream.conf")};
 }
 `,
   );
@@ -144,7 +184,7 @@ const metric = (text, name) => {
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
 };
 
-let dir, craftd, nginx, ca, proxyUrl, httpsUrl;
+let dir, craftd, nginx, ca, proxyUrl, httpsUrl, proxyTcpPort;
 
 before(async () => {
   if (opts.skip) return;
@@ -163,7 +203,8 @@ before(async () => {
     "--store.sqlite-path", ":memory:",
   ]);
   const port = await freePort();
-  nginx = await startNginx(dir, { port, upstreamPort: craftd.http, cert, key });
+  proxyTcpPort = await freePort();
+  nginx = await startNginx(dir, { port, upstreamPort: craftd.http, tcpPort: proxyTcpPort, upstreamTcpPort: craftd.tcp, cert, key });
   proxyUrl = `wss://127.0.0.1:${port}/ws`;
   httpsUrl = `https://127.0.0.1:${port}`;
 });
@@ -258,4 +299,53 @@ test("a trusted proxy's malformed or overlong X-Forwarded-For is answered 400 an
   const text = (await request(`${craftd.httpUrl}/metrics`)).text;
   assert.equal(metric(text, "craft_forwarded_for_rejected_total"), before + 5);
   assert.ok(metric(text, "craft_forwarded_for_total") >= 10, "requests through nginx were counted as forwarded");
+});
+
+test("the TCP port through nginx's stream module: the PROXY header names each player", opts, async () => {
+  const viaStream = (localAddress) => new BoundTcpClient(proxyTcpPort, { localAddress }).connect();
+  const a = await viaStream("127.0.0.8");
+  const b = await viaStream("127.0.0.8");
+  await a.hello("a");
+  await b.hello("b");
+  const room = (await a.joinOrCreate("relay")).roomId;
+  assert.equal((await b.joinOrCreate("relay")).roomId, room);
+  a.send(room, 9, "tcp through nginx");
+  assert.equal(unb64((await b.waitFor((m) => m.roomData)).roomData.data).toString(), "tcp through nginx");
+  // limits.max_connections_per_ip = 2 for 127.0.0.8, not for nginx: a third is 1013...
+  const c = await viaStream("127.0.0.8");
+  assert.equal(await c.closed, 1013);
+  // ...and 127.0.0.9 behind the same nginx connects.
+  const d = await viaStream("127.0.0.9");
+  assert.ok((await d.hello("d")).sessionId);
+  for (const x of [a, b, d]) await x.close();
+  const text = (await request(`${craftd.httpUrl}/metrics`)).text;
+  assert.ok(metric(text, "craft_proxy_protocol_total") >= 4, "each stream connection came with a PROXY header");
+});
+
+test("PROXY headers: v1 and v2 from a trusted peer are read; from anyone else they are not; bad ones close 1002", opts, async () => {
+  const v1 = (ip) => Buffer.from(`PROXY TCP4 ${ip} 127.0.0.1 40000 7778\r\n`);
+  const v2 = (ip) => Buffer.concat([
+    Buffer.from("0d0a0d0a000d0a515549540a", "hex"), Buffer.from([0x21, 0x11, 0, 12]),
+    Buffer.from(ip.split(".").map(Number)), Buffer.from([127, 0, 0, 1, 0x9c, 0x40, 0x1e, 0x62]),
+  ]);
+  // From 127.0.0.1 (trusted), by hand: two with v1 and one with v2 all name 198.51.100.20.
+  const tcp = (localAddress, preamble) => new BoundTcpClient(craftd.tcp, { localAddress, preamble }).connect();
+  const p1 = await tcp("127.0.0.1", v1("198.51.100.20"));
+  const p2 = await tcp("127.0.0.1", v2("198.51.100.20"));
+  await p1.hello("p1");
+  await p2.hello("p2");
+  const p3 = await tcp("127.0.0.1", v1("198.51.100.20"));
+  assert.equal(await p3.closed, 1013, "the third connection of 198.51.100.20 is over the per-IP limit");
+  // A trusted peer may also speak craft directly (no header).
+  const plain = await tcp("127.0.0.1");
+  assert.ok((await plain.hello("plain")).sessionId);
+  // A malformed header from the trusted peer: close 1002.
+  const before = metric((await request(`${craftd.httpUrl}/metrics`)).text, "craft_forwarded_for_rejected_total");
+  const bad = await tcp("127.0.0.1", Buffer.from("PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n"));
+  assert.equal(await bad.closed, 1002);
+  assert.equal(metric((await request(`${craftd.httpUrl}/metrics`)).text, "craft_forwarded_for_rejected_total"), before + 1);
+  // From 127.0.0.4 (untrusted) the header is just bytes: as a length prefix it is far too large.
+  const liar = await tcp("127.0.0.4", v1("198.51.100.30"));
+  assert.equal(await liar.closed, 1009);
+  for (const x of [p1, p2, plain]) await x.close();
 });
