@@ -76,7 +76,7 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"server", "flush_interval_us", &c.flush_interval_us,
        "hold a connection's output up to this long so messages share a write; 0 = each loop turn", 0, 1'000'000},
       {"server", "trusted_proxies", &c.trusted_proxies,
-       "proxies whose X-Forwarded-For names the client: addresses / CIDR ranges; empty = nobody"},
+       "proxies whose X-Forwarded-For / PROXY header names the client: addresses, CIDR ranges; empty = nobody"},
       {"server", "static_dir", &c.static_dir, "files served over HTTP (examples); empty = none"},
       {"server", "log_level", &c.log_level, "trace, debug, info, warn, error, critical or off", 0, 0, check_log_level},
       {"limits", "max_message_size", &l.max_message_size, "bytes in one message (frame or reassembled)", 16,
