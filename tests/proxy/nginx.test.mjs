@@ -167,7 +167,12 @@ stream {
   let exit = null;
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve((exit = { code, signal }))));
   const log = () => `${stderr}\n${fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8").slice(-4000) : ""}`;
-  await waitForPort(port, "127.0.0.1", () => exit, log);
+  try {
+    await waitForPort(port, "127.0.0.1", () => exit, log);
+  } catch (e) {
+    child.kill("SIGKILL");  // started but never listening: leave nothing behind
+    throw e;
+  }
   return {
     log,
     async stop() {
