@@ -64,7 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A request head (upgrade or plain HTTP) parsed, before anything answers it: false answers
   // 400 and closes (src/net/forwarded.hpp: a trusted proxy's bad X-Forwarded-For).
   virtual bool on_request_head(const http::Request& request) { (void)request; return true; }
-  // The client's address behind a trusted proxy replaces the peer's (per-IP limits, logs).
+  // The client's address behind a trusted proxy replaces the peer's (per-IP limits, auth limiter).
   void set_ip(const IpKey& ip) { ip_ = ip; }
   // TCP from a trusted proxy: the stream may start with a PROXY protocol header
   // (src/net/proxy_protocol.hpp). Once it has or has not, on_stream_client() gets the client
