@@ -17,7 +17,10 @@ struct Limits {
   uint32_t handshake_timeout_ms = 10'000;       // HTTP upgrade + hello must finish within this
   uint32_t idle_timeout_ms = 60'000;            // close when nothing is received for this long
   uint32_t max_connections = 100'000;           // across all shards
-  uint32_t max_connections_per_ip = 4'096;      // per remote address
+  uint32_t max_connections_per_ip = 4'096;      // per remote address (behind a trusted proxy: per client)
+  // X-Forwarded-For entries read from a trusted proxy's request, right to left; a longer chain
+  // of trusted proxies is answered 400 (docs/deploy.md).
+  uint32_t max_forwarded_hops = 8;
   uint32_t send_queue_bytes = 1024 * 1024;      // queued output per session before close 4002
   // Messages one connection may have waiting (payload bytes + 64 each) behind its own
   // unfinished request (hello, join, create, API call), so they take effect in the order
@@ -78,6 +81,11 @@ struct ServerConfig {
   // 0: writes go out at the end of each loop turn. Above 0: a connection's output waits up
   // to this long so more messages share one write; trades latency for CPU (docs/performance.md).
   uint32_t flush_interval_us = 0;
+  // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
+  // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR
+  // ranges, e.g. "127.0.0.1, ::1, 10.0.0.0/8". Empty = trust nobody; from every other peer
+  // both are ignored. A bad entry: Server's constructor throws std::invalid_argument.
+  std::string trusted_proxies;
   std::string static_dir;                       // files served over HTTP (examples); empty = none
   std::string log_level = "info";
   Limits limits;

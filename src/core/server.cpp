@@ -27,7 +27,9 @@ const SteadyClock& default_clock() {
 Connection::IpKey ip_key(const asio::ip::address& address) {
   Connection::IpKey key{};
   if (address.is_v4()) {
+    // IPv4-mapped (::ffff:a.b.c.d): the key net::parse_address gives a forwarded address.
     auto b = address.to_v4().to_bytes();
+    key[10] = key[11] = 0xff;
     std::copy(b.begin(), b.end(), key.begin() + 12);
   } else {
     auto b = address.to_v6().to_bytes();
@@ -44,6 +46,9 @@ size_t ServerCore::IpHash::operator()(const Connection::IpKey& k) const {
 
 ServerCore::ServerCore(ServerConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock), world_(*this) {
+  if (std::string why; !trusted_proxies_.parse(config_.trusted_proxies, why)) {
+    throw std::invalid_argument("server.trusted_proxies: " + why);
+  }
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
@@ -99,13 +104,23 @@ void ServerCore::start() {
   for (auto& s : shards_) s->start();
 }
 
-Rejection ServerCore::admit(const Connection::IpKey& ip, Shard& shard) {
+Rejection ServerCore::admit(const Connection::IpKey& ip, Shard& shard, bool per_ip_later) {
   std::lock_guard lock(limits_mutex_);
   ++total_connections_;
   auto count = ++per_ip_[ip];
   (void)shard;
   if (total_connections_ > config_.limits.max_connections) return Rejection::max_connections;
-  if (count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
+  if (!per_ip_later && count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
+  return Rejection::none;
+}
+
+Rejection ServerCore::rebind_connection(const Connection::IpKey& proxy, const Connection::IpKey& client) {
+  std::lock_guard lock(limits_mutex_);
+  if (auto it = per_ip_.find(proxy); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  auto count = ++per_ip_[client];
+  // The proxy itself (a request without X-Forwarded-For: its health check) is not limited
+  // per address: its connections are its clients' until their heads say otherwise.
+  if (client != proxy && count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
   return Rejection::none;
 }
 
@@ -147,7 +162,8 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
     std::error_code endpoint_ec;
     auto remote = socket.remote_endpoint(endpoint_ec);
     auto ip = ip_key(remote.address());
-    auto reject = admit(ip, target);
+    bool behind_proxy = trusted_proxies_.contains(ip);  // its client is named later (XFF, PROXY header)
+    auto reject = admit(ip, target, behind_proxy);
     auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
     target.post([&target, socket = std::move(socket), transport, ip, id, reject]() mutable {
       std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject)->begin();

@@ -4,6 +4,7 @@
 #include "api/api_service.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
+#include "net/forwarded.hpp"
 #include "net/shard.hpp"
 
 #include <craft/clock.hpp>
@@ -51,6 +52,12 @@ class ServerCore {
   void end_sessions(const api::Revocation& r);
   // A connection's slot in the connection limits is free again.
   void release_connection(const Connection::IpKey& ip);
+  // server.trusted_proxies, parsed.
+  const net::TrustedProxies& trusted_proxies() const { return trusted_proxies_; }
+  // A connection from a trusted proxy learned its client's address (X-Forwarded-For, PROXY
+  // protocol): its per-IP slot moves from the proxy to `client`, where max_connections_per_ip
+  // applies (at accept, a trusted proxy's connections are counted but never refused).
+  Rejection rebind_connection(const Connection::IpKey& proxy, const Connection::IpKey& client);
   // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).
   std::string handle_http_get(std::string_view target);
   std::string metrics_text() const;
@@ -61,10 +68,12 @@ class ServerCore {
   };
   void listen(std::optional<asio::ip::tcp::acceptor>& acceptor, uint16_t port, uint16_t& bound);
   void accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Transport transport);
-  // Counts the connection; says which limit it is over, if any.
-  Rejection admit(const Connection::IpKey& ip, Shard& shard);
+  // Counts the connection; says which limit it is over, if any. `per_ip_later`: a connection
+  // from a trusted proxy, whose per-IP limit waits for rebind_connection().
+  Rejection admit(const Connection::IpKey& ip, Shard& shard, bool per_ip_later = false);
 
   ServerConfig config_;
+  net::TrustedProxies trusted_proxies_;
   const Clock& clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;

@@ -2,6 +2,7 @@
 
 #include "core/server_core.hpp"
 #include "core/world.hpp"
+#include "net/forwarded.hpp"
 #include "net/ws_codec.hpp"
 
 #include <craft/close_codes.hpp>
@@ -28,7 +29,21 @@ Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport
 
 void Session::begin() {
   start();
-  if (transport() == Transport::tcp) reject_if_over_limit();
+  if (transport() != Transport::tcp) return;
+  // A trusted proxy's TCP stream names its client first (PROXY protocol): the per-IP limit
+  // waits for it (ServerCore::rebind_connection).
+  if (rejection_ == detail::Rejection::none && shard().core().trusted_proxies().contains(ip())) {
+    return expect_proxy_header();
+  }
+  reject_if_over_limit();
+}
+
+void Session::on_stream_client(const IpKey& client) {
+  if (client != ip()) shard().metrics().proxy_protocol.add();
+  auto rejection = shard().core().rebind_connection(ip(), client);
+  set_ip(client);
+  if (rejection_ == detail::Rejection::none) rejection_ = rejection;
+  reject_if_over_limit();
 }
 
 void Session::on_websocket_open() { reject_if_over_limit(); }
@@ -54,6 +69,24 @@ bool Session::over_connection_limit() {
     case detail::Rejection::max_connections_per_ip: metrics.rejected_per_ip.add(); return true;
   }
   return false;
+}
+
+bool Session::on_request_head(const http::Request& request) {
+  auto& core = shard().core();
+  const auto& trusted = core.trusted_proxies();
+  if (!trusted.contains(ip())) return true;  // anyone else's X-Forwarded-For is ignored
+  auto& metrics = shard().metrics();
+  IpKey client;
+  switch (net::client_from_forwarded_for(request, trusted, core.config().limits.max_forwarded_hops, client)) {
+    case net::ForwardedResult::absent: client = ip(); break;
+    case net::ForwardedResult::client: metrics.forwarded.add(); break;
+    case net::ForwardedResult::bad:
+    case net::ForwardedResult::too_many: metrics.forwarded_rejected.add(); return false;
+  }
+  auto rejection = core.rebind_connection(ip(), client);
+  set_ip(client);
+  if (rejection_ == detail::Rejection::none) rejection_ = rejection;
+  return true;
 }
 
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }

@@ -40,6 +40,11 @@ class Session final : public Connection {
   void on_closed() override;
   void on_sweep(TimePoint now) override;
   bool over_connection_limit() override;
+  // From a server.trusted_proxies peer: the client named by X-Forwarded-For becomes this
+  // connection's address and takes its place in max_connections_per_ip.
+  bool on_request_head(const http::Request& request) override;
+  // TCP from a trusted proxy: the client from its PROXY protocol header (or the proxy).
+  void on_stream_client(const IpKey& client) override;
 
   void dispatch(const v1::Envelope& e);
   // Per-connection order (docs/protocol.md §2.1): while a request of this connection is

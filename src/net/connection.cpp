@@ -3,6 +3,7 @@
 #include "api/http_api.hpp"
 #include "core/server_core.hpp"
 #include "net/http_request.hpp"
+#include "net/proxy_protocol.hpp"
 #include "net/tcp_framing.hpp"
 #include "net/ws_codec.hpp"
 
@@ -113,6 +114,11 @@ size_t Connection::consume_http(char* data, size_t size) {
     return size;
   }
   shard_.metrics().http_requests.add();
+  if (!on_request_head(request)) {
+    shard_.metrics().http_rejected.add();
+    finish_http(http::response(400, "Bad Request", "text/plain", "bad X-Forwarded-For from a trusted proxy\n"));
+    return size;
+  }
   if (request.path() != "/ws" && over_connection_limit()) {
     // A WebSocket upgrade over a limit is told 1013 after the 101; anything else gets 503.
     finish_http(http::response(503, "Service Unavailable", "text/plain",
@@ -295,6 +301,19 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 size_t Connection::consume_tcp(char* data, size_t size) {
   const uint64_t max_size = shard_.core().config().limits.max_message_size;
   size_t pos = 0;
+  if (expect_proxy_header_) {
+    IpKey client = ip_;
+    auto header = net::parse_proxy_header(std::string_view(data, size), client, pos);
+    if (header == net::ProxyHeader::need_more) return 0;  // bounded: longer is `bad`
+    if (header == net::ProxyHeader::bad) {
+      shard_.metrics().forwarded_rejected.add();
+      protocol_violation(close_code::protocol_error, "bad PROXY protocol header");
+      return size;
+    }
+    expect_proxy_header_ = false;
+    on_stream_client(header == net::ProxyHeader::client ? client : ip_);
+    if (state_ != State::open) return size;
+  }
   while (state_ == State::open) {
     auto frame = tcp::next_frame(std::string_view(data + pos, size - pos), max_size);
     if (frame.status == tcp::Frame::Status::too_large) {

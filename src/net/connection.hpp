@@ -61,6 +61,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A plain HTTP request (not a WebSocket upgrade) is about to be answered: true refuses it
   // with 503 because this connection is over a connection limit.
   virtual bool over_connection_limit() { return false; }
+  // A request head (upgrade or plain HTTP) parsed, before anything answers it: false answers
+  // 400 and closes (src/net/forwarded.hpp: a trusted proxy's bad X-Forwarded-For).
+  virtual bool on_request_head(const http::Request& request) { (void)request; return true; }
+  // The client's address behind a trusted proxy replaces the peer's (per-IP limits, auth limiter).
+  void set_ip(const IpKey& ip) { ip_ = ip; }
+  // TCP from a trusted proxy: the stream may start with a PROXY protocol header
+  // (src/net/proxy_protocol.hpp). Once it has or has not, on_stream_client() gets the client
+  // (the peer itself without a header); a bad header closes with 1002.
+  void expect_proxy_header() { expect_proxy_header_ = true; }
+  virtual void on_stream_client(const IpKey& client) { (void)client; }
   // Frame for the transport this connection uses for a server message.
   protocol::WireFormat wire_format() const { return format_; }
   void set_wire_format(protocol::WireFormat f) { format_ = f; }
@@ -121,6 +131,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool in_close_tail_ : 1 = false;  // close() is queueing the disconnect envelope and close frame
   bool send_shut_down_ : 1 = false;
   bool http_pending_ : 1 = false;  // an API call is running; its answer ends the connection
+  bool expect_proxy_header_ : 1 = false;
 };
 
 }  // namespace craft

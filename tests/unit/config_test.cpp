@@ -222,7 +222,7 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 46);
+  EXPECT_EQ(options, 48);
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;

@@ -1,0 +1,356 @@
+// craftd behind Debian's nginx, as docs/deploy.md sets it up: the test runs
+// docs/deploy/nginx-craft.conf itself (port, certificate and upstream substituted) with a
+// self-signed certificate made by the openssl CLI, in front of a real craftd with
+// server.trusted_proxies = 127.0.0.1. Clients bind 127.0.0.x source addresses so the per-IP
+// limits have several "players" to tell apart.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import https from "node:https";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { skipReason, startCraftd, freePort } from "../js/lib/craftd.mjs";
+import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
+import { decodeEnvelope } from "../js/lib/proto.mjs";
+
+// node's ws from the protocol tests' install (scripts/setup runs npm ci in tests/js).
+const WebSocket = createRequire(new URL("../js/package.json", import.meta.url))("ws");
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const nginxBinary = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p));
+const opts = { skip: skipReason || (!nginxBinary && process.env.CI !== "true" ? "nginx is not installed (scripts/setup)" : false) };
+
+// A Client (tests/js/lib/client.mjs) whose socket binds a chosen source address and trusts
+// the test's certificate; `headers` go into the upgrade request.
+class BoundClient extends Client {
+  constructor(url, { localAddress, ca, headers } = {}) {
+    super(url);
+    this.wsOptions = { perMessageDeflate: false, localAddress, ca, headers };
+  }
+  async connect() {
+    this.ws = new WebSocket(this.url, this.wsOptions);
+    this.ws.binaryType = "nodebuffer";
+    this.ws.on("message", (data, isBinary) => {
+      this.receive(isBinary ? { ...decodeEnvelope(data), binary: true } : { ...JSON.parse(data.toString()), binary: false });
+    });
+    this.ws.on("error", () => {});
+    this.closed = new Promise((resolve) =>
+      this.ws.on("close", (code, reason) => {
+        this.closeCode = code;
+        this.closeReason = reason.toString();
+        resolve(code);
+      }),
+    );
+    await new Promise((resolve, reject) => {
+      this.ws.once("open", resolve);
+      this.ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      this.ws.once("error", reject);
+    });
+    return this;
+  }
+}
+
+// A TcpClient bound to a source address; `preamble` is written before anything else.
+class BoundTcpClient extends TcpClient {
+  constructor(port, { localAddress, preamble } = {}) {
+    super(port);
+    this.localAddress = localAddress;
+    this.preamble = preamble;
+  }
+  async connect() {
+    this.socket = net.connect({ port: this.port, host: this.host, localAddress: this.localAddress });
+    this.socket.on("data", (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      while (this.buffer.length >= 4) {
+        const length = this.buffer.readUInt32BE(0);
+        if (this.buffer.length < 4 + length) break;
+        const body = this.buffer.subarray(4, 4 + length);
+        this.buffer = this.buffer.subarray(4 + length);
+        this.receive({ ...decodeEnvelope(body), binary: true });
+      }
+    });
+    this.socket.on("error", () => {});
+    this.closed = new Promise((resolve) => this.socket.on("close", () => resolve(this.disconnect?.code ?? null)));
+    await new Promise((resolve, reject) => {
+      this.socket.once("connect", resolve);
+      this.socket.once("error", reject);
+    });
+    if (this.preamble) this.socket.write(this.preamble);
+    return this;
+  }
+}
+
+// One HTTP(S) request from `localAddress`; resolves {status, text}.
+function request(url, { method = "GET", body, localAddress, ca, headers = {} } = {}) {
+  const u = new URL(url);
+  const lib = u.protocol === "https:" ? https : http;
+  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
+  if (payload) Object.assign(headers, { "content-type": "application/json", "content-length": payload.length });
+  return new Promise((resolve, reject) => {
+    const req = lib.request(url, { method, headers, localAddress, ca, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
+    });
+    req.setTimeout(10000, () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)));
+    req.on("error", reject);
+    req.end(payload ?? undefined);
+  });
+}
+
+// Replaces `from` in `text` and fails if it is not there: the deploy file must keep the
+// lines the test substitutes, or the test would silently run something else.
+function substitute(text, from, to) {
+  assert.ok(text.includes(from), `docs/deploy/nginx-craft.conf no longer contains "${from}"`);
+  return text.split(from).join(to);
+}
+
+async function waitForPort(port, host, exited, log) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (exited()) throw new Error(`nginx exited before listening:\n${log()}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, host, () => (s.destroy(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} in 10 s:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// nginx with the repository's config in a temp prefix; stop() ends it (SIGQUIT, then SIGKILL).
+async function startNginx(dir, { port, upstreamPort, tcpPort, upstreamTcpPort, cert, key }) {
+  let site = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft.conf"), "utf8");
+  site = substitute(site, "listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`);
+  site = substitute(site, "server 127.0.0.1:7777;", `server 127.0.0.1:${upstreamPort};`);
+  site = substitute(site, "/etc/letsencrypt/live/game.example.com/fullchain.pem", cert);
+  site = substitute(site, "/etc/letsencrypt/live/game.example.com/privkey.pem", key);
+  fs.writeFileSync(path.join(dir, "craft.conf"), site);
+  let stream = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft-stream.conf"), "utf8");
+  stream = substitute(stream, "listen 7778;", `listen 127.0.0.1:${tcpPort};`);
+  stream = substitute(stream, "proxy_pass 127.0.0.1:7779;", `proxy_pass 127.0.0.1:${upstreamTcpPort};`);
+  fs.writeFileSync(path.join(dir, "craft-stream.conf"), stream);
+  // Debian's nginx loads the stream module from modules-enabled; here it is loaded by hand.
+  const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so";
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+    .map((t) => `  ${t}_temp_path ${path.join(dir, t)};`)
+    .join("\n");
+  // The frame Debian's /etc/nginx/nginx.conf gives conf.d files, in the temp dir.
+  fs.writeFileSync(
+    path.join(dir, "nginx.conf"),
+    `${process.getuid?.() === 0 ? "user root;\n" : ""}load_module ${streamModule};
+daemon off;
+worker_processes 1;
+pid ${path.join(dir, "nginx.pid")};
+error_log ${path.join(dir, "error.log")} info;
+events { worker_connections 256; }
+http {
+  access_log ${path.join(dir, "access.log")};
+${temp}
+  include ${path.join(dir, "craft.conf")};
+}
+stream {
+  include ${path.join(dir, "craft-stream.conf")};
+}
+`,
+  );
+  const child = spawn(nginxBinary, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr += c));
+  let exit = null;
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve((exit = { code, signal }))));
+  const log = () => `${stderr}\n${fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8").slice(-4000) : ""}`;
+  try {
+    await waitForPort(port, "127.0.0.1", () => exit, log);
+  } catch (e) {
+    child.kill("SIGKILL");  // started but never listening: leave nothing behind
+    throw e;
+  }
+  return {
+    log,
+    async stop() {
+      if (!exit) child.kill("SIGQUIT");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+const metric = (text, name) => {
+  const line = text.split("\n").find((l) => l.startsWith(name + " "));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+};
+
+let dir, craftd, nginx, ca, proxyUrl, httpsUrl, proxyTcpPort;
+
+before(async () => {
+  if (opts.skip) return;
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "craft-nginx-"));
+  fs.chmodSync(dir, 0o755);
+  const cert = path.join(dir, "cert.pem");
+  const key = path.join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+    { stdio: "pipe" });
+  ca = fs.readFileSync(cert);
+  craftd = await startCraftd([
+    "--server.trusted-proxies", "127.0.0.1",
+    "--limits.max-connections-per-ip", "2",
+    "--auth.ip-attempts-per-minute", "2",
+    "--store.sqlite-path", ":memory:",
+  ]);
+  const port = await freePort();
+  proxyTcpPort = await freePort();
+  nginx = await startNginx(dir, { port, upstreamPort: craftd.http, tcpPort: proxyTcpPort, upstreamTcpPort: craftd.tcp, cert, key });
+  proxyUrl = `wss://127.0.0.1:${port}/ws`;
+  httpsUrl = `https://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  await nginx?.stop();
+  await craftd?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const viaNginx = (localAddress, headers) => new BoundClient(proxyUrl, { localAddress, ca, headers }).connect();
+const direct = (localAddress, headers) => new BoundClient(craftd.url, { localAddress, headers }).connect();
+
+test("the HTTP API and /healthz answer through nginx over TLS; /metrics stays private", opts, async () => {
+  const health = await request(`${httpsUrl}/healthz`, { ca, localAddress: "127.0.0.5" });
+  assert.equal(health.status, 200, nginx.log());
+  assert.equal(health.text, "ok\n");
+  const auth = await request(`${httpsUrl}/v1/auth/device`, {
+    method: "POST", ca, localAddress: "127.0.0.5", body: { deviceId: "nginx-test-device-1", create: true, username: "via_nginx" },
+  });
+  assert.equal(auth.status, 200, auth.text);
+  assert.ok(JSON.parse(auth.text).token, auth.text);
+  assert.equal((await request(`${httpsUrl}/metrics`, { ca, localAddress: "127.0.0.5" })).status, 404);
+});
+
+test("the auth rate limiter keys on the player's address, not nginx's", opts, async () => {
+  // auth.ip_attempts_per_minute = 2: 127.0.0.6 spends its two, then is refused...
+  const call = (from, n) => request(`${httpsUrl}/v1/auth/device`, {
+    method: "POST", ca, localAddress: from, body: { deviceId: `nginx-test-device-${from}-${n}`, create: true },
+  });
+  assert.equal((await call("127.0.0.6", 1)).status, 200);
+  assert.equal((await call("127.0.0.6", 2)).status, 200);
+  assert.equal((await call("127.0.0.6", 3)).status, 429);
+  // ...while 127.0.0.7, behind the same nginx, still may.
+  assert.equal((await call("127.0.0.7", 1)).status, 200);
+});
+
+test("wss through nginx: hello, join and room_data; the per-IP limit counts players, not nginx", opts, async () => {
+  const ann = await viaNginx("127.0.0.2");
+  const bob = await viaNginx("127.0.0.2");
+  await ann.hello("ann");
+  await bob.hello("bob");
+  const room = (await ann.joinOrCreate("relay")).roomId;
+  assert.equal((await bob.joinOrCreate("relay")).roomId, room);
+  ann.send(room, 7, "through nginx");
+  const got = (await bob.waitFor((m) => m.roomData)).roomData;
+  assert.equal(got.op, 7);
+  assert.equal(unb64(got.data).toString(), "through nginx");
+
+  // limits.max_connections_per_ip = 2: a third socket from 127.0.0.2 is upgraded, then 1013...
+  const third = await viaNginx("127.0.0.2");
+  assert.equal(await third.closed, 1013);
+  assert.equal(third.disconnect?.code, 1013);
+  // ...and so is one that claims another address in its own X-Forwarded-For: nginx appends
+  // the real one, and craftd reads from the right.
+  const liar = await viaNginx("127.0.0.2", { "X-Forwarded-For": "203.0.113.50" });
+  assert.equal(await liar.closed, 1013);
+  // Another player behind the same nginx is not affected.
+  const cid = await viaNginx("127.0.0.3");
+  assert.ok((await cid.hello("cid")).sessionId, "a player from 127.0.0.3 gets a welcome");
+  // The two players still talk.
+  bob.send(room, 8, "still here");
+  assert.equal((await ann.waitFor((m) => m.roomData)).roomData.op, 8);
+  for (const c of [ann, bob, cid]) await c.close();
+});
+
+test("X-Forwarded-For from an untrusted peer is ignored: counted under its own address", opts, async () => {
+  // Straight to craftd from 127.0.0.4 (not a trusted proxy), each socket naming someone else.
+  const a = await direct("127.0.0.4", { "X-Forwarded-For": "198.51.100.1" });
+  const b = await direct("127.0.0.4", { "X-Forwarded-For": "198.51.100.2" });
+  await a.hello("a");
+  await b.hello("b");
+  const c = await direct("127.0.0.4", { "X-Forwarded-For": "198.51.100.3" });
+  assert.equal(await c.closed, 1013);
+  await a.close();
+  await b.close();
+});
+
+test("a trusted proxy's malformed or overlong X-Forwarded-For is answered 400 and counted", opts, async () => {
+  const before = metric((await request(`${craftd.httpUrl}/metrics`)).text, "craft_forwarded_for_rejected_total");
+  // From 127.0.0.1, the trusted address: the rightmost entries are read, and must be addresses.
+  for (const xff of ["not-an-address", "198.51.100.1, 127.0.0.1:8080", "x".repeat(100), "198.51.100.1,,127.0.0.1"]) {
+    const r = await request(`${craftd.httpUrl}/healthz`, { localAddress: "127.0.0.1", headers: { "X-Forwarded-For": xff } });
+    assert.equal(r.status, 400, xff);
+  }
+  // More than limits.max_forwarded_hops (8) trusted entries.
+  const hops = Array(9).fill("127.0.0.1").join(", ");
+  assert.equal((await request(`${craftd.httpUrl}/healthz`, { localAddress: "127.0.0.1", headers: { "X-Forwarded-For": hops } })).status, 400);
+  // Garbage left of the client's entry is the client's own and never read.
+  const ok = await request(`${craftd.httpUrl}/healthz`, { localAddress: "127.0.0.1", headers: { "X-Forwarded-For": "garbage, 198.51.100.9" } });
+  assert.equal(ok.status, 200);
+  const text = (await request(`${craftd.httpUrl}/metrics`)).text;
+  assert.equal(metric(text, "craft_forwarded_for_rejected_total"), before + 5);
+  assert.ok(metric(text, "craft_forwarded_for_total") >= 10, "requests through nginx were counted as forwarded");
+});
+
+test("the TCP port through nginx's stream module: the PROXY header names each player", opts, async () => {
+  const viaStream = (localAddress) => new BoundTcpClient(proxyTcpPort, { localAddress }).connect();
+  const a = await viaStream("127.0.0.8");
+  const b = await viaStream("127.0.0.8");
+  await a.hello("a");
+  await b.hello("b");
+  const room = (await a.joinOrCreate("relay")).roomId;
+  assert.equal((await b.joinOrCreate("relay")).roomId, room);
+  a.send(room, 9, "tcp through nginx");
+  assert.equal(unb64((await b.waitFor((m) => m.roomData)).roomData.data).toString(), "tcp through nginx");
+  // limits.max_connections_per_ip = 2 for 127.0.0.8, not for nginx: a third is 1013...
+  const c = await viaStream("127.0.0.8");
+  assert.equal(await c.closed, 1013);
+  // ...and 127.0.0.9 behind the same nginx connects.
+  const d = await viaStream("127.0.0.9");
+  assert.ok((await d.hello("d")).sessionId);
+  for (const x of [a, b, d]) await x.close();
+  const text = (await request(`${craftd.httpUrl}/metrics`)).text;
+  assert.ok(metric(text, "craft_proxy_protocol_total") >= 4, "each stream connection came with a PROXY header");
+});
+
+test("PROXY headers: v1 and v2 from a trusted peer are read; from anyone else they are not; bad ones close 1002", opts, async () => {
+  const v1 = (ip) => Buffer.from(`PROXY TCP4 ${ip} 127.0.0.1 40000 7778\r\n`);
+  const v2 = (ip) => Buffer.concat([
+    Buffer.from("0d0a0d0a000d0a515549540a", "hex"), Buffer.from([0x21, 0x11, 0, 12]),
+    Buffer.from(ip.split(".").map(Number)), Buffer.from([127, 0, 0, 1, 0x9c, 0x40, 0x1e, 0x62]),
+  ]);
+  // From 127.0.0.1 (trusted), by hand: two with v1 and one with v2 all name 198.51.100.20.
+  const tcp = (localAddress, preamble) => new BoundTcpClient(craftd.tcp, { localAddress, preamble }).connect();
+  const p1 = await tcp("127.0.0.1", v1("198.51.100.20"));
+  const p2 = await tcp("127.0.0.1", v2("198.51.100.20"));
+  await p1.hello("p1");
+  await p2.hello("p2");
+  const p3 = await tcp("127.0.0.1", v1("198.51.100.20"));
+  assert.equal(await p3.closed, 1013, "the third connection of 198.51.100.20 is over the per-IP limit");
+  // A trusted peer may also speak craft directly (no header).
+  const plain = await tcp("127.0.0.1");
+  assert.ok((await plain.hello("plain")).sessionId);
+  // A malformed header from the trusted peer: close 1002.
+  const before = metric((await request(`${craftd.httpUrl}/metrics`)).text, "craft_forwarded_for_rejected_total");
+  const bad = await tcp("127.0.0.1", Buffer.from("PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n"));
+  assert.equal(await bad.closed, 1002);
+  assert.equal(metric((await request(`${craftd.httpUrl}/metrics`)).text, "craft_forwarded_for_rejected_total"), before + 1);
+  // From 127.0.0.4 (untrusted) the header is just bytes: as a length prefix it is far too large.
+  const liar = await tcp("127.0.0.4", v1("198.51.100.30"));
+  assert.equal(await liar.closed, 1009);
+  for (const x of [p1, p2, plain]) await x.close();
+});
