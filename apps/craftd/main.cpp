@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the TLS certificate
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   raise_open_file_limit();
@@ -101,12 +102,13 @@ int main(int argc, char** argv) {
   std::string host = config.listen_address.find(':') == std::string::npos ? config.listen_address
                                                                          : "[" + config.listen_address + "]";
   // Printed, not logged: tests and scripts read this line from stdout to learn the ports.
-  std::printf("craftd listening on http://%s:%u (ws at /ws), tcp %s:%u, %u shards\n", host.c_str(),
-              unsigned{server->http_port()}, host.c_str(), unsigned{server->tcp_port()}, shards);
+  std::printf("craftd listening on %s://%s:%u (ws at /ws), tcp %s:%u%s, %u shards\n",
+              config.tls.enabled() ? "https" : "http", host.c_str(), unsigned{server->http_port()}, host.c_str(),
+              unsigned{server->tcp_port()}, config.tls.enabled() ? " (tls)" : "", shards);
   std::fflush(stdout);
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) server->reload_tls();
   spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server->stop();
   server->wait();
