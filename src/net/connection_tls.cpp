@@ -65,6 +65,15 @@ void Connection::on_readable_tls() {
 
 void Connection::flush_tls() {
   std::string& scratch = net::tls_scratch();
+  if (state_ == State::closing && !tls_->handshake_done()) {
+    // Closing before the handshake finished (handshake timeout, a TCP-port connection over
+    // a limit): closing drains raw bytes, so the handshake never will. Nothing can be
+    // said to the peer; drop the tail and shut down.
+    out_.clear();
+    out_offset_ = 0;
+    out_bytes_ = 0;
+    tls_->drop_pending();
+  }
   while (!out_.empty() || tls_->pending() > 0) {
     // Coalesce small frames into one record: one encryption and one syscall for a turn's worth.
     scratch.clear();
@@ -108,6 +117,8 @@ void Connection::flush_tls() {
   if (state_ == State::closing && !send_shut_down_) {
     send_shut_down_ = true;
     opened_at_ = shard_.now();  // closing now: the close linger starts here (connection.hpp)
+    // Closed by us before the handshake finished: limits.handshake_timeout_ms, a limit.
+    if (!tls_established_) shard_.metrics().tls_handshake_failures.add();
     tls_->shutdown();           // close_notify, best effort
     std::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);

@@ -65,6 +65,8 @@ class TlsStream {
   size_t write(std::string_view data, Want& want);
   // Bytes taken by a write() that are still waiting for room in the socket.
   size_t pending() const { return pending_.size(); }
+  // Forgets a pending write that can never finish (closing before the handshake is done).
+  void drop_pending() { std::string().swap(pending_); }
   // Queues close_notify (best effort, never blocks).
   void shutdown();
   bool handshake_done() const;
