@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <climits>
@@ -67,7 +68,11 @@ std::shared_ptr<SSL_CTX> make_context(const std::string& cert_file, const std::s
                              ")");
   }
   if (SSL_CTX_use_PrivateKey_file(c, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw std::runtime_error("tls.key_file " + key_file + ": not a PEM private key (" + take_openssl_error() + ")");
+    // Loading the key already compares it with the certificate: say which went wrong.
+    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    throw std::runtime_error("tls.key_file " + key_file +
+                             (mismatch ? ": does not match the certificate in " + cert_file : ": not a PEM private key") +
+                             " (" + take_openssl_error() + ")");
   }
   if (SSL_CTX_check_private_key(c) != 1) {
     throw std::runtime_error("tls.key_file " + key_file + ": does not match the certificate in " + cert_file + " (" +

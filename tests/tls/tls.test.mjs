@@ -5,7 +5,7 @@
 // from tests/browser (their `npm ci`, run by scripts/setup).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import https from "node:https";
@@ -273,4 +273,31 @@ test("hostile input before and during the handshake closes that connection and n
   const failures = await metric("craft_tls_handshake_failures_total");
   assert.ok(failures - failuresBefore >= 5, `craft_tls_handshake_failures_total went up by ${failures - failuresBefore}`);
   assert.ok(await metric("craft_tls_handshakes_total") > 0);
+});
+
+test("a missing or bad certificate file stops craftd with a message naming the file", opts, async () => {
+  const run = (flags) => new Promise((resolve) => {
+    const child = spawn(process.env.CRAFTD, ["--http-port", "0", "--tcp-port", "0", "--store.backend", "none", ...flags],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+    child.on("exit", (code) => (clearTimeout(timer), resolve({ code, out })));
+  });
+  const missing = path.join(dir, "no-such-cert.pem");
+  let r = await run(["--tls.cert-file", missing, "--tls.key-file", certA.key]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /cannot start: tls\.cert_file .*no-such-cert\.pem: cannot open the file/);
+  const junk = path.join(dir, "junk.pem");
+  writeFileSync(junk, "junk\n");
+  r = await run(["--tls.cert-file", certA.cert, "--tls.key-file", junk]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /tls\.key_file .*junk\.pem: not a PEM private key/);
+  r = await run(["--tls.cert-file", certA.cert, "--tls.key-file", certB.key]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /tls\.key_file .*b-key\.pem: does not match the certificate/);
+  r = await run(["--tls.cert-file", certA.cert]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /tls\.cert_file and tls\.key_file must both be set/);
 });
