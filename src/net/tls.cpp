@@ -1,10 +1,15 @@
 #include "net/tls.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <climits>
 #include <cstdio>
 #include <stdexcept>
@@ -24,6 +29,40 @@ std::string take_openssl_error() {
   }
   ERR_clear_error();
   return text;
+}
+
+// A socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own socket BIO uses write(), which
+// raises SIGPIPE on a peer that reset, and a program embedding craft may not ignore it.
+int nosignal_write(BIO* bio, const char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::send(static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))), data, static_cast<size_t>(size),
+                     MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int nosignal_read(BIO* bio, char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::recv(static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))), data, static_cast<size_t>(size), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+long nosignal_ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+
+BIO* socket_bio(int fd) {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "craft socket");
+    BIO_meth_set_write(m, nosignal_write);
+    BIO_meth_set_read(m, nosignal_read);
+    BIO_meth_set_ctrl(m, nosignal_ctrl);
+    return m;
+  }();
+  BIO* bio = BIO_new(method);
+  if (!bio) return nullptr;
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  return bio;
 }
 
 bool readable(const std::string& path) {
@@ -111,7 +150,8 @@ SSL* TlsContext::new_ssl() {
 }
 
 TlsStream::TlsStream(SSL* ssl, int fd) : ssl_(ssl) {
-  SSL_set_fd(ssl_, fd);
+  // Without a BIO every SSL call fails (SSL_ERROR_SSL): the connection just closes.
+  if (BIO* bio = socket_bio(fd)) SSL_set_bio(ssl_, bio, bio);
   SSL_set_accept_state(ssl_);
 }
 
