@@ -63,9 +63,9 @@ after(async () => {
 
 const ca = () => [certA.pem, certB.pem];
 
-function httpsRequest(pathname, { method = "GET", body } = {}) {
+function httpsRequest(pathname, { method = "GET", body, base = server.httpUrl } = {}) {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${server.httpUrl}${pathname}`, { method, ca: ca(), agent: false,
+    const req = https.request(`${base}${pathname}`, { method, ca: ca(), agent: false,
       headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
       let text = "";
       res.on("data", (c) => (text += c));
@@ -300,4 +300,31 @@ test("a missing or bad certificate file stops craftd with a message naming the f
   r = await run(["--tls.cert-file", certA.cert]);
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /tls\.cert_file and tls\.key_file must both be set/);
+});
+
+test("over TLS a client that does not read is closed 4002 at limits.send_queue_bytes and still reads why", opts, async () => {
+  const s = await startCraftd(["--tls.cert-file", certA.cert, "--tls.key-file", certA.key, "--store.backend", "none",
+    "--limits.send-queue-bytes", "200000", "--limits.messages-per-second", "100000", "--limits.message-burst", "100000"]);
+  try {
+    const wsOptions = { ca: ca() };
+    const reader = await new Client(s.url, { wsOptions }).connect();
+    await reader.hello("slow");
+    const room = await reader.create("relay");
+    const writer = await new Client(s.url, { wsOptions, format: "binary" }).connect();
+    await writer.hello("fast");
+    await writer.join(room.roomId);
+    reader.ws._socket.pause();  // stop reading; kernel buffers fill, then TLS's pending record and the queue
+    const closes4002 = async () => Number(/^craft_closes_total\{code="4002"\} (\d+)/m
+      .exec((await httpsRequest("/metrics", { base: s.httpUrl })).text)?.[1] ?? 0);
+    const chunk = Buffer.alloc(40000, 7);
+    for (let i = 0; i < 1000 && (i % 25 || (await closes4002()) === 0); ++i) writer.send(room.roomId, 1, chunk);
+    for (let i = 0; i < 100 && (await closes4002()) === 0; ++i) await new Promise((r) => setTimeout(r, 20));
+    reader.ws._socket.resume();
+    assert.equal(await reader.closed, 4002);
+    assert.equal(reader.disconnect?.code, 4002);
+    assert.equal(writer.closeCode, null, "the writer is fine");
+    await writer.close();
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
 });
