@@ -28,10 +28,15 @@ Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport
 
 void Session::begin() {
   start();
-  if (transport() == Transport::tcp) reject_if_over_limit();
+  // Over TLS the refusal waits for the handshake, or the peer could not read it.
+  if (transport() == Transport::tcp && !uses_tls()) reject_if_over_limit();
 }
 
 void Session::on_websocket_open() { reject_if_over_limit(); }
+
+void Session::on_tls_established() {
+  if (transport() == Transport::tcp) reject_if_over_limit();
+}
 
 void Session::reject_if_over_limit() {
   auto& metrics = shard().metrics();

@@ -58,6 +58,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // One complete message: a WebSocket message (text or binary) or a TCP frame payload.
   virtual void on_message(std::string_view payload, bool text) = 0;
   virtual void on_websocket_open() {}
+  // The TLS handshake finished (only with use_tls()): the peer can now be told things.
+  virtual void on_tls_established() {}
+  bool uses_tls() const { return tls_ != nullptr; }
   virtual void before_close(uint16_t code, std::string_view reason) { (void)code, (void)reason; }
   // The session is over (closing began or the socket is gone); called exactly once.
   virtual void on_closed() {}

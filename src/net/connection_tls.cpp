@@ -32,6 +32,8 @@ void Connection::on_readable_tls() {
     if (!tls_established_ && tls_->handshake_done()) {
       tls_established_ = true;
       shard_.metrics().tls_handshakes.add();
+      on_tls_established();
+      if (state_ == State::closed) return;
     }
     if (n == 0) {
       switch (want) {

@@ -328,3 +328,18 @@ test("over TLS a client that does not read is closed 4002 at limits.send_queue_b
     assert.equal((await s.stop()).code, 0);
   }
 });
+
+test("over a connection limit a TLS client on the TCP port is told 1013 after its handshake", opts, async () => {
+  const s = await startCraftd(["--tls.cert-file", certA.cert, "--tls.key-file", certA.key, "--store.backend", "none",
+    "--limits.max-connections-per-ip", "1"]);
+  try {
+    const first = await new TcpClient(s.tcp, "127.0.0.1", { ca: ca() }).connect();
+    assert.ok((await first.hello("first")).sessionId);
+    const second = await new TcpClient(s.tcp, "127.0.0.1", { ca: ca() }).connect();
+    assert.equal(await second.closed, 1013);
+    assert.match(second.disconnect.reason, /max_connections_per_ip/);
+    await first.close();
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
