@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   if (migrate_only) return migrate(config);
 
   // Blocked here, before any shard thread exists, so only signals.wait() below takes them.
-  craft::SignalWaiter signals({SIGINT, SIGTERM});
+  craft::SignalWaiter signals({SIGINT, SIGTERM, SIGHUP});
   raise_open_file_limit();
 
   std::unique_ptr<craft::Server> server;
@@ -93,15 +93,15 @@ int main(int argc, char** argv) {
   std::string host = config.listen_address.find(':') == std::string::npos ? config.listen_address
                                                                          : "[" + config.listen_address + "]";
   // Printed, not logged: tests and scripts read this line from stdout to learn the ports.
-  std::printf("craftd listening on http://%s:%u (ws at /ws), tcp %s:%u, %u shards\n", host.c_str(),
-              unsigned{server->http_port()}, host.c_str(), unsigned{server->tcp_port()}, shards);
+  std::printf("craftd listening on %s://%s:%u (ws at /ws), tcp %s:%u%s, %u shards\n",
+              config.tls.enabled() ? "https" : "http", host.c_str(), unsigned{server->http_port()}, host.c_str(),
+              unsigned{server->tcp_port()}, config.tls.enabled() ? " (tls)" : "", shards);
   std::fflush(stdout);
 
   // SIGINT/SIGTERM end the loop; another signal added to `signals` above is handled here
   // and the loop waits again.
   int signal = 0;
-  while ((signal = signals.wait()) != SIGINT && signal != SIGTERM) {
-  }
+  while ((signal = signals.wait()) == SIGHUP) server->reload_tls();  // SIGHUP: new TLS certificate
   spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server->stop();
   server->wait();

@@ -71,6 +71,16 @@ struct RoomDefaults {
   uint32_t chat_max_length = 500;               // chat rooms: bytes of text per message
 };
 
+// TLS on the HTTP/WebSocket port (https, wss) and the TCP port (TLS, then the
+// length-prefixed frames). Both files set: every connection speaks TLS 1.2 or 1.3; both
+// empty: plaintext. The server refuses to start when a file is missing or bad, and
+// Server::reload_tls() (craftd: SIGHUP) reads them again.
+struct TlsConfig {
+  std::string cert_file;                        // PEM certificate, then any intermediates (the chain)
+  std::string key_file;                         // PEM private key of the first certificate
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ServerConfig {
   std::string listen_address = "127.0.0.1";
   uint16_t http_port = 7777;                    // HTTP + WebSocket at /ws; 0 = pick a free port
@@ -92,6 +102,7 @@ struct ServerConfig {
   RoomDefaults rooms;
   StoreConfig store;
   AuthConfig auth;
+  TlsConfig tls;
 };
 
 }  // namespace craft

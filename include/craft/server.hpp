@@ -20,7 +20,8 @@ class ServerCore;
 
 class Server {
  public:
-  // `clock` must outlive the server; the default is the steady clock.
+  // `clock` must outlive the server; the default is the steady clock. Throws
+  // std::runtime_error naming the file when config.tls names a missing or bad file.
   explicit Server(ServerConfig config, const Clock* clock = nullptr);
   ~Server();
   Server(const Server&) = delete;
@@ -45,6 +46,12 @@ class Server {
   const ServerConfig& config() const;
   // Prometheus text format; also served at GET /metrics.
   std::string metrics_text() const;
+  // Reads config().tls.cert_file and key_file again (e.g. after a certificate renewal;
+  // craftd calls it on SIGHUP). Handshakes that start afterwards use the new certificate;
+  // open connections keep theirs and are not interrupted. Any thread, any time after
+  // construction. Returns false and logs why, keeping the current certificate, when a file
+  // is missing, unreadable, not PEM, or the key does not match; false too when TLS is off.
+  bool reload_tls();
 
  private:
   std::unique_ptr<detail::ServerCore> core_;

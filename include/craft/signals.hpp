@@ -4,7 +4,7 @@
 //
 //   craft::Server server(config);
 //   server.define_room<MyRoom>("my_room");
-//   craft::run_until_signal(server);  // starts, waits for SIGINT/SIGTERM, stops gracefully
+//   craft::run_until_signal(server);  // starts, waits for SIGINT/SIGTERM, stops gracefully (SIGHUP: TLS reload)
 //
 // Server::stop() is graceful: listeners close, every client gets close code 1001, rooms are
 // disposed, and the loops end within server.shutdown_timeout_ms.
@@ -43,8 +43,9 @@ class SignalWaiter {
   sigset_t signals_;
 };
 
-// Blocks SIGINT and SIGTERM (see SignalWaiter), starts `server`, logs the ports, waits for one
-// of the signals, then stop() and wait(). Returns the signal number. Throws what
+// Blocks SIGINT, SIGTERM and SIGHUP (see SignalWaiter), starts `server`, logs the ports, and
+// waits: SIGHUP reloads the TLS certificate and key (Server::reload_tls) and waits again;
+// SIGINT or SIGTERM then stop() and wait(). Returns the signal number. Throws what
 // Server::start() throws (e.g. "cannot listen on 127.0.0.1:7777: Address already in use").
 // Call from the main thread, with the server not yet started.
 int run_until_signal(Server& server);

@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 5> sections = {"server", "limits", "rooms", "store", "auth"};
+constexpr std::array<const char*, 6> sections = {"server", "limits", "rooms", "store", "auth", "tls"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -134,6 +134,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"auth", "rate_limit_keys", &a.rate_limit_keys,
        "addresses / ids each auth limiter tracks; past it, idle ones are forgotten", 16, 1e8},
       {"auth", "admin_key", &a.admin_key, "Bearer key for admin calls (leaderboard create, ban); empty = off"},
+      {"tls", "cert_file", &c.tls.cert_file, "PEM certificate chain; set with key_file: https/wss and TLS on the TCP port"},
+      {"tls", "key_file", &c.tls.key_file, "PEM private key of the certificate; SIGHUP reloads both files"},
   };
 }
 
@@ -250,8 +252,8 @@ void apply_toml(std::vector<Field>& fields, const std::string& path) {
     std::string section(section_key.str());
     auto* table = section_node.as_table();
     if (!table)
-      fail(path, "'" + section + "' is outside a section; put it under [server], [limits], [rooms], [store] or [auth]");
-    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits, rooms, store or auth)");
+      fail(path, "'" + section + "' is outside a section; put it under [server], [limits], [rooms], [store], [auth] or [tls]");
+    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits, rooms, store, auth or tls)");
     for (auto& [key, node] : *table) {
       std::string name(key.str());
       auto it = std::find_if(fields.begin(), fields.end(),
@@ -338,7 +340,7 @@ LoadResult load_config(int argc, const char* const* argv, const std::map<std::st
   CLI::App app{
       (options.about.empty() ? program + ": a game server built on craft." : options.about) +
           "\n"
-          "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms], [store], [auth]),\n"
+          "Settings come from defaults, then --config FILE (TOML: [server], [limits], [rooms], [store], [auth], [tls]),\n"
           "then CRAFT_<SECTION>_<FIELD> environment variables, then these flags.",
       program};
   app.set_help_flag("-h,--help", "show every option with its default, then exit");

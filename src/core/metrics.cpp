@@ -157,6 +157,9 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
        "Messages refused with RATE_LIMITED because limits.pending_queue_bytes were waiting", "counter"},
       {&ShardMetrics::room_lists_truncated, "craft_room_lists_truncated_total",
        "room_list answers that left rooms out at rooms.max_list_results", "counter"},
+      {&ShardMetrics::tls_handshakes, "craft_tls_handshakes_total", "TLS handshakes completed", "counter"},
+      {&ShardMetrics::tls_handshake_failures, "craft_tls_handshake_failures_total",
+       "TLS connections that ended before the handshake finished (not TLS, bad hello, peer gave up)", "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);

@@ -73,6 +73,8 @@ struct ShardMetrics {
   Counter messages_held;      // envelopes that waited for an earlier request (Session::hold)
   Counter pending_refused;    // refused at limits.pending_queue_bytes
   Counter room_lists_truncated;  // room_list answers cut at rooms.max_list_results
+  Counter tls_handshakes;          // TLS handshakes completed (tls.cert_file set)
+  Counter tls_handshake_failures;  // TLS connections that ended before the handshake finished
   std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
   std::array<Counter, 32> errors;                              // by ErrorCode value
   LatencyHistogram tick_lateness;

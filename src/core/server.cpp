@@ -49,6 +49,8 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   if (std::string why; !trusted_proxies_.parse(config_.trusted_proxies, why)) {
     throw std::invalid_argument("server.trusted_proxies: " + why);
   }
+  // Before anything listens: a missing or bad certificate stops the start, naming the file.
+  if (config_.tls.enabled()) tls_ = std::make_unique<net::TlsContext>(config_.tls.cert_file, config_.tls.key_file);
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
@@ -165,8 +167,10 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
     bool behind_proxy = trusted_proxies_.contains(ip);  // its client is named later (XFF, PROXY header)
     auto reject = admit(ip, target, behind_proxy);
     auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
-    target.post([&target, socket = std::move(socket), transport, ip, id, reject]() mutable {
-      std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject)->begin();
+    target.post([this, &target, socket = std::move(socket), transport, ip, id, reject]() mutable {
+      auto session = std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject);
+      if (tls_) session->use_tls(tls_->new_ssl());  // the context current at this handshake
+      session->begin();
     });
     accept_next(acceptor, transport);
   });
@@ -187,6 +191,19 @@ std::string ServerCore::metrics_text() const {
   auto text = render_metrics(all);
   if (api_) text += render_api_metrics(api_->stats());
   return text;
+}
+
+bool ServerCore::reload_tls() {
+  if (!tls_) {
+    spdlog::warn("TLS reload asked for, but tls.cert_file / tls.key_file are not set");
+    return false;
+  }
+  if (auto error = tls_->reload(); !error.empty()) {
+    spdlog::error("TLS reload failed, keeping the current certificate: {}", error);
+    return false;
+  }
+  spdlog::info("TLS certificate reloaded from {}; new handshakes use it", config_.tls.cert_file);
+  return true;
 }
 
 void ServerCore::stop() {
@@ -245,5 +262,6 @@ uint16_t Server::http_port() const { return core_->http_port(); }
 uint16_t Server::tcp_port() const { return core_->tcp_port(); }
 const ServerConfig& Server::config() const { return core_->config(); }
 std::string Server::metrics_text() const { return core_->metrics_text(); }
+bool Server::reload_tls() { return core_->reload_tls(); }
 
 }  // namespace craft

@@ -6,6 +6,7 @@
 #include "net/connection.hpp"
 #include "net/forwarded.hpp"
 #include "net/shard.hpp"
+#include "net/tls.hpp"
 
 #include <craft/clock.hpp>
 #include <craft/config.hpp>
@@ -61,6 +62,8 @@ class ServerCore {
   // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).
   std::string handle_http_get(std::string_view target);
   std::string metrics_text() const;
+  // Server::reload_tls(): false (and an error logged) when TLS is off or a file is bad.
+  bool reload_tls();
 
  private:
   struct IpHash {
@@ -77,6 +80,7 @@ class ServerCore {
   const Clock& clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
+  std::unique_ptr<net::TlsContext> tls_;  // null: plaintext (tls.cert_file unset)
   std::optional<asio::ip::tcp::acceptor> http_acceptor_;
   std::optional<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::optional<asio::steady_timer> accept_retry_;

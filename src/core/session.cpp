@@ -30,6 +30,9 @@ Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport
 void Session::begin() {
   start();
   if (transport() != Transport::tcp) return;
+  // Over TLS the refusal waits for the handshake (on_tls_established), or the peer could not
+  // read it. A TLS port reads no PROXY header: behind a proxy, TLS ends at the proxy.
+  if (uses_tls()) return;
   // A trusted proxy's TCP stream names its client first (PROXY protocol): the per-IP limit
   // waits for it (ServerCore::rebind_connection).
   if (rejection_ == detail::Rejection::none && shard().core().trusted_proxies().contains(ip())) {
@@ -47,6 +50,10 @@ void Session::on_stream_client(const IpKey& client) {
 }
 
 void Session::on_websocket_open() { reject_if_over_limit(); }
+
+void Session::on_tls_established() {
+  if (transport() == Transport::tcp) reject_if_over_limit();
+}
 
 void Session::reject_if_over_limit() {
   auto& metrics = shard().metrics();

@@ -36,6 +36,7 @@ class Session final : public Connection {
  private:
   void on_message(std::string_view payload, bool text) override;
   void on_websocket_open() override;
+  void on_tls_established() override;
   void before_close(uint16_t code, std::string_view reason) override;
   void on_closed() override;
   void on_sweep(TimePoint now) override;

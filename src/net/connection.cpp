@@ -49,6 +49,7 @@ void Connection::on_readable(const std::error_code& ec) {
     finish_close();
     return;
   }
+  if (tls_ && state_ == State::open) return on_readable_tls();  // closing: drain raw bytes below
   char* buffer = shard_.read_buffer();
   const size_t capacity = shard_.read_buffer_size();
   for (int round = 0; round < reads_per_wakeup; ++round) {
@@ -61,21 +62,25 @@ void Connection::on_readable(const std::error_code& ec) {
     }
     shard_.metrics().bytes_in.add(n);
     if (state_ == State::closing) continue;  // draining until the peer's EOF
-    last_receive_ = shard_.now();
-    if (partial_.empty()) {
-      size_t used = consume(buffer, n);
-      if (state_ == State::open && used < n) partial_.assign(buffer + used, n - used);
-    } else {
-      partial_.append(buffer, n);
-      size_t used = consume(partial_.data(), partial_.size());
-      if (state_ == State::open) partial_.erase(0, used);
-    }
-    if (state_ != State::open) partial_.clear();
-    if (partial_.empty()) partial_.shrink_to_fit();  // an idle connection holds no buffer
+    deliver(buffer, n);
     if (state_ == State::closed) return;
     if (n < capacity) break;
   }
   wait_readable();
+}
+
+void Connection::deliver(char* buffer, size_t n) {
+  last_receive_ = shard_.now();
+  if (partial_.empty()) {
+    size_t used = consume(buffer, n);
+    if (state_ == State::open && used < n) partial_.assign(buffer + used, n - used);
+  } else {
+    partial_.append(buffer, n);
+    size_t used = consume(partial_.data(), partial_.size());
+    if (state_ == State::open) partial_.erase(0, used);
+  }
+  if (state_ != State::open) partial_.clear();
+  if (partial_.empty()) partial_.shrink_to_fit();  // an idle connection holds no buffer
 }
 
 size_t Connection::consume(char* data, size_t size) {
@@ -385,6 +390,7 @@ void Connection::close(uint16_t code, std::string_view reason) {
 void Connection::flush() {
   flush_scheduled_ = false;
   if (state_ == State::closed || write_waiting_) return;
+  if (tls_) return flush_tls();
   auto& iov = shard_.scratch_buffers();
   while (!out_.empty()) {
     iov.clear();

@@ -3,6 +3,7 @@
 // one gathered write per loop turn. What the messages mean is Session's business.
 #pragma once
 #include "net/shard.hpp"
+#include "net/tls.hpp"
 #include "protocol/envelope_codec.hpp"
 
 #include <asio/ip/tcp.hpp>
@@ -33,6 +34,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Registers with the shard and starts reading. Call on the shard's thread.
   void start();
+  // Speak TLS on this socket (net/tls.hpp, connection_tls.cpp); takes `ssl`. Call before
+  // start(). A null `ssl` (OpenSSL out of memory) closes the socket instead.
+  void use_tls(SSL* ssl);
   // Queues a frame; it goes out with this loop turn's gathered write. Past
   // limits.send_queue_bytes the connection is closed with 4002 instead.
   void send(const Frame& frame);
@@ -54,6 +58,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // One complete message: a WebSocket message (text or binary) or a TCP frame payload.
   virtual void on_message(std::string_view payload, bool text) = 0;
   virtual void on_websocket_open() {}
+  // The TLS handshake finished (only with use_tls()): the peer can now be told things.
+  virtual void on_tls_established() {}
+  bool uses_tls() const { return tls_ != nullptr; }
   virtual void before_close(uint16_t code, std::string_view reason) { (void)code, (void)reason; }
   // The session is over (closing began or the socket is gone); called exactly once.
   virtual void on_closed() {}
@@ -83,6 +90,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void wait_readable();
   void on_readable(const std::error_code& ec);
+  // Hands `n` bytes read into the shard buffer to consume(), keeping a partial frame.
+  void deliver(char* buffer, size_t n);
+  void on_readable_tls();
+  void flush_tls();
   // Consumes as many complete units from `data` as there are; returns bytes used.
   size_t consume(char* data, size_t size);
   size_t consume_http(char* data, size_t size);
@@ -109,6 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string partial_;       // bytes of an incomplete frame; empty almost always
   std::string fragments_;     // a fragmented WebSocket message being reassembled
   std::vector<Frame> out_;    // queued output, gathered into one write
+  std::unique_ptr<net::TlsStream> tls_;  // null for plain TCP
   uint32_t out_offset_ = 0;   // bytes of out_[0] already written
   uint32_t out_bytes_ = 0;
   TimePoint last_receive_;
@@ -132,6 +144,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool send_shut_down_ : 1 = false;
   bool http_pending_ : 1 = false;  // an API call is running; its answer ends the connection
   bool expect_proxy_header_ : 1 = false;
+  bool tls_established_ : 1 = false;  // the TLS handshake finished (and was counted)
 };
 
 }  // namespace craft

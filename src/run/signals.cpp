@@ -22,14 +22,15 @@ int SignalWaiter::wait() {
 }
 
 int run_until_signal(Server& server) {
-  SignalWaiter signals;
+  SignalWaiter signals({SIGINT, SIGTERM, SIGHUP});
   server.start();
   if (server.config().tcp_enabled)
     spdlog::info("listening on {}: http/ws port {}, tcp port {}", server.config().listen_address, server.http_port(),
                  server.tcp_port());
   else
     spdlog::info("listening on {}: http/ws port {}", server.config().listen_address, server.http_port());
-  int signal = signals.wait();
+  int signal = 0;
+  while ((signal = signals.wait()) == SIGHUP) server.reload_tls();
   spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
   server.wait();

@@ -222,7 +222,7 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 48);
+  EXPECT_EQ(options, 50);  // 46 + server.trusted_proxies, limits.max_forwarded_hops, tls.cert_file, tls.key_file
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;
@@ -292,4 +292,22 @@ TEST(Config, PendingQueueBytesHasADefaultAndARange) {
   ASSERT_FALSE(r.exit_now) << r.output;
   EXPECT_EQ(r.config.limits.pending_queue_bytes, 4096u);
   expect_error(load({"--limits.pending-queue-bytes", "100"}), "--limits.pending-queue-bytes");
+}
+
+TEST(Config, TlsFilesFromEveryLayerAndPrintConfigRoundTrip) {
+  auto r = load({"--tls.cert-file", "/etc/craft/cert.pem"}, {{"CRAFT_TLS_KEY_FILE", "/etc/craft/key.pem"}});
+  ASSERT_FALSE(r.exit_now) << r.output;
+  EXPECT_EQ(r.config.tls.cert_file, "/etc/craft/cert.pem");
+  EXPECT_EQ(r.config.tls.key_file, "/etc/craft/key.pem");
+  EXPECT_TRUE(r.config.tls.enabled());
+  EXPECT_FALSE(craft::ServerConfig{}.tls.enabled());
+  auto printed = load({"--print-config", "--tls.cert-file", "/a b/c.pem", "--tls.key-file", "k.pem"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.output;
+  EXPECT_NE(printed.output.find("[tls]\n"), std::string::npos);
+  TempToml file(printed.output);
+  auto back = load({"--config", file.path.string()});
+  ASSERT_FALSE(back.exit_now) << back.output;
+  EXPECT_EQ(back.config.tls.cert_file, "/a b/c.pem");
+  EXPECT_EQ(back.config.tls.key_file, "k.pem");
+  expect_error(load({}, {{"CRAFT_TLS_CERT", "x"}}), "CRAFT_TLS_CERT");
 }

@@ -8,6 +8,7 @@
 // Messages are plain objects in the shape of protobuf's JSON mapping for either format:
 // camelCase names, 64-bit integers as decimal strings, bytes as base64, enums by name.
 import net from "node:net";
+import tls from "node:tls";
 import WebSocket from "ws";
 import { decodeEnvelope, encodeEnvelope } from "./proto.mjs";
 
@@ -137,14 +138,16 @@ class Endpoint {
 }
 
 export class Client extends Endpoint {
-  constructor(url, { format = "json" } = {}) {
+  // wsOptions go to ws (e.g. { ca } for wss:// against a test certificate).
+  constructor(url, { format = "json", wsOptions = {} } = {}) {
     super();
     this.url = url;
     this.format = format;
+    this.wsOptions = wsOptions;
   }
 
   async connect() {
-    this.ws = new WebSocket(this.url, { perMessageDeflate: false });
+    this.ws = new WebSocket(this.url, { perMessageDeflate: false, ...this.wsOptions });
     this.ws.binaryType = "nodebuffer";
     this.ws.on("message", (data, isBinary) => {
       this.receive(isBinary ? { ...decodeEnvelope(data), binary: true } : { ...JSON.parse(data.toString()), binary: false });
@@ -191,15 +194,18 @@ export class Client extends Endpoint {
 
 // The TCP transport: each Envelope is a 4-byte big-endian length and protobuf bytes.
 export class TcpClient extends Endpoint {
-  constructor(port, host = "127.0.0.1") {
+  // tlsOptions: speak TLS first (node:tls options such as { ca, servername }); null = plain TCP.
+  constructor(port, host = "127.0.0.1", tlsOptions = null) {
     super();
     this.port = port;
     this.host = host;
+    this.tlsOptions = tlsOptions;
     this.buffer = Buffer.alloc(0);
   }
 
   async connect() {
-    this.socket = net.connect(this.port, this.host);
+    this.socket = this.tlsOptions ? tls.connect({ port: this.port, host: this.host, ...this.tlsOptions })
+      : net.connect(this.port, this.host);
     this.socket.on("data", (chunk) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       while (this.buffer.length >= 4) {
@@ -213,7 +219,7 @@ export class TcpClient extends Endpoint {
     this.socket.on("error", () => {});
     this.closed = new Promise((resolve) => this.socket.on("close", () => resolve(this.disconnect?.code ?? null)));
     await new Promise((resolve, reject) => {
-      this.socket.once("connect", resolve);
+      this.socket.once(this.tlsOptions ? "secureConnect" : "connect", resolve);
       this.socket.once("error", reject);
     });
     return this;

@@ -34,7 +34,7 @@ export async function startCraftd(flags = []) {
     const timer = setTimeout(() => reject(new Error(`craftd ${args.join(" ")} did not start in 10 s:\n${stdout}\n${stderr}`)), 10000);
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
-      const http = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      const http = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
       const tcp = /tcp 127\.0\.0\.1:(\d+)/.exec(stdout);
       if (http && tcp) {
         clearTimeout(timer);
@@ -46,10 +46,11 @@ export async function startCraftd(flags = []) {
       reject(new Error(`craftd ${args.join(" ")} exited (code ${code}, signal ${signal}) before listening:\n${stdout}\n${stderr}`));
     });
   });
+  const secure = /listening on https:/.test(stdout);  // tls.cert_file set
   return {
     ...ports,
-    url: `ws://127.0.0.1:${ports.http}/ws`,
-    httpUrl: `http://127.0.0.1:${ports.http}`,
+    url: `${secure ? "wss" : "ws"}://127.0.0.1:${ports.http}/ws`,
+    httpUrl: `${secure ? "https" : "http"}://127.0.0.1:${ports.http}`,
     pid: child.pid,
     get exit() { return exit; },
     get stderr() { return stderr; },
