@@ -1,9 +1,12 @@
 // What a running server is made of: shards, the world, the listeners and connection
-// accounting. craft::Server is its public face.
+// accounting. craft::Server is its public face. It is the assembly point of the layers:
+// the transport's ShardHandler (HTTP routing, sweeps, shutdown) and the owner of the
+// ApiService that sessions and rooms call (docs/architecture.md, "Layers").
 #pragma once
 #include "api/api_service.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
+#include "net/handler.hpp"
 #include "net/shard.hpp"
 
 #include <craft/clock.hpp>
@@ -12,6 +15,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -27,10 +31,10 @@ namespace craft::detail {
 // a plain HTTP request over a limit is answered 503.
 enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip };
 
-class ServerCore {
+class ServerCore final : public ShardHandler {
  public:
   ServerCore(ServerConfig config, const Clock& clock);
-  ~ServerCore();
+  ~ServerCore() override;
 
   const ServerConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
@@ -49,11 +53,23 @@ class ServerCore {
   // Closes every open session using an identity `r` revokes (Session::end_if_revoked), on
   // every shard. The one way bans and logouts reach sockets: a cluster fans it out here.
   void end_sessions(const api::Revocation& r);
-  // A connection's slot in the connection limits is free again.
-  void release_connection(const Connection::IpKey& ip);
   // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).
   std::string handle_http_get(std::string_view target);
   std::string metrics_text() const;
+
+  // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.
+  void add_room(uint32_t shard, RoomHost* room);
+  void remove_room(uint32_t shard, RoomHost* room);
+
+  // ShardHandler: what the transport asks of the server (net/handler.hpp).
+  bool http_wants_body(const http::Request& request) override;
+  std::string http_refusal(const http::Request& request, int status, std::string_view why) override;
+  std::string http_request(Shard& shard, const http::Request& request, std::string_view body, const IpKey& ip,
+                           HttpRespond respond) override;
+  void on_sweep(Shard& shard, TimePoint now) override;
+  void on_shutdown(Shard& shard) override;
+  // A connection's slot in the connection limits is free again.
+  void on_connection_released(const IpKey& ip) override;
 
  private:
   struct IpHash {
@@ -66,6 +82,13 @@ class ServerCore {
 
   ServerConfig config_;
   const Clock& clock_;
+  TransportLimits transport_limits_;  // from config_.limits, read by every shard
+  // Per shard, touched only on its thread (the count also by stop()'s waiting thread).
+  struct ShardRooms {
+    std::vector<RoomHost*> rooms;
+    std::atomic<size_t> count{0};
+  };
+  std::unique_ptr<ShardRooms[]> rooms_by_shard_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
   std::optional<asio::ip::tcp::acceptor> http_acceptor_;
@@ -89,5 +112,9 @@ class ServerCore {
   bool stopping_ = false;
   std::thread stopper_;
 };
+
+// The server a shard belongs to: every shard core code sees was made by a ServerCore,
+// which is its handler.
+inline ServerCore& core_of(Shard& shard) { return static_cast<ServerCore&>(shard.handler()); }
 
 }  // namespace craft::detail

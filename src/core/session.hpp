@@ -41,6 +41,7 @@ class Session final : public Connection {
   void on_sweep(TimePoint now) override;
   bool over_connection_limit() override;
 
+  detail::ServerCore& core() { return detail::core_of(shard()); }
   void dispatch(const v1::Envelope& e);
   // Per-connection order (docs/protocol.md §2.1): while a request of this connection is
   // still under way elsewhere (hello's token check, a join or create on the room's shard, an
