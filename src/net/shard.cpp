@@ -2,7 +2,6 @@
 
 #include "net/connection.hpp"
 
-#include <algorithm>
 
 namespace craft {
 
