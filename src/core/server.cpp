@@ -16,8 +16,6 @@
 
 #include <sys/resource.h>
 
-#include <algorithm>
-
 namespace craft {
 namespace detail {
 
@@ -126,7 +124,7 @@ void ServerCore::end_sessions(const api::Revocation& r) {
   }
 }
 
-void ServerCore::on_connection_released(const IpKey& ip) {
+void ServerCore::release_connection(const Connection::IpKey& ip) {
   std::lock_guard lock(limits_mutex_);
   --total_connections_;
   auto it = per_ip_.find(ip);
@@ -218,11 +216,13 @@ void ServerCore::add_room(uint32_t shard, RoomHost* room) {
 
 void ServerCore::remove_room(uint32_t shard, RoomHost* room) {
   auto& r = rooms_by_shard_[shard];
-  auto it = std::find(r.rooms.begin(), r.rooms.end(), room);
-  if (it == r.rooms.end()) return;
-  *it = r.rooms.back();
-  r.rooms.pop_back();
-  r.count.fetch_sub(1, std::memory_order_relaxed);
+  for (auto& slot : r.rooms) {
+    if (slot != room) continue;
+    slot = r.rooms.back();
+    r.rooms.pop_back();
+    r.count.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
 }
 
 void ServerCore::on_sweep(Shard& shard, TimePoint now) {

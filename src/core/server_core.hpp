@@ -6,7 +6,6 @@
 #include "api/api_service.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
-#include "net/handler.hpp"
 #include "net/shard.hpp"
 
 #include <craft/clock.hpp>
@@ -53,6 +52,8 @@ class ServerCore final : public ShardHandler {
   // Closes every open session using an identity `r` revokes (Session::end_if_revoked), on
   // every shard. The one way bans and logouts reach sockets: a cluster fans it out here.
   void end_sessions(const api::Revocation& r);
+  // A connection's slot in the connection limits is free again.
+  void release_connection(const Connection::IpKey& ip);
   // A full HTTP response for a GET that is not a WebSocket upgrade (`target`: path + query).
   std::string handle_http_get(std::string_view target);
   std::string metrics_text() const;
@@ -68,8 +69,7 @@ class ServerCore final : public ShardHandler {
                            HttpRespond respond) override;
   void on_sweep(Shard& shard, TimePoint now) override;
   void on_shutdown(Shard& shard) override;
-  // A connection's slot in the connection limits is free again.
-  void on_connection_released(const IpKey& ip) override;
+  void on_connection_released(const IpKey& ip) override { release_connection(ip); }
 
  private:
   struct IpHash {

@@ -124,7 +124,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_notified_ : 1 = false;
   bool in_close_tail_ : 1 = false;  // close() is queueing the disconnect envelope and close frame
   bool send_shut_down_ : 1 = false;
-  bool http_pending_ : 1 = false;  // the handler answers later (an API call); its answer ends the connection
+  bool http_pending_ : 1 = false;  // an API call is running; its answer ends the connection
 };
 
 }  // namespace craft
