@@ -82,7 +82,8 @@ class ServerCore final : public ShardHandler {
 
   ServerConfig config_;
   const Clock& clock_;
-  TransportLimits transport_limits_;  // from config_.limits, read by every shard
+  static TransportLimits transport_limits(const ServerConfig& config);
+  TransportLimits transport_limits_ = transport_limits(config_);  // read by every shard
   // Per shard, touched only on its thread (the count also by stop()'s waiting thread).
   struct ShardRooms {
     std::vector<RoomHost*> rooms;
