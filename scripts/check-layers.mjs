@@ -159,6 +159,8 @@ function generatedFolders(repo) {
 function exists(repo, p) {
   const clean = p.replace(/[.,;:)]+$/, '').replace(/\/$/, '');
   if (generatedFolders(repo).some((g) => (clean + '/').startsWith(g))) return true;
+  // `craft/server.hpp` names a public header the way code includes it: include/craft/server.hpp.
+  if (clean.startsWith('craft/')) return exists(repo, 'include/' + clean);
   if (!clean.includes('*')) return fs.existsSync(path.join(repo, clean));
   // A glob in the last part only: src/net/shard.* names shard.hpp and shard.cpp.
   const dir = path.dirname(clean);
@@ -272,6 +274,8 @@ function selfTest() {
      ['include/craft/bad.hpp:1']],
     ['a doc naming a missing file', { 'docs/architecture.md': 'See `src/net/gone.cpp` and src/core/missing.hpp.\n' },
      ['docs/architecture.md:1: path src/net/gone.cpp', 'docs/architecture.md:1: path src/core/missing.hpp']],
+    ['a doc naming public headers as included', { 'docs/architecture.md': '`craft/room.hpp` and `craft/gone.hpp`\n' },
+     ['docs/architecture.md:1: path craft/gone.hpp']],
     ['a doc with a bare file name', { 'docs/architecture.md': 'in `session.cpp`\n' }, ['docs/architecture.md:1: name']],
     ['a doc naming a build folder that is not ignored', { 'docs/architecture.md': 'in examples/out/x.js\n' },
      ['docs/architecture.md:1: path examples/out/x.js']],
