@@ -3,7 +3,7 @@
 // that matches the code. docs/http-api.md lists the routes.
 #pragma once
 #include "api/api_service.hpp"
-#include "core/metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "net/http_request.hpp"
 
 #include <functional>

@@ -31,8 +31,8 @@ RoomHost::RoomHost(Shard& shard, std::string id, std::string type, std::unique_p
       room_(std::move(room)),
       create_options_(std::move(create_options)),
       is_private_(is_private),
-      max_clients_(shard.core().config().rooms.max_clients),
-      tick_rate_hz_(shard.core().config().rooms.tick_rate_hz),
+      max_clients_(core_of(shard).config().rooms.max_clients),
+      tick_rate_hz_(core_of(shard).config().rooms.tick_rate_hz),
       scheduler_(tick_rate_hz_ == 0 ? 1 : tick_rate_hz_, shard.now()),
       timer_(shard.context()) {
   room_->host_ = this;
@@ -73,7 +73,7 @@ void RoomHost::open() {
   if (created_) return;
   created_ = true;
   auto self = shared_from_this();  // a failing on_create disposes the room
-  shard_.add_room(this);
+  core_of(shard_).add_room(shard_.index(), this);
   shard_.metrics().rooms_current.add();
   empty_since_ = shard_.now();
   if (tick_rate_hz_ > 0) scheduler_.set_rate(tick_rate_hz_, shard_.now());
@@ -91,7 +91,7 @@ void RoomHost::reject_create(std::string_view reason) {
 
 TimePoint RoomHost::now() const { return shard_.now(); }
 
-int64_t RoomHost::wall_time_us() const { return shard_.core().clock().wall_time_us(); }
+int64_t RoomHost::wall_time_us() const { return core_of(shard_).clock().wall_time_us(); }
 
 void RoomHost::fail_join(JoinRequest& request, int code, std::string message, bool retryable) {
   auto session = std::move(request.session);
@@ -208,9 +208,9 @@ void RoomHost::dispose(std::string_view reason) {
   guarded("on_dispose", [&] { room_->on_dispose(); });
   ++timer_generation_;
   timer_.cancel();
-  shard_.remove_room(this);
+  core_of(shard_).remove_room(shard_.index(), this);
   shard_.metrics().rooms_current.sub();
-  shard_.core().world().remove(id_);
+  core_of(shard_).world().remove(id_);
 }
 
 void RoomHost::arm_timer() {
@@ -244,7 +244,7 @@ void RoomHost::advance(TimePoint now) {
 
 void RoomHost::sweep(TimePoint now) {
   if (disposed_ || !empty_since_) return;
-  auto grace = std::chrono::milliseconds(shard_.core().config().rooms.empty_dispose_ms);
+  auto grace = std::chrono::milliseconds(core_of(shard_).config().rooms.empty_dispose_ms);
   if (now - *empty_since_ >= grace) dispose("empty");
 }
 
@@ -270,7 +270,7 @@ void RoomHost::membership_changed() {
 }
 
 void RoomHost::publish_listing() {
-  shard_.core().world().update_listing(*this, [&](Listing& l) {
+  core_of(shard_).world().update_listing(*this, [&](Listing& l) {
     l.clients = static_cast<uint32_t>(clients_.size());
     l.max_clients = max_clients_;
     l.label = label_;
@@ -291,7 +291,7 @@ void RoomHost::deliver_to(size_t index, const protocol::Frame& frame) {
 
 void RoomHost::deliver(const protocol::FramedMessage& frames, SessionId except) {
   if (remote_members_stale_) {
-    std::vector<MemberList> by_shard(shard_.core().shard_count());
+    std::vector<MemberList> by_shard(core_of(shard_).shard_count());
     for (auto& m : members_) {
       if (m.shard != shard_.index()) by_shard[m.shard].push_back(m.session);
     }
@@ -307,7 +307,7 @@ void RoomHost::deliver(const protocol::FramedMessage& frames, SessionId except) 
   }
   for (size_t s = 0; s < remote_members_.size(); ++s) {
     if (!remote_members_[s]) continue;
-    shard_.core().shard(static_cast<uint32_t>(s)).post([list = remote_members_[s], frames, except] {
+    core_of(shard_).shard(static_cast<uint32_t>(s)).post([list = remote_members_[s], frames, except] {
       for (auto& session : *list) {
         if (session->id() != except) session->send(frames[session->format()]);
       }
@@ -393,7 +393,7 @@ void RoomHost::with_store(std::function<std::function<void()>(store::Store*)> jo
     }
     finish(std::move(then), std::nullopt);
   };
-  auto* api = shard_.core().api();
+  auto* api = core_of(shard_).api();
   if (!api) return run(nullptr);
   api->run(std::move(run));
 }

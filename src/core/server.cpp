@@ -1,4 +1,7 @@
 #include "core/server_core.hpp"
+
+#include "api/api_metrics.hpp"
+#include "core/metrics_text.hpp"
 #include "core/session.hpp"
 #include "net/http_request.hpp"
 #include "net/static_files.hpp"
@@ -52,7 +55,8 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   // Before anything listens: a missing or bad certificate stops the start, naming the file.
   if (config_.tls.enabled()) tls_ = std::make_unique<net::TlsContext>(config_.tls.cert_file, config_.tls.key_file);
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
-  for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, *this));
+  rooms_by_shard_ = std::make_unique<ShardRooms[]>(n);
+  for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
   // so a client over the limit is told 1013 instead.
   rlimit files{};
@@ -189,7 +193,7 @@ std::string ServerCore::metrics_text() const {
   std::vector<const ShardMetrics*> all;
   for (auto& s : shards_) all.push_back(&const_cast<Shard&>(*s).metrics());
   auto text = render_metrics(all);
-  if (api_) text += render_api_metrics(api_->stats());
+  if (api_) text += api::render_metrics(api_->stats());
   return text;
 }
 
@@ -229,8 +233,10 @@ void ServerCore::stop() {
   stopper_ = std::thread([this] {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_timeout_ms);
     auto busy = [this] {
-      for (auto& s : shards_) {
-        if (s->connection_count() > 0 || s->room_count() > 0) return true;
+      for (uint32_t i = 0; i < shards_.size(); ++i) {
+        if (shards_[i]->connection_count() > 0 || rooms_by_shard_[i].count.load(std::memory_order_relaxed) > 0) {
+          return true;
+        }
       }
       return false;
     };

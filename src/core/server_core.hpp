@@ -1,5 +1,7 @@
 // What a running server is made of: shards, the world, the listeners and connection
-// accounting. craft::Server is its public face.
+// accounting. craft::Server is its public face. It is the assembly point of the layers:
+// the transport's ShardHandler (HTTP routing, sweeps, shutdown) and the owner of the
+// ApiService that sessions and rooms call (docs/architecture.md, "Layers").
 #pragma once
 #include "api/api_service.hpp"
 #include "core/world.hpp"
@@ -14,6 +16,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -29,10 +32,10 @@ namespace craft::detail {
 // a plain HTTP request over a limit is answered 503.
 enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip };
 
-class ServerCore {
+class ServerCore final : public ShardHandler {
  public:
   ServerCore(ServerConfig config, const Clock& clock);
-  ~ServerCore();
+  ~ServerCore() override;
 
   const ServerConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
@@ -65,6 +68,19 @@ class ServerCore {
   // Server::reload_tls(): false (and an error logged) when TLS is off or a file is bad.
   bool reload_tls();
 
+  // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.
+  void add_room(uint32_t shard, RoomHost* room);
+  void remove_room(uint32_t shard, RoomHost* room);
+
+  // ShardHandler: what the transport asks of the server (net/handler.hpp).
+  bool http_wants_body(const http::Request& request) override;
+  std::string http_refusal(const http::Request& request, int status, std::string_view why) override;
+  std::string http_request(Shard& shard, const http::Request& request, std::string_view body, const IpKey& ip,
+                           HttpRespond respond) override;
+  void on_sweep(Shard& shard, TimePoint now) override;
+  void on_shutdown(Shard& shard) override;
+  void on_connection_released(const IpKey& ip) override { release_connection(ip); }
+
  private:
   struct IpHash {
     size_t operator()(const Connection::IpKey& k) const;
@@ -78,6 +94,14 @@ class ServerCore {
   ServerConfig config_;
   net::TrustedProxies trusted_proxies_;
   const Clock& clock_;
+  static TransportLimits transport_limits(const ServerConfig& config);
+  TransportLimits transport_limits_ = transport_limits(config_);  // read by every shard
+  // Per shard, touched only on its thread (the count also by stop()'s waiting thread).
+  struct ShardRooms {
+    std::vector<RoomHost*> rooms;
+    std::atomic<size_t> count{0};
+  };
+  std::unique_ptr<ShardRooms[]> rooms_by_shard_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
   std::unique_ptr<net::TlsContext> tls_;  // null: plaintext (tls.cert_file unset)
@@ -102,5 +126,9 @@ class ServerCore {
   bool stopping_ = false;
   std::thread stopper_;
 };
+
+// The server a shard belongs to: every shard core code sees was made by a ServerCore,
+// which is its handler.
+inline ServerCore& core_of(Shard& shard) { return static_cast<ServerCore&>(shard.handler()); }
 
 }  // namespace craft::detail

@@ -23,8 +23,8 @@ Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport
                  detail::Rejection rejection)
     : Connection(shard, std::move(socket), transport, ip),
       id_(id),
-      bucket_(shard.core().config().limits.messages_per_second, shard.core().config().limits.message_burst,
-              shard.now()),
+      bucket_(detail::core_of(shard).config().limits.messages_per_second,
+              detail::core_of(shard).config().limits.message_burst, shard.now()),
       rejection_(rejection) {}
 
 void Session::begin() {
@@ -35,7 +35,7 @@ void Session::begin() {
   if (uses_tls()) return;
   // A trusted proxy's TCP stream names its client first (PROXY protocol): the per-IP limit
   // waits for it (ServerCore::rebind_connection).
-  if (rejection_ == detail::Rejection::none && shard().core().trusted_proxies().contains(ip())) {
+  if (rejection_ == detail::Rejection::none && core().trusted_proxies().contains(ip())) {
     return expect_proxy_header();
   }
   reject_if_over_limit();
@@ -43,7 +43,7 @@ void Session::begin() {
 
 void Session::on_stream_client(const IpKey& client) {
   if (client != ip()) shard().metrics().proxy_protocol.add();
-  auto rejection = shard().core().rebind_connection(ip(), client);
+  auto rejection = core().rebind_connection(ip(), client);
   set_ip(client);
   if (rejection_ == detail::Rejection::none) rejection_ = rejection;
   reject_if_over_limit();
@@ -79,7 +79,7 @@ bool Session::over_connection_limit() {
 }
 
 bool Session::on_request_head(const http::Request& request) {
-  auto& core = shard().core();
+  auto& core = detail::core_of(shard());
   const auto& trusted = core.trusted_proxies();
   if (!trusted.contains(ip())) return true;  // anyone else's X-Forwarded-For is ignored
   auto& metrics = shard().metrics();
@@ -116,7 +116,7 @@ void Session::on_message(std::string_view payload, bool text) {
     set_wire_format(text ? protocol::WireFormat::ws_text : protocol::WireFormat::ws_binary);
   }
   v1::Envelope e;
-  const auto& limits = shard().core().config().limits;
+  const auto& limits = core().config().limits;
   std::string why;
   bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e,
                                   limits.max_json_depth, &why);
@@ -142,7 +142,7 @@ void Session::on_message(std::string_view payload, bool text) {
 
 void Session::hold(v1::Envelope e, size_t payload_bytes) {
   auto& metrics = shard().metrics();
-  const uint64_t limit = shard().core().config().limits.pending_queue_bytes;
+  const uint64_t limit = core().config().limits.pending_queue_bytes;
   const uint64_t cost = payload_bytes + held_overhead_bytes;
   if ((held_ ? held_->bytes : 0) + cost > limit) {
     // Refused, never reordered: this one takes no effect at all.
@@ -180,7 +180,7 @@ void Session::dispatch(const v1::Envelope& e) {
       v1::Envelope reply;
       reply.set_cid(e.cid());
       reply.mutable_pong()->set_client_time_us(e.ping().client_time_us());
-      reply.mutable_pong()->set_server_time_us(shard().core().clock().wall_time_us());
+      reply.mutable_pong()->set_server_time_us(core().clock().wall_time_us());
       return send_envelope(reply);
     }
     default: break;
@@ -213,9 +213,9 @@ void Session::handle_hello(const v1::Envelope& e) {
   if (hello.name().size() > max_name_bytes || !ws::is_valid_utf8(hello.name())) {
     return send_error(e.cid(), v1::BAD_REQUEST, "name must be 0-32 bytes of UTF-8");
   }
-  auto* api = shard().core().api();
+  auto* api = core().api();
   if (hello.token().empty()) {
-    if (shard().core().config().auth.require)
+    if (core().config().auth.require)
       return refuse_account(e.cid(), {v1::UNAUTHORIZED, "this server requires a session token in hello (auth.require)"});
     return finish_hello(e.cid(), hello.name(), nullptr);
   }
@@ -228,7 +228,7 @@ void Session::check_hello_token(uint32_t cid, std::string token, std::string nam
   // The token's signature is cheap, but revocation and bans are in the database: off-shard.
   recheck_hello_ = false;
   auto self = std::static_pointer_cast<Session>(shared_from_this());
-  shard().core().api()->authenticate(token, [self, cid, token, name](auto result) mutable {
+  core().api()->authenticate(token, [self, cid, token, name](auto result) mutable {
     self->shard().post([self, cid, token = std::move(token), name = std::move(name), result = std::move(result)]() mutable {
       if (!self->is_open()) return;
       if (auto* error = std::get_if<api::CallError>(&result)) {
@@ -258,7 +258,7 @@ void Session::end_if_revoked(const api::Revocation& r) {
 bool Session::end_if_expired() {
   if (!identity_ || !is_open()) return false;
   // Whole seconds, as the token itself counts: valid while now < expires_at.
-  if (shard().core().clock().wall_time_us() / 1'000'000 < identity_->expires_at) return false;
+  if (core().clock().wall_time_us() / 1'000'000 < identity_->expires_at) return false;
   refuse_account(0, {v1::TOKEN_EXPIRED, "session token expired: hello again with a fresh one (refresh it)"});
   return true;
 }
@@ -277,7 +277,7 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
   auto* w = reply.mutable_welcome();
   w->set_session_id(id_);
   w->set_protocol_version(protocol_version);
-  w->set_server_time_us(shard().core().clock().wall_time_us());
+  w->set_server_time_us(core().clock().wall_time_us());
   w->set_shard(shard().index());
   if (identity_) {
     w->set_account_id(identity_->account_id);
@@ -287,7 +287,7 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
 }
 
 void Session::handle_api(const v1::Envelope& e) {
-  auto* api = shard().core().api();
+  auto* api = core().api();
   if (!api) return send_error(e.cid(), v1::NOT_FOUND, "accounts and storage are off here (store.backend = none)");
   api::CallContext context;
   context.from_socket = true;
@@ -315,7 +315,7 @@ void Session::handle_api(const v1::Envelope& e) {
 }
 
 bool Session::room_slot_available(uint32_t cid) {
-  auto max = shard().core().config().limits.max_rooms_per_session;
+  auto max = core().config().limits.max_rooms_per_session;
   if (rooms_.size() + pending_joins_ < max) return true;
   send_error(cid, v1::TOO_MANY_ROOMS, "limits.max_rooms_per_session is " + std::to_string(max));
   return false;
@@ -333,7 +333,7 @@ void Session::handle_create(uint32_t cid, const std::string& type, std::string o
   if (!room_slot_available(cid)) return;
   int error = 0;
   std::string message;
-  auto room = shard().core().world().create(type, is_private, options, error, message, shard().index());
+  auto room = core().world().create(type, is_private, options, error, message, shard().index());
   if (!room) {
     if (error == v1::INTERNAL) shard().metrics().room_errors.add();  // the room type's factory failed
     return send_error(cid, error, std::move(message));
@@ -345,7 +345,7 @@ void Session::handle_join(const v1::Envelope& e) {
   const auto& j = e.room_join();
   if (find_room(j.room_id())) return send_error(e.cid(), v1::ALREADY_IN_ROOM, "already in room " + j.room_id());
   if (!room_slot_available(e.cid())) return;
-  auto room = shard().core().world().find(j.room_id());
+  auto room = core().world().find(j.room_id());
   if (!room) return send_error(e.cid(), v1::ROOM_NOT_FOUND, "no room " + j.room_id());
   request_join(std::move(room), e.cid(), j.options(), JoinMode::join);
 }
@@ -353,7 +353,7 @@ void Session::handle_join(const v1::Envelope& e) {
 void Session::handle_join_or_create(const v1::Envelope& e) {
   const auto& j = e.room_join_or_create();
   if (!room_slot_available(e.cid())) return;
-  auto& world = shard().core().world();
+  auto& world = core().world();
   if (!world.has_type(j.type())) return send_error(e.cid(), v1::UNKNOWN_ROOM_TYPE, "no room type " + j.type());
   auto room = world.find_joinable(j.type(), [&](const std::string& id) { return find_room(id) != nullptr; });
   if (!room) return handle_create(e.cid(), j.type(), j.options(), false, JoinMode::join_or_create);
@@ -441,8 +441,8 @@ void Session::handle_room_list(const v1::Envelope& e) {
   reply.set_cid(e.cid());
   auto* list = reply.mutable_room_list_result();
   bool more = false;
-  const size_t limit = shard().core().config().rooms.max_list_results;
-  for (auto& info : shard().core().world().list(e.room_list().type(), limit, &more)) *list->add_rooms() = std::move(info);
+  const size_t limit = core().config().rooms.max_list_results;
+  for (auto& info : core().world().list(e.room_list().type(), limit, &more)) *list->add_rooms() = std::move(info);
   if (more) shard().metrics().room_lists_truncated.add();
   send_envelope(reply);
 }
@@ -464,7 +464,7 @@ void Session::on_closed() {
 
 void Session::on_sweep(TimePoint now) {
   if (end_if_expired()) return;  // closes an idle socket at its token's expiry too
-  const auto& limits = shard().core().config().limits;
+  const auto& limits = core().config().limits;
   if (!hello_done_ && now - opened_at() > std::chrono::milliseconds(limits.handshake_timeout_ms)) {
     close(close_code::handshake_timeout, "no hello within limits.handshake_timeout_ms");
   } else if (now - last_receive() > std::chrono::milliseconds(limits.idle_timeout_ms)) {

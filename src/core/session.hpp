@@ -47,6 +47,7 @@ class Session final : public Connection {
   // TCP from a trusted proxy: the client from its PROXY protocol header (or the proxy).
   void on_stream_client(const IpKey& client) override;
 
+  detail::ServerCore& core() { return detail::core_of(shard()); }
   void dispatch(const v1::Envelope& e);
   // Per-connection order (docs/protocol.md §2.1): while a request of this connection is
   // still under way elsewhere (hello's token check, a join or create on the room's shard, an

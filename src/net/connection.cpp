@@ -1,7 +1,5 @@
 #include "net/connection.hpp"
 
-#include "api/http_api.hpp"
-#include "core/server_core.hpp"
 #include "net/http_request.hpp"
 #include "net/proxy_protocol.hpp"
 #include "net/tcp_framing.hpp"
@@ -24,7 +22,7 @@ constexpr size_t max_gathered_frames = 64;
 
 Connection::Connection(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip)
     : shard_(shard), socket_(std::move(socket)), ip_(ip), transport_(transport) {
-  if (transport == Transport::tcp) format_ = protocol::WireFormat::tcp;
+  if (transport == Transport::tcp) format_ = WireFormat::tcp;
 }
 
 Connection::~Connection() = default;
@@ -99,7 +97,7 @@ size_t Connection::consume(char* data, size_t size) {
 
 size_t Connection::consume_http(char* data, size_t size) {
   if (http_pending_) return size;  // one request per connection: the rest is ignored
-  const auto& limits = shard_.core().config().limits;
+  const auto& limits = shard_.limits();
   http::Request request;
   size_t head_length = 0;
   auto result = http::parse_request(std::string_view(data, size), request, head_length);
@@ -133,62 +131,59 @@ size_t Connection::consume_http(char* data, size_t size) {
   }
   if (http::body_framing_is_bad(request)) {
     shard_.metrics().http_rejected.add();
-    finish_http(api::is_api_path(request.path())
-                    ? api::error_response({v1::BAD_REQUEST, "ambiguous Content-Length / Transfer-Encoding"})
-                    : http::response(400, "Bad Request", "text/plain", "ambiguous Content-Length / Transfer-Encoding\n"));
+    finish_http(http_refusal(request, 400, "ambiguous Content-Length / Transfer-Encoding"));
     return size;
   }
-  if (api::is_api_path(request.path())) {
-    auto length = http::content_length(request);
-    if (length < 0) {
-      shard_.metrics().http_rejected.add();
-      finish_http(api::error_response({v1::BAD_REQUEST, "send the body with Content-Length (no chunked encoding)"}));
-      return size;
-    }
-    if (static_cast<unsigned long long>(length) > limits.max_http_body_bytes) {
-      shard_.metrics().http_rejected.add();
-      finish_http(api::error_response(
-          {v1::MESSAGE_TOO_LARGE, "body above limits.max_http_body_bytes (" +
-                                      std::to_string(limits.max_http_body_bytes) + ")"}));
-      return size;
-    }
-    if (size - head_length < static_cast<size_t>(length)) return 0;  // wait for the whole body
-    handle_api(request, std::string_view(data + head_length, static_cast<size_t>(length)));
-    return head_length + static_cast<size_t>(length);
+  if (request.path() == "/ws") {
+    upgrade_websocket(request);
+    return head_length;
   }
-  handle_http(request);
-  return head_length;
-}
-
-void Connection::handle_api(const http::Request& request, std::string_view body) {
-  http_pending_ = true;
-  auto self = shared_from_this();
-  api::handle_http(shard_.core().api(), request, body, std::string(ip_.begin(), ip_.end()),
-                   shard_.metrics().json_rejected_http, [self](std::string response) {
-                     self->shard_.post([self, response = std::move(response)]() mutable {
-                       if (response.size() > self->shard_.core().config().limits.send_queue_bytes) {
-                         response = api::error_response({v1::INTERNAL, "response larger than limits.send_queue_bytes"});
-                       }
-                       if (response.starts_with("HTTP/1.1 4")) self->shard_.metrics().http_rejected.add();
-                       if (self->state_ == State::open) self->finish_http(std::move(response));
-                     });
-                   });
-}
-
-void Connection::handle_http(const http::Request& request) {
-  if (request.path() != "/ws") {
-    if (request.method != "GET" && request.method != "HEAD") {
+  size_t length = 0;
+  if (shard_.handler().http_wants_body(request)) {
+    auto content_length = http::content_length(request);
+    if (content_length < 0) {
       shard_.metrics().http_rejected.add();
-      finish_http(http::response(405, "Method Not Allowed", "text/plain", "GET only\n"));
-      return;
+      finish_http(http_refusal(request, 400, "send the body with Content-Length (no chunked encoding)"));
+      return size;
     }
-    auto response = shard_.core().handle_http_get(request.target);
-    if (response.starts_with("HTTP/1.1 4")) shard_.metrics().http_rejected.add();
-    // HEAD: the GET's head, Content-Length included, and no body.
-    if (request.method == "HEAD") response.resize(response.find("\r\n\r\n") + 4);
-    finish_http(std::move(response));
+    if (static_cast<unsigned long long>(content_length) > limits.max_http_body_bytes) {
+      shard_.metrics().http_rejected.add();
+      finish_http(http_refusal(request, 413, "body above limits.max_http_body_bytes (" +
+                                                 std::to_string(limits.max_http_body_bytes) + ")"));
+      return size;
+    }
+    length = static_cast<size_t>(content_length);
+    if (size - head_length < length) return 0;  // wait for the whole body
+  }
+  handle_http(request, std::string_view(data + head_length, length));
+  return head_length + length;
+}
+
+std::string Connection::http_refusal(const http::Request& request, int status, std::string_view why) {
+  auto response = shard_.handler().http_refusal(request, status, why);
+  if (!response.empty()) return response;
+  return http::response(status, status == 413 ? "Content Too Large" : "Bad Request", "text/plain",
+                        std::string(why) + "\n");
+}
+
+void Connection::handle_http(const http::Request& request, std::string_view body) {
+  auto self = shared_from_this();
+  auto now = shard_.handler().http_request(shard_, request, body, ip_, [self](std::string response) {
+    self->shard_.post([self, response = std::move(response)]() mutable { self->deliver_http(std::move(response)); });
+  });
+  if (now.empty()) {
+    http_pending_ = true;  // the answer comes through the callback
     return;
   }
+  deliver_http(std::move(now));
+}
+
+void Connection::deliver_http(std::string response) {
+  if (response.starts_with("HTTP/1.1 4")) shard_.metrics().http_rejected.add();
+  if (state_ == State::open) finish_http(std::move(response));
+}
+
+void Connection::upgrade_websocket(const http::Request& request) {
   auto key = request.header("sec-websocket-key");
   if (request.method != "GET" || !request.wants_websocket() || key.size() != 24 ||
       request.header("sec-websocket-version") != "13") {
@@ -205,7 +200,7 @@ void Connection::handle_http(const http::Request& request) {
 }
 
 void Connection::finish_http(std::string response) {
-  if (out_bytes_ + response.size() > shard_.core().config().limits.send_queue_bytes) {
+  if (out_bytes_ + response.size() > shard_.limits().send_queue_bytes) {
     response = http::response(500, "Internal Server Error", "text/plain", "response larger than limits.send_queue_bytes\n");
   }
   send_raw(std::move(response));
@@ -215,7 +210,7 @@ void Connection::finish_http(std::string response) {
 }
 
 size_t Connection::consume_websocket(char* data, size_t size) {
-  const uint64_t max_size = shard_.core().config().limits.max_message_size;
+  const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
   while (state_ == State::open && pos < size) {
     ws::FrameHeader h;
@@ -304,7 +299,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 }
 
 size_t Connection::consume_tcp(char* data, size_t size) {
-  const uint64_t max_size = shard_.core().config().limits.max_message_size;
+  const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
   if (expect_proxy_header_) {
     IpKey client = ip_;
@@ -346,7 +341,7 @@ bool Connection::enqueue(Frame frame) {
   if (state_ != State::open && !in_close_tail_) return false;
   // Only the close tail (one disconnect envelope and one close frame, a few hundred bytes
   // at most) may go past the limit, so that even a full queue can say why it closes.
-  const uint64_t limit = shard_.core().config().limits.send_queue_bytes;
+  const uint64_t limit = shard_.limits().send_queue_bytes;
   if (!in_close_tail_ && uint64_t{out_bytes_} + frame->size() > limit) {
     close(close_code::slow_consumer, "send queue full: the client reads too slowly");
     return false;
@@ -454,7 +449,7 @@ void Connection::sweep(TimePoint now) {
   // reader would see its backlog and then a bare reset. A peer that does not read holds
   // the connection no longer than limits.idle_timeout_ms (at least the linger) after the close.
   const auto drain_limit = std::max<std::chrono::nanoseconds>(
-      std::chrono::milliseconds(shard_.core().config().limits.idle_timeout_ms), close_linger);
+      std::chrono::milliseconds(shard_.limits().idle_timeout_ms), close_linger);
   if (now - closing_since_ > drain_limit) return finish_close();
   if (!send_shut_down_) return;  // the tail is still waiting for room in the kernel
   int unacknowledged = 0;
@@ -480,7 +475,7 @@ void Connection::finish_close() {
   out_bytes_ = 0;
   partial_.clear();
   shard_.remove_connection(this);
-  shard_.core().release_connection(ip_);
+  shard_.handler().on_connection_released(ip_);
   on_closed_once();
 }
 

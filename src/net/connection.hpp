@@ -1,10 +1,12 @@
 // One client socket: reads in reactor style (wait for readable, read into the shard's
 // buffer), cuts the bytes into messages for its transport, and writes queued frames with
-// one gathered write per loop turn. What the messages mean is Session's business.
+// one gathered write per loop turn. What the messages mean is Session's business (it
+// overrides the virtual hooks below); plain HTTP requests go to the shard's ShardHandler.
 #pragma once
+#include "net/frame.hpp"
+#include "net/handler.hpp"
 #include "net/shard.hpp"
 #include "net/tls.hpp"
-#include "protocol/envelope_codec.hpp"
 
 #include <asio/ip/tcp.hpp>
 
@@ -20,12 +22,10 @@ namespace http {
 struct Request;
 }
 
-using protocol::Frame;
-
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class Transport : uint8_t { http, websocket, tcp };
-  using IpKey = std::array<uint8_t, 16>;
+  using IpKey = craft::IpKey;
 
   Connection(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip);
   virtual ~Connection();
@@ -79,8 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void expect_proxy_header() { expect_proxy_header_ = true; }
   virtual void on_stream_client(const IpKey& client) { (void)client; }
   // Frame for the transport this connection uses for a server message.
-  protocol::WireFormat wire_format() const { return format_; }
-  void set_wire_format(protocol::WireFormat f) { format_ = f; }
+  WireFormat wire_format() const { return format_; }
+  void set_wire_format(WireFormat f) { format_ = f; }
   TimePoint last_receive() const { return last_receive_; }
   TimePoint opened_at() const { return opened_at_; }
 
@@ -99,8 +99,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t consume_http(char* data, size_t size);
   size_t consume_websocket(char* data, size_t size);
   size_t consume_tcp(char* data, size_t size);
-  void handle_http(const http::Request& request);
-  void handle_api(const http::Request& request, std::string_view body);
+  void handle_http(const http::Request& request, std::string_view body);
+  void upgrade_websocket(const http::Request& request);
+  // A transport-made refusal (400/413) in the handler's format, else plain text.
+  std::string http_refusal(const http::Request& request, int status, std::string_view why);
+  // A response from the handler: 4xx answers are counted, then it ends the connection.
+  void deliver_http(std::string response);
   void finish_http(std::string response);
   void protocol_violation(uint16_t code, std::string_view reason);
   // Every byte for the peer goes through here and counts against limits.send_queue_bytes;
@@ -132,7 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   IpKey ip_;
   Transport transport_;
   State state_ = State::open;
-  protocol::WireFormat format_ = protocol::WireFormat::ws_binary;
+  WireFormat format_ = WireFormat::ws_binary;
   // Flags as bits: touched only on this connection's shard, and a byte each would push every
   // connection into the next allocation size.
   bool flush_scheduled_ : 1 = false;

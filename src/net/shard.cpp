@@ -1,10 +1,7 @@
 #include "net/shard.hpp"
 
-#include "core/room_host.hpp"
-#include "core/server_core.hpp"
 #include "net/connection.hpp"
 
-#include <algorithm>
 
 namespace craft {
 
@@ -13,14 +10,18 @@ constexpr auto sweep_interval = std::chrono::milliseconds(250);
 constexpr size_t read_buffer_bytes = 64 * 1024;
 }  // namespace
 
-Shard::Shard(uint32_t index, detail::ServerCore& core)
-    : index_(index), core_(core), read_buffer_(read_buffer_bytes), sweep_timer_(context_), flush_timer_(context_) {
+Shard::Shard(uint32_t index, const Clock& clock, const TransportLimits& limits, ShardHandler& handler)
+    : index_(index),
+      clock_(clock),
+      limits_(limits),
+      handler_(handler),
+      read_buffer_(read_buffer_bytes),
+      sweep_timer_(context_),
+      flush_timer_(context_) {
   work_.emplace(context_.get_executor());
 }
 
 Shard::~Shard() { join(); }
-
-TimePoint Shard::now() const { return core_.clock().now(); }
 
 void Shard::start() {
   sweep();
@@ -47,7 +48,7 @@ void Shard::schedule_flush(std::shared_ptr<Connection> connection) {
   dirty_.push_back(std::move(connection));
   if (flush_posted_) return;
   flush_posted_ = true;
-  auto interval = core_.config().flush_interval_us;
+  auto interval = limits_.flush_interval_us;
   if (interval == 0) {
     post([this] { flush_dirty(); });
     return;
@@ -88,19 +89,6 @@ void Shard::remove_connection(Connection* c) {
   metrics_.connections_current.sub();
 }
 
-void Shard::add_room(detail::RoomHost* room) {
-  rooms_.push_back(room);
-  room_count_.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Shard::remove_room(detail::RoomHost* room) {
-  auto it = std::find(rooms_.begin(), rooms_.end(), room);
-  if (it == rooms_.end()) return;
-  *it = rooms_.back();
-  rooms_.pop_back();
-  room_count_.fetch_sub(1, std::memory_order_relaxed);
-}
-
 void Shard::for_each_connection(const std::function<void(Connection&)>& fn) {
   // Hold references: closing one connection can close others (a full send queue).
   std::vector<std::shared_ptr<Connection>> all;
@@ -112,10 +100,7 @@ void Shard::for_each_connection(const std::function<void(Connection&)>& fn) {
 void Shard::sweep() {
   auto now = this->now();
   for_each_connection([now](Connection& c) { c.sweep(now); });
-  std::vector<std::shared_ptr<detail::RoomHost>> rooms;
-  rooms.reserve(rooms_.size());
-  for (auto* r : rooms_) rooms.push_back(r->shared_from_this());
-  for (auto& r : rooms) r->sweep(now);
+  handler_.on_sweep(*this, now);
   sweep_timer_.expires_after(sweep_interval);
   sweep_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec) sweep();
@@ -127,9 +112,7 @@ void Shard::begin_shutdown(uint16_t code) {
   std::vector<std::shared_ptr<Connection>> all;
   for (auto* c = connections_; c; c = c->next_) all.push_back(c->shared_from_this());
   for (auto& c : all) c->close(code, "server shutting down");
-  std::vector<std::shared_ptr<detail::RoomHost>> rooms;
-  for (auto* r : rooms_) rooms.push_back(r->shared_from_this());
-  for (auto& r : rooms) r->dispose("server shutting down");
+  handler_.on_shutdown(*this);
 }
 
 }  // namespace craft

@@ -1,7 +1,8 @@
 // One event loop on one thread. A connection and a room belong to exactly one shard for
 // life; other threads reach them only by posting work here.
 #pragma once
-#include "core/metrics.hpp"
+#include "metrics/metrics.hpp"
+#include "net/handler.hpp"
 
 #include <craft/clock.hpp>
 
@@ -21,21 +22,20 @@
 namespace craft {
 
 class Connection;
-namespace detail {
-class ServerCore;
-class RoomHost;
-}  // namespace detail
 
 class Shard {
  public:
-  Shard(uint32_t index, detail::ServerCore& core);
+  // `clock`, `limits` and `handler` outlive the shard (the server owns all of them).
+  Shard(uint32_t index, const Clock& clock, const TransportLimits& limits, ShardHandler& handler);
   ~Shard();
 
   uint32_t index() const { return index_; }
   asio::io_context& context() { return context_; }
-  detail::ServerCore& core() { return core_; }
+  // The layer above (the server's core): HTTP routing, sweep and shutdown hooks.
+  ShardHandler& handler() { return handler_; }
+  const TransportLimits& limits() const { return limits_; }
   ShardMetrics& metrics() { return metrics_; }
-  TimePoint now() const;
+  TimePoint now() const { return clock_.now(); }
   bool on_own_thread() const { return std::this_thread::get_id() == thread_id_.load(std::memory_order_relaxed); }
 
   // Runs fn on this shard's thread, later. Safe from any thread.
@@ -68,13 +68,11 @@ class Shard {
   void for_each_connection(const std::function<void(Connection&)>& fn);
   void add_connection(Connection* c);
   void remove_connection(Connection* c);
-  void add_room(detail::RoomHost* room);
-  void remove_room(detail::RoomHost* room);
 
-  // Graceful shutdown on this shard: close every connection with `code`, dispose rooms.
+  // Graceful shutdown on this shard: close every connection with `code`, then the
+  // handler's on_shutdown (which disposes the rooms).
   void begin_shutdown(uint16_t code);
   size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
-  size_t room_count() const { return room_count_.load(std::memory_order_relaxed); }
   // Stops the loop once it has nothing left to do (after shutdown).
   void release();
 
@@ -83,7 +81,9 @@ class Shard {
   void sweep();
 
   uint32_t index_;
-  detail::ServerCore& core_;
+  const Clock& clock_;
+  const TransportLimits& limits_;
+  ShardHandler& handler_;
   asio::io_context context_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
@@ -97,8 +97,6 @@ class Shard {
   asio::steady_timer flush_timer_;
   Connection* connections_ = nullptr;  // intrusive list, see Connection::next_
   std::atomic<size_t> connection_count_{0};
-  std::atomic<size_t> room_count_{0};
-  std::vector<detail::RoomHost*> rooms_;
   bool shutting_down_ = false;
 };
 

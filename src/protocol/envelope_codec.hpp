@@ -2,6 +2,7 @@
 // transport sends. A message for many receivers is framed once per wire format and shared.
 #pragma once
 #include "craft.pb.h"
+#include "net/frame.hpp"
 #include "protocol/json_check.hpp"
 
 #include <array>
@@ -14,13 +15,11 @@ namespace craft::protocol {
 
 enum class Encoding : uint8_t { binary, json };
 
-// How a connection receives its bytes. Each needs its own framing of the same envelope.
-enum class WireFormat : uint8_t { ws_binary = 0, ws_text = 1, tcp = 2 };
-inline constexpr size_t wire_format_count = 3;
-inline constexpr uint8_t format_bit(WireFormat f) { return uint8_t(1u << static_cast<uint8_t>(f)); }
-
-// Shared, immutable bytes ready for the socket.
-using Frame = std::shared_ptr<const std::string>;
+// The transport's frame types (net/frame.hpp): an envelope framed for one wire format.
+using craft::format_bit;
+using craft::Frame;
+using craft::wire_format_count;
+using craft::WireFormat;
 
 // JSON is first checked strictly and for nesting (protocol/json_check.hpp, at most
 // `max_json_depth` (limits.max_json_depth) + json_wrapping_depth deep); JSON values in API

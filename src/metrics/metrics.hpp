@@ -1,15 +1,13 @@
 // Counters each shard owns and only its own thread writes; /metrics sums them. A single
 // writer means increments need no locked instruction, only relaxed atomic loads/stores.
+// A leaf: every layer counts here, none is included. The Prometheus text is rendered by
+// the layers that know the names (core/metrics_text.cpp, api/api_metrics.cpp).
 #pragma once
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-namespace craft::api {
-struct ApiStats;
-}
 
 namespace craft {
 
@@ -37,6 +35,8 @@ class LatencyHistogram {
   // Upper bound of the bucket holding quantile q, in microseconds.
   uint64_t quantile_us(double q) const;
   void merge_into(std::array<uint64_t, buckets>& out) const;
+  // Upper bound of the bucket holding quantile q of merged counts, in microseconds.
+  static uint64_t quantile_us(const std::array<uint64_t, buckets>& counts, double q);
 
  private:
   std::array<Counter, buckets> counts_;
@@ -83,8 +83,11 @@ struct ShardMetrics {
   void count_error(int code) { errors[static_cast<size_t>(code) & 31].add(); }
 };
 
-// Prometheus text for the sum over shards.
-std::string render_api_metrics(const api::ApiStats& stats);
-std::string render_metrics(const std::vector<const ShardMetrics*>& shards);
+// Builds Prometheus text exposition, one metric family at a time.
+struct PrometheusWriter {
+  std::string out;
+  void line(const char* name, const char* help, const char* type);
+  void value(const std::string& name_and_labels, uint64_t v);
+};
 
 }  // namespace craft

@@ -1,120 +1,15 @@
-#include "core/metrics.hpp"
-
-#include "api/api_service.hpp"
+// /metrics: the Prometheus text for the sum of every shard's counters (metrics/metrics.hpp).
+// Here, not beside the counters, because it names error codes from the protocol.
+#include "core/metrics_text.hpp"
 
 #include "craft.pb.h"
 
-#include <bit>
 #include <cstdio>
 
 namespace craft {
 
-void LatencyHistogram::record_us(uint64_t us) {
-  size_t i = 0;
-  if (us > 0) {
-    auto k = static_cast<size_t>(std::bit_width(us));  // 2^(k-1) <= us < 2^k
-    i = double(us) < 1.5 * double(uint64_t{1} << (k - 1)) ? 2 * (k - 1) + 1 : 2 * k;
-  }
-  counts_[std::min(i, buckets - 1)].add();
-  sum_us_.add(us);
-}
-
-uint64_t LatencyHistogram::count() const {
-  uint64_t n = 0;
-  for (auto& c : counts_) n += c.get();
-  return n;
-}
-
-void LatencyHistogram::merge_into(std::array<uint64_t, buckets>& out) const {
-  for (size_t i = 0; i < buckets; ++i) out[i] += counts_[i].get();
-}
-
-static uint64_t quantile_of(const std::array<uint64_t, LatencyHistogram::buckets>& b, double q) {
-  uint64_t total = 0;
-  for (auto c : b) total += c;
-  if (total == 0) return 0;
-  auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
-  uint64_t seen = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    seen += b[i];
-    if (seen >= rank) return static_cast<uint64_t>(LatencyHistogram::bound_us(i));
-  }
-  return static_cast<uint64_t>(LatencyHistogram::bound_us(b.size() - 1));
-}
-
-uint64_t LatencyHistogram::quantile_us(double q) const {
-  std::array<uint64_t, buckets> b{};
-  merge_into(b);
-  return quantile_of(b, q);
-}
-
-void ShardMetrics::count_close(uint16_t code) {
-  for (size_t i = 0; i < counted_close_codes.size(); ++i) {
-    if (counted_close_codes[i] == code) {
-      closes[i].add();
-      return;
-    }
-  }
-  closes.back().add();
-}
-
-namespace {
-struct Writer {
-  std::string out;
-  void line(const char* name, const char* help, const char* type) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-  }
-  void value(const std::string& name_and_labels, uint64_t v) {
-    out += name_and_labels;
-    out += ' ';
-    out += std::to_string(v);
-    out += '\n';
-  }
-};
-}  // namespace
-
-std::string render_api_metrics(const api::ApiStats& stats) {
-  Writer w;
-  struct Simple {
-    const std::atomic<uint64_t>& value;
-    const char* name;
-    const char* help;
-    const char* type;
-  };
-  const Simple simple[] = {
-      {stats.calls, "craft_api_calls_total", "API calls (HTTP and socket)", "counter"},
-      {stats.errors, "craft_api_errors_total", "API calls answered with an error", "counter"},
-      {stats.rate_limited, "craft_api_rate_limited_total",
-       "Auth calls refused by auth.ip_attempts_per_minute / account_attempts_per_minute", "counter"},
-      {stats.queue_full, "craft_api_queue_full_total", "API calls refused because store.max_queue were waiting",
-       "counter"},
-      {stats.queued, "craft_api_queued", "API calls waiting for a store worker", "gauge"},
-      {stats.rate_limit_keys, "craft_api_rate_limit_keys", "Addresses and ids tracked by the auth limiters (auth.rate_limit_keys each)",
-       "gauge"},
-      {stats.revocations_purged, "craft_api_revocations_purged_total",
-       "Expired entries dropped from the token revocation list", "counter"},
-      {stats.json_values_rejected, "craft_api_json_values_rejected_total",
-       "Storage values and metadata refused at write time: not a strict JSON object, deeper than "
-       "limits.max_json_depth or larger than store.max_value_bytes",
-       "counter"},
-  };
-  for (auto& s : simple) {
-    w.line(s.name, s.help, s.type);
-    w.value(s.name, s.value.load(std::memory_order_relaxed));
-  }
-  return w.out;
-}
-
 std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
-  Writer w;
+  PrometheusWriter w;
   auto sum = [&](auto member) {
     uint64_t n = 0;
     for (auto* s : shards) n += (s->*member).get();
@@ -215,7 +110,7 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   w.value("craft_tick_lateness_seconds_count", cumulative);
   // In seconds, the base unit: promtool's lint refuses a _microseconds name.
   w.line("craft_tick_lateness_p99_seconds", "Upper bound of the 99th percentile bucket", "gauge");
-  std::snprintf(buf, sizeof buf, "craft_tick_lateness_p99_seconds %.10g\n", double(quantile_of(lateness, 0.99)) / 1e6);
+  std::snprintf(buf, sizeof buf, "craft_tick_lateness_p99_seconds %.10g\n", double(LatencyHistogram::quantile_us(lateness, 0.99)) / 1e6);
   w.out += buf;
   return w.out;
 }
