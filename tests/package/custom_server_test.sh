@@ -56,4 +56,22 @@ cmake --build "$work/readme/build" -j2
 
 # The server binary answers --help with the loader's options.
 "$work/build/tally-server" --help | grep -q -- "--server.http-port"
+# add_subdirectory: the same project with craft's source tree inside its build. Configured
+# only (a full build is the install path above again): craft must bring its libraries and
+# nothing else — no craftd, tests, benchmarks or examples in a game's build.
+cmake -S "$craft_src/examples/custom-server" -B "$work/subdir" -G "$generator" -DCMAKE_BUILD_TYPE="$build_type" \
+  -DTALLY_CRAFT_SOURCE_DIR="$craft_src" $launcher >"$work/subdir-configure.log" ||
+  { cat "$work/subdir-configure.log"; exit 1; }
+cmake --build "$work/subdir" --target help >"$work/subdir-targets.txt"
+grep -qE '(^|[ /])craft_server([ :.]|$)' "$work/subdir-targets.txt" ||
+  { echo "FAIL: add_subdirectory(craft) gave no craft_server target" >&2; exit 1; }
+for unwanted in craftd craft_unit_tests craft_integration_tests craft_examples craft-bench; do
+  if grep -qE "(^|[ /])$unwanted([ :.]|$)" "$work/subdir-targets.txt"; then
+    echo "FAIL: add_subdirectory(craft) builds $unwanted in a game's build" >&2; exit 1
+  fi
+done
+if [ -e "$work/subdir/craft/tests" ] || [ -e "$work/subdir/craft/apps" ]; then
+  echo "FAIL: add_subdirectory(craft) registered craft's tests in a game's build" >&2; exit 1
+fi
+
 echo "custom-server: built against $work/prefix and its test passed"
