@@ -6,7 +6,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { createRequire } from "node:module";
 import fs from "node:fs";
 import https from "node:https";
 import http from "node:http";
@@ -18,41 +17,9 @@ import { skipReason, startCraftd, freePort } from "../js/lib/craftd.mjs";
 import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
 import { decodeEnvelope } from "../js/lib/proto.mjs";
 
-// node's ws from the protocol tests' install (scripts/setup runs npm ci in tests/js).
-const WebSocket = createRequire(new URL("../js/package.json", import.meta.url))("ws");
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const nginxBinary = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p));
 const opts = { skip: skipReason || (!nginxBinary && process.env.CI !== "true" ? "nginx is not installed (scripts/setup)" : false) };
-
-// A Client (tests/js/lib/client.mjs) whose socket binds a chosen source address and trusts
-// the test's certificate; `headers` go into the upgrade request.
-class BoundClient extends Client {
-  constructor(url, { localAddress, ca, headers } = {}) {
-    super(url);
-    this.wsOptions = { perMessageDeflate: false, localAddress, ca, headers };
-  }
-  async connect() {
-    this.ws = new WebSocket(this.url, this.wsOptions);
-    this.ws.binaryType = "nodebuffer";
-    this.ws.on("message", (data, isBinary) => {
-      this.receive(isBinary ? { ...decodeEnvelope(data), binary: true } : { ...JSON.parse(data.toString()), binary: false });
-    });
-    this.ws.on("error", () => {});
-    this.closed = new Promise((resolve) =>
-      this.ws.on("close", (code, reason) => {
-        this.closeCode = code;
-        this.closeReason = reason.toString();
-        resolve(code);
-      }),
-    );
-    await new Promise((resolve, reject) => {
-      this.ws.once("open", resolve);
-      this.ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      this.ws.once("error", reject);
-    });
-    return this;
-  }
-}
 
 // A TcpClient bound to a source address; `preamble` is written before anything else.
 class BoundTcpClient extends TcpClient {
@@ -220,8 +187,9 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const viaNginx = (localAddress, headers) => new BoundClient(proxyUrl, { localAddress, ca, headers }).connect();
-const direct = (localAddress, headers) => new BoundClient(craftd.url, { localAddress, headers }).connect();
+// Clients bind a chosen source address, trust the test's certificate, and may add upgrade headers.
+const viaNginx = (localAddress, headers) => new Client(proxyUrl, { wsOptions: { localAddress, ca, headers } }).connect();
+const direct = (localAddress, headers) => new Client(craftd.url, { wsOptions: { localAddress, headers } }).connect();
 
 test("the HTTP API and /healthz answer through nginx over TLS; /metrics stays private", opts, async () => {
   const health = await request(`${httpsUrl}/healthz`, { ca, localAddress: "127.0.0.5" });
