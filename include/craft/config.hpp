@@ -18,6 +18,11 @@ struct Limits {
   uint32_t idle_timeout_ms = 60'000;            // close when nothing is received for this long
   uint32_t max_connections = 100'000;           // across all shards
   uint32_t max_connections_per_ip = 4'096;      // per remote address (behind a trusted proxy: per client)
+  // Connections over max_connections_per_ip that are still being told why (1013 after the
+  // upgrade or TLS handshake, 503 for plain HTTP), per address. Past it a new connection from
+  // that address is closed at accept without a word, so one address cannot hold slots of
+  // max_connections while its refusals wait for their handshakes.
+  uint32_t max_refusals_per_ip = 8;
   // X-Forwarded-For entries read from a trusted proxy's request, right to left; a longer chain
   // of trusted proxies is answered 400 (docs/deploy.md).
   uint32_t max_forwarded_hops = 8;

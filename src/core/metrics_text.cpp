@@ -63,6 +63,7 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   w.line("craft_connections_rejected_total", "Connections refused by a connection limit (close 1013; 503 for plain HTTP)", "counter");
   w.value("craft_connections_rejected_total{limit=\"max_connections\"}", sum(&ShardMetrics::rejected_max_connections));
   w.value("craft_connections_rejected_total{limit=\"max_connections_per_ip\"}", sum(&ShardMetrics::rejected_per_ip));
+  w.value("craft_connections_rejected_total{limit=\"max_refusals_per_ip\"}", sum(&ShardMetrics::dropped_at_accept));
 
   w.line("craft_json_rejected_total",
          "Client JSON documents refused before parsing: not strict RFC 8259 JSON or nested deeper than "

@@ -115,9 +115,12 @@ Rejection ServerCore::admit(const Connection::IpKey& ip, Shard& shard, bool per_
   ++total_connections_;
   auto count = ++per_ip_[ip];
   (void)shard;
-  if (total_connections_ > config_.limits.max_connections) return Rejection::max_connections;
-  if (!per_ip_later && count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
-  return Rejection::none;
+  if (per_ip_later || count <= config_.limits.max_connections_per_ip) {
+    return total_connections_ > config_.limits.max_connections ? Rejection::max_connections : Rejection::none;
+  }
+  // Refusals wait for a request head or a TLS handshake; only a few per address may wait.
+  if (count - config_.limits.max_connections_per_ip > config_.limits.max_refusals_per_ip) return Rejection::drop;
+  return Rejection::max_connections_per_ip;
 }
 
 Rejection ServerCore::rebind_connection(const Connection::IpKey& proxy, const Connection::IpKey& client) {
@@ -170,6 +173,12 @@ void ServerCore::accept_next(asio::ip::tcp::acceptor& acceptor, Connection::Tran
     auto ip = ip_key(remote.address());
     bool behind_proxy = trusted_proxies_.contains(ip);  // its client is named later (XFF, PROXY header)
     auto reject = admit(ip, target, behind_proxy);
+    if (reject == Rejection::drop) {
+      release_connection(ip);
+      target.post([&target] { target.metrics().dropped_at_accept.add(); });
+      socket.close(endpoint_ec);
+      return accept_next(acceptor, transport);
+    }
     auto id = next_session_id_.fetch_add(1, std::memory_order_relaxed);
     target.post([this, &target, socket = std::move(socket), transport, ip, id, reject]() mutable {
       auto session = std::make_shared<Session>(target, std::move(socket), transport, ip, id, reject);

@@ -30,7 +30,8 @@ namespace craft::detail {
 
 // A connection over a limit still gets a session, which tells it why (1013) and closes;
 // a plain HTTP request over a limit is answered 503.
-enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip };
+// Past limits.max_refusals_per_ip the connection is closed at accept instead (`drop`).
+enum class Rejection : uint8_t { none, max_connections, max_connections_per_ip, drop };
 
 class ServerCore final : public ShardHandler {
  public:

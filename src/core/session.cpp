@@ -63,6 +63,7 @@ void Session::reject_if_over_limit() {
       metrics.rejected_max_connections.add();
       return close(close_code::try_again_later, "too many connections (limits.max_connections)");
     case detail::Rejection::max_connections_per_ip:
+    case detail::Rejection::drop:  // closed at accept; never reaches a session
       metrics.rejected_per_ip.add();
       return close(close_code::try_again_later, "too many connections from your address (limits.max_connections_per_ip)");
   }
@@ -73,7 +74,8 @@ bool Session::over_connection_limit() {
   switch (rejection_) {
     case detail::Rejection::none: return false;
     case detail::Rejection::max_connections: metrics.rejected_max_connections.add(); return true;
-    case detail::Rejection::max_connections_per_ip: metrics.rejected_per_ip.add(); return true;
+    case detail::Rejection::max_connections_per_ip:
+    case detail::Rejection::drop: metrics.rejected_per_ip.add(); return true;
   }
   return false;
 }

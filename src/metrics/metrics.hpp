@@ -52,6 +52,7 @@ struct ShardMetrics {
   Counter connections_accepted;
   Counter rejected_max_connections;
   Counter rejected_per_ip;
+  Counter dropped_at_accept;  // past limits.max_refusals_per_ip
   Counter messages_in;
   Counter bytes_in;
   Counter frames_out;     // frames queued for a socket
