@@ -101,6 +101,10 @@ struct ServerConfig {
   // ranges, e.g. "127.0.0.1, ::1, 10.0.0.0/8". Empty = trust nobody; from every other peer
   // both are ignored. A bad entry: Server's constructor throws std::invalid_argument.
   std::string trusted_proxies;
+  // Client addresses (after trusted_proxies) that may read GET /metrics; others get 404. It
+  // shares the port with /ws and the API, so a firewall cannot hide it. Same syntax as
+  // trusted_proxies; empty = nobody. Server::metrics_text() is not affected.
+  std::string metrics_allow = "127.0.0.0/8, ::1";
   std::string static_dir;                       // files served over HTTP (examples); empty = none
   std::string log_level = "info";
   Limits limits;

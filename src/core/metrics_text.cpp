@@ -38,6 +38,8 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
        "Refused from a trusted proxy: X-Forwarded-For malformed or past limits.max_forwarded_hops (400), "
        "or a bad PROXY protocol header on the TCP port (close 1002)",
        "counter"},
+      {&ShardMetrics::metrics_refused, "craft_metrics_refused_total",
+       "GET /metrics from a client address outside server.metrics_allow (answered 404)", "counter"},
       {&ShardMetrics::proxy_protocol, "craft_proxy_protocol_total",
        "TCP connections from a server.trusted_proxies peer whose client address came from a PROXY protocol header",
        "counter"},

@@ -52,8 +52,15 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   if (std::string why; !trusted_proxies_.parse(config_.trusted_proxies, why)) {
     throw std::invalid_argument("server.trusted_proxies: " + why);
   }
+  if (std::string why; !metrics_allow_.parse(config_.metrics_allow, why)) {
+    throw std::invalid_argument("server.metrics_allow: " + why);
+  }
   // Before anything listens: a missing or bad certificate stops the start, naming the file.
   if (config_.tls.enabled()) tls_ = std::make_unique<net::TlsContext>(config_.tls.cert_file, config_.tls.key_file);
+  if (tls_ && config_.tcp_enabled && !trusted_proxies_.empty()) {
+    spdlog::warn("tls is on: the TCP port reads no PROXY protocol header from server.trusted_proxies "
+                 "(end TLS at the proxy and turn craftd's off to use it; docs/deploy.md)");
+  }
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   rooms_by_shard_ = std::make_unique<ShardRooms[]>(n);
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));

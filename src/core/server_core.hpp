@@ -94,6 +94,7 @@ class ServerCore final : public ShardHandler {
 
   ServerConfig config_;
   net::TrustedProxies trusted_proxies_;
+  net::TrustedProxies metrics_allow_;  // server.metrics_allow: the same address-set parser
   const Clock& clock_;
   static TransportLimits transport_limits(const ServerConfig& config);
   TransportLimits transport_limits_ = transport_limits(config_);  // read by every shard

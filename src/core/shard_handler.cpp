@@ -41,6 +41,10 @@ std::string ServerCore::http_request(Shard& shard, const http::Request& request,
   if (request.method != "GET" && request.method != "HEAD") {
     return http::response(405, "Method Not Allowed", "text/plain", "GET only\n");
   }
+  if (request.path() == "/metrics" && !metrics_allow_.contains(ip)) {
+    shard.metrics().metrics_refused.add();
+    return http::response(404, "Not Found", "text/plain", "not found\n");
+  }
   auto response = handle_http_get(request.target);
   // HEAD: the GET's head, Content-Length included, and no body.
   if (request.method == "HEAD") response.resize(response.find("\r\n\r\n") + 4);

@@ -62,6 +62,7 @@ struct ShardMetrics {
   Counter http_requests;
   Counter http_rejected;  // 4xx answers, incl. 431 for limits.max_http_request_bytes
   Counter forwarded;           // requests from a trusted proxy whose client came from X-Forwarded-For
+  Counter metrics_refused;  // GET /metrics from outside server.metrics_allow (404)
   Counter forwarded_rejected;  // ... answered 400: malformed, or past limits.max_forwarded_hops; bad PROXY headers
   Counter proxy_protocol;      // TCP connections whose client came from a PROXY protocol header
   // Client JSON refused by the strict check (protocol/json_check.hpp) before any parser:
