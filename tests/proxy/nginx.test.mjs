@@ -15,41 +15,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipReason, startCraftd, freePort } from "../js/lib/craftd.mjs";
 import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
-import { decodeEnvelope } from "../js/lib/proto.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const nginxBinary = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p));
 const opts = { skip: skipReason || (!nginxBinary && process.env.CI !== "true" ? "nginx is not installed (scripts/setup)" : false) };
 
-// A TcpClient bound to a source address; `preamble` is written before anything else.
-class BoundTcpClient extends TcpClient {
-  constructor(port, { localAddress, preamble } = {}) {
-    super(port);
-    this.localAddress = localAddress;
-    this.preamble = preamble;
-  }
-  async connect() {
-    this.socket = net.connect({ port: this.port, host: this.host, localAddress: this.localAddress });
-    this.socket.on("data", (chunk) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
-      while (this.buffer.length >= 4) {
-        const length = this.buffer.readUInt32BE(0);
-        if (this.buffer.length < 4 + length) break;
-        const body = this.buffer.subarray(4, 4 + length);
-        this.buffer = this.buffer.subarray(4 + length);
-        this.receive({ ...decodeEnvelope(body), binary: true });
-      }
-    });
-    this.socket.on("error", () => {});
-    this.closed = new Promise((resolve) => this.socket.on("close", () => resolve(this.disconnect?.code ?? null)));
-    await new Promise((resolve, reject) => {
-      this.socket.once("connect", resolve);
-      this.socket.once("error", reject);
-    });
-    if (this.preamble) this.socket.write(this.preamble);
-    return this;
-  }
-}
 
 // One HTTP(S) request from `localAddress`; resolves {status, text}.
 function request(url, { method = "GET", body, localAddress, ca, headers = {} } = {}) {
@@ -275,7 +245,7 @@ test("a trusted proxy's malformed or overlong X-Forwarded-For is answered 400 an
 });
 
 test("the TCP port through nginx's stream module: the PROXY header names each player", opts, async () => {
-  const viaStream = (localAddress) => new BoundTcpClient(proxyTcpPort, { localAddress }).connect();
+  const viaStream = (localAddress) => new TcpClient(proxyTcpPort, "127.0.0.1", null, { localAddress }).connect();
   const a = await viaStream("127.0.0.8");
   const b = await viaStream("127.0.0.8");
   await a.hello("a");
@@ -302,7 +272,7 @@ test("PROXY headers: v1 and v2 from a trusted peer are read; from anyone else th
     Buffer.from(ip.split(".").map(Number)), Buffer.from([127, 0, 0, 1, 0x9c, 0x40, 0x1e, 0x62]),
   ]);
   // From 127.0.0.1 (trusted), by hand: two with v1 and one with v2 all name 198.51.100.20.
-  const tcp = (localAddress, preamble) => new BoundTcpClient(craftd.tcp, { localAddress, preamble }).connect();
+  const tcp = (localAddress, preamble) => new TcpClient(craftd.tcp, "127.0.0.1", null, { localAddress, preamble }).connect();
   const p1 = await tcp("127.0.0.1", v1("198.51.100.20"));
   const p2 = await tcp("127.0.0.1", v2("198.51.100.20"));
   await p1.hello("p1");

@@ -195,17 +195,20 @@ export class Client extends Endpoint {
 // The TCP transport: each Envelope is a 4-byte big-endian length and protobuf bytes.
 export class TcpClient extends Endpoint {
   // tlsOptions: speak TLS first (node:tls options such as { ca, servername }); null = plain TCP.
-  constructor(port, host = "127.0.0.1", tlsOptions = null) {
+  // localAddress: the source address to bind; preamble: bytes written first (a PROXY header).
+  constructor(port, host = "127.0.0.1", tlsOptions = null, { localAddress, preamble } = {}) {
     super();
     this.port = port;
     this.host = host;
     this.tlsOptions = tlsOptions;
+    this.localAddress = localAddress;
+    this.preamble = preamble;
     this.buffer = Buffer.alloc(0);
   }
 
   async connect() {
-    this.socket = this.tlsOptions ? tls.connect({ port: this.port, host: this.host, ...this.tlsOptions })
-      : net.connect(this.port, this.host);
+    const where = { port: this.port, host: this.host, localAddress: this.localAddress };
+    this.socket = this.tlsOptions ? tls.connect({ ...where, ...this.tlsOptions }) : net.connect(where);
     this.socket.on("data", (chunk) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       while (this.buffer.length >= 4) {
@@ -222,6 +225,7 @@ export class TcpClient extends Endpoint {
       this.socket.once(this.tlsOptions ? "secureConnect" : "connect", resolve);
       this.socket.once("error", reject);
     });
+    if (this.preamble) this.socket.write(this.preamble);
     return this;
   }
 
