@@ -87,8 +87,12 @@ std::optional<std::string> Movement2dRoom::accept_input(SessionId player, std::s
   if (!input) return "an input is 6 bytes: uint32 LE seq, int8 dx, int8 dy with dx, dy in {-1, 0, 1}";
   auto* p = registry_.get<Player>(it->second);
   if (input->seq <= p->last_seq) return "input seq must increase";
-  if (p->queued >= std::min<uint32_t>(rules_.max_queued_inputs, static_cast<uint32_t>(p->queue.size())))
+  if (p->queued >= std::min<uint32_t>(rules_.max_queued_inputs, static_cast<uint32_t>(p->queue.size()))) {
+    // Dropped, but processed: its seq is acknowledged once the queue drains, or the page
+    // would keep predicting it forever (Gambetta's reconciliation acks every input handled).
+    p->last_seq = input->seq;
     return "too many inputs queued";
+  }
   p->queue[p->queued++] = *input;
   p->last_seq = input->seq;
   return std::nullopt;
@@ -111,6 +115,7 @@ void Movement2dRoom::simulate(float dt) {
     }
     std::move(player.queue.begin() + n, player.queue.begin() + player.queued, player.queue.begin());
     player.queued -= n;
+    if (player.queued == 0) player.applied_seq = player.last_seq;  // dropped inputs included
   });
   ++tick_;
 }

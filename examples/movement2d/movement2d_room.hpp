@@ -70,8 +70,8 @@ class Movement2dRoom : public Room {
   struct Player {
     SessionId id = 0;
     std::string name;
-    uint32_t last_seq = 0;       // last accepted
-    uint32_t applied_seq = 0;    // last applied
+    uint32_t last_seq = 0;       // last accepted or dropped (queue full)
+    uint32_t applied_seq = 0;    // last applied; after a drained queue, last_seq
     std::array<Input, 8> queue{};
     uint32_t queued = 0;
   };

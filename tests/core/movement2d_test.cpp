@@ -91,6 +91,11 @@ TEST(Movement2d, RejectsReplayedWrongAndFloodingInputs) {
   for (uint32_t seq = 6; seq < 13; ++seq) EXPECT_EQ(room.accept_input(9, encode_input({seq, 0, 1})), std::nullopt);
   EXPECT_EQ(room.accept_input(9, encode_input({13, 0, 1})), "too many inputs queued");  // 8 queued
   EXPECT_TRUE(room.accept_input(42, encode_input({1, 0, 1})).has_value());              // not a player
+  // The dropped input is acknowledged once the queue drains, so a predicting client stops
+  // replaying it: the snapshot's seq reaches 13 while the position moved only 8 steps.
+  for (int tick = 0; tick < 20; ++tick) room.simulate(1.f / 30);
+  EXPECT_NE(room.snapshot_json().find("\"seq\":13}"), std::string::npos) << room.snapshot_json();
+  EXPECT_EQ(room.accept_input(9, encode_input({13, 0, 1})), "input seq must increase");
 }
 
 TEST(Movement2d, TicksAtItsRateAndSnapshotsEveryPlayer) {
