@@ -29,10 +29,15 @@ bool is_port(std::string_view s) {
 
 // "PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n" or "PROXY UNKNOWN ...\r\n".
 ProxyHeader parse_v1(std::string_view data, IpKey& client, size_t& length) {
-  auto end = data.substr(0, max_proxy_v1_bytes).find("\r\n");
+  // The line ends at its first CR or LF, which must be a CRLF within the bound: a bare LF or
+  // CR is refused at once rather than waiting out the handshake timeout.
+  auto end = data.substr(0, max_proxy_v1_bytes).find_first_of("\r\n");
   if (end == std::string_view::npos) {
     return data.size() >= max_proxy_v1_bytes ? ProxyHeader::bad : ProxyHeader::need_more;
   }
+  if (data[end] != '\r' || end + 2 > max_proxy_v1_bytes) return ProxyHeader::bad;
+  if (end + 1 == data.size()) return ProxyHeader::need_more;
+  if (data[end + 1] != '\n') return ProxyHeader::bad;
   length = end + 2;
   std::string_view line = data.substr(v1_prefix.size(), end - v1_prefix.size());
   if (line.starts_with("UNKNOWN")) return ProxyHeader::local;

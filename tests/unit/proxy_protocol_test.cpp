@@ -68,6 +68,12 @@ TEST(ProxyProtocol, MalformedVersionOneIsBad) {
   // No CRLF within the spec's 107 bytes.
   EXPECT_EQ(parse("PROXY TCP4 " + std::string(96, '1')).result, ProxyHeader::bad);
   EXPECT_EQ(parse("PROXY TCP4 " + std::string(95, '1')).result, ProxyHeader::need_more);
+  // A bare LF or CR ends the line badly at once (not after the handshake timeout); a CR at
+  // the end of what has arrived waits for its LF, unless the LF would pass the bound.
+  EXPECT_EQ(parse("PROXY TCP4 203.0.113.7 127.0.0.1 56324 443\n").result, ProxyHeader::bad);
+  EXPECT_EQ(parse("PROXY TCP4 203.0.113.7 127.0.0.1 56324 443\rX").result, ProxyHeader::bad);
+  EXPECT_EQ(parse("PROXY TCP4 203.0.113.7 127.0.0.1 56324 443\r").result, ProxyHeader::need_more);
+  EXPECT_EQ(parse("PROXY TCP4 " + std::string(95, '1') + "\r").result, ProxyHeader::bad);
 }
 
 TEST(ProxyProtocol, VersionTwoReadsTcpAddressesAndSkipsTlvs) {
