@@ -28,16 +28,10 @@ const SteadyClock& default_clock() {
 }
 
 Connection::IpKey ip_key(const asio::ip::address& address) {
+  if (address.is_v4()) return net::ipv4_key(address.to_v4().to_bytes().data());
   Connection::IpKey key{};
-  if (address.is_v4()) {
-    // IPv4-mapped (::ffff:a.b.c.d): the key net::parse_address gives a forwarded address.
-    auto b = address.to_v4().to_bytes();
-    key[10] = key[11] = 0xff;
-    std::copy(b.begin(), b.end(), key.begin() + 12);
-  } else {
-    auto b = address.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), key.begin());
-  }
+  auto b = address.to_v6().to_bytes();
+  std::copy(b.begin(), b.end(), key.begin());
   return key;
 }
 

@@ -58,7 +58,7 @@ class ServerCore final : public ShardHandler {
   // A connection's slot in the connection limits is free again.
   void release_connection(const Connection::IpKey& ip);
   // server.trusted_proxies, parsed.
-  const net::TrustedProxies& trusted_proxies() const { return trusted_proxies_; }
+  const net::AddressRanges& trusted_proxies() const { return trusted_proxies_; }
   // A connection from a trusted proxy learned its client's address (X-Forwarded-For, PROXY
   // protocol): its per-IP slot moves from the proxy to `client`, where max_connections_per_ip
   // applies (at accept, a trusted proxy's connections are counted but never refused).
@@ -93,8 +93,8 @@ class ServerCore final : public ShardHandler {
   Rejection admit(const Connection::IpKey& ip, Shard& shard, bool per_ip_later = false);
 
   ServerConfig config_;
-  net::TrustedProxies trusted_proxies_;
-  net::TrustedProxies metrics_allow_;  // server.metrics_allow: the same address-set parser
+  net::AddressRanges trusted_proxies_;
+  net::AddressRanges metrics_allow_;
   const Clock& clock_;
   static TransportLimits transport_limits(const ServerConfig& config);
   TransportLimits transport_limits_ = transport_limits(config_);  // read by every shard

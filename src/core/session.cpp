@@ -43,9 +43,7 @@ void Session::begin() {
 
 void Session::on_stream_client(const IpKey& client) {
   if (client != ip()) shard().metrics().proxy_protocol.add();
-  auto rejection = core().rebind_connection(ip(), client);
-  set_ip(client);
-  if (rejection_ == detail::Rejection::none) rejection_ = rejection;
+  count_as(client);
   reject_if_over_limit();
 }
 
@@ -92,10 +90,14 @@ bool Session::on_request_head(const http::Request& request) {
     case net::ForwardedResult::bad:
     case net::ForwardedResult::too_many: metrics.forwarded_rejected.add(); return false;
   }
-  auto rejection = core.rebind_connection(ip(), client);
+  count_as(client);
+  return true;
+}
+
+void Session::count_as(const IpKey& client) {
+  auto rejection = core().rebind_connection(ip(), client);
   set_ip(client);
   if (rejection_ == detail::Rejection::none) rejection_ = rejection;
-  return true;
 }
 
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }

@@ -76,6 +76,9 @@ class Session final : public Connection {
                     detail::JoinMode mode);
   bool room_slot_available(uint32_t cid);
   void reject_if_over_limit();
+  // The client a trusted proxy named (X-Forwarded-For, PROXY header): the connection counts
+  // under that address from now on (per-IP limit, auth limiter).
+  void count_as(const IpKey& client);
   const std::shared_ptr<detail::RoomHost>* find_room(const std::string& id) const;
   void send_envelope(const v1::Envelope& e);
   void send_error(uint32_t cid, int code, std::string message);

@@ -22,12 +22,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-void set_v4(IpKey& out, const uint8_t* bytes) {
-  out.fill(0);
-  out[10] = out[11] = 0xff;
-  std::memcpy(out.data() + 12, bytes, 4);
-}
-
 bool is_v4(const IpKey& ip) {
   static constexpr uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   return std::memcmp(ip.data(), prefix, 12) == 0;
@@ -51,6 +45,13 @@ void mask_to(IpKey& ip, unsigned bits) {
 
 }  // namespace
 
+IpKey ipv4_key(const uint8_t* bytes) {
+  IpKey key{};
+  key[10] = key[11] = 0xff;
+  std::memcpy(key.data() + 12, bytes, 4);
+  return key;
+}
+
 bool parse_address(std::string_view text, IpKey& out) {
   if (text.size() > max_address_text || text.empty()) return false;
   bool bracketed = text.front() == '[';
@@ -64,7 +65,7 @@ bool parse_address(std::string_view text, IpKey& out) {
   if (std::memchr(buffer, '\0', text.size())) return false;  // an embedded NUL would cut the text short
   uint8_t bytes[16];
   if (!bracketed && ::inet_pton(AF_INET, buffer, bytes) == 1) {
-    set_v4(out, bytes);
+    out = ipv4_key(bytes);
     return true;
   }
   if (::inet_pton(AF_INET6, buffer, bytes) != 1) return false;
@@ -79,7 +80,7 @@ std::string format_address(const IpKey& ip) {
   return buffer;
 }
 
-bool TrustedProxies::parse(std::string_view list, std::string& error) {
+bool AddressRanges::parse(std::string_view list, std::string& error) {
   ranges_.clear();
   size_t at = 0;
   while (at < list.size()) {
@@ -120,14 +121,14 @@ bool TrustedProxies::parse(std::string_view list, std::string& error) {
   return true;
 }
 
-bool TrustedProxies::contains(const IpKey& ip) const {
+bool AddressRanges::contains(const IpKey& ip) const {
   for (const auto& r : ranges_) {
     if (prefix_equal(ip, r.base, r.bits)) return true;
   }
   return false;
 }
 
-ForwardedResult client_from_forwarded_for(const http::Request& request, const TrustedProxies& trusted,
+ForwardedResult client_from_forwarded_for(const http::Request& request, const AddressRanges& trusted,
                                           uint32_t max_hops, IpKey& client) {
   bool seen = false;
   uint32_t read = 0;

@@ -15,9 +15,11 @@ struct Request;
 
 namespace craft::net {
 
-// An address as the connection limits key it: IPv6 in 16 bytes; IPv4 (and IPv4-mapped
-// IPv6, ::ffff:a.b.c.d) as 12 zero bytes and the 4 address bytes.
+// An address as the connection limits key it: IPv6 in 16 bytes; IPv4 as IPv4-mapped IPv6
+// (::ffff:a.b.c.d), so an accepted IPv4 peer, a forwarded "a.b.c.d" and "::ffff:a.b.c.d" match.
 using IpKey = std::array<uint8_t, 16>;
+// The key of the IPv4 address in `bytes` (network order).
+IpKey ipv4_key(const uint8_t* bytes);
 
 // Parses one literal address ("192.0.2.7", "2001:db8::1", "[2001:db8::1]") with inet_pton
 // on a bounded copy: false for anything else (ports, zone ids, host names, > 47 bytes).
@@ -25,8 +27,8 @@ bool parse_address(std::string_view text, IpKey& out);
 // "192.0.2.7" or "2001:db8::1", for logs and error messages.
 std::string format_address(const IpKey& ip);
 
-// The set of server.trusted_proxies: addresses and CIDR ranges, IPv4 and IPv6.
-class TrustedProxies {
+// A set of addresses and CIDR ranges, IPv4 and IPv6: server.trusted_proxies, server.metrics_allow.
+class AddressRanges {
  public:
   // `list`: entries separated by commas and/or spaces, e.g. "127.0.0.1, ::1, 10.0.0.0/8".
   // Empty = nobody is trusted. False (and `error` says which entry) for a bad entry.
@@ -57,7 +59,7 @@ enum class ForwardedResult : uint8_t {
 // entry is the client. Entries further left were written by the client and are never read.
 // When every entry read is trusted, the leftmost one is the client. Reads at most `max_hops`
 // entries. Call only when the TCP peer is in `trusted`: from anyone else the header is a lie.
-ForwardedResult client_from_forwarded_for(const http::Request& request, const TrustedProxies& trusted,
+ForwardedResult client_from_forwarded_for(const http::Request& request, const AddressRanges& trusted,
                                           uint32_t max_hops, IpKey& client);
 
 }  // namespace craft::net

@@ -75,9 +75,7 @@ ProxyHeader parse_v2(std::string_view data, IpKey& client, size_t& length) {
   const char* address = data.data() + 16;
   if (family == 0x11) {  // TCP over IPv4: source, destination, ports
     if (body < 12) return ProxyHeader::bad;
-    client.fill(0);
-    client[10] = client[11] = 0xff;
-    std::memcpy(client.data() + 12, address, 4);
+    client = ipv4_key(reinterpret_cast<const uint8_t*>(address));
     return ProxyHeader::client;
   }
   if (family == 0x21) {  // TCP over IPv6

@@ -159,7 +159,6 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 
 bool TlsStream::handshake_done() const { return SSL_is_init_finished(ssl_) == 1; }
 
-bool TlsStream::has_buffered_input() const { return SSL_has_pending(ssl_) == 1; }
 
 TlsStream::Want TlsStream::classify(int result, bool reading) {
   int error = SSL_get_error(ssl_, result);

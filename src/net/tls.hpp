@@ -70,8 +70,6 @@ class TlsStream {
   // Queues close_notify (best effort, never blocks).
   void shutdown();
   bool handshake_done() const;
-  // Something is buffered inside OpenSSL that a read() would return without the socket.
-  bool has_buffered_input() const;
 
  private:
   Want classify(int result, bool reading);

@@ -15,9 +15,9 @@ using namespace craft::net;
 
 namespace {
 
-const TrustedProxies& trusted() {
-  static const TrustedProxies t = [] {
-    TrustedProxies p;
+const AddressRanges& trusted() {
+  static const AddressRanges t = [] {
+    AddressRanges p;
     std::string error;
     FUZZ_CHECK(p.parse("127.0.0.1, 10.0.0.0/8, ::1, fd00::/8", error));
     return p;
@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(parse_address(format_address(raw), again) && again == raw);
   }
   // And as a trusted_proxies list: only well-formed entries pass (config, but never crash).
-  TrustedProxies list;
+  AddressRanges list;
   std::string error;
   if (!list.parse(lines, error)) FUZZ_CHECK(!error.empty());
 

@@ -16,8 +16,8 @@ IpKey key(const char* text) {
   return k;
 }
 
-TrustedProxies trust(const char* list) {
-  TrustedProxies t;
+AddressRanges trust(const char* list) {
+  AddressRanges t;
   std::string error;
   EXPECT_TRUE(t.parse(list, error)) << list << ": " << error;
   return t;
@@ -61,7 +61,7 @@ TEST(Forwarded, ParsesLiteralAddressesOnly) {
   EXPECT_FALSE(parse_address(std::string(5000, '1'), k));
 }
 
-TEST(Forwarded, TrustedProxiesTakeAddressesAndCidrRanges) {
+TEST(Forwarded, AddressRangesTakeAddressesAndCidrRanges) {
   auto t = trust("127.0.0.1, ::1 10.0.0.0/8,fd00::/8  192.168.1.0/24");
   EXPECT_TRUE(t.contains(key("127.0.0.1")));
   EXPECT_FALSE(t.contains(key("127.0.0.2")));
@@ -79,14 +79,14 @@ TEST(Forwarded, TrustedProxiesTakeAddressesAndCidrRanges) {
   EXPECT_FALSE(trust("0.0.0.0/0").contains(key("2001:db8::1")));
   EXPECT_TRUE(trust("::/0").contains(key("2001:db8::1")));
 
-  TrustedProxies empty;
+  AddressRanges empty;
   std::string error;
   EXPECT_TRUE(empty.parse("", error));
   EXPECT_TRUE(empty.empty());
   EXPECT_FALSE(empty.contains(key("127.0.0.1")));
   for (const char* bad : {"localhost", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "1.2.3.4/0008",
                           "[::1]/128", "1.2.3.4:80"}) {
-    TrustedProxies t2;
+    AddressRanges t2;
     EXPECT_FALSE(t2.parse(bad, error)) << bad;
     EXPECT_NE(error.find(std::string(bad).substr(0, 4)), std::string::npos) << error;
   }
