@@ -49,7 +49,4 @@ std::map<std::string, std::string> craft_environment();
 // The effective configuration as TOML that load_config reads back.
 std::string to_toml(const ServerConfig& config);
 
-// Before 0.2 these lived in craft::craftd; the alias keeps that spelling compiling.
-namespace craftd = ::craft;
-
 }  // namespace craft

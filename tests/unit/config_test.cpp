@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-using craft::craftd::load_config;
-using craft::craftd::LoadResult;
-using craft::craftd::to_toml;
+using craft::load_config;
+using craft::LoadResult;
+using craft::to_toml;
 
 namespace {
 

@@ -99,7 +99,7 @@ TEST(JsonCheck, MaxJsonDepthIsAConfigOption) {
     args.insert(args.begin(), "craftd");
     std::vector<const char*> argv;
     for (auto& a : args) argv.push_back(a.c_str());
-    return craft::craftd::load_config(static_cast<int>(argv.size()), argv.data(), env);
+    return craft::load_config(static_cast<int>(argv.size()), argv.data(), env);
   };
   auto defaults = load({});
   ASSERT_FALSE(defaults.exit_now) << defaults.output;
