@@ -21,21 +21,6 @@
 #include <string>
 #include <string_view>
 
-#include <sys/resource.h>
-
-namespace {
-
-// Every connection is a file descriptor: use all the kernel allows.
-void raise_open_file_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-}
-
-}  // namespace
-
 // `craftd migrate [flags]`: bring the database to the current schema and exit. craftd also
 // migrates at start; this lets a deploy do it first, once, with its own credentials.
 int migrate(const craft::ServerConfig& config) {
@@ -75,7 +60,6 @@ int main(int argc, char** argv) {
 
   // Blocked here, before any shard thread exists, so only signals.wait() below takes them.
   craft::SignalWaiter signals({SIGINT, SIGTERM, SIGHUP});
-  raise_open_file_limit();
 
   std::unique_ptr<craft::Server> server;
   try {

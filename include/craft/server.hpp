@@ -21,7 +21,10 @@ class ServerCore;
 class Server {
  public:
   // `clock` must outlive the server; the default is the steady clock. Throws
-  // std::runtime_error naming the file when config.tls names a missing or bad file.
+  // std::runtime_error naming the file when config.tls names a missing or bad file, and
+  // std::invalid_argument for a bad server.trusted_proxies / server.metrics_allow entry.
+  // Raises the process's soft open-file limit to its hard limit (every connection is a
+  // descriptor) and lowers limits.max_connections to fit what it gets.
   explicit Server(ServerConfig config, const Clock* clock = nullptr);
   ~Server();
   Server(const Server&) = delete;

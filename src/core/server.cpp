@@ -60,13 +60,24 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
   // so a client over the limit is told 1013 instead.
+  // Every connection is a descriptor: first take all the kernel allows (the soft limit up to
+  // the hard one), so an embedded server gets what craftd gets.
   rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   constexpr rlim_t reserve = 64;  // listeners, logs, database files, a rejected connection
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY && files.rlim_cur > reserve &&
       config_.limits.max_connections > files.rlim_cur - reserve) {
     config_.limits.max_connections = static_cast<uint32_t>(files.rlim_cur - reserve);
     spdlog::info("limits.max_connections lowered to {} to fit the open-file limit {}",
                  config_.limits.max_connections, files.rlim_cur);
+  }
+  if (config_.limits.max_connections_per_ip >= config_.limits.max_connections) {
+    spdlog::warn("limits.max_connections_per_ip ({}) is not below limits.max_connections ({}): one address "
+                 "can take every connection; lower it or raise the open-file limit",
+                 config_.limits.max_connections_per_ip, config_.limits.max_connections);
   }
 }
 
@@ -130,8 +141,10 @@ Rejection ServerCore::rebind_connection(const Connection::IpKey& proxy, const Co
   auto count = ++per_ip_[client];
   // The proxy itself (a request without X-Forwarded-For: its health check) is not limited
   // per address: its connections are its clients' until their heads say otherwise.
-  if (client != proxy && count > config_.limits.max_connections_per_ip) return Rejection::max_connections_per_ip;
-  return Rejection::none;
+  if (client == proxy || count <= config_.limits.max_connections_per_ip) return Rejection::none;
+  // The same bound on waiting refusals as at accept (admit), for the address the proxy named.
+  if (count - config_.limits.max_connections_per_ip > config_.limits.max_refusals_per_ip) return Rejection::drop;
+  return Rejection::max_connections_per_ip;
 }
 
 void ServerCore::end_sessions(const api::Revocation& r) {

@@ -44,7 +44,7 @@ void Session::begin() {
 void Session::on_stream_client(const IpKey& client) {
   if (client != ip()) shard().metrics().proxy_protocol.add();
   count_as(client);
-  reject_if_over_limit();
+  if (is_open()) reject_if_over_limit();
 }
 
 void Session::on_websocket_open() { reject_if_over_limit(); }
@@ -91,12 +91,16 @@ bool Session::on_request_head(const http::Request& request) {
     case net::ForwardedResult::too_many: metrics.forwarded_rejected.add(); return false;
   }
   count_as(client);
-  return true;
+  return is_open();  // false once a limit dropped it: nothing is answered
 }
 
 void Session::count_as(const IpKey& client) {
   auto rejection = core().rebind_connection(ip(), client);
   set_ip(client);
+  if (rejection == detail::Rejection::drop) {
+    shard().metrics().dropped_at_accept.add();
+    return abort();  // past limits.max_refusals_per_ip: no answer, no linger
+  }
   if (rejection_ == detail::Rejection::none) rejection_ = rejection;
 }
 

@@ -118,6 +118,7 @@ size_t Connection::consume_http(char* data, size_t size) {
   }
   shard_.metrics().http_requests.add();
   if (!on_request_head(request)) {
+    if (state_ != State::open) return size;  // dropped by a limit, nothing to answer
     shard_.metrics().http_rejected.add();
     finish_http(http::response(400, "Bad Request", "text/plain", "bad X-Forwarded-For from a trusted proxy\n"));
     return size;

@@ -69,7 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // with 503 because this connection is over a connection limit.
   virtual bool over_connection_limit() { return false; }
   // A request head (upgrade or plain HTTP) parsed, before anything answers it: false answers
-  // 400 and closes (src/net/forwarded.hpp: a trusted proxy's bad X-Forwarded-For).
+  // 400 and closes (src/net/forwarded.hpp: a trusted proxy's bad X-Forwarded-For), unless
+  // the hook closed the connection itself (abort()).
   virtual bool on_request_head(const http::Request& request) { (void)request; return true; }
   // The client's address behind a trusted proxy replaces the peer's (per-IP limits, auth limiter).
   void set_ip(const IpKey& ip) { ip_ = ip; }
@@ -78,6 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // (the peer itself without a header); a bad header closes with 1002.
   void expect_proxy_header() { expect_proxy_header_ = true; }
   virtual void on_stream_client(const IpKey& client) { (void)client; }
+  // Closes the socket now, without a word or a linger (a connection the limits drop).
+  void abort() { finish_close(); }
   // Frame for the transport this connection uses for a server message.
   WireFormat wire_format() const { return format_; }
   void set_wire_format(WireFormat f) { format_ = f; }

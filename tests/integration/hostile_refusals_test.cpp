@@ -77,5 +77,37 @@ TEST(HostileRefusals, SilentConnectionsOverThePerIpLimitCannotFillMaxConnections
   for (int fd : silent) close(fd);
 }
 
+// Behind a trusted proxy the bound applies once the request head names the client: the
+// proxy (here 127.0.0.1 itself) is not limited, the address it forwards is.
+TEST(HostileRefusals, AForwardedClientOverItsRefusalsIsDroppedWithoutAnAnswer) {
+  CraftdProcess server({"--limits.max-connections", "8", "--limits.max-connections-per-ip", "2",
+                        "--limits.max-refusals-per-ip", "2", "--server.trusted-proxies", "127.0.0.1"});
+  const std::string upgrade =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      "X-Forwarded-For: 10.9.9.9\r\n\r\n";
+  std::vector<int> sockets;
+  for (int i = 0; i < 10; ++i) {
+    int fd = silent_connection(server.http_port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, upgrade.data(), upgrade.size()), static_cast<ssize_t>(upgrade.size()));
+    sockets.push_back(fd);
+  }
+  // 2 players and 2 refusals (told 1013 after the 101) are answered; 6 get EOF and no byte.
+  int unanswered = 0;
+  for (int fd : sockets) {
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 3000), 0);
+    char buf[256];
+    if (read(fd, buf, sizeof buf) == 0) ++unanswered;
+  }
+  EXPECT_EQ(unanswered, 6);
+  // 4 slots of 8 are held: another address is served.
+  auto health = http_request(server.http_port(), "GET", "/healthz", "", "", "127.0.0.3");
+  EXPECT_TRUE(health.starts_with("HTTP/1.1 200")) << health;
+  EXPECT_EQ(server.metric("craft_connections_rejected_total{limit=\"max_refusals_per_ip\"}"), 6);
+  for (int fd : sockets) close(fd);
+}
+
 }  // namespace
 }  // namespace craft::testing
