@@ -5,94 +5,11 @@
 import type { Envelope, Welcome } from "./gen/craft_pb.js";
 import { type EnvelopeInit, type Format, decodeEnvelope, encodeEnvelope, makeEnvelope } from "./codec.js";
 import { type CraftErrorCode, CloseCode, CraftError } from "./errors.js";
+import type { ClientEvent, ClientEvents, ClientOptions, ConnectionState } from "./events.js";
+import { PendingRequests } from "./requests.js";
 import { ACK_AFTER_MS, ACK_EVERY_MESSAGES, Sequencer, isSequenced } from "./resume.js";
 
-export interface ReconnectOptions {
-  /** Reconnect after a lost connection (default true). Off: a drop is final ("disconnected"). */
-  enabled?: boolean;
-  minDelayMs?: number;
-  maxDelayMs?: number;
-  maxAttempts?: number;
-}
-export interface ClientOptions {
-  /** "binary" (protobuf, default) or "json" (text frames). */
-  format?: Format;
-  /** Display name sent in hello. */
-  name?: string;
-  /**
-   * A session token from the accounts API (Api.session.token), sent in hello: the session
-   * becomes that account's (client.accountId, client.username). Change it with client.token.
-   */
-  token?: string;
-  /** A WebSocket implementation for Node (e.g. the `ws` package); browsers have one. */
-  WebSocket?: any;
-  reconnect?: ReconnectOptions;
-  /**
-   * A resumable session (default true): after a lost connection the client resumes it on a
-   * new socket, with its rooms, listeners and pending requests, and every message in between
-   * delivered once, in order (docs/protocol.md §3.2). false: a plain session, replaced by a
-   * new one (rooms rejoined) after a drop.
-   */
-  resume?: boolean;
-  /**
-   * How many bytes of sent messages the server has not acknowledged yet are kept to send
-   * again after a resume (default 256 KiB). Beyond it the oldest go, and a resume that would
-   * need them becomes a new session instead.
-   */
-  resendBufferBytes?: number;
-  /** Per request, default 10 s (not counted while reconnecting). */
-  requestTimeoutMs?: number;
-  /** Ping while connected, default every 10 s. */
-  keepAliveMs?: number;
-  /** A keep-alive ping without a pong within this many ms means the connection is lost (default 5 s). */
-  pongTimeoutMs?: number;
-}
-
-/** client.state, for a UI: "connecting" (connect() under way), "connected", "reconnecting" (after a drop), "disconnected". */
-export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
-
-/** The events of a Client and what their handlers get, for client.on(event, handler). */
-export interface ClientEvents {
-  /** client.state changed. */
-  state: { state: ConnectionState; previous: ConnectionState };
-  /**
-   * The connection was lost (close code, or 1006 when the client gave up on a silent or
-   * offline socket); the client is "reconnecting": "resumed" or "reconnected" follows, or
-   * "disconnected" when it gives up.
-   */
-  dropped: { code: number; reason: string };
-  /** A reconnect attempt starts after delayMs. */
-  reconnecting: { attempt: number; delayMs: number };
-  /**
-   * The same session goes on over a new socket: rooms, listeners and pending requests are
-   * intact, and missed messages arrive next, in order. replayed: how many of our own messages
-   * were sent again (the server had not received them).
-   */
-  resumed: { sessionId: string; replayed: number };
-  /**
-   * The old session was gone (server restart, resume window over, resume refused): a new
-   * session, its rooms rejoined by id (a room that could not be rejoined got its "left").
-   */
-  reconnected: { sessionId: string };
-  /** A socket closed, with the WebSocket close code and reason (CloseCode). */
-  disconnect: { code: number; reason: string };
-  /**
-   * An error not tied to a request: an error envelope with cid 0, a message that did not
-   * decode (BAD_MESSAGE), a socket failure (SOCKET_ERROR), or a reconnect's refused hello.
-   */
-  error: CraftError;
-}
-export type ClientEvent = keyof ClientEvents;
-
-interface Pending {
-  /** Runs synchronously when the reply arrives, before the next message is handled. */
-  settle: (e: Envelope) => void;
-  reject: (e: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  timeoutMs: number;
-  /** A numbered request survives a resume; a link-level one (hello, ping) dies with its socket. */
-  sequenced: boolean;
-}
+export type { ClientEvent, ClientEvents, ClientOptions, ConnectionState, ReconnectOptions } from "./events.js";
 
 // Closes after which reconnecting would only repeat the problem.
 const FINAL_CLOSES = new Set<number>([
@@ -126,7 +43,7 @@ export abstract class Connection {
   private seq?: Sequencer;
   private resumeToken = "";
   private nextCid = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests();
   private readonly listeners = new Map<ClientEvent, Set<(info: never) => void>>();
   private readonly format: Format;
   private readonly WS: any;
@@ -245,30 +162,16 @@ export abstract class Connection {
     const cid = this.nextCid++;
     const envelope = makeEnvelope({ ...init, cid });
     const sequenced = isSequenced(envelope.body.case);
-    return new Promise<T>((resolve, reject) => {
-      const p: Pending = {
-        settle: (e) => {
-          try {
-            resolve(settle(e));
-          } catch (err) {
-            reject(err as Error);
-          }
-        },
-        reject,
-        timeoutMs,
-        sequenced,
-      };
-      this.pending.set(cid, p);
-      try {
-        this.send(envelope);
-      } catch (e) {
-        this.pending.delete(cid);
-        reject(e as Error);
-        return;
-      }
-      // A request kept while reconnecting starts its clock when it goes out.
-      if (this.linkUp || !sequenced) this.arm(cid, p);
-    });
+    const reply = this.pending.add(cid, sequenced, timeoutMs, settle);
+    try {
+      this.send(envelope);
+    } catch (e) {
+      this.pending.abandon(cid, e as Error);
+      return reply;
+    }
+    // A request kept while reconnecting starts its clock when it goes out.
+    if (this.linkUp || !sequenced) this.pending.start(cid);
+    return reply;
   }
 
   /**
@@ -364,7 +267,6 @@ export abstract class Connection {
     const sessionId = w.sessionId.toString();
     this.accountId = w.accountId;
     this.username = w.username;
-    this.offsetMs = Number(w.serverTimeUs) / 1000 - Date.now();
     if (this.resumable) this.resumeToken = w.resumeToken;
     const seq = this.seq;
     if (askedResume && w.resumed && seq && sessionId === this.sessionId) {
@@ -383,7 +285,7 @@ export abstract class Connection {
       seq.acked = seq.received;  // hello.last_seq told the server
       // In their order, before anything new (§3.2).
       for (const f of frames) this.ws.send(f);
-      for (const [cid, p] of this.pending) if (p.sequenced) this.arm(cid, p);
+      this.pending.start();
       this.startKeepAlive();
       if (this.rejoinsLeft === 0) {
         this.attempts = 0;
@@ -393,6 +295,7 @@ export abstract class Connection {
       return;
     }
     this.sessionId = sessionId;
+    this.offsetMs = Number(w.serverTimeUs) / 1000 - Date.now();  // a resume keeps the pings' better estimate
     this.seq = this.resumable ? new Sequencer(this.options.resendBufferBytes ?? 262144) : undefined;
     this.startKeepAlive();
     if (this.connState === "connecting") {
@@ -400,7 +303,7 @@ export abstract class Connection {
       return;
     }
     // A new session replaces the lost one: what the old one was asked is unknown.
-    this.failPending(new CraftError("CONNECTION_LOST",
+    this.pending.fail(new CraftError("CONNECTION_LOST",
       "the connection was lost and the session could not be resumed: the request may or may not have been carried out"));
     const gen = ++this.rejoinGen;
     const rejoins = this.rejoinRooms();
@@ -450,14 +353,7 @@ export abstract class Connection {
       case "ping":
         return;  // the server's keep-alive on TCP; on WebSocket it pings with frames the socket answers
     }
-    const waiter = e.cid ? this.pending.get(e.cid) : undefined;
-    if (waiter) {
-      this.pending.delete(e.cid);
-      clearTimeout(waiter.timer);
-      if (body.case === "error") waiter.reject(CraftError.fromServer(body.value.code, body.value.message, e.cid));
-      else waiter.settle(e);
-      return;
-    }
+    if (this.pending.answer(e)) return;
     if (body.case === "error") this.emit("error", CraftError.fromServer(body.value.code, body.value.message, e.cid));
     else this.dispatch(e);
   }
@@ -484,23 +380,6 @@ export abstract class Connection {
     this.stopAckTimer();
   }
 
-  private arm(cid: number, p: Pending): void {
-    clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
-      this.pending.delete(cid);
-      p.reject(new CraftError("TIMEOUT", `no reply to cid ${cid} within ${p.timeoutMs} ms`, cid));
-    }, p.timeoutMs);
-  }
-
-  private failPending(err: Error, onlyLinkLevel = false): void {
-    for (const [cid, p] of [...this.pending]) {
-      if (onlyLinkLevel && p.sequenced) continue;
-      this.pending.delete(cid);
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-  }
-
   private socketClosed(code: number, reason: string, opened: boolean): void {
     const wasUp = this.linkUp;
     this.ws = undefined;
@@ -510,7 +389,7 @@ export abstract class Connection {
     if ((code === 1005 || code === ABNORMAL_CLOSE) && this.lastDisconnect) ({ code, reason } = this.lastDisconnect);
     this.lastClose = code;
     // hello and pings belong to this socket.
-    this.failPending(new CraftError("CLOSED", `connection closed (${code})`), true);
+    this.pending.fail(new CraftError("CLOSED", `connection closed (${code})`), true);
     if (opened) this.emit("disconnect", { code, reason });
     // Before a welcome, connect() or the reconnect attempt deals with it through the hello.
     if (wasUp && this.connState !== "disconnected") this.lost(code, reason);
@@ -524,15 +403,12 @@ export abstract class Connection {
       return;
     }
     // The clocks of kept requests stop until they can be answered again.
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.timer = undefined;
-    }
+    this.pending.pause();
     if (!this.seq) {
       // Rooms being rejoined stay for the next round.
       this.rejoinGen++;
       this.rejoinsLeft = 0;
-      this.failPending(new CraftError("CONNECTION_LOST",
+      this.pending.fail(new CraftError("CONNECTION_LOST",
         `connection closed (${code}): the request may or may not have been carried out (plain session, resume off)`));
     }
     if (this.connState === "connected") {
@@ -546,11 +422,18 @@ export abstract class Connection {
   private cut(reason: string): void {
     const ws = this.ws;
     if (!ws) return;
-    // No close frame: it would end the session. Node's ws can drop the TCP connection; a
-    // browser socket is closed once a newer connection has its welcome.
+    this.giveUp(ws);
+    this.socketClosed(ABNORMAL_CLOSE, reason, true);
+  }
+
+  /**
+   * Drops a socket without a close frame, which would end the session if it got through.
+   * Node's ws can drop the TCP connection; a browser socket is closed once a newer connection
+   * has its welcome (a resume has replaced it on the server by then).
+   */
+  private giveUp(ws: any): void {
     if (typeof ws.terminate === "function") ws.terminate();
     else this.abandoned.push(ws);
-    this.socketClosed(ABNORMAL_CLOSE, reason, true);
   }
 
   private scheduleAttempt(): void {
@@ -597,7 +480,7 @@ export abstract class Connection {
       }
       const ws = this.ws;  // a hello that timed out on an open socket
       this.ws = undefined;
-      if (ws) (typeof ws.terminate === "function" ? ws.terminate() : closeQuietly(ws));
+      if (ws) this.giveUp(ws);
       this.scheduleAttempt();
     }
   }
@@ -618,13 +501,14 @@ export abstract class Connection {
     }
     this.linkUp = false;
     for (const old of this.abandoned.splice(0)) closeQuietly(old);
-    this.failPending(err);
+    this.pending.fail(err);
     this.rejoinGen++;
     this.rejoinsLeft = 0;
     this.seq = undefined;
     this.resumeToken = "";
     this.attempts = 0;
     this.unwatchNetwork?.();
+    this.unwatchNetwork = undefined;
     this.dropRooms("disconnected");
     this.setState("disconnected");
   }
@@ -633,6 +517,7 @@ export abstract class Connection {
     this.stopKeepAlive();
     const every = this.options.keepAliveMs ?? 10000;
     const wait = this.options.pongTimeoutMs ?? 5000;
+    if (!(every > 0)) return;
     this.keepAlive = setInterval(() => {
       const ws = this.ws;
       if (!this.linkUp) return;
@@ -654,24 +539,17 @@ export abstract class Connection {
 
   /** Browsers: "offline" cuts the connection at once, "online" skips the backoff wait. */
   private watchNetwork(): void {
-    const g = globalThis as any;
-    if (this.unwatchNetwork || typeof g.addEventListener !== "function" || typeof g.navigator?.onLine !== "boolean") return;
-    const offline = () => {
-      if (this.linkUp) this.cut("the browser went offline");
-    };
-    const online = () => {
-      if (this.attemptTimer === undefined) return;
-      clearTimeout(this.attemptTimer);
-      this.attemptTimer = undefined;
-      void this.attempt();
-    };
-    g.addEventListener("offline", offline);
-    g.addEventListener("online", online);
-    this.unwatchNetwork = () => {
-      g.removeEventListener("offline", offline);
-      g.removeEventListener("online", online);
-      this.unwatchNetwork = undefined;
-    };
+    this.unwatchNetwork ??= watchNetwork(
+      () => {
+        if (this.linkUp) this.cut("the browser went offline");
+      },
+      () => {
+        if (this.attemptTimer === undefined) return;
+        clearTimeout(this.attemptTimer);
+        this.attemptTimer = undefined;
+        void this.attempt();
+      },
+    );
   }
 }
 
@@ -688,4 +566,19 @@ function closeQuietly(ws: any): void {
   } catch {
     // a socket still connecting may refuse; it is dropped either way
   }
+}
+
+/**
+ * Calls offline/online on the browser's network events; returns the unsubscribe, or
+ * undefined where there are none (Node).
+ */
+function watchNetwork(offline: () => void, online: () => void): (() => void) | undefined {
+  const g = globalThis as any;
+  if (typeof g.addEventListener !== "function" || typeof g.navigator?.onLine !== "boolean") return undefined;
+  g.addEventListener("offline", offline);
+  g.addEventListener("online", online);
+  return () => {
+    g.removeEventListener("offline", offline);
+    g.removeEventListener("online", online);
+  };
 }

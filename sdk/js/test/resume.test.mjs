@@ -64,6 +64,14 @@ async function startProxy(targetPort) {
   return proxy;
 }
 
+// A counter from craftd's /metrics.
+async function metric(srv, name) {
+  const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  assert.ok(m, `no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
 let server;
 before(async () => { if (!skip) server = await startCraftd(); });
 after(async () => { if (server) assert.equal((await server.stop()).code, 0); });
@@ -105,6 +113,8 @@ for (const format of ["binary", "json"]) {
 
       // 200 messages a second each way; three cuts along the way. ann keeps sending while
       // reconnecting: those go out after the resume.
+      const replayedBefore = await metric(server, "craft_replayed_messages_total");
+      const resumedBefore = await metric(server, "craft_sessions_resumed_total");
       const N = 400;
       for (let i = 1; i <= N; i++) {
         a.send(1, String(i));
@@ -125,6 +135,9 @@ for (const format of ["binary", "json"]) {
       assert.deepEqual(log.reconnected, [], "never a new session");
       for (const r of log.resumed) assert.equal(r.sessionId, sessionId);
       assert.ok(log.resumed.some((r) => r.replayed > 0), "messages sent while away were sent again");
+      // bob kept sending while ann was away: the server replayed those.
+      assert.ok(await metric(server, "craft_replayed_messages_total") > replayedBefore, "the server replayed messages");
+      assert.equal(await metric(server, "craft_sessions_resumed_total"), resumedBefore + log.resumed.length);
       for (const d of log.dropped) assert.equal(d.code, 1006);
       assert.deepEqual(log.states, ["disconnected>connecting", "connecting>connected",
         ...log.resumed.flatMap(() => ["connected>reconnecting", "reconnecting>connected"])]);
