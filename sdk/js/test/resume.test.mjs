@@ -67,7 +67,8 @@ async function startProxy(targetPort) {
 // A counter from craftd's /metrics.
 async function metric(srv, name) {
   const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
-  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  const m = line && /^\S+ (\d+)$/.exec(line);
   assert.ok(m, `no ${name} in /metrics`);
   return Number(m[1]);
 }
@@ -293,6 +294,64 @@ test("a session the server no longer holds: a new one, rooms rejoined by id, pen
     await bob.close();
     await proxy.close();
     await short.stop();
+  }
+});
+
+test("REPLAY_GAP: what the client never got outgrew the server's buffer; a new session, rooms rejoined", opts, async () => {
+  const small = await startCraftd(["--session.replay-buffer-bytes", "1024"]);
+  const proxy = await startProxy(small.http);
+  const ann = client(proxy.url, "ann");
+  const bob = client(small.url, "bob", { reconnect: { enabled: false } });
+  const log = record(ann);
+  try {
+    await ann.connect();
+    await bob.connect();
+    const oldId = ann.sessionId;
+    const b = await bob.create("relay");
+    const a = await ann.joinById(b.id);
+    const got = [];
+    a.onMessage(1, (d) => got.push(decodeText(d)));
+    const gapsBefore = await metric(small, 'craft_resume_failures_total{reason="gap"}');
+    // The server thinks these reached ann (the link is up for it) and keeps them unacked,
+    // but only 1 KiB of them: the oldest go.
+    proxy.freeze({ toClient: true, toServer: false });
+    for (let i = 0; i < 40; i++) b.send(1, "x".repeat(100));
+    await sleep(200);
+    proxy.cut();
+    await until("reconnected", () => log.reconnected.length === 1);
+    assert.equal(await metric(small, 'craft_resume_failures_total{reason="gap"}'), gapsBefore + 1);
+    assert.deepEqual(log.resumed, []);
+    assert.notEqual(ann.sessionId, oldId);
+    assert.equal(a.sessionId, ann.sessionId, "the room was rejoined");
+    assert.deepEqual(got, [], "nothing of a gapped replay is delivered");
+    b.send(1, "after");
+    await until("a message to the new session", () => got.length === 1);
+  } finally {
+    await ann.close();
+    await bob.close();
+    await proxy.close();
+    await small.stop();
+  }
+});
+
+test("auth.session_policy refuse: a second hello for the account rejects SESSION_EXISTS", opts, async () => {
+  const s = await startCraftd(["--store.sqlite-path", ":memory:", "--auth.password-cost", "minimum", "--auth.session-policy", "refuse"]);
+  const token = (await new Api(s.httpUrl).authenticateDevice(`refuse-${process.pid}-${Date.now()}`, { create: true })).token;
+  const first = client(s.url, "", { token });
+  const second = client(s.url, "", { token });
+  try {
+    await first.connect();
+    await assert.rejects(second.connect(), (e) => e instanceof CraftError && e.code === "SESSION_EXISTS");
+    assert.equal(second.state, "disconnected");
+    assert.equal(first.state, "connected");
+    await first.close();
+    // The first said goodbye: the account is free.
+    await second.connect();
+    assert.equal(second.state, "connected");
+  } finally {
+    await first.close();
+    await second.close();
+    await s.stop();
   }
 });
 
