@@ -206,6 +206,40 @@ test("requests pending across a drop are carried out once: the reply replayed, o
   }
 });
 
+test("a request made while reconnecting goes out on resume; giving up after maxAttempts is final", opts, async () => {
+  const proxy = await startProxy(server.http);
+  const ann = client(proxy.url, "ann", { reconnect: { ...fast, maxAttempts: 3 } });
+  const log = record(ann);
+  try {
+    await ann.connect();
+    const room = await ann.create("relay");
+    proxy.blocked = true;
+    proxy.cut();
+    await until("the drop", () => log.dropped.length === 1);
+    const asked = ann.listRooms("relay");
+    proxy.blocked = false;
+    const rooms = await asked;
+    assert.ok(rooms.some((r) => r.roomId === room.id));
+    assert.equal(log.resumed.length, 1);
+
+    // Now the server stays out of reach.
+    const left = next((cb) => room.onLeft(cb));
+    proxy.blocked = true;
+    proxy.cut();
+    const pending = ann.listRooms().then(() => assert.fail("answered"), (e) => e);
+    await until("disconnected", () => ann.state === "disconnected");
+    assert.equal((await left)[0], "disconnected");
+    const err = await pending;
+    assert.ok(err instanceof CraftError && err.code === "CONNECTION_LOST", String(err));
+    assert.deepEqual(log.states.slice(-2), ["connected>reconnecting", "reconnecting>disconnected"]);
+    room.send(1, "x");  // a room we are out of ignores sends
+    await assert.rejects(ann.listRooms(), (e) => e instanceof CraftError && e.code === "CLOSED");
+  } finally {
+    await ann.close();
+    await proxy.close();
+  }
+});
+
 test("a silent connection (no pong) is given up and resumed; nothing sent meanwhile is lost", opts, async () => {
   const proxy = await startProxy(server.http);
   const ann = client(proxy.url, "ann", { keepAliveMs: 100, pongTimeoutMs: 200 });
@@ -308,7 +342,9 @@ test("REPLAY_GAP: what the client never got outgrew the server's buffer; a new s
     await bob.connect();
     const oldId = ann.sessionId;
     const b = await bob.create("relay");
+    const seenJoin = next((cb) => b.onJoin(cb));  // before watching: the join presence may trail the reply
     const a = await ann.joinById(b.id);
+    await seenJoin;
     const got = [];
     a.onMessage(1, (d) => got.push(decodeText(d)));
     const gapsBefore = await metric(small, 'craft_resume_failures_total{reason="gap"}');
@@ -365,7 +401,9 @@ test("resume off (a plain session): pending requests reject CONNECTION_LOST, roo
     await bob.connect();
     const oldId = ann.sessionId;
     const b = await bob.create("relay");
+    const seenJoin = next((cb) => b.onJoin(cb));  // before watching: the join presence may trail the reply
     const a = await ann.joinById(b.id);
+    await seenJoin;
     const bobSaw = watch(b);
     proxy.freeze({ toClient: true, toServer: false });
     const asked = ann.listRooms();
@@ -395,7 +433,9 @@ test("more unacked output than the resend buffer holds: the resume becomes a new
     await bob.connect();
     const oldId = ann.sessionId;
     const b = await bob.create("relay");
+    const seenJoin = next((cb) => b.onJoin(cb));  // before watching: the join presence may trail the reply
     const a = await ann.joinById(b.id);
+    await seenJoin;
     const got = [];
     b.onMessage(1, (d) => got.push(decodeText(d)));
     proxy.blocked = true;
@@ -424,7 +464,9 @@ test("close() says goodbye: the others see a leave at once, nothing is resumed",
   await ann.connect();
   await bob.connect();
   const b = await bob.create("relay");
+  const seenJoin = next((cb) => b.onJoin(cb));
   const a = await ann.joinById(b.id);
+  await seenJoin;
   const bobSaw = watch(b);
   const left = next((cb) => a.onLeft(cb));
   const id = ann.sessionId;
