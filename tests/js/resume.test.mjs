@@ -67,7 +67,7 @@ async function exchangeWithCuts(t, s, { transport = "ws", format = "json", n = 1
   assert.ok(!welcome.resumed, "a fresh session's welcome is not resumed");
   const cutAt = new Set();
   while (cutAt.size < cuts) cutAt.add(10 + Math.floor(Math.random() * (n - 20)));
-  t.diagnostic(`${transport}/${format}: cutting after a's messages ${[...cutAt].sort((x, y) => x - y).join(", ")}`);
+  t.diagnostic(`${transport}/${a.format}: cutting after a's messages ${[...cutAt].sort((x, y) => x - y).join(", ")}`);
 
   const resumes = [];
   const cutAndResume = async () => {
@@ -165,6 +165,31 @@ test("requests across a drop are applied once: replies come in the replay or aft
   await watcher.close();
 });
 
+test("acks both ways: the server acks every 250 ms what it received; a client that only listens acks with ack envelopes", opts, async () => {
+  const { a, room, watcher } = await pair(server, "acker", { format: "binary" });
+  for (let i = 1; i <= 5; i++) a.send(room.roomId, 1, `s${i}`);
+  await until(() => a.serverAcked === a.sent, 1000, () => `the server's ack of ${a.sent} (has ${a.serverAcked})`);
+  assert.equal(a.unacked.length, 0, "what the server acked is no longer kept");
+  // 150 messages in: at least one ack per 64, and the rest within 500 ms.
+  const before = a.stats.acksSent;
+  for (let i = 1; i <= 150; i++) watcher.send(room.roomId, 1, `r${i}`);
+  await until(() => texts(a, "r").length === 150, 3000, () => "150 messages");
+  assert.ok(a.stats.acksSent - before >= 2, `acks every 64 messages (${a.stats.acksSent - before})`);
+  await until(() => a.ackSent === a.received, 1000, () => "the last ack within 500 ms");
+  // What a acked is what the server no longer needs: a resume from there replays nothing
+  // and needs nothing resent.
+  a.cut();
+  await watcher.waitFor(presenceOf(watcher, "dropped", a.sessionId), 3000, "dropped");
+  const w = await a.resume();
+  assert.equal(Number(w.lastSeq), a.sent);
+  assert.equal(a.lastResume.resent, 0);
+  await sleep(200);
+  assert.deepEqual(texts(a, "r"), numbered("r", 150), "nothing replayed twice");
+  assert.deepEqual(a.violations, []);
+  await a.close();
+  await watcher.close();
+});
+
 test("RESUME_FAILED: a bogus token, a used token, another frame type or transport; the connection stays usable", opts, async () => {
   const s = server;
   const c = await new Client(s.url).connect();
@@ -201,7 +226,7 @@ test("RESUME_FAILED: a bogus token, a used token, another frame type or transpor
   await watcher.close();
 });
 
-test("REPLAY_GAP: more than session.replay_buffer_bytes while held ends the session", opts, async () => {
+test("more than session.replay_buffer_bytes while held ends the session: a leave, then RESUME_FAILED", opts, async () => {
   await withServer(["--session.replay-buffer-bytes", "2048"], async (s) => {
     const { a, room, watcher } = await pair(s, "gap");
     a.cut();
@@ -209,7 +234,8 @@ test("REPLAY_GAP: more than session.replay_buffer_bytes while held ends the sess
     for (let i = 0; i < 40; i++) watcher.send(room.roomId, 1, "x".repeat(100));  // ~4.5 KB for a
     // "The session ends — its rooms see presence{leaves} — ... when the buffer overflows while held"
     await watcher.waitFor(presenceOf(watcher, "leaves", a.sessionId), 3000, "the held session's leave");
-    await assert.rejects(a.resume(), (e) => isError(e, "REPLAY_GAP"));
+    // The session is gone, not just short of messages: "its session has ended".
+    await assert.rejects(a.resume(), (e) => isError(e, "RESUME_FAILED"));
     assert.equal(a.ended, true);
     // Still open and un-helloed: a fresh hello starts a new session.
     const w = await a.hello("gap-again");
