@@ -118,9 +118,6 @@ void Session::sweep_link(TimePoint now) {
 }
 
 void Session::on_pong(std::string_view payload) {
-  // The answer to our ping frame: the next quiet interval gets a ping again (a WebSocket
-  // pong is no envelope, so the envelope path does not clear this).
-  ping_outstanding_ = false;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
   for (unsigned char c : payload) stamp = static_cast<int64_t>(static_cast<uint64_t>(stamp) << 8 | c);

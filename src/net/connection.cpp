@@ -535,9 +535,6 @@ void Connection::attach(Pipe p) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;
   }
-  // A fresh asio socket is blocking again: without this, read_some on an adopted socket
-  // with nothing to read blocks the whole shard (no accepts, no shutdown).
-  if (socket_.is_open()) socket_.non_blocking(true, ec);
   tls_ = std::move(p.tls);
   partial_ = std::move(p.partial);
   fragments_ = std::move(p.fragments);
