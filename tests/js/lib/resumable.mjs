@@ -15,12 +15,11 @@ const LINK_LEVEL = ["hello", "welcome", "ping", "pong", "ack", "disconnect"];
 // makes it unsequenced, so an unknown new body is counted like any other message.
 export const isSequenced = (m) => !LINK_LEVEL.some((k) => m[k] !== undefined);
 
-// Closes after which the session cannot be resumed: the client's own goodbye (answered
-// with 1000), server shutdown (§3.2 "at server shutdown"), a version or auth failure
-// (4004, 4005: the session never was or is over) and replacement by a newer hello (4006).
-// Every other loss (EOF, reset, 4001, ...) is worth one resume attempt: the server's
-// RESUME_FAILED then says whether the session was held.
-const SESSION_OVER = new Set([1000, 1001, 4004, 4005, 4006]);
+// §3.2 "Held": a session is held when its connection "ends without a goodbye (EOF, reset, a
+// server close 4001 for silence)". Any other close the server starts comes with a
+// disconnect envelope of another code and ends the session (craftd: 4002, 4003, 1009...
+// end it too), so only a link lost without a disconnect, or with 4001, is resumed.
+const resumableLoss = (code) => code === null || code === 1006 || code === 4001;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -255,12 +254,13 @@ export class ResumableClient extends Endpoint {
     }
   }
 
-  // Resolves linkLost with the close code (the disconnect envelope's, else the close frame's).
+  // Resolves linkLost with the close code: the disconnect envelope's, else the close
+  // frame's (1006 when the socket just ended), else null (TCP EOF or reset).
   onLinkClosed(gen, link) {
     const code = this.disconnect?.code ?? link.closeCode ?? null;
     if (gen !== this.gen) return code;  // a link this client already gave up on
     this.dropLink();
-    if (SESSION_OVER.has(code)) this.ended = true;
+    if (!resumableLoss(code)) this.ended = true;
     if (this.autoResume && !this.ended && this.resumeToken) this.resumeLoop();
     return code;
   }
