@@ -98,7 +98,11 @@ void Session::sweep_link(TimePoint now) {
     // Half-open (unplugged, asleep): a resumable session is held (on_closed sees 4001).
     return close(close_code::idle_timeout, "no answer to the server's ping (limits.server_ping_timeout_ms)");
   }
-  if (quiet < interval || ping_outstanding_) return;
+  if (quiet < interval) {
+    ping_outstanding_ = false;  // something arrived since: the next quiet spell gets a ping
+    return;
+  }
+  if (ping_outstanding_) return;
   ping_outstanding_ = true;
   shard().metrics().server_pings.add();
   int64_t stamp = now_us();
@@ -114,6 +118,7 @@ void Session::sweep_link(TimePoint now) {
 }
 
 void Session::on_pong(std::string_view payload) {
+  ping_outstanding_ = false;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
   for (unsigned char c : payload) stamp = static_cast<int64_t>(static_cast<uint64_t>(stamp) << 8 | c);
