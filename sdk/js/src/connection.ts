@@ -24,6 +24,8 @@ const CLOSING_HELLO_ERRORS = new Set<CraftErrorCode>([
   "UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED", "ACCOUNT_BANNED", "UNSUPPORTED_VERSION",
 ]);
 const ABNORMAL_CLOSE = 1006;
+// Closes after which the server holds a resumable session: none at all (1005, 1006) or 4001.
+const HELD_AFTER = new Set<number>([1005, ABNORMAL_CLOSE, CloseCode.idleTimeout]);
 
 /** The connection half of Client (see client.ts); not used on its own. */
 export abstract class Connection {
@@ -402,6 +404,9 @@ export abstract class Connection {
       this.finish(new CraftError("CONNECTION_LOST", `connection closed (${code}${reason ? `: ${reason}` : ""})`));
       return;
     }
+    // Only a loss without a close from the server (EOF, reset, a socket we gave up on) or its
+    // 4001 for silence leaves the session held (§3.2); any other close ended it.
+    if (!HELD_AFTER.has(code)) this.resumeToken = "";
     // The clocks of kept requests stop until they can be answered again.
     this.pending.pause();
     if (!this.seq) {

@@ -117,6 +117,9 @@ test("reconnects with backoff after the server restarts; a room that is gone is 
     assert.equal(info.sessionId, c.sessionId);
     assert.equal(c.state, "connected");
     assert.deepEqual(states, ["disconnected>connecting", "connecting>connected", "connected>reconnecting", "reconnecting>connected"]);
+    // A close the server started with 1001 ended the session: no resume was tried.
+    const metrics = await (await fetch(`${second.httpUrl}/metrics`)).text();
+    assert.ok(metrics.split("\n").includes('craft_resume_failures_total{reason="unknown"} 0'), "no resume attempt");
     const again = await c.joinOrCreate("relay");
     assert.ok(again.id);
   } finally {
