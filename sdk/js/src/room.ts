@@ -100,6 +100,11 @@ export class Room<Ops extends OpMap = RawOps> {
   private readonly codecs: Record<number, OpCodec<unknown, unknown> | undefined>;
   private readonly fallback: Codec<unknown, unknown>;
   private gone = false;
+  /**
+   * Messages that came right behind room_joined (in the same read, or replayed after a
+   * resume), before the caller's await could add listeners: handled at announceState.
+   */
+  private early: Envelope[] | undefined = [];
   /** @internal: leave() was called; a rejoin after a lost session skips this room. */
   leaving = false;
 
@@ -179,6 +184,10 @@ export class Room<Ops extends OpMap = RawOps> {
 
   /** @internal */
   handle(e: Envelope): void {
+    if (this.early) {
+      this.early.push(e);
+      return;
+    }
     const body = e.body;
     if (body.case === "roomData") {
       const { op, data } = body.value;
@@ -241,9 +250,12 @@ export class Room<Ops extends OpMap = RawOps> {
     this.state = joined.state;
     this.events.stateChange.emit(this.state);
   }
-  /** @internal: fires the join state to listeners registered before it arrived. */
+  /** @internal: fires the join state, then what came right behind it, once the caller's await added its listeners. */
   announceState(): void {
     this.events.stateChange.emit(this.state);
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const e of early) this.handle(e);
   }
 }
 

@@ -171,9 +171,14 @@ test("requests pending across a drop are carried out once: the reply replayed, o
     proxy.freeze({ toClient: true, toServer: false });
     const join1 = ann.joinById(r1.id);
     await until("the join reaches the server", () => saw1.length === 1);
+    r1.send(5, "right after the join");  // replayed right behind the room_joined
+    await sleep(50);
     proxy.cut();
     const a1 = await join1;
     assert.equal(a1.id, r1.id);
+    // A listener added after the await still gets it.
+    const early = await next((cb) => a1.onMessage(5, cb));
+    assert.equal(decodeText(early[0]), "right after the join");
 
     // The join never reaches the server: sent again after the resume.
     proxy.freeze({ toClient: false, toServer: true });
