@@ -31,7 +31,7 @@ export class ResumableClient extends Endpoint {
   // answerServerPings: false makes a TCP client that ignores the server's pings (§3 item 5).
   // autoResume: after a lost link, resume on a new one with backoff until the window ends.
   constructor(where, { transport = "ws", host = "127.0.0.1", format = "json", ackEvery = 64, ackDelayMs = 500,
-    acks = true, answerServerPings = true, autoResume = false } = {}) {
+    acks = true, answerServerPings = true, autoResume = false, wsOptions = {}, tlsOptions = null } = {}) {
     super();
     this.where = where;
     this.transport = transport;
@@ -42,6 +42,8 @@ export class ResumableClient extends Endpoint {
     this.acks = acks;
     this.answerServerPings = answerServerPings;
     this.autoResume = autoResume;
+    this.wsOptions = wsOptions;    // wss:// against a test certificate: { ca }
+    this.tlsOptions = tlsOptions;  // TLS on the TCP port: { ca, servername }
 
     this.link = null;          // the current connection (a Client or TcpClient), or null while cut
     this.gen = 0;              // bumped per link: messages from an abandoned link are ignored
@@ -65,7 +67,8 @@ export class ResumableClient extends Endpoint {
 
   // Opens a new connection; the session is not on it until a welcome.
   async connect() {
-    const link = this.transport === "tcp" ? new TcpClient(this.where, this.host) : new Client(this.where, { format: this.format });
+    const link = this.transport === "tcp" ? new TcpClient(this.where, this.host, this.tlsOptions)
+      : new Client(this.where, { format: this.format, wsOptions: this.wsOptions });
     const gen = ++this.gen;
     link.receive = (m) => this.fromLink(gen, link, m);
     await link.connect();
