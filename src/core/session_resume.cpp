@@ -266,6 +266,11 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
     metrics.sessions_held.sub();
   }
   ping_outstanding_ = false;
+  // Full, as any new connection's: what the client resends now (everything it sent while
+  // away) must not be refused by the rate limit.
+  bucket_.fill(shard().now());
+  strikes_ = 0;
+  resume_->ack_sent = resume_->received;  // welcome.last_seq says it
   ++resume_->generation;
   v1::Envelope reply;
   reply.set_cid(cid);

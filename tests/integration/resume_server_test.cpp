@@ -339,3 +339,28 @@ TEST(ResumeServer, AConnectedClientThatNeverAcksKeepsAtMostTheReplayBufferAndGet
   }
   EXPECT_EQ(server.metric("craft_resume_failures_total{reason=\"gap\"}"), 1);
 }
+
+// What a client sent while away goes out at once on resume: the bucket starts full again.
+TEST(ResumeServer, AResumeStartsWithAFullRateLimitBucketForTheResend) {
+  CraftdProcess server({"--limits.messages-per-second", "5", "--limits.message-burst", "50"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  for (int i = 0; i < 45; ++i) a.c->send(room, 1, "before");  // the bucket is nearly empty now
+  for (int i = 0; i < 45; ++i) ASSERT_TRUE(next_room_data(*b));
+  a.c.reset();
+  ASSERT_TRUE(b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  a.c = connect(server);
+  auto w = a.c->request(resume_hello(a)).welcome();
+  ASSERT_TRUE(w.resumed());
+  for (int i = 0; i < 40; ++i) a.c->send(room, 1, "resent-" + std::to_string(i));  // the resend
+  for (int i = 0; i < 40; ++i) {
+    auto got = next_room_data(*b);
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(got->data(), "resent-" + std::to_string(i));
+  }
+  EXPECT_EQ(server.metric("craft_rate_limited_total"), 0);
+}
