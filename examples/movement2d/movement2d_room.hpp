@@ -17,6 +17,9 @@ namespace craft::examples {
 struct MovementRules {
   float world_width = 800;
   float world_height = 600;
+  // A player is a square this wide, centred on its position: positions are clamped so the
+  // whole square stays inside the world, not just its centre.
+  float player_size = 20;
   float speed = 200;             // units per second: the speed limit
   uint32_t tick_rate_hz = 30;
   uint32_t inputs_per_tick = 3;  // applied per player per tick at most
@@ -41,6 +44,8 @@ struct Position {
 // One fixed step of one input: the pure heart of the simulation, shared with clients'
 // prediction (the page does the same arithmetic).
 Position step(Position p, const Input& input, float dt, const MovementRules& rules);
+// p moved to the nearest position whose whole square (player_size) is inside the world.
+Position inside(Position p, const MovementRules& rules);
 
 class Movement2dRoom : public Room {
  public:
