@@ -85,6 +85,23 @@ void Movement2dRoom::on_leave(const Client& client) {
   join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), client.id), join_order_.end());
 }
 
+Duration Movement2dRoom::on_drop(const Client& client, Duration hold) {
+  auto it = entities_.find(client.id);
+  if (it == entities_.end()) return hold;
+  auto* p = registry_.get<Player>(it->second);
+  p->dropped = true;
+  // Inputs already queued are discarded, not played out while nobody steers; acknowledging
+  // them (applied_seq) keeps the resumed page from predicting them forever.
+  p->queued = 0;
+  p->applied_seq = p->last_seq;
+  return hold;
+}
+
+void Movement2dRoom::on_resume(const Client& client) {
+  auto it = entities_.find(client.id);
+  if (it != entities_.end()) registry_.get<Player>(it->second)->dropped = false;
+}
+
 std::optional<std::string> Movement2dRoom::accept_input(SessionId player, std::string_view data) {
   auto it = entities_.find(player);
   if (it == entities_.end()) return "not a player";
@@ -156,7 +173,9 @@ std::string Movement2dRoom::snapshot_json() const {
     append_fixed2(out, pos->x);
     out += ",\"y\":";
     append_fixed2(out, pos->y);
-    out += ",\"seq\":" + std::to_string(player->applied_seq) + "}";
+    out += ",\"seq\":" + std::to_string(player->applied_seq);
+    if (player->dropped) out += ",\"dropped\":true";
+    out += '}';
   }
   out += "]}";
   return out;

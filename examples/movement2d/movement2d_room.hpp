@@ -60,6 +60,11 @@ class Movement2dRoom : public Room {
   JoinResult on_join(const Client& client, std::string_view options) override;
   std::string join_state(const Client& client) override;
   void on_leave(const Client& client) override;
+  // A player whose connection dropped keeps its seat for the server's resume window
+  // (docs/protocol.md §3.2) and stands still meanwhile; snapshots mark it "dropped" so pages
+  // can grey it instead of showing a live player who does not answer.
+  Duration on_drop(const Client& client, Duration hold);
+  void on_resume(const Client& client);
   void on_message(const Client& from, const Message& message) override;
   void on_tick(Duration dt) override;
 
@@ -79,6 +84,7 @@ class Movement2dRoom : public Room {
     uint32_t applied_seq = 0;    // last applied; after a drained queue, last_seq
     std::array<Input, 8> queue{};
     uint32_t queued = 0;
+    bool dropped = false;        // connection lost, seat held: frozen until it resumes
   };
   Position spawn_point(SessionId id) const;
 

@@ -124,6 +124,27 @@ TEST(Movement2d, RejectsReplayedWrongAndFloodingInputs) {
   EXPECT_EQ(room.accept_input(9, encode_input({13, 0, 1})), "input seq must increase");
 }
 
+TEST(Movement2d, ADroppedPlayerKeepsItsSeatStandsStillAndIsMarkedUntilItResumes) {
+  RoomFixture f;
+  auto& room = *f.room;
+  room.on_join({7, "ann"}, "");
+  room.on_join({8, "bob"}, "");
+  Position start = *room.position_of(7);
+  for (uint32_t seq = 1; seq <= 4; ++seq) EXPECT_EQ(room.accept_input(7, encode_input({seq, 1, 0})), std::nullopt);
+  EXPECT_EQ(room.on_drop({7, "ann"}, 15s), craft::Duration(15s));  // the server's hold, unchanged
+  room.simulate(dt);
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, start.x);  // its queued inputs were not played out
+  auto json = room.snapshot_json();
+  EXPECT_NE(json.find("{\"id\":\"7\",\"name\":\"ann\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"seq\":4,\"dropped\":true}"), std::string::npos) << json;  // discarded, acknowledged
+  EXPECT_EQ(json.find("\"seq\":0,\"dropped\""), std::string::npos) << json;      // bob is live
+  room.on_resume({7, "ann"});
+  EXPECT_EQ(room.snapshot_json().find("dropped"), std::string::npos);
+  EXPECT_EQ(room.accept_input(7, encode_input({5, 1, 0})), std::nullopt);
+  room.simulate(dt);
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, start.x + step_length);
+}
+
 TEST(Movement2d, TicksAtItsRateAndSnapshotsEveryPlayer) {
   RoomFixture f;
   auto& room = *f.room;
