@@ -287,3 +287,43 @@ test("chat: a 30-character name of 60 UTF-8 bytes is explained before sending, a
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("chat: a reset connection resumes: the other member is greyed meanwhile, and what was said meanwhile arrives once", { skip }, async () => {
+  const proxy = await cutProxy(server.http);
+  try {
+    const a = await openPage(proxy.port, "/chat/");
+    const b = await openPage(server.http, "/chat/");
+    for (const [p, name] of [[a, "Gina"], [b, "Hugo"]]) {
+      await p.page.fill("#name", name);
+      await p.page.click("#join");
+      await p.page.waitForSelector("#text:not([disabled])");
+    }
+    await b.page.waitForFunction(() => document.getElementById("members").textContent.includes("Gina"));
+    const roomId = await a.page.evaluate(() => window.craftChat.room.id);
+    const sessionId = await a.page.evaluate(() => window.craftChat.client.sessionId);
+
+    assert.ok(proxy.cut() >= 1);
+    await b.page.waitForSelector("#members .dropped", { timeout: 5000 });
+    assert.match(await b.page.textContent("#members .dropped"), /Gina \(reconnecting…\)/);
+    await b.page.screenshot({ path: path.join(artifacts, "chat-dropped-b.png") });
+    await b.page.fill("#text", "said while Gina was away");
+    await b.page.press("#text", "Enter");
+
+    await a.page.waitForFunction(() => window.craftChat.connectionLog.includes("resumed"), null, { timeout: 20000 });
+    await a.page.waitForFunction(() => document.getElementById("log").textContent.includes("Hugo: said while Gina was away"), null, { timeout: 5000 });
+    assert.equal(await a.page.evaluate(() => window.craftChat.client.sessionId), sessionId);
+    assert.equal(await a.page.evaluate(() => window.craftChat.room.id), roomId);
+    const said = await a.page.evaluate(() => document.getElementById("log").textContent.split("said while Gina was away").length - 1);
+    assert.equal(said, 1, "delivered exactly once");
+    await b.page.waitForFunction(() => !document.querySelector("#members .dropped"), null, { timeout: 5000 });
+    const bLog = await b.page.textContent("#log");
+    assert.doesNotMatch(bLog, /Gina left/);
+    assert.match(bLog, /Gina is back/);
+    await a.page.screenshot({ path: path.join(artifacts, "chat-resumed-a.png") });
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    await a.context.close();
+    await b.context.close();
+  } finally {
+    await proxy.close();
+  }
+});
