@@ -63,8 +63,8 @@ class Movement2dRoom : public Room {
   // A player whose connection dropped keeps its seat for the server's resume window
   // (docs/protocol.md §3.2) and stands still meanwhile; snapshots mark it "dropped" so pages
   // can grey it instead of showing a live player who does not answer.
-  Duration on_drop(const Client& client, Duration hold);
-  void on_resume(const Client& client);
+  Duration on_drop(const Client& client, Duration hold) override;
+  void on_resume(const Client& client) override;
   void on_message(const Client& from, const Message& message) override;
   void on_tick(Duration dt) override;
 
