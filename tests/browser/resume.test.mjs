@@ -129,7 +129,7 @@ async function metric(name) {
   return line ? Number(line.split(" ").at(-1)) : NaN;
 }
 
-test("movement2d: offline for 5 s, then online: same room, same session, still moving, never seen to leave", { skip }, async () => {
+test("movement2d: offline for 5 s, then online: same room, same session, still moving, never seen to leave", { skip }, async (t) => {
   const a = await openPage(server.http, "/movement2d/?name=Alice");
   await ready(a);
   const b = await openPage(server.http, "/movement2d/?name=Bob");
@@ -137,6 +137,7 @@ test("movement2d: offline for 5 s, then online: same room, same session, still m
   const before = await demo(a);
   await movesAsSeenBy(a, b);
   const stop = await watchFor(b, before.sessionId);
+  const resumes = await metric("craft_sessions_resumed_total");
 
   await a.context.setOffline(true);
   await a.page.waitForFunction(() => window.craftDemo.connection === "offline", null, { timeout: 2000 });
@@ -154,6 +155,9 @@ test("movement2d: offline for 5 s, then online: same room, same session, still m
   const leaves = (await demo(b)).events.filter((e) => e.type === "leave");
   assert.deepEqual(leaves, [], "Bob never saw Alice leave");
   assert.deepEqual((await demo(b)).players.map((p) => p.name).sort(), ["Alice", "Bob"]);
+  // Whether the session was resumed on a new socket (the SDK gave up on the socket when the
+  // browser said offline) or simply outlived the blip on the old one, both are correct.
+  t.diagnostic(`page A: ${after.connectionLog.join(" → ")}; resumes counted by craftd: ${await metric("craft_sessions_resumed_total") - resumes}`);
   await a.page.screenshot({ path: path.join(artifacts, "resume-online-a.png") });
   assert.deepEqual([...a.errors, ...b.errors], []);
   await a.context.close();
@@ -288,39 +292,86 @@ test("chat: a 30-character name of 60 UTF-8 bytes is explained before sending, a
   await context.close();
 });
 
+async function joinChat(p, name) {
+  await p.page.fill("#name", name);
+  await p.page.click("#join");
+  await p.page.waitForSelector("#text:not([disabled])");
+}
+async function say(p, text) {
+  await p.page.fill("#text", text);
+  await p.page.press("#text", "Enter");
+}
+const logHas = (p, text, timeout = 5000) =>
+  p.page.waitForFunction((text) => document.getElementById("log").textContent.includes(text), text, { timeout });
+const count = (p, text) => p.page.evaluate((text) => document.getElementById("log").textContent.split(text).length - 1, text);
+
 test("chat: a reset connection resumes: the other member is greyed meanwhile, and what was said meanwhile arrives once", { skip }, async () => {
   const proxy = await cutProxy(server.http);
   try {
     const a = await openPage(proxy.port, "/chat/");
     const b = await openPage(server.http, "/chat/");
-    for (const [p, name] of [[a, "Gina"], [b, "Hugo"]]) {
-      await p.page.fill("#name", name);
-      await p.page.click("#join");
-      await p.page.waitForSelector("#text:not([disabled])");
-    }
+    await joinChat(a, "Gina");
+    await joinChat(b, "Hugo");
     await b.page.waitForFunction(() => document.getElementById("members").textContent.includes("Gina"));
     const roomId = await a.page.evaluate(() => window.craftChat.room.id);
     const sessionId = await a.page.evaluate(() => window.craftChat.client.sessionId);
 
+    // Offline while cut, so Gina cannot be back before Hugo has spoken.
+    await a.context.setOffline(true);
     assert.ok(proxy.cut() >= 1);
     await b.page.waitForSelector("#members .dropped", { timeout: 5000 });
     assert.match(await b.page.textContent("#members .dropped"), /Gina \(reconnecting…\)/);
     await b.page.screenshot({ path: path.join(artifacts, "chat-dropped-b.png") });
-    await b.page.fill("#text", "said while Gina was away");
-    await b.page.press("#text", "Enter");
+    await say(b, "said while Gina was away");
+    await logHas(b, "Hugo: said while Gina was away");
+    await a.context.setOffline(false);
 
     await a.page.waitForFunction(() => window.craftChat.connectionLog.includes("resumed"), null, { timeout: 20000 });
-    await a.page.waitForFunction(() => document.getElementById("log").textContent.includes("Hugo: said while Gina was away"), null, { timeout: 5000 });
+    await logHas(a, "Hugo: said while Gina was away");
     assert.equal(await a.page.evaluate(() => window.craftChat.client.sessionId), sessionId);
     assert.equal(await a.page.evaluate(() => window.craftChat.room.id), roomId);
-    const said = await a.page.evaluate(() => document.getElementById("log").textContent.split("said while Gina was away").length - 1);
-    assert.equal(said, 1, "delivered exactly once");
+    assert.equal(await count(a, "said while Gina was away"), 1, "delivered exactly once");
     await b.page.waitForFunction(() => !document.querySelector("#members .dropped"), null, { timeout: 5000 });
+    // And the conversation goes on, both ways.
+    await say(a, "back again");
+    await logHas(b, "Gina: back again");
+    await say(b, "welcome back");
+    await logHas(a, "Hugo: welcome back");
     const bLog = await b.page.textContent("#log");
     assert.doesNotMatch(bLog, /Gina left/);
+    assert.match(bLog, /Gina lost their connection…/);
     assert.match(bLog, /Gina is back/);
     await a.page.screenshot({ path: path.join(artifacts, "chat-resumed-a.png") });
     assert.deepEqual([...a.errors, ...b.errors], []);
+    await a.context.close();
+    await b.context.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
+// todo until craftd delivers promptly after a resume that had nothing to replay: with
+// a2996b8, when Gina is back before anyone spoke, Hugo's next message reaches nobody (Hugo
+// included) until Gina sends something or leaves. Reproduced without a browser, with the
+// Node SDK, and with a plain (not resumable) session for Hugo; a ticking room (movement2d)
+// hides it.
+test("chat: a quick resume with nothing missed, then the other member speaks: it arrives at once", {
+  skip, todo: "craftd a2996b8: room messages stall after a resume that replayed nothing",
+}, async () => {
+  const proxy = await cutProxy(server.http);
+  try {
+    const a = await openPage(proxy.port, "/chat/");
+    const b = await openPage(server.http, "/chat/");
+    await joinChat(a, "Ivy");
+    await joinChat(b, "Jack");
+    await b.page.waitForFunction(() => document.getElementById("members").textContent.includes("Ivy"));
+    assert.ok(proxy.cut() >= 1);
+    await a.page.waitForFunction(() => window.craftChat.connectionLog.includes("resumed"), null, { timeout: 20000 });
+    await b.page.waitForFunction(() => !document.querySelector("#members .dropped") &&
+      document.getElementById("log").textContent.includes("Ivy is back"), null, { timeout: 5000 });
+    await say(b, "hello again");
+    await logHas(b, "Jack: hello again", 3000);
+    await logHas(a, "Jack: hello again", 3000);
     await a.context.close();
     await b.context.close();
   } finally {
