@@ -98,7 +98,11 @@ void Session::sweep_link(TimePoint now) {
     // Half-open (unplugged, asleep): a resumable session is held (on_closed sees 4001).
     return close(close_code::idle_timeout, "no answer to the server's ping (limits.server_ping_timeout_ms)");
   }
-  if (quiet < interval || ping_outstanding_) return;
+  if (quiet < interval) {
+    ping_outstanding_ = false;  // something arrived since: the next quiet spell gets a ping
+    return;
+  }
+  if (ping_outstanding_) return;
   ping_outstanding_ = true;
   shard().metrics().server_pings.add();
   int64_t stamp = now_us();

@@ -183,3 +183,64 @@ TEST(ResumeServer, AHeldSessionLeavesItsRoomsWhenTheWindowEnds) {
     EXPECT_EQ(err.code, v1::RESUME_FAILED);
   }
 }
+
+// Issue 11: a room ticking at 240 Hz with one input per tick, plus keep-alives and acks,
+// is not rate limited by default. Paced by sleeping between sends, so the client never
+// sends faster than 250 per second, however the machine stalls.
+TEST(ResumeServer, TheDefaultRateLimitFitsA240HzInputStreamWithKeepAlives) {
+  CraftdProcess server;
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  for (int i = 0; i < 750; ++i) {  // 3 s at 250 per second
+    if (i % 60 == 59) {
+      v1::Envelope ping;
+      ping.mutable_ping()->set_client_time_us(i);
+      a.c->send_envelope(ping);
+    } else {
+      v1::Envelope input;
+      input.set_ack_seq(1);
+      input.mutable_room_data()->set_room_id(room);
+      input.mutable_room_data()->set_op(1);
+      input.mutable_room_data()->set_data("x");
+      a.c->send_envelope(input);
+    }
+    std::this_thread::sleep_for(4ms);
+  }
+  EXPECT_FALSE(a.c->wait_for([](auto& e) { return e.has_error(); }, 500ms)) << "no RATE_LIMITED";
+  EXPECT_EQ(server.metric("craft_rate_limited_total"), 0);
+}
+
+// Half-open: the peer stops answering (no FIN). The server pings after the interval and
+// gives up after the timeout: 4001, and the resumable session is held, not ended.
+TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPlusTimeout) {
+  CraftdProcess server({"--limits.server-ping-interval-ms", "300", "--limits.server-ping-timeout-ms", "300"});
+  auto a = start(server, "a", Transport::tcp);
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  // The SDK answers pings while it reads: a reading client stays connected.
+  auto start_time = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start_time < 1500ms) {
+    a.c->poll(25ms);
+    b->poll(25ms);
+  }
+  EXPECT_GE(server.metric("craft_server_pings_total"), 2);
+  EXPECT_FALSE(a.c->is_closed());
+  auto rtt = server.metric("craft_session_rtt_seconds_count");
+  EXPECT_GE(rtt, 1) << "answered pings are RTT samples";
+  // Now it stops reading and answering: half-open as far as the server can tell.
+  auto stopped = std::chrono::steady_clock::now();
+  auto dropped = b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3000ms);
+  ASSERT_TRUE(dropped) << "b sees a dropped; closes 4001: " << server.metric("craft_closes_total{code=\"4001\"}")
+                       << ", held " << server.metric("craft_sessions_held") << ", pings "
+                       << server.metric("craft_server_pings_total") << ", b closed " << b->is_closed() << " "
+                       << b->close_code() << ", expired " << server.metric("craft_sessions_expired_total");
+  auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_LE(took, 300ms + 300ms + 250ms + 750ms) << "interval + timeout + one sweep + slack for a loaded machine";
+  EXPECT_EQ(server.metric("craft_sessions_held"), 1);
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"4001\"}"), 1) << "only a: b kept answering";
+}
