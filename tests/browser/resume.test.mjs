@@ -206,7 +206,7 @@ test("movement2d: the connection is reset while offline: the page resumes the sa
   }
 });
 
-test("movement2d: craftd restarts: both pages say so, rejoin, and show no ghost", { skip }, async () => {
+test("movement2d: craftd restarts: both pages say so, rejoin, and show no ghost", { skip }, async (t) => {
   const http = await freePort(), tcp = await freePort();
   const flags = ["--static-dir", examples, "--http-port", String(http), "--tcp-port", String(tcp)];
   let own = await startCraftd(flags);
@@ -220,7 +220,7 @@ test("movement2d: craftd restarts: both pages say so, rejoin, and show no ghost"
 
     await own.stop();
     for (const p of [a, b]) {
-      await p.page.waitForFunction(() => ["reconnecting", "disconnected"].includes(window.craftDemo.connection), null, { timeout: 5000 });
+      await p.page.waitForFunction(() => window.craftDemo.connection === "reconnecting", null, { timeout: 5000 });
     }
     await a.page.screenshot({ path: path.join(artifacts, "restart-reconnecting-a.png") });
     own = await startCraftd(flags);
@@ -239,8 +239,7 @@ test("movement2d: craftd restarts: both pages say so, rejoin, and show no ghost"
       assert.deepEqual(mine.players.map((p) => p.name).sort(), ["Erin", "Frank"]);
       const drawn = await me.page.evaluate(() => Object.keys(window.craftDemo.positions()).sort());
       assert.deepEqual(drawn, [mine.sessionId, theirs.sessionId].sort(), "no square for a session that is gone");
-      assert.ok(mine.connectionLog.includes("reconnecting") || mine.connectionLog.includes("disconnected"),
-        `the page said it lost the server: ${mine.connectionLog.join(" → ")}`);
+      t.diagnostic(`${mine.players.find((p) => p.id === mine.sessionId).name}'s page: ${mine.connectionLog.join(" → ")}`);
     }
     await movesAsSeenBy(a, b);
     await a.page.screenshot({ path: path.join(artifacts, "restart-rejoined-a.png") });
