@@ -244,3 +244,98 @@ TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPl
   EXPECT_EQ(server.metric("craft_sessions_held"), 1);
   EXPECT_EQ(server.metric("craft_closes_total{code=\"4001\"}"), 1) << "only a: b kept answering";
 }
+
+TEST(ResumeServer, AResumeOverAnotherTransportOrFrameTypeIsRefusedAndTheSessionStaysHeld) {
+  CraftdProcess server;
+  auto a = start(server, "a");  // WebSocket, binary
+  auto session = a.welcome.session_id();
+  a.c.reset();
+  std::this_thread::sleep_for(100ms);
+  auto over_tcp = connect(server, Transport::tcp);
+  try {
+    over_tcp->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+  auto as_text = connect(server, Transport::websocket, Format::json);
+  try {
+    as_text->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+  EXPECT_EQ(server.metric("craft_resume_failures_total{reason=\"format\"}"), 2);
+  // The right one still resumes it.
+  a.c = connect(server);
+  auto w = a.c->request(resume_hello(a)).welcome();
+  EXPECT_TRUE(w.resumed());
+  EXPECT_EQ(w.session_id(), session);
+}
+
+TEST(ResumeServer, LastSeqBeyondWhatWasSentIsAReplayGapAndLeavesTheSessionAlone) {
+  CraftdProcess server;
+  auto a = start(server, "a");
+  auto lying = connect(server);
+  auto e = resume_hello(a);
+  e.mutable_hello()->set_last_seq(1000);
+  try {
+    lying->request(e);
+    FAIL() << "expected REPLAY_GAP";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::REPLAY_GAP);
+  }
+  // Still connected and working: the half-open check was not fooled into dropping it.
+  a.c->ping();
+}
+
+TEST(ResumeServer, MessagesThatOutgrewTheReplayBufferMakeTheResumeAReplayGapAndEndTheSession) {
+  CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto joined = a.c->request(create);
+  a.take(joined);
+  auto room = joined.room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  ASSERT_TRUE(a.until([](auto& e) { return e.has_presence(); }));
+  a.c.reset();
+  ASSERT_TRUE(b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  for (int i = 0; i < 20; ++i) b->send(room, 1, std::string(500, 'x'));  // 10 KB > 4 KB while held
+  auto left = b->wait_for([](auto& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s);
+  ASSERT_TRUE(left) << "a held session whose buffer overflowed ends at once";
+  a.c = connect(server);
+  try {
+    a.c->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED (the session ended)";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::RESUME_FAILED);
+  }
+  EXPECT_GE(server.metric("craft_replay_overflows_total"), 1);
+}
+
+TEST(ResumeServer, AConnectedClientThatNeverAcksKeepsAtMostTheReplayBufferAndGetsAReplayGap) {
+  CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  for (int i = 0; i < 20; ++i) b->send(room, 1, std::string(500, 'y'));
+  ASSERT_TRUE(a.until([](auto& e) { return e.has_room_data() && e.room_data().data() == std::string(500, 'y'); }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GE(server.metric("craft_replay_overflows_total"), 10) << "dropped oldest first, never grew past 4 KB";
+  // Claiming to have seen only the first message, it cannot resume: those were dropped.
+  auto again = connect(server);
+  auto e = resume_hello(a);
+  e.mutable_hello()->set_last_seq(1);
+  try {
+    again->request(e);
+    FAIL() << "expected REPLAY_GAP";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::REPLAY_GAP);
+  }
+  EXPECT_EQ(server.metric("craft_resume_failures_total{reason=\"gap\"}"), 1);
+}
