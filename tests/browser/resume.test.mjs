@@ -416,3 +416,44 @@ test("chat: craftd restarts: both pages say so, rejoin a new room together, and 
     await own.stop();
   }
 });
+
+test("movement2d: away longer than the resume window: the page rejoins the same room as a new session, and nobody draws the old one", { skip }, async (t) => {
+  const own = await startCraftd(["--static-dir", examples, "--session.resume-window-ms", "1500"]);
+  const proxy = await cutProxy(own.http);
+  try {
+    const a = await openPage(proxy.port, "/movement2d/?name=Mia");
+    await ready(a);
+    const b = await openPage(own.http, "/movement2d/?name=Ned");
+    await ready(b);
+    const old = { a: await demo(a), b: await demo(b) };
+
+    await a.context.setOffline(true);
+    proxy.cut();
+    await b.page.waitForFunction((id) => !window.craftDemo.players.some((p) => p.id === id), old.a.sessionId, { timeout: 10000 });
+    await a.context.setOffline(false);
+
+    await a.page.waitForFunction((old) => window.craftDemo.sessionId !== old &&
+      ["connected", "rejoined"].includes(window.craftDemo.connection), old.a.sessionId, { timeout: 20000 });
+    const now = { a: await demo(a), b: await demo(b) };
+    assert.equal(now.a.roomId, old.a.roomId, "the SDK rejoined the same room by id");
+    for (const [page, who] of [[a, "Mia"], [b, "Ned"]]) {
+      await page.page.waitForFunction((ids) => {
+        const seen = window.craftDemo.players.map((p) => p.id).sort();
+        return JSON.stringify(seen) === JSON.stringify(ids);
+      }, [now.a.sessionId, now.b.sessionId].sort(), { timeout: 5000 });
+      const drawn = await page.page.evaluate(() => Object.keys(window.craftDemo.positions()));
+      assert.ok(!drawn.includes(old.a.sessionId), `${who}'s page draws no square for Mia's old session`);
+    }
+    const aboutOld = (await demo(b)).events.filter((e) => e.id === old.a.sessionId).map((e) => e.type);
+    assert.deepEqual(aboutOld, ["drop", "leave"], "Ned saw the old session drop, then leave when its hold ended");
+    t.diagnostic(`Mia's page: ${now.a.connectionLog.join(" → ")}`);
+    assert.ok(now.a.connectionLog.includes("rejoined"), "the page said it is a new session");
+    await movesAsSeenBy(a, b);
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    await a.context.close();
+    await b.context.close();
+  } finally {
+    await proxy.close();
+    await own.stop();
+  }
+});
