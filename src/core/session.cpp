@@ -141,6 +141,7 @@ void Session::on_message(std::string_view payload, bool text) {
     return;
   }
   strikes_ = 0;
+  ping_outstanding_ = false;  // an answer to a server ping, or anything else: not half-open
   // Numbered as the client numbers them: everything after hello but the link-level bodies.
   if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
   if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());

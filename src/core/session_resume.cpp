@@ -118,6 +118,7 @@ void Session::sweep_link(TimePoint now) {
 }
 
 void Session::on_pong(std::string_view payload) {
+  ping_outstanding_ = false;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
   for (unsigned char c : payload) stamp = static_cast<int64_t>(static_cast<uint64_t>(stamp) << 8 | c);
