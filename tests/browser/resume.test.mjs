@@ -457,3 +457,34 @@ test("movement2d: away longer than the resume window: the page rejoins the same 
     await own.stop();
   }
 });
+
+test("movement2d: a square pushed into a corner stays whole inside the arena, predicted and on the server", { skip }, async () => {
+  const a = await openPage(server.http, "/movement2d/?name=Olga");
+  await ready(a);
+  const b = await openPage(server.http, "/movement2d/?name=Pete");
+  await ready(b);
+  const id = (await demo(a)).sessionId;
+  await a.page.bringToFront();
+  await a.page.keyboard.down("ArrowLeft");
+  await a.page.keyboard.down("ArrowUp");
+  try {
+    await a.page.waitForFunction(() => {
+      const p = window.craftDemo.positions()[window.craftDemo.sessionId];
+      return p.x === 10 && p.y === 10;  // half of the 20-unit square from each wall
+    }, null, { timeout: 15000 });
+    await sleep(300);  // pushing on: the walls hold
+  } finally {
+    await a.page.keyboard.up("ArrowUp");
+    await a.page.keyboard.up("ArrowLeft");
+  }
+  const own = await a.page.evaluate(() => window.craftDemo.positions()[window.craftDemo.sessionId]);
+  assert.deepEqual(own, { x: 10, y: 10 });
+  await b.page.waitForFunction((id) => {
+    const p = window.craftDemo.positions()[id];
+    return p && Math.abs(p.x - 10) < 0.01 && Math.abs(p.y - 10) < 0.01;
+  }, id, { timeout: 5000 });
+  await b.page.screenshot({ path: path.join(artifacts, "movement2d-corner-b.png") });
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await a.context.close();
+  await b.context.close();
+});
