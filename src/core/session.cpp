@@ -503,10 +503,11 @@ void Session::on_closed(uint16_t code) {
 void Session::end_session(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
-  for (auto& room : rooms_) {
+  auto rooms = std::move(rooms_);  // leave() runs room code inline for a room on this shard
+  rooms_.clear();
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_, why = std::string(reason)] { room->leave(who, why, false); });
   }
-  rooms_.clear();
   if (resume_ && resume_->started) core().unregister_resumable(shard().index(), id_);
   if (resume_ && resume_->held) {
     resume_->held = false;

@@ -171,7 +171,9 @@ void Session::hold() {
   resume_->held = true;
   resume_->held_until = shard().now() + std::chrono::milliseconds(core().config().session.resume_window_ms);
   shard().metrics().sessions_held.add();
-  for (auto& room : rooms_) {
+  // A copy: a room on this shard runs on_drop inline, and room code may kick (on_removed).
+  auto rooms = rooms_;
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_] { room->drop(who); });
   }
 }
@@ -290,10 +292,11 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
   metrics.replayed_messages.add(replayed);
   metrics.sessions_resumed.add();
   if (!is_open()) return;  // the replay did not fit limits.send_queue_bytes (4002)
-  for (auto& room : rooms_) {
+  auto rooms = rooms_;  // on_resume runs inline for a room on this shard and may kick
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_] { room->resume(who); });
   }
-  resume_reading();
+  if (is_open()) resume_reading();
 }
 
 }  // namespace craft
