@@ -62,6 +62,15 @@ v1::Envelope resume_hello(const Counted& k) {
   return e;
 }
 
+// A relay room `k` creates (its room_joined counted as k's first message).
+std::string relay_room(Counted& k) {
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto joined = k.c->request(create);
+  k.take(joined);
+  return joined.room_joined().room_id();
+}
+
 }  // namespace
 
 TEST(ResumeServer, WelcomeOfAResumableSessionCarriesATokenAndTheWindow) {
@@ -82,11 +91,7 @@ TEST(ResumeServer, ResumeReplaysWhatWasMissedInOrderAndOthersSeeDroppedThenResum
     SCOPED_TRACE(transport == Transport::tcp ? "tcp" : "websocket");
     CraftdProcess server;
     auto a = start(server, "a", transport);
-    v1::Envelope create;
-    create.mutable_room_create()->set_type("relay");
-    auto joined = a.c->request(create);
-    a.take(joined);
-    auto room = joined.room_joined().room_id();
+    auto room = relay_room(a);
     auto b = hello(server, "b");
     b->join(room);
     ASSERT_TRUE(a.until([](auto& e) { return e.has_presence() && e.presence().joins_size() == 1; }));
@@ -131,9 +136,7 @@ TEST(ResumeServer, ResumeReplaysWhatWasMissedInOrderAndOthersSeeDroppedThenResum
 TEST(ResumeServer, AGoodbyeEndsTheSessionAtOnce) {
   CraftdProcess server({"--session.resume-window-ms", "60000"});
   auto a = start(server, "a", Transport::tcp);
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   v1::Envelope bye;
@@ -163,9 +166,7 @@ TEST(ResumeServer, ABogusTokenIsRefusedAndTheConnectionCanStillSayHello) {
 TEST(ResumeServer, AHeldSessionLeavesItsRoomsWhenTheWindowEnds) {
   CraftdProcess server({"--session.resume-window-ms", "500"});
   auto a = start(server, "a");
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   auto token = a.welcome;
@@ -190,9 +191,7 @@ TEST(ResumeServer, AHeldSessionLeavesItsRoomsWhenTheWindowEnds) {
 TEST(ResumeServer, TheDefaultRateLimitFitsA240HzInputStreamWithKeepAlives) {
   CraftdProcess server;
   auto a = start(server, "a");
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   for (int i = 0; i < 750; ++i) {  // 3 s at 250 per second
     if (i % 60 == 59) {
       v1::Envelope ping;
@@ -217,9 +216,7 @@ TEST(ResumeServer, TheDefaultRateLimitFitsA240HzInputStreamWithKeepAlives) {
 TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPlusTimeout) {
   CraftdProcess server({"--limits.server-ping-interval-ms", "300", "--limits.server-ping-timeout-ms", "300"});
   auto a = start(server, "a", Transport::tcp);
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   // The SDK answers pings while it reads: a reading client stays connected.
@@ -292,11 +289,7 @@ TEST(ResumeServer, LastSeqBeyondWhatWasSentIsAReplayGapAndLeavesTheSessionAlone)
 TEST(ResumeServer, MessagesThatOutgrewTheReplayBufferMakeTheResumeAReplayGapAndEndTheSession) {
   CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
   auto a = start(server, "a");
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto joined = a.c->request(create);
-  a.take(joined);
-  auto room = joined.room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   ASSERT_TRUE(a.until([](auto& e) { return e.has_presence(); }));
@@ -318,9 +311,7 @@ TEST(ResumeServer, MessagesThatOutgrewTheReplayBufferMakeTheResumeAReplayGapAndE
 TEST(ResumeServer, AConnectedClientThatNeverAcksKeepsAtMostTheReplayBufferAndGetsAReplayGap) {
   CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
   auto a = start(server, "a");
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   for (int i = 0; i < 20; ++i) b->send(room, 1, std::string(500, 'y'));
@@ -344,9 +335,7 @@ TEST(ResumeServer, AConnectedClientThatNeverAcksKeepsAtMostTheReplayBufferAndGet
 TEST(ResumeServer, AResumeStartsWithAFullRateLimitBucketForTheResend) {
   CraftdProcess server({"--limits.messages-per-second", "5", "--limits.message-burst", "50"});
   auto a = start(server, "a");
-  v1::Envelope create;
-  create.mutable_room_create()->set_type("relay");
-  auto room = a.c->request(create).room_joined().room_id();
+  auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   for (int i = 0; i < 45; ++i) a.c->send(room, 1, "before");  // the bucket is nearly empty now
