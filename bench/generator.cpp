@@ -236,6 +236,11 @@ void Generator::finish() {
   r.held = held_total_;
   r.feeders = feeders_;
   r.samples = samples_;
+  r.resumed = resumed_;
+  r.resume_fresh = resume_fresh_;
+  r.resume_failed = resume_failed_;
+  r.replayed = replayed_;
+  r.replay_expected = replay_expected_;
   r.gen_cpu_us = (cpu0_ >= 0 && cpu1_ >= cpu0_) ? cpu1_ - cpu0_ : 0;
   r.reasons = reasons_;
   r.latency = latency_;

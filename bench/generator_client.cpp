@@ -65,6 +65,10 @@ void Generator::send_hello(uint32_t i) {
   e.mutable_hello()->set_protocol_version(1);
   e.mutable_hello()->set_name(std::string("b").append(std::to_string(plan_.index)).append("-").append(std::to_string(i)));
   if (resumable(i)) e.mutable_hello()->set_resumable(true);
+  if (conns_[i].resuming) {
+    e.mutable_hello()->set_resume_token(conns_[i].resume_token);
+    e.mutable_hello()->set_last_seq(conns_[i].server_seq);
+  }
   send_envelope(i, e);
 }
 
@@ -74,6 +78,13 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
   c.session_id = w.session_id();
   if (resumable(i) && w.resume_token().empty() && unresumable_++ == 0) {
     note("the server answered hello{resumable} without a resume token: a plain session");
+  }
+  c.resume_token = w.resume_token();
+  if (c.resuming) {
+    // held: the same session back, its rooms intact; the replay follows.
+    ++(w.resumed() ? resumed_ : resume_fresh_);
+    c.state = State::ready;
+    return;
   }
   if (o_.scenario == Scenario::idle) return mark_ready(i);
   Group& g = groups_[c.group];
@@ -377,6 +388,9 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
         return fail(i, "error " + std::to_string(e.error().code()));
       }
       ++errors_;
+      if (conns_[i].resuming && (e.error().code() == v1::RESUME_FAILED || e.error().code() == v1::REPLAY_GAP)) {
+        ++resume_failed_;
+      }
       if (e.error().code() == v1::RATE_LIMITED) ++rate_limited_;
       else note("error " + std::to_string(e.error().code()) + ": " + e.error().message());
       return;
@@ -395,6 +409,7 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
 }
 
 void Generator::on_room_data(uint32_t i, const FastEnvelope& e) {
+  if (conns_[i].resuming) ++replayed_;
   if (o_.scenario == Scenario::tick) {
     if (e.op == 0) on_snapshot(i, e.data);
     return;

@@ -130,6 +130,42 @@ void Generator::held_feed(int64_t now) {
   phase_at_ = now + int64_t(o_.settle * 1e9);
 }
 
+// The check that the figures above are real: every held session is resumed (protocol.md
+// §3.2) and must get back, replayed, every room_data its feeder sent while it was away.
+void Generator::held_after_feed(int64_t now) {
+  if (unresumable_ || !held_total_) {
+    held_phase_ = HeldPhase::done;
+    return;
+  }
+  replay_expected_ = feeders_ ? held_total_ * (feed_seq_ / feeders_) : 0;
+  resume_next_ = 0;
+  resume_origin_ = now;
+  resume_deadline_ = 0;
+  held_phase_ = HeldPhase::resume;
+}
+
+void Generator::held_resume(int64_t now) {
+  const double rate = o_.connect_rate / double(o_.processes);
+  auto due = std::min<uint64_t>(plan_.count, uint64_t(double(now - resume_origin_) * rate / 1e9) + 1);
+  for (; resume_next_ < due; ++resume_next_) {
+    Conn& c = conns_[resume_next_];
+    if (c.fd >= 0 || c.outcome != Outcome::ready || c.resume_token.empty()) continue;
+    c.resuming = true;
+    c.in.clear();
+    c.out.clear();
+    start_connect(resume_next_);
+  }
+  if (resume_next_ < plan_.count) return;
+  if (!resume_deadline_) resume_deadline_ = now + int64_t(o_.setup_timeout * 1e9);
+  if (now < next_settle_check_) return;
+  next_settle_check_ = now + settle_check_ns;
+  bool answered = resumed_ + resume_fresh_ + resume_failed_ >= held_total_;
+  if ((answered && replayed_ >= replay_expected_) || now >= resume_deadline_) {
+    held_phase_ = HeldPhase::settle_resumed;
+    phase_at_ = now + int64_t(o_.settle * 1e9);
+  }
+}
+
 void Generator::held_step(int64_t now) {
   const auto settle = int64_t(o_.settle * 1e9);
   const uint32_t batch = static_cast<uint32_t>(batch_g0_ / batch_groups_);
@@ -158,10 +194,7 @@ void Generator::held_step(int64_t now) {
       if (now < phase_at_) return;
       held_sample("held-" + std::to_string(batch + 1));
       if (batch_g1_ < groups_.size()) return held_start_batch(now);
-      if (!feeders_) {
-        held_phase_ = HeldPhase::done;
-        return;
-      }
+      if (!feeders_) return held_after_feed(now);
       launch_limit_ = plan_.count + feeders_;
       launch_origin_ = now;
       launch_base_ = launched_;
@@ -187,14 +220,17 @@ void Generator::held_step(int64_t now) {
     case HeldPhase::settle_fed:
       if (now < phase_at_) return;
       held_sample("replay-" + std::to_string(feed_step_ + 1));
-      if (++feed_step_ >= o_.replay_steps) {
-        held_phase_ = HeldPhase::done;
-        return;
-      }
+      if (++feed_step_ >= o_.replay_steps) return held_after_feed(now);
       feed_step_end_ = step_end(feed_step_);
       feed_start_ = now;
       feed_base_ = feed_seq_;
       held_phase_ = HeldPhase::feed;
+      return;
+    case HeldPhase::resume: return held_resume(now);
+    case HeldPhase::settle_resumed:
+      if (now < phase_at_) return;
+      held_sample("resumed");
+      held_phase_ = HeldPhase::done;
       return;
     case HeldPhase::done:
       if (setup_reported_) return;

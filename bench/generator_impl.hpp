@@ -58,6 +58,8 @@ struct Conn {
   uint64_t server_seq = 0;        // sequenced server messages received
   uint64_t server_seq_acked = 0;  // the highest seq we have acked
   int64_t unacked_since_ns = 0;   // when the oldest unacked one arrived; 0 = none
+  bool resuming = false;          // held: this connection resumes a held session
+  std::string resume_token;       // from the latest welcome
   std::string in;   // a partial frame, only while one is pending
   std::string out;  // unsent bytes, only while the socket is full
 };
@@ -74,7 +76,9 @@ inline constexpr int64_t ack_every_ns = 500'000'000;
 inline constexpr int64_t ack_scan_ns = 100'000'000;
 
 // held: the phases of one run (generator_held.cpp).
-enum class HeldPhase : uint8_t { connect, settle_connected, cut, settle_held, feeders, settle_feeders, feed, settle_fed, done };
+enum class HeldPhase : uint8_t {
+  connect, settle_connected, cut, settle_held, feeders, settle_feeders, feed, settle_fed, resume, settle_resumed, done
+};
 
 class Generator {
  public:
@@ -118,6 +122,8 @@ class Generator {
   bool held_range_settled(uint32_t lo, uint32_t hi) const;
   void held_cut_round(int64_t now);
   void held_feed(int64_t now);
+  void held_after_feed(int64_t now);
+  void held_resume(int64_t now);
   void held_sample(const std::string& label);
   void cut(uint32_t i);
   void set_want_out(uint32_t i, bool on);
@@ -190,6 +196,10 @@ class Generator {
   int64_t feed_start_ = 0;
   uint64_t feed_base_ = 0;
   std::vector<HeldSample> samples_;
+  uint32_t resume_next_ = 0;          // next held session to resume
+  int64_t resume_origin_ = 0, resume_deadline_ = 0;
+  uint64_t resumed_ = 0, resume_fresh_ = 0, resume_failed_ = 0;
+  uint64_t replayed_ = 0, replay_expected_ = 0;  // room_data received on resumed connections
   int notes_ = 0;
 };
 

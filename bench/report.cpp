@@ -40,6 +40,11 @@ void GeneratorResult::merge(const GeneratorResult& o) {
   unresumable += o.unresumable;
   held += o.held;
   feeders += o.feeders;
+  resumed += o.resumed;
+  resume_fresh += o.resume_fresh;
+  resume_failed += o.resume_failed;
+  replayed += o.replayed;
+  replay_expected += o.replay_expected;
   samples.insert(samples.end(), o.samples.begin(), o.samples.end());
   gen_cpu_us += o.gen_cpu_us;
   for (auto& [k, v] : o.reasons) reasons[k] += v;
@@ -51,7 +56,7 @@ namespace {
 #define CRAFT_BENCH_FIELDS(X)                                                                          \
   X(ready) X(failed) X(dropped) X(setup_ns) X(sent) X(expected) X(delivered_window) X(delivered_of_window) \
   X(errors) X(rate_limited) X(skipped) X(backlogged) X(pings) X(gen_cpu_us) X(acks_sent) X(acks_piggybacked) \
-  X(unresumable) X(held) X(feeders)
+  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected)
 }  // namespace
 
 void write_result(PipeWriter& out, const GeneratorResult& r) {
@@ -255,6 +260,11 @@ void print_held(std::FILE* out, const RunReport& r) {
                  (unsigned long long)x.live, std::isfinite(x.gauge) ? fmt("%.0f", x.gauge).c_str() : "-",
                  double(x.vm_rss) / 1024, double(x.rss_anon) / 1024, x.replay_kib);
   }
+  if (t.resumed || t.resume_fresh || t.resume_failed) {
+    row("resume check", std::to_string(t.resumed) + " resumed, " + std::to_string(t.resume_fresh) + " fresh, " +
+                            std::to_string(t.resume_failed) + " refused; room_data replayed " +
+                            std::to_string(t.replayed) + " of " + std::to_string(t.replay_expected));
+  }
   HeldDerived d = derive_held(r);
   row("per connected session", fmt("%.0f B VmRSS", d.connected_vm) + fmt(", %.0f B RssAnon (first batch, in rooms)", d.connected_anon));
   row("per held (first batch)", fmt("%.0f B VmRSS", d.first_vm) + fmt(", %.0f B RssAnon (incl. connection high-water)", d.first_anon));
@@ -438,6 +448,11 @@ std::string json_line(const RunReport& r) {
     integer("batch", o.batch);
     str("cut", o.cut == Cut::rst ? "rst" : "fin");
     integer("replay_kb", o.replay_kb);
+    integer("resumed", static_cast<int64_t>(t.resumed));
+    integer("resume_fresh", static_cast<int64_t>(t.resume_fresh));
+    integer("resume_failed", static_cast<int64_t>(t.resume_failed));
+    integer("replayed", static_cast<int64_t>(t.replayed));
+    integer("replay_expected", static_cast<int64_t>(t.replay_expected));
     num("connected_session_rss", h.connected_vm);
     num("connected_session_rss_anon", h.connected_anon);
     num("held_first_rss", h.first_vm);

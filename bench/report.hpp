@@ -45,6 +45,8 @@ struct GeneratorResult {
   uint64_t errors = 0, rate_limited = 0, skipped = 0, backlogged = 0, pings = 0;
   uint64_t acks_sent = 0, acks_piggybacked = 0, unresumable = 0;  // resumable sessions
   uint64_t held = 0, feeders = 0;                                  // held
+  uint64_t resumed = 0, resume_fresh = 0, resume_failed = 0;        // held: the check at the end
+  uint64_t replayed = 0, replay_expected = 0;
   int64_t gen_cpu_us = 0;
   std::vector<HeldSample> samples;
   std::map<std::string, uint64_t> reasons;
