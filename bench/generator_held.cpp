@@ -75,7 +75,9 @@ void Generator::held_sample(const std::string& label) {
   ProcSample p = sample_process(o_.server_pid);
   x.vm_rss = p.vm_rss;
   x.rss_anon = p.rss_anon;
-  x.gauge = metric_value(fetch_metrics(o_.host, o_.port), "craft_sessions_held");
+  std::string metrics = fetch_metrics(o_.host, o_.port);
+  x.gauge = metric_value(metrics, "craft_sessions_held");
+  x.expired = metric_value(metrics, "craft_sessions_expired_total");
   x.replay_kib = feeders_ ? double(feed_seq_ / feeders_) * o_.payload / 1024.0 : 0;
   samples_.push_back(x);
 }

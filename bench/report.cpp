@@ -68,8 +68,9 @@ void write_result(PipeWriter& out, const GeneratorResult& r) {
   for (auto& [text, count] : r.reasons) out.line("reason " + std::to_string(count) + ' ' + text);
   for (auto& x : r.samples) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, " %llu %llu %lld %lld %.17g %.17g", (unsigned long long)x.held,
-                  (unsigned long long)x.live, (long long)x.vm_rss, (long long)x.rss_anon, x.gauge, x.replay_kib);
+    std::snprintf(buf, sizeof buf, " %llu %llu %lld %lld %.17g %.17g %.17g", (unsigned long long)x.held,
+                  (unsigned long long)x.live, (long long)x.vm_rss, (long long)x.rss_anon, x.gauge, x.replay_kib,
+                  x.expired);
     out.line("sample " + x.label + buf);
   }
   out.line("hist latency " + r.latency.serialize());
@@ -106,9 +107,10 @@ bool read_result_line(const std::string& line, GeneratorResult& r) {
   }
   if (kind == "sample") {
     HeldSample x;
-    std::string gauge;
-    in >> x.label >> x.held >> x.live >> x.vm_rss >> x.rss_anon >> gauge >> x.replay_kib;
-    x.gauge = std::strtod(gauge.c_str(), nullptr);  // "nan" when the server has no such gauge
+    std::string gauge, expired;
+    in >> x.label >> x.held >> x.live >> x.vm_rss >> x.rss_anon >> gauge >> x.replay_kib >> expired;
+    x.gauge = std::strtod(gauge.c_str(), nullptr);  // "nan" when the server has no such metric
+    x.expired = std::strtod(expired.c_str(), nullptr);
     r.samples.push_back(x);
     return true;
   }
@@ -253,12 +255,14 @@ void print_held(std::FILE* out, const RunReport& r) {
   const auto& t = r.totals;
   row("held (cut, no goodbye)", std::to_string(t.held) + (r.options.cut == Cut::rst ? " (TCP reset)" : " (close, FIN)"));
   if (t.unresumable) row("WARNING", std::to_string(t.unresumable) + " welcomes without a resume token (no resume support?)");
-  std::fprintf(out, "  %-14s %8s %8s %10s %12s %12s %10s\n", "sample", "held", "live", "gauge", "VmRSS KiB", "RssAnon KiB",
-               "KiB/held");
+  std::fprintf(out, "  %-14s %8s %8s %10s %8s %12s %12s %10s\n", "sample", "held", "live", "srv held", "expired",
+               "VmRSS KiB", "RssAnon KiB", "KiB/held");
   for (auto& x : t.samples) {
-    std::fprintf(out, "  %-14s %8llu %8llu %10s %12.0f %12.0f %10.1f\n", x.label.c_str(), (unsigned long long)x.held,
-                 (unsigned long long)x.live, std::isfinite(x.gauge) ? fmt("%.0f", x.gauge).c_str() : "-",
-                 double(x.vm_rss) / 1024, double(x.rss_anon) / 1024, x.replay_kib);
+    std::fprintf(out, "  %-14s %8llu %8llu %10s %8s %12.0f %12.0f %10.1f\n", x.label.c_str(),
+                 (unsigned long long)x.held, (unsigned long long)x.live,
+                 std::isfinite(x.gauge) ? fmt("%.0f", x.gauge).c_str() : "-",
+                 std::isfinite(x.expired) ? fmt("%.0f", x.expired).c_str() : "-", double(x.vm_rss) / 1024,
+                 double(x.rss_anon) / 1024, x.replay_kib);
   }
   if (t.resumed || t.resume_fresh || t.resume_failed) {
     row("resume check", std::to_string(t.resumed) + " resumed, " + std::to_string(t.resume_fresh) + " fresh, " +
@@ -468,7 +472,7 @@ std::string json_line(const RunReport& r) {
       if (samples.size() > 1) samples += ',';
       samples += "{\"label\":\"" + json_escape(x.label) + "\",\"held\":" + std::to_string(x.held) +
                  ",\"live\":" + std::to_string(x.live) + ",\"vm_rss\":" + std::to_string(x.vm_rss) +
-                 ",\"rss_anon\":" + std::to_string(x.rss_anon) + ",\"gauge\":" + json_number(x.gauge) +
+                 ",\"rss_anon\":" + std::to_string(x.rss_anon) + ",\"gauge\":" + json_number(x.gauge) + ",\"expired\":" + json_number(x.expired) +
                  ",\"replay_kib\":" + json_number(x.replay_kib) + "}";
     }
     field("samples", samples + "]");

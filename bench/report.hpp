@@ -32,6 +32,7 @@ struct HeldSample {
   uint64_t live = 0;       // our connections open at that point
   int64_t vm_rss = 0, rss_anon = 0;
   double gauge = NAN;      // craft_sessions_held from the server's /metrics; NaN if absent
+  double expired = NAN;    // craft_sessions_expired_total, likewise
   double replay_kib = 0;   // room_data KiB sent into each held session's room while it was held
 };
 
