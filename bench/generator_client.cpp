@@ -252,7 +252,10 @@ uint64_t Generator::take_ack(uint32_t i) {
 
 void Generator::send_ack(uint32_t i) {
   Conn& c = conns_[i];
-  if (c.fd < 0 || c.server_seq <= c.server_seq_acked) return;
+  // Only on a welcomed connection: an ack written before the upgrade or the hello would be
+  // read by the server as a broken HTTP request or a message before hello.
+  bool welcomed = c.state == State::wait_room || c.state == State::joining || c.state == State::ready;
+  if (c.fd < 0 || !welcomed || c.server_seq <= c.server_seq_acked) return;
   c.server_seq_acked = c.server_seq;
   c.unacked_since_ns = 0;
   ++acks_sent_;

@@ -153,6 +153,8 @@ void Generator::held_resume(int64_t now) {
     Conn& c = conns_[resume_next_];
     if (c.fd >= 0 || c.outcome != Outcome::ready || c.resume_token.empty()) continue;
     c.resuming = true;
+    c.server_seq_acked = c.server_seq;  // hello.last_seq acks them
+    c.unacked_since_ns = 0;
     c.in.clear();
     c.out.clear();
     start_connect(resume_next_);
