@@ -27,26 +27,29 @@ def main(paths):
         if r["scenario"] == "relay" and r.get("server_cpu_us_per_msg") is not None:
             relay.setdefault(variant(r["label"]), []).append(r)
     if relay:
-        print("| variant | runs | server CPU µs per delivered message, in run order | median | delivery ratio (min) | failed / dropped | machine busy |")
-        print("|---|---:|---|---:|---:|---|---|")
+        print("| variant | runs | server CPU µs per delivered message, in run order | median | sent/s (median; intended clients × Hz) | server core % (median) | delivery ratio (min) | failed / dropped |")
+        print("|---|---:|---|---:|---:|---:|---:|---|")
         for v, rs in relay.items():
             cpu = [r["server_cpu_us_per_msg"] for r in rs]
-            busy = ", ".join(f"{r['machine_busy_pct']:.0f}%" for r in rs)
             print(f"| {v} | {len(rs)} | {', '.join(f'{x:.2f}' for x in cpu)} | {statistics.median(cpu):.2f} | "
+                  f"{statistics.median(r['sent_per_s'] for r in rs):,.0f} ({rs[0]['clients'] * rs[0]['rate_hz']:,.0f}) | "
+                  f"{statistics.median(r['server_cpu_pct'] for r in rs):.0f}% | "
                   f"{min(r['delivery_ratio'] for r in rs):.5f} | {sum(r['failed'] for r in rs)} / "
-                  f"{sum(r['dropped'] for r in rs)} | {busy} |")
+                  f"{sum(r['dropped'] for r in rs)} |")
         print()
-        pairs = [("relay-1000 after", "relay-1000 before", "after / before (plain sessions)"),
-                 ("relay-1000-resumable after", "relay-1000 after", "resumable / plain (same craftd)"),
-                 ("relay-1000-resumable after", "relay-1000 before", "resumable after / plain before")]
-        for a, b, title in pairs:
-            if a not in relay or b not in relay:
-                continue
-            ca = [r["server_cpu_us_per_msg"] for r in relay[a]]
-            cb = [r["server_cpu_us_per_msg"] for r in relay[b]]
-            rounds = ", ".join(f"{x / y:.2f}" for x, y in zip(ca, cb))
-            print(f"- {title}: ratio of medians **{statistics.median(ca) / statistics.median(cb):.3f}**; "
-                  f"round by round {rounds}")
+        for res in [v for v in relay if v.endswith("-resumable after")]:
+            base = res[: -len("-resumable after")]
+            pairs = [(base + " after", base + " before", f"{base}: after / before (plain sessions)"),
+                     (res, base + " after", f"{base}: resumable / plain (same craftd)"),
+                     (res, base + " before", f"{base}: resumable after / plain before")]
+            for a, b, title in pairs:
+                if a not in relay or b not in relay:
+                    continue
+                ca = [r["server_cpu_us_per_msg"] for r in relay[a]]
+                cb = [r["server_cpu_us_per_msg"] for r in relay[b]]
+                rounds = ", ".join(f"{x / y:.2f}" for x, y in zip(ca, cb))
+                print(f"- {title}: ratio of medians **{statistics.median(ca) / statistics.median(cb):.3f}**; "
+                      f"round by round {rounds}")
         print()
     held = [r for r in runs if r["scenario"] == "held"]
     if held:
