@@ -528,9 +528,6 @@ void Connection::attach(Pipe p) {
   std::error_code ec;
   socket_ = asio::ip::tcp::socket(shard_.context());
   if (p.fd >= 0) socket_.assign(p.v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), p.fd, ec);
-  // A fresh asio socket does not know the fd is non-blocking: without this, read_some()
-  // polls until data comes and the whole shard waits with it.
-  if (!ec && p.fd >= 0) socket_.non_blocking(true, ec);
   if (ec) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;
