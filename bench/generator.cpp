@@ -59,23 +59,28 @@ int Generator::run() {
   ev.data.u64 = pipe_tag;
   epoll_ctl(epoll_, EPOLL_CTL_ADD, plan_.down_fd, &ev);
 
-  connect_start_ = mono_ns();
+  connect_start_ = launch_origin_ = mono_ns();
+  launch_limit_ = plan_.count;
   const double per_process_rate = o_.connect_rate / double(o_.processes);
+  const bool held = o_.scenario == Scenario::held;
+  if (held) held_init();
   int64_t next_progress = connect_start_ + second, next_scan = connect_start_ + 200'000'000;
   std::vector<epoll_event> events(1024);
   while (!done_) {
     int64_t now = mono_ns();
-    while (launched_ < plan_.count &&
-           now >= connect_start_ + int64_t(double(launched_) * 1e9 / per_process_rate)) {
-      start_connect(launched_++);
-    }
+    launch(now);
+    if (held) held_step(now);
     if (go_) drive_sends(now);
     if (now >= next_scan) {
       check_timeouts(now);
       keepalive(now);
       next_scan = now + 200'000'000;
     }
-    if (!setup_reported_ && launched_ == plan_.count && ready_ + failed_ + dropped_ >= plan_.count) {
+    if (o_.resumable && now >= next_ack_scan_) {
+      ack_scan(now);
+      next_ack_scan_ = now + ack_scan_ns;
+    }
+    if (!held && !setup_reported_ && launched_ == plan_.count && ready_ + failed_ + dropped_ >= plan_.count) {
       setup_reported_ = true;
       setup_ns_ = now - connect_start_;
       up_.line("ready " + std::to_string(ready_) + ' ' + std::to_string(failed_) + ' ' + std::to_string(setup_ns_));
@@ -84,7 +89,7 @@ int Generator::run() {
       if (cpu0_ < 0 && now >= t0_) cpu0_ = self_cpu_us();
       if (cpu1_ < 0 && now >= t1_) cpu1_ = self_cpu_us();
       bool drained = delivered_of_window_ >= expected_ || now >= t1_ + drain_timeout_ns;
-      if (now >= t1_ && (o_.scenario == Scenario::idle || drained)) break;
+      if (now >= t1_ && (o_.scenario == Scenario::idle || held || drained)) break;
     }
     if (now >= next_progress) {
       progress(now);
@@ -96,9 +101,11 @@ int Generator::run() {
       const double interval = 1e9 / (o_.rate * double(senders_.size()));
       wake = std::min(wake, send_start_ + int64_t(double(send_seq_ + 1) * interval));
     }
-    if (launched_ < plan_.count) {
-      wake = std::min(wake, connect_start_ + int64_t(double(launched_) * 1e9 / per_process_rate));
+    if (launched_ < launch_limit_) {
+      wake = std::min(wake, launch_origin_ + int64_t(double(launched_ - launch_base_) * 1e9 / per_process_rate));
     }
+    if (o_.resumable) wake = std::min(wake, next_ack_scan_);
+    if (held && held_phase_ != HeldPhase::done) wake = std::min(wake, now + 10'000'000);
     if (go_) wake = std::min(wake, now < t1_ ? t1_ : t1_ + drain_timeout_ns);
     int timeout_ms = int(std::clamp<int64_t>((wake - now + 999'999) / 1'000'000, 0, 100));
     int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout_ms);
@@ -121,6 +128,14 @@ int Generator::run() {
   if (cpu1_ < 0) cpu1_ = self_cpu_us();
   finish();
   return 0;
+}
+
+void Generator::launch(int64_t now) {
+  const double rate = o_.connect_rate / double(o_.processes);
+  while (launched_ < launch_limit_ &&
+         now >= launch_origin_ + int64_t(double(launched_ - launch_base_) * 1e9 / rate)) {
+    start_connect(launched_++);
+  }
 }
 
 void Generator::on_parent_line(const std::string& line) {
@@ -215,6 +230,17 @@ void Generator::finish() {
   r.skipped = skipped_;
   r.backlogged = backlogged_;
   r.pings = pings_;
+  r.acks_sent = acks_sent_;
+  r.acks_piggybacked = acks_piggybacked_;
+  r.unresumable = unresumable_;
+  r.held = held_total_;
+  r.feeders = feeders_;
+  r.samples = samples_;
+  r.resumed = resumed_;
+  r.resume_fresh = resume_fresh_;
+  r.resume_failed = resume_failed_;
+  r.replayed = replayed_;
+  r.replay_expected = replay_expected_;
   r.gen_cpu_us = (cpu0_ >= 0 && cpu1_ >= cpu0_) ? cpu1_ - cpu0_ : 0;
   r.reasons = reasons_;
   r.latency = latency_;

@@ -64,13 +64,28 @@ void Generator::send_hello(uint32_t i) {
   e.set_cid(1);
   e.mutable_hello()->set_protocol_version(1);
   e.mutable_hello()->set_name(std::string("b").append(std::to_string(plan_.index)).append("-").append(std::to_string(i)));
+  if (resumable(i)) e.mutable_hello()->set_resumable(true);
+  if (conns_[i].resuming) {
+    e.mutable_hello()->set_resume_token(conns_[i].resume_token);
+    e.mutable_hello()->set_last_seq(conns_[i].server_seq);
+  }
   send_envelope(i, e);
 }
 
-void Generator::on_welcome(uint32_t i, uint64_t session_id) {
+void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
   Conn& c = conns_[i];
   if (c.state != State::hello_sent) return;
-  c.session_id = session_id;
+  c.session_id = w.session_id();
+  if (resumable(i) && w.resume_token().empty() && unresumable_++ == 0) {
+    note("the server answered hello{resumable} without a resume token: a plain session");
+  }
+  c.resume_token = w.resume_token();
+  if (c.resuming) {
+    // held: the same session back, its rooms intact; the replay follows.
+    ++(w.resumed() ? resumed_ : resume_fresh_);
+    c.state = State::ready;
+    return;
+  }
   if (o_.scenario == Scenario::idle) return mark_ready(i);
   Group& g = groups_[c.group];
   if (i == g.first) {
@@ -210,10 +225,51 @@ void Generator::send_envelope(uint32_t i, const v1::Envelope& e) {
 
 void Generator::send_data(uint32_t i, uint32_t op, std::string_view data) {
   scratch_.clear();
-  encode_room_data(scratch_, groups_[conns_[i].group].room_id, op, data);
+  encode_room_data(scratch_, groups_[conns_[i].group].room_id, op, data, take_ack(i));
   frame_.clear();
   append_frame(frame_, o_.transport, scratch_, rng_);
   send_bytes(i, frame_);
+}
+
+// Server messages after welcome are numbered except the link-level ones (protocol.md §3.2);
+// the caller has already left those out.
+void Generator::on_sequenced(uint32_t i) {
+  Conn& c = conns_[i];
+  if (!resumable(i) || c.session_id == 0) return;
+  ++c.server_seq;
+  if (c.unacked_since_ns == 0) c.unacked_since_ns = mono_ns();
+  if (c.server_seq - c.server_seq_acked >= ack_every_messages) send_ack(i);
+}
+
+uint64_t Generator::take_ack(uint32_t i) {
+  Conn& c = conns_[i];
+  if (!resumable(i) || c.server_seq <= c.server_seq_acked) return 0;
+  c.server_seq_acked = c.server_seq;
+  c.unacked_since_ns = 0;
+  ++acks_piggybacked_;
+  return c.server_seq;
+}
+
+void Generator::send_ack(uint32_t i) {
+  Conn& c = conns_[i];
+  // Only on a welcomed connection: an ack written before the upgrade or the hello would be
+  // read by the server as a broken HTTP request or a message before hello.
+  bool welcomed = c.state == State::wait_room || c.state == State::joining || c.state == State::ready;
+  if (c.fd < 0 || !welcomed || c.server_seq <= c.server_seq_acked) return;
+  c.server_seq_acked = c.server_seq;
+  c.unacked_since_ns = 0;
+  ++acks_sent_;
+  v1::Envelope e;
+  e.mutable_ack()->set_seq(c.server_seq);
+  send_envelope(i, e);
+}
+
+// The 500 ms rule, checked every 100 ms: ack a little early rather than late.
+void Generator::ack_scan(int64_t now) {
+  for (uint32_t i = 0; i < launched_ && i < plan_.count; ++i) {
+    Conn& c = conns_[i];
+    if (c.unacked_since_ns && now - c.unacked_since_ns >= ack_every_ns - ack_scan_ns) send_ack(i);
+  }
 }
 
 void Generator::on_event(uint32_t i, uint32_t events) {
@@ -305,11 +361,28 @@ size_t Generator::consume(uint32_t i, char* data, size_t size) {
 void Generator::on_envelope(uint32_t i, std::string_view payload) {
   FastEnvelope fe;
   if (!decode_fast(payload, fe)) return lose(i, "undecodable envelope");
-  if (fe.body_field == field_room_data) return on_room_data(i, fe);
+  if (fe.body_field == field_room_data) {
+    on_sequenced(i);
+    return on_room_data(i, fe);
+  }
   v1::Envelope e;
   if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return lose(i, "undecodable envelope");
   switch (e.body_case()) {
-    case v1::Envelope::kWelcome: return on_welcome(i, e.welcome().session_id());
+    case v1::Envelope::kWelcome:
+    case v1::Envelope::kPing:
+    case v1::Envelope::kPong:
+    case v1::Envelope::kAck:
+    case v1::Envelope::kDisconnect: break;  // link-level: not numbered
+    default: on_sequenced(i); break;
+  }
+  switch (e.body_case()) {
+    case v1::Envelope::kWelcome: return on_welcome(i, e.welcome());
+    case v1::Envelope::kPing: {
+      // The server's keep-alive on TCP (protocol.md §3 item 5): pong, cid 0, its stamp echoed.
+      v1::Envelope pong;
+      pong.mutable_pong()->set_client_time_us(e.ping().client_time_us());
+      return send_envelope(i, pong);
+    }
     case v1::Envelope::kRoomJoined: return on_joined(i, e.room_joined().room_id());
     case v1::Envelope::kError: {
       if (conns_[i].outcome == Outcome::pending) {
@@ -318,6 +391,9 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
         return fail(i, "error " + std::to_string(e.error().code()));
       }
       ++errors_;
+      if (conns_[i].resuming && (e.error().code() == v1::RESUME_FAILED || e.error().code() == v1::REPLAY_GAP)) {
+        ++resume_failed_;
+      }
       if (e.error().code() == v1::RATE_LIMITED) ++rate_limited_;
       else note("error " + std::to_string(e.error().code()) + ": " + e.error().message());
       return;
@@ -331,11 +407,12 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
         return lose(i, "removed from room");
       }
       return;
-    default: return;  // pong, presence
+    default: return;  // pong, ack, presence
   }
 }
 
 void Generator::on_room_data(uint32_t i, const FastEnvelope& e) {
+  if (conns_[i].resuming) ++replayed_;
   if (o_.scenario == Scenario::tick) {
     if (e.op == 0) on_snapshot(i, e.data);
     return;

@@ -53,6 +53,13 @@ struct Conn {
   uint32_t input_seq = 0;   // tick: last input sent
   uint32_t acked_seq = 0;   // tick: last input a snapshot showed applied
   std::array<int64_t, 16> input_sent_ns{};  // tick: send time by seq % 16
+  // Resumable sessions (protocol.md §3.2): sequenced server messages are not numbered on the
+  // wire; we count them, and ack what we have on the next send or after 64 / 500 ms.
+  uint64_t server_seq = 0;        // sequenced server messages received
+  uint64_t server_seq_acked = 0;  // the highest seq we have acked
+  int64_t unacked_since_ns = 0;   // when the oldest unacked one arrived; 0 = none
+  bool resuming = false;          // held: this connection resumes a held session
+  std::string resume_token;       // from the latest welcome
   std::string in;   // a partial frame, only while one is pending
   std::string out;  // unsent bytes, only while the socket is full
 };
@@ -62,6 +69,15 @@ struct Group {
   uint32_t size = 0;
   uint32_t alive = 0;  // members ready and not dropped
   std::string room_id;
+};
+
+inline constexpr uint64_t ack_every_messages = 64;
+inline constexpr int64_t ack_every_ns = 500'000'000;
+inline constexpr int64_t ack_scan_ns = 100'000'000;
+
+// held: the phases of one run (generator_held.cpp).
+enum class HeldPhase : uint8_t {
+  connect, settle_connected, cut, settle_held, feeders, settle_feeders, feed, settle_fed, resume, settle_resumed, done
 };
 
 class Generator {
@@ -74,7 +90,7 @@ class Generator {
   void start_connect(uint32_t i);
   void on_connected(uint32_t i);
   void send_hello(uint32_t i);
-  void on_welcome(uint32_t i, uint64_t session_id);
+  void on_welcome(uint32_t i, const v1::Welcome& w);
   void on_joined(uint32_t i, const std::string& room_id);
   void send_join(uint32_t i);
   void mark_ready(uint32_t i);
@@ -93,6 +109,23 @@ class Generator {
   void send_bytes(uint32_t i, std::string_view bytes);
   void send_envelope(uint32_t i, const v1::Envelope& e);
   void send_data(uint32_t i, uint32_t op, std::string_view data);
+  // acks (resumable)
+  void on_sequenced(uint32_t i);
+  uint64_t take_ack(uint32_t i);  // the seq to ack on a message being sent now, or 0
+  void send_ack(uint32_t i);
+  void ack_scan(int64_t now);
+  bool resumable(uint32_t i) const { return o_.resumable && i < plan_.count; }  // feeders are plain
+  // held (generator_held.cpp)
+  void held_init();
+  void held_step(int64_t now);
+  void held_start_batch(int64_t now);
+  bool held_range_settled(uint32_t lo, uint32_t hi) const;
+  void held_cut_round(int64_t now);
+  void held_feed(int64_t now);
+  void held_after_feed(int64_t now);
+  void held_resume(int64_t now);
+  void held_sample(const std::string& label);
+  void cut(uint32_t i);
   void set_want_out(uint32_t i, bool on);
   void flush(uint32_t i);
   // run
@@ -102,6 +135,7 @@ class Generator {
   void progress(int64_t now);
   void finish();
   void note(const std::string& text);
+  void launch(int64_t now);
   bool in_window(int64_t t) const { return t >= t0_ && t < t1_; }
 
   const Options& o_;
@@ -122,6 +156,10 @@ class Generator {
   // phases
   int64_t connect_start_ = 0;
   uint32_t launched_ = 0;
+  uint32_t launch_limit_ = 0;      // launch clients up to this index (held: the current batch)
+  int64_t launch_origin_ = 0;      // connects are paced from here...
+  uint32_t launch_base_ = 0;       // ...counting from this client
+  int64_t next_ack_scan_ = 0;
   bool setup_reported_ = false;
   bool go_ = false;
   bool done_ = false;
@@ -138,6 +176,30 @@ class Generator {
   std::map<std::string, uint64_t> reasons_;
   Histogram latency_;  // relay: send -> receive; echo: A -> B (one way, same clock)
   Histogram rtt_;      // echo: A -> B -> A
+  uint64_t unresumable_ = 0;  // resumable hellos answered without a resume token
+  uint64_t acks_sent_ = 0, acks_piggybacked_ = 0;
+
+  // held
+  HeldPhase held_phase_ = HeldPhase::connect;
+  uint32_t batch_groups_ = 1;         // groups per batch
+  uint32_t batch_g0_ = 0, batch_g1_ = 0;
+  uint32_t cut_round_ = 0;            // member index within each room being cut
+  bool cut_acked_ = false;            // this round's members have sent their last ack
+  int64_t phase_at_ = 0;              // when the current phase (or cut half-round) is due
+  int64_t next_settle_check_ = 0;
+  uint64_t held_total_ = 0;           // sessions we cut (the server should hold them)
+  uint32_t feeders_ = 0;              // one per room, indices plan_.count + group
+  uint64_t feed_per_feeder_ = 0;      // messages each feeder sends in all
+  uint32_t feed_step_ = 0;
+  uint64_t feed_step_end_ = 0;        // feed_seq_ at the end of this step
+  uint64_t feed_seq_ = 0;             // messages sent by all feeders, round-robin
+  int64_t feed_start_ = 0;
+  uint64_t feed_base_ = 0;
+  std::vector<HeldSample> samples_;
+  uint32_t resume_next_ = 0;          // next held session to resume
+  int64_t resume_origin_ = 0, resume_deadline_ = 0;
+  uint64_t resumed_ = 0, resume_fresh_ = 0, resume_failed_ = 0;
+  uint64_t replayed_ = 0, replay_expected_ = 0;  // room_data received on resumed connections
   int notes_ = 0;
 };
 

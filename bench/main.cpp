@@ -235,8 +235,10 @@ int main(int argc, char** argv) {
       uint64_t ready = 0;
       for (auto& c : children) ready += c.ready_n;
       // Nobody to measure: end at once instead of waiting out the window.
-      t0 = now + (o.scenario == Scenario::idle || !ready ? 0 : int64_t(o.warmup * 1e9));
-      t1 = t0 + (ready ? int64_t(o.duration * 1e9) : 0);
+      // held measured everything itself before saying ready.
+      const bool untimed = o.scenario == Scenario::idle || o.scenario == Scenario::held;
+      t0 = now + (untimed || !ready ? 0 : int64_t(o.warmup * 1e9));
+      t1 = t0 + (ready && o.scenario != Scenario::held ? int64_t(o.duration * 1e9) : 0);
       deadline = t1 + 20'000'000'000;
       std::string go = "go " + std::to_string(t0) + ' ' + std::to_string(t1) + '\n';
       for (auto& c : children) {

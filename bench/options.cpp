@@ -13,6 +13,7 @@ const char* scenario_name(Scenario s) {
     case Scenario::relay: return "relay";
     case Scenario::echo: return "echo";
     case Scenario::tick: return "tick";
+    case Scenario::held: return "held";
   }
   return "?";
 }
@@ -23,7 +24,7 @@ namespace {
 
 constexpr const char* usage_text = R"(craft-bench: load generator for craftd (loopback).
 
-  craft-bench --scenario idle|relay|echo|tick [flags]
+  craft-bench --scenario idle|relay|echo|tick|held [flags]
 
 Target:
   --host ADDR            server address (default 127.0.0.1)
@@ -45,12 +46,19 @@ Load:
   --source-base ADDR     first source address with --processes > 1 (default 127.0.0.2)
   --setup-timeout S      per client: connect + hello + join deadline (default 15)
   --room-options JSON    tick: options for room_create, e.g. '{"tickRate":60}'
+  --resumable            resumable sessions: hello{resumable:true} and acks (protocol.md 3.2)
+  --batch N              held: connect, join and cut N sessions at a time (default: all)
+  --cut rst|fin          held: cut with a TCP reset (default) or a plain close (FIN)
+  --replay-kb K          held: then one feeder per room sends K KiB of room_data (default 0)
+  --replay-steps S       held: server RSS is read after each of S equal parts (default 4)
 Scenarios:
   idle    connect, hello, hold; server RSS per connection
   relay   rooms of R in "relay" rooms, everyone sends at --rate; delivery latency
   echo    pairs; A sends, B answers; round trip
   tick    rooms of R in "movement2d" rooms, bots send inputs at --rate; snapshot age,
           input-to-acknowledgement latency, the server's tick lateness from /metrics
+  held    resumable sessions in relay rooms of R, cut without goodbye so the server holds
+          them: server RSS per held session; with --replay-kb, per KiB of replay buffer
 Output:
   --json FILE            append one JSON line per run
   --label TEXT           stored with the run
@@ -95,6 +103,10 @@ Options parse_options(int argc, char** argv) {
       o.quiet = true;
       continue;
     }
+    if (arg == "--resumable") {
+      o.resumable = true;
+      continue;
+    }
     if (!arg.starts_with("--")) usage(2, "unexpected argument '" + arg + "'");
     std::string value;
     auto eq = arg.find('=');
@@ -117,7 +129,8 @@ Options parse_options(int argc, char** argv) {
       else if (value == "relay") o.scenario = Scenario::relay;
       else if (value == "echo") o.scenario = Scenario::echo;
       else if (value == "tick") o.scenario = Scenario::tick;
-      else usage(2, "--scenario is idle, relay, echo or tick");
+      else if (value == "held") o.scenario = Scenario::held;
+      else usage(2, "--scenario is idle, relay, echo, tick or held");
     } else if (arg == "--clients") {
       o.clients = to_uint(arg, value, 1, 10'000'000);
       clients_given = true;
@@ -138,6 +151,14 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--json") o.json = value;
     else if (arg == "--label") o.label = value;
     else if (arg == "--room-options") o.room_options = value;
+    else if (arg == "--batch") o.batch = to_uint(arg, value, 0, 10'000'000);
+    else if (arg == "--replay-kb") o.replay_kb = to_uint(arg, value, 0, 1 << 20);
+    else if (arg == "--replay-steps") o.replay_steps = to_uint(arg, value, 1, 1000);
+    else if (arg == "--cut") {
+      if (value == "rst") o.cut = Cut::rst;
+      else if (value == "fin") o.cut = Cut::fin;
+      else usage(2, "--cut is rst or fin");
+    }
     else usage(2, "unknown flag " + arg);
   }
   if (o.scenario == Scenario::echo) {
@@ -145,6 +166,12 @@ Options parse_options(int argc, char** argv) {
     if (room_size_given && o.room_size != 2) usage(2, "echo pairs clients: --room-size must be 2");
     o.room_size = 2;
     if (o.clients % 2) usage(2, "echo needs an even --clients (pairs)");
+  }
+  if (o.scenario == Scenario::held) {
+    // One process: it reads the server's RSS itself between its phases.
+    if (o.processes > 1) usage(2, "held runs in one generator process (--processes 1)");
+    if (!o.server_pid) usage(2, "held needs --server-pid (it measures the server's RSS)");
+    o.resumable = true;
   }
   if (o.processes > o.clients) o.processes = o.clients;
   if (o.scenario != Scenario::idle && o.room_size > 1 && (o.clients / o.processes) < o.room_size) {

@@ -7,7 +7,8 @@
 
 namespace craft::bench {
 
-enum class Scenario : uint8_t { idle, relay, echo, tick };
+enum class Scenario : uint8_t { idle, relay, echo, tick, held };
+enum class Cut : uint8_t { rst, fin };
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -29,6 +30,15 @@ struct Options {
   double setup_timeout = 15;     // seconds one client may take to connect, say hello and join
   double keepalive = 20;         // seconds without sending before a ping
   std::string room_options;      // tick: room_create.options, e.g. {"tickRate":60}
+  // Resumable sessions (docs/protocol.md §3.2): hello{resumable}, acks piggybacked on sends
+  // (Envelope.ack_seq) or standalone every 64 messages / 500 ms. held implies it.
+  bool resumable = false;
+  // held: sessions are connected, joined and then cut in batches of this many (0 = all at
+  // once), so the server's connected high-water mark stays at one batch while held grow.
+  uint32_t batch = 0;
+  Cut cut = Cut::rst;            // held: how a connection is cut (no goodbye either way)
+  uint32_t replay_kb = 0;        // held: KiB of room_data each room's feeder sends while held
+  uint32_t replay_steps = 4;     // held: RSS is read after each of this many equal parts
   std::string json;
   std::string label;
   bool quiet = false;            // no progress line

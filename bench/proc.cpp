@@ -98,15 +98,17 @@ int64_t self_cpu_us() {
 
 namespace craft::bench {
 
-TickMetrics scrape_tick_metrics(const std::string& host, uint16_t port) {
-  TickMetrics m;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return m;
+std::string fetch_metrics(const std::string& host, uint16_t port) {
+  std::string text;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return text;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
-  std::string text;
+  timeval limit{3, 0};  // a server that does not answer must not stop the run
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     std::string request = "GET /metrics HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
     if (::write(fd, request.data(), request.size()) == ssize_t(request.size())) {
@@ -116,6 +118,19 @@ TickMetrics scrape_tick_metrics(const std::string& host, uint16_t port) {
     }
   }
   ::close(fd);
+  return text;
+}
+
+double metric_value(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + ' ';
+  auto at = text.find(key);
+  if (at == std::string::npos) return NAN;
+  return std::strtod(text.c_str() + at + key.size(), nullptr);
+}
+
+TickMetrics scrape_tick_metrics(const std::string& host, uint16_t port) {
+  TickMetrics m;
+  std::string text = fetch_metrics(host, port);
   std::istringstream lines(text);
   std::string line;
   const std::string bucket = "craft_tick_lateness_seconds_bucket{le=\"";

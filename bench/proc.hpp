@@ -20,6 +20,11 @@ inline int64_t wall_ns() {
   return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// GET /metrics on the server's HTTP port: the whole answer, headers included ("" on failure).
+std::string fetch_metrics(const std::string& host, uint16_t port);
+// The value of an unlabelled sample `name` in a /metrics text; NaN if absent.
+double metric_value(const std::string& text, const std::string& name);
+
 // The server's own tick metrics, scraped from GET /metrics on its HTTP port.
 struct TickMetrics {
   bool ok = false;

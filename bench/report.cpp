@@ -35,6 +35,17 @@ void GeneratorResult::merge(const GeneratorResult& o) {
   skipped += o.skipped;
   backlogged += o.backlogged;
   pings += o.pings;
+  acks_sent += o.acks_sent;
+  acks_piggybacked += o.acks_piggybacked;
+  unresumable += o.unresumable;
+  held += o.held;
+  feeders += o.feeders;
+  resumed += o.resumed;
+  resume_fresh += o.resume_fresh;
+  resume_failed += o.resume_failed;
+  replayed += o.replayed;
+  replay_expected += o.replay_expected;
+  samples.insert(samples.end(), o.samples.begin(), o.samples.end());
   gen_cpu_us += o.gen_cpu_us;
   for (auto& [k, v] : o.reasons) reasons[k] += v;
   latency.merge(o.latency);
@@ -44,7 +55,8 @@ void GeneratorResult::merge(const GeneratorResult& o) {
 namespace {
 #define CRAFT_BENCH_FIELDS(X)                                                                          \
   X(ready) X(failed) X(dropped) X(setup_ns) X(sent) X(expected) X(delivered_window) X(delivered_of_window) \
-  X(errors) X(rate_limited) X(skipped) X(backlogged) X(pings) X(gen_cpu_us)
+  X(errors) X(rate_limited) X(skipped) X(backlogged) X(pings) X(gen_cpu_us) X(acks_sent) X(acks_piggybacked) \
+  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected)
 }  // namespace
 
 void write_result(PipeWriter& out, const GeneratorResult& r) {
@@ -54,6 +66,13 @@ void write_result(PipeWriter& out, const GeneratorResult& r) {
 #undef X
   out.line(line);
   for (auto& [text, count] : r.reasons) out.line("reason " + std::to_string(count) + ' ' + text);
+  for (auto& x : r.samples) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " %llu %llu %lld %lld %.17g %.17g %.17g", (unsigned long long)x.held,
+                  (unsigned long long)x.live, (long long)x.vm_rss, (long long)x.rss_anon, x.gauge, x.replay_kib,
+                  x.expired);
+    out.line("sample " + x.label + buf);
+  }
   out.line("hist latency " + r.latency.serialize());
   out.line("hist rtt " + r.rtt.serialize());
   out.line("end");
@@ -84,6 +103,15 @@ bool read_result_line(const std::string& line, GeneratorResult& r) {
     std::getline(in, text);
     if (!text.empty() && text.front() == ' ') text.erase(0, 1);
     r.reasons[text] += count;
+    return true;
+  }
+  if (kind == "sample") {
+    HeldSample x;
+    std::string gauge, expired;
+    in >> x.label >> x.held >> x.live >> x.vm_rss >> x.rss_anon >> gauge >> x.replay_kib >> expired;
+    x.gauge = std::strtod(gauge.c_str(), nullptr);  // "nan" when the server has no such metric
+    x.expired = std::strtod(expired.c_str(), nullptr);
+    r.samples.push_back(x);
     return true;
   }
   if (kind == "hist") {
@@ -166,6 +194,96 @@ Derived derive(const RunReport& r) {
   return d;
 }
 
+// held: bytes per session and per KiB of replay buffer, from the generator's samples.
+struct HeldDerived {
+  double connected_vm = NAN, connected_anon = NAN;  // per connected session in a room (first batch)
+  double held_vm = NAN, held_anon = NAN;            // per held session: growth from the first held sample to the last
+  uint64_t held_from = 0, held_to = 0;
+  double first_vm = NAN, first_anon = NAN;          // (first held sample - start) / its held sessions
+  double kib_vm = NAN, kib_anon = NAN;              // per KiB in one held session's replay buffer
+  double sent_kib_vm = NAN, sent_kib_anon = NAN;    // per KiB a feeder sent (each reaches every held member)
+  double replay_kib = 0;                            // KiB per held session between the replay samples
+};
+
+HeldDerived derive_held(const RunReport& r) {
+  HeldDerived d;
+  const auto& s = r.totals.samples;
+  auto find = [&](const std::string& label) -> const HeldSample* {
+    for (auto& x : s) {
+      if (x.label == label) return &x;
+    }
+    return nullptr;
+  };
+  const HeldSample* start = find("start");
+  const HeldSample* connected = find("connected-1");
+  std::vector<const HeldSample*> held, replay;
+  for (auto& x : s) {
+    if (x.label.starts_with("held-")) held.push_back(&x);
+    if (x.label.starts_with("replay-")) replay.push_back(&x);
+  }
+  if (start && connected && connected->live) {
+    d.connected_vm = double(connected->vm_rss - start->vm_rss) / double(connected->live);
+    d.connected_anon = double(connected->rss_anon - start->rss_anon) / double(connected->live);
+  }
+  if (start && !held.empty() && held[0]->held) {
+    d.first_vm = double(held[0]->vm_rss - start->vm_rss) / double(held[0]->held);
+    d.first_anon = double(held[0]->rss_anon - start->rss_anon) / double(held[0]->held);
+  }
+  if (held.size() >= 2 && held.back()->held > held[0]->held) {
+    d.held_from = held[0]->held;
+    d.held_to = held.back()->held;
+    auto n = double(d.held_to - d.held_from);
+    d.held_vm = double(held.back()->vm_rss - held[0]->vm_rss) / n;
+    d.held_anon = double(held.back()->rss_anon - held[0]->rss_anon) / n;
+  }
+  if (replay.size() >= 2 && replay.back()->held && r.totals.feeders) {
+    d.replay_kib = replay.back()->replay_kib - replay[0]->replay_kib;
+    if (d.replay_kib > 0) {
+      double dv = double(replay.back()->vm_rss - replay[0]->vm_rss);
+      double da = double(replay.back()->rss_anon - replay[0]->rss_anon);
+      double per_session = double(replay.back()->held) * d.replay_kib;
+      double per_sent = double(r.totals.feeders) * d.replay_kib;
+      d.kib_vm = dv / per_session, d.kib_anon = da / per_session;
+      d.sent_kib_vm = dv / per_sent, d.sent_kib_anon = da / per_sent;
+    }
+  }
+  return d;
+}
+
+void print_held(std::FILE* out, const RunReport& r) {
+  auto row = [&](const char* name, const std::string& value) { std::fprintf(out, "  %-28s %s\n", name, value.c_str()); };
+  const auto& t = r.totals;
+  row("held (cut, no goodbye)", std::to_string(t.held) + (r.options.cut == Cut::rst ? " (TCP reset)" : " (close, FIN)"));
+  if (t.unresumable) row("WARNING", std::to_string(t.unresumable) + " welcomes without a resume token (no resume support?)");
+  std::fprintf(out, "  %-14s %8s %8s %10s %8s %12s %12s %10s\n", "sample", "held", "live", "srv held", "expired",
+               "VmRSS KiB", "RssAnon KiB", "KiB/held");
+  for (auto& x : t.samples) {
+    std::fprintf(out, "  %-14s %8llu %8llu %10s %8s %12.0f %12.0f %10.1f\n", x.label.c_str(),
+                 (unsigned long long)x.held, (unsigned long long)x.live,
+                 std::isfinite(x.gauge) ? fmt("%.0f", x.gauge).c_str() : "-",
+                 std::isfinite(x.expired) ? fmt("%.0f", x.expired).c_str() : "-", double(x.vm_rss) / 1024,
+                 double(x.rss_anon) / 1024, x.replay_kib);
+  }
+  if (t.resumed || t.resume_fresh || t.resume_failed) {
+    row("resume check", std::to_string(t.resumed) + " resumed, " + std::to_string(t.resume_fresh) + " fresh, " +
+                            std::to_string(t.resume_failed) + " refused; room_data replayed " +
+                            std::to_string(t.replayed) + " of " + std::to_string(t.replay_expected));
+  }
+  HeldDerived d = derive_held(r);
+  row("per connected session", fmt("%.0f B VmRSS", d.connected_vm) + fmt(", %.0f B RssAnon (first batch, in rooms)", d.connected_anon));
+  row("per held (first batch)", fmt("%.0f B VmRSS", d.first_vm) + fmt(", %.0f B RssAnon (incl. connection high-water)", d.first_anon));
+  if (std::isfinite(d.held_vm)) {
+    row("per held session", fmt("%.0f B VmRSS", d.held_vm) + fmt(", %.0f B RssAnon", d.held_anon) + " (held " +
+                                std::to_string(d.held_from) + " -> " + std::to_string(d.held_to) + ")");
+  }
+  if (std::isfinite(d.kib_vm)) {
+    row("per KiB of replay buffer", fmt("%.0f B VmRSS", d.kib_vm) + fmt(", %.0f B RssAnon", d.kib_anon) +
+                                        fmt(" (%.1f KiB into each held session)", d.replay_kib));
+    row("per KiB sent to a room", fmt("%.0f B VmRSS", d.sent_kib_vm) + fmt(", %.0f B RssAnon", d.sent_kib_anon) + " (" +
+                                      std::to_string(t.feeders) + " feeders)");
+  }
+}
+
 }  // namespace
 
 void print_table(std::FILE* out, const RunReport& r) {
@@ -176,6 +294,7 @@ void print_table(std::FILE* out, const RunReport& r) {
   std::fprintf(out, "\ncraft-bench %s over %s: %u clients", scenario_name(o.scenario), transport_name(o.transport),
                o.clients);
   if (o.scenario != Scenario::idle) std::fprintf(out, ", rooms of %u, %.4g Hz, %u-byte payload", o.room_size, o.rate, o.payload);
+  if (o.resumable) std::fprintf(out, ", resumable");
   std::fprintf(out, ", %u process%s%s%s\n", r.processes, r.processes == 1 ? "" : "es", o.label.empty() ? "" : ", label ",
                o.label.c_str());
   std::fprintf(out, "  %-28s %s\n", "metric", "value");
@@ -191,7 +310,9 @@ void print_table(std::FILE* out, const RunReport& r) {
     }
     row("server threads / fds", std::to_string(r.server_threads) + " / " + std::to_string(r.server_fds));
   }
-  if (o.scenario != Scenario::idle) {
+  if (o.scenario == Scenario::held) {
+    print_held(out, r);
+  } else if (o.scenario != Scenario::idle) {
     row("measured window", fmt("%.2f s", r.window_s));
     row("sent", fmt("%.0f msg/s", d.sent_per_s) + " (" + std::to_string(t.sent) + ")");
     row("delivered", fmt("%.0f msg/s", d.delivered_per_s) + " (" + std::to_string(t.delivered_window) + ")");
@@ -229,6 +350,10 @@ void print_table(std::FILE* out, const RunReport& r) {
       row("machine CPU busy (all cores)", fmt("%.0f%%", r.machine_busy_pct) + fmt(" (steal %.1f%%)", r.machine_steal_pct));
     }
     row("errors (rate limited)", std::to_string(t.errors) + " (" + std::to_string(t.rate_limited) + ")");
+    if (o.resumable) {
+      row("acks piggybacked / alone", std::to_string(t.acks_piggybacked) + " / " + std::to_string(t.acks_sent) +
+                                          (t.unresumable ? ", " + std::to_string(t.unresumable) + " not resumable" : ""));
+    }
     if (t.skipped || t.backlogged) {
       row("sends skipped / backlogged", std::to_string(t.skipped) + " / " + std::to_string(t.backlogged));
     }
@@ -313,6 +438,44 @@ std::string json_line(const RunReport& r) {
       integer("ticks", static_cast<int64_t>(r.ticks));
       integer("ticks_skipped", static_cast<int64_t>(r.ticks_skipped));
     }
+  }
+  field("resumable", o.resumable ? "true" : "false");
+  if (o.resumable) {
+    integer("acks_piggybacked", static_cast<int64_t>(t.acks_piggybacked));
+    integer("acks_sent", static_cast<int64_t>(t.acks_sent));
+    integer("unresumable", static_cast<int64_t>(t.unresumable));
+  }
+  if (o.scenario == Scenario::held) {
+    HeldDerived h = derive_held(r);
+    integer("held", static_cast<int64_t>(t.held));
+    integer("feeders", static_cast<int64_t>(t.feeders));
+    integer("batch", o.batch);
+    str("cut", o.cut == Cut::rst ? "rst" : "fin");
+    integer("replay_kb", o.replay_kb);
+    integer("resumed", static_cast<int64_t>(t.resumed));
+    integer("resume_fresh", static_cast<int64_t>(t.resume_fresh));
+    integer("resume_failed", static_cast<int64_t>(t.resume_failed));
+    integer("replayed", static_cast<int64_t>(t.replayed));
+    integer("replay_expected", static_cast<int64_t>(t.replay_expected));
+    num("connected_session_rss", h.connected_vm);
+    num("connected_session_rss_anon", h.connected_anon);
+    num("held_first_rss", h.first_vm);
+    num("held_first_rss_anon", h.first_anon);
+    num("held_session_rss", h.held_vm);
+    num("held_session_rss_anon", h.held_anon);
+    num("replay_rss_per_kib", h.kib_vm);
+    num("replay_rss_anon_per_kib", h.kib_anon);
+    num("replay_rss_per_sent_kib", h.sent_kib_vm);
+    num("replay_rss_anon_per_sent_kib", h.sent_kib_anon);
+    std::string samples = "[";
+    for (auto& x : t.samples) {
+      if (samples.size() > 1) samples += ',';
+      samples += "{\"label\":\"" + json_escape(x.label) + "\",\"held\":" + std::to_string(x.held) +
+                 ",\"live\":" + std::to_string(x.live) + ",\"vm_rss\":" + std::to_string(x.vm_rss) +
+                 ",\"rss_anon\":" + std::to_string(x.rss_anon) + ",\"gauge\":" + json_number(x.gauge) + ",\"expired\":" + json_number(x.expired) +
+                 ",\"replay_kib\":" + json_number(x.replay_kib) + "}";
+    }
+    field("samples", samples + "]");
   }
   integer("gen_cpu_us", t.gen_cpu_us);
   num("gen_cpu_us_per_msg", d.gen_cpu_per_msg);

@@ -16,12 +16,24 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace craft::bench {
 
 struct PipeWriter {
   int fd = -1;
   void line(const std::string& text);  // appends '\n'; blocks until written
+};
+
+// held: the server's memory at one point of the run, read by the generator itself.
+struct HeldSample {
+  std::string label;       // start, connected-K, held-K, replay-N (no spaces)
+  uint64_t held = 0;       // sessions cut so far without a goodbye
+  uint64_t live = 0;       // our connections open at that point
+  int64_t vm_rss = 0, rss_anon = 0;
+  double gauge = NAN;      // craft_sessions_held from the server's /metrics; NaN if absent
+  double expired = NAN;    // craft_sessions_expired_total, likewise
+  double replay_kib = 0;   // room_data KiB sent into each held session's room while it was held
 };
 
 struct GeneratorResult {
@@ -32,7 +44,12 @@ struct GeneratorResult {
   uint64_t delivered_window = 0;     // deliveries received inside the window
   uint64_t delivered_of_window = 0;  // deliveries of window sends, received by the end of the drain
   uint64_t errors = 0, rate_limited = 0, skipped = 0, backlogged = 0, pings = 0;
+  uint64_t acks_sent = 0, acks_piggybacked = 0, unresumable = 0;  // resumable sessions
+  uint64_t held = 0, feeders = 0;                                  // held
+  uint64_t resumed = 0, resume_fresh = 0, resume_failed = 0;        // held: the check at the end
+  uint64_t replayed = 0, replay_expected = 0;
   int64_t gen_cpu_us = 0;
+  std::vector<HeldSample> samples;
   std::map<std::string, uint64_t> reasons;
   Histogram latency, rtt;
 

@@ -88,7 +88,8 @@ void append_ws_control(std::string& out, uint8_t opcode, std::string_view payloa
   out += ws::make_frame(static_cast<ws::Opcode>(opcode), payload, mask);
 }
 
-void encode_room_data(std::string& out, std::string_view room_id, uint32_t op, std::string_view data) {
+void encode_room_data(std::string& out, std::string_view room_id, uint32_t op, std::string_view data,
+                      uint64_t ack_seq) {
   // RoomData: 1 room_id (bytes), 2 op (varint), 3 data (bytes)
   size_t inner = 0;
   if (!room_id.empty()) inner += 1 + varint_size(room_id.size()) + room_id.size();
@@ -110,6 +111,10 @@ void encode_room_data(std::string& out, std::string_view room_id, uint32_t op, s
     put_varint(out, data.size());
     out.append(data);
   }
+  if (ack_seq) {
+    put_varint(out, uint64_t(field_ack_seq) << 3);
+    put_varint(out, ack_seq);
+  }
 }
 
 bool decode_fast(std::string_view s, FastEnvelope& out) {
@@ -124,7 +129,7 @@ bool decode_fast(std::string_view s, FastEnvelope& out) {
     if (!take_field(s, wt, bytes, value)) return false;
     if (field == 1 && wt == 0) {
       out.cid = static_cast<uint32_t>(value);
-    } else if (field >= 2 && field <= 17) {
+    } else if (field >= 2 && field <= field_ack) {
       out.body_field = field;
       if (field == field_room_data && wt == 2) {
         std::string_view r = bytes;

@@ -14,6 +14,8 @@ enum class Transport : uint8_t { ws, tcp };
 
 // Envelope field numbers (proto/craft.proto) the fast path looks at.
 inline constexpr uint32_t field_room_data = 12;
+inline constexpr uint32_t field_ack = 20;
+inline constexpr uint32_t field_ack_seq = 21;  // Envelope.ack_seq, outside the body
 
 // A cheap PRNG for WebSocket mask keys (xorshift32; never zero).
 struct MaskRng {
@@ -31,8 +33,10 @@ void append_frame(std::string& out, Transport transport, std::string_view payloa
 // Appends a control frame (WebSocket only): pong or close.
 void append_ws_control(std::string& out, uint8_t opcode, std::string_view payload, MaskRng& rng);
 
-// Envelope{room_data{room_id, op, data}} encoded by hand, appended to `out`.
-void encode_room_data(std::string& out, std::string_view room_id, uint32_t op, std::string_view data);
+// Envelope{room_data{room_id, op, data}, ack_seq} encoded by hand, appended to `out`
+// (ack_seq 0 = none: protocol.md §3.2, an ack riding on a message sent anyway).
+void encode_room_data(std::string& out, std::string_view room_id, uint32_t op, std::string_view data,
+                      uint64_t ack_seq = 0);
 
 // What the fast decoder found in one received Envelope.
 struct FastEnvelope {
