@@ -214,14 +214,14 @@ TEST(ResumeServer, TheDefaultRateLimitFitsA240HzInputStreamWithKeepAlives) {
 // Half-open: the peer stops answering (no FIN). The server pings after the interval and
 // gives up after the timeout: 4001, and the resumable session is held, not ended.
 TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPlusTimeout) {
-  CraftdProcess server({"--limits.server-ping-interval-ms", "300", "--limits.server-ping-timeout-ms", "300"});
+  CraftdProcess server({"--limits.server-ping-interval-ms", "500", "--limits.server-ping-timeout-ms", "500"});
   auto a = start(server, "a", Transport::tcp);
   auto room = relay_room(a);
   auto b = hello(server, "b");
   b->join(room);
   // The SDK answers pings while it reads: a reading client stays connected.
   auto start_time = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start_time < 1500ms) {
+  while (std::chrono::steady_clock::now() - start_time < 2500ms) {
     a.c->poll(25ms);
     b->poll(25ms);
   }
@@ -237,7 +237,7 @@ TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPl
                        << server.metric("craft_server_pings_total") << ", b closed " << b->is_closed() << " "
                        << b->close_code() << ", expired " << server.metric("craft_sessions_expired_total");
   auto took = std::chrono::steady_clock::now() - stopped;
-  EXPECT_LE(took, 300ms + 300ms + 250ms + 750ms) << "interval + timeout + one sweep + slack for a loaded machine";
+  EXPECT_LE(took, 500ms + 500ms + 250ms + 750ms) << "interval + timeout + one sweep + slack for a loaded machine";
   EXPECT_EQ(server.metric("craft_sessions_held"), 1);
   EXPECT_EQ(server.metric("craft_closes_total{code=\"4001\"}"), 1) << "only a: b kept answering";
 }
