@@ -42,6 +42,7 @@ void Client::connect() {
   fragment_text_.reset();
   closed_ = close_sent_ = write_failed_ = disconnect_seen_ = established_ = false;
   ++connection_epoch_;
+  last_received_ = Clock::now();
   close_code_ = 0;
   close_reason_.clear();
   auto deadline = Clock::now() + options_.timeout;

@@ -185,6 +185,20 @@ bool Client::read_some(std::chrono::milliseconds timeout) {
       }
       wake = std::min(wake, due);
     }
+    // A live server is never silent for long (it pings a quiet client); a connection that is
+    // is taken for half-open and resumed.
+    if (options_.silence_timeout.count() > 0 && !resume_token_.empty() && established_) {
+      auto dead = last_received_ + options_.silence_timeout;
+      if (Clock::now() >= dead) {
+        closed_ = true;
+        if (can_recover()) {
+          recover();
+          return true;
+        }
+        return false;
+      }
+      wake = std::min(wake, dead);
+    }
     pollfd p{fd_, POLLIN, 0};
     int rc = ::poll(&p, 1, poll_ms(wake));
     if (rc < 0) return false;  // EINTR: callers loop on their own deadline
@@ -198,6 +212,7 @@ bool Client::read_some(std::chrono::milliseconds timeout) {
     if (n <= 0) {
       closed_ = true;  // EOF or reset: the server is gone
     } else {
+      last_received_ = Clock::now();
       // Compact only here, so the decoded prefix is dropped once per read, not once per frame.
       if (in_head_ > 0) {
         in_.erase(0, in_head_);

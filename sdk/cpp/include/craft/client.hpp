@@ -45,6 +45,10 @@ struct Options {
   int resume_attempts = 5;
   std::chrono::milliseconds resume_backoff{100};
   bool rejoin_after_fallback = true;
+  // With a resumable session: nothing at all received for this long while reading means the
+  // connection is half-open; it is abandoned and resumed. 0 = off. Set it above the server's
+  // limits.server_ping_interval_ms (the longest a live server stays silent) plus a round trip.
+  std::chrono::milliseconds silence_timeout{0};
 };
 
 // What the client did about its connection (Client::on_connection).
@@ -226,6 +230,7 @@ class Client {
   std::deque<std::pair<uint64_t, v1::Envelope>> unacked_;  // sent, not yet acked by the server
   std::vector<std::string> rooms_;
   uint64_t connection_epoch_ = 0;     // bumped by connect()
+  Clock::time_point last_received_{};  // the latest bytes from the server (silence_timeout)
   uint64_t session_epoch_ = 0;        // bumped by every fresh (not resumed) welcome
   bool recovering_ = false;
   bool closing_ = false;
