@@ -20,4 +20,6 @@ inline constexpr uint16_t flood = 4003;              // kept sending while rate 
 inline constexpr uint16_t unsupported_version = 4004;// hello with a protocol version the server does not speak
 inline constexpr uint16_t auth_failed = 4005;        // hello without a valid session token (bad, expired,
                                                      // revoked, banned; or none while auth.require is on)
+inline constexpr uint16_t session_replaced = 4006;   // auth.session_policy = replace: a newer hello of the
+                                                     // same account took over
 }  // namespace craft::close_code

@@ -11,11 +11,17 @@ namespace craft {
 struct Limits {
   uint32_t max_message_size = 64 * 1024;        // bytes in one message (frame or reassembled)
   uint32_t max_rooms_per_session = 8;           // rooms one connection may be in at once
-  double messages_per_second = 60;              // token bucket refill rate per session
-  uint32_t message_burst = 120;                 // token bucket capacity per session
+  // Fits a room ticking at 240 Hz with one input per tick, plus acks and keep-alives.
+  double messages_per_second = 300;             // token bucket refill rate per session
+  uint32_t message_burst = 300;                 // token bucket capacity per session
   uint32_t rate_limit_strikes = 100;            // rate-limited messages in a row before close 4003
   uint32_t handshake_timeout_ms = 10'000;       // HTTP upgrade + hello must finish within this
   uint32_t idle_timeout_ms = 60'000;            // close when nothing is received for this long
+  // Nothing received for this long: the server pings (WebSocket ping frame; a ping envelope
+  // on TCP). Still nothing server_ping_timeout_ms later: the peer is gone (close 4001; a
+  // resumable session is held). 0 = no server pings.
+  uint32_t server_ping_interval_ms = 10'000;
+  uint32_t server_ping_timeout_ms = 10'000;
   uint32_t max_connections = 100'000;           // across all shards
   uint32_t max_connections_per_ip = 4'096;      // per remote address (behind a trusted proxy: per client)
   // Connections over max_connections_per_ip that are still being told why (1013 after the
@@ -64,6 +70,21 @@ struct AuthConfig {
   double account_attempts_per_minute = 10;      // auth calls per device id / email / custom id
   uint32_t rate_limit_keys = 100'000;           // addresses / ids tracked by each auth limiter (memory bound)
   std::string admin_key;                        // Bearer key for admin calls (leaderboard create, ban); empty = off
+  // A fresh hello with a session token while the account already has a session (connected
+  // or held for resume): "allow_many" lets both live, "replace" ends the older one (close
+  // 4006), "refuse" answers SESSION_EXISTS (docs/protocol.md §3).
+  std::string session_policy = "allow_many";
+};
+
+// Resumable sessions (hello.resumable, docs/protocol.md §3.2).
+struct SessionConfig {
+  // How long a resumable session keeps its seats after its connection is lost without a
+  // goodbye; a room can shorten or extend it per player (Room::on_drop). 0 = never held.
+  uint32_t resume_window_ms = 15'000;
+  // Sequenced messages the client has not acked, kept to replay on resume. Past it the
+  // oldest are dropped (a resume that needs them gets REPLAY_GAP); a held session whose
+  // buffer overflows ends. Frames shared by several receivers count in full for each.
+  uint32_t replay_buffer_bytes = 256 * 1024;
 };
 
 struct RoomDefaults {
@@ -111,6 +132,7 @@ struct ServerConfig {
   RoomDefaults rooms;
   StoreConfig store;
   AuthConfig auth;
+  SessionConfig session;
   TlsConfig tls;
 };
 

@@ -78,6 +78,18 @@ class Room {
   }
   // After the player left (asked, disconnected or kicked); it is no longer a member.
   virtual void on_leave(const Client& client) { (void)client; }
+  // A resumable player's connection was lost without a goodbye (docs/protocol.md §3.2). It
+  // is still a member; messages to it are kept for its resume. Return how long to keep its
+  // seat: `hold` (session.resume_window_ms, the default), shorter, longer (the session is
+  // then held that long too), or zero to have it leave now. If it has not resumed by then,
+  // it leaves (on_leave) and its room_left says "timeout". Other members see it dropped.
+  virtual Duration on_drop(const Client& client, Duration hold) {
+    (void)client;
+    return hold;
+  }
+  // The dropped player is back on a new connection, same session, everything it missed
+  // delivered. Other members see it resumed.
+  virtual void on_resume(const Client& client) { (void)client; }
   virtual void on_message(const Client& from, const Message& message) { (void)from, (void)message; }
   // Fixed timestep: dt is always 1 / tick rate. Late ticks are caught up (up to 5 at once).
   virtual void on_tick(Duration dt) { (void)dt; }

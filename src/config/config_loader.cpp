@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 6> sections = {"server", "limits", "rooms", "store", "auth", "tls"};
+constexpr std::array<const char*, 7> sections = {"server", "limits", "rooms", "store", "auth", "session", "tls"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -53,6 +53,12 @@ std::string check_password_cost(const std::string& v) {
   return v == "interactive" || v == "moderate" || v == "minimum"
              ? ""
              : "expected interactive, moderate or minimum, got '" + v + "'";
+}
+
+std::string check_session_policy(const std::string& v) {
+  return v == "allow_many" || v == "replace" || v == "refuse"
+             ? ""
+             : "expected allow_many, replace or refuse, got '" + v + "'";
 }
 
 std::string check_token_key(const std::string& v) {
@@ -93,6 +99,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        3'600'000},
       {"limits", "idle_timeout_ms", &l.idle_timeout_ms, "close when nothing is received for this long", 1,
        86'400'000},
+      {"limits", "server_ping_interval_ms", &l.server_ping_interval_ms,
+       "nothing received for this long: the server pings the peer; 0 = never", 0, 86'400'000},
+      {"limits", "server_ping_timeout_ms", &l.server_ping_timeout_ms,
+       "no answer this long after a server ping: close 4001 (a resumable session is held)", 1, 86'400'000},
       {"limits", "max_connections", &l.max_connections, "connections across all shards", 1, 1e9},
       {"limits", "max_connections_per_ip", &l.max_connections_per_ip, "connections per remote address", 1, 1e9},
       {"limits", "max_refusals_per_ip", &l.max_refusals_per_ip,
@@ -139,6 +149,13 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"auth", "rate_limit_keys", &a.rate_limit_keys,
        "addresses / ids each auth limiter tracks; past it, idle ones are forgotten", 16, 1e8},
       {"auth", "admin_key", &a.admin_key, "Bearer key for admin calls (leaderboard create, ban); empty = off"},
+      {"auth", "session_policy", &a.session_policy,
+       "a fresh hello while the account has a session: allow_many, replace (close 4006) or refuse", 0, 0,
+       check_session_policy},
+      {"session", "resume_window_ms", &c.session.resume_window_ms,
+       "how long a resumable session keeps its seats after its connection is lost; 0 = never", 0, 86'400'000},
+      {"session", "replay_buffer_bytes", &c.session.replay_buffer_bytes,
+       "unacked messages kept per resumable session for replay on resume", 1024, 1 << 30},
       {"tls", "cert_file", &c.tls.cert_file, "PEM certificate chain; set with key_file: https/wss and TLS on the TCP port"},
       {"tls", "key_file", &c.tls.key_file, "PEM private key of the certificate; SIGHUP reloads both files"},
   };
@@ -258,7 +275,7 @@ void apply_toml(std::vector<Field>& fields, const std::string& path) {
     auto* table = section_node.as_table();
     if (!table)
       fail(path, "'" + section + "' is outside a section; put it under [server], [limits], [rooms], [store], [auth] or [tls]");
-    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits, rooms, store, auth or tls)");
+    if (!known_section(section)) fail(path, "[" + section + "]: unknown section (expected server, limits, rooms, store, auth, session or tls)");
     for (auto& [key, node] : *table) {
       std::string name(key.str());
       auto it = std::find_if(fields.begin(), fields.end(),

@@ -57,6 +57,20 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
       {&ShardMetrics::tls_handshakes, "craft_tls_handshakes_total", "TLS handshakes completed", "counter"},
       {&ShardMetrics::tls_handshake_failures, "craft_tls_handshake_failures_total",
        "TLS connections that ended before the handshake finished (not TLS, bad hello, peer gave up)", "counter"},
+      {&ShardMetrics::sessions_held, "craft_sessions_held",
+       "Resumable sessions whose connection was lost, held for session.resume_window_ms", "gauge"},
+      {&ShardMetrics::sessions_resumed, "craft_sessions_resumed_total", "Sessions resumed on a new connection", "counter"},
+      {&ShardMetrics::sessions_expired, "craft_sessions_expired_total",
+       "Held sessions that ended unresumed (window over, or their replay buffer overflowed)", "counter"},
+      {&ShardMetrics::replayed_messages, "craft_replayed_messages_total", "Sequenced messages replayed on resume", "counter"},
+      {&ShardMetrics::replay_overflows, "craft_replay_overflows_total",
+       "Unacked messages dropped from a full replay buffer (session.replay_buffer_bytes)", "counter"},
+      {&ShardMetrics::server_pings, "craft_server_pings_total",
+       "Pings the server sent to quiet connections (limits.server_ping_interval_ms)", "counter"},
+      {&ShardMetrics::sessions_replaced, "craft_sessions_replaced_total",
+       "Sessions ended by a newer hello of the same account (auth.session_policy = replace)", "counter"},
+      {&ShardMetrics::sessions_refused, "craft_sessions_refused_total",
+       "Hellos refused with SESSION_EXISTS (auth.session_policy = refuse)", "counter"},
   };
   for (auto& s : simple) {
     w.line(s.name, s.help, s.type);
@@ -66,6 +80,11 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
   w.value("craft_connections_rejected_total{limit=\"max_connections\"}", sum(&ShardMetrics::rejected_max_connections));
   w.value("craft_connections_rejected_total{limit=\"max_connections_per_ip\"}", sum(&ShardMetrics::rejected_per_ip));
   w.value("craft_connections_rejected_total{limit=\"max_refusals_per_ip\"}", sum(&ShardMetrics::dropped_at_accept));
+
+  w.line("craft_resume_failures_total", "Resume attempts refused, by reason", "counter");
+  w.value("craft_resume_failures_total{reason=\"unknown\"}", sum(&ShardMetrics::resume_failed_unknown));
+  w.value("craft_resume_failures_total{reason=\"format\"}", sum(&ShardMetrics::resume_failed_format));
+  w.value("craft_resume_failures_total{reason=\"gap\"}", sum(&ShardMetrics::resume_failed_gap));
 
   w.line("craft_json_rejected_total",
          "Client JSON documents refused before parsing: not strict RFC 8259 JSON or nested deeper than "
@@ -89,28 +108,34 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
     w.value("craft_errors_total{code=\"" + v1::ErrorCode_Name(code) + "\"}", n);
   }
 
-  std::array<uint64_t, LatencyHistogram::buckets> lateness{};
-  uint64_t lateness_sum_us = 0;
-  for (auto* s : shards) {
-    s->tick_lateness.merge_into(lateness);
-    lateness_sum_us += s->tick_lateness.sum_us();
-  }
-  w.line("craft_tick_lateness_seconds", "How late room ticks start versus their schedule", "histogram");
-  uint64_t cumulative = 0;
-  char buf[96];
-  for (size_t i = 0; i + 1 < lateness.size(); ++i) {
-    cumulative += lateness[i];
-    // %g, not a fixed number of decimals: 1 us and 1.5 us must print as two bounds
-    // (%.6f made both "0.000001"/"0.000002" collide with their neighbours).
-    std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_bucket{le=\"%.10g\"}",
-                  LatencyHistogram::bound_us(i) / 1e6);
-    w.value(buf, cumulative);
-  }
-  cumulative += lateness.back();
-  w.value("craft_tick_lateness_seconds_bucket{le=\"+Inf\"}", cumulative);
-  std::snprintf(buf, sizeof buf, "craft_tick_lateness_seconds_sum %.6f\n", double(lateness_sum_us) / 1e6);
-  w.out += buf;
-  w.value("craft_tick_lateness_seconds_count", cumulative);
+  char buf[128];
+  auto histogram = [&](LatencyHistogram ShardMetrics::*member, const std::string& name, const char* help) {
+    std::array<uint64_t, LatencyHistogram::buckets> counts{};
+    uint64_t sum_us = 0;
+    for (auto* s : shards) {
+      (s->*member).merge_into(counts);
+      sum_us += (s->*member).sum_us();
+    }
+    w.line(name.c_str(), help, "histogram");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i + 1 < counts.size(); ++i) {
+      cumulative += counts[i];
+      // %g, not a fixed number of decimals: 1 us and 1.5 us must print as two bounds
+      // (%.6f made both "0.000001"/"0.000002" collide with their neighbours).
+      std::snprintf(buf, sizeof buf, "%s_bucket{le=\"%.10g\"}", name.c_str(), LatencyHistogram::bound_us(i) / 1e6);
+      w.value(buf, cumulative);
+    }
+    cumulative += counts.back();
+    w.value(name + "_bucket{le=\"+Inf\"}", cumulative);
+    std::snprintf(buf, sizeof buf, "%s_sum %.6f\n", name.c_str(), double(sum_us) / 1e6);
+    w.out += buf;
+    w.value(name + "_count", cumulative);
+    return counts;
+  };
+  auto lateness = histogram(&ShardMetrics::tick_lateness, "craft_tick_lateness_seconds",
+                            "How late room ticks start versus their schedule");
+  histogram(&ShardMetrics::session_rtt, "craft_session_rtt_seconds",
+            "Round trip of server pings to quiet connections (WebSocket ping frame or ping envelope)");
   // In seconds, the base unit: promtool's lint refuses a _microseconds name.
   w.line("craft_tick_lateness_p99_seconds", "Upper bound of the 99th percentile bucket", "gauge");
   std::snprintf(buf, sizeof buf, "craft_tick_lateness_p99_seconds %.10g\n", double(LatencyHistogram::quantile_us(lateness, 0.99)) / 1e6);

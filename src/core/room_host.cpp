@@ -117,7 +117,7 @@ void RoomHost::join(JoinRequest request) {
 
   auto session = request.session;
   clients_.push_back(request.client);
-  members_.push_back({session, session->shard().index(), session->format()});
+  members_.push_back({session, session->shard().index(), session->format(), std::nullopt});
   empty_since_.reset();
   membership_changed();
   // Before anyone hears of the join, so a failing join_state ends the room without a
@@ -153,6 +153,7 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
   auto index = static_cast<size_t>(it - clients_.begin());
   Client client = std::move(*it);
   auto member = std::move(members_[index]);
+  if (member.held_until) --dropped_members_;
   clients_.erase(it);
   members_.erase(members_.begin() + static_cast<std::ptrdiff_t>(index));
   membership_changed();
@@ -169,6 +170,48 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
   event->set_room_id(id_);
   fill_presence(event->add_leaves(), client);
   deliver(protocol::frame_all(presence, formats_), 0);
+}
+
+void RoomHost::drop(SessionId who) {
+  auto* member = find_member(who);
+  if (!member || member->held_until || disposed_) return;
+  auto self = shared_from_this();  // room code may dispose the room
+  const Client client = *find_client(who);
+  const Duration window = std::chrono::milliseconds(core_of(shard_).config().session.resume_window_ms);
+  Duration hold = window;
+  if (!guarded("on_drop", [&] { hold = room_->on_drop(client, window); })) return;
+  if (disposed_) return;
+  member = find_member(who);
+  if (!member) return;  // room code kicked it
+  if (hold <= Duration::zero()) return leave(who, "disconnected", true);
+  member->held_until = shard_.now() + hold;
+  ++dropped_members_;
+  if (hold > window) {
+    member->session->shard().dispatch([session = member->session, until = *member->held_until] {
+      session->hold_at_least(until);
+    });
+  }
+  v1::Envelope presence;
+  auto* event = presence.mutable_presence();
+  event->set_room_id(id_);
+  fill_presence(event->add_dropped(), client);
+  deliver(protocol::frame_all(presence, formats_), who);
+}
+
+void RoomHost::resume(SessionId who) {
+  auto* member = find_member(who);
+  if (!member || !member->held_until || disposed_) return;
+  member->held_until.reset();
+  --dropped_members_;
+  auto self = shared_from_this();
+  const Client client = *find_client(who);
+  if (!guarded("on_resume", [&] { room_->on_resume(client); })) return;
+  if (disposed_) return;
+  v1::Envelope presence;
+  auto* event = presence.mutable_presence();
+  event->set_room_id(id_);
+  fill_presence(event->add_resumed(), client);
+  deliver(protocol::frame_all(presence, formats_), who);
 }
 
 void RoomHost::message(SessionId from, uint32_t cid, uint32_t op, std::string_view data,
@@ -203,6 +246,7 @@ void RoomHost::dispose(std::string_view reason) {
   auto clients = std::move(clients_);
   clients_.clear();
   members_.clear();
+  dropped_members_ = 0;
   membership_changed();
   for (auto& c : clients) guarded("on_leave", [&] { room_->on_leave(c); });
   guarded("on_dispose", [&] { room_->on_dispose(); });
@@ -243,7 +287,17 @@ void RoomHost::advance(TimePoint now) {
 }
 
 void RoomHost::sweep(TimePoint now) {
-  if (disposed_ || !empty_since_) return;
+  if (disposed_) return;
+  if (dropped_members_ > 0) {
+    // Seats whose hold ran out; the session hears "timeout" (in its replay, if it resumes).
+    std::vector<SessionId> due;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (members_[i].held_until && now >= *members_[i].held_until) due.push_back(clients_[i].id);
+    }
+    for (auto id : due) leave(id, "timeout", true);
+    if (disposed_) return;
+  }
+  if (!empty_since_) return;
   auto grace = std::chrono::milliseconds(core_of(shard_).config().rooms.empty_dispose_ms);
   if (now - *empty_since_ >= grace) dispose("empty");
 }

@@ -63,6 +63,10 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   void join(JoinRequest request);
   // Removes a member; `notify` sends it room_left (when the room, not the player, decided).
   void leave(SessionId who, std::string_view reason, bool notify);
+  // A member's session lost its connection and is held for resume (Room::on_drop decides
+  // for how long here), or came back.
+  void drop(SessionId who);
+  void resume(SessionId who);
   void message(SessionId from, uint32_t cid, uint32_t op, std::string_view data,
                std::span<const SessionId> targets);
   void dispose(std::string_view reason);
@@ -100,6 +104,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
     std::shared_ptr<Session> session;
     uint32_t shard;
     protocol::WireFormat format;
+    std::optional<TimePoint> held_until;  // dropped: the seat is kept until then
   };
   using MemberList = std::vector<std::shared_ptr<Session>>;
 
@@ -139,6 +144,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   // the pointer, never a copy of the list.
   std::vector<std::shared_ptr<const MemberList>> remote_members_;
   bool remote_members_stale_ = true;
+  uint32_t dropped_members_ = 0;  // members with held_until set; the sweep looks only then
   std::optional<TimePoint> empty_since_;
   uint32_t tick_rate_hz_;
   TickScheduler scheduler_;

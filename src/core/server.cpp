@@ -57,6 +57,7 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   }
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   rooms_by_shard_ = std::make_unique<ShardRooms[]>(n);
+  sessions_by_shard_ = std::make_unique<ShardSessions[]>(n);
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
   // so a client over the limit is told 1013 instead.
@@ -238,6 +239,7 @@ void ServerCore::stop() {
     std::lock_guard lock(stop_mutex_);
     if (stopping_) return;
     stopping_ = true;
+    stopping_flag_.store(true, std::memory_order_relaxed);
     if (!started_) {
       for (auto& s : shards_) s->release();
       return;

@@ -4,6 +4,7 @@
 // ApiService that sessions and rooms call (docs/architecture.md, "Layers").
 #pragma once
 #include "api/api_service.hpp"
+#include "core/resume.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
 #include "net/forwarded.hpp"
@@ -25,6 +26,10 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+namespace craft {
+class Session;
+}
 
 namespace craft::detail {
 
@@ -69,6 +74,26 @@ class ServerCore final : public ShardHandler {
   // Server::reload_tls(): false (and an error logged) when TLS is off or a file is bad.
   bool reload_tls();
 
+  // Resumable sessions (docs/protocol.md §3.2; core/session_resume.cpp). The registry of
+  // shard `index` is touched only on that shard's thread.
+  const ResumeTokens& resume_tokens() const { return resume_tokens_; }
+  SessionId next_session_id() { return next_session_id_.fetch_add(1, std::memory_order_relaxed); }
+  bool stopping() const { return stopping_flag_.load(std::memory_order_relaxed); }
+  void register_resumable(uint32_t shard, std::shared_ptr<Session> session);
+  void unregister_resumable(uint32_t shard, SessionId id);
+  std::shared_ptr<Session> find_resumable(uint32_t shard, SessionId id);
+
+  // auth.session_policy: the sessions of one account, across shards.
+  struct AccountSession {
+    SessionId id = 0;
+    uint32_t shard = 0;
+    std::weak_ptr<Session> session;
+  };
+  // Registers `self` as a session of `account`. nullopt: refused (policy refuse and the
+  // account has a session); else the sessions `self` replaces (policy replace), to be ended.
+  std::optional<std::vector<AccountSession>> claim_account(const std::string& account, AccountSession self);
+  void release_account(const std::string& account, SessionId id);
+
   // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.
   void add_room(uint32_t shard, RoomHost* room);
   void remove_room(uint32_t shard, RoomHost* room);
@@ -104,6 +129,14 @@ class ServerCore final : public ShardHandler {
     std::atomic<size_t> count{0};
   };
   std::unique_ptr<ShardRooms[]> rooms_by_shard_;
+  struct ShardSessions {
+    std::unordered_map<SessionId, std::shared_ptr<Session>> resumable;
+  };
+  std::unique_ptr<ShardSessions[]> sessions_by_shard_;
+  ResumeTokens resume_tokens_;
+  std::atomic<bool> stopping_flag_{false};
+  std::mutex accounts_mutex_;
+  std::unordered_map<std::string, std::vector<AccountSession>> accounts_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
   std::unique_ptr<net::TlsContext> tls_;  // null: plaintext (tls.cert_file unset)

@@ -106,6 +106,8 @@ void Session::count_as(const IpKey& client) {
 
 void Session::send_envelope(const v1::Envelope& e) { send(protocol::frame(e, wire_format())); }
 
+void Session::send_link(const v1::Envelope& e) { Connection::send(protocol::frame(e, wire_format())); }
+
 void Session::send_error(uint32_t cid, int code, std::string message) {
   shard().metrics().count_error(code);
   v1::Envelope e;
@@ -139,12 +141,16 @@ void Session::on_message(std::string_view payload, bool text) {
     return;
   }
   strikes_ = 0;
+  ping_outstanding_ = false;
+  // Numbered as the client numbers them: everything after hello but the link-level bodies.
+  if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
+  if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());
   if (!decoded) {
     send_error(0, v1::BAD_REQUEST,
                !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
     return;
   }
-  if (e.body_case() != v1::Envelope::kPing && (busy() || holding())) return hold(std::move(e), payload.size());
+  if (!protocol::is_link_level(e) && (busy() || holding())) return hold(std::move(e), payload.size());
   dispatch(e);
 }
 
@@ -189,8 +195,11 @@ void Session::dispatch(const v1::Envelope& e) {
       reply.set_cid(e.cid());
       reply.mutable_pong()->set_client_time_us(e.ping().client_time_us());
       reply.mutable_pong()->set_server_time_us(core().clock().wall_time_us());
-      return send_envelope(reply);
+      return send_link(reply);
     }
+    case B::kPong: return record_rtt(e.pong().client_time_us());  // the answer to a server ping (TCP)
+    case B::kAck: return resume_ ? on_ack(e.ack().seq()) : void();
+    case B::kDisconnect: return close(close_code::normal, "goodbye");  // no hold for resume
     default: break;
   }
   // Before hello everything but hello and ping is refused the same way (protocol.md §3).
@@ -218,9 +227,12 @@ void Session::handle_hello(const v1::Envelope& e) {
     send_error(e.cid(), v1::UNSUPPORTED_VERSION, "this server speaks protocol version 1");
     return close(close_code::unsupported_version, "unsupported protocol version");
   }
+  if (!hello.resume_token().empty()) return begin_resume(e.cid(), hello);
   if (hello.name().size() > max_name_bytes || !ws::is_valid_utf8(hello.name())) {
     return send_error(e.cid(), v1::BAD_REQUEST, "name must be 0-32 bytes of UTF-8");
   }
+  // From here on client messages are numbered (docs/protocol.md §3.2).
+  if (hello.resumable()) start_resumable();
   auto* api = core().api();
   if (hello.token().empty()) {
     if (core().config().auth.require)
@@ -277,8 +289,13 @@ void Session::refuse_account(uint32_t cid, const api::CallError& why) {
 }
 
 void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_ptr<const api::Identity> identity) {
-  hello_done_ = true;
   identity_ = std::move(identity);
+  if (identity_ && !claim_account(cid)) {
+    identity_.reset();
+    resume_.reset();
+    return;
+  }
+  hello_done_ = true;
   name_ = !name.empty() ? name : identity_ ? identity_->username : "guest-" + std::to_string(id_);
   v1::Envelope reply;
   reply.set_cid(cid);
@@ -291,7 +308,15 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
     w->set_account_id(identity_->account_id);
     w->set_username(identity_->username);
   }
-  send_envelope(reply);
+  if (resume_) {
+    w->set_resume_token(core().resume_tokens().issue({id_, shard().index(), resume_->generation}));
+    w->set_resume_window_ms(core().config().session.resume_window_ms);
+  }
+  send_link(reply);
+  if (resume_) {
+    resume_->started = true;
+    core().register_resumable(shard().index(), std::static_pointer_cast<Session>(shared_from_this()));
+  }
 }
 
 void Session::handle_api(const v1::Envelope& e) {
@@ -306,7 +331,7 @@ void Session::handle_api(const v1::Envelope& e) {
   api->call(e.api_request(), std::move(context), [self, cid = e.cid()](api::CallResult result) {
     self->shard().post([self, cid, result = std::move(result)] {
       self->api_pending_ = false;
-      if (!self->is_open()) return;
+      if (!self->alive()) return;
       if (auto* error = std::get_if<api::CallError>(&result)) {
         // The socket's identity expired, was revoked or banned: the error, then 4005.
         if (error->ends_session) self->refuse_account(cid, *error);
@@ -382,20 +407,22 @@ void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::st
 
 void Session::on_join_succeeded(std::shared_ptr<RoomHost> room, const Frame& joined) {
   --pending_joins_;
-  if (!is_open()) {
+  if (!alive()) {
     // Closed while the join travelled: undo it.
     room->shard().dispatch([room, id = id_] { room->leave(id, "disconnected", false); });
     return;
   }
   rooms_.push_back(std::move(room));
   send(joined);
+  // Joined while held: the room learns the seat is empty for now.
+  if (held()) rooms_.back()->shard().dispatch([room = rooms_.back(), who = id_] { room->drop(who); });
   release_held();
 }
 
 void Session::on_join_failed(uint32_t cid, int code, std::string message, bool retryable, JoinMode mode,
                              std::string type, std::string options) {
   --pending_joins_;
-  if (!is_open()) return;
+  if (!alive()) return;
   if (mode == JoinMode::join_or_create && retryable) {
     // The room filled up, locked or went away since the listing: make a new one instead.
     handle_create(cid, type, std::move(options), false, JoinMode::create);
@@ -460,18 +487,41 @@ void Session::before_close(uint16_t code, std::string_view reason) {
   v1::Envelope e;
   e.mutable_disconnect()->set_code(code);
   e.mutable_disconnect()->set_reason(std::string(reason));
-  send_envelope(e);
+  send_link(e);
 }
 
-void Session::on_closed() {
+void Session::on_closed(uint16_t code) {
+  if (resume_ && resume_->adopting) return keep_slot();  // a resume takes over: not a loss
+  // A loss (no goodbye: EOF, reset, or silence we closed with 4001) holds a resumable session.
+  bool lost = code == 1006 || code == close_code::idle_timeout;
+  if (lost && resume_ && resume_->started && core().config().session.resume_window_ms > 0 && !core().stopping()) {
+    return hold();
+  }
+  end_session("disconnected");
+}
+
+void Session::end_session(std::string_view reason) {
+  if (ended_) return;
+  ended_ = true;
   for (auto& room : rooms_) {
-    room->shard().dispatch([room, who = id_] { room->leave(who, "disconnected", false); });
+    room->shard().dispatch([room, who = id_, why = std::string(reason)] { room->leave(who, why, false); });
   }
   rooms_.clear();
+  if (resume_ && resume_->started) core().unregister_resumable(shard().index(), id_);
+  if (resume_ && resume_->held) {
+    resume_->held = false;
+    shard().metrics().sessions_held.sub();
+    release_slot();
+  }
+  if (registered_account_) core().release_account(identity_->account_id, id_);
+  registered_account_ = false;
+  held_.reset();
 }
 
 void Session::on_sweep(TimePoint now) {
   if (end_if_expired()) return;  // closes an idle socket at its token's expiry too
+  sweep_link(now);
+  if (!is_open()) return;
   const auto& limits = core().config().limits;
   if (!hello_done_ && now - opened_at() > std::chrono::milliseconds(limits.handshake_timeout_ms)) {
     close(close_code::handshake_timeout, "no hello within limits.handshake_timeout_ms");

@@ -1,6 +1,7 @@
 // A player's connection speaking the craft protocol: hello, rooms, room data, limits.
 // Runs on its connection's shard; rooms on other shards call back through posts.
 #pragma once
+#include "core/resume.hpp"
 #include "core/room_host.hpp"
 #include "core/server_core.hpp"
 #include "core/token_bucket.hpp"
@@ -33,12 +34,33 @@ class Session final : public Connection {
   // being checked is checked once more, so a revocation racing it is not missed.
   void end_if_revoked(const api::Revocation& r);
 
+  // Rooms and the session itself deliver through here (it shadows Connection::send): a
+  // resumable session numbers the message and keeps it for replay, and queues it only while
+  // it has a connection (docs/protocol.md §3.2).
+  void send(const Frame& frame);
+
+  // Resume (core/session_resume.cpp); all on this session's shard.
+  // A room holds this session's seat until `until`: the session is held at least as long.
+  void hold_at_least(TimePoint until);
+  // auth.session_policy = replace: a newer hello of the same account took over.
+  void end_replaced();
+  // The shard's sweep: a held session whose window is over ends; true if it did.
+  bool expire_if_due(TimePoint now);
+  // Shutdown: a held session ends without waiting for its window.
+  void end_held();
+  bool held() const { return resume_ && resume_->held; }
+  // A resume hello's connection (`pipe`, from any shard) for the session `ticket` names:
+  // answered by that session's welcome + replay, or refused on a fresh un-helloed session.
+  static void resume_on_shard(detail::ServerCore& core, uint32_t shard, detail::ResumeTicket ticket, uint32_t cid,
+                              uint64_t last_seq, std::shared_ptr<Connection::Pipe> pipe);
+
  private:
   void on_message(std::string_view payload, bool text) override;
   void on_websocket_open() override;
   void on_tls_established() override;
   void before_close(uint16_t code, std::string_view reason) override;
-  void on_closed() override;
+  void on_closed(uint16_t code) override;
+  void on_pong(std::string_view payload) override;
   void on_sweep(TimePoint now) override;
   bool over_connection_limit() override;
   // From a server.trusted_proxies peer: the client named by X-Forwarded-For becomes this
@@ -54,6 +76,8 @@ class Session final : public Connection {
   // API call on a store worker), later envelopes wait and are dispatched in order when it
   // completes. Pings are answered at once.
   bool busy() const { return hello_pending_ || api_pending_ || pending_joins_ > 0; }
+  // Still a session: connected, or held for resume (replies then go to the replay buffer).
+  bool alive() const { return is_open() || held(); }
   bool holding() const { return held_ && !held_->items.empty(); }
   void hold(v1::Envelope e, size_t payload_bytes);
   void release_held();
@@ -81,7 +105,21 @@ class Session final : public Connection {
   void count_as(const IpKey& client);
   const std::shared_ptr<detail::RoomHost>* find_room(const std::string& id) const;
   void send_envelope(const v1::Envelope& e);
+  // Link-level envelopes (welcome, pong, ack, ping, disconnect) are never numbered.
+  void send_link(const v1::Envelope& e);
   void send_error(uint32_t cid, int code, std::string message);
+  // Leaves every room and forgets the session (resume registry, account registry).
+  void end_session(std::string_view reason);
+  // session_resume.cpp
+  void begin_resume(uint32_t cid, const v1::Hello& hello);
+  void start_resumable();
+  void hold();
+  void adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64_t last_seq);
+  void on_ack(uint64_t seq);
+  void sweep_link(TimePoint now);
+  bool claim_account(uint32_t cid);
+  void record_rtt(int64_t stamp_us);
+  int64_t now_us() { return std::chrono::duration_cast<std::chrono::microseconds>(shard().now().time_since_epoch()).count(); }
 
   SessionId id_;
   std::string name_;
@@ -109,6 +147,21 @@ class Session final : public Connection {
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;
+  // A resumable session's numbering, replay buffer and hold; null for a plain session.
+  struct Resume {
+    detail::ReplayBuffer replay;
+    uint64_t received = 0;   // sequenced client messages received
+    uint64_t ack_sent = 0;   // the last ack we sent the client
+    uint32_t generation = 0; // of the current resume token
+    bool started = false;    // welcome sent: server messages are numbered from here
+    bool held = false;       // no connection; waiting for a resume until held_until
+    bool adopting = false;   // a resume is replacing this session's connection
+    TimePoint held_until{};
+  };
+  std::unique_ptr<Resume> resume_;
+  bool ping_outstanding_ = false;  // a server ping went out since the last message in
+  bool ended_ = false;             // end_session ran
+  bool registered_account_ = false;  // in the auth.session_policy registry
 };
 
 }  // namespace craft

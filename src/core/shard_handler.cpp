@@ -2,6 +2,7 @@
 // layers above it, answered here so the transport includes none of them.
 #include "api/http_api.hpp"
 #include "core/server_core.hpp"
+#include "core/session.hpp"
 #include "net/http_request.hpp"
 
 namespace craft::detail {
@@ -75,12 +76,21 @@ void ServerCore::on_sweep(Shard& shard, TimePoint now) {
   rooms.reserve(list.size());
   for (auto* r : list) rooms.push_back(r->shared_from_this());
   for (auto& r : rooms) r->sweep(now);
+  // Held sessions have no connection for the shard's sweep to find.
+  std::vector<std::shared_ptr<Session>> due;
+  for (auto& [id, session] : sessions_by_shard_[shard.index()].resumable) {
+    if (session->held()) due.push_back(session);
+  }
+  for (auto& s : due) s->expire_if_due(now);
 }
 
 void ServerCore::on_shutdown(Shard& shard) {
   std::vector<std::shared_ptr<RoomHost>> rooms;
   for (auto* r : rooms_by_shard_[shard.index()].rooms) rooms.push_back(r->shared_from_this());
   for (auto& r : rooms) r->dispose("server shutting down");
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (auto& [id, session] : sessions_by_shard_[shard.index()].resumable) sessions.push_back(session);
+  for (auto& s : sessions) s->end_held();
 }
 
 }  // namespace craft::detail

@@ -44,8 +44,8 @@ class LatencyHistogram {
 };
 
 // Close codes we count, each with a slot.
-inline constexpr std::array<uint16_t, 14> counted_close_codes = {
-    1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4000, 4001, 4002, 4003, 4004, 4005};
+inline constexpr std::array<uint16_t, 15> counted_close_codes = {
+    1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4000, 4001, 4002, 4003, 4004, 4005, 4006};
 
 struct ShardMetrics {
   Counter connections_current;
@@ -77,6 +77,19 @@ struct ShardMetrics {
   Counter room_lists_truncated;  // room_list answers cut at rooms.max_list_results
   Counter tls_handshakes;          // TLS handshakes completed (tls.cert_file set)
   Counter tls_handshake_failures;  // TLS connections that ended before the handshake finished
+  // Resumable sessions (core/session_resume.cpp).
+  Counter sessions_held;         // gauge: held for resume, no connection
+  Counter sessions_resumed;
+  Counter resume_failed_unknown;  // RESUME_FAILED: unknown/used/ended token
+  Counter resume_failed_format;   // RESUME_FAILED: another transport or frame type
+  Counter resume_failed_gap;      // REPLAY_GAP
+  Counter sessions_expired;      // held sessions whose window ended
+  Counter replayed_messages;
+  Counter replay_overflows;      // messages dropped from a full replay buffer
+  Counter server_pings;
+  Counter sessions_replaced;     // auth.session_policy = replace
+  Counter sessions_refused;      // auth.session_policy = refuse
+  LatencyHistogram session_rtt;  // server ping -> answer
   std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
   std::array<Counter, 32> errors;                              // by ErrorCode value
   LatencyHistogram tick_lateness;

@@ -8,6 +8,7 @@
 #include <craft/close_codes.hpp>
 
 #include <linux/sockios.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -38,11 +39,11 @@ void Connection::start() {
 
 void Connection::wait_readable() {
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
+                     [self = shared_from_this(), g = generation_](const std::error_code& ec) { self->on_readable(ec, g); });
 }
 
-void Connection::on_readable(const std::error_code& ec) {
-  if (state_ == State::closed) return;
+void Connection::on_readable(const std::error_code& ec, uint8_t generation) {
+  if (generation != generation_ || state_ == State::closed) return;
   if (ec) {
     finish_close();
     return;
@@ -61,7 +62,7 @@ void Connection::on_readable(const std::error_code& ec) {
     shard_.metrics().bytes_in.add(n);
     if (state_ == State::closing) continue;  // draining until the peer's EOF
     deliver(buffer, n);
-    if (state_ == State::closed) return;
+    if (state_ == State::closed || paused_) return;
     if (n < capacity) break;
   }
   wait_readable();
@@ -83,7 +84,7 @@ void Connection::deliver(char* buffer, size_t n) {
 
 size_t Connection::consume(char* data, size_t size) {
   size_t used = 0;
-  while (used < size && state_ == State::open) {
+  while (used < size && state_ == State::open && !paused_) {
     Transport before = transport_;
     switch (transport_) {
       case Transport::http: used += consume_http(data + used, size - used); break;
@@ -213,7 +214,7 @@ void Connection::finish_http(std::string response) {
 size_t Connection::consume_websocket(char* data, size_t size) {
   const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
-  while (state_ == State::open && pos < size) {
+  while (state_ == State::open && !paused_ && pos < size) {
     ws::FrameHeader h;
     auto r = ws::parse_header(std::string_view(data + pos, size - pos), h);
     if (r == ws::ParseResult::need_more) break;
@@ -244,6 +245,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
         if (!send_raw(ws::make_frame(ws::Opcode::pong, body))) return size;
         break;
       case ws::Opcode::pong:
+        on_pong(body);
         break;
       case ws::Opcode::close:
         // Answer and wait for the peer's EOF; no Disconnect envelope, the client chose this.
@@ -254,6 +256,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
         state_ = State::closing;
         closing_since_ = shard_.now();
         shard_.metrics().count_close(close_code::normal);
+        on_closed_once(close_code::normal);
         flush();
         return size;
       case ws::Opcode::text:
@@ -315,7 +318,7 @@ size_t Connection::consume_tcp(char* data, size_t size) {
     on_stream_client(header == net::ProxyHeader::client ? client : ip_);
     if (state_ != State::open) return size;
   }
-  while (state_ == State::open) {
+  while (state_ == State::open && !paused_) {
     auto frame = tcp::next_frame(std::string_view(data + pos, size - pos), max_size);
     if (frame.status == tcp::Frame::Status::too_large) {
       protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
@@ -379,7 +382,7 @@ void Connection::close(uint16_t code, std::string_view reason) {
   closing_since_ = shard_.now();
   partial_.clear();
   fragments_ = std::string();
-  on_closed_once();
+  on_closed_once(code);
   flush();
 }
 
@@ -434,7 +437,8 @@ void Connection::flush() {
 void Connection::wait_writable() {
   write_waiting_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                     [self = shared_from_this()](const std::error_code& ec) {
+                     [self = shared_from_this(), g = generation_](const std::error_code& ec) {
+                       if (g != self->generation_) return;
                        self->write_waiting_ = false;
                        if (ec) return;
                        self->flush();
@@ -461,10 +465,10 @@ void Connection::sweep(TimePoint now) {
   if (now - opened_at_ > close_linger) finish_close();  // then wait for the peer's EOF
 }
 
-void Connection::on_closed_once() {
+void Connection::on_closed_once(uint16_t code) {
   if (closed_notified_) return;
   closed_notified_ = true;
-  on_closed();
+  on_closed(code);
 }
 
 void Connection::finish_close() {
@@ -474,10 +478,109 @@ void Connection::finish_close() {
   socket_.close(ec);
   out_.clear();
   out_bytes_ = 0;
+  out_offset_ = 0;
   partial_.clear();
   shard_.remove_connection(this);
+  // Before the slot is released: a session held for resume keeps it (keep_slot()).
+  on_closed_once(1006);
+  if (!keep_slot_) release_slot();
+}
+
+void Connection::release_slot() {
+  if (slot_released_) return;
+  slot_released_ = true;
   shard_.handler().on_connection_released(ip_);
-  on_closed_once();
+}
+
+Connection::Pipe Connection::detach() {
+  Pipe p;
+  std::error_code ec;
+  auto local = socket_.local_endpoint(ec);
+  p.v6 = !ec && local.address().is_v6();
+  ++generation_;  // waits on this socket, cancelled by release(), find a new generation
+  p.fd = socket_.release(ec);
+  if (ec) p.fd = -1;
+  p.tls = std::move(tls_);
+  p.partial = std::move(partial_);
+  p.fragments = std::move(fragments_);
+  p.out = std::move(out_);
+  p.out_offset = out_offset_;
+  p.ip = ip_;
+  p.transport = transport_;
+  p.format = format_;
+  p.fragment_is_text = fragment_is_text_;
+  p.in_fragmented_message = in_fragmented_message_;
+  p.tls_established = tls_established_;
+  partial_.clear();
+  fragments_.clear();
+  out_.clear();
+  out_offset_ = 0;
+  out_bytes_ = 0;
+  state_ = State::closed;
+  closed_notified_ = true;  // not over: moved
+  slot_released_ = true;    // the slot goes with the pipe
+  shard_.remove_connection(this);
+  return p;
+}
+
+void Connection::attach(Pipe p) {
+  ++generation_;
+  std::error_code ec;
+  socket_ = asio::ip::tcp::socket(shard_.context());
+  if (p.fd >= 0) socket_.assign(p.v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), p.fd, ec);
+  if (ec) {
+    if (p.fd >= 0) ::close(p.fd);
+    p.fd = -1;
+  }
+  tls_ = std::move(p.tls);
+  partial_ = std::move(p.partial);
+  fragments_ = std::move(p.fragments);
+  out_ = std::move(p.out);
+  out_offset_ = p.out_offset;
+  out_bytes_ = 0;
+  for (auto& f : out_) out_bytes_ += static_cast<uint32_t>(f->size());
+  out_bytes_ -= out_offset_;
+  ip_ = p.ip;
+  transport_ = p.transport;
+  format_ = p.format;
+  fragment_is_text_ = p.fragment_is_text;
+  in_fragmented_message_ = p.in_fragmented_message;
+  tls_established_ = p.tls_established;
+  state_ = State::open;
+  flush_scheduled_ = false;
+  write_waiting_ = false;
+  closed_notified_ = false;
+  in_close_tail_ = false;
+  send_shut_down_ = false;
+  http_pending_ = false;
+  expect_proxy_header_ = false;
+  paused_ = true;  // until resume_reading()
+  keep_slot_ = false;
+  slot_released_ = false;
+  opened_at_ = last_receive_ = shard_.now();
+  shard_.add_connection(this);
+  if (p.fd < 0) return finish_close();
+  if (!out_.empty()) {
+    flush_scheduled_ = true;
+    shard_.schedule_flush(shared_from_this());
+  }
+}
+
+void Connection::resume_reading() {
+  if (state_ != State::open) return;
+  paused_ = false;
+  if (!partial_.empty()) {
+    std::string bytes = std::move(partial_);
+    partial_.clear();
+    deliver(bytes.data(), bytes.size());
+    if (state_ != State::open || paused_) return;
+  }
+  // Not just a wait: bytes may sit in the kernel or in OpenSSL already.
+  shard_.post([self = shared_from_this(), g = generation_] { self->on_readable({}, g); });
+}
+
+void Connection::send_ping_frame(std::string_view payload) {
+  if (transport_ == Transport::websocket) send_raw(ws::make_frame(ws::Opcode::ping, payload));
 }
 
 }  // namespace craft

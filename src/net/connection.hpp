@@ -54,6 +54,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Called by the shard's flush at the end of a loop turn.
   void flush();
 
+  // A connection's socket and transport state, moved to another Connection (maybe on another
+  // shard): a resumed session lives on its own shard, its new connection lands on any.
+  struct Pipe {
+    int fd = -1;
+    bool v6 = false;
+    std::unique_ptr<net::TlsStream> tls;
+    std::string partial;    // received bytes not yet consumed
+    std::string fragments;
+    std::vector<Frame> out; // queued output not yet written
+    uint32_t out_offset = 0;
+    IpKey ip{};
+    Transport transport = Transport::tcp;
+    WireFormat format = WireFormat::tcp;
+    bool fragment_is_text = false;
+    bool in_fragmented_message = false;
+    bool tls_established = false;
+  };
+  // Stops consuming after the message being handled; later bytes stay unread for detach().
+  void pause_reading() { paused_ = true; }
+  // Takes the socket and transport state; this connection is then closed without a word:
+  // no on_closed(), and its connection slot goes with the pipe. Call on this shard, outside
+  // this connection's own callbacks (post first).
+  Pipe detach();
+  // Speaks over `pipe` (from detach()) from now on, as if accepted here; the connection must
+  // be closed (or never started). Takes the pipe's connection slot. Reading starts with
+  // resume_reading(), so the owner can queue output first.
+  void attach(Pipe pipe);
+  void resume_reading();
+  // Server ping frame on WebSocket (the peer's pong comes back to on_pong()).
+  void send_ping_frame(std::string_view payload);
+
  protected:
   // One complete message: a WebSocket message (text or binary) or a TCP frame payload.
   virtual void on_message(std::string_view payload, bool text) = 0;
@@ -62,8 +93,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void on_tls_established() {}
   bool uses_tls() const { return tls_ != nullptr; }
   virtual void before_close(uint16_t code, std::string_view reason) { (void)code, (void)reason; }
-  // The session is over (closing began or the socket is gone); called exactly once.
-  virtual void on_closed() {}
+  // The connection is over (closing began or the socket is gone); called exactly once per
+  // socket. `code`: the server's close code, 1000 for the client's own close frame, 1006
+  // when the socket ended without either (EOF, reset, write error).
+  virtual void on_closed(uint16_t code) { (void)code; }
+  // A WebSocket pong frame (the answer to send_ping_frame()).
+  virtual void on_pong(std::string_view payload) { (void)payload; }
+  // The connection's slot in the connection limits outlives the socket (a session held for
+  // resume keeps it); the owner then releases it with release_slot().
+  void keep_slot() { keep_slot_ = true; }
+  void release_slot();
   virtual void on_sweep(TimePoint now) { (void)now; }
   // A plain HTTP request (not a WebSocket upgrade) is about to be answered: true refuses it
   // with 503 because this connection is over a connection limit.
@@ -92,7 +131,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State : uint8_t { open, closing, closed };
 
   void wait_readable();
-  void on_readable(const std::error_code& ec);
+  // `generation`: the socket the wait was for; a wait for an earlier (detached or closed)
+  // socket of this connection does nothing.
+  void on_readable(const std::error_code& ec, uint8_t generation);
   // Hands `n` bytes read into the shard buffer to consume(), keeping a partial frame.
   void deliver(char* buffer, size_t n);
   void on_readable_tls();
@@ -117,7 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drop_unsent_backlog();
   void wait_writable();
   void finish_close();
-  void on_closed_once();
+  void on_closed_once(uint16_t code);
 
   Shard& shard_;
   asio::ip::tcp::socket socket_;
@@ -152,6 +193,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool http_pending_ : 1 = false;  // an API call is running; its answer ends the connection
   bool expect_proxy_header_ : 1 = false;
   bool tls_established_ : 1 = false;  // the TLS handshake finished (and was counted)
+  bool paused_ : 1 = false;           // pause_reading(): consume nothing more
+  bool keep_slot_ : 1 = false;        // keep_slot(): finish_close leaves the slot counted
+  bool slot_released_ : 1 = false;
+  uint8_t generation_ = 0;            // bumped per socket (detach, attach)
 };
 
 }  // namespace craft

@@ -47,8 +47,8 @@ void Connection::on_readable_tls() {
           return;
         case net::TlsStream::Want::write:
           // The handshake's reply met a full socket: read again once it drains.
-          socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                             [self = shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
+          socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this(), g = generation_](
+                                                                    const std::error_code& ec) { self->on_readable(ec, g); });
           return;
         default:
           // Garbage instead of a ClientHello, plaintext HTTP, a bad record, close_notify, EOF.
@@ -59,10 +59,10 @@ void Connection::on_readable_tls() {
     }
     shard_.metrics().bytes_in.add(n);
     deliver(buffer, n);
-    if (state_ == State::closed) return;
+    if (state_ == State::closed || paused_) return;
     if (state_ == State::closing) return wait_readable();  // drain raw until the peer's EOF
   }
-  shard_.post([self = shared_from_this()] { self->on_readable({}); });
+  shard_.post([self = shared_from_this(), g = generation_] { self->on_readable({}, g); });
 }
 
 void Connection::flush_tls() {

@@ -43,4 +43,18 @@ struct FramedMessage {
 };
 FramedMessage frame_all(const v1::Envelope& envelope, uint8_t formats);
 
+// Link-level bodies are not numbered in a resumable session (docs/protocol.md §3.2).
+inline bool is_link_level(const v1::Envelope& e) {
+  using B = v1::Envelope::BodyCase;
+  switch (e.body_case()) {
+    case B::kHello:
+    case B::kWelcome:
+    case B::kPing:
+    case B::kPong:
+    case B::kAck:
+    case B::kDisconnect: return true;
+    default: return false;
+  }
+}
+
 }  // namespace craft::protocol
