@@ -114,6 +114,10 @@ void Session::sweep_link(TimePoint now) {
 }
 
 void Session::on_pong(std::string_view payload) {
+  // The answer to our ping frame: the next quiet spell earns a new ping. (Only envelopes
+  // cleared it before, so a WebSocket client that just answered pings, as browsers do, was
+  // closed with 4001 one interval + timeout after its first pong.)
+  ping_outstanding_ = false;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
   for (unsigned char c : payload) stamp = static_cast<int64_t>(static_cast<uint64_t>(stamp) << 8 | c);
