@@ -131,6 +131,7 @@ v1::Welcome Client::resume() {
     throw std::runtime_error("resume: the server has our messages up to " + std::to_string(have) +
                              " but we kept only from " + std::to_string(unacked_.front().first));
   // What the server did not get goes again, in order, before anything new.
+  resent_ += unacked_.size();
   for (const auto& [seq, sent] : unacked_) {
     if (received_seq_ > acked_seq_) {
       v1::Envelope with_ack(sent);

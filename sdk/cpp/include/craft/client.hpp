@@ -168,6 +168,7 @@ class Client {
   uint64_t sent_seq() const { return sent_seq_; }
   uint64_t server_acked_seq() const { return server_acked_seq_; }
   size_t unacked() const { return unacked_.size(); }
+  uint64_t resent() const { return resent_; }  // messages sent again after resumes, in all
   const std::vector<std::string>& rooms() const { return rooms_; }
   uint32_t next_cid() const { return next_cid_; }
   int native_handle() const { return fd_; }  // -1 before connect() and after close()
@@ -227,6 +228,7 @@ class Client {
   Clock::time_point first_unacked_{};  // when received_seq_ first went past acked_seq_
   uint64_t sent_seq_ = 0;             // sequenced messages sent
   uint64_t server_acked_seq_ = 0;
+  uint64_t resent_ = 0;
   std::deque<std::pair<uint64_t, v1::Envelope>> unacked_;  // sent, not yet acked by the server
   std::vector<std::string> rooms_;
   uint64_t connection_epoch_ = 0;     // bumped by connect()
