@@ -135,6 +135,9 @@ TEST(Resume, AHalfOpenPeerIsFoundWithinPingIntervalPlusTimeoutAndThenResumes) {
     bool dropped = wait_presence(*watcher, log, "dropped", v->session);
     auto found_after = Clock::now() - start;
     ASSERT_TRUE(dropped) << "the watcher never saw the half-open peer dropped";
+    std::cout << name(t) << ": half-open peer dropped "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(found_after).count()
+              << " ms after the blackhole (interval 300 + timeout 300 + sweep <= 250)\n";
     EXPECT_GE(found_after, 500ms) << "dropped before the ping timeout could have run out";
     EXPECT_LE(found_after, 300ms + 300ms + 250ms + 250ms) << "interval + timeout + sweep (+ 250 ms slack)";
     ++held_closes;
