@@ -40,8 +40,13 @@ Position step(Position p, const Input& input, float dt, const MovementRules& rul
     p.x += dx / length * rules.speed * dt;
     p.y += dy / length * rules.speed * dt;
   }
-  p.x = std::clamp(p.x, 0.f, rules.world_width);
-  p.y = std::clamp(p.y, 0.f, rules.world_height);
+  return inside(p, rules);
+}
+
+Position inside(Position p, const MovementRules& rules) {
+  const float half = rules.player_size / 2;
+  p.x = std::clamp(p.x, half, std::max(half, rules.world_width - half));
+  p.y = std::clamp(p.y, half, std::max(half, rules.world_height - half));
   return p;
 }
 
@@ -60,7 +65,7 @@ Position Movement2dRoom::spawn_point(SessionId id) const {
   uint64_t h = id * 0x9E3779B97F4A7C15ull;
   float x = 50 + static_cast<float>(h % 700);
   float y = 50 + static_cast<float>((h >> 20) % 500);
-  return {std::min(x, rules_.world_width), std::min(y, rules_.world_height)};
+  return inside({x, y}, rules_);
 }
 
 JoinResult Movement2dRoom::on_join(const Client& client, std::string_view) {
@@ -78,6 +83,23 @@ void Movement2dRoom::on_leave(const Client& client) {
   registry_.destroy(it->second);
   entities_.erase(it);
   join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), client.id), join_order_.end());
+}
+
+Duration Movement2dRoom::on_drop(const Client& client, Duration hold) {
+  auto it = entities_.find(client.id);
+  if (it == entities_.end()) return hold;
+  auto* p = registry_.get<Player>(it->second);
+  p->dropped = true;
+  // Inputs already queued are discarded, not played out while nobody steers; acknowledging
+  // them (applied_seq) keeps the resumed page from predicting them forever.
+  p->queued = 0;
+  p->applied_seq = p->last_seq;
+  return hold;
+}
+
+void Movement2dRoom::on_resume(const Client& client) {
+  auto it = entities_.find(client.id);
+  if (it != entities_.end()) registry_.get<Player>(it->second)->dropped = false;
 }
 
 std::optional<std::string> Movement2dRoom::accept_input(SessionId player, std::string_view data) {
@@ -151,7 +173,9 @@ std::string Movement2dRoom::snapshot_json() const {
     append_fixed2(out, pos->x);
     out += ",\"y\":";
     append_fixed2(out, pos->y);
-    out += ",\"seq\":" + std::to_string(player->applied_seq) + "}";
+    out += ",\"seq\":" + std::to_string(player->applied_seq);
+    if (player->dropped) out += ",\"dropped\":true";
+    out += '}';
   }
   out += "]}";
   return out;
@@ -159,8 +183,8 @@ std::string Movement2dRoom::snapshot_json() const {
 
 std::string Movement2dRoom::join_state(const Client&) {
   char head[160];
-  std::snprintf(head, sizeof head, "{\"world\":{\"w\":%g,\"h\":%g},\"speed\":%g,\"tickRate\":%u,\"snapshot\":",
-                rules_.world_width, rules_.world_height, rules_.speed, rules_.tick_rate_hz);
+  std::snprintf(head, sizeof head, "{\"world\":{\"w\":%g,\"h\":%g},\"size\":%g,\"speed\":%g,\"tickRate\":%u,\"snapshot\":",
+                rules_.world_width, rules_.world_height, rules_.player_size, rules_.speed, rules_.tick_rate_hz);
   return head + snapshot_json() + "}";
 }
 

@@ -17,6 +17,9 @@ namespace craft::examples {
 struct MovementRules {
   float world_width = 800;
   float world_height = 600;
+  // A player is a square this wide, centred on its position: positions are clamped so the
+  // whole square stays inside the world, not just its centre.
+  float player_size = 20;
   float speed = 200;             // units per second: the speed limit
   uint32_t tick_rate_hz = 30;
   uint32_t inputs_per_tick = 3;  // applied per player per tick at most
@@ -41,6 +44,8 @@ struct Position {
 // One fixed step of one input: the pure heart of the simulation, shared with clients'
 // prediction (the page does the same arithmetic).
 Position step(Position p, const Input& input, float dt, const MovementRules& rules);
+// p moved to the nearest position whose whole square (player_size) is inside the world.
+Position inside(Position p, const MovementRules& rules);
 
 class Movement2dRoom : public Room {
  public:
@@ -55,6 +60,11 @@ class Movement2dRoom : public Room {
   JoinResult on_join(const Client& client, std::string_view options) override;
   std::string join_state(const Client& client) override;
   void on_leave(const Client& client) override;
+  // A player whose connection dropped keeps its seat for the server's resume window
+  // (docs/protocol.md §3.2) and stands still meanwhile; snapshots mark it "dropped" so pages
+  // can grey it instead of showing a live player who does not answer.
+  Duration on_drop(const Client& client, Duration hold) override;
+  void on_resume(const Client& client) override;
   void on_message(const Client& from, const Message& message) override;
   void on_tick(Duration dt) override;
 
@@ -74,6 +84,7 @@ class Movement2dRoom : public Room {
     uint32_t applied_seq = 0;    // last applied; after a drained queue, last_seq
     std::array<Input, 8> queue{};
     uint32_t queued = 0;
+    bool dropped = false;        // connection lost, seat held: frozen until it resumes
   };
   Position spawn_point(SessionId id) const;
 

@@ -2,13 +2,13 @@
 // Server::define_room, and craft runs it. Every callback runs on the room's own event
 // loop (shard), one at a time, so room code never needs a lock.
 //
-// Room code runs behind a guard: if a callback (or a storage/leaderboard `done`, or the
-// factory) throws, that room alone ends. Its members get room_left with the reason
-// "room error", a player whose create/join was under way gets error INTERNAL, the failure
-// is logged and counted in craft_room_errors_total, and none of the room's code runs again
-// (not on_leave, not on_dispose; its destructor does). The guard cannot catch a stack
-// overflow: never recurse on, or regex-match, what players send. Parse options with
-// craft::RoomOptions (craft/room_options.hpp).
+// Room code runs behind a guard: if a callback (on_drop and on_resume included), a
+// storage/leaderboard `done`, or the factory throws, that room alone ends. Its members get
+// room_left with the reason "room error", a player whose create/join was under way gets error
+// INTERNAL, the failure is logged and counted in craft_room_errors_total, and none of the
+// room's code runs again (not on_leave, not on_dispose; its destructor does). The guard cannot
+// catch a stack overflow: never recurse on, or regex-match, what players send. Parse options
+// with craft::RoomOptions (craft/room_options.hpp).
 #pragma once
 #include <craft/clock.hpp>
 

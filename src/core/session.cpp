@@ -141,7 +141,7 @@ void Session::on_message(std::string_view payload, bool text) {
     return;
   }
   strikes_ = 0;
-  ping_outstanding_ = false;
+  ping_outstanding_ = false;  // an answer to a server ping, or anything else: not half-open
   // Numbered as the client numbers them: everything after hello but the link-level bodies.
   if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
   if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());
@@ -503,10 +503,11 @@ void Session::on_closed(uint16_t code) {
 void Session::end_session(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
-  for (auto& room : rooms_) {
+  auto rooms = std::move(rooms_);  // leave() runs room code inline for a room on this shard
+  rooms_.clear();
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_, why = std::string(reason)] { room->leave(who, why, false); });
   }
-  rooms_.clear();
   if (resume_ && resume_->started) core().unregister_resumable(shard().index(), id_);
   if (resume_ && resume_->held) {
     resume_->held = false;

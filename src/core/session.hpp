@@ -159,7 +159,7 @@ class Session final : public Connection {
     TimePoint held_until{};
   };
   std::unique_ptr<Resume> resume_;
-  bool ping_outstanding_ = false;  // a server ping went out since the last message in
+  bool ping_outstanding_ = false;  // a server ping went out in this quiet spell
   bool ended_ = false;             // end_session ran
   bool registered_account_ = false;  // in the auth.session_policy registry
 };

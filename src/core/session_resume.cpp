@@ -98,7 +98,11 @@ void Session::sweep_link(TimePoint now) {
     // Half-open (unplugged, asleep): a resumable session is held (on_closed sees 4001).
     return close(close_code::idle_timeout, "no answer to the server's ping (limits.server_ping_timeout_ms)");
   }
-  if (quiet < interval || ping_outstanding_) return;
+  if (quiet < interval) {
+    ping_outstanding_ = false;  // something arrived since: the next quiet spell gets a ping
+    return;
+  }
+  if (ping_outstanding_) return;
   ping_outstanding_ = true;
   shard().metrics().server_pings.add();
   int64_t stamp = now_us();
@@ -114,9 +118,6 @@ void Session::sweep_link(TimePoint now) {
 }
 
 void Session::on_pong(std::string_view payload) {
-  // The answer to our ping frame: the next quiet spell earns a new ping. (Only envelopes
-  // cleared it before, so a WebSocket client that just answered pings, as browsers do, was
-  // closed with 4001 one interval + timeout after its first pong.)
   ping_outstanding_ = false;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
@@ -170,7 +171,9 @@ void Session::hold() {
   resume_->held = true;
   resume_->held_until = shard().now() + std::chrono::milliseconds(core().config().session.resume_window_ms);
   shard().metrics().sessions_held.add();
-  for (auto& room : rooms_) {
+  // A copy: a room on this shard runs on_drop inline, and room code may kick (on_removed).
+  auto rooms = rooms_;
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_] { room->drop(who); });
   }
 }
@@ -263,6 +266,11 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
     metrics.sessions_held.sub();
   }
   ping_outstanding_ = false;
+  // Full, as any new connection's: what the client resends now (everything it sent while
+  // away) must not be refused by the rate limit.
+  bucket_.fill(shard().now());
+  strikes_ = 0;
+  resume_->ack_sent = resume_->received;  // welcome.last_seq says it
   ++resume_->generation;
   v1::Envelope reply;
   reply.set_cid(cid);
@@ -289,10 +297,11 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
   metrics.replayed_messages.add(replayed);
   metrics.sessions_resumed.add();
   if (!is_open()) return;  // the replay did not fit limits.send_queue_bytes (4002)
-  for (auto& room : rooms_) {
+  auto rooms = rooms_;  // on_resume runs inline for a room on this shard and may kick
+  for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_] { room->resume(who); });
   }
-  resume_reading();
+  if (is_open()) resume_reading();
 }
 
 }  // namespace craft

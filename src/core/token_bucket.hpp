@@ -18,6 +18,11 @@ class TokenBucket {
     tokens_ -= 1.0;
     return true;
   }
+  // Full again, as for a new connection (a resume is one).
+  void fill(TimePoint now) {
+    tokens_ = capacity_;
+    last_ = now;
+  }
   double tokens(TimePoint now) {
     refill(now);
     return tokens_;

@@ -528,6 +528,9 @@ void Connection::attach(Pipe p) {
   std::error_code ec;
   socket_ = asio::ip::tcp::socket(shard_.context());
   if (p.fd >= 0) socket_.assign(p.v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), p.fd, ec);
+  // Asio keeps its own non-blocking flag per socket object: without this a read would block
+  // the shard (the descriptor's O_NONBLOCK alone does not tell asio).
+  if (!ec) socket_.non_blocking(true, ec);
   if (ec) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;

@@ -27,9 +27,25 @@ TEST(Movement2d, StepMovesAtTheSpeedLimitAndNormalizesDiagonals) {
   p = craft::examples::step({100, 100}, Input{1, 1, 1}, dt, rules);
   EXPECT_FLOAT_EQ(p.x, 100 + step_length / std::sqrt(2.f));
   EXPECT_FLOAT_EQ(p.y, 100 + step_length / std::sqrt(2.f));
-  p = craft::examples::step({799, 1}, Input{1, 1, -1}, dt, rules);  // clamped at the edges
-  EXPECT_FLOAT_EQ(p.x, 800);
-  EXPECT_FLOAT_EQ(p.y, 0);
+  // Clamped so the whole 20-unit square stays inside the 800 x 600 world, not just its centre.
+  p = craft::examples::step({789, 11}, Input{1, 1, -1}, dt, rules);
+  EXPECT_FLOAT_EQ(p.x, 790);
+  EXPECT_FLOAT_EQ(p.y, 10);
+  p = craft::examples::step({11, 589}, Input{1, -1, 1}, dt, rules);
+  EXPECT_FLOAT_EQ(p.x, 10);
+  EXPECT_FLOAT_EQ(p.y, 590);
+}
+
+TEST(Movement2d, EveryPositionKeepsTheWholeSquareInsideTheWorld) {
+  // Held against a corner for many steps, spawned anywhere: never a pixel outside.
+  MovementRules rules;
+  Position p{400, 300};
+  for (int i = 0; i < 200; ++i) p = craft::examples::step(p, Input{1, 1, 1}, dt, rules);
+  EXPECT_FLOAT_EQ(p.x, 790);
+  EXPECT_FLOAT_EQ(p.y, 590);
+  for (int i = 0; i < 200; ++i) p = craft::examples::step(p, Input{1, -1, -1}, dt, rules);
+  EXPECT_FLOAT_EQ(p.x, 10);
+  EXPECT_FLOAT_EQ(p.y, 10);
 }
 
 TEST(Movement2d, InputParsingRejectsImpossibleInputs) {
@@ -71,13 +87,23 @@ TEST(Movement2d, QueuedInputsApplyUpToThreePerTickInOrder) {
   Position start = *room.position_of(7);
   for (uint32_t seq = 1; seq <= 4; ++seq) EXPECT_EQ(room.accept_input(7, encode_input({seq, 1, 0})), std::nullopt);
   room.simulate(dt);
-  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(800.f, start.x + 3 * step_length));
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(790.f, start.x + 3 * step_length));
   EXPECT_NE(room.snapshot_json().find("\"seq\":3}"), std::string::npos) << room.snapshot_json();
   room.simulate(dt);  // the 4th waited for this tick
-  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(800.f, start.x + 4 * step_length));
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(790.f, start.x + 4 * step_length));
   EXPECT_NE(room.snapshot_json().find("\"seq\":4}"), std::string::npos);
   room.simulate(dt);  // no input: no movement
-  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(800.f, start.x + 4 * step_length));
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, std::min(790.f, start.x + 4 * step_length));
+}
+
+TEST(Movement2d, PlayersSpawnWithTheWholeSquareInsideTheWorld) {
+  RoomFixture f;
+  for (craft::SessionId id = 1; id <= 300; ++id) {
+    ASSERT_TRUE(f.room->on_join({id, "p"}, "").accepted);
+    const Position* p = f.room->position_of(id);
+    EXPECT_TRUE(p->x >= 10 && p->x <= 790 && p->y >= 10 && p->y <= 590) << id << ": " << p->x << "," << p->y;
+  }
+  EXPECT_NE(f.room->join_state({1, "p"}).find("\"size\":20,"), std::string::npos);
 }
 
 TEST(Movement2d, RejectsReplayedWrongAndFloodingInputs) {
@@ -98,6 +124,27 @@ TEST(Movement2d, RejectsReplayedWrongAndFloodingInputs) {
   EXPECT_EQ(room.accept_input(9, encode_input({13, 0, 1})), "input seq must increase");
 }
 
+TEST(Movement2d, ADroppedPlayerKeepsItsSeatStandsStillAndIsMarkedUntilItResumes) {
+  RoomFixture f;
+  auto& room = *f.room;
+  room.on_join({7, "ann"}, "");
+  room.on_join({8, "bob"}, "");
+  Position start = *room.position_of(7);
+  for (uint32_t seq = 1; seq <= 4; ++seq) EXPECT_EQ(room.accept_input(7, encode_input({seq, 1, 0})), std::nullopt);
+  EXPECT_EQ(room.on_drop({7, "ann"}, 15s), craft::Duration(15s));  // the server's hold, unchanged
+  room.simulate(dt);
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, start.x);  // its queued inputs were not played out
+  auto json = room.snapshot_json();
+  EXPECT_NE(json.find("{\"id\":\"7\",\"name\":\"ann\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"seq\":4,\"dropped\":true}"), std::string::npos) << json;  // discarded, acknowledged
+  EXPECT_EQ(json.find("\"seq\":0,\"dropped\""), std::string::npos) << json;      // bob is live
+  room.on_resume({7, "ann"});
+  EXPECT_EQ(room.snapshot_json().find("dropped"), std::string::npos);
+  EXPECT_EQ(room.accept_input(7, encode_input({5, 1, 0})), std::nullopt);
+  room.simulate(dt);
+  EXPECT_FLOAT_EQ(room.position_of(7)->x, start.x + step_length);
+}
+
 TEST(Movement2d, TicksAtItsRateAndSnapshotsEveryPlayer) {
   RoomFixture f;
   auto& room = *f.room;
@@ -110,7 +157,7 @@ TEST(Movement2d, TicksAtItsRateAndSnapshotsEveryPlayer) {
   EXPECT_NE(json.find("\"tick\":3,\"players\":[{\"id\":\"1\",\"name\":\"a\\\"quote\""), std::string::npos) << json;
   EXPECT_NE(json.find("{\"id\":\"2\",\"name\":\"b\""), std::string::npos) << json;
   auto state = room.join_state({2, "b"});
-  EXPECT_EQ(state.rfind("{\"world\":{\"w\":800,\"h\":600},\"speed\":200,\"tickRate\":30,\"snapshot\":{", 0), 0u) << state;
+  EXPECT_EQ(state.rfind("{\"world\":{\"w\":800,\"h\":600},\"size\":20,\"speed\":200,\"tickRate\":30,\"snapshot\":{", 0), 0u) << state;
   room.on_leave({1, "a\"quote"});
   EXPECT_EQ(room.snapshot_json().find("\"id\":\"1\""), std::string::npos);
 }

@@ -35,6 +35,7 @@ struct InProcessServer {
     // The clock jumps by the token's lifetime: no other timeout may fire meanwhile.
     config.limits.idle_timeout_ms = 24u * 3600 * 1000;
     config.limits.handshake_timeout_ms = 24u * 3600 * 1000;
+    config.limits.server_ping_interval_ms = 0;  // no server pings: a quiet socket would be taken for gone
     server = std::make_unique<Server>(config, &clock);
     define_builtin_rooms(*server);
     server->start();

@@ -44,6 +44,13 @@ class ThrowingRoom : public Room {
   void on_leave(const Client& c) override {
     if ((mode_ == "leave" || mode_ == "kick") && c.name == "trigger") throw std::runtime_error("on_leave failed");
   }
+  Duration on_drop(const Client& c, Duration hold) override {
+    if (mode_ == "drop" && c.name == "trigger") throw std::runtime_error("on_drop failed");
+    return hold;
+  }
+  void on_resume(const Client& c) override {
+    if (mode_ == "resume" && c.name == "trigger") throw std::runtime_error("on_resume failed");
+  }
   void on_message(const Client& from, const Message& m) override {
     if (mode_ == "message") throw std::runtime_error("on_message failed");
     if (mode_ == "message_int") throw 42;  // not a std::exception
@@ -371,6 +378,41 @@ TEST(HostileGuardRooms, MessagesBehindAnUnfinishedJoinAreBoundedByPendingQueueBy
     ASSERT_TRUE(e);
     EXPECT_EQ(e->room_data().data()[0], n);
     EXPECT_EQ(e->room_data().sender(), late->session_id());
+  }
+}
+
+
+// Resumable sessions: on_drop (the trigger's connection is lost) and on_resume (it comes
+// back) run behind the same guard.
+TEST(HostileGuardRooms, ThrowInOnDropOrOnResumeEndsThatRoomOnly) {
+  for (std::string mode : {"drop", "resume"}) {
+    SCOPED_TRACE(mode);
+    Fixture f;
+    Bystanders others(f);
+    auto owner = f.connect("owner");
+    auto room = owner->create("thrower", mode).room_id();
+    client::Options o;
+    o.port = f.server.http_port();
+    auto trigger = std::make_unique<Player>(o);
+    trigger->connect();
+    v1::Envelope hello;
+    hello.mutable_hello()->set_name("trigger");
+    hello.mutable_hello()->set_resumable(true);
+    auto welcome = trigger->request(hello).welcome();
+    trigger->join(room);
+    trigger.reset();  // lost, not a goodbye: on_drop runs
+    if (mode == "resume") {
+      ASSERT_TRUE(owner->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3000ms));
+      trigger = std::make_unique<Player>(o);
+      trigger->connect();
+      v1::Envelope resume;
+      resume.mutable_hello()->set_resumable(true);
+      resume.mutable_hello()->set_resume_token(welcome.resume_token());
+      resume.mutable_hello()->set_last_seq(1);  // room_joined
+      EXPECT_TRUE(trigger->request(resume).welcome().resumed()) << "the session resumes; its room fails";
+    }
+    EXPECT_EQ(room_left_reason(*owner, room), "room error");
+    expect_only_that_room_ended(f, others, *owner);
   }
 }
 

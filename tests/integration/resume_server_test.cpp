@@ -183,3 +183,184 @@ TEST(ResumeServer, AHeldSessionLeavesItsRoomsWhenTheWindowEnds) {
     EXPECT_EQ(err.code, v1::RESUME_FAILED);
   }
 }
+
+// Issue 11: a room ticking at 240 Hz with one input per tick, plus keep-alives and acks,
+// is not rate limited by default. Paced by sleeping between sends, so the client never
+// sends faster than 250 per second, however the machine stalls.
+TEST(ResumeServer, TheDefaultRateLimitFitsA240HzInputStreamWithKeepAlives) {
+  CraftdProcess server;
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  for (int i = 0; i < 750; ++i) {  // 3 s at 250 per second
+    if (i % 60 == 59) {
+      v1::Envelope ping;
+      ping.mutable_ping()->set_client_time_us(i);
+      a.c->send_envelope(ping);
+    } else {
+      v1::Envelope input;
+      input.set_ack_seq(1);
+      input.mutable_room_data()->set_room_id(room);
+      input.mutable_room_data()->set_op(1);
+      input.mutable_room_data()->set_data("x");
+      a.c->send_envelope(input);
+    }
+    std::this_thread::sleep_for(4ms);
+  }
+  EXPECT_FALSE(a.c->wait_for([](auto& e) { return e.has_error(); }, 500ms)) << "no RATE_LIMITED";
+  EXPECT_EQ(server.metric("craft_rate_limited_total"), 0);
+}
+
+// Half-open: the peer stops answering (no FIN). The server pings after the interval and
+// gives up after the timeout: 4001, and the resumable session is held, not ended.
+TEST(ResumeServer, AQuietPeerIsPingedAndOneThatNeverAnswersIsHeldAfterIntervalPlusTimeout) {
+  CraftdProcess server({"--limits.server-ping-interval-ms", "300", "--limits.server-ping-timeout-ms", "300"});
+  auto a = start(server, "a", Transport::tcp);
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  // The SDK answers pings while it reads: a reading client stays connected.
+  auto start_time = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start_time < 1500ms) {
+    a.c->poll(25ms);
+    b->poll(25ms);
+  }
+  EXPECT_GE(server.metric("craft_server_pings_total"), 2);
+  EXPECT_FALSE(a.c->is_closed());
+  auto rtt = server.metric("craft_session_rtt_seconds_count");
+  EXPECT_GE(rtt, 1) << "answered pings are RTT samples";
+  // Now it stops reading and answering: half-open as far as the server can tell.
+  auto stopped = std::chrono::steady_clock::now();
+  auto dropped = b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3000ms);
+  ASSERT_TRUE(dropped) << "b sees a dropped; closes 4001: " << server.metric("craft_closes_total{code=\"4001\"}")
+                       << ", held " << server.metric("craft_sessions_held") << ", pings "
+                       << server.metric("craft_server_pings_total") << ", b closed " << b->is_closed() << " "
+                       << b->close_code() << ", expired " << server.metric("craft_sessions_expired_total");
+  auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_LE(took, 300ms + 300ms + 250ms + 750ms) << "interval + timeout + one sweep + slack for a loaded machine";
+  EXPECT_EQ(server.metric("craft_sessions_held"), 1);
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"4001\"}"), 1) << "only a: b kept answering";
+}
+
+TEST(ResumeServer, AResumeOverAnotherTransportOrFrameTypeIsRefusedAndTheSessionStaysHeld) {
+  CraftdProcess server;
+  auto a = start(server, "a");  // WebSocket, binary
+  auto session = a.welcome.session_id();
+  a.c.reset();
+  std::this_thread::sleep_for(100ms);
+  auto over_tcp = connect(server, Transport::tcp);
+  try {
+    over_tcp->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+  auto as_text = connect(server, Transport::websocket, Format::json);
+  try {
+    as_text->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+  EXPECT_EQ(server.metric("craft_resume_failures_total{reason=\"format\"}"), 2);
+  // The right one still resumes it.
+  a.c = connect(server);
+  auto w = a.c->request(resume_hello(a)).welcome();
+  EXPECT_TRUE(w.resumed());
+  EXPECT_EQ(w.session_id(), session);
+}
+
+TEST(ResumeServer, LastSeqBeyondWhatWasSentIsAReplayGapAndLeavesTheSessionAlone) {
+  CraftdProcess server;
+  auto a = start(server, "a");
+  auto lying = connect(server);
+  auto e = resume_hello(a);
+  e.mutable_hello()->set_last_seq(1000);
+  try {
+    lying->request(e);
+    FAIL() << "expected REPLAY_GAP";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::REPLAY_GAP);
+  }
+  // Still connected and working: the half-open check was not fooled into dropping it.
+  a.c->ping();
+}
+
+TEST(ResumeServer, MessagesThatOutgrewTheReplayBufferMakeTheResumeAReplayGapAndEndTheSession) {
+  CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto joined = a.c->request(create);
+  a.take(joined);
+  auto room = joined.room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  ASSERT_TRUE(a.until([](auto& e) { return e.has_presence(); }));
+  a.c.reset();
+  ASSERT_TRUE(b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  for (int i = 0; i < 20; ++i) b->send(room, 1, std::string(500, 'x'));  // 10 KB > 4 KB while held
+  auto left = b->wait_for([](auto& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s);
+  ASSERT_TRUE(left) << "a held session whose buffer overflowed ends at once";
+  a.c = connect(server);
+  try {
+    a.c->request(resume_hello(a));
+    FAIL() << "expected RESUME_FAILED (the session ended)";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::RESUME_FAILED);
+  }
+  EXPECT_GE(server.metric("craft_replay_overflows_total"), 1);
+}
+
+TEST(ResumeServer, AConnectedClientThatNeverAcksKeepsAtMostTheReplayBufferAndGetsAReplayGap) {
+  CraftdProcess server({"--session.replay-buffer-bytes", "4096"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  for (int i = 0; i < 20; ++i) b->send(room, 1, std::string(500, 'y'));
+  ASSERT_TRUE(a.until([](auto& e) { return e.has_room_data() && e.room_data().data() == std::string(500, 'y'); }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GE(server.metric("craft_replay_overflows_total"), 10) << "dropped oldest first, never grew past 4 KB";
+  // Claiming to have seen only the first message, it cannot resume: those were dropped.
+  auto again = connect(server);
+  auto e = resume_hello(a);
+  e.mutable_hello()->set_last_seq(1);
+  try {
+    again->request(e);
+    FAIL() << "expected REPLAY_GAP";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::REPLAY_GAP);
+  }
+  EXPECT_EQ(server.metric("craft_resume_failures_total{reason=\"gap\"}"), 1);
+}
+
+// What a client sent while away goes out at once on resume: the bucket starts full again.
+TEST(ResumeServer, AResumeStartsWithAFullRateLimitBucketForTheResend) {
+  CraftdProcess server({"--limits.messages-per-second", "5", "--limits.message-burst", "50"});
+  auto a = start(server, "a");
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = a.c->request(create).room_joined().room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  for (int i = 0; i < 45; ++i) a.c->send(room, 1, "before");  // the bucket is nearly empty now
+  for (int i = 0; i < 45; ++i) ASSERT_TRUE(next_room_data(*b));
+  a.c.reset();
+  ASSERT_TRUE(b->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  a.c = connect(server);
+  auto w = a.c->request(resume_hello(a)).welcome();
+  ASSERT_TRUE(w.resumed());
+  for (int i = 0; i < 40; ++i) a.c->send(room, 1, "resent-" + std::to_string(i));  // the resend
+  for (int i = 0; i < 40; ++i) {
+    auto got = next_room_data(*b);
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(got->data(), "resent-" + std::to_string(i));
+  }
+  EXPECT_EQ(server.metric("craft_rate_limited_total"), 0);
+}

@@ -1,102 +1,136 @@
-// auth.session_policy (docs/protocol.md §3 item 8): one live session per account, the newer
-// one winning (replace: the older socket is closed with 4006) or the older one (refuse:
-// SESSION_EXISTS), against a real craftd with accounts in memory.
+// auth.session_policy (docs/protocol.md §3 item 8): one live session per account, or not.
 #include "helpers.hpp"
 
-#include <regex>
+#include <craft/builtin_rooms.hpp>
+#include <craft/close_codes.hpp>
 
 using namespace craft;
 using namespace craft::testing;
 
 namespace {
 
-constexpr uint16_t session_replaced = 4006;  // docs/protocol.md §5.2
-
-std::string device_token(const CraftdProcess& server, const std::string& device) {
-  auto response = http_request(server.http_port(), "POST", "/v1/auth/device",
-                               R"({"deviceId":")" + device + R"(","create":true})");
-  std::smatch m;
-  if (!std::regex_search(response, m, std::regex(R"("token":"([^"]*)\")"))) return {};
-  return m[1];
+std::string token_of(uint16_t http_port, const std::string& device) {
+  auto response = http_request(http_port, "POST", "/v1/auth/device",
+                               R"({"deviceId":")" + device + R"(","create":true})", "");
+  auto at = response.find("\"token\":\"");
+  if (at == std::string::npos) return {};
+  at += 9;
+  return response.substr(at, response.find('"', at) - at);
 }
 
-std::vector<std::string> policy(const std::string& p) {
-  return {"--auth.session-policy", p, "--store.sqlite-path", ":memory:"};
+std::vector<std::string> policy_flags(const std::string& policy) {
+  return {"--auth.session-policy", policy, "--store.sqlite-path", ":memory:", "--auth.password-cost", "minimum"};
 }
 
-std::unique_ptr<Client> resumable(const CraftdProcess& server, Transport t) {
-  client::Options o;
-  o.port = t == Transport::tcp ? server.tcp_port() : server.http_port();
-  o.transport = t;
-  o.resumable = true;
-  auto c = std::make_unique<Client>(o);
-  c->connect();
-  return c;
+v1::Envelope hello_with(const std::string& token, bool resumable = false) {
+  v1::Envelope e;
+  e.mutable_hello()->set_token(token);
+  e.mutable_hello()->set_resumable(resumable);
+  return e;
 }
 
 }  // namespace
 
-TEST(SessionPolicy, ReplaceClosesTheOlderSocketWith4006AndItDoesNotResume) {
-  CraftdProcess server(policy("replace"));
-  auto watcher = hello(server, "watcher");
-  auto room = watcher->create("relay").room_id();
-  int n = 0;
-  for (auto t : {Transport::websocket, Transport::tcp}) {
-    SCOPED_TRACE(t == Transport::tcp ? "tcp" : "websocket");
-    auto token = device_token(server, "replace-device-" + std::to_string(n++));
-    ASSERT_FALSE(token.empty());
-    // The first is resumable: being replaced is not a lost connection, it must not come back.
-    auto first = resumable(server, t);
-    std::vector<client::ConnectionEvent> events;
-    first->on_connection = [&](const client::ConnectionEvent& e) { events.push_back(e); };
-    auto first_welcome = first->hello("", token);
-    first->join(room);
-    auto second = connect(server, t);
-    auto second_welcome = second->hello("", token);
-    EXPECT_NE(second_welcome.session_id(), first_welcome.session_id());
-    EXPECT_EQ(second_welcome.account_id(), first_welcome.account_id());
+TEST(SessionPolicy, ReplaceClosesTheOlderSocketWith4006AndItsRoomsSeeItLeave) {
+  CraftdProcess server(policy_flags("replace"));
+  auto token = token_of(server.http_port(), "policy-device-1");
+  ASSERT_FALSE(token.empty());
+  auto first = connect(server, Transport::tcp);
+  first->hello("", token);
+  auto room = first->create("relay").room_id();
+  auto other = hello(server, "other");
+  other->join(room);
 
-    EXPECT_EQ(first->wait_closed(3s), session_replaced);
-    auto bye = first->wait_for([](const v1::Envelope& e) { return e.has_disconnect(); }, 0ms);
-    ASSERT_TRUE(bye) << "no disconnect envelope before the close";
-    EXPECT_EQ(bye->disconnect().code(), session_replaced);
-    EXPECT_TRUE(events.empty()) << "the SDK tried to resume a replaced session";
-    // Its room saw it leave (not dropped: it will not come back).
-    auto left = watcher->wait_for(
-        [&](const v1::Envelope& e) {
-          return e.has_presence() && e.presence().leaves_size() > 0 &&
-                 e.presence().leaves(0).session_id() == first_welcome.session_id();
-        },
-        3s);
-    EXPECT_TRUE(left);
-    second->ping();
-  }
-  EXPECT_EQ(server.metric("craft_sessions_replaced_total"), 2);
+  auto second = connect(server);
+  auto welcome = second->hello("", token);
+  EXPECT_NE(welcome.session_id(), first->session_id());
+  EXPECT_EQ(first->wait_closed(3s), close_code::session_replaced) << "disconnect envelope with 4006";
+  auto left = other->wait_for([](auto& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s);
+  ASSERT_TRUE(left) << "the replaced session left its room";
+  EXPECT_EQ(server.metric("craft_sessions_replaced_total"), 1);
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"4006\"}"), 1);
+  // The newer session works.
+  second->join(room);
 }
 
-TEST(SessionPolicy, RefuseAnswersSessionExistsAndLeavesBothConnectionsUsable) {
-  CraftdProcess server(policy("refuse"));
-  for (auto t : {Transport::websocket, Transport::tcp}) {
-    SCOPED_TRACE(t == Transport::tcp ? "tcp" : "websocket");
-    auto token = device_token(server, std::string("refuse-device-") + (t == Transport::tcp ? "tcp" : "ws"));
-    ASSERT_FALSE(token.empty());
-    auto first = connect(server, t);
-    first->hello("", token);
-    auto second = connect(server, t);
+TEST(SessionPolicy, ReplaceOverWebSocketCarries4006InTheCloseFrameToo) {
+  CraftdProcess server(policy_flags("replace"));
+  auto token = token_of(server.http_port(), "policy-device-ws");
+  auto first = connect(server);
+  first->hello("", token);
+  auto second = connect(server);
+  second->hello("", token);
+  EXPECT_EQ(first->wait_closed(3s), close_code::session_replaced);
+}
+
+TEST(SessionPolicy, ReplaceEndsAHeldSessionWithoutWaitingForItsWindow) {
+  CraftdProcess server(policy_flags("replace"));
+  auto token = token_of(server.http_port(), "policy-device-held");
+  auto first = connect(server);
+  auto w = first->request(hello_with(token, true)).welcome();
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = first->request(create).room_joined().room_id();
+  auto other = hello(server, "other");
+  other->join(room);
+  first.reset();  // lost: held for 15 s
+  ASSERT_TRUE(other->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  auto second = connect(server);
+  second->hello("", token);
+  ASSERT_TRUE(other->wait_for([](auto& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s))
+      << "replaced at once, not after the window";
+  // Its resume token died with it.
+  auto third = connect(server);
+  v1::Envelope resume;
+  resume.mutable_hello()->set_resume_token(w.resume_token());
+  try {
+    third->request(resume);
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+}
+
+TEST(SessionPolicy, RefuseAnswersSessionExistsAndTheFirstSessionStays) {
+  CraftdProcess server(policy_flags("refuse"));
+  auto token = token_of(server.http_port(), "policy-device-2");
+  auto first = connect(server);
+  first->hello("", token);
+  auto second = connect(server);
+  try {
+    second->hello("", token);
+    FAIL() << "expected SESSION_EXISTS";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::SESSION_EXISTS);
+  }
+  EXPECT_FALSE(second->is_closed()) << "refused, not closed: it may say hello again";
+  // The first is untouched and still answers.
+  first->ping();
+  EXPECT_EQ(server.metric("craft_sessions_refused_total"), 1);
+  // Once the first says goodbye the account is free again.
+  first->close();
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  bool welcomed = false;
+  while (!welcomed && std::chrono::steady_clock::now() < deadline) {
     try {
       second->hello("", token);
-      ADD_FAILURE() << "a second session of the account was let in";
+      welcomed = true;
     } catch (const client::Error& e) {
-      EXPECT_EQ(e.code, v1::SESSION_EXISTS);
+      ASSERT_EQ(e.code, v1::SESSION_EXISTS);
+      std::this_thread::sleep_for(20ms);
     }
-    auto anonymous = second->hello("anonymous-instead");  // still un-helloed, so it may try again
-    EXPECT_TRUE(anonymous.account_id().empty());
-    first->ping();
-    second->ping();
-    // Once the first says goodbye the account may come back.
-    first->close();
-    auto third = connect(server, t);
-    EXPECT_NO_THROW(third->hello("", token));
   }
-  EXPECT_EQ(server.metric("craft_sessions_refused_total"), 2);
+  EXPECT_TRUE(welcomed);
+}
+
+TEST(SessionPolicy, AllowManyIsTheDefault) {
+  CraftdProcess server({"--store.sqlite-path", ":memory:"});
+  auto token = token_of(server.http_port(), "policy-device-3");
+  auto first = connect(server);
+  first->hello("", token);
+  auto second = connect(server);
+  second->hello("", token);
+  first->ping();
+  second->ping();
+  EXPECT_EQ(server.metric("craft_sessions_replaced_total"), 0);
 }

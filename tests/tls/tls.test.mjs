@@ -16,6 +16,7 @@ import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
 import { startCraftd, skipReason } from "../js/lib/craftd.mjs";
+import { ResumableClient } from "../js/lib/resumable.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const examples = path.resolve(here, "../../examples");
@@ -120,6 +121,37 @@ test("wss: hello, join, room_data between two ws clients", opts, async () => {
   for (let op = 100; op < 150; ++op) assert.equal((await bob.waitFor(isRoomData)).roomData.op, op);
   await ann.close();
   await bob.close();
+});
+
+// A resume moves the new connection's socket, TLS session included, to the shard that owns
+// the session (docs/architecture.md, "Sessions outlive connections").
+test("resume over TLS (wss and the TCP port): the session comes back with what it missed", opts, async () => {
+  for (const transport of ["ws", "tcp"]) {
+    const a = new ResumableClient(transport === "tcp" ? server.tcp : server.url,
+      transport === "tcp" ? { transport, tlsOptions: { ca: ca() } } : { format: "binary", wsOptions: { ca: ca() } });
+    await a.connect();
+    const welcome = await a.hello(`tls-${transport}`);
+    const room = (await a.create("relay")).roomId;
+    const b = await new Client(server.url, { wsOptions: { ca: ca() } }).connect();
+    await b.hello("watcher");
+    await b.join(room);
+    await a.waitFor((m) => m.presence?.joins?.length > 0);
+    a.cut("reset");
+    await b.waitFor((m) => m.presence?.dropped?.length > 0);
+    for (let i = 1; i <= 5; i++) b.send(room, 1, `missed-${i}`);
+    const w = await a.resume();
+    assert.equal(w.resumed, true, transport);
+    assert.equal(String(w.sessionId), String(welcome.sessionId));
+    for (let i = 1; i <= 5; i++) {
+      const got = await a.waitFor(isRoomData);
+      assert.equal(unb64(got.roomData.data).toString(), `missed-${i}`, transport);
+    }
+    await b.waitFor((m) => m.presence?.resumed?.length > 0);
+    a.send(room, 2, "back over TLS");
+    assert.equal(unb64((await b.waitFor(isRoomData)).roomData.data).toString(), "back over TLS");
+    await a.close();
+    await b.close();
+  }
 });
 
 test("https: GET /healthz and an HTTP API call", opts, async () => {

@@ -11,8 +11,13 @@ export type ServerErrorCode = keyof typeof ErrorCode;
 export type ClientErrorCode =
   /** No reply to a request within its timeout. */
   | "TIMEOUT"
-  /** Not connected, or the connection closed while the request waited. */
+  /** Not connected, or client.close() was called while the request waited. */
   | "CLOSED"
+  /**
+   * The connection was lost and the session could not be resumed (or reconnecting is off):
+   * the request may or may not have been carried out by the old session.
+   */
+  | "CONNECTION_LOST"
   /** The socket (or an Api call's HTTP connection) could not be opened. */
   | "CONNECT_FAILED"
   /** The socket failed after it was open (an "error" event). */
@@ -91,4 +96,6 @@ export const CloseCode = {
   unsupportedVersion: 4004,
   /** hello.token refused (or missing under auth.require); the error answering the hello says why. */
   authFailed: 4005,
+  /** auth.session_policy = "replace": a newer hello for the same account ended this session. */
+  sessionReplaced: 4006,
 } as const;

@@ -1,5 +1,6 @@
 export {
   Client, type ClientOptions, type ReconnectOptions, type RoomInfo, type ClientEvents, type ClientEvent, type JoinOptions,
+  type ConnectionState,
 } from "./client.js";
 export { Room, STATE_OP, type RawRoom, type Presence, type MessageHandler, type MessageHandlerOf, type RoomEvents } from "./room.js";
 export {

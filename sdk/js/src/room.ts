@@ -25,9 +25,21 @@ export interface RoomEvents {
   join: Presence;
   /** A member left. */
   leave: Presence;
+  /**
+   * A member lost its connection; the room holds its seat for a while (it stays in
+   * room.members). Then "resume" when it comes back, or "leave" when the hold ends.
+   */
+  drop: Presence;
+  /** A dropped member came back within the resume window, with the same session id. */
+  resume: Presence;
   /** room_joined.state, then the data of every op-0 message (STATE_OP), as bytes. */
   stateChange: Uint8Array;
-  /** The room removed us (kick, dispose, shutdown, a dropped connection: "disconnected") or we left ("left"). */
+  /**
+   * We are out of the room: we left ("left"), the room removed us (kick, dispose, shutdown,
+   * "timeout" when it did not hold our seat while we were away), the client disconnected for
+   * good ("disconnected"), or after a lost session it could not be rejoined
+   * ("rejoin failed: ROOM_NOT_FOUND: ...").
+   */
   left: string;
 }
 
@@ -73,7 +85,8 @@ const rawCodec: Codec<unknown, unknown> = { encode: defaultCodec.encode, decode:
 export class Room<Ops extends OpMap = RawOps> {
   readonly id: string;
   readonly type: string;
-  readonly sessionId: string;
+  /** Our session id in this room (it changes when a lost session is replaced by a new one and the room rejoined). */
+  sessionId: string;
   readonly members = new Map<string, Presence>();
   /** room_joined.state, then the data of every op-0 message. */
   state: Uint8Array;
@@ -81,11 +94,19 @@ export class Room<Ops extends OpMap = RawOps> {
   private readonly byOp = new Map<number, Listeners<[unknown, string, number]>>();
   private readonly any = new Listeners<[Uint8Array, string, number]>();
   private readonly events: { [K in keyof RoomEvents]: Listeners<[RoomEvents[K]]> } = {
-    join: new Listeners(), leave: new Listeners(), stateChange: new Listeners(), left: new Listeners(),
+    join: new Listeners(), leave: new Listeners(), drop: new Listeners(), resume: new Listeners(),
+    stateChange: new Listeners(), left: new Listeners(),
   };
   private readonly codecs: Record<number, OpCodec<unknown, unknown> | undefined>;
   private readonly fallback: Codec<unknown, unknown>;
   private gone = false;
+  /**
+   * Messages that came right behind room_joined (in the same read, or replayed after a
+   * resume), before the caller's await could add listeners: handled at announceState.
+   */
+  private early: Envelope[] | undefined = [];
+  /** @internal: leave() was called; a rejoin after a lost session skips this room. */
+  leaving = false;
 
   /** @internal: rooms come from Client's join calls. */
   constructor(
@@ -134,6 +155,14 @@ export class Room<Ops extends OpMap = RawOps> {
   onLeave(cb: (p: Presence) => void): () => void {
     return this.on("leave", cb);
   }
+  /** A member's connection dropped (its seat is held); see RoomEvents.drop. */
+  onDrop(cb: (p: Presence) => void): () => void {
+    return this.on("drop", cb);
+  }
+  /** A dropped member is back; see RoomEvents.resume. */
+  onResume(cb: (p: Presence) => void): () => void {
+    return this.on("resume", cb);
+  }
   onStateChange(cb: (state: Uint8Array) => void): () => void {
     return this.on("stateChange", cb);
   }
@@ -143,12 +172,22 @@ export class Room<Ops extends OpMap = RawOps> {
   }
   async leave(): Promise<void> {
     if (this.gone) return;
-    await this.transport.leaveRoom(this.id);
+    this.leaving = true;
+    try {
+      await this.transport.leaveRoom(this.id);
+    } catch (e) {
+      this.leaving = false;
+      throw e;
+    }
     this.left("left");
   }
 
   /** @internal */
   handle(e: Envelope): void {
+    if (this.early) {
+      this.early.push(e);
+      return;
+    }
     const body = e.body;
     if (body.case === "roomData") {
       const { op, data } = body.value;
@@ -183,6 +222,8 @@ export class Room<Ops extends OpMap = RawOps> {
         this.members.delete(presence.sessionId);
         this.events.leave.emit(presence);
       }
+      for (const p of body.value.dropped) this.events.drop.emit(presenceOf(p));
+      for (const p of body.value.resumed) this.events.resume.emit(presenceOf(p));
     } else if (body.case === "roomLeft") {
       this.left(body.value.reason);
     }
@@ -193,9 +234,28 @@ export class Room<Ops extends OpMap = RawOps> {
     this.gone = true;
     this.events.left.emit(reason);
   }
-  /** @internal: fires the join state to listeners registered before it arrived. */
+  /**
+   * @internal: the client rejoined this room as a new session (the old one was lost):
+   * members are the room's now, "leave"/"join" fire for the differences (not for ourselves),
+   * and the join state fires as a "stateChange".
+   */
+  rejoined(joined: RoomJoined): void {
+    const before = new Map(this.members);
+    const oldSelf = this.sessionId;
+    this.sessionId = joined.you ? joined.you.sessionId.toString() : "";
+    this.members.clear();
+    for (const p of joined.members) this.members.set(p.sessionId.toString(), presenceOf(p));
+    for (const [id, p] of before) if (!this.members.has(id) && id !== oldSelf) this.events.leave.emit(p);
+    for (const [id, p] of this.members) if (!before.has(id) && id !== this.sessionId) this.events.join.emit(p);
+    this.state = joined.state;
+    this.events.stateChange.emit(this.state);
+  }
+  /** @internal: fires the join state, then what came right behind it, once the caller's await added its listeners. */
   announceState(): void {
     this.events.stateChange.emit(this.state);
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const e of early) this.handle(e);
   }
 }
 

@@ -89,29 +89,42 @@ test("movement2d snapshots arrive through onStateChange (op 0)", { skip }, async
 });
 
 
-test("reconnects with backoff after the server restarts", { skip }, async () => {
+test("reconnects with backoff after the server restarts; a room that is gone is left", { skip, timeout: 30000 }, async () => {
   const port = await freePort();
   let first = await startCraftd(["--server.http-port", String(port)]);
   const c = new Client(`ws://127.0.0.1:${port}/ws`, { name: "phoenix", WebSocket,
     reconnect: { minDelayMs: 50, maxDelayMs: 200 } });
+  const states = [];
+  c.on("state", ({ state, previous }) => states.push(`${previous}>${state}`));
   await c.connect();
   const room = await c.joinOrCreate("relay");
   const leftRoom = next((cb) => room.onLeft(cb));
   const disconnected = next((cb) => c.on("disconnect", cb));
+  const dropped = next((cb) => c.on("dropped", cb));
   const reconnecting = next((cb) => c.on("reconnecting", cb));
   const reconnected = next((cb) => c.on("reconnected", cb));
   await first.stop();
   assert.equal((await disconnected)[0].code, 1001);
-  assert.equal((await leftRoom)[0], "disconnected");
+  assert.equal((await dropped)[0].code, 1001);
+  assert.equal(c.state, "reconnecting");
   assert.ok((await reconnecting)[0].attempt >= 1);
   const second = await startCraftd(["--server.http-port", String(port)]);
   try {
+    // The new server has no such room: it is left, with the reason, before "reconnected".
+    const [reason] = await leftRoom;
+    assert.match(reason, /^rejoin failed: ROOM_NOT_FOUND/);
     const [info] = await reconnected;
-    assert.ok(info.sessionId);
+    assert.equal(info.sessionId, c.sessionId);
+    assert.equal(c.state, "connected");
+    assert.deepEqual(states, ["disconnected>connecting", "connecting>connected", "connected>reconnecting", "reconnecting>connected"]);
+    // A close the server started with 1001 ended the session: no resume was tried.
+    const metrics = await (await fetch(`${second.httpUrl}/metrics`)).text();
+    assert.ok(metrics.split("\n").includes('craft_resume_failures_total{reason="unknown"} 0'), "no resume attempt");
     const again = await c.joinOrCreate("relay");
     assert.ok(again.id);
   } finally {
     await c.close();
     await second.stop();
   }
+  assert.equal(c.state, "disconnected");
 });

@@ -24,7 +24,7 @@ export const b64 = (data) => Buffer.from(data).toString("base64");
 export const unb64 = (s) => Buffer.from(s ?? "", "base64");
 
 // Requests by cid, an event queue, close capture. Subclasses provide sendEnvelope().
-class Endpoint {
+export class Endpoint {
   constructor() {
     this.nextCid = 1;
     this.lastCid = 0;

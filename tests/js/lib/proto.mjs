@@ -9,12 +9,16 @@ const S = {
     8: ["roomJoinOrCreate", "RoomJoinOrCreate"], 9: ["roomJoined", "RoomJoined"], 10: ["roomLeave", "RoomLeave"],
     11: ["roomLeft", "RoomLeft"], 12: ["roomData", "RoomData"], 13: ["presence", "PresenceEvent"],
     14: ["roomList", "RoomListRequest"], 15: ["roomListResult", "RoomList"], 16: ["error", "Error"],
-    17: ["disconnect", "Disconnect"] }),
-  Hello: M({ 1: ["protocolVersion", "uint"], 2: ["token", "string"], 3: ["name", "string"] }),
-  Welcome: M({ 1: ["sessionId", "uint64"], 2: ["protocolVersion", "uint"], 3: ["serverTimeUs", "int64"], 4: ["shard", "uint"] }),
+    17: ["disconnect", "Disconnect"], 20: ["ack", "Ack"], 21: ["ackSeq", "uint64"] }),
+  Hello: M({ 1: ["protocolVersion", "uint"], 2: ["token", "string"], 3: ["name", "string"], 4: ["resumable", "bool"],
+    5: ["resumeToken", "string"], 6: ["lastSeq", "uint64"] }),
+  Welcome: M({ 1: ["sessionId", "uint64"], 2: ["protocolVersion", "uint"], 3: ["serverTimeUs", "int64"], 4: ["shard", "uint"],
+    5: ["accountId", "string"], 6: ["username", "string"], 7: ["resumeToken", "string"], 8: ["resumeWindowMs", "uint"],
+    9: ["resumed", "bool"], 10: ["lastSeq", "uint64"] }),
+  Ack: M({ 1: ["seq", "uint64"] }),
   Ping: M({ 1: ["clientTimeUs", "int64"] }),
   Pong: M({ 1: ["clientTimeUs", "int64"], 2: ["serverTimeUs", "int64"] }),
-  Presence: M({ 1: ["sessionId", "uint64"], 2: ["name", "string"] }),
+  Presence: M({ 1: ["sessionId", "uint64"], 2: ["name", "string"], 3: ["accountId", "string"] }),
   RoomCreate: M({ 1: ["type", "string"], 2: ["options", "bytes"], 3: ["private", "bool"] }),
   RoomJoin: M({ 1: ["roomId", "string"], 2: ["options", "bytes"] }),
   RoomJoinOrCreate: M({ 1: ["type", "string"], 2: ["options", "bytes"] }),
@@ -24,7 +28,8 @@ const S = {
   RoomLeft: M({ 1: ["roomId", "string"], 2: ["reason", "string"] }),
   RoomData: M({ 1: ["roomId", "string"], 2: ["op", "uint"], 3: ["data", "bytes"],
     4: ["targets", "uint64", "repeated"], 5: ["sender", "uint64"] }),
-  PresenceEvent: M({ 1: ["roomId", "string"], 2: ["joins", "Presence", "repeated"], 3: ["leaves", "Presence", "repeated"] }),
+  PresenceEvent: M({ 1: ["roomId", "string"], 2: ["joins", "Presence", "repeated"], 3: ["leaves", "Presence", "repeated"],
+    4: ["dropped", "Presence", "repeated"], 5: ["resumed", "Presence", "repeated"] }),
   RoomListRequest: M({ 1: ["type", "string"] }),
   RoomList: M({ 1: ["rooms", "RoomInfo", "repeated"] }),
   RoomInfo: M({ 1: ["roomId", "string"], 2: ["type", "string"], 3: ["clients", "uint"], 4: ["maxClients", "uint"],
@@ -35,7 +40,9 @@ const S = {
 const ERROR_CODES = ["ERROR_UNSPECIFIED", "BAD_REQUEST", "UNKNOWN_MESSAGE", "NOT_AUTHENTICATED",
   "ALREADY_AUTHENTICATED", "UNSUPPORTED_VERSION", "ROOM_NOT_FOUND", "ROOM_FULL", "ROOM_LOCKED", "JOIN_REJECTED",
   "NOT_IN_ROOM", "ALREADY_IN_ROOM", "TOO_MANY_ROOMS", "UNKNOWN_ROOM_TYPE", "RATE_LIMITED", "MESSAGE_TOO_LARGE",
-  "INTERNAL", "SERVER_SHUTTING_DOWN", "INVALID_TARGET"];
+  "INTERNAL", "SERVER_SHUTTING_DOWN", "INVALID_TARGET", "UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED",
+  "INVALID_CREDENTIALS", "ACCOUNT_BANNED", "PERMISSION_DENIED", "NOT_FOUND", "ALREADY_EXISTS", "VERSION_CONFLICT",
+  "UNAVAILABLE", "RESUME_FAILED", "REPLAY_GAP", "SESSION_EXISTS"];
 
 function varint(out, value) {
   let v = BigInt.asUintN(64, BigInt(value));

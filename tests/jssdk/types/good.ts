@@ -1,6 +1,7 @@
 // Correct use of @craft/client under `strict`: must compile with no diagnostics.
 import {
-  Client, CraftError, codecs, ops, type CraftErrorCode, type ClientEvents, type Room, type RawRoom, type SendReceive,
+  Client, CloseCode, CraftError, codecs, ops, type CraftErrorCode, type ClientEvents, type ConnectionState, type Room, type RawRoom,
+  type SendReceive,
 } from "@craft/client";
 
 interface ChatLine { name: string; text: string; time: number }
@@ -65,4 +66,21 @@ export function events(client: Client): void {
   client.on("error", (e: CraftError) => console.log(e.code, e.cid));
   const onError: (info: ClientEvents["error"]) => void = (e) => console.log(e.status);
   client.on("error", onError);
+}
+
+// Resume and connection state (docs/protocol.md §3.2; README "Dropped connections").
+export function resume(client: Client, room: RawRoom): ConnectionState {
+  client.on("state", ({ state, previous }) => console.log(previous, "->", state));
+  client.on("dropped", ({ code, reason }) => console.log(code === CloseCode.sessionReplaced, reason));
+  client.on("resumed", ({ sessionId, replayed }) => console.log(sessionId, replayed + 1));
+  room.on("drop", (p) => console.log(p.sessionId));
+  room.onResume((p) => console.log(p.name));
+  room.onDrop((p) => console.log(p.accountId));
+  const resumable = new Client("ws://x/ws", { resume: true, resendBufferBytes: 1 << 16, keepAliveMs: 5000, pongTimeoutMs: 2000 });
+  void resumable;
+  const codes: CraftErrorCode[] = ["CONNECTION_LOST", "RESUME_FAILED", "REPLAY_GAP", "SESSION_EXISTS"];
+  void codes;
+  const state: ConnectionState = client.state;
+  if (state === "reconnecting" || state === "connecting" || state === "connected" || state === "disconnected") return state;
+  return state;
 }

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file craft.proto.
  */
 export const file_craft: GenFile = /*@__PURE__*/
-  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEimQYKCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SAASKwoLYXBpX3JlcXVlc3QYEiABKAsyFC5jcmFmdC52MS5BcGlSZXF1ZXN0SAASLQoMYXBpX3Jlc3BvbnNlGBMgASgLMhUuY3JhZnQudjEuQXBpUmVzcG9uc2VIAEIGCgRib2R5Ij4KBUhlbGxvEhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SDQoFdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCSKEAQoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgEEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SFgoOc2VydmVyX3RpbWVfdXMYAyABKAMSDQoFc2hhcmQYBCABKA0SEgoKYWNjb3VudF9pZBgFIAEoCRIQCgh1c2VybmFtZRgGIAEoCSIeCgRQaW5nEhYKDmNsaWVudF90aW1lX3VzGAEgASgDIjYKBFBvbmcSFgoOY2xpZW50X3RpbWVfdXMYASABKAMSFgoOc2VydmVyX3RpbWVfdXMYAiABKAMiQAoIUHJlc2VuY2USEgoKc2Vzc2lvbl9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkiPAoKUm9vbUNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwSDwoHcHJpdmF0ZRgDIAEoCCIsCghSb29tSm9pbhIPCgdyb29tX2lkGAEgASgJEg8KB29wdGlvbnMYAiABKAwiMQoQUm9vbUpvaW5PckNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwigAEKClJvb21Kb2luZWQSDwoHcm9vbV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEh8KA3lvdRgDIAEoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB21lbWJlcnMYBCADKAsyEi5jcmFmdC52MS5QcmVzZW5jZRINCgVzdGF0ZRgFIAEoDCIcCglSb29tTGVhdmUSDwoHcm9vbV9pZBgBIAEoCSIrCghSb29tTGVmdBIPCgdyb29tX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJWCghSb29tRGF0YRIPCgdyb29tX2lkGAEgASgJEgoKAm9wGAIgASgNEgwKBGRhdGEYAyABKAwSDwoHdGFyZ2V0cxgEIAMoBBIOCgZzZW5kZXIYBSABKAQiZwoNUHJlc2VuY2VFdmVudBIPCgdyb29tX2lkGAEgASgJEiEKBWpvaW5zGAIgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIgoGbGVhdmVzGAMgAygLMhIuY3JhZnQudjEuUHJlc2VuY2UiHwoPUm9vbUxpc3RSZXF1ZXN0EgwKBHR5cGUYASABKAkibgoIUm9vbUluZm8SDwoHcm9vbV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEg8KB2NsaWVudHMYAyABKA0SEwoLbWF4X2NsaWVudHMYBCABKA0SDQoFbGFiZWwYBSABKAkSDgoGbG9ja2VkGAYgASgIIi0KCFJvb21MaXN0EiEKBXJvb21zGAEgAygLMhIuY3JhZnQudjEuUm9vbUluZm8iOwoFRXJyb3ISIQoEY29kZRgBIAEoDjITLmNyYWZ0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIioKCkRpc2Nvbm5lY3QSDAoEY29kZRgBIAEoDRIOCgZyZWFzb24YAiABKAkisAcKCkFwaVJlcXVlc3QSMgoLYXV0aF9kZXZpY2UYASABKAsyGy5jcmFmdC52MS5BdXRoRGV2aWNlUmVxdWVzdEgAEjAKCmF1dGhfZW1haWwYAiABKAsyGi5jcmFmdC52MS5BdXRoRW1haWxSZXF1ZXN0SAASMgoLYXV0aF9jdXN0b20YAyABKAsyGy5jcmFmdC52MS5BdXRoQ3VzdG9tUmVxdWVzdEgAEjAKDGF1dGhfcmVmcmVzaBgEIAEoCzIYLmNyYWZ0LnYxLlJlZnJlc2hSZXF1ZXN0SAASLgoLYXV0aF9sb2dvdXQYBSABKAsyFy5jcmFmdC52MS5Mb2dvdXRSZXF1ZXN0SAASMgoLYWNjb3VudF9nZXQYBiABKAsyGy5jcmFmdC52MS5BY2NvdW50R2V0UmVxdWVzdEgAEjgKDmFjY291bnRfdXBkYXRlGAcgASgLMh4uY3JhZnQudjEuQWNjb3VudFVwZGF0ZVJlcXVlc3RIABItCgxhY2NvdW50X2xpbmsYCCABKAsyFS5jcmFmdC52MS5MaW5rUmVxdWVzdEgAEi8KDmFjY291bnRfdW5saW5rGAkgASgLMhUuY3JhZnQudjEuTGlua1JlcXVlc3RIABI2Cg1zdG9yYWdlX3dyaXRlGAogASgLMh0uY3JhZnQudjEuU3RvcmFnZVdyaXRlUmVxdWVzdEgAEjQKDHN0b3JhZ2VfcmVhZBgLIAEoCzIcLmNyYWZ0LnYxLlN0b3JhZ2VSZWFkUmVxdWVzdEgAEjgKDnN0b3JhZ2VfZGVsZXRlGAwgASgLMh4uY3JhZnQudjEuU3RvcmFnZURlbGV0ZVJlcXVlc3RIABI0CgxzdG9yYWdlX2xpc3QYDSABKAsyHC5jcmFmdC52MS5TdG9yYWdlTGlzdFJlcXVlc3RIABJAChJsZWFkZXJib2FyZF9jcmVhdGUYDiABKAsyIi5jcmFmdC52MS5MZWFkZXJib2FyZENyZWF0ZVJlcXVlc3RIABI+ChFsZWFkZXJib2FyZF93cml0ZRgPIAEoCzIhLmNyYWZ0LnYxLkxlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0SAASPAoQbGVhZGVyYm9hcmRfbGlzdBgQIAEoCzIgLmNyYWZ0LnYxLkxlYWRlcmJvYXJkTGlzdFJlcXVlc3RIABIyCgthY2NvdW50X2JhbhgRIAEoCzIbLmNyYWZ0LnYxLkFjY291bnRCYW5SZXF1ZXN0SABCBgoEY2FsbCLnAgoLQXBpUmVzcG9uc2USKgoHc2Vzc2lvbhgBIAEoCzIXLmNyYWZ0LnYxLlNlc3Npb25Ub2tlbnNIABIgCgVlbXB0eRgCIAEoCzIPLmNyYWZ0LnYxLkVtcHR5SAASJAoHYWNjb3VudBgDIAEoCzIRLmNyYWZ0LnYxLkFjY291bnRIABItCgxzdG9yYWdlX2Fja3MYBCABKAsyFS5jcmFmdC52MS5TdG9yYWdlQWNrc0gAEjMKD3N0b3JhZ2Vfb2JqZWN0cxgFIAEoCzIYLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RzSAASOQoSbGVhZGVyYm9hcmRfcmVjb3JkGAYgASgLMhsuY3JhZnQudjEuTGVhZGVyYm9hcmRSZWNvcmRIABI7ChNsZWFkZXJib2FyZF9yZWNvcmRzGAcgASgLMhwuY3JhZnQudjEuTGVhZGVyYm9hcmRSZWNvcmRzSABCCAoGcmVzdWx0IgcKBUVtcHR5IkgKEUF1dGhEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZjcmVhdGUYAiABKAgSEAoIdXNlcm5hbWUYAyABKAkiVQoQQXV0aEVtYWlsUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIOCgZjcmVhdGUYAyABKAgSEAoIdXNlcm5hbWUYBCABKAkiQQoRQXV0aEN1c3RvbVJlcXVlc3QSCgoCaWQYASABKAkSDgoGY3JlYXRlGAIgASgIEhAKCHVzZXJuYW1lGAMgASgJIicKDlJlZnJlc2hSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIpwBCg1TZXNzaW9uVG9rZW5zEg0KBXRva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSDwoHY3JlYXRlZBgDIAEoCBISCgphY2NvdW50X2lkGAQgASgJEhAKCHVzZXJuYW1lGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMSGgoScmVmcmVzaF9leHBpcmVzX2F0GAcgASgDIhMKEUFjY291bnRHZXRSZXF1ZXN0Ip4BChRBY2NvdW50VXBkYXRlUmVxdWVzdBIuCgh1c2VybmFtZRgBIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZRIyCgxkaXNwbGF5X25hbWUYAiABKAsyHC5nb29nbGUucHJvdG9idWYuU3RyaW5nVmFsdWUSFQoIbWV0YWRhdGEYAyABKAlIAIgBAUILCglfbWV0YWRhdGEiVAoLTGlua1JlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEhEKCWN1c3RvbV9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSI3ChFBY2NvdW50QmFuUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEg4KBmJhbm5lZBgCIAEoCCLAAQoHQWNjb3VudBIKCgJpZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIbWV0YWRhdGEYBCABKAkSDQoFZW1haWwYBSABKAkSEgoKZGV2aWNlX2lkcxgGIAMoCRISCgpjdXN0b21faWRzGAcgAygJEg4KBmJhbm5lZBgIIAEoCBITCgtjcmVhdGVfdGltZRgJIAEoAxITCgt1cGRhdGVfdGltZRgKIAEoAyK8AQoMU3RvcmFnZVdyaXRlEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSNAoPcGVybWlzc2lvbl9yZWFkGAUgASgLMhsuZ29vZ2xlLnByb3RvYnVmLkludDMyVmFsdWUSNQoQcGVybWlzc2lvbl93cml0ZRgGIAEoCzIbLmdvb2dsZS5wcm90b2J1Zi5JbnQzMlZhbHVlIj4KE1N0b3JhZ2VXcml0ZVJlcXVlc3QSJwoHb2JqZWN0cxgBIAMoCzIWLmNyYWZ0LnYxLlN0b3JhZ2VXcml0ZSJQCgpTdG9yYWdlQWNrEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkiMQoLU3RvcmFnZUFja3MSIgoEYWNrcxgBIAMoCzIULmNyYWZ0LnYxLlN0b3JhZ2VBY2siVQoPU3RvcmFnZU9iamVjdElkEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkiPAoSU3RvcmFnZVJlYWRSZXF1ZXN0EiYKA2lkcxgBIAMoCzIZLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RJZCI+ChRTdG9yYWdlRGVsZXRlUmVxdWVzdBImCgNpZHMYASADKAsyGS5jcmFmdC52MS5TdG9yYWdlT2JqZWN0SWQiWQoSU3RvcmFnZUxpc3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGY3Vyc29yGAQgASgJIr8BCg1TdG9yYWdlT2JqZWN0EhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg0KBXZhbHVlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkSFwoPcGVybWlzc2lvbl9yZWFkGAYgASgFEhgKEHBlcm1pc3Npb25fd3JpdGUYByABKAUSEwoLY3JlYXRlX3RpbWUYCCABKAMSEwoLdXBkYXRlX3RpbWUYCSABKAMiSgoOU3RvcmFnZU9iamVjdHMSKAoHb2JqZWN0cxgBIAMoCzIXLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3QSDgoGY3Vyc29yGAIgASgJIsEBChhMZWFkZXJib2FyZENyZWF0ZVJlcXVlc3QSCgoCaWQYASABKAkSJwoEc29ydBgCIAEoDjIZLmNyYWZ0LnYxLkxlYWRlcmJvYXJkU29ydBIvCghvcGVyYXRvchgDIAEoDjIdLmNyYWZ0LnYxLkxlYWRlcmJvYXJkT3BlcmF0b3ISFgoOcmVzZXRfc2NoZWR1bGUYBCABKAkSEAoIbWV0YWRhdGEYBSABKAkSFQoNYXV0aG9yaXRhdGl2ZRgGIAEoCCJkChdMZWFkZXJib2FyZFdyaXRlUmVxdWVzdBIWCg5sZWFkZXJib2FyZF9pZBgBIAEoCRINCgVzY29yZRgCIAEoAxIQCghzdWJzY29yZRgDIAEoAxIQCghtZXRhZGF0YRgEIAEoCSJhChZMZWFkZXJib2FyZExpc3RSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBm9mZnNldBgDIAEoAxIQCghvd25lcl9pZBgEIAEoCSLNAQoRTGVhZGVyYm9hcmRSZWNvcmQSFgoObGVhZGVyYm9hcmRfaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSEAoIdXNlcm5hbWUYAyABKAkSDQoFc2NvcmUYBCABKAMSEAoIc3Vic2NvcmUYBSABKAMSEQoJbnVtX3Njb3JlGAYgASgDEhAKCG1ldGFkYXRhGAcgASgJEgwKBHJhbmsYCCABKAMSEwoLY3JlYXRlX3RpbWUYCSABKAMSEwoLdXBkYXRlX3RpbWUYCiABKAMiUQoSTGVhZGVyYm9hcmRSZWNvcmRzEiwKB3JlY29yZHMYASADKAsyGy5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZBINCgV0b3RhbBgCIAEoAyrWBAoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASDwoLQkFEX1JFUVVFU1QQARITCg9VTktOT1dOX01FU1NBR0UQAhIVChFOT1RfQVVUSEVOVElDQVRFRBADEhkKFUFMUkVBRFlfQVVUSEVOVElDQVRFRBAEEhcKE1VOU1VQUE9SVEVEX1ZFUlNJT04QBRISCg5ST09NX05PVF9GT1VORBAGEg0KCVJPT01fRlVMTBAHEg8KC1JPT01fTE9DS0VEEAgSEQoNSk9JTl9SRUpFQ1RFRBAJEg8KC05PVF9JTl9ST09NEAoSEwoPQUxSRUFEWV9JTl9ST09NEAsSEgoOVE9PX01BTllfUk9PTVMQDBIVChFVTktOT1dOX1JPT01fVFlQRRANEhAKDFJBVEVfTElNSVRFRBAOEhUKEU1FU1NBR0VfVE9PX0xBUkdFEA8SDAoISU5URVJOQUwQEBIYChRTRVJWRVJfU0hVVFRJTkdfRE9XThAREhIKDklOVkFMSURfVEFSR0VUEBISEAoMVU5BVVRIT1JJWkVEEBMSEQoNVE9LRU5fRVhQSVJFRBAUEhEKDVRPS0VOX1JFVk9LRUQQFRIXChNJTlZBTElEX0NSRURFTlRJQUxTEBYSEgoOQUNDT1VOVF9CQU5ORUQQFxIVChFQRVJNSVNTSU9OX0RFTklFRBAYEg0KCU5PVF9GT1VORBAZEhIKDkFMUkVBRFlfRVhJU1RTEBoSFAoQVkVSU0lPTl9DT05GTElDVBAbEg8KC1VOQVZBSUxBQkxFEBwqMAoPTGVhZGVyYm9hcmRTb3J0Eg4KCkRFU0NFTkRJTkcQABINCglBU0NFTkRJTkcQASo3ChNMZWFkZXJib2FyZE9wZXJhdG9yEggKBEJFU1QQABIHCgNTRVQQARINCglJTkNSRU1FTlQQAkICSAFiBnByb3RvMw", [file_google_protobuf_wrappers]);
+  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEiyAYKCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SAASKwoLYXBpX3JlcXVlc3QYEiABKAsyFC5jcmFmdC52MS5BcGlSZXF1ZXN0SAASLQoMYXBpX3Jlc3BvbnNlGBMgASgLMhUuY3JhZnQudjEuQXBpUmVzcG9uc2VIABIcCgNhY2sYFCABKAsyDS5jcmFmdC52MS5BY2tIABIPCgdhY2tfc2VxGBUgASgEQgYKBGJvZHkieQoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRINCgV0b2tlbhgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCXJlc3VtYWJsZRgEIAEoCBIUCgxyZXN1bWVfdG9rZW4YBSABKAkSEAoIbGFzdF9zZXEYBiABKAQi1wEKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoBBIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgNEhYKDnNlcnZlcl90aW1lX3VzGAMgASgDEg0KBXNoYXJkGAQgASgNEhIKCmFjY291bnRfaWQYBSABKAkSEAoIdXNlcm5hbWUYBiABKAkSFAoMcmVzdW1lX3Rva2VuGAcgASgJEhgKEHJlc3VtZV93aW5kb3dfbXMYCCABKA0SDwoHcmVzdW1lZBgJIAEoCBIQCghsYXN0X3NlcRgKIAEoBCISCgNBY2sSCwoDc2VxGAEgASgEIh4KBFBpbmcSFgoOY2xpZW50X3RpbWVfdXMYASABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV91cxgBIAEoAxIWCg5zZXJ2ZXJfdGltZV91cxgCIAEoAyJACghQcmVzZW5jZRISCgpzZXNzaW9uX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCSI8CgpSb29tQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDBIPCgdwcml2YXRlGAMgASgIIiwKCFJvb21Kb2luEg8KB3Jvb21faWQYASABKAkSDwoHb3B0aW9ucxgCIAEoDCIxChBSb29tSm9pbk9yQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDCKAAQoKUm9vbUpvaW5lZBIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSHwoDeW91GAMgASgLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHbWVtYmVycxgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEg0KBXN0YXRlGAUgASgMIhwKCVJvb21MZWF2ZRIPCgdyb29tX2lkGAEgASgJIisKCFJvb21MZWZ0Eg8KB3Jvb21faWQYASABKAkSDgoGcmVhc29uGAIgASgJIlYKCFJvb21EYXRhEg8KB3Jvb21faWQYASABKAkSCgoCb3AYAiABKA0SDAoEZGF0YRgDIAEoDBIPCgd0YXJnZXRzGAQgAygEEg4KBnNlbmRlchgFIAEoBCKxAQoNUHJlc2VuY2VFdmVudBIPCgdyb29tX2lkGAEgASgJEiEKBWpvaW5zGAIgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIgoGbGVhdmVzGAMgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHZHJvcHBlZBgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB3Jlc3VtZWQYBSADKAsyEi5jcmFmdC52MS5QcmVzZW5jZSIfCg9Sb29tTGlzdFJlcXVlc3QSDAoEdHlwZRgBIAEoCSJuCghSb29tSW5mbxIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSDwoHY2xpZW50cxgDIAEoDRITCgttYXhfY2xpZW50cxgEIAEoDRINCgVsYWJlbBgFIAEoCRIOCgZsb2NrZWQYBiABKAgiLQoIUm9vbUxpc3QSIQoFcm9vbXMYASADKAsyEi5jcmFmdC52MS5Sb29tSW5mbyI7CgVFcnJvchIhCgRjb2RlGAEgASgOMhMuY3JhZnQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkiKgoKRGlzY29ubmVjdBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCSKwBwoKQXBpUmVxdWVzdBIyCgthdXRoX2RldmljZRgBIAEoCzIbLmNyYWZ0LnYxLkF1dGhEZXZpY2VSZXF1ZXN0SAASMAoKYXV0aF9lbWFpbBgCIAEoCzIaLmNyYWZ0LnYxLkF1dGhFbWFpbFJlcXVlc3RIABIyCgthdXRoX2N1c3RvbRgDIAEoCzIbLmNyYWZ0LnYxLkF1dGhDdXN0b21SZXF1ZXN0SAASMAoMYXV0aF9yZWZyZXNoGAQgASgLMhguY3JhZnQudjEuUmVmcmVzaFJlcXVlc3RIABIuCgthdXRoX2xvZ291dBgFIAEoCzIXLmNyYWZ0LnYxLkxvZ291dFJlcXVlc3RIABIyCgthY2NvdW50X2dldBgGIAEoCzIbLmNyYWZ0LnYxLkFjY291bnRHZXRSZXF1ZXN0SAASOAoOYWNjb3VudF91cGRhdGUYByABKAsyHi5jcmFmdC52MS5BY2NvdW50VXBkYXRlUmVxdWVzdEgAEi0KDGFjY291bnRfbGluaxgIIAEoCzIVLmNyYWZ0LnYxLkxpbmtSZXF1ZXN0SAASLwoOYWNjb3VudF91bmxpbmsYCSABKAsyFS5jcmFmdC52MS5MaW5rUmVxdWVzdEgAEjYKDXN0b3JhZ2Vfd3JpdGUYCiABKAsyHS5jcmFmdC52MS5TdG9yYWdlV3JpdGVSZXF1ZXN0SAASNAoMc3RvcmFnZV9yZWFkGAsgASgLMhwuY3JhZnQudjEuU3RvcmFnZVJlYWRSZXF1ZXN0SAASOAoOc3RvcmFnZV9kZWxldGUYDCABKAsyHi5jcmFmdC52MS5TdG9yYWdlRGVsZXRlUmVxdWVzdEgAEjQKDHN0b3JhZ2VfbGlzdBgNIAEoCzIcLmNyYWZ0LnYxLlN0b3JhZ2VMaXN0UmVxdWVzdEgAEkAKEmxlYWRlcmJvYXJkX2NyZWF0ZRgOIAEoCzIiLmNyYWZ0LnYxLkxlYWRlcmJvYXJkQ3JlYXRlUmVxdWVzdEgAEj4KEWxlYWRlcmJvYXJkX3dyaXRlGA8gASgLMiEuY3JhZnQudjEuTGVhZGVyYm9hcmRXcml0ZVJlcXVlc3RIABI8ChBsZWFkZXJib2FyZF9saXN0GBAgASgLMiAuY3JhZnQudjEuTGVhZGVyYm9hcmRMaXN0UmVxdWVzdEgAEjIKC2FjY291bnRfYmFuGBEgASgLMhsuY3JhZnQudjEuQWNjb3VudEJhblJlcXVlc3RIAEIGCgRjYWxsIucCCgtBcGlSZXNwb25zZRIqCgdzZXNzaW9uGAEgASgLMhcuY3JhZnQudjEuU2Vzc2lvblRva2Vuc0gAEiAKBWVtcHR5GAIgASgLMg8uY3JhZnQudjEuRW1wdHlIABIkCgdhY2NvdW50GAMgASgLMhEuY3JhZnQudjEuQWNjb3VudEgAEi0KDHN0b3JhZ2VfYWNrcxgEIAEoCzIVLmNyYWZ0LnYxLlN0b3JhZ2VBY2tzSAASMwoPc3RvcmFnZV9vYmplY3RzGAUgASgLMhguY3JhZnQudjEuU3RvcmFnZU9iamVjdHNIABI5ChJsZWFkZXJib2FyZF9yZWNvcmQYBiABKAsyGy5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZEgAEjsKE2xlYWRlcmJvYXJkX3JlY29yZHMYByABKAsyHC5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZHNIAEIICgZyZXN1bHQiBwoFRW1wdHkiSAoRQXV0aERldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg4KBmNyZWF0ZRgCIAEoCBIQCgh1c2VybmFtZRgDIAEoCSJVChBBdXRoRW1haWxSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEg4KBmNyZWF0ZRgDIAEoCBIQCgh1c2VybmFtZRgEIAEoCSJBChFBdXRoQ3VzdG9tUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZjcmVhdGUYAiABKAgSEAoIdXNlcm5hbWUYAyABKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkinAEKDVNlc3Npb25Ub2tlbnMSDQoFdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIPCgdjcmVhdGVkGAMgASgIEhIKCmFjY291bnRfaWQYBCABKAkSEAoIdXNlcm5hbWUYBSABKAkSEgoKZXhwaXJlc19hdBgGIAEoAxIaChJyZWZyZXNoX2V4cGlyZXNfYXQYByABKAMiEwoRQWNjb3VudEdldFJlcXVlc3QingEKFEFjY291bnRVcGRhdGVSZXF1ZXN0Ei4KCHVzZXJuYW1lGAEgASgLMhwuZ29vZ2xlLnByb3RvYnVmLlN0cmluZ1ZhbHVlEjIKDGRpc3BsYXlfbmFtZRgCIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZRIVCghtZXRhZGF0YRgDIAEoCUgAiAEBQgsKCV9tZXRhZGF0YSJUCgtMaW5rUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEQoJY3VzdG9tX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEhAKCHBhc3N3b3JkGAQgASgJIjcKEUFjY291bnRCYW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDgoGYmFubmVkGAIgASgIIsABCgdBY2NvdW50EgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghtZXRhZGF0YRgEIAEoCRINCgVlbWFpbBgFIAEoCRISCgpkZXZpY2VfaWRzGAYgAygJEhIKCmN1c3RvbV9pZHMYByADKAkSDgoGYmFubmVkGAggASgIEhMKC2NyZWF0ZV90aW1lGAkgASgDEhMKC3VwZGF0ZV90aW1lGAogASgDIrwBCgxTdG9yYWdlV3JpdGUSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRI0Cg9wZXJtaXNzaW9uX3JlYWQYBSABKAsyGy5nb29nbGUucHJvdG9idWYuSW50MzJWYWx1ZRI1ChBwZXJtaXNzaW9uX3dyaXRlGAYgASgLMhsuZ29vZ2xlLnByb3RvYnVmLkludDMyVmFsdWUiPgoTU3RvcmFnZVdyaXRlUmVxdWVzdBInCgdvYmplY3RzGAEgAygLMhYuY3JhZnQudjEuU3RvcmFnZVdyaXRlIlAKClN0b3JhZ2VBY2sSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSIxCgtTdG9yYWdlQWNrcxIiCgRhY2tzGAEgAygLMhQuY3JhZnQudjEuU3RvcmFnZUFjayJVCg9TdG9yYWdlT2JqZWN0SWQSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSI8ChJTdG9yYWdlUmVhZFJlcXVlc3QSJgoDaWRzGAEgAygLMhkuY3JhZnQudjEuU3RvcmFnZU9iamVjdElkIj4KFFN0b3JhZ2VEZWxldGVSZXF1ZXN0EiYKA2lkcxgBIAMoCzIZLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RJZCJZChJTdG9yYWdlTGlzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRINCgVsaW1pdBgDIAEoBRIOCgZjdXJzb3IYBCABKAkivwEKDVN0b3JhZ2VPYmplY3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDQoFdmFsdWUYBCABKAkSDwoHdmVyc2lvbhgFIAEoCRIXCg9wZXJtaXNzaW9uX3JlYWQYBiABKAUSGAoQcGVybWlzc2lvbl93cml0ZRgHIAEoBRITCgtjcmVhdGVfdGltZRgIIAEoAxITCgt1cGRhdGVfdGltZRgJIAEoAyJKCg5TdG9yYWdlT2JqZWN0cxIoCgdvYmplY3RzGAEgAygLMhcuY3JhZnQudjEuU3RvcmFnZU9iamVjdBIOCgZjdXJzb3IYAiABKAkiwQEKGExlYWRlcmJvYXJkQ3JlYXRlUmVxdWVzdBIKCgJpZBgBIAEoCRInCgRzb3J0GAIgASgOMhkuY3JhZnQudjEuTGVhZGVyYm9hcmRTb3J0Ei8KCG9wZXJhdG9yGAMgASgOMh0uY3JhZnQudjEuTGVhZGVyYm9hcmRPcGVyYXRvchIWCg5yZXNldF9zY2hlZHVsZRgEIAEoCRIQCghtZXRhZGF0YRgFIAEoCRIVCg1hdXRob3JpdGF0aXZlGAYgASgIImQKF0xlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBXNjb3JlGAIgASgDEhAKCHN1YnNjb3JlGAMgASgDEhAKCG1ldGFkYXRhGAQgASgJImEKFkxlYWRlcmJvYXJkTGlzdFJlcXVlc3QSFgoObGVhZGVyYm9hcmRfaWQYASABKAkSDQoFbGltaXQYAiABKAUSDgoGb2Zmc2V0GAMgASgDEhAKCG93bmVyX2lkGAQgASgJIs0BChFMZWFkZXJib2FyZFJlY29yZBIWCg5sZWFkZXJib2FyZF9pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRINCgVzY29yZRgEIAEoAxIQCghzdWJzY29yZRgFIAEoAxIRCgludW1fc2NvcmUYBiABKAMSEAoIbWV0YWRhdGEYByABKAkSDAoEcmFuaxgIIAEoAxITCgtjcmVhdGVfdGltZRgJIAEoAxITCgt1cGRhdGVfdGltZRgKIAEoAyJRChJMZWFkZXJib2FyZFJlY29yZHMSLAoHcmVjb3JkcxgBIAMoCzIbLmNyYWZ0LnYxLkxlYWRlcmJvYXJkUmVjb3JkEg0KBXRvdGFsGAIgASgDKo0FCglFcnJvckNvZGUSFQoRRVJST1JfVU5TUEVDSUZJRUQQABIPCgtCQURfUkVRVUVTVBABEhMKD1VOS05PV05fTUVTU0FHRRACEhUKEU5PVF9BVVRIRU5USUNBVEVEEAMSGQoVQUxSRUFEWV9BVVRIRU5USUNBVEVEEAQSFwoTVU5TVVBQT1JURURfVkVSU0lPThAFEhIKDlJPT01fTk9UX0ZPVU5EEAYSDQoJUk9PTV9GVUxMEAcSDwoLUk9PTV9MT0NLRUQQCBIRCg1KT0lOX1JFSkVDVEVEEAkSDwoLTk9UX0lOX1JPT00QChITCg9BTFJFQURZX0lOX1JPT00QCxISCg5UT09fTUFOWV9ST09NUxAMEhUKEVVOS05PV05fUk9PTV9UWVBFEA0SEAoMUkFURV9MSU1JVEVEEA4SFQoRTUVTU0FHRV9UT09fTEFSR0UQDxIMCghJTlRFUk5BTBAQEhgKFFNFUlZFUl9TSFVUVElOR19ET1dOEBESEgoOSU5WQUxJRF9UQVJHRVQQEhIQCgxVTkFVVEhPUklaRUQQExIRCg1UT0tFTl9FWFBJUkVEEBQSEQoNVE9LRU5fUkVWT0tFRBAVEhcKE0lOVkFMSURfQ1JFREVOVElBTFMQFhISCg5BQ0NPVU5UX0JBTk5FRBAXEhUKEVBFUk1JU1NJT05fREVOSUVEEBgSDQoJTk9UX0ZPVU5EEBkSEgoOQUxSRUFEWV9FWElTVFMQGhIUChBWRVJTSU9OX0NPTkZMSUNUEBsSDwoLVU5BVkFJTEFCTEUQHBIRCg1SRVNVTUVfRkFJTEVEEB0SDgoKUkVQTEFZX0dBUBAeEhIKDlNFU1NJT05fRVhJU1RTEB8qMAoPTGVhZGVyYm9hcmRTb3J0Eg4KCkRFU0NFTkRJTkcQABINCglBU0NFTkRJTkcQASo3ChNMZWFkZXJib2FyZE9wZXJhdG9yEggKBEJFU1QQABIHCgNTRVQQARINCglJTkNSRU1FTlQQAkICSAFiBnByb3RvMw", [file_google_protobuf_wrappers]);
 
 /**
  * @generated from message craft.v1.Envelope
@@ -144,7 +144,23 @@ export type Envelope = Message<"craft.v1.Envelope"> & {
      */
     value: ApiResponse;
     case: "apiResponse";
+  } | {
+    /**
+     * both ways: "I have your sequenced messages up to seq" (protocol.md §3.2)
+     *
+     * @generated from field: craft.v1.Ack ack = 20;
+     */
+    value: Ack;
+    case: "ack";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Client -> server only: an ack riding on any message, the same as a separate ack body
+   * with this seq (0 = none). Resumable sessions only.
+   *
+   * @generated from field: uint64 ack_seq = 21;
+   */
+  ackSeq: bigint;
 };
 
 /**
@@ -180,6 +196,27 @@ export type Hello = Message<"craft.v1.Hello"> & {
    * @generated from field: string name = 3;
    */
   name: string;
+
+  /**
+   * ask for a resumable session (protocol.md §3.2): welcome then carries a resume token
+   *
+   * @generated from field: bool resumable = 4;
+   */
+  resumable: boolean;
+
+  /**
+   * resume the session this token belongs to instead of starting one
+   *
+   * @generated from field: string resume_token = 5;
+   */
+  resumeToken: string;
+
+  /**
+   * with resume_token: the last server message seq this client received
+   *
+   * @generated from field: uint64 last_seq = 6;
+   */
+  lastSeq: bigint;
 };
 
 /**
@@ -228,6 +265,34 @@ export type Welcome = Message<"craft.v1.Welcome"> & {
    * @generated from field: string username = 6;
    */
   username: string;
+
+  /**
+   * resumable sessions: present it in a new connection's hello to resume
+   *
+   * @generated from field: string resume_token = 7;
+   */
+  resumeToken: string;
+
+  /**
+   * how long the session is held after its connection is lost
+   *
+   * @generated from field: uint32 resume_window_ms = 8;
+   */
+  resumeWindowMs: number;
+
+  /**
+   * this welcome answers a resume: same session, seats and rooms
+   *
+   * @generated from field: bool resumed = 9;
+   */
+  resumed: boolean;
+
+  /**
+   * on resume: the last client message seq the server received
+   *
+   * @generated from field: uint64 last_seq = 10;
+   */
+  lastSeq: bigint;
 };
 
 /**
@@ -236,6 +301,26 @@ export type Welcome = Message<"craft.v1.Welcome"> & {
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
   messageDesc(file_craft, 2);
+
+/**
+ * Sequenced messages (protocol.md §3.2) are numbered 1, 2, 3... per direction per session,
+ * without a number on the wire: both sides count them. An ack says "I have 1..seq".
+ *
+ * @generated from message craft.v1.Ack
+ */
+export type Ack = Message<"craft.v1.Ack"> & {
+  /**
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message craft.v1.Ack.
+ * Use `create(AckSchema)` to create a new message.
+ */
+export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
+  messageDesc(file_craft, 3);
 
 /**
  * Either side may ping. The receiver answers with Pong echoing client_time_us
@@ -255,7 +340,7 @@ export type Ping = Message<"craft.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_craft, 3);
+  messageDesc(file_craft, 4);
 
 /**
  * @generated from message craft.v1.Pong
@@ -277,7 +362,7 @@ export type Pong = Message<"craft.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_craft, 4);
+  messageDesc(file_craft, 5);
 
 /**
  * @generated from message craft.v1.Presence
@@ -306,7 +391,7 @@ export type Presence = Message<"craft.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_craft, 5);
+  messageDesc(file_craft, 6);
 
 /**
  * @generated from message craft.v1.RoomCreate
@@ -339,7 +424,7 @@ export type RoomCreate = Message<"craft.v1.RoomCreate"> & {
  * Use `create(RoomCreateSchema)` to create a new message.
  */
 export const RoomCreateSchema: GenMessage<RoomCreate> = /*@__PURE__*/
-  messageDesc(file_craft, 6);
+  messageDesc(file_craft, 7);
 
 /**
  * @generated from message craft.v1.RoomJoin
@@ -361,7 +446,7 @@ export type RoomJoin = Message<"craft.v1.RoomJoin"> & {
  * Use `create(RoomJoinSchema)` to create a new message.
  */
 export const RoomJoinSchema: GenMessage<RoomJoin> = /*@__PURE__*/
-  messageDesc(file_craft, 7);
+  messageDesc(file_craft, 8);
 
 /**
  * @generated from message craft.v1.RoomJoinOrCreate
@@ -383,7 +468,7 @@ export type RoomJoinOrCreate = Message<"craft.v1.RoomJoinOrCreate"> & {
  * Use `create(RoomJoinOrCreateSchema)` to create a new message.
  */
 export const RoomJoinOrCreateSchema: GenMessage<RoomJoinOrCreate> = /*@__PURE__*/
-  messageDesc(file_craft, 8);
+  messageDesc(file_craft, 9);
 
 /**
  * @generated from message craft.v1.RoomJoined
@@ -424,7 +509,7 @@ export type RoomJoined = Message<"craft.v1.RoomJoined"> & {
  * Use `create(RoomJoinedSchema)` to create a new message.
  */
 export const RoomJoinedSchema: GenMessage<RoomJoined> = /*@__PURE__*/
-  messageDesc(file_craft, 9);
+  messageDesc(file_craft, 10);
 
 /**
  * @generated from message craft.v1.RoomLeave
@@ -441,7 +526,7 @@ export type RoomLeave = Message<"craft.v1.RoomLeave"> & {
  * Use `create(RoomLeaveSchema)` to create a new message.
  */
 export const RoomLeaveSchema: GenMessage<RoomLeave> = /*@__PURE__*/
-  messageDesc(file_craft, 10);
+  messageDesc(file_craft, 11);
 
 /**
  * Sent when you leave (reply to RoomLeave, cid echoed) or the room removes you (cid 0).
@@ -465,7 +550,7 @@ export type RoomLeft = Message<"craft.v1.RoomLeft"> & {
  * Use `create(RoomLeftSchema)` to create a new message.
  */
 export const RoomLeftSchema: GenMessage<RoomLeft> = /*@__PURE__*/
-  messageDesc(file_craft, 11);
+  messageDesc(file_craft, 12);
 
 /**
  * @generated from message craft.v1.RoomData
@@ -508,7 +593,7 @@ export type RoomData = Message<"craft.v1.RoomData"> & {
  * Use `create(RoomDataSchema)` to create a new message.
  */
 export const RoomDataSchema: GenMessage<RoomData> = /*@__PURE__*/
-  messageDesc(file_craft, 12);
+  messageDesc(file_craft, 13);
 
 /**
  * @generated from message craft.v1.PresenceEvent
@@ -528,6 +613,20 @@ export type PresenceEvent = Message<"craft.v1.PresenceEvent"> & {
    * @generated from field: repeated craft.v1.Presence leaves = 3;
    */
   leaves: Presence[];
+
+  /**
+   * lost their connection; their seat is held (protocol.md §3.2)
+   *
+   * @generated from field: repeated craft.v1.Presence dropped = 4;
+   */
+  dropped: Presence[];
+
+  /**
+   * came back within the resume window
+   *
+   * @generated from field: repeated craft.v1.Presence resumed = 5;
+   */
+  resumed: Presence[];
 };
 
 /**
@@ -535,7 +634,7 @@ export type PresenceEvent = Message<"craft.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_craft, 13);
+  messageDesc(file_craft, 14);
 
 /**
  * @generated from message craft.v1.RoomListRequest
@@ -554,7 +653,7 @@ export type RoomListRequest = Message<"craft.v1.RoomListRequest"> & {
  * Use `create(RoomListRequestSchema)` to create a new message.
  */
 export const RoomListRequestSchema: GenMessage<RoomListRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 14);
+  messageDesc(file_craft, 15);
 
 /**
  * @generated from message craft.v1.RoomInfo
@@ -596,7 +695,7 @@ export type RoomInfo = Message<"craft.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_craft, 15);
+  messageDesc(file_craft, 16);
 
 /**
  * @generated from message craft.v1.RoomList
@@ -613,7 +712,7 @@ export type RoomList = Message<"craft.v1.RoomList"> & {
  * Use `create(RoomListSchema)` to create a new message.
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
-  messageDesc(file_craft, 16);
+  messageDesc(file_craft, 17);
 
 /**
  * @generated from message craft.v1.Error
@@ -635,11 +734,12 @@ export type Error = Message<"craft.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_craft, 17);
+  messageDesc(file_craft, 18);
 
 /**
  * Sent by the server right before it closes a connection. WebSocket clients also
  * receive the same code in the close frame; TCP clients only get this message.
+ * A client may send it too: "goodbye", the session ends now and is not held for resume.
  *
  * @generated from message craft.v1.Disconnect
  */
@@ -662,7 +762,7 @@ export type Disconnect = Message<"craft.v1.Disconnect"> & {
  * Use `create(DisconnectSchema)` to create a new message.
  */
 export const DisconnectSchema: GenMessage<Disconnect> = /*@__PURE__*/
-  messageDesc(file_craft, 18);
+  messageDesc(file_craft, 19);
 
 /**
  * @generated from message craft.v1.ApiRequest
@@ -781,7 +881,7 @@ export type ApiRequest = Message<"craft.v1.ApiRequest"> & {
  * Use `create(ApiRequestSchema)` to create a new message.
  */
 export const ApiRequestSchema: GenMessage<ApiRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 19);
+  messageDesc(file_craft, 20);
 
 /**
  * @generated from message craft.v1.ApiResponse
@@ -854,7 +954,7 @@ export type ApiResponse = Message<"craft.v1.ApiResponse"> & {
  * Use `create(ApiResponseSchema)` to create a new message.
  */
 export const ApiResponseSchema: GenMessage<ApiResponse> = /*@__PURE__*/
-  messageDesc(file_craft, 20);
+  messageDesc(file_craft, 21);
 
 /**
  * @generated from message craft.v1.Empty
@@ -867,7 +967,7 @@ export type Empty = Message<"craft.v1.Empty"> & {
  * Use `create(EmptySchema)` to create a new message.
  */
 export const EmptySchema: GenMessage<Empty> = /*@__PURE__*/
-  messageDesc(file_craft, 21);
+  messageDesc(file_craft, 22);
 
 /**
  * `create`: make the account if the id is new (else NOT_FOUND / INVALID_CREDENTIALS).
@@ -899,7 +999,7 @@ export type AuthDeviceRequest = Message<"craft.v1.AuthDeviceRequest"> & {
  * Use `create(AuthDeviceRequestSchema)` to create a new message.
  */
 export const AuthDeviceRequestSchema: GenMessage<AuthDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 22);
+  messageDesc(file_craft, 23);
 
 /**
  * @generated from message craft.v1.AuthEmailRequest
@@ -933,7 +1033,7 @@ export type AuthEmailRequest = Message<"craft.v1.AuthEmailRequest"> & {
  * Use `create(AuthEmailRequestSchema)` to create a new message.
  */
 export const AuthEmailRequestSchema: GenMessage<AuthEmailRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 23);
+  messageDesc(file_craft, 24);
 
 /**
  * @generated from message craft.v1.AuthCustomRequest
@@ -962,7 +1062,7 @@ export type AuthCustomRequest = Message<"craft.v1.AuthCustomRequest"> & {
  * Use `create(AuthCustomRequestSchema)` to create a new message.
  */
 export const AuthCustomRequestSchema: GenMessage<AuthCustomRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 24);
+  messageDesc(file_craft, 25);
 
 /**
  * @generated from message craft.v1.RefreshRequest
@@ -979,7 +1079,7 @@ export type RefreshRequest = Message<"craft.v1.RefreshRequest"> & {
  * Use `create(RefreshRequestSchema)` to create a new message.
  */
 export const RefreshRequestSchema: GenMessage<RefreshRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 25);
+  messageDesc(file_craft, 26);
 
 /**
  * Revokes the caller's session token and, if given, the refresh token.
@@ -998,7 +1098,7 @@ export type LogoutRequest = Message<"craft.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 26);
+  messageDesc(file_craft, 27);
 
 /**
  * @generated from message craft.v1.SessionTokens
@@ -1051,7 +1151,7 @@ export type SessionTokens = Message<"craft.v1.SessionTokens"> & {
  * Use `create(SessionTokensSchema)` to create a new message.
  */
 export const SessionTokensSchema: GenMessage<SessionTokens> = /*@__PURE__*/
-  messageDesc(file_craft, 27);
+  messageDesc(file_craft, 28);
 
 /**
  * @generated from message craft.v1.AccountGetRequest
@@ -1064,7 +1164,7 @@ export type AccountGetRequest = Message<"craft.v1.AccountGetRequest"> & {
  * Use `create(AccountGetRequestSchema)` to create a new message.
  */
 export const AccountGetRequestSchema: GenMessage<AccountGetRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 28);
+  messageDesc(file_craft, 29);
 
 /**
  * @generated from message craft.v1.AccountUpdateRequest
@@ -1095,7 +1195,7 @@ export type AccountUpdateRequest = Message<"craft.v1.AccountUpdateRequest"> & {
  * Use `create(AccountUpdateRequestSchema)` to create a new message.
  */
 export const AccountUpdateRequestSchema: GenMessage<AccountUpdateRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 29);
+  messageDesc(file_craft, 30);
 
 /**
  * Link or unlink exactly one of: a device id, a custom id, an email (+ password to link).
@@ -1129,7 +1229,7 @@ export type LinkRequest = Message<"craft.v1.LinkRequest"> & {
  * Use `create(LinkRequestSchema)` to create a new message.
  */
 export const LinkRequestSchema: GenMessage<LinkRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 30);
+  messageDesc(file_craft, 31);
 
 /**
  * Admin only (Authorization: Bearer <auth.admin_key>). A banned account cannot log in,
@@ -1156,7 +1256,7 @@ export type AccountBanRequest = Message<"craft.v1.AccountBanRequest"> & {
  * Use `create(AccountBanRequestSchema)` to create a new message.
  */
 export const AccountBanRequestSchema: GenMessage<AccountBanRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 31);
+  messageDesc(file_craft, 32);
 
 /**
  * @generated from message craft.v1.Account
@@ -1220,7 +1320,7 @@ export type Account = Message<"craft.v1.Account"> & {
  * Use `create(AccountSchema)` to create a new message.
  */
 export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
-  messageDesc(file_craft, 32);
+  messageDesc(file_craft, 33);
 
 /**
  * Read permission: 0 none (server only), 1 owner, 2 public. Write: 0 none, 1 owner.
@@ -1269,7 +1369,7 @@ export type StorageWrite = Message<"craft.v1.StorageWrite"> & {
  * Use `create(StorageWriteSchema)` to create a new message.
  */
 export const StorageWriteSchema: GenMessage<StorageWrite> = /*@__PURE__*/
-  messageDesc(file_craft, 33);
+  messageDesc(file_craft, 34);
 
 /**
  * @generated from message craft.v1.StorageWriteRequest
@@ -1288,7 +1388,7 @@ export type StorageWriteRequest = Message<"craft.v1.StorageWriteRequest"> & {
  * Use `create(StorageWriteRequestSchema)` to create a new message.
  */
 export const StorageWriteRequestSchema: GenMessage<StorageWriteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 34);
+  messageDesc(file_craft, 35);
 
 /**
  * @generated from message craft.v1.StorageAck
@@ -1320,7 +1420,7 @@ export type StorageAck = Message<"craft.v1.StorageAck"> & {
  * Use `create(StorageAckSchema)` to create a new message.
  */
 export const StorageAckSchema: GenMessage<StorageAck> = /*@__PURE__*/
-  messageDesc(file_craft, 35);
+  messageDesc(file_craft, 36);
 
 /**
  * @generated from message craft.v1.StorageAcks
@@ -1337,7 +1437,7 @@ export type StorageAcks = Message<"craft.v1.StorageAcks"> & {
  * Use `create(StorageAcksSchema)` to create a new message.
  */
 export const StorageAcksSchema: GenMessage<StorageAcks> = /*@__PURE__*/
-  messageDesc(file_craft, 36);
+  messageDesc(file_craft, 37);
 
 /**
  * @generated from message craft.v1.StorageObjectId
@@ -1373,7 +1473,7 @@ export type StorageObjectId = Message<"craft.v1.StorageObjectId"> & {
  * Use `create(StorageObjectIdSchema)` to create a new message.
  */
 export const StorageObjectIdSchema: GenMessage<StorageObjectId> = /*@__PURE__*/
-  messageDesc(file_craft, 37);
+  messageDesc(file_craft, 38);
 
 /**
  * @generated from message craft.v1.StorageReadRequest
@@ -1390,7 +1490,7 @@ export type StorageReadRequest = Message<"craft.v1.StorageReadRequest"> & {
  * Use `create(StorageReadRequestSchema)` to create a new message.
  */
 export const StorageReadRequestSchema: GenMessage<StorageReadRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 38);
+  messageDesc(file_craft, 39);
 
 /**
  * @generated from message craft.v1.StorageDeleteRequest
@@ -1409,7 +1509,7 @@ export type StorageDeleteRequest = Message<"craft.v1.StorageDeleteRequest"> & {
  * Use `create(StorageDeleteRequestSchema)` to create a new message.
  */
 export const StorageDeleteRequestSchema: GenMessage<StorageDeleteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 39);
+  messageDesc(file_craft, 40);
 
 /**
  * @generated from message craft.v1.StorageListRequest
@@ -1445,7 +1545,7 @@ export type StorageListRequest = Message<"craft.v1.StorageListRequest"> & {
  * Use `create(StorageListRequestSchema)` to create a new message.
  */
 export const StorageListRequestSchema: GenMessage<StorageListRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 40);
+  messageDesc(file_craft, 41);
 
 /**
  * @generated from message craft.v1.StorageObject
@@ -1504,7 +1604,7 @@ export type StorageObject = Message<"craft.v1.StorageObject"> & {
  * Use `create(StorageObjectSchema)` to create a new message.
  */
 export const StorageObjectSchema: GenMessage<StorageObject> = /*@__PURE__*/
-  messageDesc(file_craft, 41);
+  messageDesc(file_craft, 42);
 
 /**
  * @generated from message craft.v1.StorageObjects
@@ -1528,7 +1628,7 @@ export type StorageObjects = Message<"craft.v1.StorageObjects"> & {
  * Use `create(StorageObjectsSchema)` to create a new message.
  */
 export const StorageObjectsSchema: GenMessage<StorageObjects> = /*@__PURE__*/
-  messageDesc(file_craft, 42);
+  messageDesc(file_craft, 43);
 
 /**
  * Admin only (Authorization: Bearer <auth.admin_key>); room code creates them directly.
@@ -1578,7 +1678,7 @@ export type LeaderboardCreateRequest = Message<"craft.v1.LeaderboardCreateReques
  * Use `create(LeaderboardCreateRequestSchema)` to create a new message.
  */
 export const LeaderboardCreateRequestSchema: GenMessage<LeaderboardCreateRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 43);
+  messageDesc(file_craft, 44);
 
 /**
  * @generated from message craft.v1.LeaderboardWriteRequest
@@ -1612,7 +1712,7 @@ export type LeaderboardWriteRequest = Message<"craft.v1.LeaderboardWriteRequest"
  * Use `create(LeaderboardWriteRequestSchema)` to create a new message.
  */
 export const LeaderboardWriteRequestSchema: GenMessage<LeaderboardWriteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 44);
+  messageDesc(file_craft, 45);
 
 /**
  * Top records from rank offset+1, or (owner_id set) the records around that owner.
@@ -1648,7 +1748,7 @@ export type LeaderboardListRequest = Message<"craft.v1.LeaderboardListRequest"> 
  * Use `create(LeaderboardListRequestSchema)` to create a new message.
  */
 export const LeaderboardListRequestSchema: GenMessage<LeaderboardListRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 45);
+  messageDesc(file_craft, 46);
 
 /**
  * @generated from message craft.v1.LeaderboardRecord
@@ -1712,7 +1812,7 @@ export type LeaderboardRecord = Message<"craft.v1.LeaderboardRecord"> & {
  * Use `create(LeaderboardRecordSchema)` to create a new message.
  */
 export const LeaderboardRecordSchema: GenMessage<LeaderboardRecord> = /*@__PURE__*/
-  messageDesc(file_craft, 46);
+  messageDesc(file_craft, 47);
 
 /**
  * @generated from message craft.v1.LeaderboardRecords
@@ -1736,7 +1836,7 @@ export type LeaderboardRecords = Message<"craft.v1.LeaderboardRecords"> & {
  * Use `create(LeaderboardRecordsSchema)` to create a new message.
  */
 export const LeaderboardRecordsSchema: GenMessage<LeaderboardRecords> = /*@__PURE__*/
-  messageDesc(file_craft, 47);
+  messageDesc(file_craft, 48);
 
 /**
  * @generated from enum craft.v1.ErrorCode
@@ -1922,6 +2022,27 @@ export enum ErrorCode {
    * @generated from enum value: UNAVAILABLE = 28;
    */
   UNAVAILABLE = 28,
+
+  /**
+   * resume token unknown, used, expired, or for another transport or format
+   *
+   * @generated from enum value: RESUME_FAILED = 29;
+   */
+  RESUME_FAILED = 29,
+
+  /**
+   * resume refused: messages you missed outgrew session.replay_buffer_bytes; the session ended
+   *
+   * @generated from enum value: REPLAY_GAP = 30;
+   */
+  REPLAY_GAP = 30,
+
+  /**
+   * auth.session_policy = refuse: this account already has a session
+   *
+   * @generated from enum value: SESSION_EXISTS = 31;
+   */
+  SESSION_EXISTS = 31,
 }
 
 /**
