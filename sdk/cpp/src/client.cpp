@@ -184,7 +184,7 @@ void Client::send_envelope(const v1::Envelope& e) {
   // is, so count them all; a resumable session also keeps each one for a resend.
   bool sequenced = established_ && is_sequenced(e);
   if (sequenced) ++sent_seq_;
-  if (resume_token_.empty()) return write_envelope(e);
+  if (!managed()) return write_envelope(e);
   if (sequenced) unacked_.emplace_back(sent_seq_, e);
   if (received_seq_ > acked_seq_ && !e.has_hello()) {
     v1::Envelope with_ack(e);

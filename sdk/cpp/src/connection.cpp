@@ -187,7 +187,7 @@ bool Client::read_some(std::chrono::milliseconds timeout) {
     }
     // A live server is never silent for long (it pings a quiet client); a connection that is
     // is taken for half-open and resumed.
-    if (options_.silence_timeout.count() > 0 && !resume_token_.empty() && established_) {
+    if (options_.silence_timeout.count() > 0 && managed() && established_) {
       auto dead = last_received_ + options_.silence_timeout;
       if (Clock::now() >= dead) {
         closed_ = true;
@@ -366,7 +366,7 @@ void Client::close(uint16_t code) {
           write_all(make_ws_frame(ws::Opcode::close, ws::close_payload(code, "")));
         }
       } else {
-        if (established_ && !resume_token_.empty() && !write_failed_) {
+        if (established_ && managed() && !write_failed_) {
           // On TCP an EOF alone means "connection lost": the goodbye ends a resumable session.
           v1::Envelope bye;
           bye.mutable_disconnect()->set_code(code);

@@ -58,7 +58,7 @@ bool Client::note_received(const v1::Envelope& e) {
   }
   if (established_ && is_sequenced(e)) {
     ++received_seq_;
-    if (!resume_token_.empty()) {
+    if (managed()) {
       if (received_seq_ == acked_seq_ + 1) first_unacked_ = Clock::now();
       if (received_seq_ - acked_seq_ >= ack_every_messages) send_ack();
     }
@@ -70,7 +70,7 @@ bool Client::note_received(const v1::Envelope& e) {
   }
   // A 4001 on a resumable session is the server holding it for us: resumed, not reported.
   if (e.has_disconnect() && e.disconnect().code() == close_code::idle_timeout && options_.auto_resume &&
-      !resume_token_.empty() && !closing_)
+      managed() && !closing_)
     return false;
   return true;
 }
@@ -83,14 +83,14 @@ void Client::send_ack() {
 }
 
 bool Client::ack_due(Clock::time_point& when) const {
-  if (resume_token_.empty() || received_seq_ <= acked_seq_ || !established_) return false;
+  if (!managed() || received_seq_ <= acked_seq_ || !established_) return false;
   when = first_unacked_ + ack_every_time;
   return true;
 }
 
 bool Client::can_recover() const {
   // Only a loss without a goodbye is held by the server: EOF or reset, or its 4001.
-  return options_.auto_resume && !resume_token_.empty() && established_ && !recovering_ && !closing_ &&
+  return options_.auto_resume && managed() && established_ && !recovering_ && !closing_ &&
          !gave_up_ && (close_code_ == 0 || close_code_ == close_code::idle_timeout);
 }
 

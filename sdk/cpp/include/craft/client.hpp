@@ -195,6 +195,10 @@ class Client {
   bool note_received(const v1::Envelope& e);  // false: link-level, not for the event queue
   void send_ack();
   bool ack_due(Clock::time_point& when) const;
+  // The client keeps the session (acks, resend buffer, automatic resume, TCP goodbye) only if
+  // asked to (Options::resumable): a resumable hello sent by hand leaves the counting to the
+  // caller, as the protocol tests need.
+  bool managed() const { return options_.resumable && !resume_token_.empty(); }
   bool can_recover() const;
   void recover();
   void restart(ConnectionEvent& event);
