@@ -40,7 +40,9 @@ void Client::connect() {
   framing_ = false;
   fragments_.clear();
   fragment_text_.reset();
-  closed_ = close_sent_ = write_failed_ = disconnect_seen_ = false;
+  closed_ = close_sent_ = write_failed_ = disconnect_seen_ = established_ = false;
+  ++connection_epoch_;
+  last_received_ = Clock::now();
   close_code_ = 0;
   close_reason_.clear();
   auto deadline = Clock::now() + options_.timeout;
@@ -72,8 +74,19 @@ v1::Envelope Client::request(v1::Envelope e) {
   // (even if a test reused the cid by hand).
   size_t checked = inbox_.size();
   send_envelope(e);
+  // A resumed session resends or replays sequenced requests by itself; a link-level one (ping)
+  // that was lost with its connection is sent again. A session that was lost takes its
+  // requests with it.
+  const bool link_level = !is_sequenced(e);
+  uint64_t connection = connection_epoch_, session = session_epoch_;
   auto deadline = Clock::now() + options_.timeout;
   for (;;) {
+    if (!e.has_hello() && session != session_epoch_)
+      throw std::runtime_error("session lost while waiting for " + what + ": a fresh session was started");
+    if (link_level && !e.has_hello() && connection != connection_epoch_ && established_ && !closed_) {
+      connection = connection_epoch_;
+      send_envelope(e);
+    }
     for (size_t i = checked; i < inbox_.size(); ++i) {
       if (inbox_[i].cid() != cid) continue;
       v1::Envelope reply = std::move(inbox_[i]);
@@ -93,12 +106,14 @@ v1::Welcome Client::hello(std::string name, std::string token) {
   v1::Envelope e;
   auto* h = e.mutable_hello();
   h->set_protocol_version(1);
-  h->set_name(std::move(name));
-  h->set_token(std::move(token));
+  h->set_name(name);
+  h->set_token(token);
+  h->set_resumable(options_.resumable);
+  name_ = std::move(name);
+  token_ = std::move(token);
   auto reply = request(std::move(e));
   if (!reply.has_welcome()) throw std::runtime_error("expected welcome, got " + body_name(reply));
-  session_id_ = reply.welcome().session_id();
-  return reply.welcome();
+  return reply.welcome();  // take_message already took the session's id, token and numbering
 }
 
 v1::Pong Client::ping() {
@@ -162,6 +177,22 @@ void Client::send(const std::string& room_id, uint32_t op, std::string_view data
   rd->set_data(data.data(), data.size());
   rd->mutable_targets()->Add(targets.begin(), targets.end());
   send_envelope(e);
+}
+
+void Client::send_envelope(const v1::Envelope& e) {
+  // The server numbers every message after its welcome that is not link-level, whatever it
+  // is, so count them all; a resumable session also keeps each one for a resend.
+  bool sequenced = established_ && is_sequenced(e);
+  if (sequenced) ++sent_seq_;
+  if (!managed()) return write_envelope(e);
+  if (sequenced) unacked_.emplace_back(sent_seq_, e);
+  if (received_seq_ > acked_seq_ && !e.has_hello()) {
+    v1::Envelope with_ack(e);
+    with_ack.set_ack_seq(received_seq_);
+    acked_seq_ = received_seq_;
+    return write_envelope(with_ack);
+  }
+  write_envelope(e);
 }
 
 v1::Envelope Client::take_event() {

@@ -161,7 +161,7 @@ std::string Client::make_ws_frame(ws::Opcode opcode, std::string_view payload, b
 
 void Client::send_raw(std::string_view bytes) { write_all(bytes); }
 
-void Client::send_envelope(const v1::Envelope& e) {
+void Client::write_envelope(const v1::Envelope& e) {
   if (options_.transport == Transport::tcp) {
     write_all(protocol::frame_payload(protocol::encode(e, protocol::Encoding::binary), protocol::WireFormat::tcp));
   } else if (options_.format == Format::json) {
@@ -172,25 +172,61 @@ void Client::send_envelope(const v1::Envelope& e) {
 }
 
 bool Client::read_some(std::chrono::milliseconds timeout) {
-  if (fd_ < 0 || closed_) return false;
-  pollfd p{fd_, POLLIN, 0};
-  int rc = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT_MAX)));
-  if (rc <= 0) return false;  // timeout, or EINTR: callers loop on their own deadline
-  char buf[read_chunk];
-  auto n = ::recv(fd_, buf, sizeof buf, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-  if (n <= 0) {
-    closed_ = true;  // EOF or reset: the server is gone
-    return false;
+  auto deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  for (;;) {
+    if (fd_ < 0 || closed_) return false;
+    // A resumable session acks within 500 ms while messages arrive, even if the caller waits
+    // longer than that for something else.
+    auto wake = deadline;
+    if (Clock::time_point due; ack_due(due)) {
+      if (Clock::now() >= due) {
+        send_ack();
+        continue;
+      }
+      wake = std::min(wake, due);
+    }
+    // A live server is never silent for long (it pings a quiet client); a connection that is
+    // is taken for half-open and resumed.
+    if (options_.silence_timeout.count() > 0 && managed() && established_) {
+      auto dead = last_received_ + options_.silence_timeout;
+      if (Clock::now() >= dead) {
+        closed_ = true;
+        if (can_recover()) {
+          recover();
+          return true;
+        }
+        return false;
+      }
+      wake = std::min(wake, dead);
+    }
+    pollfd p{fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, poll_ms(wake));
+    if (rc < 0) return false;  // EINTR: callers loop on their own deadline
+    if (rc == 0) {
+      if (Clock::now() >= deadline) return false;
+      continue;
+    }
+    char buf[read_chunk];
+    auto n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+    if (n <= 0) {
+      closed_ = true;  // EOF or reset: the server is gone
+    } else {
+      last_received_ = Clock::now();
+      // Compact only here, so the decoded prefix is dropped once per read, not once per frame.
+      if (in_head_ > 0) {
+        in_.erase(0, in_head_);
+        in_head_ = 0;
+      }
+      in_.append(buf, static_cast<size_t>(n));
+      if (framing_) decode_buffer();  // before the upgrade completes the bytes are HTTP
+    }
+    if (closed_ && can_recover()) {
+      recover();  // reconnects and resumes (or falls back); callers re-check their state
+      return true;
+    }
+    return n > 0;
   }
-  // Compact only here, so the decoded prefix is dropped once per read, not once per frame.
-  if (in_head_ > 0) {
-    in_.erase(0, in_head_);
-    in_head_ = 0;
-  }
-  in_.append(buf, static_cast<size_t>(n));
-  if (framing_) decode_buffer();  // before the upgrade completes the bytes are HTTP
-  return true;
 }
 
 void Client::fail(const std::string& why) {
@@ -303,6 +339,7 @@ void Client::take_message(std::string_view payload, bool text) {
     close_code_ = static_cast<uint16_t>(e.disconnect().code());
     close_reason_ = e.disconnect().reason();
   }
+  if (!note_received(e)) return;
   if (e.has_ping()) {
     // The protocol lets either side ping; answer like the server would, out of band.
     v1::Envelope pong;
@@ -322,12 +359,19 @@ void Client::close(uint16_t code) {
   if (!closed_) {
     auto wait = std::min<std::chrono::milliseconds>(options_.timeout, std::chrono::milliseconds(1000));
     try {
+      closing_ = true;  // whatever happens now is not a connection to resume
       if (options_.transport == Transport::websocket) {
         if (!close_sent_) {
           close_sent_ = true;
           write_all(make_ws_frame(ws::Opcode::close, ws::close_payload(code, "")));
         }
       } else {
+        if (established_ && managed() && !write_failed_) {
+          // On TCP an EOF alone means "connection lost": the goodbye ends a resumable session.
+          v1::Envelope bye;
+          bye.mutable_disconnect()->set_code(code);
+          write_envelope(bye);
+        }
         ::shutdown(fd_, SHUT_WR);
       }
       wait_closed(wait);  // events that arrive meanwhile stay queued
@@ -338,6 +382,10 @@ void Client::close(uint16_t code) {
   ::close(fd_);
   fd_ = -1;
   closed_ = true;
+  closing_ = false;
+  // The session ended with us; nothing is left to resume or resend.
+  resume_token_.clear();
+  unacked_.clear();
 }
 
 std::optional<uint16_t> Client::wait_closed(std::chrono::milliseconds timeout) {

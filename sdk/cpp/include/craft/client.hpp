@@ -30,7 +30,48 @@ struct Options {
   Format format = Format::binary;
   std::string path = "/ws";
   std::chrono::milliseconds timeout{5000};  // connect + upgrade, each request, each blocked write
+
+  // Resumable sessions (docs/protocol.md §3.1, §3.2). Off by default: a plain session costs
+  // nothing and tests of the plain protocol see exactly the envelopes they send.
+  // With it, hello() asks for a resumable session; the client counts sequenced messages both
+  // ways, acks what it received (on its own sends, else every 64 messages or 500 ms while it
+  // reads) and keeps what it sent until the server's ack covers it.
+  bool resumable = false;
+  // When a read finds the connection lost (EOF, reset, close 4001) the client reconnects and
+  // resumes inside that call, up to resume_attempts times, waiting resume_backoff * (n - 1)
+  // before attempt n. A refused resume (RESUME_FAILED, REPLAY_GAP) falls back to a fresh
+  // hello with the same name and token and rejoins the rooms by id. on_connection tells.
+  bool auto_resume = true;
+  int resume_attempts = 5;
+  std::chrono::milliseconds resume_backoff{100};
+  bool rejoin_after_fallback = true;
+  // With a resumable session: nothing at all received for this long while reading means the
+  // connection is half-open; it is abandoned and resumed. 0 = off. Set it above the server's
+  // limits.server_ping_interval_ms (the longest a live server stays silent) plus a round trip.
+  std::chrono::milliseconds silence_timeout{0};
 };
+
+// What the client did about its connection (Client::on_connection).
+struct ConnectionEvent {
+  enum class Kind {
+    dropped,    // the connection was lost; a resume starts now
+    resumed,    // same session, same rooms; nothing was lost
+    restarted,  // the resume was refused: a fresh session (new id), rooms rejoined where possible
+    failed,     // no attempt succeeded; the client is closed
+  };
+  Kind kind = Kind::dropped;
+  uint16_t close_code = 0;  // dropped: the lost connection's close code, 0 for EOF or reset
+  int attempts = 0;         // resumed, restarted, failed: connection attempts made
+  v1::ErrorCode refusal = v1::ERROR_UNSPECIFIED;  // restarted: RESUME_FAILED or REPLAY_GAP
+  uint64_t old_session_id = 0;                    // restarted: the session that ended
+  std::vector<std::string> rejoined_rooms;        // restarted
+  std::vector<std::string> lost_rooms;            // restarted: rooms that could not be rejoined
+  std::string error;                              // failed: the last attempt's error
+};
+
+// Whether an envelope counts in a session's sequence numbers (protocol.md §3.2): everything
+// but the link-level hello, welcome, ping, pong, ack and disconnect.
+bool is_sequenced(const v1::Envelope& e);
 
 // The server answered a request with an Error envelope (same cid).
 // what() is "<CODE_NAME>: <server message>".
@@ -54,7 +95,16 @@ class Client {
 
   // Requests: each throws Error if the server answers with an error, std::runtime_error on
   // timeout ("timeout waiting for ..."), on a closed connection or on an unexpected reply.
+  // With a resumable session a request survives a lost connection (it is resent or its reply
+  // replayed); if the session is lost instead (restarted), a request waiting for its reply
+  // throws std::runtime_error ("session lost ...").
   v1::Welcome hello(std::string name = "", std::string token = "");
+  // Reconnects (a new connection; the old one is abandoned, it may be half-open) and resumes
+  // the session with hello{resumable, resume_token, last_seq}, then resends what the server
+  // had not received. Throws Error RESUME_FAILED or REPLAY_GAP if refused (the session is
+  // over; the new connection is open and may say hello()), std::runtime_error otherwise.
+  // Called by the client itself when auto_resume is on.
+  v1::Welcome resume();
   v1::Pong ping();  // client_time_us = this machine's wall clock in microseconds
   v1::RoomJoined create(std::string type, std::string options = "", bool is_private = false);
   v1::RoomJoined join(std::string room_id, std::string options = "");
@@ -81,6 +131,8 @@ class Client {
   std::function<void(const v1::RoomData&)> on_room_data;
   std::function<void(const v1::PresenceEvent&)> on_presence;
   std::function<void(const v1::Envelope&)> on_event;  // every event, before the two above
+  // Runs inside whichever call found the connection lost; do not use the client from it.
+  std::function<void(const ConnectionEvent&)> on_connection;
   // Waits up to `timeout` only if nothing is queued, takes whatever else is readable without
   // waiting, dispatches every queued event to the callbacks; returns how many it dispatched.
   int poll(std::chrono::milliseconds timeout);
@@ -93,8 +145,10 @@ class Client {
   // Writes after the peer has gone are dropped (is_closed() tells); writing before connect()
   // or after close() throws std::runtime_error.
 
-  // WebSocket: sends a close frame and waits briefly for the server's; TCP: shuts down the
-  // sending side and waits briefly for the server to close. Then releases the socket.
+  // WebSocket: sends a close frame and waits briefly for the server's; TCP: sends a
+  // Disconnect envelope first if the session is resumable (a goodbye, so the server does not
+  // hold it), shuts down the sending side and waits briefly for the server to close. Then
+  // releases the socket. Either way the session ends and is not resumed.
   void close(uint16_t code = 1000);
   bool is_closed() const { return closed_; }
   // Once the server has closed us: the code of its Disconnect envelope if one came, else of
@@ -105,6 +159,17 @@ class Client {
   std::optional<uint16_t> wait_closed(std::chrono::milliseconds timeout);
 
   uint64_t session_id() const { return session_id_; }  // from Welcome; 0 before hello
+  // Resumable sessions: the token of the latest welcome (empty: the session is not resumable),
+  // sequenced messages received from and sent to the server, the server's latest ack, the
+  // sent messages kept for a resend, the rooms the session is in (by id, in join order).
+  const std::string& resume_token() const { return resume_token_; }
+  uint32_t resume_window_ms() const { return resume_window_ms_; }
+  uint64_t received_seq() const { return received_seq_; }
+  uint64_t sent_seq() const { return sent_seq_; }
+  uint64_t server_acked_seq() const { return server_acked_seq_; }
+  size_t unacked() const { return unacked_.size(); }
+  uint64_t resent() const { return resent_; }  // messages sent again after resumes, in all
+  const std::vector<std::string>& rooms() const { return rooms_; }
   uint32_t next_cid() const { return next_cid_; }
   int native_handle() const { return fd_; }  // -1 before connect() and after close()
 
@@ -121,10 +186,23 @@ class Client {
   void on_close_frame(std::string_view payload);
   [[noreturn]] void fail(const std::string& why);  // server broke the protocol
   void write_all(std::string_view bytes);
+  void write_envelope(const v1::Envelope& e);  // framing only
   // client.cpp: requests and events.
   v1::RoomJoined expect_joined(v1::Envelope e);
   v1::Envelope take_event();
   std::string describe_close() const;
+  // session.cpp: sequence numbers, acks, resume.
+  bool note_received(const v1::Envelope& e);  // false: link-level, not for the event queue
+  void send_ack();
+  bool ack_due(Clock::time_point& when) const;
+  // The client keeps the session (acks, resend buffer, automatic resume, TCP goodbye) only if
+  // asked to (Options::resumable): a resumable hello sent by hand leaves the counting to the
+  // caller, as the protocol tests need.
+  bool managed() const { return options_.resumable && !resume_token_.empty(); }
+  bool can_recover() const;
+  void recover();
+  void restart(ConnectionEvent& event);
+  void emit(const ConnectionEvent& event);
 
   Options options_;
   int fd_ = -1;
@@ -143,6 +221,26 @@ class Client {
   bool disconnect_seen_ = false;
   uint16_t close_code_ = 0;
   std::string close_reason_;
+
+  // Session state that outlives a connection (session.cpp).
+  std::string name_, token_;          // of the last hello, for a fallback hello
+  std::string resume_token_;          // non-empty: the session is resumable
+  uint32_t resume_window_ms_ = 0;
+  bool established_ = false;          // this connection got a welcome: its messages are numbered
+  uint64_t received_seq_ = 0;         // sequenced server messages received
+  uint64_t acked_seq_ = 0;            // the highest received_seq_ we told the server
+  Clock::time_point first_unacked_{};  // when received_seq_ first went past acked_seq_
+  uint64_t sent_seq_ = 0;             // sequenced messages sent
+  uint64_t server_acked_seq_ = 0;
+  uint64_t resent_ = 0;
+  std::deque<std::pair<uint64_t, v1::Envelope>> unacked_;  // sent, not yet acked by the server
+  std::vector<std::string> rooms_;
+  uint64_t connection_epoch_ = 0;     // bumped by connect()
+  Clock::time_point last_received_{};  // the latest bytes from the server (silence_timeout)
+  uint64_t session_epoch_ = 0;        // bumped by every fresh (not resumed) welcome
+  bool recovering_ = false;
+  bool closing_ = false;
+  bool gave_up_ = false;              // automatic resume failed; only resume() tries again
 };
 
 }  // namespace craft::client
