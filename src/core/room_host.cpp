@@ -184,10 +184,13 @@ void RoomHost::drop(SessionId who) {
   member = find_member(who);
   if (!member) return;  // room code kicked it
   if (hold <= Duration::zero()) return leave(who, "disconnected", true);
-  member->held_until = shard_.now() + hold;
+  // A hold shorter than the session's window is this room's to enforce. A longer or equal one
+  // is the session's (its window is stretched to match): the seat then lasts exactly as long
+  // as the session is resumable, never a sweep less on another shard.
+  member->held_until = hold < window ? shard_.now() + hold : TimePoint::max();
   ++dropped_members_;
   if (hold > window) {
-    member->session->shard().dispatch([session = member->session, until = *member->held_until] {
+    member->session->shard().dispatch([session = member->session, until = shard_.now() + hold] {
       session->hold_at_least(until);
     });
   }
