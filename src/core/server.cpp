@@ -150,10 +150,16 @@ Rejection ServerCore::rebind_connection(const Connection::IpKey& proxy, const Co
 
 void ServerCore::end_sessions(const api::Revocation& r) {
   for (auto& shard : shards_) {
-    shard->post([s = shard.get(), r] {
+    shard->post([this, s = shard.get(), r] {
       s->for_each_connection([&](Connection& c) {
         if (auto* session = dynamic_cast<Session*>(&c)) session->end_if_revoked(r);
       });
+      // Held sessions have no connection in the shard's list; a ban or logout ends them too.
+      std::vector<std::shared_ptr<Session>> held;
+      for (auto& [id, session] : sessions_by_shard_[s->index()].resumable) {
+        if (session->held()) held.push_back(session);
+      }
+      for (auto& session : held) session->end_if_revoked(r);
     });
   }
 }

@@ -131,6 +131,11 @@ void Session::on_message(std::string_view payload, bool text) {
   bool decoded = protocol::decode(payload, text ? protocol::Encoding::json : protocol::Encoding::binary, e,
                                   limits.max_json_depth, &why);
   if (!why.empty()) metrics.json_rejected.add();  // refused by the strict check, before protobuf
+  ping_outstanding_ = false;  // an answer to a server ping, or anything else: not half-open
+  // Numbered as the client numbers them: everything after hello but the link-level bodies,
+  // the ones the rate limit refuses included (protocol.md §3.2).
+  if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
+  if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());
   if (!bucket_.take(shard().now())) {
     metrics.rate_limited.add();
     if (++strikes_ >= limits.rate_limit_strikes) {
@@ -141,10 +146,6 @@ void Session::on_message(std::string_view payload, bool text) {
     return;
   }
   strikes_ = 0;
-  ping_outstanding_ = false;  // an answer to a server ping, or anything else: not half-open
-  // Numbered as the client numbers them: everything after hello but the link-level bodies.
-  if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
-  if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());
   if (!decoded) {
     send_error(0, v1::BAD_REQUEST,
                !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);
@@ -176,14 +177,15 @@ void Session::release_held() {
   // outer loop carries on instead, so the stack stays flat and the order is kept.
   if (!held_ || held_->releasing) return;
   held_->releasing = true;
-  while (!busy() && is_open() && !held_->items.empty()) {
+  // While held too: what the client sent before the drop is answered into the replay.
+  while (!busy() && alive() && !held_->items.empty()) {
     auto item = std::move(held_->items.front());
     held_->items.pop_front();
     held_->bytes -= item.cost;
     dispatch(item.envelope);
   }
   held_->releasing = false;
-  if (held_->items.empty() || !is_open()) held_.reset();
+  if (held_->items.empty() || !alive()) held_.reset();
 }
 
 void Session::dispatch(const v1::Envelope& e) {
@@ -267,12 +269,14 @@ void Session::check_hello_token(uint32_t cid, std::string token, std::string nam
 }
 
 void Session::end_if_revoked(const api::Revocation& r) {
-  if (!is_open()) return;
+  if (!alive()) return;
   if (hello_pending_) recheck_hello_ = true;
   if (!identity_) return;
   bool match = (!r.account_id.empty() && identity_->account_id == r.account_id) ||
                (!r.token_id.empty() && identity_->token_id == r.token_id);
-  if (match) refuse_account(0, r.why);
+  if (!match) return;
+  if (held()) return end_session("disconnected");  // no connection to tell; its resume will fail
+  refuse_account(0, r.why);
 }
 
 bool Session::end_if_expired() {

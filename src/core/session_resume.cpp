@@ -231,13 +231,13 @@ void Session::resume_on_shard(ServerCore& core, uint32_t shard_index, detail::Re
     metrics.resume_failed_format.add();
     code = v1::RESUME_FAILED;
     why = "resume over the transport and frame type (binary/text) the session began with";
-  } else if (last_seq > session->resume_->replay.last_seq() || last_seq + 1 < session->resume_->replay.first_kept()) {
+  } else if (last_seq > session->resume_->replay.last_seq() || last_seq < session->resume_->replay.first_kept() - 1) {
     metrics.resume_failed_gap.add();
     code = v1::REPLAY_GAP;
     why = last_seq > session->resume_->replay.last_seq()
               ? "last_seq is beyond what the server sent"
               : "messages you missed outgrew session.replay_buffer_bytes: the session ended, say hello afresh";
-    if (last_seq + 1 < session->resume_->replay.first_kept()) {
+    if (last_seq <= session->resume_->replay.last_seq()) {
       // It can never be resumed: end it now, so its rooms stop holding the seat.
       if (session->is_open()) session->close(close_code::normal, "replaced by a failed resume");
       session->end_session("disconnected");
@@ -301,6 +301,8 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
   for (auto& room : rooms) {
     room->shard().dispatch([room, who = id_] { room->resume(who); });
   }
+  if (!is_open()) return;
+  release_held();
   if (is_open()) resume_reading();
 }
 

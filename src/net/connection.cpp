@@ -506,6 +506,7 @@ Connection::Pipe Connection::detach() {
   p.out = std::move(out_);
   p.out_offset = out_offset_;
   p.ip = ip_;
+  p.accepted = opened_at_;  // while open: the accept time
   p.transport = transport_;
   p.format = format_;
   p.fragment_is_text = fragment_is_text_;
@@ -560,7 +561,8 @@ void Connection::attach(Pipe p) {
   paused_ = true;  // until resume_reading()
   keep_slot_ = false;
   slot_released_ = false;
-  opened_at_ = last_receive_ = shard_.now();
+  last_receive_ = shard_.now();
+  opened_at_ = p.accepted != TimePoint{} ? p.accepted : last_receive_;
   shard_.add_connection(this);
   if (p.fd < 0) return finish_close();
   if (!out_.empty()) {

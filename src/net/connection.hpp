@@ -65,6 +65,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::vector<Frame> out; // queued output not yet written
     uint32_t out_offset = 0;
     IpKey ip{};
+    TimePoint accepted{};   // the handshake timeout counts from here, wherever the pipe goes
     Transport transport = Transport::tcp;
     WireFormat format = WireFormat::tcp;
     bool fragment_is_text = false;

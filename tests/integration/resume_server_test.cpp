@@ -353,3 +353,62 @@ TEST(ResumeServer, AResumeStartsWithAFullRateLimitBucketForTheResend) {
   }
   EXPECT_EQ(server.metric("craft_rate_limited_total"), 0);
 }
+
+// Review findings (issue 11): requests queued behind an unfinished one when the connection
+// drops are still answered, into the replay.
+TEST(ResumeServer, ARequestQueuedBehindAnUnfinishedOneIsAnsweredWhileHeld) {
+  CraftdProcess server({"--store.sqlite-path", ":memory:"});
+  for (int run = 0; run < 5; ++run) {
+    SCOPED_TRACE(run);
+    auto a = start(server, "a");
+    v1::Envelope api;
+    api.set_cid(100);
+    api.mutable_api_request()->mutable_account_get();  // off-shard: later envelopes wait behind it
+    a.c->send_envelope(api);
+    v1::Envelope create;
+    create.set_cid(101);
+    create.mutable_room_create()->set_type("relay");
+    a.c->send_envelope(create);
+    a.c.reset();  // cut at once
+    std::this_thread::sleep_for(100ms);
+    a.c = connect(server);
+    auto w = a.c->request(resume_hello(a)).welcome();
+    ASSERT_TRUE(w.resumed());
+    EXPECT_EQ(w.last_seq(), 2u) << "both requests were received";
+    ASSERT_TRUE(a.until([](auto& e) { return e.cid() == 100; })) << "the API call's answer";
+    ASSERT_TRUE(a.until([](auto& e) { return e.cid() == 101 && e.has_room_joined(); })) << "the queued create's answer";
+  }
+}
+
+TEST(ResumeServer, MessagesTheRateLimitRefusedAreNumberedToo) {
+  CraftdProcess server({"--limits.messages-per-second", "1", "--limits.message-burst", "3"});
+  auto a = start(server, "a");
+  auto room = relay_room(a);  // one token
+  for (int i = 0; i < 6; ++i) a.c->send(room, 1, "x");  // two pass, four are refused
+  int refused = 0;
+  while (auto e = a.until([](auto& x) { return x.has_error(); }, 500ms)) ++refused;
+  EXPECT_GE(refused, 3);
+  a.c.reset();
+  std::this_thread::sleep_for(100ms);
+  a.c = connect(server);
+  auto w = a.c->request(resume_hello(a)).welcome();
+  EXPECT_EQ(w.last_seq(), 7u) << "room_create and all six room_data, refused ones included";
+}
+
+TEST(ResumeServer, ALastSeqOfTwoToTheSixtyFourMinusOneIsAGapThatLeavesTheSessionHeld) {
+  CraftdProcess server;
+  auto a = start(server, "a");
+  a.c.reset();
+  std::this_thread::sleep_for(100ms);
+  auto lying = connect(server);
+  auto e = resume_hello(a);
+  e.mutable_hello()->set_last_seq(UINT64_MAX);
+  try {
+    lying->request(e);
+    FAIL() << "expected REPLAY_GAP";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::REPLAY_GAP);
+  }
+  a.c = connect(server);
+  EXPECT_TRUE(a.c->request(resume_hello(a)).welcome().resumed()) << "still held: the honest resume works";
+}

@@ -134,3 +134,32 @@ TEST(SessionPolicy, AllowManyIsTheDefault) {
   second->ping();
   EXPECT_EQ(server.metric("craft_sessions_replaced_total"), 0);
 }
+
+// Review finding (issue 11): a logout while the session is held for resume ends it; the
+// resume is refused and its rooms see it leave.
+TEST(SessionPolicy, ALogoutWhileHeldEndsTheSessionAndItsResume) {
+  CraftdProcess server({"--store.sqlite-path", ":memory:", "--auth.password-cost", "minimum"});
+  auto token = token_of(server.http_port(), "policy-device-logout");
+  auto first = connect(server);
+  auto w = first->request(hello_with(token, true)).welcome();
+  v1::Envelope create;
+  create.mutable_room_create()->set_type("relay");
+  auto room = first->request(create).room_joined().room_id();
+  auto other = hello(server, "other");
+  other->join(room);
+  first.reset();
+  ASSERT_TRUE(other->wait_for([](auto& e) { return e.has_presence() && e.presence().dropped_size() == 1; }, 3s));
+  auto out = http_request(server.http_port(), "POST", "/v1/auth/logout", "{}", "Authorization: Bearer " + token + "\r\n");
+  ASSERT_NE(out.find(" 200 "), std::string::npos) << out;
+  ASSERT_TRUE(other->wait_for([](auto& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s))
+      << "logged out: the held seat goes";
+  auto again = connect(server);
+  v1::Envelope resume;
+  resume.mutable_hello()->set_resume_token(w.resume_token());
+  try {
+    again->request(resume);
+    FAIL() << "expected RESUME_FAILED";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESUME_FAILED);
+  }
+}
