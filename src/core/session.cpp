@@ -301,6 +301,14 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
   }
   hello_done_ = true;
   name_ = !name.empty() ? name : identity_ ? identity_->username : "guest-" + std::to_string(id_);
+  send_link(welcome(cid));
+  if (resume_) {
+    resume_->started = true;
+    core().register_resumable(shard().index(), std::static_pointer_cast<Session>(shared_from_this()));
+  }
+}
+
+v1::Envelope Session::welcome(uint32_t cid) {
   v1::Envelope reply;
   reply.set_cid(cid);
   auto* w = reply.mutable_welcome();
@@ -316,11 +324,7 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
     w->set_resume_token(core().resume_tokens().issue({id_, shard().index(), resume_->generation}));
     w->set_resume_window_ms(core().config().session.resume_window_ms);
   }
-  send_link(reply);
-  if (resume_) {
-    resume_->started = true;
-    core().register_resumable(shard().index(), std::static_pointer_cast<Session>(shared_from_this()));
-  }
+  return reply;
 }
 
 void Session::handle_api(const v1::Envelope& e) {

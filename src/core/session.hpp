@@ -105,6 +105,8 @@ class Session final : public Connection {
   void count_as(const IpKey& client);
   const std::shared_ptr<detail::RoomHost>* find_room(const std::string& id) const;
   void send_envelope(const v1::Envelope& e);
+  // The welcome for this session (a resumable one's carries a fresh resume token).
+  v1::Envelope welcome(uint32_t cid);
   // Link-level envelopes (welcome, pong, ack, ping, disconnect) are never numbered.
   void send_link(const v1::Envelope& e);
   void send_error(uint32_t cid, int code, std::string message);

@@ -272,21 +272,9 @@ void Session::adopt(std::shared_ptr<Connection::Pipe> pipe, uint32_t cid, uint64
   strikes_ = 0;
   resume_->ack_sent = resume_->received;  // welcome.last_seq says it
   ++resume_->generation;
-  v1::Envelope reply;
-  reply.set_cid(cid);
-  auto* w = reply.mutable_welcome();
-  w->set_session_id(id_);
-  w->set_protocol_version(1);
-  w->set_server_time_us(core().clock().wall_time_us());
-  w->set_shard(shard().index());
-  if (identity_) {
-    w->set_account_id(identity_->account_id);
-    w->set_username(identity_->username);
-  }
-  w->set_resume_token(core().resume_tokens().issue({id_, shard().index(), resume_->generation}));
-  w->set_resume_window_ms(core().config().session.resume_window_ms);
-  w->set_resumed(true);
-  w->set_last_seq(resume_->received);
+  auto reply = welcome(cid);
+  reply.mutable_welcome()->set_resumed(true);
+  reply.mutable_welcome()->set_last_seq(resume_->received);
   send_link(reply);
   resume_->replay.ack(last_seq);  // the client has those
   uint64_t replayed = 0;

@@ -157,6 +157,11 @@ TEST(Config, OutOfRangeValuesAreErrorsInEveryLayer) {
   expect_error(load_file("[rooms]\ntick_rate_hz = 0\n"), "rooms.tick_rate_hz: must be between 1 and 240, got 0");
   expect_error(load({}, {{"CRAFT_ROOMS_TICK_RATE_HZ", "500"}}), "CRAFT_ROOMS_TICK_RATE_HZ: must be between 1 and 240");
   expect_error(load({"--shards", "257"}), "--server.shards: must be between 0 and 256, got 257");
+  expect_error(load({"--auth.session-policy", "one"}), "expected allow_many, replace or refuse, got 'one'");
+  EXPECT_EQ(load({"--auth.session-policy", "replace"}).config.auth.session_policy, "replace");
+  expect_error(load({"--session.replay-buffer-bytes", "1023"}), "--session.replay-buffer-bytes: must be between 1024");
+  expect_error(load_file("[session]\nresume_window_ms = 86400001\n"), "session.resume_window_ms: must be between 0");
+  expect_error(load({"--limits.server-ping-timeout-ms", "0"}), "--limits.server-ping-timeout-ms: must be between 1");
   EXPECT_EQ(load({"--shards", "256"}).config.shards, 256u);
   expect_error(load({}, {{"CRAFT_LIMITS_MAX_MESSAGE_SIZE", "0"}}), "CRAFT_LIMITS_MAX_MESSAGE_SIZE: must be between");
   expect_error(load_file("[limits]\nmax_message_size = 0\n"), "limits.max_message_size: must be between 16");
