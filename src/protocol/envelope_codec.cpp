@@ -35,7 +35,7 @@ bool encode_into(const v1::Envelope& envelope, Encoding encoding, std::string& o
   options.preserve_proto_field_names = false;  // lowerCamelCase, protobuf's canonical JSON
   if (!google::protobuf::util::MessageToJsonString(envelope, &out, options).ok()) return false;
   // API calls carry JSON values as text: in JSON they are spliced back in as they were written.
-  if (envelope.has_api_request() || envelope.has_api_response()) out = splice_json_values(out);
+  if (envelope.has_api_request() || envelope.has_api_response()) out = splice_json_values(out, EmptyJsonValue::string);
   return true;
 }
 

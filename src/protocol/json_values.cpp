@@ -185,12 +185,15 @@ std::string quote_json_values(std::string_view s) {
   });
 }
 
-std::string splice_json_values(std::string_view s) {
+std::string splice_json_values(std::string_view s, EmptyJsonValue empty) {
   return rewrite_json_values(s, s.size(), [&](size_t at, std::string& text) -> size_t {
     if (s[at] != '"') return 0;
     size_t after = string_end(s, at);
     text = unescape(s, at, after);
-    if (text.empty()) text = "{}";
+    if (text.empty()) {
+      if (empty == EmptyJsonValue::string) return 0;
+      text = "{}";
+    }
     if (!check_json(text, max_supported_json_depth)) return 0;  // not JSON text: left a string
     return after;
   });

@@ -16,8 +16,13 @@ namespace craft::protocol {
 // null (absent) stay as they are.
 std::string quote_json_values(std::string_view checked);
 
+// What an empty string becomes. HTTP prints fields at their default, where "" means {};
+// envelopes omit defaults, so an "" there was set on purpose (an optional field) and stays
+// "" so that decode(encode(x)) == x.
+enum class EmptyJsonValue { object, string };
+
 // For JSON printed by protobuf: each JSON value member whose value is a string holding a
-// valid JSON document is replaced by that document's text, verbatim ("" becomes {}).
-std::string splice_json_values(std::string_view printed);
+// valid JSON document is replaced by that document's text, verbatim.
+std::string splice_json_values(std::string_view printed, EmptyJsonValue empty = EmptyJsonValue::object);
 
 }  // namespace craft::protocol

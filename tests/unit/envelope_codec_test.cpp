@@ -229,6 +229,19 @@ TEST(EnvelopeEncoding, JsonDecodeAcceptsOriginalFieldNamesAndIgnoresUnknownField
   EXPECT_EQ(e.error().code(), v1::ERROR_UNSPECIFIED);
 }
 
+TEST(EnvelopeEncoding, JsonKeepsAnEmptyOptionalJsonValue) {
+  // accountUpdate.metadata has presence: "" set on purpose must read back as "", not {} (found
+  // by the envelope_json fuzzer: {} is a different request from "").
+  v1::Envelope e;
+  e.set_cid(7);
+  e.mutable_api_request()->mutable_account_update()->set_metadata("");
+  auto json = protocol::encode(e, Encoding::json);
+  v1::Envelope back;
+  ASSERT_TRUE(protocol::decode(json, Encoding::json, back)) << json;
+  ASSERT_TRUE(back.api_request().account_update().has_metadata()) << json;
+  EXPECT_EQ(back.api_request().account_update().metadata(), "") << json;
+}
+
 TEST(EnvelopeEncoding, MalformedInputIsRefused) {
   v1::Envelope e;
   for (const char* bad : {"", "{", "{\"cid\":", "[]", "{\"cid\":\"x\"}", "{\"cid\":-1}", "{\"ping\":5}",

@@ -42,6 +42,8 @@ TEST(JsonValues, SpliceIsTheExactInverseForValidText) {
   }
   // "" (never written) reads as {}; a string that is not JSON text stays a string.
   EXPECT_EQ(protocol::splice_json_values(R"({"value":"","metadata":"not json"})"), R"({"value":{},"metadata":"not json"})");
+  EXPECT_EQ(protocol::splice_json_values(R"({"value":"","metadata":"{}"})", protocol::EmptyJsonValue::string),
+            R"({"value":"","metadata":{}})");
 }
 
 TEST(JsonValues, EnvelopeRoundTripKeepsValuesByteExactInBothEncodings) {
