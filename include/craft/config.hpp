@@ -95,6 +95,34 @@ struct RoomDefaults {
   uint32_t max_list_results = 100;              // rooms in one room_list answer (oldest first)
   uint32_t chat_history = 50;                   // chat rooms: messages kept and sent on join
   uint32_t chat_max_length = 500;               // chat rooms: bytes of text per message
+  uint32_t max_properties = 64;                 // keys in a room's properties, and in each player's
+  uint32_t max_property_bytes = 1024;           // one property: key + text value bytes
+  uint32_t max_metadata = 32;                   // listing metadata keys per room
+};
+
+// Live room lists (protocol.md §4.17).
+struct LobbyConfig {
+  uint32_t update_interval_ms = 250;            // a subscriber gets at most one lobby_update per interval
+  uint32_t max_subscriptions_per_session = 4;
+};
+
+// The ticket matchmaker (protocol.md §4.18, docs/matchmaking.md).
+struct MatchmakerConfig {
+  uint32_t interval_ms = 1'000;                 // the matcher runs this often
+  std::string room_type = "relay";              // the room a match creates
+  uint32_t max_tickets_per_session = 3;
+  uint32_t max_pool_size = 100'000;             // tickets waiting, server-wide
+  uint32_t max_query_bytes = 1'024;
+  uint32_t max_ticket_properties = 32;          // string + numeric properties of one ticket
+  uint32_t max_count = 64;                      // the largest max_count a ticket may ask for
+  uint32_t widen_after_ms = 10'000;             // the widening rule's step (docs/matchmaking.md)
+  uint32_t reservation_ttl_ms = 15'000;         // a match's seat reservations expire after this
+};
+
+// Parties (protocol.md §4.19).
+struct PartyConfig {
+  uint32_t max_size = 8;                        // members, leader included
+  uint32_t max_requests = 16;                   // pending join requests + invitations per party
 };
 
 // TLS on the HTTP/WebSocket port (https, wss) and the TCP port (TLS, then the
@@ -133,6 +161,9 @@ struct ServerConfig {
   StoreConfig store;
   AuthConfig auth;
   SessionConfig session;
+  LobbyConfig lobby;
+  MatchmakerConfig matchmaker;
+  PartyConfig party;
   TlsConfig tls;
 };
 

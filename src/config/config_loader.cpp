@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 7> sections = {"server", "limits", "rooms", "store", "auth", "session", "tls"};
+constexpr std::array<const char*, 10> sections = {"server", "limits", "rooms", "store", "auth", "session", "lobby", "matchmaker", "party", "tls"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -129,6 +129,28 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"rooms", "max_list_results", &r.max_list_results, "rooms in one room_list answer (oldest first)", 1, 100'000},
       {"rooms", "chat_history", &r.chat_history, "chat rooms: messages kept and sent on join", 0, 100'000},
       {"rooms", "chat_max_length", &r.chat_max_length, "chat rooms: bytes of text per message", 1, 1'000'000},
+      {"rooms", "max_properties", &r.max_properties, "keys in a room's properties, and in each player's", 0, 100'000},
+      {"rooms", "max_property_bytes", &r.max_property_bytes, "one property: key + text value bytes", 16, 1 << 20},
+      {"rooms", "max_metadata", &r.max_metadata, "listing metadata keys per room", 0, 10'000},
+      {"lobby", "update_interval_ms", &c.lobby.update_interval_ms,
+       "a lobby subscriber gets at most one lobby_update per interval", 10, 3'600'000},
+      {"lobby", "max_subscriptions_per_session", &c.lobby.max_subscriptions_per_session,
+       "live room lists one session may follow", 0, 1'000},
+      {"matchmaker", "interval_ms", &c.matchmaker.interval_ms, "the matcher runs this often", 10, 3'600'000},
+      {"matchmaker", "room_type", &c.matchmaker.room_type, "the room type a match creates", 0, 0, check_not_empty},
+      {"matchmaker", "max_tickets_per_session", &c.matchmaker.max_tickets_per_session,
+       "matchmaker tickets one session may have waiting", 0, 1'000},
+      {"matchmaker", "max_pool_size", &c.matchmaker.max_pool_size, "tickets waiting, server-wide", 0, 10'000'000},
+      {"matchmaker", "max_query_bytes", &c.matchmaker.max_query_bytes, "bytes in a ticket's query", 0, 1 << 20},
+      {"matchmaker", "max_ticket_properties", &c.matchmaker.max_ticket_properties,
+       "string + numeric properties of one ticket", 0, 10'000},
+      {"matchmaker", "max_count", &c.matchmaker.max_count, "the largest max_count a ticket may ask for", 2, 10'000},
+      {"matchmaker", "widen_after_ms", &c.matchmaker.widen_after_ms,
+       "the widening rule's step (docs/matchmaking.md)", 1, 86'400'000},
+      {"matchmaker", "reservation_ttl_ms", &c.matchmaker.reservation_ttl_ms,
+       "a match's seat reservations expire after this", 100, 86'400'000},
+      {"party", "max_size", &c.party.max_size, "party members, leader included", 1, 1'000},
+      {"party", "max_requests", &c.party.max_requests, "pending join requests + invitations per party", 0, 10'000},
       {"store", "backend", &st.backend, "sqlite, postgres, or none (no accounts/storage API)", 0, 0, check_backend},
       {"store", "sqlite_path", &st.sqlite_path, "SQLite database file; :memory: = in-memory", 0, 0, check_not_empty},
       {"store", "postgres_url", &st.postgres_url, "PostgreSQL connection URL (backend = postgres)"},

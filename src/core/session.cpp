@@ -1,6 +1,8 @@
 #include "core/session.hpp"
 
 #include "core/server_core.hpp"
+#include "core/session_lobby.hpp"
+#include "core/session_social.hpp"
 #include "core/world.hpp"
 #include "net/forwarded.hpp"
 #include "net/ws_codec.hpp"
@@ -18,6 +20,8 @@ constexpr size_t max_name_bytes = 32;
 constexpr uint32_t held_overhead_bytes = 64;
 constexpr uint32_t protocol_version = 1;
 }  // namespace
+
+Session::~Session() = default;
 
 Session::Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
                  detail::Rejection rejection)
@@ -216,6 +220,19 @@ void Session::dispatch(const v1::Envelope& e) {
     case B::kRoomData: return handle_room_data(e);
     case B::kRoomList: return handle_room_list(e);
     case B::kApiRequest: return handle_api(e);
+    case B::kPropertiesSet: return handle_properties_set(e);
+    case B::kLobbySubscribe:
+    case B::kLobbyUnsubscribe: return handle_lobby(e);
+    case B::kMatchmakerAdd:
+    case B::kMatchmakerRemove: return handle_matchmaker(e);
+    case B::kPartyCreate:
+    case B::kPartyJoin:
+    case B::kPartyLeave:
+    case B::kPartyPromote:
+    case B::kPartyKick:
+    case B::kPartyAccept:
+    case B::kPartyInvite:
+    case B::kPartyData: return handle_party(e);
     default:
       return send_error(e.cid(), v1::UNKNOWN_MESSAGE,
                         e.body_case() == B::BODY_NOT_SET ? "envelope has no body" : "not a client message");
@@ -525,6 +542,8 @@ void Session::end_session(std::string_view reason) {
   if (registered_account_) core().release_account(identity_->account_id, id_);
   registered_account_ = false;
   held_.reset();
+  end_lobby();
+  end_social();
 }
 
 void Session::on_sweep(TimePoint now) {

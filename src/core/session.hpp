@@ -16,6 +16,7 @@ namespace craft {
 
 class Session final : public Connection {
  public:
+  ~Session() override;  // in session.cpp, where LobbyState and SocialState are complete
   Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
           detail::Rejection rejection);
 
@@ -112,6 +113,16 @@ class Session final : public Connection {
   void send_error(uint32_t cid, int code, std::string message);
   // Leaves every room and forgets the session (resume registry, account registry).
   void end_session(std::string_view reason);
+  // session_lobby.cpp: properties_set, lobby_subscribe / lobby_unsubscribe; end_lobby drops
+  // the session's subscriptions when it ends.
+  void handle_properties_set(const v1::Envelope& e);
+  void handle_lobby(const v1::Envelope& e);
+  void end_lobby();
+  // session_social.cpp: matchmaker tickets and parties; end_social removes the session's
+  // tickets and takes it out of its party when it ends (not while it is held for resume).
+  void handle_matchmaker(const v1::Envelope& e);
+  void handle_party(const v1::Envelope& e);
+  void end_social();
   // session_resume.cpp
   void begin_resume(uint32_t cid, const v1::Hello& hello);
   void start_resumable();
@@ -164,6 +175,11 @@ class Session final : public Connection {
   bool ping_outstanding_ = false;  // a server ping went out in this quiet spell
   bool ended_ = false;             // end_session ran
   bool registered_account_ = false;  // in the auth.session_policy registry
+  // Lobby subscriptions, tickets, party: null until the session uses them (8 bytes each idle).
+  struct LobbyState;
+  struct SocialState;
+  std::unique_ptr<LobbyState> lobby_;
+  std::unique_ptr<SocialState> social_;
 };
 
 }  // namespace craft
