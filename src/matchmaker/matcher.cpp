@@ -104,6 +104,103 @@ bool older(const Ticket* a, const Ticket* b) {
   return a->created != b->created ? a->created < b->created : a->id < b->id;
 }
 
+
+// The form run() evaluates: keys and string values interned to integers, properties in small
+// vectors sorted by key, so a pair check is a few integer compares instead of map lookups.
+struct CTerm {
+  Occur occur;
+  Op op;
+  uint32_t key;
+  uint32_t text;  // eq: interned value
+  double number;
+  bool numeric;
+};
+struct Compiled {
+  std::vector<std::pair<uint32_t, uint32_t>> strs;  // key -> value, sorted by key
+  std::vector<std::pair<uint32_t, double>> nums;    // key -> value, sorted by key
+  std::vector<CTerm> terms;
+};
+
+template <class V>
+const V* lookup(const std::vector<std::pair<uint32_t, V>>& v, uint32_t key) {
+  for (const auto& [k, x] : v) {
+    if (k == key) return &x;
+    if (k > key) break;
+  }
+  return nullptr;
+}
+
+bool c_holds(const CTerm& t, double bound, const Compiled& b) {
+  if (t.op == Op::any) return lookup(b.strs, t.key) || lookup(b.nums, t.key);
+  if (t.op == Op::eq) {
+    if (const uint32_t* s = lookup(b.strs, t.key)) return *s == t.text;
+    if (const double* d = lookup(b.nums, t.key)) return t.numeric && *d == t.number;
+    return false;
+  }
+  const double* d = lookup(b.nums, t.key);
+  if (!d) return false;
+  switch (t.op) {
+    case Op::ge: return *d >= bound;
+    case Op::gt: return *d > bound;
+    case Op::le: return *d <= bound;
+    case Op::lt: return *d < bound;
+    default: return false;
+  }
+}
+
+// The same rule as accepts_at, on the compiled form (the tests check run()'s matches with the
+// map-based group_valid, so the two are checked against each other).
+bool c_accepts(const Compiled& a, uint32_t a_step, const Compiled& b, const MatcherOptions& o, int* score) {
+  for (const CTerm& term : a.terms) {
+    double bound = term.number;
+    const bool range = term.op == Op::ge || term.op == Op::gt || term.op == Op::le || term.op == Op::lt;
+    if (term.occur == Occur::must && range) {
+      if (a_step >= o.widen_steps) continue;
+      const double widen = a_step * o.range_widen_fraction * std::max(std::fabs(term.number), 1.0);
+      bound = (term.op == Op::ge || term.op == Op::gt) ? term.number - widen : term.number + widen;
+    }
+    const bool h = c_holds(term, bound, b);
+    if (term.occur == Occur::must) {
+      if (!h) return false;
+    } else if (term.occur == Occur::must_not) {
+      if (h) return false;
+    } else if (h && score) {
+      ++*score;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Matcher::Interner {
+  std::unordered_map<std::string, uint32_t> keys, values;
+  static uint32_t id(std::unordered_map<std::string, uint32_t>& m, std::string_view s) {
+    auto it = m.find(std::string(s));
+    if (it != m.end()) return it->second;
+    const auto n = static_cast<uint32_t>(m.size());
+    m.emplace(std::string(s), n);
+    return n;
+  }
+  Compiled compile(const Ticket& t) {
+    Compiled c;
+    for (auto& [k, v] : t.string_properties) c.strs.emplace_back(id(keys, k), id(values, v));
+    for (auto& [k, v] : t.numeric_properties) c.nums.emplace_back(id(keys, k), v);
+    std::sort(c.strs.begin(), c.strs.end());
+    std::sort(c.nums.begin(), c.nums.end());
+    for (const Term& term : t.query.terms)
+      c.terms.push_back(CTerm{term.occur, term.op, id(keys, term.key),
+                              term.op == Op::eq ? id(values, term.text) : 0, term.number, term.numeric});
+    return c;
+  }
+};
+
+struct Matcher::Entry {
+  Ticket t;
+  Compiled c;
+};
+
+namespace {
 }  // namespace
 
 uint32_t widen_step(const Ticket& t, TimePoint now, const MatcherOptions& o) { return step_of(t, now, o); }
@@ -134,7 +231,7 @@ bool group_valid(Group group, TimePoint now, const MatcherOptions& o) {
   return true;
 }
 
-Matcher::Matcher(MatcherOptions options) : options_(options) {}
+Matcher::Matcher(MatcherOptions options) : options_(options), interner_(std::make_unique<Interner>()) {}
 Matcher::~Matcher() = default;
 
 AddResult Matcher::add(Ticket ticket) {
@@ -142,7 +239,17 @@ AddResult Matcher::add(Ticket ticket) {
   if (pool_.size() >= options_.max_pool_size) return AddResult::pool_full;
   if (pool_.count(ticket.id)) return AddResult::duplicate_id;
   const uint64_t id = ticket.id;
-  pool_.emplace(id, std::make_unique<Ticket>(std::move(ticket)));
+  // The intern tables only grow: rebuild them (and every compiled ticket) when they hold far
+  // more strings than the pool could use, so a stream of one-off strings cannot grow them
+  // without bound.
+  if (interner_->keys.size() + interner_->values.size() > 64 * (pool_.size() + 1024)) {
+    interner_ = std::make_unique<Interner>();
+    for (auto& [eid, e] : pool_) e->c = interner_->compile(e->t);
+  }
+  auto e = std::make_unique<Entry>();
+  e->c = interner_->compile(ticket);
+  e->t = std::move(ticket);
+  pool_.emplace(id, std::move(e));
   return AddResult::ok;
 }
 
@@ -150,7 +257,7 @@ bool Matcher::remove(uint64_t id) { return pool_.erase(id) > 0; }
 
 const Ticket* Matcher::find(uint64_t id) const {
   auto it = pool_.find(id);
-  return it == pool_.end() ? nullptr : it->second.get();
+  return it == pool_.end() ? nullptr : &it->second->t;
 }
 
 std::size_t Matcher::size() const { return pool_.size(); }
@@ -165,6 +272,7 @@ struct Matcher::Run {
   RunStats& stats;
   const GroupFilter& filter;
   std::vector<const Ticket*> order;  // oldest first
+  std::vector<const Compiled*> comp;
   std::vector<uint32_t> step, lo_of;
   std::vector<char> matched;
 
@@ -201,8 +309,7 @@ struct Matcher::Run {
 
   bool mutual(uint32_t a, uint32_t b, int* score) {
     ++stats.pair_checks;
-    return accepts_at(*order[a], step[a], *order[b], o, score) &&
-           accepts_at(*order[b], step[b], *order[a], o, score);
+    return c_accepts(*comp[a], step[a], *comp[b], o, score) && c_accepts(*comp[b], step[b], *comp[a], o, score);
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
@@ -379,10 +486,17 @@ std::vector<Match> Matcher::run(TimePoint now) {
   stats_ = RunStats{};
   std::vector<Match> out;
   Run r(options_, now, stats_, filter_);
-  r.order.reserve(pool_.size());
-  for (auto& [id, t] : pool_) r.order.push_back(t.get());
-  std::sort(r.order.begin(), r.order.end(), older);
-  const std::size_t n = r.order.size();
+  std::vector<const Entry*> entries;
+  entries.reserve(pool_.size());
+  for (auto& [id, e] : pool_) entries.push_back(e.get());
+  std::sort(entries.begin(), entries.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+  const std::size_t n = entries.size();
+  r.order.reserve(n);
+  r.comp.reserve(n);
+  for (const Entry* e : entries) {
+    r.order.push_back(&e->t);
+    r.comp.push_back(&e->c);
+  }
   r.step.resize(n);
   r.lo_of.resize(n);
   r.matched.assign(n, 0);
@@ -430,9 +544,10 @@ std::vector<Match> Matcher::run(TimePoint now) {
       if (!impossible) {
         r.collect(a, src, options_.candidate_limit, truncated);
         found = r.find_group(a);
-        if (!found && truncated) {
-          // Exhaustive second pass: every compatible ticket, so a group that exists is found
-          // (within max_search_nodes).
+        if (!found && truncated && r.step[a] >= options_.widen_steps) {
+          // A fully widened anchor gets an exhaustive second pass over every compatible
+          // ticket, so a group that exists is found (within max_search_nodes): the widening
+          // bound (docs/matchmaking.md). Younger anchors wait; they are retried next run.
           r.collect(a, src, SIZE_MAX, truncated);
           found = r.find_group(a);
         }

@@ -60,7 +60,7 @@ struct MatcherOptions {
   Duration widen_after = std::chrono::seconds(10);  // matchmaker.widen_after_ms: one widening step
   uint32_t widen_steps = 3;                      // W: fully widened after W steps
   double range_widen_fraction = 0.10;            // per step, of max(|bound|, 1), for +range terms
-  std::size_t candidate_limit = 128;             // compatible candidates ranked by score per anchor
+  std::size_t candidate_limit = 8;               // compatible candidates ranked by score per anchor
   std::size_t max_search_nodes = 20'000;         // per anchor; past it the search gives up
 };
 
@@ -126,8 +126,11 @@ class Matcher {
 
  private:
   struct Run;
+  struct Entry;     // a ticket and its compiled (interned) form
+  struct Interner;  // property keys and string values -> small integers
   MatcherOptions options_;
-  std::unordered_map<uint64_t, std::unique_ptr<Ticket>> pool_;
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> pool_;
+  std::unique_ptr<Interner> interner_;
   GroupFilter filter_;
   GroupFormer former_;
   RunStats stats_;
