@@ -352,7 +352,8 @@ TEST(MatcherProperty, LargeRandomPoolsObeyTheRules) {
 TEST(MatcherProperty, NothingValidIsLeftBehindOracle) {
   const uint32_t seed = seed_from_env();
   SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with CRAFT_MM_SEED=" + std::to_string(seed) + ")");
-  MatcherOptions o{.widen_after = 2s, .widen_steps = 3};
+  // A candidate list of 2 makes the exhaustive pass for fully widened anchors matter.
+  MatcherOptions o{.widen_after = 2s, .widen_steps = 3, .candidate_limit = 2};
   Gen gen(seed);
   std::size_t rounds_with_matches = 0, groups_found_after_bound = 0;
   for (int round = 0; round < 300; ++round) {
@@ -415,4 +416,26 @@ TEST(MatcherProperty, NothingValidIsLeftBehindOracle) {
   }
   EXPECT_GT(rounds_with_matches, 30u) << "the pools should be matchable often enough to test";
   EXPECT_GT(groups_found_after_bound, 100u);
+}
+
+// The candidate list is bounded (candidate_limit) for young anchors; a fully widened anchor
+// searches every compatible ticket, so the group that exists is found.
+TEST(Matcher, FullyWidenedAnchorsSearchExhaustively) {
+  MatcherOptions o{.widen_after = 1s, .widen_steps = 2, .candidate_limit = 2};
+  Matcher m(o);
+  ASSERT_EQ(m.add(make(1, 1, 4, 4, "", at(0ms))), AddResult::ok);
+  // Two parties of 2 that want 8 players and refuse each other: everyone's first two
+  // candidates, and useless to everyone.
+  for (uint64_t id = 2; id <= 3; ++id) {
+    Ticket t = make(id, 2, 8, 8, "-team:red", at(0ms));
+    t.string_properties["team"] = "red";
+    ASSERT_EQ(m.add(t), AddResult::ok);
+  }
+  for (uint64_t id = 4; id <= 6; ++id) ASSERT_EQ(m.add(make(id, 1, 4, 4, "", at(0ms))), AddResult::ok);
+  // 1 + 4 + 5 + 6 is a match, past every anchor's first two candidates.
+  EXPECT_TRUE(m.run(at(0ms)).empty()) << "young anchors only look at candidate_limit tickets";
+  EXPECT_TRUE(m.run(at(1s)).empty());
+  auto matches = m.run(at(2s));
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0].tickets, (std::vector<uint64_t>{1, 4, 5, 6}));
 }
