@@ -121,8 +121,16 @@ struct Compiled {
   std::vector<CTerm> terms;
 };
 
+// One ticket's compiled form as spans into a run's contiguous arena (age order), so the scan
+// of a bucket walks memory forward instead of chasing three heap blocks per ticket.
+struct View {
+  std::span<const std::pair<uint32_t, uint32_t>> strs;
+  std::span<const std::pair<uint32_t, double>> nums;
+  std::span<const CTerm> terms;
+};
+
 template <class V>
-const V* lookup(const std::vector<std::pair<uint32_t, V>>& v, uint32_t key) {
+const V* lookup(std::span<const std::pair<uint32_t, V>> v, uint32_t key) {
   for (const auto& [k, x] : v) {
     if (k == key) return &x;
     if (k > key) break;
@@ -130,7 +138,7 @@ const V* lookup(const std::vector<std::pair<uint32_t, V>>& v, uint32_t key) {
   return nullptr;
 }
 
-bool c_holds(const CTerm& t, double bound, const Compiled& b) {
+bool c_holds(const CTerm& t, double bound, const View& b) {
   if (t.op == Op::any) return lookup(b.strs, t.key) || lookup(b.nums, t.key);
   if (t.op == Op::eq) {
     if (const uint32_t* s = lookup(b.strs, t.key)) return *s == t.text;
@@ -150,7 +158,7 @@ bool c_holds(const CTerm& t, double bound, const Compiled& b) {
 
 // The same rule as accepts_at, on the compiled form (the tests check run()'s matches with the
 // map-based group_valid, so the two are checked against each other).
-bool c_accepts(const Compiled& a, uint32_t a_step, const Compiled& b, const MatcherOptions& o, int* score) {
+bool c_accepts(const View& a, uint32_t a_step, const View& b, const MatcherOptions& o, int* score) {
   for (const CTerm& term : a.terms) {
     double bound = term.number;
     const bool range = term.op == Op::ge || term.op == Op::gt || term.op == Op::le || term.op == Op::lt;
@@ -272,7 +280,10 @@ struct Matcher::Run {
   RunStats& stats;
   const GroupFilter& filter;
   std::vector<const Ticket*> order;  // oldest first
-  std::vector<const Compiled*> comp;
+  std::vector<View> comp;
+  std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
+  std::vector<std::pair<uint32_t, double>> arena_nums;
+  std::vector<CTerm> arena_terms;
   std::vector<uint32_t> step, lo_of;
   std::vector<char> matched;
 
@@ -309,7 +320,7 @@ struct Matcher::Run {
 
   bool mutual(uint32_t a, uint32_t b, int* score) {
     ++stats.pair_checks;
-    return c_accepts(*comp[a], step[a], *comp[b], o, score) && c_accepts(*comp[b], step[b], *comp[a], o, score);
+    return c_accepts(comp[a], step[a], comp[b], o, score) && c_accepts(comp[b], step[b], comp[a], o, score);
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
@@ -492,10 +503,30 @@ std::vector<Match> Matcher::run(TimePoint now) {
   std::sort(entries.begin(), entries.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
   const std::size_t n = entries.size();
   r.order.reserve(n);
-  r.comp.reserve(n);
+  std::size_t ns = 0, nn = 0, nt = 0;
   for (const Entry* e : entries) {
     r.order.push_back(&e->t);
-    r.comp.push_back(&e->c);
+    ns += e->c.strs.size();
+    nn += e->c.nums.size();
+    nt += e->c.terms.size();
+  }
+  r.arena_strs.reserve(ns);
+  r.arena_nums.reserve(nn);
+  r.arena_terms.reserve(nt);
+  for (const Entry* e : entries) {
+    r.arena_strs.insert(r.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
+    r.arena_nums.insert(r.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
+    r.arena_terms.insert(r.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
+  }
+  r.comp.reserve(n);
+  ns = nn = nt = 0;
+  for (const Entry* e : entries) {
+    r.comp.push_back(View{std::span(r.arena_strs).subspan(ns, e->c.strs.size()),
+                          std::span(r.arena_nums).subspan(nn, e->c.nums.size()),
+                          std::span(r.arena_terms).subspan(nt, e->c.terms.size())});
+    ns += e->c.strs.size();
+    nn += e->c.nums.size();
+    nt += e->c.terms.size();
   }
   r.step.resize(n);
   r.lo_of.resize(n);
