@@ -21,8 +21,10 @@ bool decode(std::string_view bytes, Encoding encoding, v1::Envelope& out, uint32
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // newer clients may send fields we do not know yet
-  // JSON values become the strings of JSON text the messages hold (json_values.hpp).
-  auto status = google::protobuf::util::JsonStringToMessage(quote_json_values(bytes), &out, options);
+  // An API call's JSON values become the strings of JSON text its messages hold
+  // (json_values.hpp).
+  auto status = google::protobuf::util::JsonStringToMessage(
+      names_api_call(bytes) ? quote_json_values(bytes) : std::string(bytes), &out, options);
   return status.ok();
 }
 

@@ -176,6 +176,22 @@ std::string rewrite_json_values(std::string_view s, size_t reserve, Rewrite rewr
 
 }  // namespace
 
+bool names_api_call(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '"') continue;
+    size_t end = string_end(s, i);
+    size_t colon = skip_space(s, end);
+    if (colon < s.size() && s[colon] == ':') {
+      std::string_view raw = s.substr(i, end - i);
+      std::string key = raw.find('\\') == std::string_view::npos ? std::string(raw.substr(1, raw.size() - 2))
+                                                                  : unescape(s, i, end);
+      if (key == "apiRequest" || key == "api_request" || key == "apiResponse" || key == "api_response") return true;
+    }
+    i = end - 1;
+  }
+  return false;
+}
+
 std::string quote_json_values(std::string_view s) {
   return rewrite_json_values(s, s.size() + 16, [&](size_t at, std::string& quoted) -> size_t {
     if (s[at] == '"' || s[at] == 'n') return 0;  // already a string, or null

@@ -16,6 +16,11 @@ namespace craft::protocol {
 // null (absent) stay as they are.
 std::string quote_json_values(std::string_view checked);
 
+// Whether a checked JSON envelope has an apiRequest / apiResponse member (any spelling
+// protobuf accepts), so its "value" and "metadata" members are JSON values to quote; in
+// every other envelope those names are ordinary fields (RoomInfo.metadata).
+bool names_api_call(std::string_view checked);
+
 // What an empty string becomes. HTTP prints fields at their default, where "" means {};
 // envelopes omit defaults, so an "" there was set on purpose (an optional field) and stays
 // "" so that decode(encode(x)) == x.

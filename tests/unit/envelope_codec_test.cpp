@@ -242,6 +242,25 @@ TEST(EnvelopeEncoding, JsonKeepsAnEmptyOptionalJsonValue) {
   EXPECT_EQ(back.api_request().account_update().metadata(), "") << json;
 }
 
+TEST(EnvelopeEncoding, OnlyApiCallsTreatValueAndMetadataAsJsonText) {
+  // RoomInfo.metadata is a map of typed values: in a room list it is an ordinary field.
+  v1::Envelope e;
+  auto* room = e.mutable_room_list_result()->add_rooms();
+  room->set_room_id("r");
+  (*room->mutable_metadata())["mode"].set_text("duo");
+  (*room->mutable_metadata())["skill"].set_number(1500);
+  auto json = protocol::encode(e, Encoding::json);
+  v1::Envelope back;
+  ASSERT_TRUE(protocol::decode(json, Encoding::json, back)) << json;
+  EXPECT_TRUE(same(e, back)) << json;
+  // An API call still carries its JSON values as text, in either spelling of the member.
+  for (const char* call : {R"({"apiRequest":{"storageWrite":{"objects":[{"collection":"c","key":"k","value":{"a":1}}]}}})",
+                           R"({"api_request":{"storageWrite":{"objects":[{"collection":"c","key":"k","value":{"a":1}}]}}})"}) {
+    ASSERT_TRUE(protocol::decode(call, Encoding::json, back)) << call;
+    EXPECT_EQ(back.api_request().storage_write().objects(0).value(), R"({"a":1})") << call;
+  }
+}
+
 TEST(EnvelopeEncoding, MalformedInputIsRefused) {
   v1::Envelope e;
   for (const char* bad : {"", "{", "{\"cid\":", "[]", "{\"cid\":\"x\"}", "{\"cid\":-1}", "{\"ping\":5}",
