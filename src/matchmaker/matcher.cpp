@@ -203,9 +203,47 @@ struct Matcher::Interner {
   }
 };
 
+// A ticket's bucket key, computed once at add(): its must-equality terms on non-numeric text
+// (only a string property of that value can meet one), sorted and deduplicated.
+struct IndexKey {
+  bool none = true;        // no such term: the anchor scans the pool
+  bool impossible = false; // +k:x +k:y: nobody else can satisfy it
+  std::vector<std::string> keys;
+  std::string sig, tuple;  // length-prefixed keys / values
+};
+
+void put_lp(std::string& out, std::string_view v) {
+  out += std::to_string(v.size());
+  out.push_back(':');
+  out.append(v);
+}
+
+IndexKey index_key(const Ticket& t) {
+  IndexKey ik;
+  std::vector<std::pair<std::string_view, std::string_view>> kv;
+  for (const Term& term : t.query.terms)
+    if (term.occur == Occur::must && term.op == Op::eq && !term.numeric) kv.emplace_back(term.key, term.text);
+  if (kv.empty()) return ik;
+  ik.none = false;
+  std::sort(kv.begin(), kv.end());
+  for (std::size_t i = 1; i < kv.size(); ++i)
+    if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
+      ik.impossible = true;
+      return ik;
+    }
+  kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
+  for (auto& [k, v] : kv) {
+    ik.keys.emplace_back(k);
+    put_lp(ik.sig, k);
+    put_lp(ik.tuple, v);
+  }
+  return ik;
+}
+
 struct Matcher::Entry {
   Ticket t;
   Compiled c;
+  IndexKey ik;
 };
 
 namespace {
@@ -256,6 +294,7 @@ AddResult Matcher::add(Ticket ticket) {
   }
   auto e = std::make_unique<Entry>();
   e->c = interner_->compile(ticket);
+  e->ik = index_key(ticket);
   e->t = std::move(ticket);
   pool_.emplace(id, std::move(e));
   return AddResult::ok;
@@ -281,6 +320,7 @@ struct Matcher::Run {
   const GroupFilter& filter;
   std::vector<const Ticket*> order;  // oldest first
   std::vector<View> comp;
+  std::vector<const IndexKey*> keys_of;
   std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
   std::vector<std::pair<uint32_t, double>> arena_nums;
   std::vector<CTerm> arena_terms;
@@ -324,25 +364,11 @@ struct Matcher::Run {
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
-    impossible = false;
-    // The anchor's must-equality terms on non-numeric text can only be met by a string
-    // property of that value: the candidates are in that bucket.
-    std::vector<std::pair<std::string_view, std::string_view>> kv;
-    for (const Term& t : order[a]->query.terms)
-      if (t.occur == Occur::must && t.op == Op::eq && !t.numeric) kv.emplace_back(t.key, t.text);
-    if (kv.empty()) return nullptr;
-    std::sort(kv.begin(), kv.end());
-    for (std::size_t i = 1; i < kv.size(); ++i)
-      if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
-        impossible = true;  // +k:x +k:y: nobody else can satisfy it
-        return nullptr;
-      }
-    kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
-    std::string sig, tuple;
-    for (auto& [k, v] : kv) {
-      put(sig, k);
-      put(tuple, v);
-    }
+    const IndexKey& ik = *keys_of[a];
+    impossible = ik.impossible;
+    if (ik.none || ik.impossible) return nullptr;
+    const std::string& sig = ik.sig;
+    const std::string& tuple = ik.tuple;
     auto it = composite.find(sig);
     if (it == composite.end() && composite.size() < kMaxCompositeIndexes) {
       auto& idx = composite[sig];
@@ -351,7 +377,7 @@ struct Matcher::Run {
         if (matched[p]) continue;
         tup.clear();
         bool all = true;
-        for (auto& [k, v] : kv) {
+        for (const std::string& k : ik.keys) {
           auto s = order[p]->string_properties.find(k);
           if (s == order[p]->string_properties.end()) {
             all = false;
@@ -387,7 +413,13 @@ struct Matcher::Run {
     }
     Bucket* smallest = nullptr;
     std::string key;
-    for (auto& [k, v] : kv) {
+    std::string_view rest = ik.tuple;  // the values, length-prefixed, in ik.keys order
+    for (const std::string& k : ik.keys) {
+      const std::size_t colon = rest.find(':');
+      std::size_t len = 0;
+      for (char ch : rest.substr(0, colon)) len = len * 10 + static_cast<std::size_t>(ch - '0');
+      std::string_view v = rest.substr(colon + 1, len);
+      rest.remove_prefix(colon + 1 + len);
       key.clear();
       put(key, k);
       put(key, v);
@@ -504,8 +536,10 @@ std::vector<Match> Matcher::run(TimePoint now) {
   const std::size_t n = entries.size();
   r.order.reserve(n);
   std::size_t ns = 0, nn = 0, nt = 0;
+  r.keys_of.reserve(n);
   for (const Entry* e : entries) {
     r.order.push_back(&e->t);
+    r.keys_of.push_back(&e->ik);
     ns += e->c.strs.size();
     nn += e->c.nums.size();
     nt += e->c.terms.size();

@@ -439,3 +439,25 @@ TEST(Matcher, FullyWidenedAnchorsSearchExhaustively) {
   ASSERT_EQ(matches.size(), 1u);
   EXPECT_EQ(matches[0].tickets, (std::vector<uint64_t>{1, 4, 5, 6}));
 }
+
+// More distinct must-equality key sets than get a composite index in one run: the anchors
+// past the 32nd use the single key=value index and still find their partners.
+TEST(Matcher, ManyKeySetsFallBackToTheSingleIndex) {
+  Matcher m(MatcherOptions{.widen_steps = 0});
+  uint64_t id = 1;
+  for (int k = 0; k < 50; ++k) {
+    for (int twice = 0; twice < 2; ++twice) {
+      const std::string key = "k" + std::to_string(k);
+      Ticket t = make(id++, 1, 2, 2, "+" + key + ":v" + std::to_string(k) + " +" + key + "x:\"w w\"");
+      t.string_properties[key] = "v" + std::to_string(k);
+      t.string_properties[key + "x"] = "w w";
+      ASSERT_EQ(m.add(t), AddResult::ok);
+    }
+  }
+  auto matches = m.run(at(0ms));
+  ASSERT_EQ(matches.size(), 50u);
+  for (const Match& match : matches) {
+    ASSERT_EQ(match.tickets.size(), 2u);
+    EXPECT_EQ(match.tickets[1], match.tickets[0] + 1) << "each pair shares its key";
+  }
+}
