@@ -629,8 +629,14 @@ std::vector<Match> Matcher::run(TimePoint now) {
       emit(std::move(g));
     }
   }
-  for (const Match& m : out)
-    for (uint64_t id : m.tickets) pool_.erase(id);
+  for (Match& m : out) {
+    m.ticket_data.reserve(m.tickets.size());
+    for (uint64_t id : m.tickets) {
+      auto it = pool_.find(id);
+      m.ticket_data.push_back(std::move(it->second->t));
+      pool_.erase(it);
+    }
+  }
   stats_.matches = out.size();
   return out;
 }

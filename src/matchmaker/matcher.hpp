@@ -53,6 +53,9 @@ struct Ticket {
 struct Match {
   std::vector<uint64_t> tickets;  // ticket ids, oldest first
   uint32_t players = 0;           // total player count
+  // The matched tickets themselves (members, properties), in `tickets` order: moved out of
+  // the pool, since find() no longer knows them after run().
+  std::vector<Ticket> ticket_data;
 };
 
 struct MatcherOptions {

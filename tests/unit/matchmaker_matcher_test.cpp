@@ -272,6 +272,12 @@ struct Checker {
         for (uint64_t p : t.members) ASSERT_TRUE(players_seen.insert(p).second) << "player " << p << " twice";
       }
       ASSERT_EQ(players, m.players) << "a party split or miscounted";
+      ASSERT_EQ(m.ticket_data.size(), m.tickets.size());
+      for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+        ASSERT_EQ(m.ticket_data[i].id, m.tickets[i]);
+        ASSERT_EQ(m.ticket_data[i].members, all.at(m.tickets[i]).members);
+        ASSERT_EQ(m.ticket_data[i].string_properties, all.at(m.tickets[i]).string_properties);
+      }
       ASSERT_TRUE(group_valid(Group(g), now, o)) << "an invalid match at " << now.time_since_epoch().count();
       for (std::size_t i = 1; i < g.size(); ++i)
         ASSERT_TRUE(g[i - 1]->created < g[i]->created ||
