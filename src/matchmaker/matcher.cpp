@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string_view>
 #include <unordered_set>
@@ -138,6 +139,22 @@ const V* lookup(std::span<const std::pair<uint32_t, V>> v, uint32_t key) {
   return nullptr;
 }
 
+// A +range term's bound at `step` (< widen_steps): docs/matchmaking.md, "Widening".
+double widened_bound(Op op, double number, uint32_t step, const MatcherOptions& o) {
+  const double widen = step * o.range_widen_fraction * std::max(std::fabs(number), 1.0);
+  return (op == Op::ge || op == Op::gt) ? number - widen : number + widen;
+}
+
+bool in_range(Op op, double v, double bound) {
+  switch (op) {
+    case Op::ge: return v >= bound;
+    case Op::gt: return v > bound;
+    case Op::le: return v <= bound;
+    case Op::lt: return v < bound;
+    default: return false;
+  }
+}
+
 bool c_holds(const CTerm& t, double bound, const View& b) {
   if (t.op == Op::any) return lookup(b.strs, t.key) || lookup(b.nums, t.key);
   if (t.op == Op::eq) {
@@ -164,8 +181,7 @@ bool c_accepts(const View& a, uint32_t a_step, const View& b, const MatcherOptio
     const bool range = term.op == Op::ge || term.op == Op::gt || term.op == Op::le || term.op == Op::lt;
     if (term.occur == Occur::must && range) {
       if (a_step >= o.widen_steps) continue;
-      const double widen = a_step * o.range_widen_fraction * std::max(std::fabs(term.number), 1.0);
-      bound = (term.op == Op::ge || term.op == Op::gt) ? term.number - widen : term.number + widen;
+      bound = widened_bound(term.op, term.number, a_step, o);
     }
     const bool h = c_holds(term, bound, b);
     if (term.occur == Occur::must) {
@@ -321,6 +337,13 @@ struct Matcher::Run {
   std::vector<const Ticket*> order;  // oldest first
   std::vector<View> comp;
   std::vector<const IndexKey*> keys_of;
+  // The numeric key most used by +range terms this run (skill, typically) and every
+  // ticket's value of it (NaN: none), contiguous: collect() rejects a candidate outside the
+  // anchor's +ranges on that key without touching the candidate's compiled form. Exact: a
+  // candidate it skips would fail the anchor's query.
+  uint32_t hot_key = UINT32_MAX;
+  std::vector<double> hot;
+  std::vector<std::pair<Op, double>> hot_terms;
   std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
   std::vector<std::pair<uint32_t, double>> arena_nums;
   std::vector<CTerm> arena_terms;
@@ -502,12 +525,20 @@ struct Matcher::Run {
   void collect(uint32_t a, Bucket* src, std::size_t limit, bool& truncated) {
     cands.clear();
     truncated = false;
+    hot_terms.clear();
+    if (hot_key != UINT32_MAX && step[a] < o.widen_steps)
+      for (const CTerm& t : comp[a].terms)
+        if (t.occur == Occur::must && t.key == hot_key &&
+            (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
+          hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
     auto consider = [&](uint32_t p) -> bool {
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
         truncated = true;
         return false;
       }
+      for (const auto& [op, bound] : hot_terms)
+        if (!in_range(op, hot[p], bound)) return true;  // NaN (no such property) fails too
       int score = 0;
       if (mutual(a, p, &score)) cands.push_back({p, score});
       return true;
@@ -561,6 +592,25 @@ std::vector<Match> Matcher::run(TimePoint now) {
     ns += e->c.strs.size();
     nn += e->c.nums.size();
     nt += e->c.terms.size();
+  }
+  {
+    std::unordered_map<uint32_t, std::size_t> uses;
+    for (const CTerm& t : r.arena_terms)
+      if (t.occur == Occur::must && (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
+        ++uses[t.key];
+    std::size_t best_uses = 0;
+    for (auto [key, count] : uses)
+      if (count > best_uses || (count == best_uses && key < r.hot_key)) {
+        best_uses = count;
+        r.hot_key = key;
+      }
+    if (r.hot_key != UINT32_MAX) {
+      r.hot.resize(n);
+      for (std::size_t p = 0; p < n; ++p) {
+        const double* v = lookup(r.comp[p].nums, r.hot_key);
+        r.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
+      }
+    }
   }
   r.step.resize(n);
   r.lo_of.resize(n);
