@@ -467,3 +467,26 @@ TEST(Matcher, ManyKeySetsFallBackToTheSingleIndex) {
     EXPECT_EQ(match.tickets[1], match.tickets[0] + 1) << "each pair shares its key";
   }
 }
+
+// run()'s range pre-filter on the most used range key: a candidate without the property, or
+// outside the widened bound, is skipped; the boundary value and a widened bound are kept.
+TEST(Matcher, RangePrefilterIsExact) {
+  MatcherOptions o{.widen_after = 10s, .widen_steps = 3};
+  Matcher m(o);
+  Ticket a = make(1, 1, 2, 2, "+skill:>=1000 +skill:<1200", at(0ms));
+  a.numeric_properties["skill"] = 1100;
+  Ticket none = make(2, 1, 2, 2, "", at(0ms));                 // no skill at all
+  Ticket text = make(3, 1, 2, 2, "", at(0ms));
+  text.string_properties["skill"] = "1100";                   // a string, not a number
+  Ticket edge_hi = make(4, 1, 2, 2, "-x:*", at(0ms));
+  edge_hi.numeric_properties["skill"] = 1200;                 // < 1200 fails at step 0
+  for (Ticket* t : {&a, &none, &text, &edge_hi}) ASSERT_EQ(m.add(*t), AddResult::ok);
+  auto first = m.run(at(0ms));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].tickets, (std::vector<uint64_t>{2, 3})) << "1 matches nobody at step 0";
+  auto matches = m.run(at(10s));  // step 1: < 1320
+  bool one_with_four = false;
+  for (const Match& match : matches)
+    if (match.tickets == std::vector<uint64_t>{1, 4}) one_with_four = true;
+  EXPECT_TRUE(one_with_four);
+}
