@@ -11,7 +11,8 @@
 //   t.min_count = 2; t.max_count = 4; t.count_multiple = 2; t.created = clock.now();
 //   if (m.add(std::move(t)) != AddResult::ok) ...         // pool full, bad counts, duplicate
 //   m.remove(7);                                           // cancelled: never matched after this
-//   for (const Match& match : m.run(clock.now())) ...      // every matchmaker.interval_ms
+//   for (Match& match : m.run(clock.now())) ...            // every matchmaker.interval_ms;
+//                                            // match.ticket_data: the tickets, moved out
 //
 // Rules every returned match obeys (checked by group_valid()): every member's must / must-not
 // terms (widened for its age) hold against every other member; the total player count lies in
