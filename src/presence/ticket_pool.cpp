@@ -42,6 +42,11 @@ std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& c
   if (multiple > max) return "count_multiple above max_count";
   if (party_size > max) return "the party has more members than max_count";
   if (min < 2 && party_size < 2) return "min_count below 2: a match has two players at least";
+  std::string why;
+  if (!matchmaker::parse_query(add.query(), matchmaker::QueryLimits{config.max_query_bytes, config.max_ticket_properties},
+                               t.parsed, why)) {
+    return "query: " + why;
+  }
   t.query = add.query();
   t.min_count = min;
   t.max_count = max;

@@ -3,6 +3,7 @@
 // answers (matchmaker_ticket, matchmaker_ticket_ended, errors) reach sessions later through
 // the session directory (presence::Deliver), never inline.
 #pragma once
+#include "matchmaker/query.hpp"
 #include "presence/party_store.hpp"
 
 #include <craft/clock.hpp>
@@ -18,12 +19,14 @@ struct Ticket {
   std::string party_id;                    // "" for a solo ticket
   std::vector<v1::MatchedPlayer> players;  // the owner, or every party member: matched together
   std::string query;
+  matchmaker::Query parsed;                // `query`, parsed (docs/matchmaking.md)
   uint32_t min_count = 2, max_count = 2, count_multiple = 1;  // defaults resolved
   TimePoint created{};
 };
 
-// matchmaker_add's fields, checked before anything is parsed or stored: counts and sizes
-// against `config` (and rooms.max_property_bytes per property), numbers finite, text UTF-8.
+// matchmaker_add's fields, checked before anything is stored: counts and sizes against
+// `config` (and rooms.max_property_bytes per property), numbers finite, text UTF-8; then the
+// query is parsed (matchmaker::parse_query: linear, bounded by the same limits).
 // Fills `t` (query, counts) and returns ""; else the reason for BAD_REQUEST.
 std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& config, uint32_t max_property_bytes,
                          uint32_t party_size, Ticket& t);

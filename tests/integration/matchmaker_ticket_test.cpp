@@ -106,9 +106,12 @@ TEST(MatchmakerTicket, LimitsAndBadInputAreRefusedBeforeAnythingIsQueued) {
   EXPECT_EQ(add_error(*a, [](auto& x) { (*x.mutable_string_properties())["big"] = std::string(2000, 'v'); }),
             v1::BAD_REQUEST)
       << "key + value above rooms.max_property_bytes";
+  EXPECT_EQ(add_error(*a, [](auto& x) { x.set_query(":eu"); }), v1::BAD_REQUEST) << "not the query grammar";
+  EXPECT_EQ(add_error(*a, [](auto& x) { x.set_query("+region:\"eu"); }), v1::BAD_REQUEST) << "unclosed quote";
   EXPECT_EQ(server.metric("craft_matchmaker_tickets"), 0) << "nothing refused was queued";
+  EXPECT_EQ(server.metric("craft_errors_total{code=\"BAD_REQUEST\"}"), 12);
 
-  ASSERT_TRUE(add(*a).has_matchmaker_ticket());
+  ASSERT_TRUE(add(*a, [](auto& x) { x.set_query("+mode:duel"); }).has_matchmaker_ticket());
   ASSERT_TRUE(add(*a).has_matchmaker_ticket());
   auto third = add(*a);
   ASSERT_TRUE(third.has_error());
@@ -120,6 +123,7 @@ TEST(MatchmakerTicket, LimitsAndBadInputAreRefusedBeforeAnythingIsQueued) {
   ASSERT_TRUE(full.has_error());
   EXPECT_EQ(full.error().code(), v1::LIMIT_REACHED) << "matchmaker.max_pool_size";
   EXPECT_EQ(server.metric("craft_matchmaker_tickets"), 3);
+  EXPECT_EQ(server.metric("craft_errors_total{code=\"LIMIT_REACHED\"}"), 2) << "codes above 31 are counted apart";
 }
 
 TEST(MatchmakerTicket, TicketsDieWithTheirSession) {

@@ -227,6 +227,7 @@ TEST(Party, LimitsPartyFullMaxRequestsMaxSizeAndOnePartyPerSession) {
   auto full = join(*c, open);
   ASSERT_TRUE(full.has_error());
   EXPECT_EQ(full.error().code(), v1::PARTY_FULL);
+  EXPECT_EQ(server.metric("craft_errors_total{code=\"PARTY_FULL\"}"), 1);
 
   auto second = create(*a, true);
   ASSERT_TRUE(second.has_error());
