@@ -153,6 +153,11 @@ class ServerCore final : public ShardHandler {
   std::atomic<bool> stopping_flag_{false};
   std::mutex accounts_mutex_;
   std::unordered_map<std::string, std::vector<AccountSession>> accounts_;
+  // Before shards_, so they outlive every session a shard's teardown ends.
+  std::mutex directory_mutex_;
+  std::unordered_map<SessionId, AccountSession> directory_;
+  std::unique_ptr<presence::PartyStore> parties_;
+  std::unique_ptr<presence::TicketPool> tickets_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
   std::unique_ptr<net::TlsContext> tls_;  // null: plaintext (tls.cert_file unset)
@@ -164,11 +169,6 @@ class ServerCore final : public ShardHandler {
   uint32_t next_accept_shard_ = 0;  // only the accepting shard touches it
   std::chrono::steady_clock::time_point last_accept_warning_{};
   std::atomic<uint64_t> next_session_id_{1};
-
-  std::mutex directory_mutex_;
-  std::unordered_map<SessionId, AccountSession> directory_;
-  std::unique_ptr<presence::PartyStore> parties_;
-  std::unique_ptr<presence::TicketPool> tickets_;
 
   std::mutex limits_mutex_;
   std::unordered_map<Connection::IpKey, uint32_t, IpHash> per_ip_;

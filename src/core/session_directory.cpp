@@ -23,6 +23,8 @@ bool ServerCore::post_to_session(SessionId id, v1::Envelope e) {
     if (it == directory_.end()) return false;
     entry = it->second;
   }
+  // Stopping: every session is being closed anyway, and the shards may be going away.
+  if (stopping()) return true;
   shard(entry.shard).post([session = std::move(entry.session), e = std::move(e)] {
     if (auto s = session.lock()) s->deliver(e);
   });
