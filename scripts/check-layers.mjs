@@ -23,6 +23,7 @@ export const FOLDERS = {
   api: 'api',
   core: 'core',
   rooms: 'core',
+  presence: 'core',
   // What a program embedding craft uses beside craft::Server (loading the config, stopping
   // on a signal): written against the public headers only, included by no layer.
   config: 'app',
