@@ -111,8 +111,20 @@ void RoomHost::join(JoinRequest request) {
   if (create_rejection_) return fail_join(request, v1::BAD_REQUEST, *create_rejection_, false);
   if (disposed_) return fail_join(request, v1::ROOM_NOT_FOUND, "room " + id_ + " was disposed", true);
   if (find_member(request.client.id)) return fail_join(request, v1::ALREADY_IN_ROOM, "already in room " + id_, false);
+  if (!reservations_.empty()) expire_reservations(shard_.now());
+  if (!request.reservation.empty()) {
+    // Someone else's token is refused without using it up: only its session may spend it.
+    auto it = reservations_.find(request.reservation);
+    if (it == reservations_.end() || it->second.session != request.client.id) {
+      return fail_join(request, v1::RESERVATION_INVALID,
+                       "the seat reservation is unknown, used, expired or not yours", false);
+    }
+    reservations_.erase(it);  // once: spent even if room code refuses the join below
+  }
   if (locked_) return fail_join(request, v1::ROOM_LOCKED, "room " + id_ + " is locked", true);
-  if (members_.size() >= max_clients_) return fail_join(request, v1::ROOM_FULL, "room " + id_ + " is full", true);
+  // Reserved seats count against max_clients; a spent reservation's seat was counted already.
+  if (members_.size() + reservations_.size() >= max_clients_ && request.reservation.empty())
+    return fail_join(request, v1::ROOM_FULL, "room " + id_ + " is full", true);
   JoinResult verdict;
   if (!guarded("on_join", [&] { verdict = room_->on_join(request.client, request.options); }))
     return fail_join(request, v1::INTERNAL, std::string(room_error_message), false);
@@ -306,9 +318,24 @@ void RoomHost::sweep(TimePoint now) {
     for (auto id : due) leave(id, "timeout", true);
     if (disposed_) return;
   }
-  if (!empty_since_) return;
+  if (!reservations_.empty()) {
+    expire_reservations(now);
+    // A matched room nobody came to: empty from the moment its last reservation lapsed.
+    if (reservations_.empty() && clients_.empty() && !empty_since_) empty_since_ = now;
+  }
+  if (!empty_since_ || !reservations_.empty()) return;  // a reserved seat keeps the room
   auto grace = std::chrono::milliseconds(core_of(shard_).config().rooms.empty_dispose_ms);
   if (now - *empty_since_ >= grace) dispose("empty");
+}
+
+void RoomHost::reserve(std::string token, SessionId who, TimePoint expires) {
+  if (disposed_) return;
+  reservations_.insert_or_assign(std::move(token), Reservation{who, expires});
+}
+
+void RoomHost::expire_reservations(TimePoint now) {
+  auto expired = std::erase_if(reservations_, [&](const auto& r) { return now >= r.second.expires; });
+  if (expired > 0) shard_.metrics().reservations_expired.add(expired);
 }
 
 const Client* RoomHost::find_client(SessionId id) const {

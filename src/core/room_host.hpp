@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace craft::store {
@@ -36,6 +37,7 @@ struct JoinRequest {
   std::string options;
   uint32_t cid = 0;
   JoinMode mode = JoinMode::join;
+  std::string reservation;  // RoomJoin.reservation: a matched seat (reserve())
 };
 
 // What room listings show; guarded by World's mutex, written by the room's shard.
@@ -80,6 +82,10 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   // Runs the ticks due at `now` and re-arms the timer. Public so tests can drive it.
   void advance(TimePoint now);
   void sweep(TimePoint now);
+  // Seat reservations (a match, core/matchmaking.cpp): `token` lets session `who` join once
+  // before `expires`, even past max_clients (the seat is counted from now on). Unused ones
+  // expire lazily, at joins and sweeps (craft_reservations_expired_total).
+  void reserve(std::string token, SessionId who, TimePoint expires);
 
   // Backends of the Room API.
   void send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender);
@@ -167,6 +173,12 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   TickScheduler scheduler_;
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
+  struct Reservation {
+    SessionId session;
+    TimePoint expires;
+  };
+  std::unordered_map<std::string, Reservation> reservations_;  // token -> seat
+  void expire_reservations(TimePoint now);
   // Metadata, properties (core/room_properties.cpp).
   RoomTypeOptions type_options_;
   Properties metadata_;

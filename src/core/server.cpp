@@ -125,6 +125,8 @@ void ServerCore::start() {
   accept_retry_.emplace(shards_[0]->context());
   accept_next(*http_acceptor_, Connection::Transport::http);
   if (tcp_acceptor_) accept_next(*tcp_acceptor_, Connection::Transport::tcp);
+  matchmaker_timer_.emplace(shards_[0]->context());
+  arm_matchmaker();
   for (auto& s : shards_) s->start();
 }
 
@@ -266,6 +268,7 @@ void ServerCore::stop() {
     if (http_acceptor_) http_acceptor_->close(ec);
     if (tcp_acceptor_) tcp_acceptor_->close(ec);
     accept_retry_->cancel();
+    matchmaker_timer_->cancel();
   });
   for (auto& s : shards_) {
     s->post([shard = s.get()] { shard->begin_shutdown(close_code::going_away); });

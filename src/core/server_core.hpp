@@ -110,6 +110,13 @@ class ServerCore final : public ShardHandler {
   // Matchmaker tickets (presence/ticket_pool.hpp); any thread.
   presence::TicketPool& tickets() { return *tickets_; }
 
+  // The matchmaker (core/matchmaking.cpp): every matchmaker.interval_ms on shard 0, one pass
+  // of the ticket pool; each match gets a private room of matchmaker.room_type with one seat
+  // reservation per player, and match_found to every matched session.
+  void arm_matchmaker();
+  void run_matchmaker();
+  void start_match(std::vector<presence::Ticket> tickets);
+
   // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.
   void add_room(uint32_t shard, RoomHost* room);
   void remove_room(uint32_t shard, RoomHost* room);
@@ -164,6 +171,7 @@ class ServerCore final : public ShardHandler {
   std::optional<asio::ip::tcp::acceptor> http_acceptor_;
   std::optional<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::optional<asio::steady_timer> accept_retry_;
+  std::optional<asio::steady_timer> matchmaker_timer_;  // on shard 0
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;
   uint32_t next_accept_shard_ = 0;  // only the accepting shard touches it

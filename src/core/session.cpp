@@ -406,7 +406,7 @@ void Session::handle_join(const v1::Envelope& e) {
   if (!room_slot_available(e.cid())) return;
   auto room = core().world().find(j.room_id());
   if (!room) return send_error(e.cid(), v1::ROOM_NOT_FOUND, "no room " + j.room_id());
-  request_join(std::move(room), e.cid(), j.options(), JoinMode::join);
+  request_join(std::move(room), e.cid(), j.options(), JoinMode::join, j.reservation());
 }
 
 void Session::handle_join_or_create(const v1::Envelope& e) {
@@ -445,12 +445,13 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
       });
 }
 
-void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
+void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode,
+                           std::string reservation) {
   ++pending_joins_;
   detail::JoinRequest request{std::static_pointer_cast<Session>(shared_from_this()),
                               identity_ ? Client{id_, name_, identity_->account_id, identity_->username}
                                         : Client{id_, name_},
-                              std::move(options), cid, mode};
+                              std::move(options), cid, mode, std::move(reservation)};
   auto* host = room.get();
   host->shard().dispatch([room = std::move(room), request = std::move(request)]() mutable {
     room->join(std::move(request));

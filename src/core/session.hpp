@@ -108,7 +108,7 @@ class Session final : public Connection {
   void handle_room_data(const v1::Envelope& e);
   void handle_room_list(const v1::Envelope& e);
   void request_join(std::shared_ptr<detail::RoomHost> room, uint32_t cid, std::string options,
-                    detail::JoinMode mode);
+                    detail::JoinMode mode, std::string reservation = {});
   bool room_slot_available(uint32_t cid);
   void reject_if_over_limit();
   // The client a trusted proxy named (X-Forwarded-For, PROXY header): the connection counts

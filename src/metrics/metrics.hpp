@@ -79,6 +79,8 @@ struct ShardMetrics {
   Counter room_filters_refused;  // filters past rooms.max_filter_conditions or otherwise bad
   Counter lobby_subscriptions;   // gauge: live lobby subscriptions
   Counter lobby_updates;         // lobby_update messages sent (the first page included)
+  Counter matchmaker_matches;    // matches formed, counted on the match room's shard
+  Counter reservations_expired;  // seat reservations that lapsed unused
   Counter property_conflicts;    // properties_set refused with PROPERTY_CONFLICT
   Counter tls_handshakes;          // TLS handshakes completed (tls.cert_file set)
   Counter tls_handshake_failures;  // TLS connections that ended before the handshake finished

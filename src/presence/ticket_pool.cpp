@@ -1,6 +1,7 @@
 // The in-process ticket pool (presence/ticket_pool.hpp).
 #include "presence/ticket_pool.hpp"
 
+#include "matchmaker/matcher.hpp"
 #include "net/ws_codec.hpp"
 
 #include <cmath>
@@ -60,7 +61,11 @@ class LocalTicketPool final : public TicketPool {
  public:
   LocalTicketPool(const MatchmakerConfig& config, Deliver deliver,
                   std::function<void(const std::string&, const std::string&)> party_ticket_gone)
-      : config_(config), deliver_(std::move(deliver)), party_ticket_gone_(std::move(party_ticket_gone)) {}
+      : config_(config),
+        deliver_(std::move(deliver)),
+        party_ticket_gone_(std::move(party_ticket_gone)),
+        matcher_(matchmaker::MatcherOptions{.max_pool_size = config.max_pool_size,
+                                            .widen_after = std::chrono::milliseconds(config.widen_after_ms)}) {}
 
   std::string add(Ticket t, uint32_t cid) override {
     v1::Envelope reply;
@@ -75,9 +80,15 @@ class LocalTicketPool final : public TicketPool {
                          ") tickets are queued already");
       } else if (tickets_.size() >= config_.max_pool_size) {
         error(reply, "the matchmaker's pool is full (matchmaker.max_pool_size); try again later");
+      } else if (auto added = matcher_.add(to_matcher(t, next_number_)); added != matchmaker::AddResult::ok) {
+        // check_ticket saw to the counts; kept so a disagreement refuses instead of losing a ticket.
+        error(reply, added == matchmaker::AddResult::pool_full ? "the matchmaker's pool is full" : "bad counts");
+        if (added != matchmaker::AddResult::pool_full) reply.mutable_error()->set_code(v1::BAD_REQUEST);
       } else {
         id = random_id();
         t.id = id;
+        t.number = next_number_++;
+        numbers_.emplace(t.number, id);
         mine.push_back(id);
         tickets_.emplace(id, std::move(t));
         reply.mutable_matchmaker_ticket()->set_ticket(id);
@@ -132,6 +143,8 @@ class LocalTicketPool final : public TicketPool {
         auto t = tickets_.find(id);
         if (t == tickets_.end()) continue;
         if (!t->second.party_id.empty()) parties.emplace_back(t->second.party_id, id);
+        matcher_.remove(t->second.number);
+        numbers_.erase(t->second.number);
         tickets_.erase(t);
       }
       count_.store(tickets_.size(), std::memory_order_relaxed);
@@ -141,6 +154,35 @@ class LocalTicketPool final : public TicketPool {
 
   uint64_t count() const override { return count_.load(std::memory_order_relaxed); }
 
+  std::vector<std::vector<Ticket>> run(TimePoint now) override {
+    std::vector<std::vector<Ticket>> out;
+    std::vector<std::pair<std::string, std::string>> parties;  // (party, ticket)
+    {
+      std::lock_guard lock(mutex_);
+      if (tickets_.empty()) return out;
+      for (auto& match : matcher_.run(now)) {
+        std::vector<Ticket> group;
+        for (auto number : match.tickets) {
+          auto n = numbers_.find(number);
+          if (n == numbers_.end()) continue;
+          auto it = tickets_.find(n->second);
+          numbers_.erase(n);
+          if (it == tickets_.end()) continue;
+          auto& mine = by_owner_[it->second.owner];
+          std::erase(mine, it->first);
+          if (mine.empty()) by_owner_.erase(it->second.owner);
+          if (!it->second.party_id.empty()) parties.emplace_back(it->second.party_id, it->first);
+          group.push_back(std::move(it->second));
+          tickets_.erase(it);
+        }
+        if (!group.empty()) out.push_back(std::move(group));
+      }
+      count_.store(tickets_.size(), std::memory_order_relaxed);
+    }
+    for (auto& [party, id] : parties) party_ticket_gone_(party, id);
+    return out;
+  }
+
  private:
   using Tickets = std::unordered_map<std::string, Ticket>;
 
@@ -149,8 +191,28 @@ class LocalTicketPool final : public TicketPool {
     e.mutable_error()->set_message(std::move(message));
   }
 
+  // The matcher's view of `t`: its players by session id, the owner's properties (a party
+  // ticket carries the leader's for every member).
+  static matchmaker::Ticket to_matcher(const Ticket& t, uint64_t number) {
+    matchmaker::Ticket m;
+    m.id = number;
+    for (auto& p : t.players) m.members.push_back(p.presence().session_id());
+    if (!t.players.empty()) {
+      for (auto& [k, v] : t.players.front().string_properties()) m.string_properties.emplace(k, v);
+      for (auto& [k, v] : t.players.front().numeric_properties()) m.numeric_properties.emplace(k, v);
+    }
+    m.query = t.parsed;
+    m.min_count = t.min_count;
+    m.max_count = t.max_count;
+    m.count_multiple = t.count_multiple;
+    m.created = t.created;
+    return m;
+  }
+
   // Under mutex_: drops the ticket; returns its party ("" if solo).
   std::string erase(Tickets::iterator it) {
+    matcher_.remove(it->second.number);
+    numbers_.erase(it->second.number);
     auto owner = it->second.owner;
     auto party = std::move(it->second.party_id);
     auto& mine = by_owner_[owner];
@@ -178,6 +240,9 @@ class LocalTicketPool final : public TicketPool {
   Tickets tickets_;
   std::unordered_map<SessionId, std::vector<std::string>> by_owner_;
   std::atomic<uint64_t> count_{0};
+  matchmaker::Matcher matcher_;                          // under mutex_
+  std::unordered_map<uint64_t, std::string> numbers_;   // matcher id -> ticket id
+  uint64_t next_number_ = 1;
 };
 
 }  // namespace

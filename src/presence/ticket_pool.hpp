@@ -22,6 +22,7 @@ struct Ticket {
   matchmaker::Query parsed;                // `query`, parsed (docs/matchmaking.md)
   uint32_t min_count = 2, max_count = 2, count_multiple = 1;  // defaults resolved
   TimePoint created{};
+  uint64_t number = 0;                     // set by the pool: the ticket's id in its matcher
 };
 
 // matchmaker_add's fields, checked before anything is stored: counts and sizes against
@@ -46,11 +47,20 @@ class TicketPool {
   // The session ended: its tickets go without a word (nobody is left to tell).
   virtual void session_ended(SessionId owner) = 0;
   virtual uint64_t count() const = 0;  // tickets waiting (craft_matchmaker_tickets)
+  // One matchmaking pass at `now` (docs/matchmaking.md): the matches formed, each the
+  // tickets matched together, which have left the pool (their parties learn it through
+  // party_ticket_gone; their owners hear nothing from the pool: the caller sends
+  // match_found or "room failed"). Cheap when the pool is empty. Called on one shard only
+  // (ServerCore's matchmaker timer, shard 0); synchronous for the in-process pool: a shared
+  // pool (issue 14) runs its matcher in one place and hands the matches to that caller.
+  virtual std::vector<std::vector<Ticket>> run(TimePoint now) = 0;
 };
 
 // `party_ticket_gone(party_id, ticket)`: a party's ticket left the pool (cancelled, its
 // owner ended, matched), so the party store clears PartyState.ticket; called with no lock
 // of the pool's held.
+// The local pool mirrors every add/remove into a craft::matchmaker::Matcher (options from
+// `config`: max_pool_size, widen_after_ms).
 std::unique_ptr<TicketPool> make_local_ticket_pool(
     const MatchmakerConfig& config, Deliver deliver,
     std::function<void(const std::string& party_id, const std::string& ticket)> party_ticket_gone);

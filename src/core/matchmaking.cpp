@@ -1,0 +1,159 @@
+// The matchmaker loop (docs/matchmaking.md, docs/protocol.md §4.18): a timer on shard 0 runs
+// one pass of the ticket pool every matchmaker.interval_ms; each match becomes a private room
+// of matchmaker.room_type with one seat reservation per matched player, and every matched
+// session gets match_found with its own reservation through the session directory.
+#include "core/server_core.hpp"
+#include "net/shard.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace craft::detail {
+
+namespace {
+
+// JSON string text for `s` (UTF-8 already: tickets and names are checked on the way in).
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// The room's create options (documented in docs/matchmaking.md, "The match room"):
+// {"match_id": "...", "players": [{"session": "<id>", "name": "...",
+//   "string_properties": {...}, "numeric_properties": {...}}, ...]}. The session id is a
+// string: 64-bit ids do not survive every JSON reader's doubles.
+std::string match_options(const std::string& match_id, const std::vector<presence::Ticket>& tickets) {
+  std::string out = "{\"match_id\":";
+  json_string(out, match_id);
+  out += ",\"players\":[";
+  bool first = true;
+  for (auto& t : tickets) {
+    for (auto& p : t.players) {
+      if (!first) out += ',';
+      first = false;
+      out += "{\"session\":";
+      json_string(out, std::to_string(p.presence().session_id()));
+      out += ",\"name\":";
+      json_string(out, p.presence().name());
+      out += ",\"string_properties\":{";
+      bool f = true;
+      for (auto& [k, v] : p.string_properties()) {
+        if (!f) out += ',';
+        f = false;
+        json_string(out, k);
+        out += ':';
+        json_string(out, v);
+      }
+      out += "},\"numeric_properties\":{";
+      f = true;
+      for (auto& [k, v] : p.numeric_properties()) {
+        if (!f) out += ',';
+        f = false;
+        json_string(out, k);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, ":%.17g", v);  // finite: check_ticket refused the rest
+        out += buf;
+      }
+      out += "}}";
+    }
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace
+
+void ServerCore::arm_matchmaker() {
+  matchmaker_timer_->expires_after(std::chrono::milliseconds(std::max<uint32_t>(1, config_.matchmaker.interval_ms)));
+  matchmaker_timer_->async_wait([this](const std::error_code& ec) {
+    if (ec || stopping()) return;
+    run_matchmaker();
+    arm_matchmaker();
+  });
+}
+
+void ServerCore::run_matchmaker() {
+  if (tickets_->count() == 0) return;  // the common case: nothing to look at
+  for (auto& match : tickets_->run(clock_.now())) start_match(std::move(match));
+}
+
+void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
+  const auto& mm = config_.matchmaker;
+  auto match_id = presence::random_id();
+  int error = 0;
+  std::string message;
+  auto room = world_.create(mm.room_type, /*is_private=*/true, match_options(match_id, tickets), error, message);
+  std::vector<std::pair<SessionId, std::string>> owners;  // (submitter, ticket)
+  for (auto& t : tickets) owners.emplace_back(t.owner, t.id);
+  auto room_failed = [this, owners] {
+    for (auto& [owner, ticket] : owners) {
+      v1::Envelope e;
+      e.mutable_matchmaker_ticket_ended()->set_ticket(ticket);
+      e.mutable_matchmaker_ticket_ended()->set_reason("room failed");
+      post_to_session(owner, std::move(e));
+    }
+  };
+  if (!room) {
+    spdlog::warn("matchmaker: match {} got no room of type '{}': {}", match_id, mm.room_type, message);
+    return room_failed();
+  }
+
+  // One match_found per player, each with its own token; the players list is shared.
+  v1::MatchFound common;
+  common.set_match_id(match_id);
+  common.set_room_id(room->id());
+  common.set_room_type(mm.room_type);
+  common.set_reservation_ttl_ms(mm.reservation_ttl_ms);
+  for (auto& t : tickets) {
+    for (auto& p : t.players) *common.add_players() = p;
+  }
+  struct Seat {
+    SessionId session;
+    std::string token;
+    v1::Envelope found;
+  };
+  std::vector<Seat> seats;
+  for (auto& t : tickets) {
+    for (auto& p : t.players) {
+      Seat seat{p.presence().session_id(), presence::random_id(), {}};
+      auto* f = seat.found.mutable_match_found();
+      *f = common;
+      f->set_ticket(t.id);
+      f->set_reservation(seat.token);
+      seats.push_back(std::move(seat));
+    }
+  }
+  auto expires = clock_.now() + std::chrono::milliseconds(mm.reservation_ttl_ms);
+  // The seats are in place on the room's shard before anyone hears of them, so no join can
+  // overtake its own reservation.
+  auto* host = room.get();
+  host->shard().dispatch([this, room = std::move(room), seats = std::move(seats), expires, room_failed]() mutable {
+    // on_create runs now, with the players in its options, and puts the room on its shard's
+    // sweep (so one nobody comes to is disposed once its reservations lapse).
+    room->open();
+    if (room->disposed()) {
+      spdlog::warn("matchmaker: the room of match {} refused its options or failed", room->id());
+      return room_failed();
+    }
+    room->shard().metrics().matchmaker_matches.add();  // on the room's shard: its counters are its own
+    for (auto& s : seats) room->reserve(s.token, s.session, expires);
+    for (auto& s : seats) post_to_session(s.session, std::move(s.found));
+  });
+}
+
+}  // namespace craft::detail
