@@ -211,3 +211,32 @@ TEST(Match, ARoomTypeThatCannotBeCreatedEndsTheTicketsWithRoomFailed) {
   EXPECT_TRUE(b->wait_for([](const v1::Envelope& e) { return e.has_matchmaker_ticket_ended(); }, 5s));
   EXPECT_EQ(server.metric("craft_matchmaker_matches_total"), 0);
 }
+
+TEST(Match, ReservedSeatsCountAgainstMaxClientsAndAnUnvisitedRoomIsDisposed) {
+  auto flags = fast;
+  flags.insert(flags.end(), {"--rooms.max-clients", "2", "--matchmaker.reservation-ttl-ms", "400",
+                             "--rooms.empty-dispose-ms", "0"});
+  CraftdProcess server(flags);
+  auto a = hello(server, "alice");
+  auto b = hello(server, "bob");
+  auto c = hello(server, "carol");
+  ASSERT_TRUE(queue(*a, 2).has_matchmaker_ticket());
+  ASSERT_TRUE(queue(*b, 2).has_matchmaker_ticket());
+  auto fa = match_found(*a);
+  auto fb = match_found(*b);
+  ASSERT_TRUE(fa && fb);
+  EXPECT_EQ(server.metric("craft_rooms"), 1) << "the match room exists before anyone joins";
+
+  // Both seats of the 2-seat room are reserved: a join by id without a reservation is full.
+  auto full = join(*c, fa->room_id(), "");
+  ASSERT_TRUE(full.has_error()) << full.DebugString();
+  EXPECT_EQ(full.error().code(), v1::ROOM_FULL);
+
+  // Nobody comes: both reservations lapse, the seats free up, and the empty room goes.
+  EXPECT_TRUE(metric_becomes(server, "craft_reservations_expired_total", 2));
+  EXPECT_TRUE(metric_becomes(server, "craft_rooms", 0));
+  auto gone = join(*a, fa->room_id(), fa->reservation());
+  ASSERT_TRUE(gone.has_error());
+  EXPECT_TRUE(gone.error().code() == v1::ROOM_NOT_FOUND || gone.error().code() == v1::RESERVATION_INVALID)
+      << gone.DebugString();
+}
