@@ -120,5 +120,29 @@ TEST(SdkLobbyList, ResetAddedUpdatedRemovedEnded) {
   EXPECT_TRUE(list.apply(next).added.empty());
 }
 
+// sdk/cpp/README.md's example, compiled (not run: it needs a server) so it stays true.
+[[maybe_unused]] void readme_example(Client& client) {
+  using namespace std::chrono_literals;
+  ListOptions opts;
+  opts.filter = filter({equals("mode", "ctf")}, /*free_seats=*/true);
+  opts.sort = {sort_by("clients", /*descending=*/true)};
+  opts.limit = 20;
+  auto page = client.list_rooms("arena", opts);           // page.rooms(), page.more()
+  auto first = client.lobby_subscribe("arena", opts);
+  LobbyList lobby;
+  lobby.apply(first);
+  client.on_event = [&](const craft::v1::Envelope& e) {
+    if (e.has_lobby_update()) lobby.apply(e.lobby_update());
+  };
+  auto joined = client.join_or_create("arena", R"({"mode":"ctf"})", filter({equals("mode", "ctf")}));
+  RoomProperties props(joined);
+  props.apply(client.set_properties(joined.room_id(), {{"turn", PlainValue(4.0)}}, {{0, "turn", PlainValue(3.0)}}));
+  craft::v1::MatchmakerAdd ticket;
+  ticket.set_min_count(2);
+  client.matchmaker_add(ticket);
+  auto match = client.wait_for([](const craft::v1::Envelope& e) { return e.has_match_found(); }, 10s);
+  if (match) client.join_match(match->match_found());
+}
+
 }  // namespace
 }  // namespace craft::client

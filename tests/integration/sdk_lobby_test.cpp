@@ -32,6 +32,23 @@ std::string missing(Client& c, v1::Envelope probe) {
       GTEST_SKIP() << "craftd has not got this yet: " << why;         \
   } while (0)
 
+ListOptions page(uint32_t offset, uint32_t limit) {
+  ListOptions o;
+  o.offset = offset;
+  o.limit = limit;
+  return o;
+}
+ListOptions where(v1::RoomFilter f) {
+  ListOptions o;
+  o.filter = std::move(f);
+  return o;
+}
+ListOptions sorted_by(std::vector<v1::RoomSort> sort) {
+  ListOptions o;
+  o.sort = std::move(sort);
+  return o;
+}
+
 std::vector<std::string> ids(const google::protobuf::RepeatedPtrField<v1::RoomInfo>& rooms, const std::set<std::string>& ours) {
   std::vector<std::string> out;
   for (const auto& r : rooms)
@@ -50,20 +67,20 @@ TEST(SdkLobby, ListRoomsPagesFiltersSortsAndJoinOrCreatePicks) {
   auto r3 = b->create("relay").room_id();
   std::set<std::string> ours{r1, r2, r3};
 
-  auto first = a->list_rooms("relay", ListOptions{.limit = 2});
+  auto first = a->list_rooms("relay", page(0, 2));
   EXPECT_EQ(first.rooms_size(), 2);
   EXPECT_TRUE(first.more());
-  auto rest = a->list_rooms("relay", ListOptions{.offset = 2, .limit = 100});
+  auto rest = a->list_rooms("relay", page(2, 100));
   EXPECT_FALSE(rest.more());
   auto all = ids(first.rooms(), ours);
   for (auto& id : ids(rest.rooms(), ours)) all.push_back(id);
   EXPECT_EQ(all, (std::vector<std::string>{r1, r2, r3}));
 
-  auto busy = b->list_rooms("relay", ListOptions{.filter = filter({in_range("clients", 2.0, std::nullopt)})});
+  auto busy = b->list_rooms("relay", where(filter({in_range("clients", 2.0, std::nullopt)})));
   EXPECT_EQ(ids(busy.rooms(), ours), std::vector<std::string>{r2});
-  auto sorted = a->list_rooms("relay", ListOptions{.sort = {sort_by("clients", true), sort_by("created")}});
+  auto sorted = a->list_rooms("relay", sorted_by({sort_by("clients", true), sort_by("created")}));
   EXPECT_EQ(ids(sorted.rooms(), ours), (std::vector<std::string>{r2, r1, r3}));
-  EXPECT_EQ(a->list_rooms("relay", ListOptions{.filter = filter({equals("clients", PlainValue(99.0))})}).rooms_size(), 0);
+  EXPECT_EQ(a->list_rooms("relay", where(filter({equals("clients", PlainValue(99.0))}))).rooms_size(), 0);
 
   auto c = hello(server, "c", Transport::tcp);
   auto picked = c->join_or_create("relay", "", filter({}, true), {sort_by("clients", true)});
@@ -75,7 +92,7 @@ TEST(SdkLobby, LobbySubscriptionFollowsRoomsUntilUnsubscribed) {
   auto watcher = hello(server, "watcher", Transport::websocket, Format::json);
   SKIP_WITHOUT(*watcher, mutable_lobby_unsubscribe()->set_subscription(999));
   LobbyList lobby;
-  auto first = watcher->lobby_subscribe("relay", ListOptions{.filter = filter({}, true)});
+  auto first = watcher->lobby_subscribe("relay", where(filter({}, true)));
   EXPECT_TRUE(first.reset());
   lobby.apply(first);
   EXPECT_GT(lobby.subscription(), 0u);
