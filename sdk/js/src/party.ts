@@ -64,7 +64,7 @@ export function partyStateOf(s: PartyStateMessage): PartyState {
  * closed party without an invitation...), LIMIT_REACHED (party.max_requests), BAD_REQUEST.
  */
 export class Parties extends Emitter<PartyEvents> {
-  /** The parties you are in, by id, as of their last "state". */
+  /** The parties you are in (or asked to join: you are in `requests`), by id, as of their last "state". */
   readonly parties = new Map<string, PartyState>();
 
   /** @internal */
@@ -103,7 +103,7 @@ export class Parties extends Emitter<PartyEvents> {
   invite(partyId: string, sessionId: string): Promise<PartyState | undefined> {
     return this.request({ case: "partyInvite", value: { partyId, sessionId: BigInt(sessionId) } });
   }
-  /** Game data to every party member (a "data" event there, sender = you); a string as UTF-8, an object as JSON. No reply. */
+  /** Game data to every other party member (a "data" event there, sender = you); a string as UTF-8, an object as JSON. No reply. */
   send(partyId: string, op: number, data?: Uint8Array | string | object): void {
     this.sendEnvelope({ case: "partyData", value: { partyId, op, data: toBytes(data) } });
   }

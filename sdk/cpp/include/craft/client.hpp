@@ -157,8 +157,8 @@ class Client {
   // Cancels a ticket; returns the matchmaker_ticket_ended reply (reason "cancelled").
   v1::MatchmakerTicketEnded matchmaker_remove(std::string ticket);
   // Parties. party_create returns the new party's state; the others return the party state
-  // when the server answers with one (nullopt otherwise, e.g. a join request to a closed
-  // party). Every member also gets party_state events on each change; party_invite events
+  // when the server answers with one (nullopt otherwise; a join request to a closed party
+  // is answered with the state listing you in requests). Every member also gets party_state events on each change; party_invite events
   // (from = the leader) are invitations; party_data events carry party_send's data;
   // party_left events tell you are out. Errors: NOT_FOUND, PARTY_FULL, PERMISSION_DENIED
   // (not the leader, a closed party), LIMIT_REACHED (party.max_requests), BAD_REQUEST.
@@ -169,7 +169,7 @@ class Client {
   std::optional<v1::PartyState> party_kick(std::string party_id, uint64_t session_id);
   std::optional<v1::PartyState> party_accept(std::string party_id, uint64_t session_id);
   std::optional<v1::PartyState> party_invite(std::string party_id, uint64_t session_id);
-  // Game data to every party member; no reply.
+  // Game data to every other party member (party_data events, sender stamped); no reply.
   void party_send(const std::string& party_id, uint32_t op, std::string_view data);
   // Room data: no reply expected. Empty targets = everyone in the room.
   void send(const std::string& room_id, uint32_t op, std::string_view data, std::vector<uint64_t> targets = {});
