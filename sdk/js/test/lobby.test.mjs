@@ -146,9 +146,9 @@ group("matchmaker", "two tickets match: both get the match and join its room wit
   const b = await connect("b", "json");
   const matchA = next((cb) => a.matchmaker.on("match", cb), () => true, 15000);
   const matchB = next((cb) => b.matchmaker.on("match", cb), () => true, 15000);
-  const ta = await a.matchmaker.add({ stringProperties: { mode: "sdk-test" }, minCount: 2 });
+  const ta = await a.matchmaker.add({ stringProperties: { mode: "sdk" }, query: "+mode:sdk", minCount: 2 });
   assert.ok(a.matchmaker.tickets.has(ta));
-  const tb = await b.matchmaker.add({ stringProperties: { mode: "sdk-test" }, minCount: 2 });
+  const tb = await b.matchmaker.add({ stringProperties: { mode: "sdk" }, numericProperties: { elo: 1500 }, query: "+mode:sdk", minCount: 2 });
   const [ma, mb] = await Promise.all([matchA, matchB]);
   assert.equal(ma.ticket, ta);
   assert.equal(mb.ticket, tb);
@@ -172,6 +172,9 @@ group("matchmaker", "a removed ticket ends with \"cancelled\"", async () => {
   const t = await a.matchmaker.add({ stringProperties: { mode: "nobody-else" }, query: "", minCount: 3 });
   assert.equal(await a.matchmaker.remove(t), "cancelled");
   assert.deepEqual(await ended, { ticket: t, reason: "cancelled" });
+  assert.equal(a.matchmaker.tickets.size, 0);
+  await assert.rejects(a.matchmaker.add({ query: "+mode:" + "x".repeat(2000) }), (e) => e instanceof CraftError && e.code === "BAD_REQUEST");
+  await assert.rejects(a.matchmaker.add({ minCount: 5, maxCount: 3 }), (e) => e.code === "BAD_REQUEST");
   assert.equal(a.matchmaker.tickets.size, 0);
   await a.close();
 });
