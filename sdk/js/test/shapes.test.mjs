@@ -104,3 +104,39 @@ test("a room's properties: the join state, then changes in version order; stale 
   room.handle(server('{"presence":{"roomId":"R","leaves":[{"sessionId":"2","name":"b"}]}}'));
   assert.deepEqual(room.playerProperties("2"), {});
 });
+
+test("parties: state, invitation, data and left from the server's JSON; matches and ended tickets", async () => {
+  const { Parties, Matchmaker } = await import("../dist/esm/index.js");
+  const unused = () => { throw new Error("no requests in this test"); };
+  const parties = new Parties(unused, unused);
+  const seen = [];
+  for (const ev of ["state", "invitation", "data", "left"]) parties.on(ev, (v) => seen.push([ev, v]));
+  parties.handle(server('{"partyState":{"partyId":"P","leader":"7","maxSize":4,"members":[{"sessionId":"7","name":"lead"},{"sessionId":"9"}],"requests":[{"sessionId":"11"}]}}'));
+  const p = parties.parties.get("P");
+  assert.deepEqual({ leader: p.leader, open: p.open, maxSize: p.maxSize, ticket: p.ticket }, { leader: "7", open: false, maxSize: 4, ticket: "" });
+  assert.deepEqual(p.members.map((m) => m.sessionId), ["7", "9"]);
+  assert.deepEqual(p.requests.map((m) => m.sessionId), ["11"]);
+  parties.handle(server('{"partyInvite":{"partyId":"Q","from":{"sessionId":"3","name":"x"}}}'));
+  parties.handle(server('{"partyData":{"partyId":"P","op":2,"data":"aGk=","sender":"7"}}'));
+  assert.equal(parties.handle(server('{"roomData":{"roomId":"R"}}')), false);
+  parties.handle(server('{"partyLeft":{"partyId":"P","reason":"kicked"}}'));
+  assert.equal(parties.parties.size, 0);
+  assert.deepEqual(seen.map(([ev]) => ev), ["state", "invitation", "data", "left"]);
+  assert.deepEqual(seen[1][1], { partyId: "Q", from: { sessionId: "3", name: "x", accountId: "" } });
+  assert.equal(new TextDecoder().decode(seen[2][1].data), "hi");
+  assert.deepEqual(seen[3][1], { partyId: "P", reason: "kicked" });
+
+  const mm = new Matchmaker(unused);
+  const events = [];
+  mm.on("match", (m) => events.push(["match", m]));
+  mm.on("ticketEnded", (t) => events.push(["ended", t]));
+  mm.tickets.add("T1").add("T2").add("T3");
+  mm.matched(server('{"matchFound":{"ticket":"T1","matchId":"M","roomId":"R","roomType":"relay","reservation":"S","reservationTtlMs":15000,' +
+    '"players":[{"presence":{"sessionId":"7","name":"a"},"stringProperties":{"region":"eu"},"numericProperties":{"elo":1500},"partyId":"P"}]}}').body.value);
+  mm.ended(server('{"matchmakerTicketEnded":{"ticket":"T2","reason":"party changed"}}').body.value);
+  mm.dropAll("session ended");
+  assert.equal(mm.tickets.size, 0);
+  assert.deepEqual(events[0][1], { ticket: "T1", matchId: "M", roomId: "R", roomType: "relay", reservation: "S", reservationTtlMs: 15000,
+    players: [{ sessionId: "7", name: "a", accountId: "", stringProperties: { region: "eu" }, numericProperties: { elo: 1500 }, partyId: "P" }] });
+  assert.deepEqual(events.slice(1), [["ended", { ticket: "T2", reason: "party changed" }], ["ended", { ticket: "T3", reason: "session ended" }]]);
+});
