@@ -158,10 +158,11 @@ class Client {
   v1::MatchmakerTicketEnded matchmaker_remove(std::string ticket);
   // Parties. party_create returns the new party's state; the others return the party state
   // when the server answers with one (nullopt otherwise; a join request to a closed party
-  // is answered with the state listing you in requests). Every member also gets party_state events on each change; party_invite events
-  // (from = the leader) are invitations; party_data events carry party_send's data;
-  // party_left events tell you are out. Errors: NOT_FOUND, PARTY_FULL, PERMISSION_DENIED
-  // (not the leader, a closed party), LIMIT_REACHED (party.max_requests), BAD_REQUEST.
+  // is answered with the state listing you in requests). Every member also gets party_state
+  // events on each change; party_invite events (from = the leader) are invitations;
+  // party_data events carry party_send's data; party_left events tell you are out.
+  // Errors: NOT_FOUND, PARTY_FULL, PERMISSION_DENIED (not the leader), INVALID_TARGET,
+  // LIMIT_REACHED (one party per session, party.max_requests), BAD_REQUEST.
   v1::PartyState party_create(bool open = false, uint32_t max_size = 0);  // 0 = party.max_size
   std::optional<v1::PartyState> party_join(std::string party_id);
   void party_leave(std::string party_id);  // waits for the reply (party_left)
