@@ -86,9 +86,8 @@ group("rooms", "a lobby subscription: first page, then add / update / remove; un
   const lobby = await watcher.subscribeLobby("relay", { filter: { freeSeats: true } });
   assert.ok(lobby.subscription > 0);
   assert.ok(lobby.rooms instanceof Map);
-  const added = next((cb) => lobby.on("add", cb), (r) => r.type === "relay");
   const room = await host.create("relay");
-  assert.equal((await added).roomId, room.id);
+  if (!lobby.rooms.has(room.id)) await next((cb) => lobby.on("add", cb), (r) => r.roomId === room.id);
   assert.equal(lobby.rooms.get(room.id).clients, 1);
   const guest = await connect("guest");
   const updated = next((cb) => lobby.on("update", cb), (r) => r.roomId === room.id && r.clients === 2);
