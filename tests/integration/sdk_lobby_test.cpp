@@ -92,7 +92,7 @@ TEST(SdkLobby, LobbySubscriptionFollowsRoomsUntilUnsubscribed) {
   auto watcher = hello(server, "watcher", Transport::websocket, Format::json);
   SKIP_WITHOUT(*watcher, mutable_lobby_unsubscribe()->set_subscription(999));
   LobbyList lobby;
-  auto first = watcher->lobby_subscribe("relay", where(filter({}, true)));
+  auto first = watcher->lobby_subscribe("relay", where(filter({in_range("clients", 1.0, std::nullopt)}, true)));
   EXPECT_TRUE(first.reset());
   lobby.apply(first);
   EXPECT_GT(lobby.subscription(), 0u);
@@ -109,7 +109,7 @@ TEST(SdkLobby, LobbySubscriptionFollowsRoomsUntilUnsubscribed) {
   ASSERT_TRUE(until([&] { return lobby.find(room) && lobby.find(room)->clients() == 2; })) << "no update";
   guest->close();
   host->close();
-  ASSERT_TRUE(until([&] { return lobby.find(room) == nullptr; })) << "no remove";
+  ASSERT_TRUE(until([&] { return lobby.find(room) == nullptr; })) << "no remove (clients 0 fails the filter)";
   auto last = watcher->lobby_unsubscribe(lobby.subscription());
   EXPECT_TRUE(last.ended());
   lobby.apply(last);
