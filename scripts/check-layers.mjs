@@ -23,6 +23,8 @@ export const FOLDERS = {
   api: 'api',
   core: 'core',
   rooms: 'core',
+  // The ticket query grammar and matcher: pure, time passed in; core wires it to sessions.
+  matchmaker: 'matchmaker',
   // What a program embedding craft uses beside craft::Server (loading the config, stopping
   // on a signal): written against the public headers only, included by no layer.
   config: 'app',
@@ -34,6 +36,8 @@ export const FOLDERS = {
 const LEAF_PUBLIC = ['clock.hpp', 'close_codes.hpp', 'config.hpp', 'json.hpp'];
 export const LAYERS = {
   metrics: { uses: [], public: [] },
+  // Tickets, queries, matches: no networking, no protobuf, no clock of its own.
+  matchmaker: { uses: [], public: ['clock.hpp'] },
   // The transport: bytes, frames (WebSocket, TCP, HTTP), the ShardHandler interface.
   net: { uses: ['metrics'], public: ['clock.hpp', 'close_codes.hpp', 'config.hpp'] },
   // Envelopes: decode, encode, frame for the transport's wire formats.
@@ -44,7 +48,7 @@ export const LAYERS = {
   // (revocations go out through ApiService::on_revoked, which core sets).
   api: { uses: ['store', 'auth', 'protocol', 'net', 'metrics', 'proto'], public: LEAF_PUBLIC },
   // Rooms and sessions (src/core, src/rooms) and the assembly point (ServerCore).
-  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'proto'], public: '*' },
+  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'matchmaker', 'proto'], public: '*' },
   app: { uses: [], public: '*' },
 };
 

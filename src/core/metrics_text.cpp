@@ -101,7 +101,8 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
     w.value("craft_closes_total{code=\"" + code + "\"}", n);
   }
   w.line("craft_errors_total", "Error envelopes sent, by error code", "counter");
-  for (int code = 1; code < 32; ++code) {
+  static_assert(v1::ErrorCode_ARRAYSIZE <= 64, "ShardMetrics::errors counts codes below 64");
+  for (int code = 1; code < 64; ++code) {
     if (!v1::ErrorCode_IsValid(code)) continue;
     uint64_t n = 0;
     for (auto* s : shards) n += s->errors[static_cast<size_t>(code)].get();

@@ -91,11 +91,11 @@ struct ShardMetrics {
   Counter sessions_refused;      // auth.session_policy = refuse
   LatencyHistogram session_rtt;  // server ping -> answer
   std::array<Counter, counted_close_codes.size() + 1> closes;  // last slot: other codes
-  std::array<Counter, 32> errors;                              // by ErrorCode value
+  std::array<Counter, 64> errors;                              // by ErrorCode value (< 64)
   LatencyHistogram tick_lateness;
 
   void count_close(uint16_t code);
-  void count_error(int code) { errors[static_cast<size_t>(code) & 31].add(); }
+  void count_error(int code) { errors[static_cast<size_t>(code) & 63].add(); }
 };
 
 // Builds Prometheus text exposition, one metric family at a time.
