@@ -23,6 +23,8 @@ export const FOLDERS = {
   api: 'api',
   core: 'core',
   rooms: 'core',
+  // Presence (room directory, lobby, ticket pool, parties): interfaces core code calls.
+  presence: 'core',
   // The ticket query grammar and matcher: pure, time passed in; core wires it to sessions.
   matchmaker: 'matchmaker',
   // What a program embedding craft uses beside craft::Server (loading the config, stopping

@@ -58,6 +58,11 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
   uint32_t n = config_.shards ? config_.shards : std::max(1u, std::thread::hardware_concurrency());
   rooms_by_shard_ = std::make_unique<ShardRooms[]>(n);
   sessions_by_shard_ = std::make_unique<ShardSessions[]>(n);
+  auto deliver = [this](SessionId id, v1::Envelope e) { return post_to_session(id, std::move(e)); };
+  parties_ = presence::make_local_party_store(config_.party, deliver,
+                                              [this](const std::string& t) { tickets_->cancel(t, "party changed"); });
+  tickets_ = presence::make_local_ticket_pool(
+      config_.matchmaker, deliver, [this](const std::string& p, const std::string& t) { parties_->ticket_gone(p, t); });
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
   // so a client over the limit is told 1013 instead.
@@ -224,7 +229,12 @@ std::string ServerCore::metrics_text() const {
   for (auto& s : shards_) all.push_back(&const_cast<Shard&>(*s).metrics());
   auto text = render_metrics(all);
   if (api_) text += api::render_metrics(api_->stats());
-  return text;
+  PrometheusWriter w;
+  w.line("craft_parties", "Parties alive (party.max_size members each at most)", "gauge");
+  w.value("craft_parties", parties_->count());
+  w.line("craft_matchmaker_tickets", "Matchmaker tickets waiting in the pool (matchmaker.max_pool_size at most)", "gauge");
+  w.value("craft_matchmaker_tickets", tickets_->count());
+  return text + w.out;
 }
 
 bool ServerCore::reload_tls() {

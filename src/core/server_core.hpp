@@ -10,6 +10,8 @@
 #include "net/forwarded.hpp"
 #include "net/shard.hpp"
 #include "net/tls.hpp"
+#include "presence/party_store.hpp"
+#include "presence/ticket_pool.hpp"
 
 #include <craft/clock.hpp>
 #include <craft/config.hpp>
@@ -94,6 +96,20 @@ class ServerCore final : public ShardHandler {
   std::optional<std::vector<AccountSession>> claim_account(const std::string& account, AccountSession self);
   void release_account(const std::string& account, SessionId id);
 
+  // The session directory: every session past hello, by id, so code on any shard can reach
+  // one (parties, matches). One locked map insert per hello and erase per session end;
+  // nothing per message. A held session stays listed until it ends.
+  void add_session(SessionId id, uint32_t shard, std::weak_ptr<Session> session);
+  void remove_session(SessionId id);
+  // Sends `e` to session `id` on its shard (Session::deliver), later; false if no such
+  // session is listed now (it may still end before the post runs: then nothing is sent).
+  // Any thread.
+  bool post_to_session(SessionId id, v1::Envelope e);
+  // Parties (presence/party_store.hpp); any thread.
+  presence::PartyStore& parties() { return *parties_; }
+  // Matchmaker tickets (presence/ticket_pool.hpp); any thread.
+  presence::TicketPool& tickets() { return *tickets_; }
+
   // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.
   void add_room(uint32_t shard, RoomHost* room);
   void remove_room(uint32_t shard, RoomHost* room);
@@ -137,6 +153,11 @@ class ServerCore final : public ShardHandler {
   std::atomic<bool> stopping_flag_{false};
   std::mutex accounts_mutex_;
   std::unordered_map<std::string, std::vector<AccountSession>> accounts_;
+  // Before shards_, so they outlive every session a shard's teardown ends.
+  std::mutex directory_mutex_;
+  std::unordered_map<SessionId, AccountSession> directory_;
+  std::unique_ptr<presence::PartyStore> parties_;
+  std::unique_ptr<presence::TicketPool> tickets_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
   std::unique_ptr<net::TlsContext> tls_;  // null: plaintext (tls.cert_file unset)

@@ -319,6 +319,7 @@ void Session::finish_hello(uint32_t cid, const std::string& name, std::unique_pt
   hello_done_ = true;
   name_ = !name.empty() ? name : identity_ ? identity_->username : "guest-" + std::to_string(id_);
   send_link(welcome(cid));
+  core().add_session(id_, shard().index(), std::static_pointer_cast<Session>(shared_from_this()));
   if (resume_) {
     resume_->started = true;
     core().register_resumable(shard().index(), std::static_pointer_cast<Session>(shared_from_this()));

@@ -40,6 +40,10 @@ class Session final : public Connection {
   // it has a connection (docs/protocol.md §3.2).
   void send(const Frame& frame);
 
+  // Presence code (parties, matches) delivers here, on this session's shard: sent (or kept
+  // for replay while held) unless the session has ended.
+  void deliver(const v1::Envelope& e);
+
   // Resume (core/session_resume.cpp); all on this session's shard.
   // A room holds this session's seat until `until`: the session is held at least as long.
   void hold_at_least(TimePoint until);
@@ -123,6 +127,7 @@ class Session final : public Connection {
   void handle_matchmaker(const v1::Envelope& e);
   void handle_party(const v1::Envelope& e);
   void end_social();
+  v1::Presence presence() const;  // this session as parties and matches show it
   // session_resume.cpp
   void begin_resume(uint32_t cid, const v1::Hello& hello);
   void start_resumable();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string_view>
 #include <unordered_set>
@@ -104,6 +105,164 @@ bool older(const Ticket* a, const Ticket* b) {
   return a->created != b->created ? a->created < b->created : a->id < b->id;
 }
 
+
+// The form run() evaluates: keys and string values interned to integers, properties in small
+// vectors sorted by key, so a pair check is a few integer compares instead of map lookups.
+struct CTerm {
+  Occur occur;
+  Op op;
+  uint32_t key;
+  uint32_t text;  // eq: interned value
+  double number;
+  bool numeric;
+};
+struct Compiled {
+  std::vector<std::pair<uint32_t, uint32_t>> strs;  // key -> value, sorted by key
+  std::vector<std::pair<uint32_t, double>> nums;    // key -> value, sorted by key
+  std::vector<CTerm> terms;
+};
+
+// One ticket's compiled form as spans into a run's contiguous arena (age order), so the scan
+// of a bucket walks memory forward instead of chasing three heap blocks per ticket.
+struct View {
+  std::span<const std::pair<uint32_t, uint32_t>> strs;
+  std::span<const std::pair<uint32_t, double>> nums;
+  std::span<const CTerm> terms;
+};
+
+template <class V>
+const V* lookup(std::span<const std::pair<uint32_t, V>> v, uint32_t key) {
+  for (const auto& [k, x] : v) {
+    if (k == key) return &x;
+    if (k > key) break;
+  }
+  return nullptr;
+}
+
+// A +range term's bound at `step` (< widen_steps): docs/matchmaking.md, "Widening".
+double widened_bound(Op op, double number, uint32_t step, const MatcherOptions& o) {
+  const double widen = step * o.range_widen_fraction * std::max(std::fabs(number), 1.0);
+  return (op == Op::ge || op == Op::gt) ? number - widen : number + widen;
+}
+
+bool in_range(Op op, double v, double bound) {
+  switch (op) {
+    case Op::ge: return v >= bound;
+    case Op::gt: return v > bound;
+    case Op::le: return v <= bound;
+    case Op::lt: return v < bound;
+    default: return false;
+  }
+}
+
+bool c_holds(const CTerm& t, double bound, const View& b) {
+  if (t.op == Op::any) return lookup(b.strs, t.key) || lookup(b.nums, t.key);
+  if (t.op == Op::eq) {
+    if (const uint32_t* s = lookup(b.strs, t.key)) return *s == t.text;
+    if (const double* d = lookup(b.nums, t.key)) return t.numeric && *d == t.number;
+    return false;
+  }
+  const double* d = lookup(b.nums, t.key);
+  if (!d) return false;
+  switch (t.op) {
+    case Op::ge: return *d >= bound;
+    case Op::gt: return *d > bound;
+    case Op::le: return *d <= bound;
+    case Op::lt: return *d < bound;
+    default: return false;
+  }
+}
+
+// The same rule as accepts_at, on the compiled form (the tests check run()'s matches with the
+// map-based group_valid, so the two are checked against each other).
+bool c_accepts(const View& a, uint32_t a_step, const View& b, const MatcherOptions& o, int* score) {
+  for (const CTerm& term : a.terms) {
+    double bound = term.number;
+    const bool range = term.op == Op::ge || term.op == Op::gt || term.op == Op::le || term.op == Op::lt;
+    if (term.occur == Occur::must && range) {
+      if (a_step >= o.widen_steps) continue;
+      bound = widened_bound(term.op, term.number, a_step, o);
+    }
+    const bool h = c_holds(term, bound, b);
+    if (term.occur == Occur::must) {
+      if (!h) return false;
+    } else if (term.occur == Occur::must_not) {
+      if (h) return false;
+    } else if (h && score) {
+      ++*score;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Matcher::Interner {
+  std::unordered_map<std::string, uint32_t> keys, values;
+  static uint32_t id(std::unordered_map<std::string, uint32_t>& m, std::string_view s) {
+    auto it = m.find(std::string(s));
+    if (it != m.end()) return it->second;
+    const auto n = static_cast<uint32_t>(m.size());
+    m.emplace(std::string(s), n);
+    return n;
+  }
+  Compiled compile(const Ticket& t) {
+    Compiled c;
+    for (auto& [k, v] : t.string_properties) c.strs.emplace_back(id(keys, k), id(values, v));
+    for (auto& [k, v] : t.numeric_properties) c.nums.emplace_back(id(keys, k), v);
+    std::sort(c.strs.begin(), c.strs.end());
+    std::sort(c.nums.begin(), c.nums.end());
+    for (const Term& term : t.query.terms)
+      c.terms.push_back(CTerm{term.occur, term.op, id(keys, term.key),
+                              term.op == Op::eq ? id(values, term.text) : 0, term.number, term.numeric});
+    return c;
+  }
+};
+
+// A ticket's bucket key, computed once at add(): its must-equality terms on non-numeric text
+// (only a string property of that value can meet one), sorted and deduplicated.
+struct IndexKey {
+  bool none = true;        // no such term: the anchor scans the pool
+  bool impossible = false; // +k:x +k:y: nobody else can satisfy it
+  std::vector<std::string> keys;
+  std::string sig, tuple;  // length-prefixed keys / values
+};
+
+void put_lp(std::string& out, std::string_view v) {
+  out += std::to_string(v.size());
+  out.push_back(':');
+  out.append(v);
+}
+
+IndexKey index_key(const Ticket& t) {
+  IndexKey ik;
+  std::vector<std::pair<std::string_view, std::string_view>> kv;
+  for (const Term& term : t.query.terms)
+    if (term.occur == Occur::must && term.op == Op::eq && !term.numeric) kv.emplace_back(term.key, term.text);
+  if (kv.empty()) return ik;
+  ik.none = false;
+  std::sort(kv.begin(), kv.end());
+  for (std::size_t i = 1; i < kv.size(); ++i)
+    if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
+      ik.impossible = true;
+      return ik;
+    }
+  kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
+  for (auto& [k, v] : kv) {
+    ik.keys.emplace_back(k);
+    put_lp(ik.sig, k);
+    put_lp(ik.tuple, v);
+  }
+  return ik;
+}
+
+struct Matcher::Entry {
+  Ticket t;
+  Compiled c;
+  IndexKey ik;
+};
+
+namespace {
 }  // namespace
 
 uint32_t widen_step(const Ticket& t, TimePoint now, const MatcherOptions& o) { return step_of(t, now, o); }
@@ -134,7 +293,7 @@ bool group_valid(Group group, TimePoint now, const MatcherOptions& o) {
   return true;
 }
 
-Matcher::Matcher(MatcherOptions options) : options_(options) {}
+Matcher::Matcher(MatcherOptions options) : options_(options), interner_(std::make_unique<Interner>()) {}
 Matcher::~Matcher() = default;
 
 AddResult Matcher::add(Ticket ticket) {
@@ -142,7 +301,18 @@ AddResult Matcher::add(Ticket ticket) {
   if (pool_.size() >= options_.max_pool_size) return AddResult::pool_full;
   if (pool_.count(ticket.id)) return AddResult::duplicate_id;
   const uint64_t id = ticket.id;
-  pool_.emplace(id, std::make_unique<Ticket>(std::move(ticket)));
+  // The intern tables only grow: rebuild them (and every compiled ticket) when they hold far
+  // more strings than the pool could use, so a stream of one-off strings cannot grow them
+  // without bound.
+  if (interner_->keys.size() + interner_->values.size() > 64 * (pool_.size() + 1024)) {
+    interner_ = std::make_unique<Interner>();
+    for (auto& [eid, e] : pool_) e->c = interner_->compile(e->t);
+  }
+  auto e = std::make_unique<Entry>();
+  e->c = interner_->compile(ticket);
+  e->ik = index_key(ticket);
+  e->t = std::move(ticket);
+  pool_.emplace(id, std::move(e));
   return AddResult::ok;
 }
 
@@ -150,7 +320,7 @@ bool Matcher::remove(uint64_t id) { return pool_.erase(id) > 0; }
 
 const Ticket* Matcher::find(uint64_t id) const {
   auto it = pool_.find(id);
-  return it == pool_.end() ? nullptr : it->second.get();
+  return it == pool_.end() ? nullptr : &it->second->t;
 }
 
 std::size_t Matcher::size() const { return pool_.size(); }
@@ -165,6 +335,18 @@ struct Matcher::Run {
   RunStats& stats;
   const GroupFilter& filter;
   std::vector<const Ticket*> order;  // oldest first
+  std::vector<View> comp;
+  std::vector<const IndexKey*> keys_of;
+  // The numeric key most used by +range terms this run (skill, typically) and every
+  // ticket's value of it (NaN: none), contiguous: collect() rejects a candidate outside the
+  // anchor's +ranges on that key without touching the candidate's compiled form. Exact: a
+  // candidate it skips would fail the anchor's query.
+  uint32_t hot_key = UINT32_MAX;
+  std::vector<double> hot;
+  std::vector<std::pair<Op, double>> hot_terms;
+  std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
+  std::vector<std::pair<uint32_t, double>> arena_nums;
+  std::vector<CTerm> arena_terms;
   std::vector<uint32_t> step, lo_of;
   std::vector<char> matched;
 
@@ -201,30 +383,15 @@ struct Matcher::Run {
 
   bool mutual(uint32_t a, uint32_t b, int* score) {
     ++stats.pair_checks;
-    return accepts_at(*order[a], step[a], *order[b], o, score) &&
-           accepts_at(*order[b], step[b], *order[a], o, score);
+    return c_accepts(comp[a], step[a], comp[b], o, score) && c_accepts(comp[b], step[b], comp[a], o, score);
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
-    impossible = false;
-    // The anchor's must-equality terms on non-numeric text can only be met by a string
-    // property of that value: the candidates are in that bucket.
-    std::vector<std::pair<std::string_view, std::string_view>> kv;
-    for (const Term& t : order[a]->query.terms)
-      if (t.occur == Occur::must && t.op == Op::eq && !t.numeric) kv.emplace_back(t.key, t.text);
-    if (kv.empty()) return nullptr;
-    std::sort(kv.begin(), kv.end());
-    for (std::size_t i = 1; i < kv.size(); ++i)
-      if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
-        impossible = true;  // +k:x +k:y: nobody else can satisfy it
-        return nullptr;
-      }
-    kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
-    std::string sig, tuple;
-    for (auto& [k, v] : kv) {
-      put(sig, k);
-      put(tuple, v);
-    }
+    const IndexKey& ik = *keys_of[a];
+    impossible = ik.impossible;
+    if (ik.none || ik.impossible) return nullptr;
+    const std::string& sig = ik.sig;
+    const std::string& tuple = ik.tuple;
     auto it = composite.find(sig);
     if (it == composite.end() && composite.size() < kMaxCompositeIndexes) {
       auto& idx = composite[sig];
@@ -233,7 +400,7 @@ struct Matcher::Run {
         if (matched[p]) continue;
         tup.clear();
         bool all = true;
-        for (auto& [k, v] : kv) {
+        for (const std::string& k : ik.keys) {
           auto s = order[p]->string_properties.find(k);
           if (s == order[p]->string_properties.end()) {
             all = false;
@@ -269,7 +436,13 @@ struct Matcher::Run {
     }
     Bucket* smallest = nullptr;
     std::string key;
-    for (auto& [k, v] : kv) {
+    std::string_view rest = ik.tuple;  // the values, length-prefixed, in ik.keys order
+    for (const std::string& k : ik.keys) {
+      const std::size_t colon = rest.find(':');
+      std::size_t len = 0;
+      for (char ch : rest.substr(0, colon)) len = len * 10 + static_cast<std::size_t>(ch - '0');
+      std::string_view v = rest.substr(colon + 1, len);
+      rest.remove_prefix(colon + 1 + len);
       key.clear();
       put(key, k);
       put(key, v);
@@ -352,12 +525,20 @@ struct Matcher::Run {
   void collect(uint32_t a, Bucket* src, std::size_t limit, bool& truncated) {
     cands.clear();
     truncated = false;
+    hot_terms.clear();
+    if (hot_key != UINT32_MAX && step[a] < o.widen_steps)
+      for (const CTerm& t : comp[a].terms)
+        if (t.occur == Occur::must && t.key == hot_key &&
+            (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
+          hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
     auto consider = [&](uint32_t p) -> bool {
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
         truncated = true;
         return false;
       }
+      for (const auto& [op, bound] : hot_terms)
+        if (!in_range(op, hot[p], bound)) return true;  // NaN (no such property) fails too
       int score = 0;
       if (mutual(a, p, &score)) cands.push_back({p, score});
       return true;
@@ -379,10 +560,58 @@ std::vector<Match> Matcher::run(TimePoint now) {
   stats_ = RunStats{};
   std::vector<Match> out;
   Run r(options_, now, stats_, filter_);
-  r.order.reserve(pool_.size());
-  for (auto& [id, t] : pool_) r.order.push_back(t.get());
-  std::sort(r.order.begin(), r.order.end(), older);
-  const std::size_t n = r.order.size();
+  std::vector<const Entry*> entries;
+  entries.reserve(pool_.size());
+  for (auto& [id, e] : pool_) entries.push_back(e.get());
+  std::sort(entries.begin(), entries.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+  const std::size_t n = entries.size();
+  r.order.reserve(n);
+  std::size_t ns = 0, nn = 0, nt = 0;
+  r.keys_of.reserve(n);
+  for (const Entry* e : entries) {
+    r.order.push_back(&e->t);
+    r.keys_of.push_back(&e->ik);
+    ns += e->c.strs.size();
+    nn += e->c.nums.size();
+    nt += e->c.terms.size();
+  }
+  r.arena_strs.reserve(ns);
+  r.arena_nums.reserve(nn);
+  r.arena_terms.reserve(nt);
+  for (const Entry* e : entries) {
+    r.arena_strs.insert(r.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
+    r.arena_nums.insert(r.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
+    r.arena_terms.insert(r.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
+  }
+  r.comp.reserve(n);
+  ns = nn = nt = 0;
+  for (const Entry* e : entries) {
+    r.comp.push_back(View{std::span(r.arena_strs).subspan(ns, e->c.strs.size()),
+                          std::span(r.arena_nums).subspan(nn, e->c.nums.size()),
+                          std::span(r.arena_terms).subspan(nt, e->c.terms.size())});
+    ns += e->c.strs.size();
+    nn += e->c.nums.size();
+    nt += e->c.terms.size();
+  }
+  {
+    std::unordered_map<uint32_t, std::size_t> uses;
+    for (const CTerm& t : r.arena_terms)
+      if (t.occur == Occur::must && (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
+        ++uses[t.key];
+    std::size_t best_uses = 0;
+    for (auto [key, count] : uses)
+      if (count > best_uses || (count == best_uses && key < r.hot_key)) {
+        best_uses = count;
+        r.hot_key = key;
+      }
+    if (r.hot_key != UINT32_MAX) {
+      r.hot.resize(n);
+      for (std::size_t p = 0; p < n; ++p) {
+        const double* v = lookup(r.comp[p].nums, r.hot_key);
+        r.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+  }
   r.step.resize(n);
   r.lo_of.resize(n);
   r.matched.assign(n, 0);
@@ -430,9 +659,10 @@ std::vector<Match> Matcher::run(TimePoint now) {
       if (!impossible) {
         r.collect(a, src, options_.candidate_limit, truncated);
         found = r.find_group(a);
-        if (!found && truncated) {
-          // Exhaustive second pass: every compatible ticket, so a group that exists is found
-          // (within max_search_nodes).
+        if (!found && truncated && r.step[a] >= options_.widen_steps) {
+          // A fully widened anchor gets an exhaustive second pass over every compatible
+          // ticket, so a group that exists is found (within max_search_nodes): the widening
+          // bound (docs/matchmaking.md). Younger anchors wait; they are retried next run.
           r.collect(a, src, SIZE_MAX, truncated);
           found = r.find_group(a);
         }
@@ -449,8 +679,14 @@ std::vector<Match> Matcher::run(TimePoint now) {
       emit(std::move(g));
     }
   }
-  for (const Match& m : out)
-    for (uint64_t id : m.tickets) pool_.erase(id);
+  for (Match& m : out) {
+    m.ticket_data.reserve(m.tickets.size());
+    for (uint64_t id : m.tickets) {
+      auto it = pool_.find(id);
+      m.ticket_data.push_back(std::move(it->second->t));
+      pool_.erase(it);
+    }
+  }
   stats_.matches = out.size();
   return out;
 }

@@ -11,7 +11,8 @@
 //   t.min_count = 2; t.max_count = 4; t.count_multiple = 2; t.created = clock.now();
 //   if (m.add(std::move(t)) != AddResult::ok) ...         // pool full, bad counts, duplicate
 //   m.remove(7);                                           // cancelled: never matched after this
-//   for (const Match& match : m.run(clock.now())) ...      // every matchmaker.interval_ms
+//   for (Match& match : m.run(clock.now())) ...            // every matchmaker.interval_ms;
+//                                            // match.ticket_data: the tickets, moved out
 //
 // Rules every returned match obeys (checked by group_valid()): every member's must / must-not
 // terms (widened for its age) hold against every other member; the total player count lies in
@@ -53,6 +54,9 @@ struct Ticket {
 struct Match {
   std::vector<uint64_t> tickets;  // ticket ids, oldest first
   uint32_t players = 0;           // total player count
+  // The matched tickets themselves (members, properties), in `tickets` order: moved out of
+  // the pool, since find() no longer knows them after run().
+  std::vector<Ticket> ticket_data;
 };
 
 struct MatcherOptions {
@@ -60,7 +64,7 @@ struct MatcherOptions {
   Duration widen_after = std::chrono::seconds(10);  // matchmaker.widen_after_ms: one widening step
   uint32_t widen_steps = 3;                      // W: fully widened after W steps
   double range_widen_fraction = 0.10;            // per step, of max(|bound|, 1), for +range terms
-  std::size_t candidate_limit = 128;             // compatible candidates ranked by score per anchor
+  std::size_t candidate_limit = 8;               // compatible candidates ranked by score per anchor
   std::size_t max_search_nodes = 20'000;         // per anchor; past it the search gives up
 };
 
@@ -126,8 +130,11 @@ class Matcher {
 
  private:
   struct Run;
+  struct Entry;     // a ticket and its compiled (interned) form
+  struct Interner;  // property keys and string values -> small integers
   MatcherOptions options_;
-  std::unordered_map<uint64_t, std::unique_ptr<Ticket>> pool_;
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> pool_;
+  std::unique_ptr<Interner> interner_;
   GroupFilter filter_;
   GroupFormer former_;
   RunStats stats_;

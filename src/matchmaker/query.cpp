@@ -144,8 +144,12 @@ std::string to_string(const Query& q) {
     if (!s.empty()) s.push_back(' ');
     if (t.occur == Occur::must) s.push_back('+');
     if (t.occur == Occur::must_not) s.push_back('-');
-    // A key that itself starts with "properties." keeps it behind the stripped prefix.
-    if (t.key.rfind("properties.", 0) == 0) s += "properties.";
+    // A key that itself starts with "properties." keeps it behind the stripped prefix, and
+    // so does one starting with '+' or '-' (reachable as "properties.-c"), which would
+    // otherwise read as an occurrence prefix (found by the matchmaker_query fuzzer).
+    if (t.key.rfind("properties.", 0) == 0 ||
+        (!t.key.empty() && (t.key[0] == '+' || t.key[0] == '-')))
+      s += "properties.";
     s += t.key;
     s.push_back(':');
     auto num = [&](double d) {

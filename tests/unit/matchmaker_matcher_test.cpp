@@ -272,6 +272,12 @@ struct Checker {
         for (uint64_t p : t.members) ASSERT_TRUE(players_seen.insert(p).second) << "player " << p << " twice";
       }
       ASSERT_EQ(players, m.players) << "a party split or miscounted";
+      ASSERT_EQ(m.ticket_data.size(), m.tickets.size());
+      for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+        ASSERT_EQ(m.ticket_data[i].id, m.tickets[i]);
+        ASSERT_EQ(m.ticket_data[i].members, all.at(m.tickets[i]).members);
+        ASSERT_EQ(m.ticket_data[i].string_properties, all.at(m.tickets[i]).string_properties);
+      }
       ASSERT_TRUE(group_valid(Group(g), now, o)) << "an invalid match at " << now.time_since_epoch().count();
       for (std::size_t i = 1; i < g.size(); ++i)
         ASSERT_TRUE(g[i - 1]->created < g[i]->created ||
@@ -282,13 +288,19 @@ struct Checker {
 };
 
 // Brute force: is there any valid group among these tickets (all subsets)?
+// With need_widened, only groups holding at least one fully widened ticket count.
 bool any_valid_group(const std::vector<const Ticket*>& pool, TimePoint now, const MatcherOptions& o,
-                     std::vector<uint64_t>* witness) {
+                     std::vector<uint64_t>* witness, bool need_widened = false) {
   const std::size_t n = pool.size();
   for (uint32_t mask = 1; mask < (1u << n); ++mask) {
     std::vector<const Ticket*> g;
+    bool widened = false;
     for (std::size_t i = 0; i < n; ++i)
-      if (mask & (1u << i)) g.push_back(pool[i]);
+      if (mask & (1u << i)) {
+        g.push_back(pool[i]);
+        widened = widened || widen_step(*pool[i], now, o) >= o.widen_steps;
+      }
+    if (need_widened && !widened) continue;
     if (group_valid(Group(g), now, o)) {
       if (witness)
         for (auto* t : g) witness->push_back(t->id);
@@ -346,7 +358,8 @@ TEST(MatcherProperty, LargeRandomPoolsObeyTheRules) {
 TEST(MatcherProperty, NothingValidIsLeftBehindOracle) {
   const uint32_t seed = seed_from_env();
   SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with CRAFT_MM_SEED=" + std::to_string(seed) + ")");
-  MatcherOptions o{.widen_after = 2s, .widen_steps = 3};
+  // A candidate list of 2 makes the exhaustive pass for fully widened anchors matter.
+  MatcherOptions o{.widen_after = 2s, .widen_steps = 3, .candidate_limit = 2};
   Gen gen(seed);
   std::size_t rounds_with_matches = 0, groups_found_after_bound = 0;
   for (int round = 0; round < 300; ++round) {
@@ -374,13 +387,15 @@ TEST(MatcherProperty, NothingValidIsLeftBehindOracle) {
       if (HasFatalFailure()) return;
       ASSERT_EQ(m.last_run().search_gave_up, 0u);
       if (!matches.empty()) ++rounds_with_matches;
-      // Maximality at every run, under the widening at `now`.
+      // Maximality at every run, under the widening at `now`: no valid group that holds a
+      // fully widened ticket is left (younger anchors search a bounded candidate list).
       std::vector<const Ticket*> rest;
       for (auto& [id, t] : ck.all)
         if (m.find(id)) rest.push_back(m.find(id));
       std::vector<uint64_t> witness;
-      ASSERT_FALSE(any_valid_group(rest, now, o, &witness))
-          << "round " << round << ": a valid group was left behind, e.g. ticket " << witness.front();
+      ASSERT_FALSE(any_valid_group(rest, now, o, &witness, true))
+          << "round " << round << ": a valid group with a fully widened ticket was left behind, e.g. ticket "
+          << witness.front();
       now += 1s;
     }
     // The bound: the last arrival was at most 3 s ago; once now >= last created +
@@ -407,4 +422,71 @@ TEST(MatcherProperty, NothingValidIsLeftBehindOracle) {
   }
   EXPECT_GT(rounds_with_matches, 30u) << "the pools should be matchable often enough to test";
   EXPECT_GT(groups_found_after_bound, 100u);
+}
+
+// The candidate list is bounded (candidate_limit) for young anchors; a fully widened anchor
+// searches every compatible ticket, so the group that exists is found.
+TEST(Matcher, FullyWidenedAnchorsSearchExhaustively) {
+  MatcherOptions o{.widen_after = 1s, .widen_steps = 2, .candidate_limit = 2};
+  Matcher m(o);
+  ASSERT_EQ(m.add(make(1, 1, 4, 4, "", at(0ms))), AddResult::ok);
+  // Two parties of 2 that want 8 players and refuse each other: everyone's first two
+  // candidates, and useless to everyone.
+  for (uint64_t id = 2; id <= 3; ++id) {
+    Ticket t = make(id, 2, 8, 8, "-team:red", at(0ms));
+    t.string_properties["team"] = "red";
+    ASSERT_EQ(m.add(t), AddResult::ok);
+  }
+  for (uint64_t id = 4; id <= 6; ++id) ASSERT_EQ(m.add(make(id, 1, 4, 4, "", at(0ms))), AddResult::ok);
+  // 1 + 4 + 5 + 6 is a match, past every anchor's first two candidates.
+  EXPECT_TRUE(m.run(at(0ms)).empty()) << "young anchors only look at candidate_limit tickets";
+  EXPECT_TRUE(m.run(at(1s)).empty());
+  auto matches = m.run(at(2s));
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0].tickets, (std::vector<uint64_t>{1, 4, 5, 6}));
+}
+
+// More distinct must-equality key sets than get a composite index in one run: the anchors
+// past the 32nd use the single key=value index and still find their partners.
+TEST(Matcher, ManyKeySetsFallBackToTheSingleIndex) {
+  Matcher m(MatcherOptions{.widen_steps = 0});
+  uint64_t id = 1;
+  for (int k = 0; k < 50; ++k) {
+    for (int twice = 0; twice < 2; ++twice) {
+      const std::string key = "k" + std::to_string(k);
+      Ticket t = make(id++, 1, 2, 2, "+" + key + ":v" + std::to_string(k) + " +" + key + "x:\"w w\"");
+      t.string_properties[key] = "v" + std::to_string(k);
+      t.string_properties[key + "x"] = "w w";
+      ASSERT_EQ(m.add(t), AddResult::ok);
+    }
+  }
+  auto matches = m.run(at(0ms));
+  ASSERT_EQ(matches.size(), 50u);
+  for (const Match& match : matches) {
+    ASSERT_EQ(match.tickets.size(), 2u);
+    EXPECT_EQ(match.tickets[1], match.tickets[0] + 1) << "each pair shares its key";
+  }
+}
+
+// run()'s range pre-filter on the most used range key: a candidate without the property, or
+// outside the widened bound, is skipped; the boundary value and a widened bound are kept.
+TEST(Matcher, RangePrefilterIsExact) {
+  MatcherOptions o{.widen_after = 10s, .widen_steps = 3};
+  Matcher m(o);
+  Ticket a = make(1, 1, 2, 2, "+skill:>=1000 +skill:<1200", at(0ms));
+  a.numeric_properties["skill"] = 1100;
+  Ticket none = make(2, 1, 2, 2, "", at(0ms));                 // no skill at all
+  Ticket text = make(3, 1, 2, 2, "", at(0ms));
+  text.string_properties["skill"] = "1100";                   // a string, not a number
+  Ticket edge_hi = make(4, 1, 2, 2, "-x:*", at(0ms));
+  edge_hi.numeric_properties["skill"] = 1200;                 // < 1200 fails at step 0
+  for (Ticket* t : {&a, &none, &text, &edge_hi}) ASSERT_EQ(m.add(*t), AddResult::ok);
+  auto first = m.run(at(0ms));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].tickets, (std::vector<uint64_t>{2, 3})) << "1 matches nobody at step 0";
+  auto matches = m.run(at(10s));  // step 1: < 1320
+  bool one_with_four = false;
+  for (const Match& match : matches)
+    if (match.tickets == std::vector<uint64_t>{1, 4}) one_with_four = true;
+  EXPECT_TRUE(one_with_four);
 }

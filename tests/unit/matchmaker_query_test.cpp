@@ -110,7 +110,8 @@ TEST(MatchmakerQuery, LimitsAreCheckedFirst) {
 
 TEST(MatchmakerQuery, ToStringRoundTrips) {
   for (const char* text : {"+region:eu -mode:ranked skill:>=1200 skill:<=1800 +map:\"dust 2\"",
-                           "a:* b:\"q\\\"\" +c:-0.25 d:<1e-300 +properties.properties.x:1"}) {
+                           "a:* b:\"q\\\"\" +c:-0.25 d:<1e-300 +properties.properties.x:1",
+                           "properties.-c:a +properties.-d:b"}) {
     Query q = parse_ok(text);
     Query again = parse_ok(to_string(q));
     EXPECT_EQ(q, again) << text << " -> " << to_string(q);

@@ -1,0 +1,34 @@
+// The session directory (ServerCore::add_session / post_to_session): how presence code on
+// any shard reaches a session on its own shard.
+#include "core/server_core.hpp"
+#include "core/session.hpp"
+
+namespace craft::detail {
+
+void ServerCore::add_session(SessionId id, uint32_t shard, std::weak_ptr<Session> session) {
+  std::lock_guard lock(directory_mutex_);
+  directory_[id] = AccountSession{id, shard, std::move(session)};
+}
+
+void ServerCore::remove_session(SessionId id) {
+  std::lock_guard lock(directory_mutex_);
+  directory_.erase(id);
+}
+
+bool ServerCore::post_to_session(SessionId id, v1::Envelope e) {
+  AccountSession entry;
+  {
+    std::lock_guard lock(directory_mutex_);
+    auto it = directory_.find(id);
+    if (it == directory_.end()) return false;
+    entry = it->second;
+  }
+  // Stopping: every session is being closed anyway, and the shards may be going away.
+  if (stopping()) return true;
+  shard(entry.shard).post([session = std::move(entry.session), e = std::move(e)] {
+    if (auto s = session.lock()) s->deliver(e);
+  });
+  return true;
+}
+
+}  // namespace craft::detail

@@ -1,0 +1,191 @@
+// The in-process ticket pool (presence/ticket_pool.hpp).
+#include "presence/ticket_pool.hpp"
+
+#include "net/ws_codec.hpp"
+
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+namespace craft::presence {
+
+std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& config, uint32_t max_property_bytes,
+                         uint32_t party_size, Ticket& t) {
+  // Sizes and counts first: nothing below touches more than these bounds allow.
+  if (add.query().size() > config.max_query_bytes) {
+    return "query longer than matchmaker.max_query_bytes (" + std::to_string(config.max_query_bytes) + ")";
+  }
+  if (!ws::is_valid_utf8(add.query())) return "query is not UTF-8";
+  size_t properties = static_cast<size_t>(add.string_properties().size()) + add.numeric_properties().size();
+  if (properties > config.max_ticket_properties) {
+    return "more than matchmaker.max_ticket_properties (" + std::to_string(config.max_ticket_properties) +
+           ") properties";
+  }
+  for (auto& [key, value] : add.string_properties()) {
+    if (key.empty() || key.size() + value.size() > max_property_bytes) {
+      return "a string property's key is empty or key + value exceed rooms.max_property_bytes";
+    }
+    if (!ws::is_valid_utf8(key) || !ws::is_valid_utf8(value)) return "a string property is not UTF-8";
+  }
+  for (auto& [key, value] : add.numeric_properties()) {
+    if (key.empty() || key.size() > max_property_bytes || !ws::is_valid_utf8(key)) {
+      return "a numeric property's key is empty, too long or not UTF-8";
+    }
+    if (!std::isfinite(value)) return "numeric property " + key + " is not a finite number";
+    if (add.string_properties().count(key)) return "property " + key + " is both a string and a number";
+  }
+  uint32_t min = add.min_count() == 0 ? 2 : add.min_count();
+  uint32_t max = add.max_count() == 0 ? min : add.max_count();
+  uint32_t multiple = add.count_multiple() == 0 ? 1 : add.count_multiple();
+  if (max > config.max_count) return "max_count above matchmaker.max_count (" + std::to_string(config.max_count) + ")";
+  if (min > max) return "min_count above max_count";
+  if (multiple > max) return "count_multiple above max_count";
+  if (party_size > max) return "the party has more members than max_count";
+  if (min < 2 && party_size < 2) return "min_count below 2: a match has two players at least";
+  std::string why;
+  if (!matchmaker::parse_query(add.query(), matchmaker::QueryLimits{config.max_query_bytes, config.max_ticket_properties},
+                               t.parsed, why)) {
+    return "query: " + why;
+  }
+  t.query = add.query();
+  t.min_count = min;
+  t.max_count = max;
+  t.count_multiple = multiple;
+  return {};
+}
+
+namespace {
+
+class LocalTicketPool final : public TicketPool {
+ public:
+  LocalTicketPool(const MatchmakerConfig& config, Deliver deliver,
+                  std::function<void(const std::string&, const std::string&)> party_ticket_gone)
+      : config_(config), deliver_(std::move(deliver)), party_ticket_gone_(std::move(party_ticket_gone)) {}
+
+  std::string add(Ticket t, uint32_t cid) override {
+    v1::Envelope reply;
+    reply.set_cid(cid);
+    std::string id;
+    const SessionId owner = t.owner;
+    {
+      std::lock_guard lock(mutex_);
+      auto& mine = by_owner_[owner];
+      if (mine.size() >= config_.max_tickets_per_session) {
+        error(reply, "matchmaker.max_tickets_per_session (" + std::to_string(config_.max_tickets_per_session) +
+                         ") tickets are queued already");
+      } else if (tickets_.size() >= config_.max_pool_size) {
+        error(reply, "the matchmaker's pool is full (matchmaker.max_pool_size); try again later");
+      } else {
+        id = random_id();
+        t.id = id;
+        mine.push_back(id);
+        tickets_.emplace(id, std::move(t));
+        reply.mutable_matchmaker_ticket()->set_ticket(id);
+      }
+      if (mine.empty()) by_owner_.erase(owner);
+      count_.store(tickets_.size(), std::memory_order_relaxed);
+    }
+    deliver_(owner, std::move(reply));
+    return id;
+  }
+
+  void remove(SessionId owner, const std::string& ticket, uint32_t cid) override {
+    std::string party;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = tickets_.find(ticket);
+      if (it == tickets_.end() || it->second.owner != owner) {
+        v1::Envelope e;
+        e.set_cid(cid);
+        e.mutable_error()->set_code(v1::NOT_FOUND);
+        e.mutable_error()->set_message("no ticket " + ticket + " of yours is queued");
+        deliver_(owner, std::move(e));
+        return;
+      }
+      party = erase(it);
+    }
+    ended(owner, ticket, "cancelled", cid, party);
+  }
+
+  void cancel(const std::string& ticket, const std::string& reason) override {
+    SessionId owner = 0;
+    std::string party;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = tickets_.find(ticket);
+      if (it == tickets_.end()) return;
+      owner = it->second.owner;
+      party = erase(it);
+    }
+    ended(owner, ticket, reason, 0, party);
+  }
+
+  void session_ended(SessionId owner) override {
+    std::vector<std::pair<std::string, std::string>> parties;  // (party, ticket)
+    {
+      std::lock_guard lock(mutex_);
+      auto it = by_owner_.find(owner);
+      if (it == by_owner_.end()) return;
+      auto ids = std::move(it->second);
+      by_owner_.erase(it);
+      for (auto& id : ids) {
+        auto t = tickets_.find(id);
+        if (t == tickets_.end()) continue;
+        if (!t->second.party_id.empty()) parties.emplace_back(t->second.party_id, id);
+        tickets_.erase(t);
+      }
+      count_.store(tickets_.size(), std::memory_order_relaxed);
+    }
+    for (auto& [party, id] : parties) party_ticket_gone_(party, id);
+  }
+
+  uint64_t count() const override { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  using Tickets = std::unordered_map<std::string, Ticket>;
+
+  static void error(v1::Envelope& e, std::string message) {
+    e.mutable_error()->set_code(v1::LIMIT_REACHED);
+    e.mutable_error()->set_message(std::move(message));
+  }
+
+  // Under mutex_: drops the ticket; returns its party ("" if solo).
+  std::string erase(Tickets::iterator it) {
+    auto owner = it->second.owner;
+    auto party = std::move(it->second.party_id);
+    auto& mine = by_owner_[owner];
+    std::erase(mine, it->first);
+    if (mine.empty()) by_owner_.erase(owner);
+    tickets_.erase(it);
+    count_.store(tickets_.size(), std::memory_order_relaxed);
+    return party;
+  }
+
+  void ended(SessionId owner, const std::string& ticket, const std::string& reason, uint32_t cid,
+             const std::string& party) {
+    v1::Envelope e;
+    e.set_cid(cid);
+    e.mutable_matchmaker_ticket_ended()->set_ticket(ticket);
+    e.mutable_matchmaker_ticket_ended()->set_reason(reason);
+    deliver_(owner, std::move(e));
+    if (!party.empty()) party_ticket_gone_(party, ticket);
+  }
+
+  MatchmakerConfig config_;
+  Deliver deliver_;
+  std::function<void(const std::string&, const std::string&)> party_ticket_gone_;
+  mutable std::mutex mutex_;
+  Tickets tickets_;
+  std::unordered_map<SessionId, std::vector<std::string>> by_owner_;
+  std::atomic<uint64_t> count_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<TicketPool> make_local_ticket_pool(
+    const MatchmakerConfig& config, Deliver deliver,
+    std::function<void(const std::string& party_id, const std::string& ticket)> party_ticket_gone) {
+  return std::make_unique<LocalTicketPool>(config, std::move(deliver), std::move(party_ticket_gone));
+}
+
+}  // namespace craft::presence

@@ -1,0 +1,58 @@
+// Matchmaker tickets (docs/protocol.md §4.18) behind a presence interface: the in-process
+// pool now, a Redis one later (issue 14). As with parties, calls return at once and their
+// answers (matchmaker_ticket, matchmaker_ticket_ended, errors) reach sessions later through
+// the session directory (presence::Deliver), never inline.
+#pragma once
+#include "matchmaker/query.hpp"
+#include "presence/party_store.hpp"
+
+#include <craft/clock.hpp>
+
+#include <string>
+#include <vector>
+
+namespace craft::presence {
+
+struct Ticket {
+  std::string id;                          // set by the pool: 128 random bits in hex
+  SessionId owner = 0;                     // the session that queued it (a party's leader)
+  std::string party_id;                    // "" for a solo ticket
+  std::vector<v1::MatchedPlayer> players;  // the owner, or every party member: matched together
+  std::string query;
+  matchmaker::Query parsed;                // `query`, parsed (docs/matchmaking.md)
+  uint32_t min_count = 2, max_count = 2, count_multiple = 1;  // defaults resolved
+  TimePoint created{};
+};
+
+// matchmaker_add's fields, checked before anything is stored: counts and sizes against
+// `config` (and rooms.max_property_bytes per property), numbers finite, text UTF-8; then the
+// query is parsed (matchmaker::parse_query: linear, bounded by the same limits).
+// Fills `t` (query, counts) and returns ""; else the reason for BAD_REQUEST.
+std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& config, uint32_t max_property_bytes,
+                         uint32_t party_size, Ticket& t);
+
+class TicketPool {
+ public:
+  virtual ~TicketPool() = default;
+  // Queues `t` (checked by check_ticket) and answers its owner matchmaker_ticket with `cid`,
+  // or LIMIT_REACHED (matchmaker.max_tickets_per_session, matchmaker.max_pool_size).
+  // Returns the ticket id, "" if refused. Any thread.
+  virtual std::string add(Ticket t, uint32_t cid) = 0;
+  // The owner cancels: matchmaker_ticket_ended{reason "cancelled"} with `cid`; another's or
+  // an unknown ticket: NOT_FOUND.
+  virtual void remove(SessionId owner, const std::string& ticket, uint32_t cid) = 0;
+  // The pool drops `ticket` and tells its owner (cid 0); nothing if it is gone already.
+  virtual void cancel(const std::string& ticket, const std::string& reason) = 0;
+  // The session ended: its tickets go without a word (nobody is left to tell).
+  virtual void session_ended(SessionId owner) = 0;
+  virtual uint64_t count() const = 0;  // tickets waiting (craft_matchmaker_tickets)
+};
+
+// `party_ticket_gone(party_id, ticket)`: a party's ticket left the pool (cancelled, its
+// owner ended, matched), so the party store clears PartyState.ticket; called with no lock
+// of the pool's held.
+std::unique_ptr<TicketPool> make_local_ticket_pool(
+    const MatchmakerConfig& config, Deliver deliver,
+    std::function<void(const std::string& party_id, const std::string& ticket)> party_ticket_gone);
+
+}  // namespace craft::presence
