@@ -98,6 +98,7 @@ struct RoomDefaults {
   uint32_t max_properties = 64;                 // keys in a room's properties, and in each player's
   uint32_t max_property_bytes = 1024;           // one property: key + text value bytes
   uint32_t max_metadata = 32;                   // listing metadata keys per room
+  uint32_t max_filter_conditions = 16;          // conditions (and, separately, sort keys) in one filter
 };
 
 // Live room lists (protocol.md §4.17).

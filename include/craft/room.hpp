@@ -11,9 +11,11 @@
 // with craft::RoomOptions (craft/room_options.hpp).
 #pragma once
 #include <craft/clock.hpp>
+#include <craft/value.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,6 +57,31 @@ struct Message {
 // Errors a room may answer a message with; the sender sees them with the message's cid.
 enum class MessageError : uint8_t { bad_request = 1, message_too_large = 15, invalid_target = 18 };
 
+// Room or player properties (docs/protocol.md §4.16): key -> typed value.
+using Properties = std::map<std::string, Value, std::less<>>;
+
+// One write of a properties_set: `to` unset deletes the key.
+struct PropertyChange {
+  std::string key;
+  std::optional<Value> to;
+};
+
+// Who may write properties with properties_set (room code always may).
+enum class PropertyWriters : uint8_t {
+  own_player,           // default: a player its own player properties only
+  room_and_own_player,  // also the room's properties
+  nobody,               // only room code
+};
+
+// How a room type behaves beyond its factory (Server::define_room).
+struct RoomTypeOptions {
+  // Colyseus' filterBy: join_or_create reads these keys from its options (a JSON object);
+  // each one present (text, number or boolean) must equal the room's metadata value of the
+  // same key, and a room created by that join_or_create starts with them as metadata.
+  std::vector<std::string> filter_by;
+  PropertyWriters property_writers = PropertyWriters::own_player;
+};
+
 namespace detail {
 class RoomHost;
 }
@@ -94,6 +121,14 @@ class Room {
   // Fixed timestep: dt is always 1 / tick rate. Late ticks are caught up (up to 5 at once).
   virtual void on_tick(Duration dt) { (void)dt; }
   virtual void on_dispose() {}
+  // A client's properties_set passed the type's PropertyWriters rule and its expectations;
+  // return false to veto it (the writer gets PERMISSION_DENIED, nothing changes).
+  // `player` is 0 for the room's properties, else the member whose properties change.
+  // Runs before the writes apply, so properties() still shows the old values.
+  virtual bool on_properties_set(const Client& by, SessionId player, std::span<const PropertyChange> writes) {
+    (void)by, (void)player, (void)writes;
+    return true;
+  }
 
  protected:
   // Outgoing room_data. `sender` is stamped on the message (0 = the room itself).
@@ -122,6 +157,24 @@ class Room {
   void set_label(std::string label);
   void set_locked(bool locked);  // a locked room accepts no joins
   void set_private(bool hidden); // a private room is joinable by id only, never listed
+  // Listing metadata (shown in room_list and lobby updates, matched by filters): at most
+  // rooms.max_metadata keys, each key + text value at most rooms.max_property_bytes, numbers
+  // finite. Returns false (nothing changes) past a limit. Applies at once.
+  bool set_metadata(std::string key, Value value);
+  void erase_metadata(std::string_view key);
+  const Properties& metadata() const;
+
+  // Properties (docs/protocol.md §4.16). Writes from room code always apply (no veto, no
+  // expectations) and reach every member as properties_changed with by = 0, in version
+  // order with the players' writes. `player` 0 = the room's properties, else a member's
+  // (false if it is not a member). False past rooms.max_properties / max_property_bytes or
+  // for a non-finite number; nothing changes then. A member's player properties go away
+  // when it leaves.
+  bool set_properties(SessionId player, std::vector<PropertyChange> writes);
+  const Properties& properties() const;                      // the room's
+  const Properties* player_properties(SessionId player) const;  // null: none, or not a member
+  uint64_t properties_version() const;
+
   // 1-240 Hz, or 0 for no game loop (rooms that only react to messages). Default: the
   // server's rooms.tick_rate_hz. Takes effect from the next tick.
   void set_tick_rate(uint32_t hz);

@@ -10,6 +10,8 @@
 //     set_tick_rate(rate.value_or(30));
 //   }
 #pragma once
+#include <craft/value.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +52,9 @@ class RoomOptions {
   std::optional<double> number(std::string_view key, double min, double max);
   std::optional<std::string> text(std::string_view key, size_t max_text_bytes);
   std::optional<bool> boolean(std::string_view key);
+  // Text (at most max_text_bytes), a finite number or a boolean, as a craft::Value; an
+  // object, array or null records an error (join_or_create's filter keys use this).
+  std::optional<Value> scalar(std::string_view key, size_t max_text_bytes);
 
  private:
   const google::protobuf::Value* find(std::string_view key) const;

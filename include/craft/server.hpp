@@ -30,10 +30,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  void define_room(std::string type, RoomFactory factory);
+  // `options`: filter keys for join_or_create and who may write properties (room.hpp).
+  void define_room(std::string type, RoomFactory factory, RoomTypeOptions options = {});
   template <class R>
-  void define_room(std::string type) {
-    define_room(std::move(type), [] { return std::make_unique<R>(); });
+  void define_room(std::string type, RoomTypeOptions options = {}) {
+    define_room(std::move(type), [] { return std::make_unique<R>(); }, std::move(options));
   }
 
   // Binds the listeners and starts one thread per shard. Throws if a port is taken.

@@ -132,6 +132,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"rooms", "max_properties", &r.max_properties, "keys in a room's properties, and in each player's", 0, 100'000},
       {"rooms", "max_property_bytes", &r.max_property_bytes, "one property: key + text value bytes", 16, 1 << 20},
       {"rooms", "max_metadata", &r.max_metadata, "listing metadata keys per room", 0, 10'000},
+      {"rooms", "max_filter_conditions", &r.max_filter_conditions,
+       "conditions (and, separately, sort keys) in one room filter", 1, 1'000},
       {"lobby", "update_interval_ms", &c.lobby.update_interval_ms,
        "a lobby subscriber gets at most one lobby_update per interval", 10, 3'600'000},
       {"lobby", "max_subscriptions_per_session", &c.lobby.max_subscriptions_per_session,

@@ -75,3 +75,17 @@ void Room::leaderboard_write(std::string leaderboard_id, const Client& player, i
 }
 
 }  // namespace craft
+
+namespace craft {
+
+bool Room::set_metadata(std::string key, Value value) { return host_->set_metadata(std::move(key), std::move(value)); }
+void Room::erase_metadata(std::string_view key) { host_->erase_metadata(key); }
+const Properties& Room::metadata() const { return host_->metadata(); }
+bool Room::set_properties(SessionId player, std::vector<PropertyChange> writes) {
+  return host_->set_properties(player, std::move(writes));
+}
+const Properties& Room::properties() const { return host_->properties(); }
+const Properties* Room::player_properties(SessionId player) const { return host_->player_properties(player); }
+uint64_t Room::properties_version() const { return host_->properties_version(); }
+
+}  // namespace craft

@@ -59,6 +59,10 @@ bool RoomHost::guarded(const char* callback, F&& call) {
   return !failed_;
 }
 
+bool RoomHost::ask_room(const Client& by, SessionId player, std::span<const PropertyChange> writes, bool& accepted) {
+  return guarded("on_properties_set", [&] { accepted = room_->on_properties_set(by, player, writes); });
+}
+
 void RoomHost::fail(const char* callback, std::string_view what) {
   if (failed_) return;
   failed_ = true;
@@ -141,6 +145,7 @@ void RoomHost::join(JoinRequest request) {
   fill_presence(j->mutable_you(), request.client);
   for (auto& c : clients_) fill_presence(j->add_members(), c);
   j->set_state(std::move(state));
+  fill_properties(j);
   auto frame = protocol::frame(joined, members_.back().format);
   session->shard().dispatch([session, self = shared_from_this(), frame] {
     session->on_join_succeeded(self, frame);
@@ -156,6 +161,7 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
   if (member.held_until) --dropped_members_;
   clients_.erase(it);
   members_.erase(members_.begin() + static_cast<std::ptrdiff_t>(index));
+  player_properties_.erase(who);  // members see it go through the presence leave
   membership_changed();
   if (clients_.empty()) empty_since_ = shard_.now();
   if (notify) {
@@ -334,6 +340,7 @@ void RoomHost::publish_listing() {
     l.locked = locked_;
     l.is_private = is_private_;
     l.disposed = disposed_;
+    l.metadata = metadata_;
   });
 }
 

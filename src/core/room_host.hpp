@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,7 @@ struct Listing {
   bool locked = false;
   bool is_private = false;
   bool disposed = false;
+  Properties metadata;
 };
 
 class RoomHost : public std::enable_shared_from_this<RoomHost> {
@@ -99,6 +101,21 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
                        std::optional<bool> locked, std::optional<bool> hidden);
   void set_tick_rate(uint32_t hz);
 
+  // Listing metadata and properties (core/room_properties.cpp), on the room's shard.
+  // preset: World::create, before the room is reachable (type options, filter_by metadata).
+  void preset(RoomTypeOptions options, Properties metadata);
+  bool set_metadata(std::string key, Value value);
+  void erase_metadata(std::string_view key);
+  const Properties& metadata() const { return metadata_; }
+  // A member's properties_set: answered with properties_changed (to everyone, cid echoed to
+  // the writer) or an error to the writer.
+  void properties_set(SessionId by, uint32_t cid, const v1::PropertiesSet& request);
+  // Room code's write (by = 0): no permission rule, expectations or veto.
+  bool set_properties(SessionId player, std::vector<PropertyChange> writes);
+  const Properties& properties() const { return properties_; }
+  const Properties* player_properties(SessionId player) const;
+  uint64_t properties_version() const { return properties_version_; }
+
  private:
   struct Member {
     std::shared_ptr<Session> session;
@@ -150,6 +167,19 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   TickScheduler scheduler_;
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
+  // Metadata, properties (core/room_properties.cpp).
+  RoomTypeOptions type_options_;
+  Properties metadata_;
+  Properties properties_;
+  std::map<SessionId, Properties> player_properties_;
+  uint64_t properties_version_ = 0;
+  // Checks one batch against the limits; "" when fine, else the error (code in `code`).
+  std::string check_writes(const Properties& current, std::span<const PropertyChange> writes, int& code) const;
+  void apply_writes(SessionId player, std::vector<PropertyChange> writes, SessionId by, uint32_t cid);
+  void error_to(SessionId who, uint32_t cid, int code, std::string message);
+  void fill_properties(v1::RoomJoined* joined) const;
+  // Room::on_properties_set, guarded (room_host.cpp, where guarded() lives); false if it threw.
+  bool ask_room(const Client& by, SessionId player, std::span<const PropertyChange> writes, bool& accepted);
   // The message being handled, for reply_error.
   SessionId current_sender_ = 0;
   uint32_t current_cid_ = 0;

@@ -301,7 +301,9 @@ Server::Server(ServerConfig config, const Clock* clock)
 
 Server::~Server() = default;
 
-void Server::define_room(std::string type, RoomFactory factory) { core_->world().define(std::move(type), std::move(factory)); }
+void Server::define_room(std::string type, RoomFactory factory, RoomTypeOptions options) {
+  core_->world().define(std::move(type), std::move(factory), std::move(options));
+}
 void Server::start() { core_->start(); }
 void Server::stop() { core_->stop(); }
 void Server::wait() { core_->wait(); }

@@ -388,11 +388,11 @@ const std::shared_ptr<RoomHost>* Session::find_room(const std::string& id) const
 }
 
 void Session::handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,
-                            JoinMode mode) {
+                            JoinMode mode, Properties metadata) {
   if (!room_slot_available(cid)) return;
   int error = 0;
   std::string message;
-  auto room = core().world().create(type, is_private, options, error, message, shard().index());
+  auto room = core().world().create(type, is_private, options, error, message, shard().index(), std::move(metadata));
   if (!room) {
     if (error == v1::INTERNAL) shard().metrics().room_errors.add();  // the room type's factory failed
     return send_error(cid, error, std::move(message));
@@ -414,9 +414,35 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
   if (!room_slot_available(e.cid())) return;
   auto& world = core().world();
   if (!world.has_type(j.type())) return send_error(e.cid(), v1::UNKNOWN_ROOM_TYPE, "no room type " + j.type());
-  auto room = world.find_joinable(j.type(), [&](const std::string& id) { return find_room(id) != nullptr; });
-  if (!room) return handle_create(e.cid(), j.type(), j.options(), false, JoinMode::join_or_create);
-  request_join(std::move(room), e.cid(), j.options(), JoinMode::join_or_create);
+  // The filter, plus equality on the type's filter keys from the options (protocol.md §4.15).
+  presence::RoomQuery query;
+  query.type = j.type();
+  Properties metadata;
+  std::string problem;
+  if (!presence::read_filter(j.filter(), j.sort(), core().config().rooms.max_filter_conditions, query, problem) ||
+      !filter_keys(j.type(), j.options(), &query, metadata, problem)) {
+    shard().metrics().room_filters_refused.add();
+    return send_error(e.cid(), v1::BAD_REQUEST, std::move(problem));
+  }
+  std::vector<std::string> skip;
+  for (auto& r : rooms_) skip.push_back(r->id());
+  // The directory answers later (over the network, for a shared one): this connection's
+  // later requests wait behind it, as behind a join.
+  ++pending_joins_;
+  world.directory().find_joinable(
+      std::move(query), std::move(skip), shard(),
+      [self = std::static_pointer_cast<Session>(shared_from_this()), cid = e.cid(), type = j.type(),
+       options = j.options(), metadata = std::move(metadata)](std::optional<std::string> id) mutable {
+        --self->pending_joins_;
+        if (!self->alive()) return;
+        auto room = id ? self->core().world().find(*id) : nullptr;
+        if (room) {
+          self->request_join(std::move(room), cid, std::move(options), JoinMode::join_or_create);
+        } else {
+          self->handle_create(cid, type, std::move(options), false, JoinMode::join_or_create, std::move(metadata));
+        }
+        self->release_held();
+      });
 }
 
 void Session::request_join(std::shared_ptr<RoomHost> room, uint32_t cid, std::string options, JoinMode mode) {
@@ -450,8 +476,12 @@ void Session::on_join_failed(uint32_t cid, int code, std::string message, bool r
   --pending_joins_;
   if (!alive()) return;
   if (mode == JoinMode::join_or_create && retryable) {
-    // The room filled up, locked or went away since the listing: make a new one instead.
-    handle_create(cid, type, std::move(options), false, JoinMode::create);
+    // The room filled up, locked or went away since the listing: make a new one instead,
+    // with the type's filter keys as metadata like any room join_or_create makes.
+    Properties metadata;
+    std::string problem;
+    filter_keys(type, options, nullptr, metadata, problem);
+    handle_create(cid, type, std::move(options), false, JoinMode::create, std::move(metadata));
   } else {
     send_error(cid, code, std::move(message));
   }
@@ -498,14 +528,35 @@ void Session::handle_room_data(const v1::Envelope& e) {
 }
 
 void Session::handle_room_list(const v1::Envelope& e) {
-  v1::Envelope reply;
-  reply.set_cid(e.cid());
-  auto* list = reply.mutable_room_list_result();
-  bool more = false;
-  const size_t limit = core().config().rooms.max_list_results;
-  for (auto& info : core().world().list(e.room_list().type(), limit, &more)) *list->add_rooms() = std::move(info);
-  if (more) shard().metrics().room_lists_truncated.add();
-  send_envelope(reply);
+  const auto& r = e.room_list();
+  const auto& rooms = core().config().rooms;
+  presence::RoomQuery query;
+  query.type = r.type();
+  std::string problem;
+  if (!presence::read_filter(r.filter(), r.sort(), rooms.max_filter_conditions, query, problem)) {
+    shard().metrics().room_filters_refused.add();
+    return send_error(e.cid(), v1::BAD_REQUEST, std::move(problem));
+  }
+  query.offset = r.offset();
+  // The cap keeps the answer's size bounded however many rooms there are (security.md).
+  query.limit = r.limit() == 0 ? rooms.max_list_results : std::min(r.limit(), rooms.max_list_results);
+  const bool capped = r.limit() == 0 || r.limit() > rooms.max_list_results;
+  ++pending_joins_;  // later requests wait for the directory's answer (per-connection order)
+  core().world().directory().list(
+      std::move(query), shard(),
+      [self = std::static_pointer_cast<Session>(shared_from_this()), cid = e.cid(), capped](
+          std::vector<presence::RoomEntry> found, bool more) {
+        --self->pending_joins_;
+        if (!self->alive()) return;
+        v1::Envelope reply;
+        reply.set_cid(cid);
+        auto* list = reply.mutable_room_list_result();
+        for (const auto& entry : found) presence::to_info(entry, list->add_rooms());
+        list->set_more(more);
+        if (more && capped) self->shard().metrics().room_lists_truncated.add();
+        self->send_envelope(reply);
+        self->release_held();
+      });
 }
 
 void Session::before_close(uint16_t code, std::string_view reason) {

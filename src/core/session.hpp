@@ -6,6 +6,7 @@
 #include "core/server_core.hpp"
 #include "core/token_bucket.hpp"
 #include "net/connection.hpp"
+#include "presence/room_directory.hpp"
 
 #include <deque>
 #include <memory>
@@ -95,7 +96,12 @@ class Session final : public Connection {
   void finish_hello(uint32_t cid, const std::string& name, std::unique_ptr<const api::Identity> identity);
   void handle_api(const v1::Envelope& e);
   void handle_create(uint32_t cid, const std::string& type, std::string options, bool is_private,
-                     detail::JoinMode mode);
+                     detail::JoinMode mode, Properties metadata = {});
+  // The room type's filter keys (RoomTypeOptions::filter_by) read from join_or_create's
+  // options: each present one becomes an equality condition in `query` (if given) and
+  // metadata for a room created instead. False (and `error`) for bad options.
+  bool filter_keys(const std::string& type, std::string_view options, presence::RoomQuery* query,
+                   Properties& metadata, std::string& error);
   void handle_join(const v1::Envelope& e);
   void handle_join_or_create(const v1::Envelope& e);
   void handle_leave(const v1::Envelope& e);
@@ -122,6 +128,10 @@ class Session final : public Connection {
   void handle_properties_set(const v1::Envelope& e);
   void handle_lobby(const v1::Envelope& e);
   void end_lobby();
+  // A directory read for subscription `id` came back: send its lobby_update (if any).
+  void lobby_deliver(uint32_t id, uint32_t cid, presence::Changes changes);
+  void arm_lobby_timer();
+  void flush_lobby();  // every lobby.update_interval_ms while subscribed
   // session_social.cpp: matchmaker tickets and parties; end_social removes the session's
   // tickets and takes it out of its party when it ends (not while it is held for resume).
   void handle_matchmaker(const v1::Envelope& e);

@@ -11,9 +11,17 @@ namespace craft::detail {
 
 World::World(ServerCore& core) : core_(core) {}
 
-void World::define(std::string type, RoomFactory factory) {
+void World::define(std::string type, RoomFactory factory, RoomTypeOptions options) {
   std::lock_guard lock(mutex_);
+  type_options_[type] = std::move(options);
   types_[std::move(type)] = std::move(factory);
+}
+
+std::optional<RoomTypeOptions> World::type_options(const std::string& type) const {
+  std::lock_guard lock(mutex_);
+  auto it = type_options_.find(type);
+  if (it == type_options_.end()) return std::nullopt;
+  return it->second;
 }
 
 bool World::has_type(const std::string& type) const {
@@ -33,7 +41,8 @@ std::string World::new_room_id() {
 }
 
 std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private, const std::string& options,
-                                        int& error, std::string& message, std::optional<uint32_t> shard_index) {
+                                        int& error, std::string& message, std::optional<uint32_t> shard_index,
+                                        Properties metadata) {
   RoomFactory factory;
   {
     std::lock_guard lock(mutex_);
@@ -80,10 +89,13 @@ std::shared_ptr<RoomHost> World::create(const std::string& type, bool is_private
   ++rooms_per_shard_[chosen];
   auto& shard = core_.shard(chosen);
   auto host = std::make_shared<RoomHost>(shard, new_room_id(), type, std::move(room), is_private, options);
+  // Set before anyone else can reach the room (it is not in rooms_ yet).
+  host->preset(type_options_[type], std::move(metadata));
   auto sequence = next_sequence_++;
   rooms_.emplace(host->id(), host);
   by_type_[type].emplace(sequence, host.get());
   sequence_.emplace(host.get(), sequence);
+  publish(*host);  // listed from now on, so a join_or_create racing this one finds it
   return host;
 }
 
@@ -91,50 +103,6 @@ std::shared_ptr<RoomHost> World::find(const std::string& id) const {
   std::lock_guard lock(mutex_);
   auto it = rooms_.find(id);
   return it == rooms_.end() ? nullptr : it->second;
-}
-
-std::shared_ptr<RoomHost> World::find_joinable(const std::string& type,
-                                               const std::function<bool(const std::string&)>& skip) const {
-  std::lock_guard lock(mutex_);
-  auto it = by_type_.find(type);
-  if (it == by_type_.end()) return nullptr;
-  for (auto& [sequence, room] : it->second) {
-    const auto& l = room->listing;
-    if (l.is_private || l.locked || l.disposed || l.clients >= l.max_clients) continue;
-    if (skip(room->id())) continue;
-    return rooms_.at(room->id());
-  }
-  return nullptr;
-}
-
-std::vector<v1::RoomInfo> World::list(const std::string& type, size_t limit, bool* more) const {
-  std::vector<v1::RoomInfo> out;
-  if (more) *more = false;
-  std::lock_guard lock(mutex_);
-  auto add_all = [&](const std::map<uint64_t, RoomHost*>& rooms) {
-    for (auto& [sequence, room] : rooms) {
-      const auto& l = room->listing;
-      if (l.is_private || l.disposed) continue;
-      if (out.size() >= limit) {
-        if (more) *more = true;
-        return;
-      }
-      v1::RoomInfo info;
-      info.set_room_id(room->id());
-      info.set_type(l.type);
-      info.set_clients(l.clients);
-      info.set_max_clients(l.max_clients);
-      info.set_label(l.label);
-      info.set_locked(l.locked);
-      out.push_back(std::move(info));
-    }
-  };
-  if (type.empty()) {
-    for (auto& [t, rooms] : by_type_) add_all(rooms);
-  } else if (auto it = by_type_.find(type); it != by_type_.end()) {
-    add_all(it->second);
-  }
-  return out;
 }
 
 std::vector<std::shared_ptr<RoomHost>> World::all() const {
@@ -153,6 +121,22 @@ size_t World::size() const {
 void World::update_listing(RoomHost& room, const std::function<void(Listing&)>& change) {
   std::lock_guard lock(mutex_);
   change(room.listing);
+  if (rooms_.contains(room.id()) && !room.listing.disposed) publish(room);
+}
+
+void World::publish(RoomHost& room) {
+  const auto& l = room.listing;
+  presence::RoomEntry e;
+  e.id = room.id();
+  e.type = l.type;
+  e.clients = l.clients;
+  e.max_clients = l.max_clients;
+  e.label = l.label;
+  e.locked = l.locked;
+  e.is_private = l.is_private;
+  e.metadata = l.metadata;
+  if (auto seq = sequence_.find(&room); seq != sequence_.end()) e.created = seq->second;
+  directory_->publish(std::move(e));
 }
 
 void World::remove(const std::string& id) {
@@ -166,6 +150,7 @@ void World::remove(const std::string& id) {
     sequence_.erase(seq);
   }
   rooms_.erase(it);
+  directory_->remove(id);
 }
 
 }  // namespace craft::detail

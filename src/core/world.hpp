@@ -2,6 +2,7 @@
 // list and dispose only — never per message — so one mutex is enough.
 #pragma once
 #include "core/room_host.hpp"
+#include "presence/room_directory.hpp"
 
 #include <craft/room.hpp>
 
@@ -23,23 +24,22 @@ class World {
  public:
   explicit World(ServerCore& core);
 
-  void define(std::string type, RoomFactory factory);
+  void define(std::string type, RoomFactory factory, RoomTypeOptions options = {});
   bool has_type(const std::string& type) const;
+  // The type's options (a copy), or nullopt for an unknown type.
+  std::optional<RoomTypeOptions> type_options(const std::string& type) const;
 
   // Makes and registers a room; on_create runs on its shard: `shard` (the creator's, whose
   // first member then needs no cross-thread hop) unless that shard holds clearly more rooms
   // than the emptiest one, which then gets it. On failure returns null and sets an
   // ErrorCode and message.
   std::shared_ptr<RoomHost> create(const std::string& type, bool is_private, const std::string& options,
-                                   int& error, std::string& message, std::optional<uint32_t> shard = {});
+                                   int& error, std::string& message, std::optional<uint32_t> shard = {},
+                                   Properties metadata = {});
   std::shared_ptr<RoomHost> find(const std::string& id) const;
-  // The oldest public, unlocked, not full room of `type` for which `skip` is false.
-  std::shared_ptr<RoomHost> find_joinable(const std::string& type,
-                                          const std::function<bool(const std::string&)>& skip) const;
-  // At most `limit` public rooms of `type` (every type if empty), oldest first within a type;
-  // `more` says whether rooms were left out. The cap keeps the work under the mutex and the
-  // answer's size bounded however many rooms there are (docs/security.md).
-  std::vector<v1::RoomInfo> list(const std::string& type, size_t limit, bool* more = nullptr) const;
+  // Listings, join_or_create's search and lobby feeds read the room directory (asynchronous;
+  // presence/room_directory.hpp); rooms publish to it through update_listing.
+  presence::RoomDirectory& directory() { return *directory_; }
   std::vector<std::shared_ptr<RoomHost>> all() const;
   size_t size() const;
 
@@ -49,10 +49,13 @@ class World {
 
  private:
   std::string new_room_id();  // caller holds mutex_
+  void publish(RoomHost& room);  // the room's directory entry from its listing; caller holds mutex_
 
   ServerCore& core_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, RoomFactory> types_;
+  std::unordered_map<std::string, RoomTypeOptions> type_options_;
+  std::unique_ptr<presence::RoomDirectory> directory_ = presence::make_local_room_directory();
   std::unordered_map<std::string, std::shared_ptr<RoomHost>> rooms_;
   // Creation order per type, for join-or-create and listings.
   std::unordered_map<std::string, std::map<uint64_t, RoomHost*>> by_type_;

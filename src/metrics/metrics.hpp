@@ -75,6 +75,11 @@ struct ShardMetrics {
   Counter messages_held;      // envelopes that waited for an earlier request (Session::hold)
   Counter pending_refused;    // refused at limits.pending_queue_bytes
   Counter room_lists_truncated;  // room_list answers cut at rooms.max_list_results
+  // Listings, lobby, properties (core/session_lobby.cpp).
+  Counter room_filters_refused;  // filters past rooms.max_filter_conditions or otherwise bad
+  Counter lobby_subscriptions;   // gauge: live lobby subscriptions
+  Counter lobby_updates;         // lobby_update messages sent (the first page included)
+  Counter property_conflicts;    // properties_set refused with PROPERTY_CONFLICT
   Counter tls_handshakes;          // TLS handshakes completed (tls.cert_file set)
   Counter tls_handshake_failures;  // TLS connections that ended before the handshake finished
   // Resumable sessions (core/session_resume.cpp).

@@ -149,3 +149,25 @@ std::optional<bool> RoomOptions::boolean(std::string_view key) {
 }
 
 }  // namespace craft
+
+namespace craft {
+
+std::optional<Value> RoomOptions::scalar(std::string_view key, size_t max_text_bytes) {
+  auto* v = find(key);
+  if (!v) return std::nullopt;
+  switch (v->kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      if (v->string_value().size() <= max_text_bytes) return Value{v->string_value()};
+      break;
+    case google::protobuf::Value::kNumberValue:
+      if (std::isfinite(v->number_value())) return Value{v->number_value()};
+      break;
+    case google::protobuf::Value::kBoolValue: return Value{v->bool_value()};
+    default: break;
+  }
+  set_error("option " + std::string(key) + " must be a string of at most " + std::to_string(max_text_bytes) +
+            " bytes, a finite number or true/false");
+  return std::nullopt;
+}
+
+}  // namespace craft

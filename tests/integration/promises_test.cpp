@@ -174,16 +174,15 @@ TEST(Promises, ALockedRoomAnswersRoomLockedAndJoinOrCreateMakesANewRoom) {
   auto locked = next_room_data(*owner, 10s);
   ASSERT_TRUE(locked);
   ASSERT_EQ(locked->data(), "locked");
-  auto listed = owner->list_rooms("lockable");
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_TRUE(listed[0].locked());
+  // Locked rooms are never listed (craft.proto RoomFilter, protocol.md §4.15).
+  EXPECT_EQ(owner->list_rooms("lockable").size(), 0u);
 
   auto late = s.hello("late");
   EXPECT_EQ(refusal([&] { late->join(room); }).first, v1::ROOM_LOCKED);
   auto other = late->join_or_create("lockable");
   EXPECT_NE(other.room_id(), room);
   EXPECT_EQ(other.members_size(), 1);
-  EXPECT_EQ(owner->list_rooms("lockable").size(), 2u);
+  EXPECT_EQ(owner->list_rooms("lockable").size(), 1u);  // the new one; the locked one stays hidden
 }
 
 TEST(Promises, JoinOrCreateSkipsAFullRoom) {
