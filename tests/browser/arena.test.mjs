@@ -211,3 +211,25 @@ test("arena: the room list updates live as a matched room appears, fills and goe
   await watcher.page.screenshot({ path: path.join(artifacts, "arena-lobby.png") });
   assert.deepEqual([...watcher.errors, ...a.errors, ...b.errors], []);
 });
+
+test("arena: the room list shows a room another tab opens by region and mode (join_or_create), live, and drops it when emptied", { skip }, async (t) => {
+  const watcher = await openArena("name=Vic");
+  const lobbyError = await read(watcher, () => window.arena.lobbyError);
+  if (/not available yet/.test(lobbyError)) return t.skip(`craftd: ${lobbyError}`);
+  assert.equal(lobbyError, "");
+  const a = await openArena("name=Ivy");
+  const b = await openArena("name=Jon");
+  // movement2d's filter keys: the same region and mode land in the same room.
+  const open = (tab) => read(tab, async () => (window.joined = await window.arena.client.joinOrCreate("movement2d", { region: "na", mode: "team" })).id);
+  const roomId = await open(a);
+  assert.equal(await open(b), roomId, "join_or_create by region + mode joined the same room");
+  await watcher.page.waitForFunction((id) => window.arena.lobbyRooms().some((r) => r.roomId === id && r.clients === 2),
+    roomId, { timeout: 5000 });
+  const row = await watcher.page.textContent(`#rooms tr[data-room="${roomId}"]`);
+  assert.ok(row.includes("na") && row.includes("team") && /2\/\d+/.test(row), row);
+  for (const tab of [a, b]) await read(tab, () => window.joined.leave());
+  await watcher.page.waitForFunction((id) => window.arena.lobbyLog.some((e) => e.event === "remove" && e.roomId === id),
+    roomId, { timeout: 10000 });
+  assert.equal(await watcher.page.$(`#rooms tr[data-room="${roomId}"]`), null);
+  assert.deepEqual([...watcher.errors, ...a.errors, ...b.errors], []);
+});
