@@ -55,8 +55,14 @@ void Movement2dRoom::on_create(std::string_view text) {
   // and a bad value refuses the room (BAD_REQUEST to the creator) instead of being guessed at.
   RoomOptions options(text);
   auto tick_rate = options.whole_number("tickRate", 1, 240);
+  // The arena page's region and mode (a match's room gets the matched tickets' properties
+  // as its options): listing metadata, so the live room list says which arena this is.
+  auto region = options.text("region", max_label_bytes);
+  auto mode = options.text("mode", max_label_bytes);
   if (!options.ok()) return reject_create("movement2d: " + options.error());
   if (tick_rate) rules_.tick_rate_hz = static_cast<uint32_t>(*tick_rate);
+  if (region) set_metadata("region", *region);
+  if (mode) set_metadata("mode", *mode);
   set_tick_rate(rules_.tick_rate_hz);
 }
 
@@ -194,6 +200,10 @@ const Position* Movement2dRoom::position_of(SessionId player) const {
   return registry_.get<Position>(it->second);
 }
 
-void define_example_rooms(Server& server) { server.define_room<Movement2dRoom>("movement2d"); }
+void define_example_rooms(Server& server) {
+  // join_or_create("movement2d", {"region": "eu", "mode": "duel"}) lands in a room of that
+  // region and mode (or creates one with them as metadata), like a match does.
+  server.define_room<Movement2dRoom>("movement2d", RoomTypeOptions{.filter_by = {"region", "mode"}});
+}
 
 }  // namespace craft::examples

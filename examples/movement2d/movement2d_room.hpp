@@ -52,6 +52,7 @@ class Movement2dRoom : public Room {
   static constexpr uint32_t op_input = 1;
   static constexpr uint32_t op_snapshot = 0;  // the SDK's state convention
 
+  static constexpr size_t max_label_bytes = 32;  // options region and mode, in bytes of UTF-8
   explicit Movement2dRoom(MovementRules rules = {}) : rules_(rules) {}
 
   // Options (a JSON object, README.md): {"tickRate": 1-240} overrides the default rate;

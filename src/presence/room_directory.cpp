@@ -314,7 +314,7 @@ class LocalRoomDirectory final : public RoomDirectory {
   };
 
   std::mutex mutex_;
-  uint64_t change_ = 0;
+  uint64_t change_ = 1;  // from 1: changes(type, 0) means "everything", so no subscriber may be at 0
   std::unordered_map<std::string, RoomEntry> entries_;
   std::unordered_map<std::string, std::set<std::string>> by_type_;
   std::unordered_map<std::string, Watched> types_;

@@ -7,23 +7,32 @@ import { CraftError } from "./errors.js";
 import type { OpMap, RoomOps } from "./ops.js";
 import { type RawRoom, Room, type RoomTransport } from "./room.js";
 import { Connection } from "./connection.js";
+import { Lobby, type LobbyOptions } from "./lobby.js";
+import { type MatchFound, Matchmaker } from "./matchmaker.js";
+import { Parties } from "./party.js";
+import { type RoomInfo, type RoomQuery, filterOf, roomInfoOf, sortOf } from "./values.js";
 
 export type { ClientOptions, ReconnectOptions, ClientEvents, ClientEvent, ConnectionState } from "./connection.js";
 
-export interface RoomInfo {
-  roomId: string;
-  type: string;
-  clients: number;
-  maxClients: number;
-  label: string;
-  locked: boolean;
+export type { RoomInfo } from "./values.js";
+
+/** What listRooms takes besides the type: a filter, a sort and a page. */
+export interface ListOptions extends RoomQuery {
+  /** Rooms to skip (pagination). */
+  offset?: number;
+  /** Page size; 0 or absent = the server's rooms.max_list_results, and more is cut to it. */
+  limit?: number;
 }
+/** A page of rooms; more: rooms past offset + limit pass the filter too. */
+export type RoomList = RoomInfo[] & { more: boolean };
 
 /** The last argument of the join calls. */
 export interface JoinOptions<Ops extends OpMap> {
   /** The room's typed message map, from ops<Ops>(codecs?): send and onMessage are checked against it. */
   ops: RoomOps<Ops>;
 }
+/** joinOrCreate's last argument: which room to pick (filter, sort), and optionally the room's ops. */
+export type JoinOrCreateOptions<Ops extends OpMap> = RoomQuery & Partial<JoinOptions<Ops>>;
 
 interface RoomEntry {
   room: Room<any>;
@@ -35,16 +44,27 @@ const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array()
 
 export class Client extends Connection implements RoomTransport {
   private readonly rooms = new Map<string, RoomEntry>();
+  private readonly lobbies = new Map<number, Lobby>();
+  /** Matchmaker tickets of this session, and the "match" / "ticketEnded" events. */
+  readonly matchmaker = new Matchmaker((init, settle) => this.call(init, settle));
+  /** Parties of this session: create, join, leave..., and the "state" / "invitation" / "data" / "left" events. */
+  readonly parties = new Parties(
+    (init, settle) => this.call(init, settle),
+    (body) => this.send(makeEnvelope({ body })),
+  );
 
   /**
    * Joins a room of this type with space, or creates one. options: the room's join options
-   * (a string as UTF-8, an object as JSON). join.ops: the room's typed message map.
+   * (a string as UTF-8, an object as JSON; the type's filter keys are taken from them).
+   * join.filter / join.sort: only a room passing the filter, the first in that order
+   * (default: the oldest); none: a new one. join.ops: the room's typed message map.
    */
-  joinOrCreate(type: string, options?: string | object): Promise<RawRoom>;
-  joinOrCreate<Ops extends OpMap>(type: string, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
-  joinOrCreate(type: string, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+  joinOrCreate(type: string, options?: string | object, join?: RoomQuery): Promise<RawRoom>;
+  joinOrCreate<Ops extends OpMap>(type: string, options: string | object | undefined, join: RoomQuery & JoinOptions<Ops>): Promise<Room<Ops>>;
+  joinOrCreate(type: string, options?: string | object, join: JoinOrCreateOptions<OpMap> = {}): Promise<Room<any>> {
     const bytes = optionsText(options);
-    return this.joinRequest({ case: "roomJoinOrCreate", value: { type, options: bytes } }, bytes, join?.ops);
+    const value = { type, options: bytes, filter: filterOf(join.filter), sort: sortOf(join.sort) };
+    return this.joinRequest({ case: "roomJoinOrCreate", value }, bytes, join.ops);
   }
   /** Creates a room (private: not listed, joinable by id only). */
   create(type: string, options?: string | object, opts?: { private?: boolean }): Promise<RawRoom>;
@@ -60,12 +80,63 @@ export class Client extends Connection implements RoomTransport {
     return this.joinRequest({ case: "roomJoin", value: { roomId, options: bytes } }, bytes, join?.ops);
   }
 
-  async listRooms(type = ""): Promise<RoomInfo[]> {
-    const reply = await this.request({ body: { case: "roomList", value: { type } } });
+  /**
+   * Joins the room of a match (the "match" event of client.matchmaker) with its seat
+   * reservation. Rejects with RESERVATION_INVALID when it is unknown, used, expired (past
+   * reservationTtlMs) or another session's.
+   */
+  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object): Promise<RawRoom>;
+  joinMatch<Ops extends OpMap>(match: Pick<MatchFound, "roomId" | "reservation">, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
+  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+    const bytes = optionsText(options);
+    return this.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
+  }
+
+  /**
+   * Lists public rooms (type "" = every type) that pass opts.filter, in opts.sort order
+   * (default: oldest first), from opts.offset, at most opts.limit. The array's `more` tells
+   * whether rooms past this page pass the filter too.
+   */
+  async listRooms(type = "", opts: ListOptions = {}): Promise<RoomList> {
+    const value = { type, filter: filterOf(opts.filter), sort: sortOf(opts.sort), offset: opts.offset ?? 0, limit: opts.limit ?? 0 };
+    const reply = await this.request({ body: { case: "roomList", value } });
     if (reply.body.case !== "roomListResult") throw new CraftError("BAD_REPLY", "expected room_list_result");
-    return reply.body.value.rooms.map((r) => ({
-      roomId: r.roomId, type: r.type, clients: r.clients, maxClients: r.maxClients, label: r.label, locked: r.locked,
-    }));
+    return Object.assign(reply.body.value.rooms.map(roomInfoOf), { more: reply.body.value.more });
+  }
+
+  /**
+   * A live list of the public rooms of a type that pass opts.filter (lobby_subscribe): the
+   * returned Lobby has the first page (opts.limit rooms at most) in lobby.rooms, then "add",
+   * "update" and "remove" events as rooms change (batched by the server, at most every
+   * lobby.update_interval_ms). Rejects with LIMIT_REACHED past
+   * lobby.max_subscriptions_per_session, BAD_REQUEST without a type. After a lost session
+   * is replaced by a new one the client subscribes again, and the lobby gets a "reset".
+   */
+  subscribeLobby(type: string, opts: LobbyOptions = {}): Promise<Lobby> {
+    const lobby = new Lobby(this, type, opts);
+    return this.call(this.lobbySubscribe(lobby), (e) => this.lobbyAnswer(lobby, e));
+  }
+
+  /** @internal LobbyTransport */
+  async unsubscribeLobby(lobby: Lobby): Promise<void> {
+    const subscription = lobby.subscription;
+    try {
+      await this.call({ body: { case: "lobbyUnsubscribe", value: { subscription } } }, (e) => {
+        if (e.body.case === "lobbyUpdate") lobby.apply(e.body.value);
+      });
+    } catch (err) {
+      if (!(err instanceof CraftError && err.code === "CONNECTION_LOST")) throw err;
+    }
+    if (this.lobbies.get(subscription) === lobby) this.lobbies.delete(subscription);
+    lobby.end();
+  }
+
+  /** @internal RoomTransport */
+  setProperties(init: EnvelopeInit): Promise<Envelope> {
+    return this.call(init, (e) => {
+      if (e.body.case === "propertiesChanged") this.rooms.get(e.body.value.roomId)?.room.handle(e);
+      return e;
+    });
   }
 
   /** @internal RoomTransport */
@@ -90,6 +161,24 @@ export class Client extends Connection implements RoomTransport {
   /** @internal */
   protected dispatch(e: Envelope): void {
     const body = e.body;
+    switch (body.case) {
+      case "lobbyUpdate": {
+        const lobby = this.lobbies.get(body.value.subscription);
+        lobby?.apply(body.value);
+        if (lobby?.ended) this.lobbies.delete(body.value.subscription);
+        return;
+      }
+      case "matchFound":
+        this.matchmaker.matched(body.value);
+        return;
+      case "matchmakerTicketEnded":
+        this.matchmaker.ended(body.value);
+        return;
+      case "propertiesChanged":
+        this.rooms.get(body.value.roomId)?.room.handle(e);
+        return;
+    }
+    if (this.parties.handle(e)) return;
     const roomId =
       body.case === "roomData" || body.case === "presence" || body.case === "roomLeft" ? body.value.roomId : undefined;
     if (roomId === undefined) return;
@@ -101,6 +190,17 @@ export class Client extends Connection implements RoomTransport {
   protected rejoinRooms(): Promise<unknown>[] {
     const round = this.rejoinRound;
     const rejoins: Promise<unknown>[] = [];
+    // The old session's tickets and parties ended with it; its lobby subscriptions are made again.
+    this.matchmaker.dropAll("session ended");
+    this.parties.dropAll("session ended");
+    const lobbies = [...this.lobbies.values()];
+    this.lobbies.clear();
+    for (const lobby of lobbies) {
+      rejoins.push(this.call(this.lobbySubscribe(lobby), (e) => this.lobbyAnswer(lobby, e)).catch((err: Error) => {
+        lobby.end();
+        this.emit("error", err instanceof CraftError ? err : new CraftError("BAD_REPLY", err.message));
+      }));
+    }
     for (const entry of this.rooms.values()) {
       const { room, options } = entry;
       if (room.leaving) continue;  // its leave() settles it
@@ -122,6 +222,25 @@ export class Client extends Connection implements RoomTransport {
     const rooms = [...this.rooms.values()];
     this.rooms.clear();
     for (const { room } of rooms) room.left(reason);
+    const lobbies = [...this.lobbies.values()];
+    this.lobbies.clear();
+    for (const lobby of lobbies) lobby.end();
+    this.matchmaker.dropAll("session ended");
+    this.parties.dropAll("session ended");
+  }
+
+  private lobbySubscribe(lobby: Lobby): EnvelopeInit {
+    const { filter, sort, limit } = lobby.options;
+    return { body: { case: "lobbySubscribe", value: { type: lobby.type, filter: filterOf(filter), sort: sortOf(sort), limit: limit ?? 0 } } };
+  }
+
+  /** The first lobby_update (reset, cid echoed): the lobby is registered before any later update is read. */
+  private lobbyAnswer(lobby: Lobby, e: Envelope): Lobby {
+    if (e.body.case !== "lobbyUpdate") throw new CraftError("BAD_REPLY", "expected lobby_update");
+    lobby.subscription = e.body.value.subscription;
+    this.lobbies.set(lobby.subscription, lobby);
+    lobby.apply(e.body.value);
+    return lobby;
   }
 
   private joinRequest(body: NonNullable<EnvelopeInit>["body"], options: Uint8Array, ops?: RoomOps<OpMap>): Promise<Room<any>> {

@@ -1,8 +1,16 @@
 export {
   Client, type ClientOptions, type ReconnectOptions, type RoomInfo, type ClientEvents, type ClientEvent, type JoinOptions,
-  type ConnectionState,
+  type ConnectionState, type ListOptions, type RoomList, type JoinOrCreateOptions,
 } from "./client.js";
-export { Room, STATE_OP, type RawRoom, type Presence, type MessageHandler, type MessageHandlerOf, type RoomEvents } from "./room.js";
+export {
+  toValue, fromValue, type PlainValue, type PlainValues, type RoomFilter, type ConditionSpec, type Range, type SortSpec,
+  type RoomQuery,
+} from "./values.js";
+export { Lobby, type LobbyOptions, type LobbyEvents } from "./lobby.js";
+export { Matchmaker, type TicketOptions, type MatchFound, type MatchedPlayer, type TicketEnded, type MatchmakerEvents } from "./matchmaker.js";
+export { Parties, type PartyState, type PartyInvitation, type PartyMessage, type PartyEvents } from "./party.js";
+export { Room, STATE_OP, type RawRoom, type Presence, type MessageHandler, type MessageHandlerOf, type RoomEvents,
+  type PropertiesChange, type PropertyExpectation, type SetPropertiesOptions } from "./room.js";
 export {
   ops, codecs, defaultCodec, type OpMap, type OpOf, type SendReceive, type SendOf, type ReceiveOf, type OpCodec, type Codec,
   type OpCodecMap, type RoomOps, type RawOps, type SendArgs,

@@ -1,4 +1,6 @@
-import type { Envelope, Presence as PresenceMessage, RoomJoined } from "./gen/craft_pb.js";
+import type { Envelope, PropertiesChanged, Presence as PresenceMessage, RoomJoined } from "./gen/craft_pb.js";
+import type { EnvelopeInit } from "./codec.js";
+import { type PlainValue, type PlainValues, fromValue, fromValues, setOwn, toValue } from "./values.js";
 import { CraftError } from "./errors.js";
 import {
   type Codec, type OpCodec, type OpMap, type OpOf, type RawOps, type ReceiveOf, type RoomOps, type SendArgs,
@@ -41,6 +43,42 @@ export interface RoomEvents {
    * ("rejoin failed: ROOM_NOT_FOUND: ...").
    */
   left: string;
+  /**
+   * Properties changed (properties_changed; yours too, with setProperties' answer): already
+   * applied to room.properties / room.playerProperties() when it fires, in version order.
+   */
+  properties: PropertiesChange;
+}
+
+/** One applied properties_set (proto PropertiesChanged). */
+export interface PropertiesChange {
+  /** "0": the room's properties; else that member's session id. */
+  player: string;
+  /** key -> new value; null: the key was deleted. */
+  changes: Record<string, PlainValue | null>;
+  /** Per room, +1 per applied write (room code's too). */
+  version: number;
+  /** The writer's session id; "0" = the room's code. */
+  by: string;
+}
+
+/** An expectation of a check-and-swap (proto PropertyExpect): key must equal the value (null: must be absent). */
+export interface PropertyExpectation {
+  /** "0" or absent: a room property; else that member's. */
+  player?: string;
+  key: string;
+  equals: PlainValue | null;
+}
+
+export interface SetPropertiesOptions {
+  /** Whose properties to write: "0" or absent = the room's; else a member's session id (by default only your own may be written). */
+  player?: string;
+  /**
+   * Check-and-swap: the write applies only if, at that moment, every expectation holds
+   * (else the promise rejects with PROPERTY_CONFLICT and nothing is written). An object
+   * speaks of the written player's keys (null = absent); an array may name other players.
+   */
+  expect?: Record<string, PlainValue | null> | PropertyExpectation[];
 }
 
 const presenceOf = (p: PresenceMessage): Presence => ({ sessionId: p.sessionId.toString(), name: p.name, accountId: p.accountId });
@@ -51,6 +89,8 @@ export interface RoomTransport {
   leaveRoom(roomId: string): Promise<void>;
   /** A message the room could not decode: the client emits it as an "error" event. */
   reportError(error: CraftError): void;
+  /** Sends properties_set; the answer (properties_changed, cid echoed) goes through room.handle before it resolves. */
+  setProperties(init: EnvelopeInit): Promise<Envelope>;
 }
 
 /** Op 0 carries room state by convention: onStateChange fires for it and for the join state. */
@@ -90,12 +130,17 @@ export class Room<Ops extends OpMap = RawOps> {
   readonly members = new Map<string, Presence>();
   /** room_joined.state, then the data of every op-0 message. */
   state: Uint8Array;
+  /** The room's properties (a plain object, replaced on each change), as of propertiesVersion. */
+  properties: PlainValues = {};
+  /** The version of the last properties change applied here (room_joined's, then each "properties"). */
+  propertiesVersion = 0;
+  private playerProps = new Map<string, PlainValues>();
 
   private readonly byOp = new Map<number, Listeners<[unknown, string, number]>>();
   private readonly any = new Listeners<[Uint8Array, string, number]>();
   private readonly events: { [K in keyof RoomEvents]: Listeners<[RoomEvents[K]]> } = {
     join: new Listeners(), leave: new Listeners(), drop: new Listeners(), resume: new Listeners(),
-    stateChange: new Listeners(), left: new Listeners(),
+    stateChange: new Listeners(), left: new Listeners(), properties: new Listeners(),
   };
   private readonly codecs: Record<number, OpCodec<unknown, unknown> | undefined>;
   private readonly fallback: Codec<unknown, unknown>;
@@ -119,6 +164,7 @@ export class Room<Ops extends OpMap = RawOps> {
     this.sessionId = joined.you ? joined.you.sessionId.toString() : "";
     for (const p of joined.members) this.members.set(p.sessionId.toString(), presenceOf(p));
     this.state = joined.state;
+    this.takeProperties(joined);
     this.codecs = (roomOps?.codecs ?? {}) as Record<number, OpCodec<unknown, unknown> | undefined>;
     this.fallback = roomOps ? defaultCodec : rawCodec;
   }
@@ -170,6 +216,34 @@ export class Room<Ops extends OpMap = RawOps> {
   onLeft(cb: (reason: string) => void): () => void {
     return this.on("left", cb);
   }
+  /** A member's properties (a plain object; empty when it has none). id: a session id, default yours. */
+  playerProperties(id: string = this.sessionId): PlainValues {
+    return this.playerProps.get(id) ?? {};
+  }
+
+  /**
+   * Writes properties (properties_set): writes maps keys to new values, null deletes a key.
+   * Resolves with the applied change once the server answered (room.properties already has
+   * it, and the "properties" event fired). Rejects with PROPERTY_CONFLICT (an expectation
+   * failed; nothing was written), PERMISSION_DENIED (the room type does not let you write
+   * there, or its code vetoed), LIMIT_REACHED (rooms.max_properties), BAD_REQUEST (e.g. past
+   * rooms.max_property_bytes), NOT_IN_ROOM; TypeError for a value that is not a string, a
+   * finite number or a boolean.
+   */
+  async setProperties(writes: Record<string, PlainValue | null>, opts: SetPropertiesOptions = {}): Promise<PropertiesChange> {
+    const player = BigInt(opts.player ?? "0");
+    const expect = Array.isArray(opts.expect)
+      ? opts.expect.map((x) => ({ player: BigInt(x.player ?? "0"), key: x.key, equals: x.equals === null ? undefined : toValue(x.equals) }))
+      : Object.entries(opts.expect ?? {}).map(([key, v]) => ({ player, key, equals: v === null ? undefined : toValue(v) }));
+    const value = {
+      roomId: this.id, player, expect,
+      writes: Object.entries(writes).map(([key, v]) => ({ key, to: v === null ? undefined : toValue(v) })),
+    };
+    const reply = await this.transport.setProperties({ body: { case: "propertiesSet", value } });
+    if (reply.body.case !== "propertiesChanged") throw new CraftError("BAD_REPLY", "expected properties_changed");
+    return changeOf(reply.body.value);
+  }
+
   async leave(): Promise<void> {
     if (this.gone) return;
     this.leaving = true;
@@ -220,12 +294,15 @@ export class Room<Ops extends OpMap = RawOps> {
       for (const p of body.value.leaves) {
         const presence = presenceOf(p);
         this.members.delete(presence.sessionId);
+        this.playerProps.delete(presence.sessionId);  // a member's properties go with it
         this.events.leave.emit(presence);
       }
       for (const p of body.value.dropped) this.events.drop.emit(presenceOf(p));
       for (const p of body.value.resumed) this.events.resume.emit(presenceOf(p));
     } else if (body.case === "roomLeft") {
       this.left(body.value.reason);
+    } else if (body.case === "propertiesChanged") {
+      this.applyProperties(body.value);
     }
   }
   /** @internal */
@@ -248,6 +325,7 @@ export class Room<Ops extends OpMap = RawOps> {
     for (const [id, p] of before) if (!this.members.has(id) && id !== oldSelf) this.events.leave.emit(p);
     for (const [id, p] of this.members) if (!before.has(id) && id !== this.sessionId) this.events.join.emit(p);
     this.state = joined.state;
+    this.takeProperties(joined);
     this.events.stateChange.emit(this.state);
   }
   /** @internal: fires the join state, then what came right behind it, once the caller's await added its listeners. */
@@ -257,6 +335,33 @@ export class Room<Ops extends OpMap = RawOps> {
     this.early = undefined;
     for (const e of early) this.handle(e);
   }
+
+  private takeProperties(joined: RoomJoined): void {
+    this.properties = fromValues(joined.properties);
+    this.playerProps = new Map(joined.playerProperties.map((p) => [p.player.toString(), fromValues(p.properties)]));
+    this.propertiesVersion = Number(joined.propertiesVersion);
+  }
+
+  /** One change, in version order; one the join state already had (version <= ours) is skipped. */
+  private applyProperties(c: PropertiesChanged): void {
+    const change = changeOf(c);
+    if (change.version <= this.propertiesVersion) return;
+    this.propertiesVersion = change.version;
+    const target = change.player === "0" ? { ...this.properties } : { ...this.playerProperties(change.player) };
+    for (const [k, v] of Object.entries(change.changes)) {
+      if (v === null) delete target[k];
+      else setOwn(target, k, v);
+    }
+    if (change.player === "0") this.properties = target;
+    else this.playerProps.set(change.player, target);
+    this.events.properties.emit(change);
+  }
+}
+
+function changeOf(c: PropertiesChanged): PropertiesChange {
+  const changes: Record<string, PlainValue | null> = {};
+  for (const w of c.writes) setOwn(changes, w.key, fromValue(w.to) ?? null);
+  return { player: c.player.toString(), changes, version: Number(c.version), by: c.by.toString() };
 }
 
 /** A room joined without an ops map: any op, bytes in; Uint8Array, string or object out. */

@@ -5,6 +5,7 @@
 // background thread. Not thread-safe: use one Client from one thread at a time.
 #pragma once
 #include "craft.pb.h"
+#include "craft/lobby.hpp"
 #include "net/ws_codec.hpp"
 
 #include <chrono>
@@ -69,6 +70,15 @@ struct ConnectionEvent {
   std::string error;                              // failed: the last attempt's error
 };
 
+// What list_rooms and lobby_subscribe take besides the room type (proto RoomListRequest /
+// LobbySubscribe). Build the filter with filter(), equals(), in_range(); sorts with sort_by().
+struct ListOptions {
+  std::optional<v1::RoomFilter> filter;
+  std::vector<v1::RoomSort> sort;  // empty: oldest first
+  uint32_t offset = 0;             // list_rooms only: rooms to skip
+  uint32_t limit = 0;              // 0 = rooms.max_list_results (more is cut to it)
+};
+
 // Whether an envelope counts in a session's sequence numbers (protocol.md §3.2): everything
 // but the link-level hello, welcome, ping, pong, ack and disconnect.
 bool is_sequenced(const v1::Envelope& e);
@@ -111,6 +121,57 @@ class Client {
   v1::RoomJoined join_or_create(std::string type, std::string options = "");
   void leave(std::string room_id);  // waits for the RoomLeft with the cid
   std::vector<v1::RoomInfo> list_rooms(std::string type = "");
+
+  // ---- Issue 12: listings, lobby, properties, matchmaker, parties (protocol.md §4.15-§4.19).
+  // Same model as above: each call sends, reads until its reply, and queues what else came.
+  // Public rooms of `type` ("" = all) passing opts.filter, in opts.sort order, the page
+  // opts.offset..+opts.limit; RoomList.more: rooms past it pass the filter too. Each
+  // RoomInfo.metadata is a map of Value (from_values() makes it plain).
+  v1::RoomList list_rooms(std::string type, const ListOptions& opts);
+  // The best room of `type` passing `filter` (and the type's filter keys from options), in
+  // `sort` order (empty: oldest first), or a new one.
+  v1::RoomJoined join_or_create(std::string type, std::string options, const v1::RoomFilter& filter,
+                                const std::vector<v1::RoomSort>& sort = {});
+  // Joins a match's room with its seat reservation (room_join{room_id, reservation}).
+  // Error RESERVATION_INVALID: unknown, used, expired (reservation_ttl_ms) or another session's.
+  v1::RoomJoined join_match(const v1::MatchFound& match, std::string options = "");
+  // properties_set: writes (to = nullopt deletes), applied only if every expectation holds.
+  // player: 0 = the room's properties, else a member's (by default a session may write only
+  // its own). Returns the applied change (the reply, cid echoed; every other member gets the
+  // same as an event). Error PROPERTY_CONFLICT (an expectation failed, nothing written),
+  // PERMISSION_DENIED, LIMIT_REACHED (rooms.max_properties), BAD_REQUEST, NOT_IN_ROOM.
+  // std::invalid_argument for a non-finite number. Feed the result to RoomProperties::apply.
+  v1::PropertiesChanged set_properties(const std::string& room_id, const std::vector<PropertyWrite>& writes,
+                                       const std::vector<PropertyExpect>& expect = {}, uint64_t player = 0);
+  // A live room list: the reply is the first page (reset = true, `added`, and the
+  // subscription number); later lobby_update events (cid 0, at most every
+  // lobby.update_interval_ms) carry added/updated/removed. Feed them all to a LobbyList.
+  // Error LIMIT_REACHED past lobby.max_subscriptions_per_session. opts.offset is not used.
+  v1::LobbyUpdate lobby_subscribe(std::string type, const ListOptions& opts = {});
+  // Returns the final lobby_update (ended = true).
+  v1::LobbyUpdate lobby_unsubscribe(uint32_t subscription);
+  // Submits a ticket; returns its id. A match arrives later as a match_found event (then
+  // join_match), an unmatched end as matchmaker_ticket_ended. Error BAD_REQUEST (query,
+  // counts), LIMIT_REACHED (matchmaker.max_tickets_per_session, a full pool).
+  std::string matchmaker_add(v1::MatchmakerAdd ticket);
+  // Cancels a ticket; returns the matchmaker_ticket_ended reply (reason "cancelled").
+  v1::MatchmakerTicketEnded matchmaker_remove(std::string ticket);
+  // Parties. party_create returns the new party's state; the others return the party state
+  // when the server answers with one (nullopt otherwise; a join request to a closed party
+  // is answered with the state listing you in requests). Every member also gets party_state
+  // events on each change; party_invite events (from = the leader) are invitations;
+  // party_data events carry party_send's data; party_left events tell you are out.
+  // Errors: NOT_FOUND, PARTY_FULL, PERMISSION_DENIED (not the leader), INVALID_TARGET,
+  // LIMIT_REACHED (one party per session, party.max_requests), BAD_REQUEST.
+  v1::PartyState party_create(bool open = false, uint32_t max_size = 0);  // 0 = party.max_size
+  std::optional<v1::PartyState> party_join(std::string party_id);
+  void party_leave(std::string party_id);  // waits for the reply (party_left)
+  std::optional<v1::PartyState> party_promote(std::string party_id, uint64_t session_id);
+  std::optional<v1::PartyState> party_kick(std::string party_id, uint64_t session_id);
+  std::optional<v1::PartyState> party_accept(std::string party_id, uint64_t session_id);
+  std::optional<v1::PartyState> party_invite(std::string party_id, uint64_t session_id);
+  // Game data to every other party member (party_data events, sender stamped); no reply.
+  void party_send(const std::string& party_id, uint32_t op, std::string_view data);
   // Room data: no reply expected. Empty targets = everyone in the room.
   void send(const std::string& room_id, uint32_t op, std::string_view data, std::vector<uint64_t> targets = {});
   // Generic request: sets cid to the next id (1, 2, ...), sends, then reads until the

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file craft.proto.
  */
 export const file_craft: GenFile = /*@__PURE__*/
-  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEiyAYKCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SAASKwoLYXBpX3JlcXVlc3QYEiABKAsyFC5jcmFmdC52MS5BcGlSZXF1ZXN0SAASLQoMYXBpX3Jlc3BvbnNlGBMgASgLMhUuY3JhZnQudjEuQXBpUmVzcG9uc2VIABIcCgNhY2sYFCABKAsyDS5jcmFmdC52MS5BY2tIABIPCgdhY2tfc2VxGBUgASgEQgYKBGJvZHkieQoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRINCgV0b2tlbhgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCXJlc3VtYWJsZRgEIAEoCBIUCgxyZXN1bWVfdG9rZW4YBSABKAkSEAoIbGFzdF9zZXEYBiABKAQi1wEKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoBBIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgNEhYKDnNlcnZlcl90aW1lX3VzGAMgASgDEg0KBXNoYXJkGAQgASgNEhIKCmFjY291bnRfaWQYBSABKAkSEAoIdXNlcm5hbWUYBiABKAkSFAoMcmVzdW1lX3Rva2VuGAcgASgJEhgKEHJlc3VtZV93aW5kb3dfbXMYCCABKA0SDwoHcmVzdW1lZBgJIAEoCBIQCghsYXN0X3NlcRgKIAEoBCISCgNBY2sSCwoDc2VxGAEgASgEIh4KBFBpbmcSFgoOY2xpZW50X3RpbWVfdXMYASABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV91cxgBIAEoAxIWCg5zZXJ2ZXJfdGltZV91cxgCIAEoAyJACghQcmVzZW5jZRISCgpzZXNzaW9uX2lkGAEgASgEEgwKBG5hbWUYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCSI8CgpSb29tQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDBIPCgdwcml2YXRlGAMgASgIIiwKCFJvb21Kb2luEg8KB3Jvb21faWQYASABKAkSDwoHb3B0aW9ucxgCIAEoDCIxChBSb29tSm9pbk9yQ3JlYXRlEgwKBHR5cGUYASABKAkSDwoHb3B0aW9ucxgCIAEoDCKAAQoKUm9vbUpvaW5lZBIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSHwoDeW91GAMgASgLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHbWVtYmVycxgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEg0KBXN0YXRlGAUgASgMIhwKCVJvb21MZWF2ZRIPCgdyb29tX2lkGAEgASgJIisKCFJvb21MZWZ0Eg8KB3Jvb21faWQYASABKAkSDgoGcmVhc29uGAIgASgJIlYKCFJvb21EYXRhEg8KB3Jvb21faWQYASABKAkSCgoCb3AYAiABKA0SDAoEZGF0YRgDIAEoDBIPCgd0YXJnZXRzGAQgAygEEg4KBnNlbmRlchgFIAEoBCKxAQoNUHJlc2VuY2VFdmVudBIPCgdyb29tX2lkGAEgASgJEiEKBWpvaW5zGAIgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIgoGbGVhdmVzGAMgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHZHJvcHBlZBgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB3Jlc3VtZWQYBSADKAsyEi5jcmFmdC52MS5QcmVzZW5jZSIfCg9Sb29tTGlzdFJlcXVlc3QSDAoEdHlwZRgBIAEoCSJuCghSb29tSW5mbxIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSDwoHY2xpZW50cxgDIAEoDRITCgttYXhfY2xpZW50cxgEIAEoDRINCgVsYWJlbBgFIAEoCRIOCgZsb2NrZWQYBiABKAgiLQoIUm9vbUxpc3QSIQoFcm9vbXMYASADKAsyEi5jcmFmdC52MS5Sb29tSW5mbyI7CgVFcnJvchIhCgRjb2RlGAEgASgOMhMuY3JhZnQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkiKgoKRGlzY29ubmVjdBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCSKwBwoKQXBpUmVxdWVzdBIyCgthdXRoX2RldmljZRgBIAEoCzIbLmNyYWZ0LnYxLkF1dGhEZXZpY2VSZXF1ZXN0SAASMAoKYXV0aF9lbWFpbBgCIAEoCzIaLmNyYWZ0LnYxLkF1dGhFbWFpbFJlcXVlc3RIABIyCgthdXRoX2N1c3RvbRgDIAEoCzIbLmNyYWZ0LnYxLkF1dGhDdXN0b21SZXF1ZXN0SAASMAoMYXV0aF9yZWZyZXNoGAQgASgLMhguY3JhZnQudjEuUmVmcmVzaFJlcXVlc3RIABIuCgthdXRoX2xvZ291dBgFIAEoCzIXLmNyYWZ0LnYxLkxvZ291dFJlcXVlc3RIABIyCgthY2NvdW50X2dldBgGIAEoCzIbLmNyYWZ0LnYxLkFjY291bnRHZXRSZXF1ZXN0SAASOAoOYWNjb3VudF91cGRhdGUYByABKAsyHi5jcmFmdC52MS5BY2NvdW50VXBkYXRlUmVxdWVzdEgAEi0KDGFjY291bnRfbGluaxgIIAEoCzIVLmNyYWZ0LnYxLkxpbmtSZXF1ZXN0SAASLwoOYWNjb3VudF91bmxpbmsYCSABKAsyFS5jcmFmdC52MS5MaW5rUmVxdWVzdEgAEjYKDXN0b3JhZ2Vfd3JpdGUYCiABKAsyHS5jcmFmdC52MS5TdG9yYWdlV3JpdGVSZXF1ZXN0SAASNAoMc3RvcmFnZV9yZWFkGAsgASgLMhwuY3JhZnQudjEuU3RvcmFnZVJlYWRSZXF1ZXN0SAASOAoOc3RvcmFnZV9kZWxldGUYDCABKAsyHi5jcmFmdC52MS5TdG9yYWdlRGVsZXRlUmVxdWVzdEgAEjQKDHN0b3JhZ2VfbGlzdBgNIAEoCzIcLmNyYWZ0LnYxLlN0b3JhZ2VMaXN0UmVxdWVzdEgAEkAKEmxlYWRlcmJvYXJkX2NyZWF0ZRgOIAEoCzIiLmNyYWZ0LnYxLkxlYWRlcmJvYXJkQ3JlYXRlUmVxdWVzdEgAEj4KEWxlYWRlcmJvYXJkX3dyaXRlGA8gASgLMiEuY3JhZnQudjEuTGVhZGVyYm9hcmRXcml0ZVJlcXVlc3RIABI8ChBsZWFkZXJib2FyZF9saXN0GBAgASgLMiAuY3JhZnQudjEuTGVhZGVyYm9hcmRMaXN0UmVxdWVzdEgAEjIKC2FjY291bnRfYmFuGBEgASgLMhsuY3JhZnQudjEuQWNjb3VudEJhblJlcXVlc3RIAEIGCgRjYWxsIucCCgtBcGlSZXNwb25zZRIqCgdzZXNzaW9uGAEgASgLMhcuY3JhZnQudjEuU2Vzc2lvblRva2Vuc0gAEiAKBWVtcHR5GAIgASgLMg8uY3JhZnQudjEuRW1wdHlIABIkCgdhY2NvdW50GAMgASgLMhEuY3JhZnQudjEuQWNjb3VudEgAEi0KDHN0b3JhZ2VfYWNrcxgEIAEoCzIVLmNyYWZ0LnYxLlN0b3JhZ2VBY2tzSAASMwoPc3RvcmFnZV9vYmplY3RzGAUgASgLMhguY3JhZnQudjEuU3RvcmFnZU9iamVjdHNIABI5ChJsZWFkZXJib2FyZF9yZWNvcmQYBiABKAsyGy5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZEgAEjsKE2xlYWRlcmJvYXJkX3JlY29yZHMYByABKAsyHC5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZHNIAEIICgZyZXN1bHQiBwoFRW1wdHkiSAoRQXV0aERldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg4KBmNyZWF0ZRgCIAEoCBIQCgh1c2VybmFtZRgDIAEoCSJVChBBdXRoRW1haWxSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEg4KBmNyZWF0ZRgDIAEoCBIQCgh1c2VybmFtZRgEIAEoCSJBChFBdXRoQ3VzdG9tUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZjcmVhdGUYAiABKAgSEAoIdXNlcm5hbWUYAyABKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkinAEKDVNlc3Npb25Ub2tlbnMSDQoFdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIPCgdjcmVhdGVkGAMgASgIEhIKCmFjY291bnRfaWQYBCABKAkSEAoIdXNlcm5hbWUYBSABKAkSEgoKZXhwaXJlc19hdBgGIAEoAxIaChJyZWZyZXNoX2V4cGlyZXNfYXQYByABKAMiEwoRQWNjb3VudEdldFJlcXVlc3QingEKFEFjY291bnRVcGRhdGVSZXF1ZXN0Ei4KCHVzZXJuYW1lGAEgASgLMhwuZ29vZ2xlLnByb3RvYnVmLlN0cmluZ1ZhbHVlEjIKDGRpc3BsYXlfbmFtZRgCIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZRIVCghtZXRhZGF0YRgDIAEoCUgAiAEBQgsKCV9tZXRhZGF0YSJUCgtMaW5rUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEQoJY3VzdG9tX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEhAKCHBhc3N3b3JkGAQgASgJIjcKEUFjY291bnRCYW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDgoGYmFubmVkGAIgASgIIsABCgdBY2NvdW50EgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIQCghtZXRhZGF0YRgEIAEoCRINCgVlbWFpbBgFIAEoCRISCgpkZXZpY2VfaWRzGAYgAygJEhIKCmN1c3RvbV9pZHMYByADKAkSDgoGYmFubmVkGAggASgIEhMKC2NyZWF0ZV90aW1lGAkgASgDEhMKC3VwZGF0ZV90aW1lGAogASgDIrwBCgxTdG9yYWdlV3JpdGUSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRI0Cg9wZXJtaXNzaW9uX3JlYWQYBSABKAsyGy5nb29nbGUucHJvdG9idWYuSW50MzJWYWx1ZRI1ChBwZXJtaXNzaW9uX3dyaXRlGAYgASgLMhsuZ29vZ2xlLnByb3RvYnVmLkludDMyVmFsdWUiPgoTU3RvcmFnZVdyaXRlUmVxdWVzdBInCgdvYmplY3RzGAEgAygLMhYuY3JhZnQudjEuU3RvcmFnZVdyaXRlIlAKClN0b3JhZ2VBY2sSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSIxCgtTdG9yYWdlQWNrcxIiCgRhY2tzGAEgAygLMhQuY3JhZnQudjEuU3RvcmFnZUFjayJVCg9TdG9yYWdlT2JqZWN0SWQSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSI8ChJTdG9yYWdlUmVhZFJlcXVlc3QSJgoDaWRzGAEgAygLMhkuY3JhZnQudjEuU3RvcmFnZU9iamVjdElkIj4KFFN0b3JhZ2VEZWxldGVSZXF1ZXN0EiYKA2lkcxgBIAMoCzIZLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RJZCJZChJTdG9yYWdlTGlzdFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRINCgVsaW1pdBgDIAEoBRIOCgZjdXJzb3IYBCABKAkivwEKDVN0b3JhZ2VPYmplY3QSEgoKY29sbGVjdGlvbhgBIAEoCRILCgNrZXkYAiABKAkSEAoIb3duZXJfaWQYAyABKAkSDQoFdmFsdWUYBCABKAkSDwoHdmVyc2lvbhgFIAEoCRIXCg9wZXJtaXNzaW9uX3JlYWQYBiABKAUSGAoQcGVybWlzc2lvbl93cml0ZRgHIAEoBRITCgtjcmVhdGVfdGltZRgIIAEoAxITCgt1cGRhdGVfdGltZRgJIAEoAyJKCg5TdG9yYWdlT2JqZWN0cxIoCgdvYmplY3RzGAEgAygLMhcuY3JhZnQudjEuU3RvcmFnZU9iamVjdBIOCgZjdXJzb3IYAiABKAkiwQEKGExlYWRlcmJvYXJkQ3JlYXRlUmVxdWVzdBIKCgJpZBgBIAEoCRInCgRzb3J0GAIgASgOMhkuY3JhZnQudjEuTGVhZGVyYm9hcmRTb3J0Ei8KCG9wZXJhdG9yGAMgASgOMh0uY3JhZnQudjEuTGVhZGVyYm9hcmRPcGVyYXRvchIWCg5yZXNldF9zY2hlZHVsZRgEIAEoCRIQCghtZXRhZGF0YRgFIAEoCRIVCg1hdXRob3JpdGF0aXZlGAYgASgIImQKF0xlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBXNjb3JlGAIgASgDEhAKCHN1YnNjb3JlGAMgASgDEhAKCG1ldGFkYXRhGAQgASgJImEKFkxlYWRlcmJvYXJkTGlzdFJlcXVlc3QSFgoObGVhZGVyYm9hcmRfaWQYASABKAkSDQoFbGltaXQYAiABKAUSDgoGb2Zmc2V0GAMgASgDEhAKCG93bmVyX2lkGAQgASgJIs0BChFMZWFkZXJib2FyZFJlY29yZBIWCg5sZWFkZXJib2FyZF9pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRINCgVzY29yZRgEIAEoAxIQCghzdWJzY29yZRgFIAEoAxIRCgludW1fc2NvcmUYBiABKAMSEAoIbWV0YWRhdGEYByABKAkSDAoEcmFuaxgIIAEoAxITCgtjcmVhdGVfdGltZRgJIAEoAxITCgt1cGRhdGVfdGltZRgKIAEoAyJRChJMZWFkZXJib2FyZFJlY29yZHMSLAoHcmVjb3JkcxgBIAMoCzIbLmNyYWZ0LnYxLkxlYWRlcmJvYXJkUmVjb3JkEg0KBXRvdGFsGAIgASgDKo0FCglFcnJvckNvZGUSFQoRRVJST1JfVU5TUEVDSUZJRUQQABIPCgtCQURfUkVRVUVTVBABEhMKD1VOS05PV05fTUVTU0FHRRACEhUKEU5PVF9BVVRIRU5USUNBVEVEEAMSGQoVQUxSRUFEWV9BVVRIRU5USUNBVEVEEAQSFwoTVU5TVVBQT1JURURfVkVSU0lPThAFEhIKDlJPT01fTk9UX0ZPVU5EEAYSDQoJUk9PTV9GVUxMEAcSDwoLUk9PTV9MT0NLRUQQCBIRCg1KT0lOX1JFSkVDVEVEEAkSDwoLTk9UX0lOX1JPT00QChITCg9BTFJFQURZX0lOX1JPT00QCxISCg5UT09fTUFOWV9ST09NUxAMEhUKEVVOS05PV05fUk9PTV9UWVBFEA0SEAoMUkFURV9MSU1JVEVEEA4SFQoRTUVTU0FHRV9UT09fTEFSR0UQDxIMCghJTlRFUk5BTBAQEhgKFFNFUlZFUl9TSFVUVElOR19ET1dOEBESEgoOSU5WQUxJRF9UQVJHRVQQEhIQCgxVTkFVVEhPUklaRUQQExIRCg1UT0tFTl9FWFBJUkVEEBQSEQoNVE9LRU5fUkVWT0tFRBAVEhcKE0lOVkFMSURfQ1JFREVOVElBTFMQFhISCg5BQ0NPVU5UX0JBTk5FRBAXEhUKEVBFUk1JU1NJT05fREVOSUVEEBgSDQoJTk9UX0ZPVU5EEBkSEgoOQUxSRUFEWV9FWElTVFMQGhIUChBWRVJTSU9OX0NPTkZMSUNUEBsSDwoLVU5BVkFJTEFCTEUQHBIRCg1SRVNVTUVfRkFJTEVEEB0SDgoKUkVQTEFZX0dBUBAeEhIKDlNFU1NJT05fRVhJU1RTEB8qMAoPTGVhZGVyYm9hcmRTb3J0Eg4KCkRFU0NFTkRJTkcQABINCglBU0NFTkRJTkcQASo3ChNMZWFkZXJib2FyZE9wZXJhdG9yEggKBEJFU1QQABIHCgNTRVQQARINCglJTkNSRU1FTlQQAkICSAFiBnByb3RvMw", [file_google_protobuf_wrappers]);
+  fileDesc("CgtjcmFmdC5wcm90bxIIY3JhZnQudjEirQ4KCEVudmVsb3BlEgsKA2NpZBgBIAEoDRIgCgVoZWxsbxgCIAEoCzIPLmNyYWZ0LnYxLkhlbGxvSAASJAoHd2VsY29tZRgDIAEoCzIRLmNyYWZ0LnYxLldlbGNvbWVIABIeCgRwaW5nGAQgASgLMg4uY3JhZnQudjEuUGluZ0gAEh4KBHBvbmcYBSABKAsyDi5jcmFmdC52MS5Qb25nSAASKwoLcm9vbV9jcmVhdGUYBiABKAsyFC5jcmFmdC52MS5Sb29tQ3JlYXRlSAASJwoJcm9vbV9qb2luGAcgASgLMhIuY3JhZnQudjEuUm9vbUpvaW5IABI5ChNyb29tX2pvaW5fb3JfY3JlYXRlGAggASgLMhouY3JhZnQudjEuUm9vbUpvaW5PckNyZWF0ZUgAEisKC3Jvb21fam9pbmVkGAkgASgLMhQuY3JhZnQudjEuUm9vbUpvaW5lZEgAEikKCnJvb21fbGVhdmUYCiABKAsyEy5jcmFmdC52MS5Sb29tTGVhdmVIABInCglyb29tX2xlZnQYCyABKAsyEi5jcmFmdC52MS5Sb29tTGVmdEgAEicKCXJvb21fZGF0YRgMIAEoCzISLmNyYWZ0LnYxLlJvb21EYXRhSAASKwoIcHJlc2VuY2UYDSABKAsyFy5jcmFmdC52MS5QcmVzZW5jZUV2ZW50SAASLgoJcm9vbV9saXN0GA4gASgLMhkuY3JhZnQudjEuUm9vbUxpc3RSZXF1ZXN0SAASLgoQcm9vbV9saXN0X3Jlc3VsdBgPIAEoCzISLmNyYWZ0LnYxLlJvb21MaXN0SAASIAoFZXJyb3IYECABKAsyDy5jcmFmdC52MS5FcnJvckgAEioKCmRpc2Nvbm5lY3QYESABKAsyFC5jcmFmdC52MS5EaXNjb25uZWN0SAASKwoLYXBpX3JlcXVlc3QYEiABKAsyFC5jcmFmdC52MS5BcGlSZXF1ZXN0SAASLQoMYXBpX3Jlc3BvbnNlGBMgASgLMhUuY3JhZnQudjEuQXBpUmVzcG9uc2VIABIcCgNhY2sYFCABKAsyDS5jcmFmdC52MS5BY2tIABIxCg5wcm9wZXJ0aWVzX3NldBgWIAEoCzIXLmNyYWZ0LnYxLlByb3BlcnRpZXNTZXRIABI5ChJwcm9wZXJ0aWVzX2NoYW5nZWQYFyABKAsyGy5jcmFmdC52MS5Qcm9wZXJ0aWVzQ2hhbmdlZEgAEjMKD2xvYmJ5X3N1YnNjcmliZRgYIAEoCzIYLmNyYWZ0LnYxLkxvYmJ5U3Vic2NyaWJlSAASNwoRbG9iYnlfdW5zdWJzY3JpYmUYGSABKAsyGi5jcmFmdC52MS5Mb2JieVVuc3Vic2NyaWJlSAASLQoMbG9iYnlfdXBkYXRlGBogASgLMhUuY3JhZnQudjEuTG9iYnlVcGRhdGVIABIxCg5tYXRjaG1ha2VyX2FkZBgbIAEoCzIXLmNyYWZ0LnYxLk1hdGNobWFrZXJBZGRIABI3ChFtYXRjaG1ha2VyX3RpY2tldBgcIAEoCzIaLmNyYWZ0LnYxLk1hdGNobWFrZXJUaWNrZXRIABI3ChFtYXRjaG1ha2VyX3JlbW92ZRgdIAEoCzIaLmNyYWZ0LnYxLk1hdGNobWFrZXJSZW1vdmVIABJCChdtYXRjaG1ha2VyX3RpY2tldF9lbmRlZBgeIAEoCzIfLmNyYWZ0LnYxLk1hdGNobWFrZXJUaWNrZXRFbmRlZEgAEisKC21hdGNoX2ZvdW5kGB8gASgLMhQuY3JhZnQudjEuTWF0Y2hGb3VuZEgAEi0KDHBhcnR5X2NyZWF0ZRggIAEoCzIVLmNyYWZ0LnYxLlBhcnR5Q3JlYXRlSAASKQoKcGFydHlfam9pbhghIAEoCzITLmNyYWZ0LnYxLlBhcnR5Sm9pbkgAEisKC3BhcnR5X2xlYXZlGCIgASgLMhQuY3JhZnQudjEuUGFydHlMZWF2ZUgAEi8KDXBhcnR5X3Byb21vdGUYIyABKAsyFi5jcmFmdC52MS5QYXJ0eVByb21vdGVIABIpCgpwYXJ0eV9raWNrGCQgASgLMhMuY3JhZnQudjEuUGFydHlLaWNrSAASLQoMcGFydHlfYWNjZXB0GCUgASgLMhUuY3JhZnQudjEuUGFydHlBY2NlcHRIABItCgxwYXJ0eV9pbnZpdGUYJiABKAsyFS5jcmFmdC52MS5QYXJ0eUludml0ZUgAEikKCnBhcnR5X2RhdGEYJyABKAsyEy5jcmFmdC52MS5QYXJ0eURhdGFIABIrCgtwYXJ0eV9zdGF0ZRgoIAEoCzIULmNyYWZ0LnYxLlBhcnR5U3RhdGVIABIpCgpwYXJ0eV9sZWZ0GCkgASgLMhMuY3JhZnQudjEuUGFydHlMZWZ0SAASDwoHYWNrX3NlcRgVIAEoBEIGCgRib2R5InkKBUhlbGxvEhgKEHByb3RvY29sX3ZlcnNpb24YASABKA0SDQoFdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIRCglyZXN1bWFibGUYBCABKAgSFAoMcmVzdW1lX3Rva2VuGAUgASgJEhAKCGxhc3Rfc2VxGAYgASgEItcBCgdXZWxjb21lEhIKCnNlc3Npb25faWQYASABKAQSGAoQcHJvdG9jb2xfdmVyc2lvbhgCIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgDIAEoAxINCgVzaGFyZBgEIAEoDRISCgphY2NvdW50X2lkGAUgASgJEhAKCHVzZXJuYW1lGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRIYChByZXN1bWVfd2luZG93X21zGAggASgNEg8KB3Jlc3VtZWQYCSABKAgSEAoIbGFzdF9zZXEYCiABKAQiEgoDQWNrEgsKA3NlcRgBIAEoBCIeCgRQaW5nEhYKDmNsaWVudF90aW1lX3VzGAEgASgDIjYKBFBvbmcSFgoOY2xpZW50X3RpbWVfdXMYASABKAMSFgoOc2VydmVyX3RpbWVfdXMYAiABKAMiQAoIUHJlc2VuY2USEgoKc2Vzc2lvbl9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkiPAoKUm9vbUNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwSDwoHcHJpdmF0ZRgDIAEoCCJBCghSb29tSm9pbhIPCgdyb29tX2lkGAEgASgJEg8KB29wdGlvbnMYAiABKAwSEwoLcmVzZXJ2YXRpb24YAyABKAkieQoQUm9vbUpvaW5PckNyZWF0ZRIMCgR0eXBlGAEgASgJEg8KB29wdGlvbnMYAiABKAwSJAoGZmlsdGVyGAMgASgLMhQuY3JhZnQudjEuUm9vbUZpbHRlchIgCgRzb3J0GAQgAygLMhIuY3JhZnQudjEuUm9vbVNvcnQi0QIKClJvb21Kb2luZWQSDwoHcm9vbV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEh8KA3lvdRgDIAEoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB21lbWJlcnMYBCADKAsyEi5jcmFmdC52MS5QcmVzZW5jZRINCgVzdGF0ZRgFIAEoDBI4Cgpwcm9wZXJ0aWVzGAYgAygLMiQuY3JhZnQudjEuUm9vbUpvaW5lZC5Qcm9wZXJ0aWVzRW50cnkSNQoRcGxheWVyX3Byb3BlcnRpZXMYByADKAsyGi5jcmFmdC52MS5QbGF5ZXJQcm9wZXJ0aWVzEhoKEnByb3BlcnRpZXNfdmVyc2lvbhgIIAEoBBpCCg9Qcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEh4KBXZhbHVlGAIgASgLMg8uY3JhZnQudjEuVmFsdWU6AjgBIhwKCVJvb21MZWF2ZRIPCgdyb29tX2lkGAEgASgJIisKCFJvb21MZWZ0Eg8KB3Jvb21faWQYASABKAkSDgoGcmVhc29uGAIgASgJIlYKCFJvb21EYXRhEg8KB3Jvb21faWQYASABKAkSCgoCb3AYAiABKA0SDAoEZGF0YRgDIAEoDBIPCgd0YXJnZXRzGAQgAygEEg4KBnNlbmRlchgFIAEoBCKxAQoNUHJlc2VuY2VFdmVudBIPCgdyb29tX2lkGAEgASgJEiEKBWpvaW5zGAIgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIgoGbGVhdmVzGAMgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USIwoHZHJvcHBlZBgEIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiMKB3Jlc3VtZWQYBSADKAsyEi5jcmFmdC52MS5QcmVzZW5jZSKGAQoPUm9vbUxpc3RSZXF1ZXN0EgwKBHR5cGUYASABKAkSJAoGZmlsdGVyGAIgASgLMhQuY3JhZnQudjEuUm9vbUZpbHRlchIgCgRzb3J0GAMgAygLMhIuY3JhZnQudjEuUm9vbVNvcnQSDgoGb2Zmc2V0GAQgASgNEg0KBWxpbWl0GAUgASgNIuQBCghSb29tSW5mbxIPCgdyb29tX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSDwoHY2xpZW50cxgDIAEoDRITCgttYXhfY2xpZW50cxgEIAEoDRINCgVsYWJlbBgFIAEoCRIOCgZsb2NrZWQYBiABKAgSMgoIbWV0YWRhdGEYByADKAsyIC5jcmFmdC52MS5Sb29tSW5mby5NZXRhZGF0YUVudHJ5GkAKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEh4KBXZhbHVlGAIgASgLMg8uY3JhZnQudjEuVmFsdWU6AjgBIjsKCFJvb21MaXN0EiEKBXJvb21zGAEgAygLMhIuY3JhZnQudjEuUm9vbUluZm8SDAoEbW9yZRgCIAEoCCJECgVWYWx1ZRIOCgR0ZXh0GAEgASgJSAASEAoGbnVtYmVyGAIgASgBSAASEQoHYm9vbGVhbhgDIAEoCEgAQgYKBGtpbmQiSQoKUm9vbUZpbHRlchInCgpjb25kaXRpb25zGAEgAygLMhMuY3JhZnQudjEuQ29uZGl0aW9uEhIKCmZyZWVfc2VhdHMYAiABKAgibQoJQ29uZGl0aW9uEgsKA2tleRgBIAEoCRIfCgZlcXVhbHMYAiABKAsyDy5jcmFmdC52MS5WYWx1ZRIQCgNtaW4YAyABKAFIAIgBARIQCgNtYXgYBCABKAFIAYgBAUIGCgRfbWluQgYKBF9tYXgiKwoIUm9vbVNvcnQSCwoDa2V5GAEgASgJEhIKCmRlc2NlbmRpbmcYAiABKAgipgEKEFBsYXllclByb3BlcnRpZXMSDgoGcGxheWVyGAEgASgEEj4KCnByb3BlcnRpZXMYAiADKAsyKi5jcmFmdC52MS5QbGF5ZXJQcm9wZXJ0aWVzLlByb3BlcnRpZXNFbnRyeRpCCg9Qcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEh4KBXZhbHVlGAIgASgLMg8uY3JhZnQudjEuVmFsdWU6AjgBIjkKDVByb3BlcnR5V3JpdGUSCwoDa2V5GAEgASgJEhsKAnRvGAIgASgLMg8uY3JhZnQudjEuVmFsdWUiTgoOUHJvcGVydHlFeHBlY3QSDgoGcGxheWVyGAEgASgEEgsKA2tleRgCIAEoCRIfCgZlcXVhbHMYAyABKAsyDy5jcmFmdC52MS5WYWx1ZSKDAQoNUHJvcGVydGllc1NldBIPCgdyb29tX2lkGAEgASgJEg4KBnBsYXllchgCIAEoBBInCgZ3cml0ZXMYAyADKAsyFy5jcmFmdC52MS5Qcm9wZXJ0eVdyaXRlEigKBmV4cGVjdBgEIAMoCzIYLmNyYWZ0LnYxLlByb3BlcnR5RXhwZWN0InoKEVByb3BlcnRpZXNDaGFuZ2VkEg8KB3Jvb21faWQYASABKAkSDgoGcGxheWVyGAIgASgEEicKBndyaXRlcxgDIAMoCzIXLmNyYWZ0LnYxLlByb3BlcnR5V3JpdGUSDwoHdmVyc2lvbhgEIAEoBBIKCgJieRgFIAEoBCJ1Cg5Mb2JieVN1YnNjcmliZRIMCgR0eXBlGAEgASgJEiQKBmZpbHRlchgCIAEoCzIULmNyYWZ0LnYxLlJvb21GaWx0ZXISIAoEc29ydBgDIAMoCzISLmNyYWZ0LnYxLlJvb21Tb3J0Eg0KBWxpbWl0GAQgASgNIigKEExvYmJ5VW5zdWJzY3JpYmUSFAoMc3Vic2NyaXB0aW9uGAEgASgNIpoBCgtMb2JieVVwZGF0ZRIUCgxzdWJzY3JpcHRpb24YASABKA0SDQoFcmVzZXQYAiABKAgSIQoFYWRkZWQYAyADKAsyEi5jcmFmdC52MS5Sb29tSW5mbxIjCgd1cGRhdGVkGAQgAygLMhIuY3JhZnQudjEuUm9vbUluZm8SDwoHcmVtb3ZlZBgFIAMoCRINCgVlbmRlZBgGIAEoCCL3AgoNTWF0Y2htYWtlckFkZBJIChFzdHJpbmdfcHJvcGVydGllcxgBIAMoCzItLmNyYWZ0LnYxLk1hdGNobWFrZXJBZGQuU3RyaW5nUHJvcGVydGllc0VudHJ5EkoKEm51bWVyaWNfcHJvcGVydGllcxgCIAMoCzIuLmNyYWZ0LnYxLk1hdGNobWFrZXJBZGQuTnVtZXJpY1Byb3BlcnRpZXNFbnRyeRINCgVxdWVyeRgDIAEoCRIRCgltaW5fY291bnQYBCABKA0SEQoJbWF4X2NvdW50GAUgASgNEhYKDmNvdW50X211bHRpcGxlGAYgASgNEhAKCHBhcnR5X2lkGAcgASgJGjcKFVN0cmluZ1Byb3BlcnRpZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjgKFk51bWVyaWNQcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASIiChBNYXRjaG1ha2VyVGlja2V0Eg4KBnRpY2tldBgBIAEoCSIiChBNYXRjaG1ha2VyUmVtb3ZlEg4KBnRpY2tldBgBIAEoCSI3ChVNYXRjaG1ha2VyVGlja2V0RW5kZWQSDgoGdGlja2V0GAEgASgJEg4KBnJlYXNvbhgCIAEoCSLQAgoNTWF0Y2hlZFBsYXllchIkCghwcmVzZW5jZRgBIAEoCzISLmNyYWZ0LnYxLlByZXNlbmNlEkgKEXN0cmluZ19wcm9wZXJ0aWVzGAIgAygLMi0uY3JhZnQudjEuTWF0Y2hlZFBsYXllci5TdHJpbmdQcm9wZXJ0aWVzRW50cnkSSgoSbnVtZXJpY19wcm9wZXJ0aWVzGAMgAygLMi4uY3JhZnQudjEuTWF0Y2hlZFBsYXllci5OdW1lcmljUHJvcGVydGllc0VudHJ5EhAKCHBhcnR5X2lkGAQgASgJGjcKFVN0cmluZ1Byb3BlcnRpZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjgKFk51bWVyaWNQcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKtAQoKTWF0Y2hGb3VuZBIOCgZ0aWNrZXQYASABKAkSEAoIbWF0Y2hfaWQYAiABKAkSDwoHcm9vbV9pZBgDIAEoCRIRCglyb29tX3R5cGUYBCABKAkSEwoLcmVzZXJ2YXRpb24YBSABKAkSGgoScmVzZXJ2YXRpb25fdHRsX21zGAYgASgNEigKB3BsYXllcnMYByADKAsyFy5jcmFmdC52MS5NYXRjaGVkUGxheWVyIi0KC1BhcnR5Q3JlYXRlEgwKBG9wZW4YASABKAgSEAoIbWF4X3NpemUYAiABKA0iHQoJUGFydHlKb2luEhAKCHBhcnR5X2lkGAEgASgJIh4KClBhcnR5TGVhdmUSEAoIcGFydHlfaWQYASABKAkiNAoMUGFydHlQcm9tb3RlEhAKCHBhcnR5X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAQiMQoJUGFydHlLaWNrEhAKCHBhcnR5X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAQiMwoLUGFydHlBY2NlcHQSEAoIcGFydHlfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoBCJVCgtQYXJ0eUludml0ZRIQCghwYXJ0eV9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgEEiAKBGZyb20YAyABKAsyEi5jcmFmdC52MS5QcmVzZW5jZSJHCglQYXJ0eURhdGESEAoIcGFydHlfaWQYASABKAkSCgoCb3AYAiABKA0SDAoEZGF0YRgDIAEoDBIOCgZzZW5kZXIYBCABKAQiqQEKClBhcnR5U3RhdGUSEAoIcGFydHlfaWQYASABKAkSDgoGbGVhZGVyGAIgASgEEgwKBG9wZW4YAyABKAgSEAoIbWF4X3NpemUYBCABKA0SIwoHbWVtYmVycxgFIAMoCzISLmNyYWZ0LnYxLlByZXNlbmNlEiQKCHJlcXVlc3RzGAYgAygLMhIuY3JhZnQudjEuUHJlc2VuY2USDgoGdGlja2V0GAcgASgJIi0KCVBhcnR5TGVmdBIQCghwYXJ0eV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiOwoFRXJyb3ISIQoEY29kZRgBIAEoDjITLmNyYWZ0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIioKCkRpc2Nvbm5lY3QSDAoEY29kZRgBIAEoDRIOCgZyZWFzb24YAiABKAkisAcKCkFwaVJlcXVlc3QSMgoLYXV0aF9kZXZpY2UYASABKAsyGy5jcmFmdC52MS5BdXRoRGV2aWNlUmVxdWVzdEgAEjAKCmF1dGhfZW1haWwYAiABKAsyGi5jcmFmdC52MS5BdXRoRW1haWxSZXF1ZXN0SAASMgoLYXV0aF9jdXN0b20YAyABKAsyGy5jcmFmdC52MS5BdXRoQ3VzdG9tUmVxdWVzdEgAEjAKDGF1dGhfcmVmcmVzaBgEIAEoCzIYLmNyYWZ0LnYxLlJlZnJlc2hSZXF1ZXN0SAASLgoLYXV0aF9sb2dvdXQYBSABKAsyFy5jcmFmdC52MS5Mb2dvdXRSZXF1ZXN0SAASMgoLYWNjb3VudF9nZXQYBiABKAsyGy5jcmFmdC52MS5BY2NvdW50R2V0UmVxdWVzdEgAEjgKDmFjY291bnRfdXBkYXRlGAcgASgLMh4uY3JhZnQudjEuQWNjb3VudFVwZGF0ZVJlcXVlc3RIABItCgxhY2NvdW50X2xpbmsYCCABKAsyFS5jcmFmdC52MS5MaW5rUmVxdWVzdEgAEi8KDmFjY291bnRfdW5saW5rGAkgASgLMhUuY3JhZnQudjEuTGlua1JlcXVlc3RIABI2Cg1zdG9yYWdlX3dyaXRlGAogASgLMh0uY3JhZnQudjEuU3RvcmFnZVdyaXRlUmVxdWVzdEgAEjQKDHN0b3JhZ2VfcmVhZBgLIAEoCzIcLmNyYWZ0LnYxLlN0b3JhZ2VSZWFkUmVxdWVzdEgAEjgKDnN0b3JhZ2VfZGVsZXRlGAwgASgLMh4uY3JhZnQudjEuU3RvcmFnZURlbGV0ZVJlcXVlc3RIABI0CgxzdG9yYWdlX2xpc3QYDSABKAsyHC5jcmFmdC52MS5TdG9yYWdlTGlzdFJlcXVlc3RIABJAChJsZWFkZXJib2FyZF9jcmVhdGUYDiABKAsyIi5jcmFmdC52MS5MZWFkZXJib2FyZENyZWF0ZVJlcXVlc3RIABI+ChFsZWFkZXJib2FyZF93cml0ZRgPIAEoCzIhLmNyYWZ0LnYxLkxlYWRlcmJvYXJkV3JpdGVSZXF1ZXN0SAASPAoQbGVhZGVyYm9hcmRfbGlzdBgQIAEoCzIgLmNyYWZ0LnYxLkxlYWRlcmJvYXJkTGlzdFJlcXVlc3RIABIyCgthY2NvdW50X2JhbhgRIAEoCzIbLmNyYWZ0LnYxLkFjY291bnRCYW5SZXF1ZXN0SABCBgoEY2FsbCLnAgoLQXBpUmVzcG9uc2USKgoHc2Vzc2lvbhgBIAEoCzIXLmNyYWZ0LnYxLlNlc3Npb25Ub2tlbnNIABIgCgVlbXB0eRgCIAEoCzIPLmNyYWZ0LnYxLkVtcHR5SAASJAoHYWNjb3VudBgDIAEoCzIRLmNyYWZ0LnYxLkFjY291bnRIABItCgxzdG9yYWdlX2Fja3MYBCABKAsyFS5jcmFmdC52MS5TdG9yYWdlQWNrc0gAEjMKD3N0b3JhZ2Vfb2JqZWN0cxgFIAEoCzIYLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RzSAASOQoSbGVhZGVyYm9hcmRfcmVjb3JkGAYgASgLMhsuY3JhZnQudjEuTGVhZGVyYm9hcmRSZWNvcmRIABI7ChNsZWFkZXJib2FyZF9yZWNvcmRzGAcgASgLMhwuY3JhZnQudjEuTGVhZGVyYm9hcmRSZWNvcmRzSABCCAoGcmVzdWx0IgcKBUVtcHR5IkgKEUF1dGhEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZjcmVhdGUYAiABKAgSEAoIdXNlcm5hbWUYAyABKAkiVQoQQXV0aEVtYWlsUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIOCgZjcmVhdGUYAyABKAgSEAoIdXNlcm5hbWUYBCABKAkiQQoRQXV0aEN1c3RvbVJlcXVlc3QSCgoCaWQYASABKAkSDgoGY3JlYXRlGAIgASgIEhAKCHVzZXJuYW1lGAMgASgJIicKDlJlZnJlc2hSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIpwBCg1TZXNzaW9uVG9rZW5zEg0KBXRva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSDwoHY3JlYXRlZBgDIAEoCBISCgphY2NvdW50X2lkGAQgASgJEhAKCHVzZXJuYW1lGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMSGgoScmVmcmVzaF9leHBpcmVzX2F0GAcgASgDIhMKEUFjY291bnRHZXRSZXF1ZXN0Ip4BChRBY2NvdW50VXBkYXRlUmVxdWVzdBIuCgh1c2VybmFtZRgBIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5TdHJpbmdWYWx1ZRIyCgxkaXNwbGF5X25hbWUYAiABKAsyHC5nb29nbGUucHJvdG9idWYuU3RyaW5nVmFsdWUSFQoIbWV0YWRhdGEYAyABKAlIAIgBAUILCglfbWV0YWRhdGEiVAoLTGlua1JlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEhEKCWN1c3RvbV9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSI3ChFBY2NvdW50QmFuUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEg4KBmJhbm5lZBgCIAEoCCLAAQoHQWNjb3VudBIKCgJpZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIbWV0YWRhdGEYBCABKAkSDQoFZW1haWwYBSABKAkSEgoKZGV2aWNlX2lkcxgGIAMoCRISCgpjdXN0b21faWRzGAcgAygJEg4KBmJhbm5lZBgIIAEoCBITCgtjcmVhdGVfdGltZRgJIAEoAxITCgt1cGRhdGVfdGltZRgKIAEoAyK8AQoMU3RvcmFnZVdyaXRlEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSNAoPcGVybWlzc2lvbl9yZWFkGAUgASgLMhsuZ29vZ2xlLnByb3RvYnVmLkludDMyVmFsdWUSNQoQcGVybWlzc2lvbl93cml0ZRgGIAEoCzIbLmdvb2dsZS5wcm90b2J1Zi5JbnQzMlZhbHVlIj4KE1N0b3JhZ2VXcml0ZVJlcXVlc3QSJwoHb2JqZWN0cxgBIAMoCzIWLmNyYWZ0LnYxLlN0b3JhZ2VXcml0ZSJQCgpTdG9yYWdlQWNrEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkiMQoLU3RvcmFnZUFja3MSIgoEYWNrcxgBIAMoCzIULmNyYWZ0LnYxLlN0b3JhZ2VBY2siVQoPU3RvcmFnZU9iamVjdElkEhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkiPAoSU3RvcmFnZVJlYWRSZXF1ZXN0EiYKA2lkcxgBIAMoCzIZLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3RJZCI+ChRTdG9yYWdlRGVsZXRlUmVxdWVzdBImCgNpZHMYASADKAsyGS5jcmFmdC52MS5TdG9yYWdlT2JqZWN0SWQiWQoSU3RvcmFnZUxpc3RSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGY3Vyc29yGAQgASgJIr8BCg1TdG9yYWdlT2JqZWN0EhIKCmNvbGxlY3Rpb24YASABKAkSCwoDa2V5GAIgASgJEhAKCG93bmVyX2lkGAMgASgJEg0KBXZhbHVlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkSFwoPcGVybWlzc2lvbl9yZWFkGAYgASgFEhgKEHBlcm1pc3Npb25fd3JpdGUYByABKAUSEwoLY3JlYXRlX3RpbWUYCCABKAMSEwoLdXBkYXRlX3RpbWUYCSABKAMiSgoOU3RvcmFnZU9iamVjdHMSKAoHb2JqZWN0cxgBIAMoCzIXLmNyYWZ0LnYxLlN0b3JhZ2VPYmplY3QSDgoGY3Vyc29yGAIgASgJIsEBChhMZWFkZXJib2FyZENyZWF0ZVJlcXVlc3QSCgoCaWQYASABKAkSJwoEc29ydBgCIAEoDjIZLmNyYWZ0LnYxLkxlYWRlcmJvYXJkU29ydBIvCghvcGVyYXRvchgDIAEoDjIdLmNyYWZ0LnYxLkxlYWRlcmJvYXJkT3BlcmF0b3ISFgoOcmVzZXRfc2NoZWR1bGUYBCABKAkSEAoIbWV0YWRhdGEYBSABKAkSFQoNYXV0aG9yaXRhdGl2ZRgGIAEoCCJkChdMZWFkZXJib2FyZFdyaXRlUmVxdWVzdBIWCg5sZWFkZXJib2FyZF9pZBgBIAEoCRINCgVzY29yZRgCIAEoAxIQCghzdWJzY29yZRgDIAEoAxIQCghtZXRhZGF0YRgEIAEoCSJhChZMZWFkZXJib2FyZExpc3RSZXF1ZXN0EhYKDmxlYWRlcmJvYXJkX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBm9mZnNldBgDIAEoAxIQCghvd25lcl9pZBgEIAEoCSLNAQoRTGVhZGVyYm9hcmRSZWNvcmQSFgoObGVhZGVyYm9hcmRfaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSEAoIdXNlcm5hbWUYAyABKAkSDQoFc2NvcmUYBCABKAMSEAoIc3Vic2NvcmUYBSABKAMSEQoJbnVtX3Njb3JlGAYgASgDEhAKCG1ldGFkYXRhGAcgASgJEgwKBHJhbmsYCCABKAMSEwoLY3JlYXRlX3RpbWUYCSABKAMSEwoLdXBkYXRlX3RpbWUYCiABKAMiUQoSTGVhZGVyYm9hcmRSZWNvcmRzEiwKB3JlY29yZHMYASADKAsyGy5jcmFmdC52MS5MZWFkZXJib2FyZFJlY29yZBINCgV0b3RhbBgCIAEoAyrgBQoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASDwoLQkFEX1JFUVVFU1QQARITCg9VTktOT1dOX01FU1NBR0UQAhIVChFOT1RfQVVUSEVOVElDQVRFRBADEhkKFUFMUkVBRFlfQVVUSEVOVElDQVRFRBAEEhcKE1VOU1VQUE9SVEVEX1ZFUlNJT04QBRISCg5ST09NX05PVF9GT1VORBAGEg0KCVJPT01fRlVMTBAHEg8KC1JPT01fTE9DS0VEEAgSEQoNSk9JTl9SRUpFQ1RFRBAJEg8KC05PVF9JTl9ST09NEAoSEwoPQUxSRUFEWV9JTl9ST09NEAsSEgoOVE9PX01BTllfUk9PTVMQDBIVChFVTktOT1dOX1JPT01fVFlQRRANEhAKDFJBVEVfTElNSVRFRBAOEhUKEU1FU1NBR0VfVE9PX0xBUkdFEA8SDAoISU5URVJOQUwQEBIYChRTRVJWRVJfU0hVVFRJTkdfRE9XThAREhIKDklOVkFMSURfVEFSR0VUEBISEAoMVU5BVVRIT1JJWkVEEBMSEQoNVE9LRU5fRVhQSVJFRBAUEhEKDVRPS0VOX1JFVk9LRUQQFRIXChNJTlZBTElEX0NSRURFTlRJQUxTEBYSEgoOQUNDT1VOVF9CQU5ORUQQFxIVChFQRVJNSVNTSU9OX0RFTklFRBAYEg0KCU5PVF9GT1VORBAZEhIKDkFMUkVBRFlfRVhJU1RTEBoSFAoQVkVSU0lPTl9DT05GTElDVBAbEg8KC1VOQVZBSUxBQkxFEBwSEQoNUkVTVU1FX0ZBSUxFRBAdEg4KClJFUExBWV9HQVAQHhISCg5TRVNTSU9OX0VYSVNUUxAfEhUKEVBST1BFUlRZX0NPTkZMSUNUECASFwoTUkVTRVJWQVRJT05fSU5WQUxJRBAhEhEKDUxJTUlUX1JFQUNIRUQQIhIOCgpQQVJUWV9GVUxMECMqMAoPTGVhZGVyYm9hcmRTb3J0Eg4KCkRFU0NFTkRJTkcQABINCglBU0NFTkRJTkcQASo3ChNMZWFkZXJib2FyZE9wZXJhdG9yEggKBEJFU1QQABIHCgNTRVQQARINCglJTkNSRU1FTlQQAkICSAFiBnByb3RvMw", [file_google_protobuf_wrappers]);
 
 /**
  * @generated from message craft.v1.Envelope
@@ -152,6 +152,168 @@ export type Envelope = Message<"craft.v1.Envelope"> & {
      */
     value: Ack;
     case: "ack";
+  } | {
+    /**
+     * Lobby, properties, matchmaking and parties (protocol.md §4.15-§4.18).
+     *
+     * client: set room or player properties (check-and-swap)
+     *
+     * @generated from field: craft.v1.PropertiesSet properties_set = 22;
+     */
+    value: PropertiesSet;
+    case: "propertiesSet";
+  } | {
+    /**
+     * server: applied changes, to every member in order
+     *
+     * @generated from field: craft.v1.PropertiesChanged properties_changed = 23;
+     */
+    value: PropertiesChanged;
+    case: "propertiesChanged";
+  } | {
+    /**
+     * client: live room list of a type
+     *
+     * @generated from field: craft.v1.LobbySubscribe lobby_subscribe = 24;
+     */
+    value: LobbySubscribe;
+    case: "lobbySubscribe";
+  } | {
+    /**
+     * client
+     *
+     * @generated from field: craft.v1.LobbyUnsubscribe lobby_unsubscribe = 25;
+     */
+    value: LobbyUnsubscribe;
+    case: "lobbyUnsubscribe";
+  } | {
+    /**
+     * server: initial page, then added/updated/removed
+     *
+     * @generated from field: craft.v1.LobbyUpdate lobby_update = 26;
+     */
+    value: LobbyUpdate;
+    case: "lobbyUpdate";
+  } | {
+    /**
+     * client: submit a ticket
+     *
+     * @generated from field: craft.v1.MatchmakerAdd matchmaker_add = 27;
+     */
+    value: MatchmakerAdd;
+    case: "matchmakerAdd";
+  } | {
+    /**
+     * server: the ticket id (reply to matchmaker_add)
+     *
+     * @generated from field: craft.v1.MatchmakerTicket matchmaker_ticket = 28;
+     */
+    value: MatchmakerTicket;
+    case: "matchmakerTicket";
+  } | {
+    /**
+     * client: cancel a ticket
+     *
+     * @generated from field: craft.v1.MatchmakerRemove matchmaker_remove = 29;
+     */
+    value: MatchmakerRemove;
+    case: "matchmakerRemove";
+  } | {
+    /**
+     * server: a ticket left the pool unmatched
+     *
+     * @generated from field: craft.v1.MatchmakerTicketEnded matchmaker_ticket_ended = 30;
+     */
+    value: MatchmakerTicketEnded;
+    case: "matchmakerTicketEnded";
+  } | {
+    /**
+     * server: matched, with a seat reservation
+     *
+     * @generated from field: craft.v1.MatchFound match_found = 31;
+     */
+    value: MatchFound;
+    case: "matchFound";
+  } | {
+    /**
+     * client
+     *
+     * @generated from field: craft.v1.PartyCreate party_create = 32;
+     */
+    value: PartyCreate;
+    case: "partyCreate";
+  } | {
+    /**
+     * client: join an open party, or ask to join a closed one
+     *
+     * @generated from field: craft.v1.PartyJoin party_join = 33;
+     */
+    value: PartyJoin;
+    case: "partyJoin";
+  } | {
+    /**
+     * client
+     *
+     * @generated from field: craft.v1.PartyLeave party_leave = 34;
+     */
+    value: PartyLeave;
+    case: "partyLeave";
+  } | {
+    /**
+     * client (leader): make another member leader
+     *
+     * @generated from field: craft.v1.PartyPromote party_promote = 35;
+     */
+    value: PartyPromote;
+    case: "partyPromote";
+  } | {
+    /**
+     * client (leader): remove a member or a request
+     *
+     * @generated from field: craft.v1.PartyKick party_kick = 36;
+     */
+    value: PartyKick;
+    case: "partyKick";
+  } | {
+    /**
+     * client (leader): accept a join request
+     *
+     * @generated from field: craft.v1.PartyAccept party_accept = 37;
+     */
+    value: PartyAccept;
+    case: "partyAccept";
+  } | {
+    /**
+     * client (leader): invite a session; server: the invitation
+     *
+     * @generated from field: craft.v1.PartyInvite party_invite = 38;
+     */
+    value: PartyInvite;
+    case: "partyInvite";
+  } | {
+    /**
+     * both ways: game data to every party member
+     *
+     * @generated from field: craft.v1.PartyData party_data = 39;
+     */
+    value: PartyData;
+    case: "partyData";
+  } | {
+    /**
+     * server: the party as it is now, to every member
+     *
+     * @generated from field: craft.v1.PartyState party_state = 40;
+     */
+    value: PartyState;
+    case: "partyState";
+  } | {
+    /**
+     * server: you are no longer in the party
+     *
+     * @generated from field: craft.v1.PartyLeft party_left = 41;
+     */
+    value: PartyLeft;
+    case: "partyLeft";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -439,6 +601,13 @@ export type RoomJoin = Message<"craft.v1.RoomJoin"> & {
    * @generated from field: bytes options = 2;
    */
   options: Uint8Array;
+
+  /**
+   * a seat reservation from match_found: joins a matched room
+   *
+   * @generated from field: string reservation = 3;
+   */
+  reservation: string;
 };
 
 /**
@@ -449,6 +618,9 @@ export const RoomJoinSchema: GenMessage<RoomJoin> = /*@__PURE__*/
   messageDesc(file_craft, 8);
 
 /**
+ * Joins the best room of `type` that passes `filter` (and the type's filter keys, taken from
+ * `options`: protocol.md §4.15), in the order of `sort` (default: oldest first), or creates one.
+ *
  * @generated from message craft.v1.RoomJoinOrCreate
  */
 export type RoomJoinOrCreate = Message<"craft.v1.RoomJoinOrCreate"> & {
@@ -461,6 +633,16 @@ export type RoomJoinOrCreate = Message<"craft.v1.RoomJoinOrCreate"> & {
    * @generated from field: bytes options = 2;
    */
   options: Uint8Array;
+
+  /**
+   * @generated from field: craft.v1.RoomFilter filter = 3;
+   */
+  filter?: RoomFilter | undefined;
+
+  /**
+   * @generated from field: repeated craft.v1.RoomSort sort = 4;
+   */
+  sort: RoomSort[];
 };
 
 /**
@@ -502,6 +684,27 @@ export type RoomJoined = Message<"craft.v1.RoomJoined"> & {
    * @generated from field: bytes state = 5;
    */
   state: Uint8Array;
+
+  /**
+   * the room's properties (§4.16)
+   *
+   * @generated from field: map<string, craft.v1.Value> properties = 6;
+   */
+  properties: { [key: string]: Value };
+
+  /**
+   * members' properties (members with none left out)
+   *
+   * @generated from field: repeated craft.v1.PlayerProperties player_properties = 7;
+   */
+  playerProperties: PlayerProperties[];
+
+  /**
+   * the version of the last properties_changed applied in this state
+   *
+   * @generated from field: uint64 properties_version = 8;
+   */
+  propertiesVersion: bigint;
 };
 
 /**
@@ -646,6 +849,32 @@ export type RoomListRequest = Message<"craft.v1.RoomListRequest"> & {
    * @generated from field: string type = 1;
    */
   type: string;
+
+  /**
+   * @generated from field: craft.v1.RoomFilter filter = 2;
+   */
+  filter?: RoomFilter | undefined;
+
+  /**
+   * default: oldest first
+   *
+   * @generated from field: repeated craft.v1.RoomSort sort = 3;
+   */
+  sort: RoomSort[];
+
+  /**
+   * rooms to skip (pagination)
+   *
+   * @generated from field: uint32 offset = 4;
+   */
+  offset: number;
+
+  /**
+   * 0 = rooms.max_list_results; more is cut to it
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
 };
 
 /**
@@ -688,6 +917,13 @@ export type RoomInfo = Message<"craft.v1.RoomInfo"> & {
    * @generated from field: bool locked = 6;
    */
   locked: boolean;
+
+  /**
+   * set by room code (and the type's filter keys), shown in listings
+   *
+   * @generated from field: map<string, craft.v1.Value> metadata = 7;
+   */
+  metadata: { [key: string]: Value };
 };
 
 /**
@@ -705,6 +941,13 @@ export type RoomList = Message<"craft.v1.RoomList"> & {
    * @generated from field: repeated craft.v1.RoomInfo rooms = 1;
    */
   rooms: RoomInfo[];
+
+  /**
+   * rooms past offset + limit pass the filter too
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
 };
 
 /**
@@ -713,6 +956,882 @@ export type RoomList = Message<"craft.v1.RoomList"> & {
  */
 export const RoomListSchema: GenMessage<RoomList> = /*@__PURE__*/
   messageDesc(file_craft, 17);
+
+/**
+ * A typed value: room metadata, properties, filters. Exactly one kind is set.
+ *
+ * @generated from message craft.v1.Value
+ */
+export type Value = Message<"craft.v1.Value"> & {
+  /**
+   * @generated from oneof craft.v1.Value.kind
+   */
+  kind: {
+    /**
+     * @generated from field: string text = 1;
+     */
+    value: string;
+    case: "text";
+  } | {
+    /**
+     * finite
+     *
+     * @generated from field: double number = 2;
+     */
+    value: number;
+    case: "number";
+  } | {
+    /**
+     * @generated from field: bool boolean = 3;
+     */
+    value: boolean;
+    case: "boolean";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message craft.v1.Value.
+ * Use `create(ValueSchema)` to create a new message.
+ */
+export const ValueSchema: GenMessage<Value> = /*@__PURE__*/
+  messageDesc(file_craft, 18);
+
+/**
+ * Which rooms a listing, a lobby subscription or join_or_create considers. Every condition
+ * must hold. Locked and private rooms are never listed; full rooms only without free_seats.
+ *
+ * @generated from message craft.v1.RoomFilter
+ */
+export type RoomFilter = Message<"craft.v1.RoomFilter"> & {
+  /**
+   * @generated from field: repeated craft.v1.Condition conditions = 1;
+   */
+  conditions: Condition[];
+
+  /**
+   * only rooms with clients < max_clients
+   *
+   * @generated from field: bool free_seats = 2;
+   */
+  freeSeats: boolean;
+};
+
+/**
+ * Describes the message craft.v1.RoomFilter.
+ * Use `create(RoomFilterSchema)` to create a new message.
+ */
+export const RoomFilterSchema: GenMessage<RoomFilter> = /*@__PURE__*/
+  messageDesc(file_craft, 19);
+
+/**
+ * On a metadata key, or on "clients" / "max_clients". `equals` (same kind and value) or a
+ * numeric range (min and/or max, inclusive); a room without the key fails the condition.
+ *
+ * @generated from message craft.v1.Condition
+ */
+export type Condition = Message<"craft.v1.Condition"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: craft.v1.Value equals = 2;
+   */
+  equals?: Value | undefined;
+
+  /**
+   * @generated from field: optional double min = 3;
+   */
+  min?: number | undefined;
+
+  /**
+   * @generated from field: optional double max = 4;
+   */
+  max?: number | undefined;
+};
+
+/**
+ * Describes the message craft.v1.Condition.
+ * Use `create(ConditionSchema)` to create a new message.
+ */
+export const ConditionSchema: GenMessage<Condition> = /*@__PURE__*/
+  messageDesc(file_craft, 20);
+
+/**
+ * "clients", "max_clients", "created" or a metadata key. Rooms without the key sort last;
+ * ties keep creation order.
+ *
+ * @generated from message craft.v1.RoomSort
+ */
+export type RoomSort = Message<"craft.v1.RoomSort"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool descending = 2;
+   */
+  descending: boolean;
+};
+
+/**
+ * Describes the message craft.v1.RoomSort.
+ * Use `create(RoomSortSchema)` to create a new message.
+ */
+export const RoomSortSchema: GenMessage<RoomSort> = /*@__PURE__*/
+  messageDesc(file_craft, 21);
+
+/**
+ * @generated from message craft.v1.PlayerProperties
+ */
+export type PlayerProperties = Message<"craft.v1.PlayerProperties"> & {
+  /**
+   * session id
+   *
+   * @generated from field: uint64 player = 1;
+   */
+  player: bigint;
+
+  /**
+   * @generated from field: map<string, craft.v1.Value> properties = 2;
+   */
+  properties: { [key: string]: Value };
+};
+
+/**
+ * Describes the message craft.v1.PlayerProperties.
+ * Use `create(PlayerPropertiesSchema)` to create a new message.
+ */
+export const PlayerPropertiesSchema: GenMessage<PlayerProperties> = /*@__PURE__*/
+  messageDesc(file_craft, 22);
+
+/**
+ * Field names avoid "value" and "metadata": in JSON those names mean an API call's JSON text
+ * (§1.4), which the server handles before protobuf sees the envelope.
+ *
+ * @generated from message craft.v1.PropertyWrite
+ */
+export type PropertyWrite = Message<"craft.v1.PropertyWrite"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * unset: delete the key
+   *
+   * @generated from field: craft.v1.Value to = 2;
+   */
+  to?: Value | undefined;
+};
+
+/**
+ * Describes the message craft.v1.PropertyWrite.
+ * Use `create(PropertyWriteSchema)` to create a new message.
+ */
+export const PropertyWriteSchema: GenMessage<PropertyWrite> = /*@__PURE__*/
+  messageDesc(file_craft, 23);
+
+/**
+ * Check-and-swap: the write applies only if, at that moment, every expectation holds.
+ *
+ * @generated from message craft.v1.PropertyExpect
+ */
+export type PropertyExpect = Message<"craft.v1.PropertyExpect"> & {
+  /**
+   * 0 = a room property; else that member's
+   *
+   * @generated from field: uint64 player = 1;
+   */
+  player: bigint;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * unset: the key must be absent
+   *
+   * @generated from field: craft.v1.Value equals = 3;
+   */
+  equals?: Value | undefined;
+};
+
+/**
+ * Describes the message craft.v1.PropertyExpect.
+ * Use `create(PropertyExpectSchema)` to create a new message.
+ */
+export const PropertyExpectSchema: GenMessage<PropertyExpect> = /*@__PURE__*/
+  messageDesc(file_craft, 24);
+
+/**
+ * Reply: properties_changed (cid echoed) when applied; error PROPERTY_CONFLICT when an
+ * expectation failed, PERMISSION_DENIED when the room type does not let you write there or
+ * its code vetoed, LIMIT_REACHED past rooms.max_properties.
+ *
+ * @generated from message craft.v1.PropertiesSet
+ */
+export type PropertiesSet = Message<"craft.v1.PropertiesSet"> & {
+  /**
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * 0 = the room's properties; else a member's (default: only your own)
+   *
+   * @generated from field: uint64 player = 2;
+   */
+  player: bigint;
+
+  /**
+   * @generated from field: repeated craft.v1.PropertyWrite writes = 3;
+   */
+  writes: PropertyWrite[];
+
+  /**
+   * @generated from field: repeated craft.v1.PropertyExpect expect = 4;
+   */
+  expect: PropertyExpect[];
+};
+
+/**
+ * Describes the message craft.v1.PropertiesSet.
+ * Use `create(PropertiesSetSchema)` to create a new message.
+ */
+export const PropertiesSetSchema: GenMessage<PropertiesSet> = /*@__PURE__*/
+  messageDesc(file_craft, 25);
+
+/**
+ * One applied write, sent to every member (the writer too, cid echoed), in version order.
+ *
+ * @generated from message craft.v1.PropertiesChanged
+ */
+export type PropertiesChanged = Message<"craft.v1.PropertiesChanged"> & {
+  /**
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * 0 = room properties
+   *
+   * @generated from field: uint64 player = 2;
+   */
+  player: bigint;
+
+  /**
+   * @generated from field: repeated craft.v1.PropertyWrite writes = 3;
+   */
+  writes: PropertyWrite[];
+
+  /**
+   * per room, +1 per applied properties_set (room code's too)
+   *
+   * @generated from field: uint64 version = 4;
+   */
+  version: bigint;
+
+  /**
+   * the writer's session id; 0 = room code
+   *
+   * @generated from field: uint64 by = 5;
+   */
+  by: bigint;
+};
+
+/**
+ * Describes the message craft.v1.PropertiesChanged.
+ * Use `create(PropertiesChangedSchema)` to create a new message.
+ */
+export const PropertiesChangedSchema: GenMessage<PropertiesChanged> = /*@__PURE__*/
+  messageDesc(file_craft, 26);
+
+/**
+ * Reply: lobby_update with reset = true and the first page in `added` (cid echoed); then
+ * lobby_update messages (cid 0) at most every lobby.update_interval_ms.
+ *
+ * @generated from message craft.v1.LobbySubscribe
+ */
+export type LobbySubscribe = Message<"craft.v1.LobbySubscribe"> & {
+  /**
+   * required
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: craft.v1.RoomFilter filter = 2;
+   */
+  filter?: RoomFilter | undefined;
+
+  /**
+   * @generated from field: repeated craft.v1.RoomSort sort = 3;
+   */
+  sort: RoomSort[];
+
+  /**
+   * first page size; 0 = rooms.max_list_results
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message craft.v1.LobbySubscribe.
+ * Use `create(LobbySubscribeSchema)` to create a new message.
+ */
+export const LobbySubscribeSchema: GenMessage<LobbySubscribe> = /*@__PURE__*/
+  messageDesc(file_craft, 27);
+
+/**
+ * @generated from message craft.v1.LobbyUnsubscribe
+ */
+export type LobbyUnsubscribe = Message<"craft.v1.LobbyUnsubscribe"> & {
+  /**
+   * reply: lobby_update with ended = true
+   *
+   * @generated from field: uint32 subscription = 1;
+   */
+  subscription: number;
+};
+
+/**
+ * Describes the message craft.v1.LobbyUnsubscribe.
+ * Use `create(LobbyUnsubscribeSchema)` to create a new message.
+ */
+export const LobbyUnsubscribeSchema: GenMessage<LobbyUnsubscribe> = /*@__PURE__*/
+  messageDesc(file_craft, 28);
+
+/**
+ * @generated from message craft.v1.LobbyUpdate
+ */
+export type LobbyUpdate = Message<"craft.v1.LobbyUpdate"> & {
+  /**
+   * @generated from field: uint32 subscription = 1;
+   */
+  subscription: number;
+
+  /**
+   * forget what you had: `added` is the whole list now
+   *
+   * @generated from field: bool reset = 2;
+   */
+  reset: boolean;
+
+  /**
+   * rooms that now pass the filter
+   *
+   * @generated from field: repeated craft.v1.RoomInfo added = 3;
+   */
+  added: RoomInfo[];
+
+  /**
+   * rooms you have, changed (clients, metadata, label...)
+   *
+   * @generated from field: repeated craft.v1.RoomInfo updated = 4;
+   */
+  updated: RoomInfo[];
+
+  /**
+   * rooms gone, or that no longer pass the filter
+   *
+   * @generated from field: repeated string removed = 5;
+   */
+  removed: string[];
+
+  /**
+   * the subscription is over (unsubscribed)
+   *
+   * @generated from field: bool ended = 6;
+   */
+  ended: boolean;
+};
+
+/**
+ * Describes the message craft.v1.LobbyUpdate.
+ * Use `create(LobbyUpdateSchema)` to create a new message.
+ */
+export const LobbyUpdateSchema: GenMessage<LobbyUpdate> = /*@__PURE__*/
+  messageDesc(file_craft, 29);
+
+/**
+ * Reply: matchmaker_ticket. BAD_REQUEST for a bad query or counts; LIMIT_REACHED past
+ * matchmaker.max_tickets_per_session or a full pool.
+ *
+ * @generated from message craft.v1.MatchmakerAdd
+ */
+export type MatchmakerAdd = Message<"craft.v1.MatchmakerAdd"> & {
+  /**
+   * @generated from field: map<string, string> string_properties = 1;
+   */
+  stringProperties: { [key: string]: string };
+
+  /**
+   * @generated from field: map<string, double> numeric_properties = 2;
+   */
+  numericProperties: { [key: string]: number };
+
+  /**
+   * over the other tickets' properties (docs/matchmaking.md); "" = anyone
+   *
+   * @generated from field: string query = 3;
+   */
+  query: string;
+
+  /**
+   * players in the match, parties counted in full; 0 = 2
+   *
+   * @generated from field: uint32 min_count = 4;
+   */
+  minCount: number;
+
+  /**
+   * 0 = min_count
+   *
+   * @generated from field: uint32 max_count = 5;
+   */
+  maxCount: number;
+
+  /**
+   * the match's player count is a multiple of this; 0 = 1
+   *
+   * @generated from field: uint32 count_multiple = 6;
+   */
+  countMultiple: number;
+
+  /**
+   * the leader queues its whole party as one ticket
+   *
+   * @generated from field: string party_id = 7;
+   */
+  partyId: string;
+};
+
+/**
+ * Describes the message craft.v1.MatchmakerAdd.
+ * Use `create(MatchmakerAddSchema)` to create a new message.
+ */
+export const MatchmakerAddSchema: GenMessage<MatchmakerAdd> = /*@__PURE__*/
+  messageDesc(file_craft, 30);
+
+/**
+ * @generated from message craft.v1.MatchmakerTicket
+ */
+export type MatchmakerTicket = Message<"craft.v1.MatchmakerTicket"> & {
+  /**
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+};
+
+/**
+ * Describes the message craft.v1.MatchmakerTicket.
+ * Use `create(MatchmakerTicketSchema)` to create a new message.
+ */
+export const MatchmakerTicketSchema: GenMessage<MatchmakerTicket> = /*@__PURE__*/
+  messageDesc(file_craft, 31);
+
+/**
+ * @generated from message craft.v1.MatchmakerRemove
+ */
+export type MatchmakerRemove = Message<"craft.v1.MatchmakerRemove"> & {
+  /**
+   * reply: matchmaker_ticket_ended, reason "cancelled"
+   *
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+};
+
+/**
+ * Describes the message craft.v1.MatchmakerRemove.
+ * Use `create(MatchmakerRemoveSchema)` to create a new message.
+ */
+export const MatchmakerRemoveSchema: GenMessage<MatchmakerRemove> = /*@__PURE__*/
+  messageDesc(file_craft, 32);
+
+/**
+ * @generated from message craft.v1.MatchmakerTicketEnded
+ */
+export type MatchmakerTicketEnded = Message<"craft.v1.MatchmakerTicketEnded"> & {
+  /**
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+
+  /**
+   * "cancelled", "session ended", "party changed", "room failed"
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message craft.v1.MatchmakerTicketEnded.
+ * Use `create(MatchmakerTicketEndedSchema)` to create a new message.
+ */
+export const MatchmakerTicketEndedSchema: GenMessage<MatchmakerTicketEnded> = /*@__PURE__*/
+  messageDesc(file_craft, 33);
+
+/**
+ * @generated from message craft.v1.MatchedPlayer
+ */
+export type MatchedPlayer = Message<"craft.v1.MatchedPlayer"> & {
+  /**
+   * @generated from field: craft.v1.Presence presence = 1;
+   */
+  presence?: Presence | undefined;
+
+  /**
+   * @generated from field: map<string, string> string_properties = 2;
+   */
+  stringProperties: { [key: string]: string };
+
+  /**
+   * @generated from field: map<string, double> numeric_properties = 3;
+   */
+  numericProperties: { [key: string]: number };
+
+  /**
+   * @generated from field: string party_id = 4;
+   */
+  partyId: string;
+};
+
+/**
+ * Describes the message craft.v1.MatchedPlayer.
+ * Use `create(MatchedPlayerSchema)` to create a new message.
+ */
+export const MatchedPlayerSchema: GenMessage<MatchedPlayer> = /*@__PURE__*/
+  messageDesc(file_craft, 34);
+
+/**
+ * The match: join room_id with room_join{room_id, reservation} within reservation_ttl_ms.
+ *
+ * @generated from message craft.v1.MatchFound
+ */
+export type MatchFound = Message<"craft.v1.MatchFound"> & {
+  /**
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+
+  /**
+   * @generated from field: string match_id = 2;
+   */
+  matchId: string;
+
+  /**
+   * @generated from field: string room_id = 3;
+   */
+  roomId: string;
+
+  /**
+   * @generated from field: string room_type = 4;
+   */
+  roomType: string;
+
+  /**
+   * one-time, for this session only
+   *
+   * @generated from field: string reservation = 5;
+   */
+  reservation: string;
+
+  /**
+   * @generated from field: uint32 reservation_ttl_ms = 6;
+   */
+  reservationTtlMs: number;
+
+  /**
+   * @generated from field: repeated craft.v1.MatchedPlayer players = 7;
+   */
+  players: MatchedPlayer[];
+};
+
+/**
+ * Describes the message craft.v1.MatchFound.
+ * Use `create(MatchFoundSchema)` to create a new message.
+ */
+export const MatchFoundSchema: GenMessage<MatchFound> = /*@__PURE__*/
+  messageDesc(file_craft, 35);
+
+/**
+ * @generated from message craft.v1.PartyCreate
+ */
+export type PartyCreate = Message<"craft.v1.PartyCreate"> & {
+  /**
+   * anyone with the id may join; else the leader accepts requests
+   *
+   * @generated from field: bool open = 1;
+   */
+  open: boolean;
+
+  /**
+   * 0 = party.max_size; more is refused
+   *
+   * @generated from field: uint32 max_size = 2;
+   */
+  maxSize: number;
+};
+
+/**
+ * Describes the message craft.v1.PartyCreate.
+ * Use `create(PartyCreateSchema)` to create a new message.
+ */
+export const PartyCreateSchema: GenMessage<PartyCreate> = /*@__PURE__*/
+  messageDesc(file_craft, 36);
+
+/**
+ * @generated from message craft.v1.PartyJoin
+ */
+export type PartyJoin = Message<"craft.v1.PartyJoin"> & {
+  /**
+   * open or invited: joined (party_state); closed: a request the leader sees
+   *
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+};
+
+/**
+ * Describes the message craft.v1.PartyJoin.
+ * Use `create(PartyJoinSchema)` to create a new message.
+ */
+export const PartyJoinSchema: GenMessage<PartyJoin> = /*@__PURE__*/
+  messageDesc(file_craft, 37);
+
+/**
+ * @generated from message craft.v1.PartyLeave
+ */
+export type PartyLeave = Message<"craft.v1.PartyLeave"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+};
+
+/**
+ * Describes the message craft.v1.PartyLeave.
+ * Use `create(PartyLeaveSchema)` to create a new message.
+ */
+export const PartyLeaveSchema: GenMessage<PartyLeave> = /*@__PURE__*/
+  messageDesc(file_craft, 38);
+
+/**
+ * @generated from message craft.v1.PartyPromote
+ */
+export type PartyPromote = Message<"craft.v1.PartyPromote"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: uint64 session_id = 2;
+   */
+  sessionId: bigint;
+};
+
+/**
+ * Describes the message craft.v1.PartyPromote.
+ * Use `create(PartyPromoteSchema)` to create a new message.
+ */
+export const PartyPromoteSchema: GenMessage<PartyPromote> = /*@__PURE__*/
+  messageDesc(file_craft, 39);
+
+/**
+ * @generated from message craft.v1.PartyKick
+ */
+export type PartyKick = Message<"craft.v1.PartyKick"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * a member or a pending request
+   *
+   * @generated from field: uint64 session_id = 2;
+   */
+  sessionId: bigint;
+};
+
+/**
+ * Describes the message craft.v1.PartyKick.
+ * Use `create(PartyKickSchema)` to create a new message.
+ */
+export const PartyKickSchema: GenMessage<PartyKick> = /*@__PURE__*/
+  messageDesc(file_craft, 40);
+
+/**
+ * @generated from message craft.v1.PartyAccept
+ */
+export type PartyAccept = Message<"craft.v1.PartyAccept"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: uint64 session_id = 2;
+   */
+  sessionId: bigint;
+};
+
+/**
+ * Describes the message craft.v1.PartyAccept.
+ * Use `create(PartyAcceptSchema)` to create a new message.
+ */
+export const PartyAcceptSchema: GenMessage<PartyAccept> = /*@__PURE__*/
+  messageDesc(file_craft, 41);
+
+/**
+ * Client (leader): invite that session. Server: you were invited (from = the leader).
+ *
+ * @generated from message craft.v1.PartyInvite
+ */
+export type PartyInvite = Message<"craft.v1.PartyInvite"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: uint64 session_id = 2;
+   */
+  sessionId: bigint;
+
+  /**
+   * @generated from field: craft.v1.Presence from = 3;
+   */
+  from?: Presence | undefined;
+};
+
+/**
+ * Describes the message craft.v1.PartyInvite.
+ * Use `create(PartyInviteSchema)` to create a new message.
+ */
+export const PartyInviteSchema: GenMessage<PartyInvite> = /*@__PURE__*/
+  messageDesc(file_craft, 42);
+
+/**
+ * @generated from message craft.v1.PartyData
+ */
+export type PartyData = Message<"craft.v1.PartyData"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: uint32 op = 2;
+   */
+  op: number;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+
+  /**
+   * server->client: stamped by the server
+   *
+   * @generated from field: uint64 sender = 4;
+   */
+  sender: bigint;
+};
+
+/**
+ * Describes the message craft.v1.PartyData.
+ * Use `create(PartyDataSchema)` to create a new message.
+ */
+export const PartyDataSchema: GenMessage<PartyData> = /*@__PURE__*/
+  messageDesc(file_craft, 43);
+
+/**
+ * Every change (join, leave, promote, request, ticket) sends every member the whole party.
+ *
+ * @generated from message craft.v1.PartyState
+ */
+export type PartyState = Message<"craft.v1.PartyState"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: uint64 leader = 2;
+   */
+  leader: bigint;
+
+  /**
+   * @generated from field: bool open = 3;
+   */
+  open: boolean;
+
+  /**
+   * @generated from field: uint32 max_size = 4;
+   */
+  maxSize: number;
+
+  /**
+   * @generated from field: repeated craft.v1.Presence members = 5;
+   */
+  members: Presence[];
+
+  /**
+   * waiting for the leader (closed parties)
+   *
+   * @generated from field: repeated craft.v1.Presence requests = 6;
+   */
+  requests: Presence[];
+
+  /**
+   * the party's matchmaker ticket, if queued
+   *
+   * @generated from field: string ticket = 7;
+   */
+  ticket: string;
+};
+
+/**
+ * Describes the message craft.v1.PartyState.
+ * Use `create(PartyStateSchema)` to create a new message.
+ */
+export const PartyStateSchema: GenMessage<PartyState> = /*@__PURE__*/
+  messageDesc(file_craft, 44);
+
+/**
+ * @generated from message craft.v1.PartyLeft
+ */
+export type PartyLeft = Message<"craft.v1.PartyLeft"> & {
+  /**
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * "left", "kicked", "session ended"
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message craft.v1.PartyLeft.
+ * Use `create(PartyLeftSchema)` to create a new message.
+ */
+export const PartyLeftSchema: GenMessage<PartyLeft> = /*@__PURE__*/
+  messageDesc(file_craft, 45);
 
 /**
  * @generated from message craft.v1.Error
@@ -734,7 +1853,7 @@ export type Error = Message<"craft.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_craft, 18);
+  messageDesc(file_craft, 46);
 
 /**
  * Sent by the server right before it closes a connection. WebSocket clients also
@@ -762,7 +1881,7 @@ export type Disconnect = Message<"craft.v1.Disconnect"> & {
  * Use `create(DisconnectSchema)` to create a new message.
  */
 export const DisconnectSchema: GenMessage<Disconnect> = /*@__PURE__*/
-  messageDesc(file_craft, 19);
+  messageDesc(file_craft, 47);
 
 /**
  * @generated from message craft.v1.ApiRequest
@@ -881,7 +2000,7 @@ export type ApiRequest = Message<"craft.v1.ApiRequest"> & {
  * Use `create(ApiRequestSchema)` to create a new message.
  */
 export const ApiRequestSchema: GenMessage<ApiRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 20);
+  messageDesc(file_craft, 48);
 
 /**
  * @generated from message craft.v1.ApiResponse
@@ -954,7 +2073,7 @@ export type ApiResponse = Message<"craft.v1.ApiResponse"> & {
  * Use `create(ApiResponseSchema)` to create a new message.
  */
 export const ApiResponseSchema: GenMessage<ApiResponse> = /*@__PURE__*/
-  messageDesc(file_craft, 21);
+  messageDesc(file_craft, 49);
 
 /**
  * @generated from message craft.v1.Empty
@@ -967,7 +2086,7 @@ export type Empty = Message<"craft.v1.Empty"> & {
  * Use `create(EmptySchema)` to create a new message.
  */
 export const EmptySchema: GenMessage<Empty> = /*@__PURE__*/
-  messageDesc(file_craft, 22);
+  messageDesc(file_craft, 50);
 
 /**
  * `create`: make the account if the id is new (else NOT_FOUND / INVALID_CREDENTIALS).
@@ -999,7 +2118,7 @@ export type AuthDeviceRequest = Message<"craft.v1.AuthDeviceRequest"> & {
  * Use `create(AuthDeviceRequestSchema)` to create a new message.
  */
 export const AuthDeviceRequestSchema: GenMessage<AuthDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 23);
+  messageDesc(file_craft, 51);
 
 /**
  * @generated from message craft.v1.AuthEmailRequest
@@ -1033,7 +2152,7 @@ export type AuthEmailRequest = Message<"craft.v1.AuthEmailRequest"> & {
  * Use `create(AuthEmailRequestSchema)` to create a new message.
  */
 export const AuthEmailRequestSchema: GenMessage<AuthEmailRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 24);
+  messageDesc(file_craft, 52);
 
 /**
  * @generated from message craft.v1.AuthCustomRequest
@@ -1062,7 +2181,7 @@ export type AuthCustomRequest = Message<"craft.v1.AuthCustomRequest"> & {
  * Use `create(AuthCustomRequestSchema)` to create a new message.
  */
 export const AuthCustomRequestSchema: GenMessage<AuthCustomRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 25);
+  messageDesc(file_craft, 53);
 
 /**
  * @generated from message craft.v1.RefreshRequest
@@ -1079,7 +2198,7 @@ export type RefreshRequest = Message<"craft.v1.RefreshRequest"> & {
  * Use `create(RefreshRequestSchema)` to create a new message.
  */
 export const RefreshRequestSchema: GenMessage<RefreshRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 26);
+  messageDesc(file_craft, 54);
 
 /**
  * Revokes the caller's session token and, if given, the refresh token.
@@ -1098,7 +2217,7 @@ export type LogoutRequest = Message<"craft.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 27);
+  messageDesc(file_craft, 55);
 
 /**
  * @generated from message craft.v1.SessionTokens
@@ -1151,7 +2270,7 @@ export type SessionTokens = Message<"craft.v1.SessionTokens"> & {
  * Use `create(SessionTokensSchema)` to create a new message.
  */
 export const SessionTokensSchema: GenMessage<SessionTokens> = /*@__PURE__*/
-  messageDesc(file_craft, 28);
+  messageDesc(file_craft, 56);
 
 /**
  * @generated from message craft.v1.AccountGetRequest
@@ -1164,7 +2283,7 @@ export type AccountGetRequest = Message<"craft.v1.AccountGetRequest"> & {
  * Use `create(AccountGetRequestSchema)` to create a new message.
  */
 export const AccountGetRequestSchema: GenMessage<AccountGetRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 29);
+  messageDesc(file_craft, 57);
 
 /**
  * @generated from message craft.v1.AccountUpdateRequest
@@ -1195,7 +2314,7 @@ export type AccountUpdateRequest = Message<"craft.v1.AccountUpdateRequest"> & {
  * Use `create(AccountUpdateRequestSchema)` to create a new message.
  */
 export const AccountUpdateRequestSchema: GenMessage<AccountUpdateRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 30);
+  messageDesc(file_craft, 58);
 
 /**
  * Link or unlink exactly one of: a device id, a custom id, an email (+ password to link).
@@ -1229,7 +2348,7 @@ export type LinkRequest = Message<"craft.v1.LinkRequest"> & {
  * Use `create(LinkRequestSchema)` to create a new message.
  */
 export const LinkRequestSchema: GenMessage<LinkRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 31);
+  messageDesc(file_craft, 59);
 
 /**
  * Admin only (Authorization: Bearer <auth.admin_key>). A banned account cannot log in,
@@ -1256,7 +2375,7 @@ export type AccountBanRequest = Message<"craft.v1.AccountBanRequest"> & {
  * Use `create(AccountBanRequestSchema)` to create a new message.
  */
 export const AccountBanRequestSchema: GenMessage<AccountBanRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 32);
+  messageDesc(file_craft, 60);
 
 /**
  * @generated from message craft.v1.Account
@@ -1320,7 +2439,7 @@ export type Account = Message<"craft.v1.Account"> & {
  * Use `create(AccountSchema)` to create a new message.
  */
 export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
-  messageDesc(file_craft, 33);
+  messageDesc(file_craft, 61);
 
 /**
  * Read permission: 0 none (server only), 1 owner, 2 public. Write: 0 none, 1 owner.
@@ -1369,7 +2488,7 @@ export type StorageWrite = Message<"craft.v1.StorageWrite"> & {
  * Use `create(StorageWriteSchema)` to create a new message.
  */
 export const StorageWriteSchema: GenMessage<StorageWrite> = /*@__PURE__*/
-  messageDesc(file_craft, 34);
+  messageDesc(file_craft, 62);
 
 /**
  * @generated from message craft.v1.StorageWriteRequest
@@ -1388,7 +2507,7 @@ export type StorageWriteRequest = Message<"craft.v1.StorageWriteRequest"> & {
  * Use `create(StorageWriteRequestSchema)` to create a new message.
  */
 export const StorageWriteRequestSchema: GenMessage<StorageWriteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 35);
+  messageDesc(file_craft, 63);
 
 /**
  * @generated from message craft.v1.StorageAck
@@ -1420,7 +2539,7 @@ export type StorageAck = Message<"craft.v1.StorageAck"> & {
  * Use `create(StorageAckSchema)` to create a new message.
  */
 export const StorageAckSchema: GenMessage<StorageAck> = /*@__PURE__*/
-  messageDesc(file_craft, 36);
+  messageDesc(file_craft, 64);
 
 /**
  * @generated from message craft.v1.StorageAcks
@@ -1437,7 +2556,7 @@ export type StorageAcks = Message<"craft.v1.StorageAcks"> & {
  * Use `create(StorageAcksSchema)` to create a new message.
  */
 export const StorageAcksSchema: GenMessage<StorageAcks> = /*@__PURE__*/
-  messageDesc(file_craft, 37);
+  messageDesc(file_craft, 65);
 
 /**
  * @generated from message craft.v1.StorageObjectId
@@ -1473,7 +2592,7 @@ export type StorageObjectId = Message<"craft.v1.StorageObjectId"> & {
  * Use `create(StorageObjectIdSchema)` to create a new message.
  */
 export const StorageObjectIdSchema: GenMessage<StorageObjectId> = /*@__PURE__*/
-  messageDesc(file_craft, 38);
+  messageDesc(file_craft, 66);
 
 /**
  * @generated from message craft.v1.StorageReadRequest
@@ -1490,7 +2609,7 @@ export type StorageReadRequest = Message<"craft.v1.StorageReadRequest"> & {
  * Use `create(StorageReadRequestSchema)` to create a new message.
  */
 export const StorageReadRequestSchema: GenMessage<StorageReadRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 39);
+  messageDesc(file_craft, 67);
 
 /**
  * @generated from message craft.v1.StorageDeleteRequest
@@ -1509,7 +2628,7 @@ export type StorageDeleteRequest = Message<"craft.v1.StorageDeleteRequest"> & {
  * Use `create(StorageDeleteRequestSchema)` to create a new message.
  */
 export const StorageDeleteRequestSchema: GenMessage<StorageDeleteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 40);
+  messageDesc(file_craft, 68);
 
 /**
  * @generated from message craft.v1.StorageListRequest
@@ -1545,7 +2664,7 @@ export type StorageListRequest = Message<"craft.v1.StorageListRequest"> & {
  * Use `create(StorageListRequestSchema)` to create a new message.
  */
 export const StorageListRequestSchema: GenMessage<StorageListRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 41);
+  messageDesc(file_craft, 69);
 
 /**
  * @generated from message craft.v1.StorageObject
@@ -1604,7 +2723,7 @@ export type StorageObject = Message<"craft.v1.StorageObject"> & {
  * Use `create(StorageObjectSchema)` to create a new message.
  */
 export const StorageObjectSchema: GenMessage<StorageObject> = /*@__PURE__*/
-  messageDesc(file_craft, 42);
+  messageDesc(file_craft, 70);
 
 /**
  * @generated from message craft.v1.StorageObjects
@@ -1628,7 +2747,7 @@ export type StorageObjects = Message<"craft.v1.StorageObjects"> & {
  * Use `create(StorageObjectsSchema)` to create a new message.
  */
 export const StorageObjectsSchema: GenMessage<StorageObjects> = /*@__PURE__*/
-  messageDesc(file_craft, 43);
+  messageDesc(file_craft, 71);
 
 /**
  * Admin only (Authorization: Bearer <auth.admin_key>); room code creates them directly.
@@ -1678,7 +2797,7 @@ export type LeaderboardCreateRequest = Message<"craft.v1.LeaderboardCreateReques
  * Use `create(LeaderboardCreateRequestSchema)` to create a new message.
  */
 export const LeaderboardCreateRequestSchema: GenMessage<LeaderboardCreateRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 44);
+  messageDesc(file_craft, 72);
 
 /**
  * @generated from message craft.v1.LeaderboardWriteRequest
@@ -1712,7 +2831,7 @@ export type LeaderboardWriteRequest = Message<"craft.v1.LeaderboardWriteRequest"
  * Use `create(LeaderboardWriteRequestSchema)` to create a new message.
  */
 export const LeaderboardWriteRequestSchema: GenMessage<LeaderboardWriteRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 45);
+  messageDesc(file_craft, 73);
 
 /**
  * Top records from rank offset+1, or (owner_id set) the records around that owner.
@@ -1748,7 +2867,7 @@ export type LeaderboardListRequest = Message<"craft.v1.LeaderboardListRequest"> 
  * Use `create(LeaderboardListRequestSchema)` to create a new message.
  */
 export const LeaderboardListRequestSchema: GenMessage<LeaderboardListRequest> = /*@__PURE__*/
-  messageDesc(file_craft, 46);
+  messageDesc(file_craft, 74);
 
 /**
  * @generated from message craft.v1.LeaderboardRecord
@@ -1812,7 +2931,7 @@ export type LeaderboardRecord = Message<"craft.v1.LeaderboardRecord"> & {
  * Use `create(LeaderboardRecordSchema)` to create a new message.
  */
 export const LeaderboardRecordSchema: GenMessage<LeaderboardRecord> = /*@__PURE__*/
-  messageDesc(file_craft, 47);
+  messageDesc(file_craft, 75);
 
 /**
  * @generated from message craft.v1.LeaderboardRecords
@@ -1836,7 +2955,7 @@ export type LeaderboardRecords = Message<"craft.v1.LeaderboardRecords"> & {
  * Use `create(LeaderboardRecordsSchema)` to create a new message.
  */
 export const LeaderboardRecordsSchema: GenMessage<LeaderboardRecords> = /*@__PURE__*/
-  messageDesc(file_craft, 48);
+  messageDesc(file_craft, 76);
 
 /**
  * @generated from enum craft.v1.ErrorCode
@@ -2043,6 +3162,34 @@ export enum ErrorCode {
    * @generated from enum value: SESSION_EXISTS = 31;
    */
   SESSION_EXISTS = 31,
+
+  /**
+   * properties_set: an expectation did not hold; nothing was written
+   *
+   * @generated from enum value: PROPERTY_CONFLICT = 32;
+   */
+  PROPERTY_CONFLICT = 32,
+
+  /**
+   * room_join: the seat reservation is unknown, used, expired or not yours
+   *
+   * @generated from enum value: RESERVATION_INVALID = 33;
+   */
+  RESERVATION_INVALID = 33,
+
+  /**
+   * a per-session or per-room count limit; the message names it
+   *
+   * @generated from enum value: LIMIT_REACHED = 34;
+   */
+  LIMIT_REACHED = 34,
+
+  /**
+   * the party has max_size members
+   *
+   * @generated from enum value: PARTY_FULL = 35;
+   */
+  PARTY_FULL = 35,
 }
 
 /**
