@@ -72,7 +72,45 @@ std::string match_options(const std::string& match_id, const std::vector<presenc
       out += "}}";
     }
   }
-  out += "]}";
+  out += ']';
+  // A property every player shares with the same value (the matched tickets' common ground,
+  // e.g. "region": "eu") is also a top-level option, so a room type that reads plain options
+  // (the movement2d example: region, mode) needs no matchmaker-specific code.
+  const v1::MatchedPlayer* sample = nullptr;
+  for (auto& t : tickets) {
+    if (!t.players.empty()) {
+      sample = &t.players.front();
+      break;
+    }
+  }
+  auto shared = [&](auto field, const std::string& key, const auto& value) {
+    for (auto& t : tickets) {
+      for (auto& p : t.players) {
+        auto& map = (p.*field)();
+        auto it = map.find(key);
+        if (it == map.end() || !(it->second == value)) return false;
+      }
+    }
+    return key != "match_id" && key != "players";
+  };
+  if (sample) {
+    for (auto& [k, v] : sample->string_properties()) {
+      if (!shared(&v1::MatchedPlayer::string_properties, k, v)) continue;
+      out += ',';
+      json_string(out, k);
+      out += ':';
+      json_string(out, v);
+    }
+    for (auto& [k, v] : sample->numeric_properties()) {
+      if (!shared(&v1::MatchedPlayer::numeric_properties, k, v)) continue;
+      out += ',';
+      json_string(out, k);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, ":%.17g", v);
+      out += buf;
+    }
+  }
+  out += '}';
   return out;
 }
 
