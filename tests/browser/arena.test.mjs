@@ -178,40 +178,6 @@ test("arena: a party of two queues together (the leader queues for both) and lan
   assert.deepEqual([leader, friend, solo1, solo2].flatMap((tab) => tab.errors), []);
 });
 
-test("arena: the room list updates live as a matched room appears, fills and goes away", { skip }, async (t) => {
-  const watcher = await openArena("name=Wes");
-  if (!(await serverFeatures(t, watcher, { lobby: true }))) return;
-  const known = new Set((await read(watcher, () => window.arena.lobbyRooms())).map((r) => r.roomId));
-  const a = await openArena("name=Ann");
-  const b = await openArena("name=Ben");
-  await queue(a, "eu", "duel");
-  await queue(b, "eu", "duel");
-  await playing(a);
-  await playing(b);
-  const roomId = await read(a, () => window.arena.roomId);
-  assert.ok(!known.has(roomId));
-  // The watcher's list gains the room (lobby add) and, once both have joined, shows 2 players
-  // (in the add itself or a later update), in its table too.
-  await watcher.page.waitForFunction((id) => window.arena.lobbyRooms().some((r) => r.roomId === id && r.clients === 2),
-    roomId, { timeout: 5000 });
-  const log = await read(watcher, () => window.arena.lobbyLog);
-  assert.ok(log.some((e) => e.event === "add" && e.roomId === roomId), JSON.stringify(log));
-  const row = await watcher.page.textContent(`#rooms tr[data-room="${roomId}"]`);
-  assert.match(row, /2\/\d+/);
-  const info = (await read(watcher, () => window.arena.lobbyRooms())).find((r) => r.roomId === roomId);
-  // The match's tickets' properties become the room's options; movement2d's filter keys
-  // (region, mode) make them its metadata, which the list shows.
-  assert.deepEqual({ region: info.metadata.region, mode: info.metadata.mode }, { region: "eu", mode: "duel" });
-  // Both leave: the emptied room is disposed and leaves the list (lobby remove).
-  await a.page.click("#leave-room");
-  await b.page.click("#leave-room");
-  await watcher.page.waitForFunction((id) => window.arena.lobbyLog.some((e) => e.event === "remove" && e.roomId === id),
-    roomId, { timeout: 10000 });
-  assert.equal(await watcher.page.$(`#rooms tr[data-room="${roomId}"]`), null);
-  await watcher.page.screenshot({ path: path.join(artifacts, "arena-lobby.png") });
-  assert.deepEqual([...watcher.errors, ...a.errors, ...b.errors], []);
-});
-
 test("arena: the room list shows a room another tab opens by region and mode (join_or_create), live, and drops it when emptied", { skip }, async (t) => {
   const watcher = await openArena("name=Vic");
   const lobbyError = await read(watcher, () => window.arena.lobbyError);
