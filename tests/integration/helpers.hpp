@@ -73,4 +73,16 @@ struct RoomOfThree {
   }
 };
 
+// A request's reply; an error reply is returned as the error envelope, not thrown.
+inline v1::Envelope ask(Client& c, v1::Envelope e) {
+  try {
+    return c.request(std::move(e));
+  } catch (const client::Error& error) {
+    v1::Envelope reply;
+    reply.mutable_error()->set_code(error.code);
+    reply.mutable_error()->set_message(error.what());
+    return reply;
+  }
+}
+
 }  // namespace craft::testing

@@ -12,17 +12,6 @@ using namespace craft::testing;
 
 namespace {
 
-v1::Envelope ask(Client& c, v1::Envelope e) {
-  try {
-    return c.request(std::move(e));
-  } catch (const client::Error& error) {
-    v1::Envelope reply;
-    reply.mutable_error()->set_code(error.code);
-    reply.mutable_error()->set_message(error.what());
-    return reply;
-  }
-}
-
 v1::Envelope queue(Client& c, uint32_t min_count, const std::string& party = {}) {
   v1::Envelope e;
   auto* a = e.mutable_matchmaker_add();

@@ -8,18 +8,6 @@ using namespace craft::testing;
 
 namespace {
 
-// A request's reply; an error reply is returned as the error envelope, not thrown.
-v1::Envelope ask(Client& c, v1::Envelope e) {
-  try {
-    return c.request(std::move(e));
-  } catch (const client::Error& error) {
-    v1::Envelope reply;
-    reply.mutable_error()->set_code(error.code);
-    reply.mutable_error()->set_message(error.what());
-    return reply;
-  }
-}
-
 
 v1::Envelope create(Client& c, bool open, uint32_t max_size = 0) {
   v1::Envelope e;
