@@ -162,9 +162,6 @@ TEST(SdkMatchmaker, TwoTicketsMatchAndJoinWithReservations) {
   CraftdProcess server;
   auto a = hello(server, "a");
   SKIP_WITHOUT(*a, mutable_matchmaker_remove()->set_ticket("none"));
-  // main's craftd queues tickets but does not match them yet ("merge social: ... matching
-  // not wired yet"); remove this skip when it does.
-  GTEST_SKIP() << "matching is not wired into craftd yet";
   auto b = hello(server, "b", Transport::tcp);
   v1::MatchmakerAdd t;
   (*t.mutable_string_properties())["mode"] = "sdk";

@@ -144,7 +144,7 @@ group("rooms", "player properties: set with check-and-swap, seen by every member
 
 // main's craftd queues tickets but does not match them yet ("merge social: ... matching not
 // wired yet"): this test waits for that; set it to true when matches are made.
-const MATCHING_WIRED = false;
+const MATCHING_WIRED = true;
 group("matchmaker", "two tickets match: both get the match and join its room with their reservations", async (t) => {
   if (!MATCHING_WIRED) return t.skip("craftd does not match tickets yet (MATCHING_WIRED)");
   const a = await connect("a");
