@@ -118,6 +118,10 @@ struct MatchmakerConfig {
   uint32_t max_count = 64;                      // the largest max_count a ticket may ask for
   uint32_t widen_after_ms = 10'000;             // the widening rule's step (docs/matchmaking.md)
   uint32_t reservation_ttl_ms = 15'000;         // a match's seat reservations expire after this
+  // A match room takes only players with a valid reservation (RESERVATION_INVALID otherwise).
+  // true: once every reservation of the room is used or expired, it also takes joins by id
+  // without one (late joiners, backfill) while seats are free; false: never.
+  bool late_joins = false;
 };
 
 // Parties (protocol.md §4.19).

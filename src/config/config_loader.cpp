@@ -151,6 +151,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "the widening rule's step (docs/matchmaking.md)", 1, 86'400'000},
       {"matchmaker", "reservation_ttl_ms", &c.matchmaker.reservation_ttl_ms,
        "a match's seat reservations expire after this", 100, 86'400'000},
+      {"matchmaker", "late_joins", &c.matchmaker.late_joins,
+       "a match room with no reservation left takes joins without one; false = reserved players only"},
       {"party", "max_size", &c.party.max_size, "party members, leader included", 1, 1'000},
       {"party", "max_requests", &c.party.max_requests, "pending join requests + invitations per party", 0, 10'000},
       {"store", "backend", &st.backend, "sqlite, postgres, or none (no accounts/storage API)", 0, 0, check_backend},

@@ -120,6 +120,12 @@ void RoomHost::join(JoinRequest request) {
                        "the seat reservation is unknown, used, expired or not yours", false);
     }
     reservations_.erase(it);  // once: spent even if room code refuses the join below
+  } else if (reservation_only_ && !(reservations_.empty() && core_of(shard_).config().matchmaker.late_joins)) {
+    // A match room is for its matched players: knowing (or guessing) its id is not a seat.
+    // With matchmaker.late_joins, once every reservation is used or expired it takes joins
+    // like any private room.
+    return fail_join(request, v1::RESERVATION_INVALID,
+                     "room " + id_ + " is a match room: joining it takes a seat reservation", false);
   }
   if (locked_) return fail_join(request, v1::ROOM_LOCKED, "room " + id_ + " is locked", true);
   // Reserved seats count against max_clients; a spent reservation's seat was counted already.
@@ -330,6 +336,7 @@ void RoomHost::sweep(TimePoint now) {
 
 void RoomHost::reserve(std::string token, SessionId who, TimePoint expires) {
   if (disposed_) return;
+  reservation_only_ = true;
   reservations_.insert_or_assign(std::move(token), Reservation{who, expires});
 }
 

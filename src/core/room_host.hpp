@@ -84,7 +84,9 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   void sweep(TimePoint now);
   // Seat reservations (a match, core/matchmaking.cpp): `token` lets session `who` join once
   // before `expires`, even past max_clients (the seat is counted from now on). Unused ones
-  // expire lazily, at joins and sweeps (craft_reservations_expired_total).
+  // expire lazily, at joins and sweeps (craft_reservations_expired_total). A room given a
+  // reservation is reservation-only from then on: a join without a valid one is refused
+  // (RESERVATION_INVALID), unless matchmaker.late_joins and no reservation is left.
   void reserve(std::string token, SessionId who, TimePoint expires);
 
   // Backends of the Room API.
@@ -178,6 +180,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
     TimePoint expires;
   };
   std::unordered_map<std::string, Reservation> reservations_;  // token -> seat
+  bool reservation_only_ = false;  // a match room (reserve() was called)
   void expire_reservations(TimePoint now);
   // Metadata, properties (core/room_properties.cpp).
   RoomTypeOptions type_options_;

@@ -216,10 +216,11 @@ TEST(Match, ReservedSeatsCountAgainstMaxClientsAndAnUnvisitedRoomIsDisposed) {
   ASSERT_TRUE(fa && fb);
   EXPECT_EQ(server.metric("craft_rooms"), 1) << "the match room exists before anyone joins";
 
-  // Both seats of the 2-seat room are reserved: a join by id without a reservation is full.
+  // A match room is reservation-only (match_room_test.cpp): a join by id without one is
+  // refused before the seat count is even looked at.
   auto full = join(*c, fa->room_id(), "");
   ASSERT_TRUE(full.has_error()) << full.DebugString();
-  EXPECT_EQ(full.error().code(), v1::ROOM_FULL);
+  EXPECT_EQ(full.error().code(), v1::RESERVATION_INVALID);
 
   // Nobody comes: both reservations lapse, the seats free up, and the empty room goes.
   EXPECT_TRUE(metric_becomes(server, "craft_reservations_expired_total", 2));
