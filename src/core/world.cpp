@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <random>
+#include <sodium.h>
 
 namespace craft::detail {
 
@@ -29,13 +29,13 @@ bool World::has_type(const std::string& type) const {
   return types_.contains(type);
 }
 
+// A private room's id is all it takes to join it, so ids come from libsodium's CSPRNG
+// (about 71 bits), not from a seeded std:: engine whose next outputs its past ones give away.
 std::string World::new_room_id() {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, sizeof(alphabet) - 2);
   for (;;) {
     std::string id(12, ' ');
-    for (auto& c : id) c = alphabet[pick(rng)];
+    for (auto& c : id) c = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];  // unbiased
     if (!rooms_.contains(id)) return id;
   }
 }
