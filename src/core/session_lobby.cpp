@@ -102,6 +102,7 @@ void Session::handle_lobby(const v1::Envelope& e) {
   if (!lobby_) lobby_ = std::make_unique<LobbyState>(shard().context());
   sub.id = lobby_->next_id++;
   sub.fetching = true;
+  sub.due = shard().now() + std::chrono::milliseconds(config.lobby.update_interval_ms);
   const uint32_t id = sub.id;
   world.directory().watch(s.type(), true);
   shard().metrics().lobby_subscriptions.add();
@@ -167,7 +168,17 @@ void Session::lobby_deliver(uint32_t id, uint32_t cid, presence::Changes changes
 void Session::arm_lobby_timer() {
   if (!lobby_ || lobby_->timer_armed || lobby_->subscriptions.empty()) return;
   lobby_->timer_armed = true;
-  lobby_->timer.expires_after(std::chrono::milliseconds(core().config().lobby.update_interval_ms));
+  // Wake when the earliest idle subscription is due by the server clock, at least 1 ms and at
+  // most one interval from now (a ManualClock that does not move: a wake per interval, no spin).
+  const auto interval = std::chrono::milliseconds(core().config().lobby.update_interval_ms);
+  const auto now = shard().now();
+  auto wake = std::chrono::duration_cast<std::chrono::milliseconds>(interval);
+  for (const auto& sub : lobby_->subscriptions) {
+    if (sub.fetching) continue;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(sub.due - now);
+    wake = std::clamp(left, std::chrono::milliseconds(1), wake);
+  }
+  lobby_->timer.expires_after(wake);
   lobby_->timer.async_wait([self = std::static_pointer_cast<Session>(shared_from_this())](const std::error_code& ec) {
     if (ec || !self->lobby_) return;
     self->lobby_->timer_armed = false;
@@ -178,9 +189,12 @@ void Session::arm_lobby_timer() {
 void Session::flush_lobby() {
   if (!lobby_ || !alive()) return;
   auto& world = core().world();
+  const auto now = shard().now();
+  const auto interval = std::chrono::milliseconds(core().config().lobby.update_interval_ms);
   for (auto& sub : lobby_->subscriptions) {
-    if (sub.fetching) continue;
+    if (sub.fetching || now < sub.due) continue;
     sub.fetching = true;
+    sub.due = now + interval;
     world.directory().changes(sub.query.type, sub.since, shard(),
                               [self = std::static_pointer_cast<Session>(shared_from_this()),
                                id = sub.id](presence::Changes changes) { self->lobby_deliver(id, 0, std::move(changes)); });

@@ -18,11 +18,15 @@ struct Session::LobbyState {
     uint64_t since = 0;         // the directory's change number seen up to
     std::set<std::string> known;  // rooms the subscriber has (added and not removed)
     bool fetching = false;        // a changes() read is under way
+    // Not read again before this (server clock): at most one lobby_update per
+    // lobby.update_interval_ms, whatever wakes the timer.
+    TimePoint due{};
   };
   explicit LobbyState(asio::io_context& context) : timer(context) {}
   std::vector<Subscription> subscriptions;
   uint32_t next_id = 1;
-  // One timer per subscribing session, every lobby.update_interval_ms while it has any.
+  // One timer per subscribing session while it has any. It only wakes the session; whether a
+  // subscription is due is read from the server's Clock (ServerCore's; ManualClock in tests).
   asio::steady_timer timer;
   bool timer_armed = false;
 };
