@@ -56,6 +56,8 @@ std::string render_metrics(const std::vector<const ShardMetrics*>& shards) {
        "room_list answers that left rooms out at rooms.max_list_results", "counter"},
       {&ShardMetrics::room_filters_refused, "craft_room_filters_refused_total",
        "Room filters refused with BAD_REQUEST (past rooms.max_filter_conditions, bad keys or numbers)", "counter"},
+      {&ShardMetrics::metadata_refused, "craft_metadata_refused_total",
+       "Room::set_metadata writes refused (past rooms.max_metadata or rooms.max_property_bytes, bad key or value)", "counter"},
       {&ShardMetrics::lobby_subscriptions, "craft_lobby_subscriptions", "Live lobby subscriptions", "gauge"},
       {&ShardMetrics::lobby_updates, "craft_lobby_updates_total", "lobby_update messages sent", "counter"},
       {&ShardMetrics::property_conflicts, "craft_property_conflicts_total",

@@ -27,10 +27,17 @@ void RoomHost::preset(RoomTypeOptions options, Properties metadata) {
 
 bool RoomHost::set_metadata(std::string key, Value value) {
   const auto& rooms = core_of(shard_).config().rooms;
-  if (!good_key(key) || !value_valid(value) || key.size() + value_bytes(value) > rooms.max_property_bytes) return false;
+  // Room code gets false; the counter lets an operator see a room type that keeps hitting it.
+  if (!good_key(key) || !value_valid(value) || key.size() + value_bytes(value) > rooms.max_property_bytes) {
+    shard_.metrics().metadata_refused.add();
+    return false;
+  }
   auto it = metadata_.find(key);
   if (it == metadata_.end()) {
-    if (metadata_.size() >= rooms.max_metadata) return false;
+    if (metadata_.size() >= rooms.max_metadata) {
+      shard_.metrics().metadata_refused.add();
+      return false;
+    }
     metadata_.emplace(std::move(key), std::move(value));
   } else {
     if (it->second == value) return true;

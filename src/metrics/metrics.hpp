@@ -77,6 +77,7 @@ struct ShardMetrics {
   Counter room_lists_truncated;  // room_list answers cut at rooms.max_list_results
   // Listings, lobby, properties (core/session_lobby.cpp).
   Counter room_filters_refused;  // filters past rooms.max_filter_conditions or otherwise bad
+  Counter metadata_refused;      // Room::set_metadata refused (rooms.max_metadata, max_property_bytes, bad key/value)
   Counter lobby_subscriptions;   // gauge: live lobby subscriptions
   Counter lobby_updates;         // lobby_update messages sent (the first page included)
   Counter matchmaker_matches;    // matches formed, counted on the match room's shard

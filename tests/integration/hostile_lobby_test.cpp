@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -390,6 +391,29 @@ TEST(HostileLobby, FiltersAndSortsPastMaxFilterConditionsAreRefusedEverywhere) {
   EXPECT_EQ(code_of(*c, list), 0);
   *sub.mutable_lobby_subscribe()->mutable_filter() = four;
   EXPECT_EQ(code_of(*c, sub), 0);
+}
+
+}  // namespace craft::testing
+
+namespace craft::testing {
+
+TEST(HostileLobby, MetadataPastMaxMetadataOrMaxPropertyBytesIsRefusedAndCounted) {
+  ServerConfig config;
+  config.rooms.max_metadata = 2;
+  HostileServer s(config);
+  auto owner = s.hello("owner");
+  auto room = owner->create("blob").room_id();
+  auto write = [&](const std::string& data) {
+    owner->send(room, 1, data);
+    auto e = owner->wait_for([](const v1::Envelope& x) { return x.has_room_data(); }, 3s);
+    return e ? e->room_data().data() : std::string("no answer");
+  };
+  EXPECT_EQ(write("a=1"), "ok");
+  EXPECT_EQ(write("b=1"), "ok");
+  EXPECT_EQ(write("c=1"), "refused") << "a third key past rooms.max_metadata";
+  EXPECT_EQ(write("a=2000"), "refused") << "key + value past rooms.max_property_bytes (1024)";
+  EXPECT_EQ(write("a=5"), "ok") << "an existing key may still change";
+  EXPECT_EQ(s.metric("craft_metadata_refused_total"), 2);
 }
 
 }  // namespace craft::testing
