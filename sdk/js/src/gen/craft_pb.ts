@@ -3171,7 +3171,8 @@ export enum ErrorCode {
   PROPERTY_CONFLICT = 32,
 
   /**
-   * room_join: the seat reservation is unknown, used, expired or not yours
+   * room_join: the seat reservation is unknown, used, expired or not yours, or a match room
+   * (reservation-only; matchmaker.late_joins) was joined without one.
    *
    * @generated from enum value: RESERVATION_INVALID = 33;
    */
