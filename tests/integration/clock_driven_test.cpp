@@ -130,6 +130,36 @@ TEST(MatchReservationClock, AReservationExpiresExactlyAfterReservationTtlMs) {
   EXPECT_EQ(s.metric("craft_reservations_expired_total"), 1);
 }
 
+TEST(MatchReservationClock, TicketAgesReadTheServerClockForWidening) {
+  ServerConfig config;
+  config.matchmaker.interval_ms = 20;
+  config.matchmaker.widen_after_ms = 1000;
+  ClockedServer s(config);
+  auto a = s.hello("alice"), b = s.hello("bob");
+  // min 2, max 4: young tickets want 4 players; only from step 3 (3 widen_after_ms of server
+  // time) do two of them settle for 2 (docs/matchmaking.md, Widening).
+  auto add = [](Client& c) {
+    v1::Envelope e;
+    auto* t = e.mutable_matchmaker_add();
+    t->set_min_count(2);
+    t->set_max_count(4);
+    t->set_query("+mode:duel");
+    (*t->mutable_string_properties())["mode"] = "duel";
+    return ask(c, e);
+  };
+  ASSERT_TRUE(add(*a).has_matchmaker_ticket());
+  ASSERT_TRUE(add(*b).has_matchmaker_ticket());
+  auto found = [](Client& c, std::chrono::milliseconds wait) {
+    return c.wait_for([](const v1::Envelope& e) { return e.has_match_found(); }, wait).has_value();
+  };
+  EXPECT_FALSE(found(*a, 600ms)) << "matched while server time stood still";
+  s.clock.advance(2999ms);
+  EXPECT_FALSE(found(*a, 400ms)) << "matched 1 ms before the tickets were old enough";
+  s.clock.advance(1ms);
+  EXPECT_TRUE(found(*a, 3s));
+  EXPECT_TRUE(found(*b, 3s));
+}
+
 TEST(LobbyThrottleClock, ASubscriberGetsAtMostOneUpdatePerUpdateIntervalMs) {
   ServerConfig config;
   config.lobby.update_interval_ms = 100;
