@@ -134,7 +134,7 @@ export class Client extends Connection implements RoomTransport {
   /** @internal RoomTransport */
   setProperties(init: EnvelopeInit): Promise<Envelope> {
     return this.call(init, (e) => {
-      if (e.body.case === "propertiesChanged") this.rooms.get(e.body.value.roomId)?.room.handle(e);
+      if (e.body.case === "propertiesChanged") this.rooms.get(e.body.value.roomId)?.room.answered(e);
       return e;
     });
   }

@@ -328,12 +328,27 @@ export class Room<Ops extends OpMap = RawOps> {
     this.takeProperties(joined);
     this.events.stateChange.emit(this.state);
   }
-  /** @internal: fires the join state, then what came right behind it, once the caller's await added its listeners. */
+  /**
+   * @internal: fires the join state, then what came right behind it, once the caller's await
+   * added its listeners (the Client's timer), or sooner when the room answers a request of its
+   * own (see answered). Once only.
+   */
   announceState(): void {
-    this.events.stateChange.emit(this.state);
-    const early = this.early ?? [];
+    const early = this.early;
+    if (!early) return;
     this.early = undefined;
+    this.events.stateChange.emit(this.state);
     for (const e of early) this.handle(e);
+  }
+  /**
+   * @internal: the answer to this room's own request (properties_set). The caller's await of
+   * the join is long done (it called a method of the room), and a whole round trip can finish
+   * before the announceState timer runs: the answer must not wait in the early buffer, or the
+   * request resolves before its change is applied. What came before it goes first, in order.
+   */
+  answered(e: Envelope): void {
+    this.announceState();
+    this.handle(e);
   }
 
   private takeProperties(joined: RoomJoined): void {

@@ -1,0 +1,156 @@
+// The client half of a movement2d room (movement2d_room.cpp), shared by the pages that play in
+// one: examples/movement2d and examples/arena. Your square moves at once (prediction, replayed
+// on each snapshot); the others are drawn 100 ms in the past between two snapshots
+// (interpolation). The page owns the room, the connection and the keyboard; this module owns
+// the picture: the join state, snapshots, inputs and drawing.
+import { Predictor, SnapshotInterpolator } from "/sdk/craft.js";
+
+/** The keys that move, and their direction. */
+export const KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
+                      a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1] };
+/** The room's input op: uint32 seq (little-endian), int8 dx, int8 dy (movement2d/README.md). */
+export const INPUT_OP = 1;
+
+const lerp = (a, b, t) => ({ x: a.x + (b.x - a.x) * t, y: a.y + (b.y - a.y) * t });
+
+export class MovementView {
+  /** canvas: where draw() paints (its 2D context). */
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.setup = null;      // the join state: { world: {w, h}, speed, size, tickRate, snapshot }
+    this.predictor = null;  // our square
+    this.others = new Map();  // id -> { name, dropped, interpolator }
+    this.half = 10;
+    this.dt = 1 / 30;
+  }
+
+  /** Ticks per second of the room (30 until a join state says otherwise). */
+  get tickRate() {
+    return this.setup?.tickRate ?? 30;
+  }
+
+  /** A join state (decoded room.state): a new picture; nobody from an earlier room or session stays. */
+  start(joinState, selfId) {
+    this.setup = joinState;
+    this.half = (joinState.size ?? 20) / 2;
+    this.dt = 1 / joinState.tickRate;
+    this.others.clear();
+    const mine = joinState.snapshot.players.find((p) => p.id === selfId);
+    const { w, h } = joinState.world;
+    this.predictor = new Predictor({ apply: (s, i) => this.step(s, i), initial: { x: mine?.x ?? w / 2, y: mine?.y ?? h / 2 } });
+    this.applySnapshot(joinState.snapshot, selfId);
+  }
+
+  /** Out of the room: nothing to draw. */
+  stop() {
+    this.setup = null;
+    this.predictor = null;
+    this.others.clear();
+  }
+
+  // The same arithmetic as the room's step(): normalized direction, speed limit, and the whole
+  // square kept inside the world.
+  step(state, input) {
+    const len = Math.hypot(input.dx, input.dy);
+    if (len === 0) return state;
+    const x = state.x + (input.dx / len) * this.setup.speed * this.dt;
+    const y = state.y + (input.dy / len) * this.setup.speed * this.dt;
+    const { w, h } = this.setup.world;
+    const half = this.half;
+    return { x: Math.min(w - half, Math.max(half, x)), y: Math.min(h - half, Math.max(half, y)) };
+  }
+
+  /**
+   * A snapshot ({t, players: [{id, name, x, y, seq, dropped}]}): ours reconciles the prediction,
+   * the others are interpolated; a player not in it is gone. isDropped: ids the page knows to
+   * be reconnecting (presence "drop") before a snapshot says so.
+   */
+  applySnapshot(snap, selfId, isDropped = () => false) {
+    if (!this.predictor) return;
+    const seen = new Set();
+    for (const p of snap.players) {
+      seen.add(p.id);
+      if (p.id === selfId) {
+        this.predictor.reconcile({ x: p.x, y: p.y }, p.seq);
+        continue;
+      }
+      let o = this.others.get(p.id);
+      if (!o) this.others.set(p.id, (o = { name: p.name, interpolator: new SnapshotInterpolator({ delayMs: 100, lerp }) }));
+      o.dropped = !!p.dropped || isDropped(p.id);
+      o.interpolator.push(snap.t, { x: p.x, y: p.y });
+    }
+    for (const id of this.others.keys()) if (!seen.has(id)) this.others.delete(id);
+  }
+
+  /** A player left: gone now, not at the next snapshot. */
+  forget(id) {
+    this.others.delete(id);
+  }
+  /** A player's connection dropped (true) or came back (false). */
+  markDropped(id, dropped) {
+    const o = this.others.get(id);
+    if (o) o.dropped = dropped;
+  }
+
+  /**
+   * One tick of input from the held keys (a Set of KEYS names): applied now (prediction) and
+   * returned as the bytes to send on INPUT_OP; null when no key moves the square.
+   */
+  input(held) {
+    if (!this.predictor) return null;
+    let dx = 0, dy = 0;
+    for (const k of held) {
+      if (!KEYS[k]) continue;
+      dx += KEYS[k][0];
+      dy += KEYS[k][1];
+    }
+    dx = Math.sign(dx);
+    dy = Math.sign(dy);
+    if (dx === 0 && dy === 0) return null;
+    const { seq } = this.predictor.applyLocal({ dx, dy });
+    const bytes = new Uint8Array(6);
+    new DataView(bytes.buffer).setUint32(0, seq, true);
+    bytes[4] = dx & 0xff;
+    bytes[5] = dy & 0xff;
+    return bytes;
+  }
+
+  /** Where each player is drawn now (now: the server's clock, client.serverNow()): id -> {x, y}. */
+  positions(selfId, now) {
+    const out = {};
+    if (this.predictor) out[selfId] = this.predictor.state();
+    for (const [id, o] of this.others) {
+      const p = o.interpolator.sample(now);
+      if (p) out[id] = p;
+    }
+    return out;
+  }
+
+  /**
+   * Paints a frame. live: our connection is up (else everything is grey: the picture is no
+   * longer live); you: the label of our square, or null to draw no square of ours.
+   */
+  draw(now, { live = true, you = null } = {}) {
+    const { ctx, canvas } = this;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.font = "12px system-ui";
+    if (!this.setup) return;
+    for (const [, o] of this.others) {
+      const p = o.interpolator.sample(now);
+      // Grey: that player's connection dropped, or ours did.
+      if (p) this.square(p, o.dropped || !live ? "#b8bec6" : "#d9534f", o.dropped ? `${o.name} (reconnecting…)` : o.name);
+    }
+    if (you !== null && this.predictor) this.square(this.predictor.state(), live ? "#2f6fb3" : "#b8bec6", you);
+  }
+
+  square(p, color, label) {
+    const { ctx, canvas, half } = this;
+    ctx.fillStyle = color;
+    ctx.fillRect(p.x - half, p.y - half, 2 * half, 2 * half);
+    ctx.fillStyle = "#333";
+    ctx.textAlign = "center";
+    const above = p.y - half - 4;
+    ctx.fillText(label, Math.min(Math.max(p.x, 40), canvas.width - 40), above > 12 ? above : p.y + half + 13);
+  }
+}
