@@ -138,8 +138,8 @@ int main(int argc, char** argv) {
     if (before >= opt.pool) cpu_ms_full.push_back(c1);
     pair_checks += m.last_run().pair_checks;
     if (std::getenv("MM_BENCH_TRACE"))
-      std::fprintf(stderr, "run %zu pool %zu cpu %.2f ms anchors %zu checks %zu nodes %zu gave_up %zu matches %zu\n", iv,
-                   before, c1, m.last_run().anchors, m.last_run().pair_checks, m.last_run().search_nodes,
+      std::fprintf(stderr, "run %zu pool %zu cpu %.2f ms anchors %zu scanned %zu checks %zu nodes %zu gave_up %zu matches %zu\n", iv,
+                   before, c1, m.last_run().anchors, m.last_run().scanned, m.last_run().pair_checks, m.last_run().search_nodes,
                    m.last_run().search_gave_up, out.size());
     for (const Match& match : out) {
       ++matches;

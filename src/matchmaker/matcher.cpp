@@ -122,8 +122,7 @@ struct Compiled {
   std::vector<CTerm> terms;
 };
 
-// One ticket's compiled form as spans into a run's contiguous arena (age order), so the scan
-// of a bucket walks memory forward instead of chasing three heap blocks per ticket.
+// One ticket's compiled form as spans into its Entry's vectors (run() indexes them by age position).
 struct View {
   std::span<const std::pair<uint32_t, uint32_t>> strs;
   std::span<const std::pair<uint32_t, double>> nums;
@@ -197,17 +196,27 @@ bool c_accepts(const View& a, uint32_t a_step, const View& b, const MatcherOptio
 
 }  // namespace
 
+// Heterogeneous lookup: interning a string_view allocates only for a string never seen.
+struct SvHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct Matcher::Interner {
-  std::unordered_map<std::string, uint32_t> keys, values;
-  static uint32_t id(std::unordered_map<std::string, uint32_t>& m, std::string_view s) {
-    auto it = m.find(std::string(s));
+  using Table = std::unordered_map<std::string, uint32_t, SvHash, std::equal_to<>>;
+  Table keys, values;
+  static uint32_t id(Table& m, std::string_view s) {
+    auto it = m.find(s);
     if (it != m.end()) return it->second;
     const auto n = static_cast<uint32_t>(m.size());
     m.emplace(std::string(s), n);
     return n;
   }
-  Compiled compile(const Ticket& t) {
-    Compiled c;
+  // Into c's existing vectors: a recycled Entry keeps their capacity.
+  void compile(const Ticket& t, Compiled& c) {
+    c.strs.clear();
+    c.nums.clear();
+    c.terms.clear();
     for (auto& [k, v] : t.string_properties) c.strs.emplace_back(id(keys, k), id(values, v));
     for (auto& [k, v] : t.numeric_properties) c.nums.emplace_back(id(keys, k), v);
     std::sort(c.strs.begin(), c.strs.end());
@@ -215,54 +224,100 @@ struct Matcher::Interner {
     for (const Term& term : t.query.terms)
       c.terms.push_back(CTerm{term.occur, term.op, id(keys, term.key),
                               term.op == Op::eq ? id(values, term.text) : 0, term.number, term.numeric});
-    return c;
   }
 };
 
-// A ticket's bucket key, computed once at add(): its must-equality terms on non-numeric text
-// (only a string property of that value can meet one), sorted and deduplicated.
-struct IndexKey {
-  bool none = true;        // no such term: the anchor scans the pool
-  bool impossible = false; // +k:x +k:y: nobody else can satisfy it
-  std::vector<std::string> keys;
-  std::string sig, tuple;  // length-prefixed keys / values
-};
+// The tickets carrying one value tuple of a Sig, oldest first.
+struct Matcher::Bucket {
+  std::vector<Entry*> members;
+  bool sorted = true;      // members in age order (false after an out-of-order add)
+  // run() only: members as run positions with their hot-key value, contiguous, so the
+  // candidate scan reads one array instead of chasing an Entry per member.
+  struct Slot {
+    uint32_t pos;
+    double hot;
+  };
+  std::vector<Slot> scan;
+  // Matched members stay in scan (a run never reorders it); jump[i] of a matched member
+  // points further on, towards the next unmatched one, path-compressed like a union-find,
+  // so a later anchor skips runs of matched members in near-constant time instead of
+  // rereading them (matches leave holes all over a bucket, not just a matched prefix).
+  std::vector<uint32_t> jump;
 
-void put_lp(std::string& out, std::string_view v) {
-  out += std::to_string(v.size());
-  out.push_back(':');
-  out.append(v);
-}
-
-IndexKey index_key(const Ticket& t) {
-  IndexKey ik;
-  std::vector<std::pair<std::string_view, std::string_view>> kv;
-  for (const Term& term : t.query.terms)
-    if (term.occur == Occur::must && term.op == Op::eq && !term.numeric) kv.emplace_back(term.key, term.text);
-  if (kv.empty()) return ik;
-  ik.none = false;
-  std::sort(kv.begin(), kv.end());
-  for (std::size_t i = 1; i < kv.size(); ++i)
-    if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
-      ik.impossible = true;
-      return ik;
+  std::size_t next_unmatched(std::size_t i, const std::vector<char>& matched) {
+    std::size_t r = i;
+    while (r < scan.size() && matched[scan[r].pos]) r = jump[r];
+    while (i < r) {
+      const std::size_t nx = jump[i];
+      jump[i] = static_cast<uint32_t>(r);
+      i = nx;
     }
-  kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
-  for (auto& [k, v] : kv) {
-    ik.keys.emplace_back(k);
-    put_lp(ik.sig, k);
-    put_lp(ik.tuple, v);
+    return r;
   }
-  return ik;
-}
+};
+
+struct TupleHash {
+  std::size_t operator()(const std::vector<uint32_t>& v) const {
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (uint32_t x : v) h = (h ^ x) * 0x100000001b3ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+};
+
+struct Matcher::Sig {
+  std::vector<uint32_t> keys;  // interned, sorted
+  std::size_t users = 0;       // live tickets whose must-equality key set this is
+  std::unordered_map<std::vector<uint32_t>, Bucket, TupleHash> buckets;  // values in keys order
+};
 
 struct Matcher::Entry {
   Ticket t;
   Compiled c;
-  IndexKey ik;
+  // The bucket key, computed at add(): the ticket's must-equality terms on non-numeric text
+  // (only a string property of that value can meet one), interned, sorted by key, deduplicated.
+  std::vector<std::pair<uint32_t, uint32_t>> must_eq;
+  bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
+  Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
+  bool dead = false;        // removed or matched: skipped, dropped by compact()
+  uint32_t pos = 0;         // position in the current run's age order
+};
+
+// run()'s working vectors, reused between runs (no page faults for fresh arrays each run).
+struct Matcher::Scratch {
+  std::vector<const Ticket*> order;
+  std::vector<View> comp;
+  // The compiled forms copied contiguously in age order each run: a bucket scan then walks
+  // memory forward instead of missing the cache on three heap blocks per candidate. Kept
+  // between runs, so the copy touches warm pages (a fresh arena per run page-faulted).
+  std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
+  std::vector<std::pair<uint32_t, double>> arena_nums;
+  std::vector<CTerm> arena_terms;
+  std::vector<Matcher::Entry*> emitted;  // the matched tickets, in the order of out's ids
+  std::vector<double> hot;
+  std::vector<uint32_t> step, lo_of;
+  std::vector<char> matched;
+  std::vector<uint32_t> tuple;
 };
 
 namespace {
+
+void compute_must_eq(const Compiled& c, std::vector<std::pair<uint32_t, uint32_t>>& kv, bool& impossible) {
+  kv.clear();
+  impossible = false;
+  for (const CTerm& term : c.terms)
+    if (term.occur == Occur::must && term.op == Op::eq && !term.numeric) kv.emplace_back(term.key, term.text);
+  if (kv.empty()) return;
+  std::sort(kv.begin(), kv.end());
+  for (std::size_t i = 1; i < kv.size(); ++i)
+    if (kv[i].first == kv[i - 1].first && kv[i].second != kv[i - 1].second) {
+      impossible = true;
+      return;
+    }
+  kv.erase(std::unique(kv.begin(), kv.end()), kv.end());
+}
+
+bool is_range(Op op) { return op == Op::ge || op == Op::gt || op == Op::le || op == Op::lt; }
+
 }  // namespace
 
 uint32_t widen_step(const Ticket& t, TimePoint now, const MatcherOptions& o) { return step_of(t, now, o); }
@@ -293,30 +348,157 @@ bool group_valid(Group group, TimePoint now, const MatcherOptions& o) {
   return true;
 }
 
-Matcher::Matcher(MatcherOptions options) : options_(options), interner_(std::make_unique<Interner>()) {}
+Matcher::Matcher(MatcherOptions options)
+    : options_(options), interner_(std::make_unique<Interner>()), scratch_(std::make_unique<Scratch>()) {}
 Matcher::~Matcher() = default;
+
+Matcher::Sig* Matcher::register_sig(const std::vector<uint32_t>& keys) {
+  for (auto& s : sigs_)
+    if (s->keys == keys) return s.get();
+  if (sigs_.size() >= kMaxCompositeIndexes) return nullptr;
+  auto s = std::make_unique<Sig>();
+  s->keys = keys;
+  // Index the tickets already in the pool (the new one is appended by index_entry).
+  std::vector<uint32_t> tuple;
+  for (Entry* m : order_) {
+    if (m->dead) continue;
+    tuple.clear();
+    for (uint32_t k : keys) {
+      const uint32_t* v = lookup(std::span<const std::pair<uint32_t, uint32_t>>(m->c.strs), k);
+      if (!v) break;
+      tuple.push_back(*v);
+    }
+    if (tuple.size() == keys.size()) {
+      Bucket& b = s->buckets[tuple];
+      b.members.push_back(m);
+      b.sorted = order_sorted_;
+    }
+  }
+  sigs_.push_back(std::move(s));
+  return sigs_.back().get();
+}
+
+void Matcher::index_entry(Entry* e) {
+  compute_must_eq(e->c, e->must_eq, e->impossible);
+  e->sig = nullptr;
+  if (!e->must_eq.empty() && !e->impossible) {
+    std::vector<uint32_t>& keys = scratch_->tuple;
+    keys.clear();
+    for (auto& [k, v] : e->must_eq) keys.push_back(k);
+    const std::vector<uint32_t> sig_keys = keys;
+    e->sig = register_sig(sig_keys);
+    if (e->sig) ++e->sig->users;
+  }
+  for (const CTerm& t : e->c.terms)
+    if (t.occur == Occur::must && is_range(t.op)) ++range_uses_[t.key];
+  const bool in_order = order_.empty() || older(&order_.back()->t, &e->t);
+  if (!in_order) order_sorted_ = false;
+  order_.push_back(e);
+  std::vector<uint32_t>& tuple = scratch_->tuple;
+  for (auto& s : sigs_) {
+    tuple.clear();
+    for (uint32_t k : s->keys) {
+      const uint32_t* v = lookup(std::span<const std::pair<uint32_t, uint32_t>>(e->c.strs), k);
+      if (!v) break;
+      tuple.push_back(*v);
+    }
+    if (tuple.size() != s->keys.size()) continue;
+    auto it = s->buckets.find(tuple);
+    if (it == s->buckets.end()) it = s->buckets.emplace(tuple, Bucket{}).first;
+    Bucket& b = it->second;
+    if (!b.members.empty() && !older(&b.members.back()->t, &e->t)) b.sorted = false;
+    b.members.push_back(e);
+  }
+}
+
+void Matcher::bury(Entry* e) {
+  e->dead = true;
+  if (e->sig) --e->sig->users;
+  for (const CTerm& t : e->c.terms)
+    if (t.occur == Occur::must && is_range(t.op))
+      if (auto it = range_uses_.find(t.key); it != range_uses_.end() && --it->second == 0) range_uses_.erase(it);
+  pool_.erase(e->t.id);
+  graveyard_.push_back(e);
+}
+
+void Matcher::compact() {
+  if (!graveyard_.empty()) {
+    std::erase_if(order_, [](const Entry* e) { return e->dead; });
+    for (auto& s : sigs_)
+      for (auto it = s->buckets.begin(); it != s->buckets.end();) {
+        std::erase_if(it->second.members, [](const Entry* e) { return e->dead; });
+        it = it->second.members.empty() ? s->buckets.erase(it) : std::next(it);
+      }
+    // Key sets nobody uses any more make room for others (at most kMaxCompositeIndexes).
+    std::erase_if(sigs_, [](const std::unique_ptr<Sig>& s) { return s->users == 0; });
+    for (Entry* e : graveyard_) {
+      e->dead = false;
+      e->sig = nullptr;
+      e->t = Ticket{};
+      free_.push_back(e);
+    }
+    graveyard_.clear();
+  }
+  if (!order_sorted_) {
+    std::sort(order_.begin(), order_.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+    order_sorted_ = true;
+  }
+  for (auto& s : sigs_)
+    for (auto& [tuple, b] : s->buckets) {
+      if (!b.sorted) {
+        std::sort(b.members.begin(), b.members.end(),
+                  [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+        b.sorted = true;
+      }
+    }
+}
+
+void Matcher::rebuild() {
+  compact();
+  interner_ = std::make_unique<Interner>();
+  sigs_.clear();
+  range_uses_.clear();
+  std::vector<Entry*> all;
+  all.swap(order_);
+  order_sorted_ = true;
+  for (Entry* e : all) {
+    interner_->compile(e->t, e->c);
+    index_entry(e);
+  }
+}
 
 AddResult Matcher::add(Ticket ticket) {
   if (!counts_valid(ticket)) return AddResult::bad_counts;
   if (pool_.size() >= options_.max_pool_size) return AddResult::pool_full;
   if (pool_.count(ticket.id)) return AddResult::duplicate_id;
-  const uint64_t id = ticket.id;
   // The intern tables only grow: rebuild them (and every compiled ticket) when they hold far
   // more strings than the pool could use, so a stream of one-off strings cannot grow them
   // without bound.
-  if (interner_->keys.size() + interner_->values.size() > 64 * (pool_.size() + 1024)) {
-    interner_ = std::make_unique<Interner>();
-    for (auto& [eid, e] : pool_) e->c = interner_->compile(e->t);
+  if (interner_->keys.size() + interner_->values.size() > 64 * (pool_.size() + 1024)) rebuild();
+  // Tombstones wait for the next run; without runs (add/remove churn), drop them here so
+  // they cannot pile up.
+  if (graveyard_.size() > pool_.size() + 1024) compact();
+  Entry* e;
+  if (!free_.empty()) {
+    e = free_.back();
+    free_.pop_back();
+  } else {
+    entries_.push_back(std::make_unique<Entry>());
+    e = entries_.back().get();
   }
-  auto e = std::make_unique<Entry>();
-  e->c = interner_->compile(ticket);
-  e->ik = index_key(ticket);
   e->t = std::move(ticket);
-  pool_.emplace(id, std::move(e));
+  interner_->compile(e->t, e->c);
+  index_entry(e);
+  pool_.emplace(e->t.id, e);
   return AddResult::ok;
 }
 
-bool Matcher::remove(uint64_t id) { return pool_.erase(id) > 0; }
+bool Matcher::remove(uint64_t id) {
+  auto it = pool_.find(id);
+  if (it == pool_.end()) return false;
+  bury(it->second);
+  return true;
+}
 
 const Ticket* Matcher::find(uint64_t id) const {
   auto it = pool_.find(id);
@@ -328,36 +510,31 @@ std::size_t Matcher::size() const { return pool_.size(); }
 void Matcher::set_group_filter(GroupFilter filter) { filter_ = std::move(filter); }
 void Matcher::set_group_former(GroupFormer former) { former_ = std::move(former); }
 
-// One run's working state: the pool in age order, per-ticket widening, the indexes.
+// One run's working state: the pool in age order (positions index the Scratch vectors),
+// per-ticket widening, the hot-key values.
 struct Matcher::Run {
   const MatcherOptions& o;
   TimePoint now;
   RunStats& stats;
   const GroupFilter& filter;
-  std::vector<const Ticket*> order;  // oldest first
-  std::vector<View> comp;
-  std::vector<const IndexKey*> keys_of;
-  // The numeric key most used by +range terms this run (skill, typically) and every
+  const std::vector<Entry*>& entries;  // order_, oldest first
+  Scratch& sc;
+  std::vector<const Ticket*>& order;
+  std::vector<View>& comp;
+  // The numeric key most used by +range terms in the pool (skill, typically) and every
   // ticket's value of it (NaN: none), contiguous: collect() rejects a candidate outside the
   // anchor's +ranges on that key without touching the candidate's compiled form. Exact: a
   // candidate it skips would fail the anchor's query.
   uint32_t hot_key = UINT32_MAX;
-  std::vector<double> hot;
+  std::vector<double>& hot;
   std::vector<std::pair<Op, double>> hot_terms;
-  std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
-  std::vector<std::pair<uint32_t, double>> arena_nums;
-  std::vector<CTerm> arena_terms;
-  std::vector<uint32_t> step, lo_of;
-  std::vector<char> matched;
+  std::vector<uint32_t>& step;
+  std::vector<uint32_t>& lo_of;
+  std::vector<char>& matched;
 
-  // Composite index: must-equality key set -> value tuple -> positions (age order), with a
-  // cursor past the matched prefix.
-  struct Bucket {
-    std::vector<uint32_t> pos;
-    std::size_t cursor = 0;
-  };
-  std::unordered_map<std::string, std::unordered_map<std::string, Bucket>> composite;
-  std::unordered_map<std::string, Bucket> single;  // "key\0value" -> positions
+  // Used when the pool has more must-equality key sets than kMaxCompositeIndexes: built at
+  // most once per run, (key << 32 | value) -> tickets with that string property, age order.
+  std::unordered_map<uint64_t, Bucket> single;
   bool single_built = false;
 
   // Search state for one anchor.
@@ -372,14 +549,20 @@ struct Matcher::Run {
   std::size_t nodes = 0, nodes_at_best = 0;
   bool gave_up = false, done = false;
 
-  Run(const MatcherOptions& opts, TimePoint t, RunStats& s, const GroupFilter& f)
-      : o(opts), now(t), stats(s), filter(f) {}
-
-  static void put(std::string& out, std::string_view v) {
-    out += std::to_string(v.size());
-    out.push_back(':');
-    out.append(v);
-  }
+  Run(const MatcherOptions& opts, TimePoint t, RunStats& s, const GroupFilter& f, const std::vector<Entry*>& es,
+      Scratch& scratch)
+      : o(opts),
+        now(t),
+        stats(s),
+        filter(f),
+        entries(es),
+        sc(scratch),
+        order(scratch.order),
+        comp(scratch.comp),
+        hot(scratch.hot),
+        step(scratch.step),
+        lo_of(scratch.lo_of),
+        matched(scratch.matched) {}
 
   bool mutual(uint32_t a, uint32_t b, int* score) {
     ++stats.pair_checks;
@@ -387,75 +570,42 @@ struct Matcher::Run {
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
-    const IndexKey& ik = *keys_of[a];
-    impossible = ik.impossible;
-    if (ik.none || ik.impossible) return nullptr;
-    const std::string& sig = ik.sig;
-    const std::string& tuple = ik.tuple;
-    auto it = composite.find(sig);
-    if (it == composite.end() && composite.size() < kMaxCompositeIndexes) {
-      auto& idx = composite[sig];
-      std::string tup;
-      for (uint32_t p = 0; p < order.size(); ++p) {
-        if (matched[p]) continue;
-        tup.clear();
-        bool all = true;
-        for (const std::string& k : ik.keys) {
-          auto s = order[p]->string_properties.find(k);
-          if (s == order[p]->string_properties.end()) {
-            all = false;
-            break;
-          }
-          put(tup, s->second);
-        }
-        if (all) idx[tup].pos.push_back(p);
-      }
-      it = composite.find(sig);
-    }
-    if (it != composite.end()) {
-      auto b = it->second.find(tuple);
-      if (b == it->second.end()) {
+    const Entry& e = *entries[a];
+    impossible = e.impossible;
+    if (e.must_eq.empty() || e.impossible) return nullptr;
+    if (e.sig) {
+      sc.tuple.clear();
+      for (auto& [k, v] : e.must_eq) sc.tuple.push_back(v);
+      auto b = e.sig->buckets.find(sc.tuple);
+      if (b == e.sig->buckets.end()) {
         impossible = true;
         return nullptr;
       }
       return &b->second;
     }
-    // Too many key sets this run: the smallest single key=value posting list.
+    // Too many key sets in the pool: the smallest single key=value posting list.
     if (!single_built) {
       single_built = true;
-      std::string key;
-      for (uint32_t p = 0; p < order.size(); ++p) {
+      for (uint32_t p = 0; p < entries.size(); ++p) {
         if (matched[p]) continue;
-        for (auto& [k, v] : order[p]->string_properties) {
-          key.clear();
-          put(key, k);
-          put(key, v);
-          single[key].pos.push_back(p);
+        for (auto& [k, v] : entries[p]->c.strs) {
+          Bucket& b = single[(static_cast<uint64_t>(k) << 32) | v];
+          b.jump.push_back(static_cast<uint32_t>(b.scan.size() + 1));
+          b.scan.push_back({p, hot.empty() ? 0.0 : hot[p]});
         }
       }
     }
     Bucket* smallest = nullptr;
-    std::string key;
-    std::string_view rest = ik.tuple;  // the values, length-prefixed, in ik.keys order
-    for (const std::string& k : ik.keys) {
-      const std::size_t colon = rest.find(':');
-      std::size_t len = 0;
-      for (char ch : rest.substr(0, colon)) len = len * 10 + static_cast<std::size_t>(ch - '0');
-      std::string_view v = rest.substr(colon + 1, len);
-      rest.remove_prefix(colon + 1 + len);
-      key.clear();
-      put(key, k);
-      put(key, v);
-      auto b = single.find(key);
+    for (auto& [k, v] : e.must_eq) {
+      auto b = single.find((static_cast<uint64_t>(k) << 32) | v);
       if (b == single.end()) {
         impossible = true;
         return nullptr;
       }
-      if (!smallest || b->second.pos.size() < smallest->pos.size()) smallest = &b->second;
+      if (!smallest || b->second.scan.size() < smallest->scan.size()) smallest = &b->second;
     }
     return smallest;
   }
-
   bool over_budget() {
     if (nodes >= o.max_search_nodes) {
       gave_up = true;
@@ -531,26 +681,31 @@ struct Matcher::Run {
         if (t.occur == Occur::must && t.key == hot_key &&
             (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
           hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
-    auto consider = [&](uint32_t p) -> bool {
+    std::size_t scanned = 0;
+    auto consider = [&](uint32_t p, double hv) -> bool {
+      ++scanned;
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
         truncated = true;
         return false;
       }
       for (const auto& [op, bound] : hot_terms)
-        if (!in_range(op, hot[p], bound)) return true;  // NaN (no such property) fails too
+        if (!in_range(op, hv, bound)) return true;  // NaN (no such property) fails too
       int score = 0;
       if (mutual(a, p, &score)) cands.push_back({p, score});
       return true;
     };
     if (src) {
-      while (src->cursor < src->pos.size() && matched[src->pos[src->cursor]]) ++src->cursor;
-      for (std::size_t i = src->cursor; i < src->pos.size(); ++i)
-        if (!consider(src->pos[i])) break;
+      const auto& scan = src->scan;
+      for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
+           i = src->next_unmatched(i + 1, matched))
+        if (!consider(scan[i].pos, scan[i].hot)) break;
     } else {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
       for (uint32_t p = 0; p < order.size(); ++p)
-        if (!consider(p)) break;
+        if (!consider(p, hot.empty() ? nan : hot[p])) break;
     }
+    stats.scanned += scanned;
     // More should-matches first; age order (the scan order) among equals.
     std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
   }
@@ -559,92 +714,90 @@ struct Matcher::Run {
 std::vector<Match> Matcher::run(TimePoint now) {
   stats_ = RunStats{};
   std::vector<Match> out;
-  Run r(options_, now, stats_, filter_);
-  std::vector<const Entry*> entries;
-  entries.reserve(pool_.size());
-  for (auto& [id, e] : pool_) entries.push_back(e.get());
-  std::sort(entries.begin(), entries.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
-  const std::size_t n = entries.size();
-  r.order.reserve(n);
-  std::size_t ns = 0, nn = 0, nt = 0;
-  r.keys_of.reserve(n);
-  for (const Entry* e : entries) {
-    r.order.push_back(&e->t);
-    r.keys_of.push_back(&e->ik);
-    ns += e->c.strs.size();
-    nn += e->c.nums.size();
-    nt += e->c.terms.size();
-  }
-  r.arena_strs.reserve(ns);
-  r.arena_nums.reserve(nn);
-  r.arena_terms.reserve(nt);
-  for (const Entry* e : entries) {
-    r.arena_strs.insert(r.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
-    r.arena_nums.insert(r.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
-    r.arena_terms.insert(r.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
-  }
-  r.comp.reserve(n);
-  ns = nn = nt = 0;
-  for (const Entry* e : entries) {
-    r.comp.push_back(View{std::span(r.arena_strs).subspan(ns, e->c.strs.size()),
-                          std::span(r.arena_nums).subspan(nn, e->c.nums.size()),
-                          std::span(r.arena_terms).subspan(nt, e->c.terms.size())});
-    ns += e->c.strs.size();
-    nn += e->c.nums.size();
-    nt += e->c.terms.size();
-  }
+  compact();
+  Scratch& sc = *scratch_;
+  const std::size_t n = order_.size();
+  Run r(options_, now, stats_, filter_, order_, sc);
+  sc.order.resize(n);
+  sc.comp.resize(n);
+  sc.step.resize(n);
+  sc.lo_of.resize(n);
+  sc.matched.assign(n, 0);
   {
-    std::unordered_map<uint32_t, std::size_t> uses;
-    for (const CTerm& t : r.arena_terms)
-      if (t.occur == Occur::must && (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
-        ++uses[t.key];
     std::size_t best_uses = 0;
-    for (auto [key, count] : uses)
+    for (auto [key, count] : range_uses_)
       if (count > best_uses || (count == best_uses && key < r.hot_key)) {
         best_uses = count;
         r.hot_key = key;
       }
+  }
+  sc.hot.resize(r.hot_key != UINT32_MAX ? n : 0);
+  sc.arena_strs.clear();
+  sc.arena_nums.clear();
+  sc.arena_terms.clear();
+  for (Entry* e : order_) {
+    sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
+    sc.arena_nums.insert(sc.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
+    sc.arena_terms.insert(sc.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
+  }
+  std::size_t ns = 0, nn = 0, nt = 0;
+  for (uint32_t p = 0; p < n; ++p) {
+    Entry* e = order_[p];
+    e->pos = p;
+    sc.order[p] = &e->t;
+    sc.comp[p] = View{std::span(sc.arena_strs).subspan(ns, e->c.strs.size()),
+                      std::span(sc.arena_nums).subspan(nn, e->c.nums.size()),
+                      std::span(sc.arena_terms).subspan(nt, e->c.terms.size())};
+    ns += e->c.strs.size();
+    nn += e->c.nums.size();
+    nt += e->c.terms.size();
+    sc.step[p] = step_of(e->t, now, options_);
+    sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
     if (r.hot_key != UINT32_MAX) {
-      r.hot.resize(n);
-      for (std::size_t p = 0; p < n; ++p) {
-        const double* v = lookup(r.comp[p].nums, r.hot_key);
-        r.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
-      }
+      const double* v = lookup(sc.comp[p].nums, r.hot_key);
+      sc.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
     }
   }
-  r.step.resize(n);
-  r.lo_of.resize(n);
-  r.matched.assign(n, 0);
-  for (std::size_t p = 0; p < n; ++p) {
-    r.step[p] = step_of(*r.order[p], now, options_);
-    r.lo_of[p] = min_at(*r.order[p], r.step[p], options_);
-  }
+  for (auto& s : sigs_)
+    for (auto& [tuple, b] : s->buckets) {
+      b.scan.resize(b.members.size());
+      b.jump.resize(b.members.size());
+      for (std::size_t i = 0; i < b.members.size(); ++i) {
+        const uint32_t p = b.members[i]->pos;
+        b.scan[i] = {p, sc.hot.empty() ? 0.0 : sc.hot[p]};
+        b.jump[i] = static_cast<uint32_t>(i + 1);
+      }
+    }
 
-  auto emit = [&](std::vector<const Ticket*> g) {
-    std::sort(g.begin(), g.end(), older);
+  sc.emitted.clear();
+  auto emit = [&](std::vector<Entry*> g) {
+    std::sort(g.begin(), g.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
     Match m;
-    for (const Ticket* t : g) {
-      m.tickets.push_back(t->id);
-      m.players += t->players();
+    for (Entry* e : g) {
+      m.tickets.push_back(e->t.id);
+      m.players += e->t.players();
+      sc.emitted.push_back(e);
     }
     out.push_back(std::move(m));
   };
 
   if (former_) {
-    auto groups = former_(Group(r.order), now);
+    auto groups = former_(Group(sc.order), now);
     std::unordered_set<uint64_t> used;
     for (auto& ids : groups) {
-      std::vector<const Ticket*> g;
+      std::vector<Entry*> g;
+      std::vector<const Ticket*> tickets;
       bool ok = !ids.empty();
       for (uint64_t id : ids) {
-        const Ticket* t = find(id);
-        if (!t || used.count(id)) {
+        auto it = pool_.find(id);
+        if (it == pool_.end() || used.count(id)) {
           ok = false;
           break;
         }
-        g.push_back(t);
+        g.push_back(it->second);
+        tickets.push_back(&it->second->t);
       }
-      if (!ok || !group_valid(Group(g), now, options_)) continue;
+      if (!ok || !group_valid(Group(tickets), now, options_)) continue;
       for (uint64_t id : ids) used.insert(id);
       emit(std::move(g));
     }
@@ -653,7 +806,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
       if (r.matched[a]) continue;
       ++stats_.anchors;
       bool impossible = false;
-      Run::Bucket* src = r.source_for(a, impossible);
+      Bucket* src = r.source_for(a, impossible);
       bool truncated = false;
       bool found = false;
       if (!impossible) {
@@ -671,20 +824,21 @@ std::vector<Match> Matcher::run(TimePoint now) {
         found = r.find_group(a);  // alone: a party that fills its own count
       }
       if (!found) continue;
-      std::vector<const Ticket*> g;
+      std::vector<Entry*> g;
       for (uint32_t p : r.best) {
         r.matched[p] = 1;
-        g.push_back(r.order[p]);
+        g.push_back(order_[p]);
       }
       emit(std::move(g));
     }
   }
+  std::size_t next = 0;
   for (Match& m : out) {
     m.ticket_data.reserve(m.tickets.size());
-    for (uint64_t id : m.tickets) {
-      auto it = pool_.find(id);
-      m.ticket_data.push_back(std::move(it->second->t));
-      pool_.erase(it);
+    for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+      Entry* e = sc.emitted[next++];
+      m.ticket_data.push_back(std::move(e->t));
+      bury(e);
     }
   }
   stats_.matches = out.size();
