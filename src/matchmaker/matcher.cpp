@@ -235,7 +235,8 @@ struct Matcher::Bucket {
   // candidate scan reads one array instead of chasing an Entry per member.
   struct Slot {
     uint32_t pos;
-    double hot;
+    double hot;     // the member's value of the run's hot key (NaN: none)
+    double lo, hi;  // the member's own +range window on it, widened (+-inf: none)
   };
   std::vector<Slot> scan;
   // Matched members stay in scan (a run never reorders it); jump[i] of a matched member
@@ -292,8 +293,18 @@ struct Matcher::Scratch {
   std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
   std::vector<std::pair<uint32_t, double>> arena_nums;
   std::vector<CTerm> arena_terms;
-  std::vector<Matcher::Entry*> emitted;  // the matched tickets, in the order of out's ids
+  std::vector<Matcher::Entry*> emitted;
+  struct Offsets {
+    uint32_t strs, nums, terms;
+  };
+  std::vector<Offsets> offsets;  // per position: where its compiled form sits in the arena
+  std::vector<char> laid;  // the matched tickets, in the order of out's ids
   std::vector<double> hot;
+  std::vector<std::pair<double, double>> window;  // per position: +range window on the hot key
+  struct Counts {
+    uint32_t players, max_count, count_multiple;
+  };
+  std::vector<Counts> counts;  // per position, so the search does not touch the Tickets
   std::vector<uint32_t> step, lo_of;
   std::vector<char> matched;
   std::vector<uint32_t> tuple;
@@ -411,12 +422,16 @@ void Matcher::index_entry(Entry* e) {
   }
 }
 
+// The counts of +range terms per key, for the hot key: a leaving ticket's terms come out.
+void forget_ranges(std::unordered_map<uint32_t, std::size_t>& uses, std::span<const CTerm> terms) {
+  for (const CTerm& t : terms)
+    if (t.occur == Occur::must && is_range(t.op))
+      if (auto it = uses.find(t.key); it != uses.end() && --it->second == 0) uses.erase(it);
+}
+
 void Matcher::bury(Entry* e) {
   e->dead = true;
   if (e->sig) --e->sig->users;
-  for (const CTerm& t : e->c.terms)
-    if (t.occur == Occur::must && is_range(t.op))
-      if (auto it = range_uses_.find(t.key); it != range_uses_.end() && --it->second == 0) range_uses_.erase(it);
   pool_.erase(e->t.id);
   graveyard_.push_back(e);
 }
@@ -496,6 +511,7 @@ AddResult Matcher::add(Ticket ticket) {
 bool Matcher::remove(uint64_t id) {
   auto it = pool_.find(id);
   if (it == pool_.end()) return false;
+  forget_ranges(range_uses_, it->second->c.terms);
   bury(it->second);
   return true;
 }
@@ -591,7 +607,7 @@ struct Matcher::Run {
         for (auto& [k, v] : entries[p]->c.strs) {
           Bucket& b = single[(static_cast<uint64_t>(k) << 32) | v];
           b.jump.push_back(static_cast<uint32_t>(b.scan.size() + 1));
-          b.scan.push_back({p, hot.empty() ? 0.0 : hot[p]});
+          b.scan.push_back({p, hot.empty() ? 0.0 : hot[p], sc.window[p].first, sc.window[p].second});
         }
       }
     }
@@ -641,9 +657,9 @@ struct Matcher::Run {
       // Not enough players left to reach any accepted count, or to beat the best: stop.
       if (total + suffix[j] < std::max<uint64_t>(lo, best_total + 1)) return;
       const uint32_t c = cands[j].pos;
-      const Ticket& ct = *order[c];
+      const Scratch::Counts& ct = sc.counts[c];
       const uint64_t nhi = std::min<uint64_t>(hi, ct.max_count);
-      const uint64_t ntotal = total + ct.players();
+      const uint64_t ntotal = total + ct.players;
       if (ntotal > nhi) continue;
       const uint64_t nmult = std::lcm(mult, static_cast<uint64_t>(ct.count_multiple));
       if (nmult > nhi) continue;
@@ -659,14 +675,14 @@ struct Matcher::Run {
   // The best group for anchor a among cands (already compatible with a), or empty.
   bool find_group(uint32_t a) {
     suffix.assign(cands.size() + 1, 0);
-    for (std::size_t j = cands.size(); j-- > 0;) suffix[j] = suffix[j + 1] + order[cands[j].pos]->players();
+    for (std::size_t j = cands.size(); j-- > 0;) suffix[j] = suffix[j + 1] + sc.counts[cands[j].pos].players;
     group.assign(1, a);
     best.clear();
     best_total = 0;
     nodes = nodes_at_best = 0;
     gave_up = done = false;
-    const Ticket& at = *order[a];
-    search(0, at.players(), lo_of[a], at.max_count, at.count_multiple);
+    const Scratch::Counts& at = sc.counts[a];
+    search(0, at.players, lo_of[a], at.max_count, at.count_multiple);
     stats.search_nodes += nodes;
     if (gave_up && best.empty()) ++stats.search_gave_up;
     return !best.empty();
@@ -682,7 +698,12 @@ struct Matcher::Run {
             (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
           hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
     std::size_t scanned = 0;
-    auto consider = [&](uint32_t p, double hv) -> bool {
+    // The other direction, from the candidate's window: only when the anchor has a hot
+    // value (a candidate with a +range on the key refuses an anchor without it, but the
+    // exact check below finds that).
+    const double ha = hot.empty() ? std::numeric_limits<double>::quiet_NaN() : hot[a];
+    const bool reverse = !std::isnan(ha);
+    auto consider = [&](uint32_t p, double hv, double plo, double phi) -> bool {
       ++scanned;
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
@@ -691,6 +712,7 @@ struct Matcher::Run {
       }
       for (const auto& [op, bound] : hot_terms)
         if (!in_range(op, hv, bound)) return true;  // NaN (no such property) fails too
+      if (reverse && (ha < plo || ha > phi)) return true;
       int score = 0;
       if (mutual(a, p, &score)) cands.push_back({p, score});
       return true;
@@ -699,11 +721,11 @@ struct Matcher::Run {
       const auto& scan = src->scan;
       for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
            i = src->next_unmatched(i + 1, matched))
-        if (!consider(scan[i].pos, scan[i].hot)) break;
+        if (!consider(scan[i].pos, scan[i].hot, scan[i].lo, scan[i].hi)) break;
     } else {
       const double nan = std::numeric_limits<double>::quiet_NaN();
       for (uint32_t p = 0; p < order.size(); ++p)
-        if (!consider(p, hot.empty() ? nan : hot[p])) break;
+        if (!consider(p, hot.empty() ? nan : hot[p], sc.window[p].first, sc.window[p].second)) break;
     }
     stats.scanned += scanned;
     // More should-matches first; age order (the scan order) among equals.
@@ -723,6 +745,8 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.step.resize(n);
   sc.lo_of.resize(n);
   sc.matched.assign(n, 0);
+  sc.counts.resize(n);
+  sc.window.resize(n);
   {
     std::size_t best_uses = 0;
     for (auto [key, count] : range_uses_)
@@ -732,31 +756,54 @@ std::vector<Match> Matcher::run(TimePoint now) {
       }
   }
   sc.hot.resize(r.hot_key != UINT32_MAX ? n : 0);
+  // The arena is laid out bucket by bucket (of the most used key set), age order inside a
+  // bucket: an anchor's candidates then sit next to each other in memory.
+  for (uint32_t p = 0; p < n; ++p) order_[p]->pos = p;
   sc.arena_strs.clear();
   sc.arena_nums.clear();
   sc.arena_terms.clear();
-  for (Entry* e : order_) {
+  sc.offsets.resize(n);
+  sc.laid.assign(n, 0);
+  auto lay = [&](const Entry* e) {
+    if (sc.laid[e->pos]) return;
+    sc.laid[e->pos] = 1;
+    sc.offsets[e->pos] = {static_cast<uint32_t>(sc.arena_strs.size()), static_cast<uint32_t>(sc.arena_nums.size()),
+                          static_cast<uint32_t>(sc.arena_terms.size())};
     sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
     sc.arena_nums.insert(sc.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
     sc.arena_terms.insert(sc.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
-  }
-  std::size_t ns = 0, nn = 0, nt = 0;
+  };
+  const Sig* primary = nullptr;
+  for (const auto& sg : sigs_)
+    if (!primary || sg->users > primary->users) primary = sg.get();
+  if (primary)
+    for (const auto& [tuple, b] : primary->buckets)
+      for (const Entry* e : b.members) lay(e);
+  for (const Entry* e : order_) lay(e);
   for (uint32_t p = 0; p < n; ++p) {
     Entry* e = order_[p];
-    e->pos = p;
     sc.order[p] = &e->t;
-    sc.comp[p] = View{std::span(sc.arena_strs).subspan(ns, e->c.strs.size()),
-                      std::span(sc.arena_nums).subspan(nn, e->c.nums.size()),
-                      std::span(sc.arena_terms).subspan(nt, e->c.terms.size())};
-    ns += e->c.strs.size();
-    nn += e->c.nums.size();
-    nt += e->c.terms.size();
+    const auto [os, on, ot] = sc.offsets[p];
+    sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
+                      std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
+                      std::span(sc.arena_terms).subspan(ot, e->c.terms.size())};
     sc.step[p] = step_of(e->t, now, options_);
     sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
+    sc.counts[p] = {e->t.players(), e->t.max_count, e->t.count_multiple};
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
     if (r.hot_key != UINT32_MAX) {
       const double* v = lookup(sc.comp[p].nums, r.hot_key);
       sc.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
+      // >= for > too: a looser window only lets the exact check decide.
+      if (sc.step[p] < options_.widen_steps)
+        for (const CTerm& t : sc.comp[p].terms) {
+          if (t.occur != Occur::must || t.key != r.hot_key || !is_range(t.op)) continue;
+          const double b = widened_bound(t.op, t.number, sc.step[p], options_);
+          if (t.op == Op::ge || t.op == Op::gt) lo = std::max(lo, b);
+          else hi = std::min(hi, b);
+        }
     }
+    sc.window[p] = {lo, hi};
   }
   for (auto& s : sigs_)
     for (auto& [tuple, b] : s->buckets) {
@@ -764,7 +811,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
       b.jump.resize(b.members.size());
       for (std::size_t i = 0; i < b.members.size(); ++i) {
         const uint32_t p = b.members[i]->pos;
-        b.scan[i] = {p, sc.hot.empty() ? 0.0 : sc.hot[p]};
+        b.scan[i] = {p, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p].first, sc.window[p].second};
         b.jump[i] = static_cast<uint32_t>(i + 1);
       }
     }
@@ -837,6 +884,8 @@ std::vector<Match> Matcher::run(TimePoint now) {
     m.ticket_data.reserve(m.tickets.size());
     for (std::size_t i = 0; i < m.tickets.size(); ++i) {
       Entry* e = sc.emitted[next++];
+      // The arena's copy of the terms is warm; the Entry's would be a cache miss.
+      forget_ranges(range_uses_, sc.comp[e->pos].terms);
       m.ticket_data.push_back(std::move(e->t));
       bury(e);
     }
