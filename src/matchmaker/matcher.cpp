@@ -305,6 +305,7 @@ struct Matcher::Scratch {
     uint32_t players, max_count, count_multiple;
   };
   std::vector<Counts> counts;  // per position, so the search does not touch the Tickets
+  std::vector<uint64_t> ids;
   std::vector<uint32_t> step, lo_of;
   std::vector<char> matched;
   std::vector<uint32_t> tuple;
@@ -746,6 +747,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.lo_of.resize(n);
   sc.matched.assign(n, 0);
   sc.counts.resize(n);
+  sc.ids.resize(n);
   sc.window.resize(n);
   {
     std::size_t best_uses = 0;
@@ -790,6 +792,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
     sc.step[p] = step_of(e->t, now, options_);
     sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
     sc.counts[p] = {e->t.players(), e->t.max_count, e->t.count_multiple};
+    sc.ids[p] = e->t.id;
     double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
     if (r.hot_key != UINT32_MAX) {
       const double* v = lookup(sc.comp[p].nums, r.hot_key);
@@ -817,13 +820,16 @@ std::vector<Match> Matcher::run(TimePoint now) {
     }
 
   sc.emitted.clear();
-  auto emit = [&](std::vector<Entry*> g) {
-    std::sort(g.begin(), g.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+  // g: run positions; position order is age order. Reads only the per-position vectors
+  // (the Tickets are cold by now).
+  auto emit = [&](std::vector<uint32_t>& g) {
+    std::sort(g.begin(), g.end());
     Match m;
-    for (Entry* e : g) {
-      m.tickets.push_back(e->t.id);
-      m.players += e->t.players();
-      sc.emitted.push_back(e);
+    m.tickets.reserve(g.size());
+    for (uint32_t p : g) {
+      m.tickets.push_back(sc.ids[p]);
+      m.players += sc.counts[p].players;
+      sc.emitted.push_back(order_[p]);
     }
     out.push_back(std::move(m));
   };
@@ -832,7 +838,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
     auto groups = former_(Group(sc.order), now);
     std::unordered_set<uint64_t> used;
     for (auto& ids : groups) {
-      std::vector<Entry*> g;
+      std::vector<uint32_t> g;
       std::vector<const Ticket*> tickets;
       bool ok = !ids.empty();
       for (uint64_t id : ids) {
@@ -841,12 +847,12 @@ std::vector<Match> Matcher::run(TimePoint now) {
           ok = false;
           break;
         }
-        g.push_back(it->second);
+        g.push_back(it->second->pos);
         tickets.push_back(&it->second->t);
       }
       if (!ok || !group_valid(Group(tickets), now, options_)) continue;
       for (uint64_t id : ids) used.insert(id);
-      emit(std::move(g));
+      emit(g);
     }
   } else {
     for (uint32_t a = 0; a < n; ++a) {
@@ -871,18 +877,16 @@ std::vector<Match> Matcher::run(TimePoint now) {
         found = r.find_group(a);  // alone: a party that fills its own count
       }
       if (!found) continue;
-      std::vector<Entry*> g;
-      for (uint32_t p : r.best) {
-        r.matched[p] = 1;
-        g.push_back(order_[p]);
-      }
-      emit(std::move(g));
+      for (uint32_t p : r.best) r.matched[p] = 1;
+      emit(r.best);
     }
   }
   std::size_t next = 0;
   for (Match& m : out) {
     m.ticket_data.reserve(m.tickets.size());
     for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+      // The Tickets are cold: ask for a few ahead while this one moves.
+      if (next + 4 < sc.emitted.size()) __builtin_prefetch(&sc.emitted[next + 4]->t);
       Entry* e = sc.emitted[next++];
       // The arena's copy of the terms is warm; the Entry's would be a cache miss.
       forget_ranges(range_uses_, sc.comp[e->pos].terms);
