@@ -149,7 +149,8 @@ class Matcher {
   // each Sig's buckets the tickets whose string properties carry that tuple, also by age.
   // Removed and matched tickets are tombstoned (Entry::dead) and dropped by compact() at the
   // start of the next run; their Entry objects are recycled through free_.
-  std::unordered_map<uint64_t, Entry*> pool_;
+  struct IdTable;   // ticket id -> Entry, open addressing
+  std::unique_ptr<IdTable> pool_;
   std::vector<std::unique_ptr<Entry>> entries_;  // owns every Entry (live, dead, free)
   std::vector<Entry*> order_, graveyard_, free_;
   bool order_sorted_ = true;
