@@ -244,6 +244,9 @@ struct Matcher::Bucket {
   // so a later anchor skips runs of matched members in near-constant time instead of
   // rereading them (matches leave holes all over a bucket, not just a matched prefix).
   std::vector<uint32_t> jump;
+  // Live tickets whose own must-equality tuple this is (Entry::want): the bucket stays, even
+  // empty, while they are in the pool, so their run looks it up with no hashing.
+  std::size_t wanted = 0;
 
   std::size_t next_unmatched(std::size_t i, const std::vector<char>& matched) {
     std::size_t r = i;
@@ -279,6 +282,7 @@ struct Matcher::Entry {
   std::vector<std::pair<uint32_t, uint32_t>> must_eq;
   bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
   Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
+  Bucket* want = nullptr;   // with sig: the bucket of must_eq's values (its candidates)
   bool dead = false;        // removed or matched: skipped, dropped by compact()
   uint32_t pos = 0;         // position in the current run's age order
 };
@@ -467,6 +471,15 @@ void Matcher::index_entry(Entry* e) {
   if (!in_order) order_sorted_ = false;
   order_.push_back(e);
   std::vector<uint32_t>& tuple = scratch_->tuple;
+  e->want = nullptr;
+  if (e->sig) {
+    tuple.clear();
+    for (auto& [k, v] : e->must_eq) tuple.push_back(v);
+    auto it = e->sig->buckets.find(tuple);
+    if (it == e->sig->buckets.end()) it = e->sig->buckets.emplace(tuple, Bucket{}).first;
+    e->want = &it->second;
+    ++e->want->wanted;
+  }
   for (auto& s : sigs_) {
     tuple.clear();
     for (uint32_t k : s->keys) {
@@ -493,6 +506,7 @@ void forget_ranges(std::unordered_map<uint32_t, std::size_t>& uses, std::span<co
 void Matcher::bury(Entry* e) {
   e->dead = true;
   if (e->sig) --e->sig->users;
+  if (e->want) --e->want->wanted;
   pool_->erase(e->t.id);
   graveyard_.push_back(e);
 }
@@ -503,13 +517,14 @@ void Matcher::compact() {
     for (auto& s : sigs_)
       for (auto it = s->buckets.begin(); it != s->buckets.end();) {
         std::erase_if(it->second.members, [](const Entry* e) { return e->dead; });
-        it = it->second.members.empty() ? s->buckets.erase(it) : std::next(it);
+        it = it->second.members.empty() && it->second.wanted == 0 ? s->buckets.erase(it) : std::next(it);
       }
     // Key sets nobody uses any more make room for others (at most kMaxCompositeIndexes).
     std::erase_if(sigs_, [](const std::unique_ptr<Sig>& s) { return s->users == 0; });
     for (Entry* e : graveyard_) {
       e->dead = false;
       e->sig = nullptr;
+      e->want = nullptr;
       e->t = Ticket{};
       free_.push_back(e);
     }
@@ -650,16 +665,7 @@ struct Matcher::Run {
     const Entry& e = *entries[a];
     impossible = e.impossible;
     if (e.must_eq.empty() || e.impossible) return nullptr;
-    if (e.sig) {
-      sc.tuple.clear();
-      for (auto& [k, v] : e.must_eq) sc.tuple.push_back(v);
-      auto b = e.sig->buckets.find(sc.tuple);
-      if (b == e.sig->buckets.end()) {
-        impossible = true;
-        return nullptr;
-      }
-      return &b->second;
-    }
+    if (e.sig) return e.want;  // may be empty: then only a party filling its own count matches
     // Too many key sets in the pool: the smallest single key=value posting list.
     if (!single_built) {
       single_built = true;
