@@ -21,9 +21,10 @@ namespace detail {
 // Extra search nodes spent looking for a larger group once a valid one is known: bounds the
 // work of "prefer the largest accepted count" (the first valid group is always kept).
 inline constexpr std::size_t kImproveNodes = 256;
-// Distinct must-equality key sets that get a composite bucket index per run; anchors past it
-// use the single key=value index (so a pool of tickets with all-different key sets costs
-// O(properties) to index, not O(n) per key set).
+// Distinct must-equality key sets that get a composite bucket index (kept between runs; a key
+// set no pooled ticket uses any more frees its slot at the next run); tickets past it use the
+// single key=value index built once per run (so a pool of tickets with all-different key
+// sets costs O(properties) to index, not O(n) per key set).
 inline constexpr std::size_t kMaxCompositeIndexes = 32;
 
 inline uint32_t top_count(const Ticket& t) {
