@@ -79,6 +79,7 @@ enum class AddResult : uint8_t {
 struct RunStats {
   std::size_t anchors = 0;           // tickets tried as the oldest member of a group
   std::size_t pair_checks = 0;       // ticket-against-ticket query evaluations
+  std::size_t scanned = 0;           // index entries the candidate scans looked at
   std::size_t search_nodes = 0;
   std::size_t search_gave_up = 0;    // anchors whose search hit max_search_nodes (not exhaustive)
   std::size_t matches = 0;
@@ -130,11 +131,33 @@ class Matcher {
 
  private:
   struct Run;
-  struct Entry;     // a ticket and its compiled (interned) form
+  struct Entry;     // a ticket, its compiled (interned) form and its index keys
   struct Interner;  // property keys and string values -> small integers
+  struct Sig;       // one must-equality key set and its buckets (value tuple -> tickets)
+  struct Bucket;
+  struct Scratch;   // run()'s working vectors, kept between runs so a run allocates little
+
+  void index_entry(Entry* e);  // registers e's key set, appends e to order_ and its buckets
+  Sig* register_sig(const std::vector<uint32_t>& keys);
+  void bury(Entry* e);         // e leaves the pool: tombstoned until the next compact()
+  void compact();              // drops tombstones from order_ and the buckets, sorts by age
+  void rebuild();              // after a new interner: recompiles and re-indexes every ticket
+
   MatcherOptions options_;
-  std::unordered_map<uint64_t, std::unique_ptr<Entry>> pool_;
+  // The pool's index survives between runs (tickets change only through add/remove/run):
+  // order_ holds every ticket oldest first (sorted lazily when an add arrives out of order),
+  // each Sig's buckets the tickets whose string properties carry that tuple, also by age.
+  // Removed and matched tickets are tombstoned (Entry::dead) and dropped by compact() at the
+  // start of the next run; their Entry objects are recycled through free_.
+  struct IdTable;   // ticket id -> Entry, open addressing
+  std::unique_ptr<IdTable> pool_;
+  std::vector<std::unique_ptr<Entry>> entries_;  // owns every Entry (live, dead, free)
+  std::vector<Entry*> order_, graveyard_, free_;
+  bool order_sorted_ = true;
+  std::vector<std::unique_ptr<Sig>> sigs_;
+  std::unordered_map<uint32_t, std::size_t> range_uses_;  // key -> live +range terms on it
   std::unique_ptr<Interner> interner_;
+  std::unique_ptr<Scratch> scratch_;
   GroupFilter filter_;
   GroupFormer former_;
   RunStats stats_;

@@ -1,0 +1,379 @@
+// Matcher::run(): the candidate scan over the buckets and the group search per anchor
+// (docs/matchmaking.md, "The search"); the pool and its index live in matcher.cpp.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_set>
+#include <utility>
+
+#include "matchmaker/matcher.hpp"
+#include "matchmaker/matcher_internal.hpp"
+
+namespace craft::matchmaker {
+
+using namespace detail;
+
+// One run's working state: the pool in age order (positions index the Scratch vectors),
+// per-ticket widening, the hot-key values.
+struct Matcher::Run {
+  const MatcherOptions& o;
+  TimePoint now;
+  RunStats& stats;
+  const GroupFilter& filter;
+  const std::vector<Entry*>& entries;  // order_, oldest first
+  Scratch& sc;
+  std::vector<const Ticket*>& order;
+  std::vector<View>& comp;
+  // The numeric key most used by +range terms in the pool (skill, typically) and every
+  // ticket's value of it (NaN: none), contiguous: collect() rejects a candidate outside the
+  // anchor's +ranges on that key without touching the candidate's compiled form. Exact: a
+  // candidate it skips would fail the anchor's query.
+  uint32_t hot_key = UINT32_MAX;
+  std::vector<double>& hot;
+  std::vector<std::pair<Op, double>> hot_terms;
+  std::vector<uint32_t>& step;
+  std::vector<uint32_t>& lo_of;
+  std::vector<char>& matched;
+
+  // Used when the pool has more must-equality key sets than kMaxCompositeIndexes: built at
+  // most once per run, (key << 32 | value) -> tickets with that string property, age order.
+  std::unordered_map<uint64_t, Bucket> single;
+  bool single_built = false;
+
+  // Search state for one anchor.
+  struct Cand {
+    uint32_t pos;
+    int score;
+  };
+  std::vector<Cand> cands;
+  std::vector<uint64_t> suffix;  // players in cands[j..]
+  std::vector<uint32_t> group, best;
+  uint64_t best_total = 0;
+  std::size_t nodes = 0, nodes_at_best = 0;
+  bool gave_up = false, done = false;
+
+  Run(const MatcherOptions& opts, TimePoint t, RunStats& s, const GroupFilter& f, const std::vector<Entry*>& es,
+      Scratch& scratch)
+      : o(opts),
+        now(t),
+        stats(s),
+        filter(f),
+        entries(es),
+        sc(scratch),
+        order(scratch.order),
+        comp(scratch.comp),
+        hot(scratch.hot),
+        step(scratch.step),
+        lo_of(scratch.lo_of),
+        matched(scratch.matched) {}
+
+  bool mutual(uint32_t a, uint32_t b, int* score) {
+    ++stats.pair_checks;
+    return c_accepts(comp[a], step[a], comp[b], o, score) && c_accepts(comp[b], step[b], comp[a], o, score);
+  }
+
+  Bucket* source_for(uint32_t a, bool& impossible) {
+    const Entry& e = *entries[a];
+    impossible = e.impossible;
+    if (e.must_eq.empty() || e.impossible) return nullptr;
+    if (e.sig) return e.want;  // may be empty: then only a party filling its own count matches
+    // Too many key sets in the pool: the smallest single key=value posting list.
+    if (!single_built) {
+      single_built = true;
+      for (uint32_t p = 0; p < entries.size(); ++p) {
+        if (matched[p]) continue;
+        for (auto& [k, v] : entries[p]->c.strs) {
+          Bucket& b = single[(static_cast<uint64_t>(k) << 32) | v];
+          b.jump.push_back(static_cast<uint32_t>(b.scan.size() + 1));
+          b.scan.push_back({p, hot.empty() ? 0.0 : hot[p], sc.window[p].first, sc.window[p].second});
+        }
+      }
+    }
+    Bucket* smallest = nullptr;
+    for (auto& [k, v] : e.must_eq) {
+      auto b = single.find((static_cast<uint64_t>(k) << 32) | v);
+      if (b == single.end()) {
+        impossible = true;
+        return nullptr;
+      }
+      if (!smallest || b->second.scan.size() < smallest->scan.size()) smallest = &b->second;
+    }
+    return smallest;
+  }
+  bool over_budget() {
+    if (nodes >= o.max_search_nodes) {
+      gave_up = true;
+      return true;
+    }
+    return !best.empty() && nodes - nodes_at_best >= kImproveNodes;
+  }
+
+  // Depth-first over cands[from..]: group holds the anchor first; lo/hi/mult the intersection
+  // of the members' accepted counts.
+  void search(std::size_t from, uint64_t total, uint64_t lo, uint64_t hi, uint64_t mult) {
+    ++nodes;
+    if (total >= lo && total <= hi && total % mult == 0 && total > best_total) {
+      bool ok = true;
+      if (filter) {
+        std::vector<const Ticket*> g;
+        for (uint32_t p : group) g.push_back(order[p]);
+        std::sort(g.begin(), g.end(), older);
+        ok = filter(Group(g), now);
+      }
+      if (ok) {
+        best = group;
+        best_total = total;
+        nodes_at_best = nodes;
+        if (total == hi) {
+          done = true;
+          return;
+        }
+      }
+    }
+    for (std::size_t j = from; j < cands.size(); ++j) {
+      if (done || over_budget()) return;
+      // Not enough players left to reach any accepted count, or to beat the best: stop.
+      if (total + suffix[j] < std::max<uint64_t>(lo, best_total + 1)) return;
+      const uint32_t c = cands[j].pos;
+      const Scratch::Counts& ct = sc.counts[c];
+      const uint64_t nhi = std::min<uint64_t>(hi, ct.max_count);
+      const uint64_t ntotal = total + ct.players;
+      if (ntotal > nhi) continue;
+      const uint64_t nmult = std::lcm(mult, static_cast<uint64_t>(ct.count_multiple));
+      if (nmult > nhi) continue;
+      bool fits = true;
+      for (std::size_t g = 1; g < group.size() && fits; ++g) fits = mutual(group[g], c, nullptr);
+      if (!fits) continue;
+      group.push_back(c);
+      search(j + 1, ntotal, std::max<uint64_t>(lo, lo_of[c]), nhi, nmult);
+      group.pop_back();
+    }
+  }
+
+  // The best group for anchor a among cands (already compatible with a), or empty.
+  bool find_group(uint32_t a) {
+    suffix.assign(cands.size() + 1, 0);
+    for (std::size_t j = cands.size(); j-- > 0;) suffix[j] = suffix[j + 1] + sc.counts[cands[j].pos].players;
+    group.assign(1, a);
+    best.clear();
+    best_total = 0;
+    nodes = nodes_at_best = 0;
+    gave_up = done = false;
+    const Scratch::Counts& at = sc.counts[a];
+    search(0, at.players, lo_of[a], at.max_count, at.count_multiple);
+    stats.search_nodes += nodes;
+    if (gave_up && best.empty()) ++stats.search_gave_up;
+    return !best.empty();
+  }
+
+  void collect(uint32_t a, Bucket* src, std::size_t limit, bool& truncated) {
+    cands.clear();
+    truncated = false;
+    hot_terms.clear();
+    if (hot_key != UINT32_MAX && step[a] < o.widen_steps)
+      for (const CTerm& t : comp[a].terms)
+        if (t.occur == Occur::must && t.key == hot_key &&
+            (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
+          hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
+    std::size_t scanned = 0;
+    // The other direction, from the candidate's window: only when the anchor has a hot
+    // value (a candidate with a +range on the key refuses an anchor without it, but the
+    // exact check below finds that).
+    const double ha = hot.empty() ? std::numeric_limits<double>::quiet_NaN() : hot[a];
+    const bool reverse = !std::isnan(ha);
+    auto consider = [&](uint32_t p, double hv, double plo, double phi) -> bool {
+      ++scanned;
+      if (p == a || matched[p]) return true;
+      if (cands.size() >= limit) {
+        truncated = true;
+        return false;
+      }
+      for (const auto& [op, bound] : hot_terms)
+        if (!in_range(op, hv, bound)) return true;  // NaN (no such property) fails too
+      if (reverse && (ha < plo || ha > phi)) return true;
+      int score = 0;
+      if (mutual(a, p, &score)) cands.push_back({p, score});
+      return true;
+    };
+    if (src) {
+      const auto& scan = src->scan;
+      for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
+           i = src->next_unmatched(i + 1, matched))
+        if (!consider(scan[i].pos, scan[i].hot, scan[i].lo, scan[i].hi)) break;
+    } else {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      for (uint32_t p = 0; p < order.size(); ++p)
+        if (!consider(p, hot.empty() ? nan : hot[p], sc.window[p].first, sc.window[p].second)) break;
+    }
+    stats.scanned += scanned;
+    // More should-matches first; age order (the scan order) among equals.
+    std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
+  }
+};
+
+std::vector<Match> Matcher::run(TimePoint now) {
+  stats_ = RunStats{};
+  std::vector<Match> out;
+  compact();
+  Scratch& sc = *scratch_;
+  const std::size_t n = order_.size();
+  Run r(options_, now, stats_, filter_, order_, sc);
+  sc.order.resize(n);
+  sc.comp.resize(n);
+  sc.step.resize(n);
+  sc.lo_of.resize(n);
+  sc.matched.assign(n, 0);
+  sc.counts.resize(n);
+  sc.ids.resize(n);
+  sc.window.resize(n);
+  {
+    std::size_t best_uses = 0;
+    for (auto [key, count] : range_uses_)
+      if (count > best_uses || (count == best_uses && key < r.hot_key)) {
+        best_uses = count;
+        r.hot_key = key;
+      }
+  }
+  sc.hot.resize(r.hot_key != UINT32_MAX ? n : 0);
+  // The arena is laid out bucket by bucket (of the most used key set), age order inside a
+  // bucket: an anchor's candidates then sit next to each other in memory.
+  for (uint32_t p = 0; p < n; ++p) order_[p]->pos = p;
+  sc.arena_strs.clear();
+  sc.arena_nums.clear();
+  sc.arena_terms.clear();
+  sc.offsets.resize(n);
+  sc.laid.assign(n, 0);
+  auto lay = [&](const Entry* e) {
+    if (sc.laid[e->pos]) return;
+    sc.laid[e->pos] = 1;
+    sc.offsets[e->pos] = {static_cast<uint32_t>(sc.arena_strs.size()), static_cast<uint32_t>(sc.arena_nums.size()),
+                          static_cast<uint32_t>(sc.arena_terms.size())};
+    sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
+    sc.arena_nums.insert(sc.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
+    sc.arena_terms.insert(sc.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
+  };
+  const Sig* primary = nullptr;
+  for (const auto& sg : sigs_)
+    if (!primary || sg->users > primary->users) primary = sg.get();
+  if (primary)
+    for (const auto& [tuple, b] : primary->buckets)
+      for (const Entry* e : b.members) lay(e);
+  for (const Entry* e : order_) lay(e);
+  for (uint32_t p = 0; p < n; ++p) {
+    Entry* e = order_[p];
+    sc.order[p] = &e->t;
+    const auto [os, on, ot] = sc.offsets[p];
+    sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
+                      std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
+                      std::span(sc.arena_terms).subspan(ot, e->c.terms.size())};
+    sc.step[p] = step_of(e->t, now, options_);
+    sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
+    sc.counts[p] = {e->t.players(), e->t.max_count, e->t.count_multiple};
+    sc.ids[p] = e->t.id;
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    if (r.hot_key != UINT32_MAX) {
+      const double* v = lookup(sc.comp[p].nums, r.hot_key);
+      sc.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
+      // >= for > too: a looser window only lets the exact check decide.
+      if (sc.step[p] < options_.widen_steps)
+        for (const CTerm& t : sc.comp[p].terms) {
+          if (t.occur != Occur::must || t.key != r.hot_key || !is_range(t.op)) continue;
+          const double b = widened_bound(t.op, t.number, sc.step[p], options_);
+          if (t.op == Op::ge || t.op == Op::gt) lo = std::max(lo, b);
+          else hi = std::min(hi, b);
+        }
+    }
+    sc.window[p] = {lo, hi};
+  }
+  for (auto& s : sigs_)
+    for (auto& [tuple, b] : s->buckets) {
+      b.scan.resize(b.members.size());
+      b.jump.resize(b.members.size());
+      for (std::size_t i = 0; i < b.members.size(); ++i) {
+        const uint32_t p = b.members[i]->pos;
+        b.scan[i] = {p, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p].first, sc.window[p].second};
+        b.jump[i] = static_cast<uint32_t>(i + 1);
+      }
+    }
+
+  sc.emitted.clear();
+  // g: run positions; position order is age order. Reads only the per-position vectors
+  // (the Tickets are cold by now).
+  auto emit = [&](std::vector<uint32_t>& g) {
+    std::sort(g.begin(), g.end());
+    Match m;
+    m.tickets.reserve(g.size());
+    for (uint32_t p : g) {
+      m.tickets.push_back(sc.ids[p]);
+      m.players += sc.counts[p].players;
+      sc.emitted.push_back(order_[p]);
+    }
+    out.push_back(std::move(m));
+  };
+
+  if (former_) {
+    auto groups = former_(Group(sc.order), now);
+    std::unordered_set<uint64_t> used;
+    for (auto& ids : groups) {
+      std::vector<uint32_t> g;
+      std::vector<const Ticket*> tickets;
+      bool ok = !ids.empty();
+      for (uint64_t id : ids) {
+        Entry* e = pool_->find(id);
+        if (!e || used.count(id)) {
+          ok = false;
+          break;
+        }
+        g.push_back(e->pos);
+        tickets.push_back(&e->t);
+      }
+      if (!ok || !group_valid(Group(tickets), now, options_)) continue;
+      for (uint64_t id : ids) used.insert(id);
+      emit(g);
+    }
+  } else {
+    for (uint32_t a = 0; a < n; ++a) {
+      if (r.matched[a]) continue;
+      ++stats_.anchors;
+      bool impossible = false;
+      Bucket* src = r.source_for(a, impossible);
+      bool truncated = false;
+      bool found = false;
+      if (!impossible) {
+        r.collect(a, src, options_.candidate_limit, truncated);
+        found = r.find_group(a);
+        if (!found && truncated && r.step[a] >= options_.widen_steps) {
+          // A fully widened anchor gets an exhaustive second pass over every compatible
+          // ticket, so a group that exists is found (within max_search_nodes): the widening
+          // bound (docs/matchmaking.md). Younger anchors wait; they are retried next run.
+          r.collect(a, src, SIZE_MAX, truncated);
+          found = r.find_group(a);
+        }
+      } else {
+        r.cands.clear();
+        found = r.find_group(a);  // alone: a party that fills its own count
+      }
+      if (!found) continue;
+      for (uint32_t p : r.best) r.matched[p] = 1;
+      emit(r.best);
+    }
+  }
+  std::size_t next = 0;
+  for (Match& m : out) {
+    m.ticket_data.reserve(m.tickets.size());
+    for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+      // The Tickets are cold: ask for a few ahead while this one moves.
+      if (next + 4 < sc.emitted.size()) __builtin_prefetch(&sc.emitted[next + 4]->t);
+      Entry* e = sc.emitted[next++];
+      // The arena's copy of the terms is warm; the Entry's would be a cache miss.
+      forget_ranges(range_uses_, sc.comp[e->pos].terms);
+      m.ticket_data.push_back(std::move(e->t));
+      bury(e);
+    }
+  }
+  stats_.matches = out.size();
+  return out;
+}
+
+}  // namespace craft::matchmaker
