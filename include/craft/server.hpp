@@ -7,6 +7,7 @@
 #pragma once
 #include <craft/clock.hpp>
 #include <craft/config.hpp>
+#include <craft/matchmaking.hpp>
 #include <craft/room.hpp>
 
 #include <memory>
@@ -36,6 +37,13 @@ class Server {
   void define_room(std::string type, RoomTypeOptions options = {}) {
     define_room(std::move(type), [] { return std::make_unique<R>(); }, std::move(options));
   }
+
+  // Game code's say over matches (craft/matchmaking.hpp). Call before start(). Runs on
+  // shard 0's thread during each matcher run (every matchmaker.interval_ms), once per group
+  // the matcher is about to make, with the ticket pool locked: keep it quick, never block,
+  // never call back into the server. A throw refuses that group, is logged and counts in
+  // craft_room_errors_total; the server carries on.
+  void set_match_filter(MatchFilter filter);
 
   // Binds the listeners and starts one thread per shard. Throws if a port is taken.
   void start();

@@ -125,6 +125,21 @@ void ServerCore::arm_matchmaker() {
   });
 }
 
+void ServerCore::set_match_filter(MatchFilter filter) {
+  if (!filter) return tickets_->set_match_filter({});
+  tickets_->set_match_filter([this, f = std::move(filter)](std::span<const MatchTicket> group) {
+    try {
+      return f(group);
+    } catch (const std::exception& e) {
+      spdlog::error("the match filter threw: {}; that group is not matched", e.what());
+    } catch (...) {
+      spdlog::error("the match filter threw something that is not a std::exception; that group is not matched");
+    }
+    shards_.front()->metrics().room_errors.add();
+    return false;
+  });
+}
+
 void ServerCore::run_matchmaker() {
   if (tickets_->count() == 0) return;  // the common case: nothing to look at
   for (auto& match : tickets_->run(clock_.now())) start_match(std::move(match));

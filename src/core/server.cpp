@@ -307,6 +307,7 @@ Server::~Server() = default;
 void Server::define_room(std::string type, RoomFactory factory, RoomTypeOptions options) {
   core_->world().define(std::move(type), std::move(factory), std::move(options));
 }
+void Server::set_match_filter(MatchFilter filter) { core_->set_match_filter(std::move(filter)); }
 void Server::start() { core_->start(); }
 void Server::stop() { core_->stop(); }
 void Server::wait() { core_->wait(); }

@@ -115,6 +115,9 @@ class ServerCore final : public ShardHandler {
   // reservation per player, and match_found to every matched session.
   void arm_matchmaker();
   void run_matchmaker();
+  // Server::set_match_filter: game code behind a guard (a throw refuses that group, is
+  // logged and counts in craft_room_errors_total on shard 0, whose thread runs it).
+  void set_match_filter(MatchFilter filter);
   void start_match(std::vector<presence::Ticket> tickets);
 
   // The rooms living on shard `index`, for its sweep and shutdown; on that shard's thread.

@@ -183,6 +183,19 @@ class LocalTicketPool final : public TicketPool {
     return out;
   }
 
+  void set_match_filter(MatchFilter filter) override {
+    std::lock_guard lock(mutex_);
+    if (!filter) return matcher_.set_group_filter({});
+    matcher_.set_group_filter([f = std::move(filter)](matchmaker::Group group, TimePoint now) {
+      std::vector<MatchTicket> view;
+      view.reserve(group.size());
+      for (const matchmaker::Ticket* t : group)
+        view.emplace_back(std::span<const SessionId>(t->members), t->string_properties, t->numeric_properties,
+                          now > t->created ? now - t->created : Duration::zero());
+      return f(std::span<const MatchTicket>(view));
+    });
+  }
+
  private:
   using Tickets = std::unordered_map<std::string, Ticket>;
 

@@ -7,6 +7,7 @@
 #include "presence/party_store.hpp"
 
 #include <craft/clock.hpp>
+#include <craft/matchmaking.hpp>
 
 #include <string>
 #include <vector>
@@ -54,6 +55,10 @@ class TicketPool {
   // (ServerCore's matchmaker timer, shard 0); synchronous for the in-process pool: a shared
   // pool (issue 14) runs its matcher in one place and hands the matches to that caller.
   virtual std::vector<std::vector<Ticket>> run(TimePoint now) = 0;
+  // Game code's veto on every group a run is about to match (include/craft/matchmaking.hpp);
+  // called during run(), on run()'s thread. The caller guards it: it must not throw here.
+  // Empty: no filter. Set before the first run().
+  virtual void set_match_filter(MatchFilter filter) = 0;
 };
 
 // `party_ticket_gone(party_id, ticket)`: a party's ticket left the pool (cancelled, its
