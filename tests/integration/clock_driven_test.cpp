@@ -3,6 +3,7 @@
 // after its match, and a lobby subscriber gets at most one lobby_update per
 // lobby.update_interval_ms of server time. A real server in this process with a ManualClock
 // and real sockets; the clock moves only when the test says so.
+#include "helpers.hpp"
 #include "rooms/builtin.hpp"
 
 #include <craft/client.hpp>
@@ -57,25 +58,9 @@ struct ClockedServer {
   }
 };
 
-v1::Envelope ask(Client& c, v1::Envelope e) {
-  try {
-    return c.request(std::move(e));
-  } catch (const client::Error& error) {
-    v1::Envelope out;
-    out.mutable_error()->set_code(error.code);
-    return out;
-  }
-}
+using testing::ask;
 
-v1::Envelope queue(Client& c) {
-  v1::Envelope e;
-  auto* a = e.mutable_matchmaker_add();
-  a->set_min_count(2);
-  a->set_max_count(2);
-  a->set_query("+mode:duel");
-  (*a->mutable_string_properties())["mode"] = "duel";
-  return ask(c, e);
-}
+v1::Envelope queue(Client& c) { return ask(c, testing::duel_ticket()); }
 
 v1::Envelope join(Client& c, const std::string& room, const std::string& reservation) {
   v1::Envelope e;

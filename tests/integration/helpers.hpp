@@ -85,4 +85,15 @@ inline v1::Envelope ask(Client& c, v1::Envelope e) {
   }
 }
 
+// matchmaker_add for a duel: 2 players, "+mode:duel", as the match tests queue it.
+inline v1::Envelope duel_ticket() {
+  v1::Envelope e;
+  auto* a = e.mutable_matchmaker_add();
+  a->set_min_count(2);
+  a->set_max_count(2);
+  a->set_query("+mode:duel");
+  (*a->mutable_string_properties())["mode"] = "duel";
+  return e;
+}
+
 }  // namespace craft::testing

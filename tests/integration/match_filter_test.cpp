@@ -1,6 +1,7 @@
 // Server::set_match_filter (include/craft/matchmaking.hpp): game code sees every group the
 // matcher is about to make and may refuse it; a throwing filter refuses, is counted in
 // craft_room_errors_total, and the server carries on.
+#include "helpers.hpp"
 #include "rooms/builtin.hpp"
 
 #include <craft/client.hpp>
@@ -37,13 +38,8 @@ std::unique_ptr<client::Client> player(Server& server, const std::string& name) 
 }
 
 void queue(client::Client& c, double skill) {
-  v1::Envelope e;
-  auto* a = e.mutable_matchmaker_add();
-  a->set_min_count(2);
-  a->set_max_count(2);
-  a->set_query("+mode:duel");
-  (*a->mutable_string_properties())["mode"] = "duel";
-  (*a->mutable_numeric_properties())["skill"] = skill;
+  v1::Envelope e = craft::testing::duel_ticket();
+  (*e.mutable_matchmaker_add()->mutable_numeric_properties())["skill"] = skill;
   EXPECT_TRUE(c.request(std::move(e)).has_matchmaker_ticket());
 }
 

@@ -10,15 +10,7 @@ using namespace craft::testing;
 
 namespace {
 
-v1::Envelope queue(Client& c) {
-  v1::Envelope e;
-  auto* a = e.mutable_matchmaker_add();
-  a->set_min_count(2);
-  a->set_max_count(2);
-  a->set_query("+mode:duel");
-  (*a->mutable_string_properties())["mode"] = "duel";
-  return ask(c, e);
-}
+v1::Envelope queue(Client& c) { return ask(c, duel_ticket()); }
 
 std::optional<v1::MatchFound> match_found(Client& c) {
   auto e = c.wait_for([](const v1::Envelope& x) { return x.has_match_found(); }, 5s);
