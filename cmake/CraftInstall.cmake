@@ -14,7 +14,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(CRAFT_EXPORTED_TARGETS craft_proto craft_wire craft_store craft_config craft_matchmaker craft_server)
+set(CRAFT_EXPORTED_TARGETS craft_proto craft_wire craft_store craft_config craft_matchmaker craft_sync craft_server)
 foreach(target IN LISTS CRAFT_EXPORTED_TARGETS)
   string(REPLACE "craft_" "" short ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${short})
