@@ -33,6 +33,7 @@
 // to a few hundred hittable entities; a broadphase can come later without changing the API).
 #pragma once
 #include <craft/ecs.hpp>
+#include <craft/replication.hpp>  // Vec3
 
 #include <chrono>
 #include <cstddef>
@@ -43,11 +44,8 @@
 
 namespace craft::sync {
 
-// A point or vector in world units. 2D games leave z = 0.
-struct Vec3 {
-  float x = 0, y = 0, z = 0;
-  friend bool operator==(const Vec3&, const Vec3&) = default;
-};
+// Points and vectors are craft::sync::Vec3 (include/craft/replication.hpp), in world units;
+// 2D games leave z = 0.
 
 // What a shot can hit: a sphere (a circle in 2D) or an axis-aligned box, centred on the
 // entity's recorded position. Sizes are >= 0 world units.
@@ -59,7 +57,6 @@ struct HitShape {
 
   static HitShape sphere(float radius) { return {Kind::sphere, radius, {}}; }
   static HitShape box(Vec3 half_extents) { return {Kind::box, 0, half_extents}; }
-  friend bool operator==(const HitShape&, const HitShape&) = default;
 };
 
 using Tick = uint64_t;
