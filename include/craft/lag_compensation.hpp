@@ -90,7 +90,7 @@ enum class RecordResult : uint8_t {
   recorded,
   too_old,         // tick is older than newest_tick() - max_rewind_ticks: no query can reach it
   entity_limit,    // a new entity while max_entities are kept (and none could be forgotten)
-  invalid,         // a non-finite position, a negative or non-finite size, or a null entity
+  invalid,         // a non-finite position, a negative or non-finite size, a null entity, a tick > max_tick
 };
 
 // The tick a query was answered at: the asked tick clamped to
@@ -134,7 +134,10 @@ class HitHistory {
   // it cannot be hit at times before its first record, after remove(), or across a tick it
   // was not recorded at. Recording a tick newer than newest_tick() moves the window; the same
   // (tick, entity) twice keeps the last. Ticks may repeat or go back within the window.
+  // Ticks above max_tick are refused (invalid): up to it a double holds a tick and its
+  // fraction to 1/4096 of a tick (2^40 ticks: 145 years at 240 Hz).
   RecordResult record(Tick tick, ecs::Entity entity, Vec3 position, HitShape shape);
+  static constexpr Tick max_tick = Tick{1} << 40;
 
   // Forgets the entity's history at once (call it when the entity is destroyed or dies:
   // a dead entity is not hit again by a rewound shot). Returns whether it was kept.

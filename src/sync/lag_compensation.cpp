@@ -158,7 +158,7 @@ RecordResult HitHistory::record(Tick tick, ecs::Entity entity, Vec3 position, Hi
     ++stats_.records_refused;
     return r;
   };
-  if (entity.index == ecs::Entity{}.index || !finite(position) || !valid_shape(shape)) {
+  if (entity.index == ecs::Entity{}.index || !finite(position) || !valid_shape(shape) || tick > max_tick) {
     return refuse(RecordResult::invalid);
   }
   const uint32_t rewind = options_.max_rewind_ticks;

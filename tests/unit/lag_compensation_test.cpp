@@ -282,6 +282,7 @@ TEST(LagCompensation, RecordRefusesInvalidSamplesTooOldTicksAndEntitiesPastTheLi
   HitShape bogus = HitShape::sphere(1);
   bogus.kind = static_cast<HitShape::Kind>(7);
   EXPECT_EQ(h.record(1, ent(1), {0, 0, 0}, bogus), RecordResult::invalid);
+  EXPECT_EQ(h.record(HitHistory::max_tick + 1, ent(1), {0, 0, 0}, HitShape::sphere(1)), RecordResult::invalid);
   EXPECT_EQ(h.entity_count(), 0u);
   EXPECT_FALSE(h.newest_tick());
 
@@ -289,7 +290,7 @@ TEST(LagCompensation, RecordRefusesInvalidSamplesTooOldTicksAndEntitiesPastTheLi
   EXPECT_EQ(h.record(10, ent(4), {0, 0, 0}, HitShape::sphere(1)), RecordResult::entity_limit);
   EXPECT_EQ(h.record(6, ent(1), {0, 0, 0}, HitShape::sphere(1)), RecordResult::recorded);  // oldest in window
   EXPECT_EQ(h.record(5, ent(1), {0, 0, 0}, HitShape::sphere(1)), RecordResult::too_old);
-  EXPECT_EQ(h.stats().records_refused, 8u);
+  EXPECT_EQ(h.stats().records_refused, 9u);
 
   // A removed entity frees its place at once.
   EXPECT_TRUE(h.remove(ent(3)));
@@ -312,6 +313,20 @@ TEST(LagCompensation, RecordRefusesInvalidSamplesTooOldTicksAndEntitiesPastTheLi
   EXPECT_EQ(h.entity_count(), 0u);
   EXPECT_FALSE(h.newest_tick());
   EXPECT_EQ(h.record(1, ent(1), {0, 0, 0}, HitShape::sphere(1)), RecordResult::recorded);  // tick 1 is not too old now
+}
+
+TEST(LagCompensation, TicksUpToMaxTickKeepTheirFractionsAsDoubles) {
+  HitHistory h;
+  const Tick top = HitHistory::max_tick;
+  ASSERT_EQ(h.record(top - 1, ent(1), {0, 0, 0}, HitShape::sphere(1)), RecordResult::recorded);
+  ASSERT_EQ(h.record(top, ent(1), {2, 0, 0}, HitShape::sphere(1)), RecordResult::recorded);
+  auto pose = h.pose_at(ent(1), static_cast<double>(top - 1) + 0.5);
+  ASSERT_TRUE(pose);
+  EXPECT_FLOAT_EQ(pose->position.x, 1.f);
+  auto shot = h.raycast({1, -5, 0}, {0, 1, 0}, 10, 1e300);  // far future: clamped to the top tick
+  EXPECT_TRUE(shot.time.clamped);
+  EXPECT_EQ(shot.time.tick, static_cast<double>(top));
+  EXPECT_TRUE(shot.hit);
 }
 
 TEST(LagCompensation, MemoryStaysBoundedOverManyTicksAndEntityChurn) {
