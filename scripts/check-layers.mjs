@@ -27,7 +27,7 @@ export const FOLDERS = {
   presence: 'core',
   // The ticket query grammar and matcher: pure, time passed in; core wires it to sessions.
   matchmaker: 'matchmaker',
-  // Replication and lag compensation: pure, ticks passed in; core wires it to rooms.
+  // Replicated state and lag compensation: pure, over the public ECS, ticks passed in.
   sync: 'sync',
   // What a program embedding craft uses beside craft::Server (loading the config, stopping
   // on a signal): written against the public headers only, included by no layer.
@@ -42,7 +42,7 @@ export const LAYERS = {
   metrics: { uses: [], public: [] },
   // Tickets, queries, matches: no networking, no protobuf, no clock of its own.
   matchmaker: { uses: [], public: ['clock.hpp'] },
-  // Snapshots, deltas, interest, hit-shape history: no networking, no protobuf, no clock of its own.
+  // Replicated state: snapshots, deltas, interest; the ECS and clock from the public headers.
   sync: { uses: [], public: ['ecs.hpp', 'clock.hpp', 'replication.hpp', 'lag_compensation.hpp'] },
   // The transport: bytes, frames (WebSocket, TCP, HTTP), the ShardHandler interface.
   net: { uses: ['metrics'], public: ['clock.hpp', 'close_codes.hpp', 'config.hpp'] },
