@@ -22,7 +22,7 @@
 //
 // Units: positions and distances in the game's world units (whatever the room uses); time in
 // server ticks (the room's tick counter), fractional ticks as double. 2D games pass z = 0 and
-// use spheres as circles (a box's half_extents.z may be anything > 0; 0 works too).
+// use spheres as circles (a box's half_extents.z may be 0).
 // Threads: a HitHistory belongs to one room, so to one thread; no locking inside.
 // Errors: nothing throws after construction (the constructor throws std::invalid_argument on
 // options out of range). Queries are safe on any input: a NaN, infinite or zero direction, a
