@@ -7,6 +7,7 @@
 # Exported (static libraries; the headers are include/craft only):
 #   craft::server  the server, built-in rooms, config loader, signal helpers (what a game links)
 #   craft::config  the config loader alone (craft/config_loader.hpp)
+#   craft::sync    lag compensation (craft/lag_compensation.hpp), pure, no server needed
 #   craft::wire, craft::store, craft::proto  what craft::server is made of
 # Every rule here is COMPONENT development (a server package installs craftd alone).
 # Not exported: craft_client (sdk/cpp). Its header exposes the generated protobuf classes
