@@ -120,6 +120,13 @@ struct Replicator::Impl {
   std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
 
   // Scratch, reused between captures and clients.
+  struct {
+    std::vector<uint32_t> view, removed;
+    std::vector<Candidate> candidates;
+    std::vector<FrameEntry> kept;
+    std::vector<size_t> kept_candidate, creates, updates;
+    std::vector<uint8_t> chosen;
+  } scratch;
   std::vector<ecs::Entity> owners;
   std::vector<uint32_t> mask_by_index;
   std::vector<uint32_t> generation_by_index;
@@ -471,16 +478,21 @@ struct Replicator::Impl {
         if (f.tick == c.acked) base = &f;
       if (!base) c.has_ack = false;
     }
-    std::vector<uint32_t> view;
+    std::vector<uint32_t>& view = scratch.view;
     Vec3 center;
     bool has_center = false;
     interest(c, view, center, has_center);
 
+    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
+    const bool budgeted = bps != 0;
     // Walk the baseline frame and the view together (both sorted by id).
-    std::vector<uint32_t> removed;
-    std::vector<Candidate> candidates;
-    std::vector<FrameEntry> kept;  // baseline entries that stay, with their new source
-    std::vector<size_t> kept_candidate;  // per kept entry: candidate index or npos
+    // Scratch buffers live in the Impl: a snapshot per client per tick allocates nothing
+    // once they have grown.
+    std::vector<uint32_t>& removed = scratch.removed;
+    std::vector<Candidate>& candidates = scratch.candidates;
+    std::vector<FrameEntry>& kept = scratch.kept;  // baseline entries that stay, with their new source
+    std::vector<size_t>& kept_candidate = scratch.kept_candidate;  // per kept entry: candidate index or npos
+    removed.clear(), candidates.clear(), kept.clear(), kept_candidate.clear();
     constexpr size_t none = size_t(-1);
     size_t bi = 0, vi = 0;
     const size_t bn = base ? base->entries.size() : 0;
@@ -498,9 +510,13 @@ struct Replicator::Impl {
         ++bi;
       } else if (vi < view.size() && (bi == bn || vid < bid)) {
         size_t i = view[vi++];
-        BitWriter count(nullptr);
-        write_create(count, s, i);
-        candidates.push_back({i, none, 0, uint32_t(count.bits()) + gap_estimate_bits});
+        uint32_t bits = 0;
+        if (budgeted) {
+          BitWriter count(nullptr);
+          write_create(count, s, i);
+          bits = uint32_t(count.bits()) + gap_estimate_bits;
+        }
+        candidates.push_back({i, none, 0, bits});
       } else {
         size_t i = view[vi++];
         const FrameEntry& e = base->entries[bi];
@@ -512,10 +528,11 @@ struct Replicator::Impl {
           const RoomSnapshot* src = snapshot_at(e.source);
           size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
           if (src && j == RoomSnapshot::npos) src = nullptr;
+          // Without a budget only "anything to send?" matters, not the size.
           BitWriter count(nullptr);
-          if (write_update(&count, s, i, src, j, e.mask)) {
+          if (write_update(budgeted ? &count : nullptr, s, i, src, j, e.mask)) {
             kept_candidate.back() = candidates.size();
-            candidates.push_back({i, kept.size() - 1, 0, uint32_t(count.bits()) + gap_estimate_bits});
+            candidates.push_back({i, kept.size() - 1, 0, budgeted ? uint32_t(count.bits()) + gap_estimate_bits : 0});
           } else {
             kept.back().source = s.tick;
           }
@@ -526,7 +543,9 @@ struct Replicator::Impl {
 
     // Priority accumulator (Fiedler, "State Synchronization"): every snapshot an entity is
     // pending, its priority grows by weight x nearness; the budget goes to the highest.
-    {
+    if (!budgeted) {
+      c.accumulated.clear();
+    } else {
       std::vector<std::pair<uint32_t, float>> acc;
       acc.reserve(candidates.size());
       std::vector<size_t> by_id(candidates.size());
@@ -545,9 +564,9 @@ struct Replicator::Impl {
       c.accumulated = std::move(acc);
     }
 
-    uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
-    std::vector<uint8_t> chosen(candidates.size(), 1);
-    if (bps != 0) {
+    std::vector<uint8_t>& chosen = scratch.chosen;
+    chosen.assign(candidates.size(), 1);
+    if (budgeted) {
       uint64_t budget_bits = uint64_t(bps) * 8 * options.send_interval_ticks / std::max(1u, tick_rate);
       uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8;
       for (uint32_t id : removed) (void)id, used += 4;
@@ -568,7 +587,7 @@ struct Replicator::Impl {
       stats.deferred += candidates.size() - sent;
     }
     // Chosen ones leave the accumulator.
-    {
+    if (budgeted) {
       std::vector<std::pair<uint32_t, float>> acc;
       for (size_t k = 0; k < candidates.size(); ++k)
         if (!chosen[k]) acc.emplace_back(s.ids[candidates[k].index], candidates[k].priority);
@@ -584,7 +603,9 @@ struct Replicator::Impl {
     w.v(7, uint32_t(removed.size()));
     uint32_t prev = 0;
     for (uint32_t id : removed) w.v(3, id - prev - 1), prev = id;
-    std::vector<size_t> creates, updates;
+    std::vector<size_t>& creates = scratch.creates;
+    std::vector<size_t>& updates = scratch.updates;
+    creates.clear(), updates.clear();
     for (size_t k = 0; k < candidates.size(); ++k) {
       if (!chosen[k]) continue;
       (candidates[k].entry == none ? creates : updates).push_back(k);
@@ -615,6 +636,11 @@ struct Replicator::Impl {
     // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
     // source), plus the creates sent. Deferred creates stay out.
     Frame frame;
+    if (c.frames.size() >= options.baseline_window) {
+      frame = std::move(c.frames.front());  // reuse the evicted frame's buffer
+      c.frames.erase(c.frames.begin());
+      frame.entries.clear();
+    }
     frame.tick = s.tick;
     frame.entries.reserve(kept.size() + creates.size());
     for (size_t k = 0; k < kept.size(); ++k) {
@@ -623,7 +649,9 @@ struct Replicator::Impl {
       frame.entries.push_back(e);
     }
     for (size_t k : creates) frame.entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
-    std::sort(frame.entries.begin(), frame.entries.end(), [](const FrameEntry& a, const FrameEntry& b) { return a.id < b.id; });
+    // Both runs are sorted by id already.
+    std::inplace_merge(frame.entries.begin(), frame.entries.begin() + long(kept.size()), frame.entries.end(),
+                       [](const FrameEntry& x, const FrameEntry& y) { return x.id < y.id; });
     if (c.frames.size() >= options.baseline_window) {
       c.frames.erase(c.frames.begin());
     }
