@@ -116,6 +116,7 @@ struct Replicator::Impl {
 
   // Spatial index of the newest capture: (cell key, entity index) sorted by key.
   float cell_size = 1;
+  bool areas_changed = true;
   std::vector<std::pair<uint64_t, uint32_t>> grid;
   std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
 
@@ -290,12 +291,16 @@ struct Replicator::Impl {
 
   void build_index() {
     const RoomSnapshot& s = history.back();
-    // Cells as big as the average radius: a query looks at about 3 x 3 cells.
-    double sum = 0;
-    size_t n = 0;
-    for (auto& [id, c] : clients)
-      if (c.area != AreaKind::none && c.radius > 0) sum += c.radius, ++n;
-    cell_size = n ? float(std::max(1.0, sum / double(n))) : 1.f;
+    // Cells as big as the average radius: a query looks at about 3 x 3 cells. Recomputed only
+    // when an area changed (a room of 1,000 clients would pay it every capture otherwise).
+    if (areas_changed) {
+      double sum = 0;
+      size_t n = 0;
+      for (auto& [id, c] : clients)
+        if (c.area != AreaKind::none && c.radius > 0) sum += c.radius, ++n;
+      cell_size = n ? float(std::max(1.0, sum / double(n))) : 1.f;
+      areas_changed = false;
+    }
     grid.clear();
     grouped.clear();
     for (size_t i = 0; i < s.ids.size(); ++i) {
@@ -720,14 +725,19 @@ void Replicator::set_position_source(std::function<bool(const ecs::Registry&, ec
 
 void Replicator::set_interest(SessionId client, Vec3 center, float radius) {
   auto& c = impl_->clients[client];
+  impl_->areas_changed |= c.area != AreaKind::point || c.radius != radius;
   c.area = AreaKind::point, c.center = center, c.radius = std::isfinite(radius) && radius > 0 ? radius : 0;
 }
 void Replicator::set_interest(SessionId client, ecs::Entity center, float radius) {
   auto& c = impl_->clients[client];
+  impl_->areas_changed |= c.area != AreaKind::entity || c.radius != radius;
   c.area = AreaKind::entity, c.center_entity = center, c.radius = std::isfinite(radius) && radius > 0 ? radius : 0;
 }
 void Replicator::clear_interest(SessionId client) {
-  if (auto it = impl_->clients.find(client); it != impl_->clients.end()) it->second.area = AreaKind::none;
+  if (auto it = impl_->clients.find(client); it != impl_->clients.end()) {
+    impl_->areas_changed |= it->second.area != AreaKind::none;
+    it->second.area = AreaKind::none;
+  }
 }
 void Replicator::set_group(ecs::Entity entity, uint32_t group) {
   if (group == 0) impl_->entity_groups.erase(key_of(entity));
@@ -761,7 +771,9 @@ uint32_t Replicator::net_id(ecs::Entity entity) const {
 
 void Replicator::capture(uint32_t tick) { impl_->capture(tick); }
 void Replicator::add_client(SessionId client) { impl_->clients.try_emplace(client); }
-void Replicator::remove_client(SessionId client) { impl_->clients.erase(client); }
+void Replicator::remove_client(SessionId client) {
+  impl_->areas_changed |= impl_->clients.erase(client) > 0;
+}
 void Replicator::ack(SessionId client, uint32_t tick) { impl_->ack(client, tick); }
 void Replicator::encode(SessionId client, std::string& out) { impl_->encode(client, out); }
 
