@@ -87,6 +87,20 @@ struct Client {
   std::vector<std::pair<uint32_t, float>> accumulated;  // (id, priority), sorted by id
 };
 
+// One encode shared by the clients of a capture that would get the same bytes: no area (so
+// their interest is the ungrouped entities plus their groups), the same groups, the same
+// budget, and the same baseline frame (tick and entries). Only an encode that deferred nothing
+// is shared: then the priority accumulator played no part in it.
+struct SharedEncode {
+  bool full;
+  uint32_t base_tick;
+  std::vector<FrameEntry> base_entries;
+  std::vector<uint32_t> groups;
+  uint32_t bps;
+  std::string bytes;
+  std::vector<FrameEntry> frame;
+};
+
 struct Candidate {
   size_t index;  // in the newest snapshot
   size_t entry;  // in the baseline frame, or npos for a create
@@ -120,6 +134,9 @@ struct Replicator::Impl {
   std::vector<std::pair<uint64_t, uint32_t>> grid;
   std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
 
+  std::vector<SharedEncode> shared;  // this capture's shareable encodes (at most max_shared)
+  static constexpr size_t max_shared = 8;
+
   // Scratch, reused between captures and clients.
   struct {
     std::vector<uint32_t> view, removed;
@@ -127,6 +144,7 @@ struct Replicator::Impl {
     std::vector<FrameEntry> kept;
     std::vector<size_t> kept_candidate, creates, updates;
     std::vector<uint8_t> chosen;
+    std::vector<FrameEntry> frame;
   } scratch;
   std::vector<ecs::Entity> owners;
   std::vector<uint32_t> mask_by_index;
@@ -260,6 +278,7 @@ struct Replicator::Impl {
       old.entities = {}, old.positions = {}, old.has_position = {}, old.groups = {}, old.weights = {};
     }
     history.push_back(std::move(s));
+    shared.clear();
     build_index();
   }
 
@@ -483,13 +502,32 @@ struct Replicator::Impl {
         if (f.tick == c.acked) base = &f;
       if (!base) c.has_ack = false;
     }
+    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
+    const bool budgeted = bps != 0;
+    const bool shareable = c.area == AreaKind::none;
+    if (shareable) {
+      for (const SharedEncode& sh : shared) {
+        if (sh.full != !base || sh.bps != bps || sh.groups != c.groups) continue;
+        if (base && (sh.base_tick != base->tick || sh.base_entries.size() != base->entries.size() ||
+                     !std::equal(sh.base_entries.begin(), sh.base_entries.end(), base->entries.begin(),
+                                 [](const FrameEntry& x, const FrameEntry& y) {
+                                   return x.id == y.id && x.source == y.source && x.mask == y.mask;
+                                 })))
+          continue;
+        out += sh.bytes;
+        c.accumulated.clear();  // everything was sent
+        push_frame(c, s.tick, sh.frame);
+        ++stats.snapshots, ++stats.shared;
+        if (!base) ++stats.full_snapshots;
+        stats.bytes += sh.bytes.size();
+        return;
+      }
+    }
     std::vector<uint32_t>& view = scratch.view;
     Vec3 center;
     bool has_center = false;
     interest(c, view, center, has_center);
 
-    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
-    const bool budgeted = bps != 0;
     // Walk the baseline frame and the view together (both sorted by id).
     // Scratch buffers live in the Impl: a snapshot per client per tick allocates nothing
     // once they have grown.
@@ -640,32 +678,43 @@ struct Replicator::Impl {
 
     // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
     // source), plus the creates sent. Deferred creates stay out.
-    Frame frame;
-    if (c.frames.size() >= options.baseline_window) {
-      frame = std::move(c.frames.front());  // reuse the evicted frame's buffer
-      c.frames.erase(c.frames.begin());
-      frame.entries.clear();
-    }
-    frame.tick = s.tick;
-    frame.entries.reserve(kept.size() + creates.size());
+    std::vector<FrameEntry>& entries = scratch.frame;
+    entries.clear();
+    entries.reserve(kept.size() + creates.size());
     for (size_t k = 0; k < kept.size(); ++k) {
       FrameEntry e = kept[k];
       if (kept_candidate[k] != none && chosen[kept_candidate[k]]) e.source = s.tick, e.mask = s.masks[candidates[kept_candidate[k]].index];
-      frame.entries.push_back(e);
+      entries.push_back(e);
     }
-    for (size_t k : creates) frame.entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
+    for (size_t k : creates) entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
     // Both runs are sorted by id already.
-    std::inplace_merge(frame.entries.begin(), frame.entries.begin() + long(kept.size()), frame.entries.end(),
+    std::inplace_merge(entries.begin(), entries.begin() + long(kept.size()), entries.end(),
                        [](const FrameEntry& x, const FrameEntry& y) { return x.id < y.id; });
-    if (c.frames.size() >= options.baseline_window) {
-      c.frames.erase(c.frames.begin());
+    const bool deferred_any = std::find(chosen.begin(), chosen.end(), uint8_t(0)) != chosen.end();
+    if (shareable && !deferred_any && shared.size() < max_shared) {
+      // Copied before push_frame (base points into c.frames, which it may shift).
+      shared.push_back({!base, base ? base->tick : 0, base ? base->entries : std::vector<FrameEntry>{}, c.groups, bps,
+                        out.substr(start), entries});
     }
-    c.frames.push_back(std::move(frame));
-    if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
+    const bool full = !base;
+    push_frame(c, s.tick, entries);
 
     ++stats.snapshots;
-    if (!base) ++stats.full_snapshots;
+    if (full) ++stats.full_snapshots;
     stats.bytes += out.size() - start;
+  }
+
+  // Appends a sent frame to the client's window, evicting the oldest (its buffer reused).
+  void push_frame(Client& c, uint32_t tick, const std::vector<FrameEntry>& entries) {
+    Frame frame;
+    if (c.frames.size() >= options.baseline_window) {
+      frame = std::move(c.frames.front());
+      c.frames.erase(c.frames.begin());
+    }
+    frame.tick = tick;
+    frame.entries.assign(entries.begin(), entries.end());
+    c.frames.push_back(std::move(frame));
+    if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
   }
 
   void ack(SessionId session, uint32_t tick) {
@@ -689,6 +738,9 @@ struct Replicator::Impl {
     }
     b += net_ids.size() * 40 + entity_groups.size() * 32 + entity_weights.size() * 32;
     b += grid.capacity() * 16 + grouped.capacity() * 8;
+    for (const auto& sh : shared)
+      b += sizeof(sh) + (sh.base_entries.capacity() + sh.frame.capacity()) * sizeof(FrameEntry) + sh.bytes.capacity() +
+           sh.groups.capacity() * 4;
     b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity()) * 4 +
          owners.capacity() * sizeof(ecs::Entity);
     return b;
