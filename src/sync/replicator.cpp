@@ -101,6 +101,19 @@ struct SharedEncode {
   std::vector<FrameEntry> frame;
 };
 
+// An entity's encodings in the newest capture, shared by every client that needs the same
+// one: its creation (always the same), and its update against one (source tick, mask), the
+// one most clients ask for since they ack the same snapshots. A pure function of the room
+// history, so sharing it cannot change a client's bytes.
+struct EntityBits {
+  static constexpr uint32_t unset = 0xffffffffu;
+  uint32_t create_bits = unset;
+  std::string create;
+  uint32_t update_source = 0, update_mask = 0;
+  uint32_t update_bits = unset;  // 0: nothing changed
+  std::string update;
+};
+
 struct Candidate {
   size_t index;  // in the newest snapshot
   size_t entry;  // in the baseline frame, or npos for a create
@@ -135,6 +148,7 @@ struct Replicator::Impl {
   std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
 
   std::vector<SharedEncode> shared;  // this capture's shareable encodes (at most max_shared)
+  std::vector<EntityBits> entity_bits;  // per entity of the newest capture
   static constexpr size_t max_shared = 8;
 
   // Scratch, reused between captures and clients.
@@ -279,6 +293,8 @@ struct Replicator::Impl {
     }
     history.push_back(std::move(s));
     shared.clear();
+    for (auto& eb : entity_bits) eb.create_bits = eb.update_bits = EntityBits::unset;
+    entity_bits.resize(history.back().ids.size());
     build_index();
   }
 
@@ -553,13 +569,7 @@ struct Replicator::Impl {
         ++bi;
       } else if (vi < view.size() && (bi == bn || vid < bid)) {
         size_t i = view[vi++];
-        uint32_t bits = 0;
-        if (budgeted) {
-          BitWriter count(nullptr);
-          write_create(count, s, i);
-          bits = uint32_t(count.bits()) + gap_estimate_bits;
-        }
-        candidates.push_back({i, none, 0, bits});
+        candidates.push_back({i, none, 0, create_bits(i) + gap_estimate_bits});
       } else {
         size_t i = view[vi++];
         const FrameEntry& e = base->entries[bi];
@@ -568,14 +578,9 @@ struct Replicator::Impl {
         if (e.source >= s.changed[i] && e.mask == s.masks[i]) {
           kept.back().source = s.tick;  // unchanged since the client's state: nothing to send
         } else {
-          const RoomSnapshot* src = snapshot_at(e.source);
-          size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
-          if (src && j == RoomSnapshot::npos) src = nullptr;
-          // Without a budget only "anything to send?" matters, not the size.
-          BitWriter count(nullptr);
-          if (write_update(budgeted ? &count : nullptr, s, i, src, j, e.mask)) {
+          if (uint32_t bits = update_bits(i, e)) {
             kept_candidate.back() = candidates.size();
-            candidates.push_back({i, kept.size() - 1, 0, budgeted ? uint32_t(count.bits()) + gap_estimate_bits : 0});
+            candidates.push_back({i, kept.size() - 1, 0, bits + gap_estimate_bits});
           } else {
             kept.back().source = s.tick;
           }
@@ -661,7 +666,8 @@ struct Replicator::Impl {
     for (size_t k : creates) {
       uint32_t id = s.ids[candidates[k].index];
       w.v(3, id - prev - 1), prev = id;
-      write_create(w, s, candidates[k].index);
+      const EntityBits& eb = entity_bits[candidates[k].index];
+      w.append(eb.create, eb.create_bits);
     }
     w.v(7, uint32_t(updates.size()));
     prev = 0;
@@ -669,11 +675,10 @@ struct Replicator::Impl {
       const Candidate& cand = candidates[k];
       uint32_t id = s.ids[cand.index];
       w.v(3, id - prev - 1), prev = id;
-      const FrameEntry& e = kept[cand.entry];
-      const RoomSnapshot* src = snapshot_at(e.source);
-      size_t j = src ? src->find(id) : RoomSnapshot::npos;
-      if (src && j == RoomSnapshot::npos) src = nullptr;
-      write_update(&w, s, cand.index, src, j, e.mask);
+      // The cache holds this entry's update: update_bits() was asked for it above, and no
+      // other entry of this client names the same entity.
+      const EntityBits& eb = entity_bits[cand.index];
+      w.append(eb.update, eb.update_bits);
     }
 
     // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
@@ -702,6 +707,32 @@ struct Replicator::Impl {
     ++stats.snapshots;
     if (full) ++stats.full_snapshots;
     stats.bytes += out.size() - start;
+  }
+
+  uint32_t create_bits(size_t i) {
+    EntityBits& eb = entity_bits[i];
+    if (eb.create_bits == EntityBits::unset) {
+      eb.create.clear();
+      BitWriter w(&eb.create);
+      write_create(w, history.back(), i);
+      eb.create_bits = uint32_t(w.bits());
+    }
+    return eb.create_bits;
+  }
+  // Bits of entity i's update against the client's entry (0: nothing changed); cached for
+  // one (source, mask) per entity. src is null when the source capture has left the history.
+  uint32_t update_bits(size_t i, const FrameEntry& e) {
+    EntityBits& eb = entity_bits[i];
+    if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask)
+      return eb.update_bits;
+    const RoomSnapshot* src = snapshot_at(e.source);
+    size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
+    if (src && j == RoomSnapshot::npos) src = nullptr;
+    eb.update.clear();
+    BitWriter w(&eb.update);
+    eb.update_bits = write_update(&w, history.back(), i, src, j, e.mask) ? uint32_t(w.bits()) : 0;
+    eb.update_source = e.source, eb.update_mask = e.mask;
+    return eb.update_bits;
   }
 
   // Appends a sent frame to the client's window, evicting the oldest (its buffer reused).
@@ -738,6 +769,7 @@ struct Replicator::Impl {
     }
     b += net_ids.size() * 40 + entity_groups.size() * 32 + entity_weights.size() * 32;
     b += grid.capacity() * 16 + grouped.capacity() * 8;
+    for (const auto& eb : entity_bits) b += sizeof(eb) + eb.create.capacity() + eb.update.capacity();
     for (const auto& sh : shared)
       b += sizeof(sh) + (sh.base_entries.capacity() + sh.frame.capacity()) * sizeof(FrameEntry) + sh.bytes.capacity() +
            sh.groups.capacity() * 4;
