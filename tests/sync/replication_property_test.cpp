@@ -79,14 +79,28 @@ class World {
     for (size_t n = pick(9); n > 0; --n) s += pieces[pick(8)];
     return s;  // up to 36 bytes: often longer than the field's 12
   }
+  // Random values are drawn into locals first: the order of a call's arguments is up to the
+  // compiler, and a seed must give the same run with every compiler.
   void add_random(Entity e, int which) {
     switch (which) {
-      case 0: world.add<Pos>(e, float(uniform(-50, 1050)), float(uniform(-50, 1050))); break;
+      case 0: {
+        float x = float(uniform(-50, 1050)), y = float(uniform(-50, 1050));
+        world.add<Pos>(e, x, y);
+        break;
+      }
       case 1: world.add<Health>(e, int32_t(uniform(-20, 130))); break;
-      case 2: world.add<Tag>(e, random_text(), chance(0.5), uint8_t(pick(6))); break;
-      default:
-        world.add<Motion>(e, Vec2{float(uniform(-12, 12)), float(uniform(-12, 12))},
-                          Vec3{float(uniform(-1, 1)), float(uniform(-1, 1)), float(uniform(-1.5, 1.5))});
+      case 2: {
+        std::string name = random_text();
+        bool alive_flag = chance(0.5);
+        uint8_t kind = uint8_t(pick(6));
+        world.add<Tag>(e, std::move(name), alive_flag, kind);
+        break;
+      }
+      default: {
+        Vec2 vel{float(uniform(-12, 12)), float(uniform(-12, 12))};
+        Vec3 aim{float(uniform(-1, 1)), float(uniform(-1, 1)), float(uniform(-1.5, 1.5))};
+        world.add<Motion>(e, vel, aim);
+      }
     }
   }
   void remove(Entity e, int which) {
@@ -310,8 +324,14 @@ void run_seed(uint64_t seed, RunTotals& totals) {
       }
       for (Entity e : w.alive)
         if (w.chance(0.15)) w.change(e);
-      if (w.chance(0.15) && !w.alive.empty()) w.remove(w.alive[w.pick(w.alive.size())], int(w.pick(4)));
-      if (w.chance(0.15) && !w.alive.empty()) w.add_random(w.alive[w.pick(w.alive.size())], int(w.pick(4)));
+      if (w.chance(0.15) && !w.alive.empty()) {
+        Entity e = w.alive[w.pick(w.alive.size())];
+        w.remove(e, int(w.pick(4)));
+      }
+      if (w.chance(0.15) && !w.alive.empty()) {
+        Entity e = w.alive[w.pick(w.alive.size())];
+        w.add_random(e, int(w.pick(4)));
+      }
       if (w.chance(0.05) && !w.alive.empty()) {
         Entity e = w.alive[w.pick(w.alive.size())];
         uint32_t g = uint32_t(w.pick(3));
