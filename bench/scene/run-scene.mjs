@@ -223,6 +223,8 @@ async function runOne(o, serverName, sceneName, clients) {
       rxBytesPerClientS: (b.load.rxBytes - a.load.rxBytes) / clientS,
       txBytesPerClientS: (b.load.txBytes - a.load.txBytes) / clientS,
       framesPerClientS: (b.load.frames - a.load.frames) / clientS,
+      inputsPerClientS: (b.load.inputs - a.load.inputs) / clientS,
+      rxBytesPerFrame: (b.load.rxBytes - a.load.rxBytes) / Math.max(1, b.load.frames - a.load.frames),
       serverCpuUsPerClientS: (serverCpuS * 1e6) / clientS,
       serverCpuUsPerRoomTick: ticks > 0 ? (serverCpuS * 1e6) / ticks : null,
       roomTicksPerS: ticks / windowS,
@@ -252,11 +254,11 @@ const f0 = (x) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Math
 const pct = (x) => `${Math.round(x * 100)}%`;
 
 function table(rows) {
-  const head = ["server", "scene", "clients", "joined", "rx B/s/client", "tx B/s/client", "frames/s/client",
+  const head = ["server", "scene", "clients", "joined", "rx B/s/client", "tx B/s/client", "frames/s/client", "rx B/frame",
     "srv CPU µs/client-s", "srv CPU µs/room tick", "ticks/s/room", "decode µs/client-s", "srv cores", "loader cores", "machine busy"];
   const lines = [head, ...rows.map((r) => r.error
     ? [r.server, r.scene, String(r.clients), "error: " + r.error.slice(0, 80)]
-    : [r.server, r.scene, f0(r.clients), f0(r.live), f0(r.rxBytesPerClientS), f0(r.txBytesPerClientS), f1(r.framesPerClientS),
+    : [r.server, r.scene, f0(r.clients), f0(r.live), f0(r.rxBytesPerClientS), f0(r.txBytesPerClientS), f1(r.framesPerClientS), f0(r.rxBytesPerFrame),
       f0(r.serverCpuUsPerClientS), f1(r.serverCpuUsPerRoomTick), f1(r.tickRatePerRoom), f1(r.decodeUsPerClientS),
       r.serverCpuCores.toFixed(2), r.loaderCpuCores.toFixed(2), pct(r.machineBusy)])];
   return lines.map((l) => `| ${l.join(" | ")} |`).join("\n").replace(/\n/, "\n" + `|${head.map(() => "---").join("|")}|\n`);

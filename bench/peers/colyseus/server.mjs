@@ -66,6 +66,9 @@ class SceneRoom extends Room {
     this.radius = Math.max(0, Number(o.radius) || 0);
     this.q16 = o.typing === "q16";
     this.maxClients = Math.max(1, Math.min(100, Number(o.players) | 0 || 10));
+    // Thousands of clients join at once on a busy 2-core machine: the default 15 s seat
+    // reservation expires before some of them open their WebSocket. Only joining is affected.
+    this.seatReservationTimeout = 120;
     const filtered = this.radius > 0;
     const State = this.q16 ? (filtered ? StateQ16View : StateQ16) : (filtered ? StateF32View : StateF32);
     this.Entity = this.q16 ? EntityQ16 : EntityF32;
