@@ -46,13 +46,13 @@ const SCENES = {
 function usage() {
   return `usage: bench/run-scene [--server colyseus[,craft]] [--scenes players,bots-aoi]
        [--clients 100,1000,5000] [--warmup 5] [--duration 15] [--room-size 10]
-       [--typing f32|q16] [--sample 100] [--results-dir bench/results] [--label TEXT]`;
+       [--typing f32|q16] [--sample 100] [--connect-concurrency 64] [--results-dir bench/results] [--label TEXT]`;
 }
 
 function parseArgs(argv) {
   const o = {
     server: ["colyseus"], scenes: Object.keys(SCENES), clients: [100, 1000, 5000], warmup: 5,
-    duration: 15, roomSize: 10, typing: "f32", sample: 100,
+    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64,
     resultsDir: process.env.RESULTS_DIR || path.join(ROOT, "bench/results"), label: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +67,7 @@ function parseArgs(argv) {
       case "--room-size": o.roomSize = Number(need()); break;
       case "--typing": o.typing = need(); break;
       case "--sample": o.sample = Number(need()); break;
+      case "--connect-concurrency": o.connectConcurrency = Number(need()); break;
       case "--results-dir": o.resultsDir = path.resolve(need()); break;
       case "--label": o.label = need(); break;
       case "-h": case "--help": console.log(usage()); process.exit(0); break;
@@ -90,7 +91,10 @@ function lineChild(argv, opts) {
   createInterface({ input: child.stdout }).on("line", (l) => {
     if (waiters.length) waiters.shift()(l); else lines.push(l);
   });
-  child.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
+  child.stderr.on("data", (d) => {
+    stderr = (stderr + d).slice(-4000);
+    if (opts && opts.echoStderr) process.stderr.write(d);
+  });
   let exited = null;
   child.on("exit", (code, sig) => {
     exited = { code, sig };
@@ -194,9 +198,11 @@ async function runOne(o, serverName, sceneName, clients) {
   let loader = null;
   try {
     loader = lineChild([...srvDef.loader(server.port), "--clients", String(clients), "--room-size", String(o.roomSize),
-      "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing, "--sample", String(o.sample)],
-    { cwd: srvDef.loaderCwd });
-    const ready = await nextJson(loader, 180000, "ready");
+      "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing, "--sample", String(o.sample),
+    "--connect-concurrency", String(o.connectConcurrency)],
+    { cwd: srvDef.loaderCwd, echoStderr: true });
+    // Joining is slow on 2 shared cores (about 20-100 joins/s for Colyseus here): allow for it.
+    const ready = await nextJson(loader, (60 + clients * 0.15) * 1000, "ready");
     const connectS = (Date.now() - t0) / 1000;
     process.stderr.write(`${label}: ${ready.connected} joined, ${ready.failed} failed, ${ready.rooms} rooms in ${connectS.toFixed(1)} s; warm-up ${o.warmup} s\n`);
     await sleep(o.warmup * 1000);

@@ -11,7 +11,7 @@
 //
 // What a client does: joins its room (the first of every --room-size clients creates it with
 // the scene options, the others join it by id, so every room has exactly --room-size players),
-// then sends one input a tick, 20 Hz, on its own phase: room.send(0, [heading]) with the
+// then (once all have joined) sends one input a tick, 20 Hz, on its own phase: room.send(0, [heading]) with the
 // heading doing the same random walk as the server's bots. It decodes every patch with the
 // SDK's own schema decoder (room state kept as the SDK keeps it).
 //
@@ -92,15 +92,21 @@ function start(room, index) {
   instrument(room, index % sampleEvery === 0);
   room.onLeave(() => { closed++; });
   room.onError((code, message) => countError(`room error ${code} ${message}`));
-  // Own phase inside the 50 ms period so inputs are spread evenly.
-  setTimeout(() => {
-    c.timer = setInterval(() => {
-      c.h = walkHeading(c.h);
-      room.send(0, [c.h]);
-      counters.inputs++;
-    }, INPUT_MS);
-  }, Math.random() * INPUT_MS);
   live.push(c);
+}
+
+// Inputs start once every client has joined (joining thousands is slow enough on 2 shared
+// cores without them), each client on its own phase in the 50 ms period so sends spread evenly.
+function startInputs() {
+  for (const c of live) {
+    setTimeout(() => {
+      c.timer = setInterval(() => {
+        c.h = walkHeading(c.h);
+        c.room.send(0, [c.h]);
+        counters.inputs++;
+      }, INPUT_MS);
+    }, Math.random() * INPUT_MS);
+  }
 }
 
 // Up to 3 tries: on a loaded machine a join can time out; the errors are still counted.
@@ -168,7 +174,13 @@ function quit() {
   setTimeout(() => process.exit(0), 200);
 }
 
+const t0 = Date.now();
+const progress = setInterval(() => {
+  process.stderr.write(`load: ${live.length} joined, ${failed} failed after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+}, 5000);
 const rooms = await connectAll();
+clearInterval(progress);
+startInputs();
 process.stdout.write(JSON.stringify({ event: "ready", connected: live.length, failed, rooms, errors }) + "\n");
 
 const { createInterface } = await import("node:readline");
