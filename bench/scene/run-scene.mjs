@@ -82,9 +82,13 @@ function parseArgs(argv) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every child still running, so a signal can stop them before we exit.
+const children = new Set();
+
 // A child process whose stdout is read as lines; next() waits for the next line.
 function lineChild(argv, opts) {
   const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], ...opts });
+  children.add(child);
   const lines = [];
   const waiters = [];
   let stderr = "";
@@ -98,6 +102,7 @@ function lineChild(argv, opts) {
   let exited = null;
   child.on("exit", (code, sig) => {
     exited = { code, sig };
+    children.delete(child);
     while (waiters.length) waiters.shift()(null);
   });
   return {
@@ -248,16 +253,41 @@ async function runOne(o, serverName, sceneName, clients) {
       versions: srvDef.versions(),
       date: new Date().toISOString(),
     };
-    return r;
+    return derive(r);
   } finally {
     if (loader) { loader.send("quit"); await loader.stop(); }
     await server.stop();
   }
 }
 
+// Figures per state update, independent of how well the shared machine kept the 20 Hz rate,
+// and the same scaled to the scene's 20 Hz ("at 20 Hz"): derived, labelled so in the tables.
+function derive(r) {
+  if (r.error) return r;
+  const playersPerRoom = r.rooms ? r.live / r.rooms : 0;
+  const clientTicksPerS = r.roomTicksPerS * playersPerRoom;
+  const cpuUsPerClientTick = clientTicksPerS > 0 ? (r.serverCpuUsPerClientS * r.live) / clientTicksPerS : null;
+  return {
+    ...r,
+    serverCpuUsPerClientTick: cpuUsPerClientTick,
+    rxBytesPerClientSAt20Hz: r.rxBytesPerFrame * 20,
+    serverCpuUsPerClientSAt20Hz: cpuUsPerClientTick === null ? null : cpuUsPerClientTick * 20,
+    decodeUsPerClientSAt20Hz: r.decodeUsPerFrame === null ? null : r.decodeUsPerFrame * 20,
+  };
+}
+
 const f1 = (x) => (x === null || x === undefined || Number.isNaN(x) ? "-" : x.toFixed(1));
 const f0 = (x) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Math.round(x).toLocaleString("en-US"));
 const pct = (x) => `${Math.round(x * 100)}%`;
+
+function tableAt20(rows) {
+  const head = ["server", "scene", "clients", "ticks/s/room (of 20)", "rx B/update", "srv CPU µs/client-tick", "decode µs/update",
+    "rx B/s/client at 20 Hz", "srv CPU µs/client-s at 20 Hz", "decode µs/client-s at 20 Hz"];
+  const lines = [head, ...rows.filter((r) => !r.error).map((r) => [r.server, r.scene, f0(r.clients), f1(r.tickRatePerRoom),
+    f0(r.rxBytesPerFrame), f1(r.serverCpuUsPerClientTick), f1(r.decodeUsPerFrame), f0(r.rxBytesPerClientSAt20Hz),
+    f0(r.serverCpuUsPerClientSAt20Hz), f0(r.decodeUsPerClientSAt20Hz)])];
+  return lines.map((l) => `| ${l.join(" | ")} |`).join("\n").replace(/\n/, "\n" + `|${head.map(() => "---").join("|")}|\n`);
+}
 
 function table(rows) {
   const head = ["server", "scene", "clients", "joined", "rx B/s/client", "tx B/s/client", "frames/s/client", "rx B/frame",
@@ -271,6 +301,13 @@ function table(rows) {
 }
 
 async function main() {
+  // --from FILE.jsonl: print the tables of an earlier run, measure nothing.
+  const from = process.argv.indexOf("--from");
+  if (from > 0) {
+    const rows = readFileSync(process.argv[from + 1], "utf8").split("\n").filter(Boolean).map((l) => derive(JSON.parse(l)));
+    console.log(`${table(rows)}\n\nPer state update, and scaled to 20 Hz (derived):\n\n${tableAt20(rows)}`);
+    return;
+  }
   const o = parseArgs(process.argv.slice(2));
   mkdirSync(o.resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -282,13 +319,16 @@ async function main() {
     + `warm-up ${o.warmup} s, window ${o.duration} s, rooms of ${o.roomSize}, typing ${o.typing}, interest radius ${SCENES["bots-aoi"].radius} px, load average before ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`;
   console.log(header);
   const rows = [];
-  let stopping = false;
-  process.on("SIGINT", () => { stopping = true; });
-  process.on("SIGTERM", () => { stopping = true; });
+  const onSignal = () => {
+    process.stderr.write("run-scene: stopping\n");
+    for (const c of children) c.kill("SIGKILL");
+    process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   for (const n of o.clients) {
     for (const sceneName of o.scenes) {
       for (const s of o.server) {
-        if (stopping) break;
         let r;
         try {
           r = await runOne(o, s, sceneName, n);
@@ -306,8 +346,9 @@ async function main() {
       }
     }
   }
-  const out = `${header}\n\n${table(rows)}\n\nload average after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}\n`;
-  console.log("\n" + table(rows));
+  const tables = `${table(rows)}\n\nPer state update, and scaled to 20 Hz (derived):\n\n${tableAt20(rows)}`;
+  const out = `${header}\n\n${tables}\n\nload average after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}\n`;
+  console.log("\n" + tables);
   writeFileSync(txt, out);
   console.log(`\nwrote ${path.relative(ROOT, jsonl)} and ${path.relative(ROOT, txt)}`);
   if (rows.some((r) => r.error)) process.exitCode = 1;

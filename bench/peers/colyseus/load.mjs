@@ -11,8 +11,8 @@
 //
 // What a client does: joins its room (the first of every --room-size clients creates it with
 // the scene options, the others join it by id, so every room has exactly --room-size players),
-// then (once all have joined) sends one input a tick, 20 Hz, on its own phase: room.send(0, [heading]) with the
-// heading doing the same random walk as the server's bots. It decodes every patch with the
+// then (once all have joined) sends one input a tick, 20 Hz, on its own phase: room.send(0, [turn]),
+// the turn of the same random walk as the server's bots. It decodes every patch with the
 // SDK's own schema decoder (room state kept as the SDK keeps it).
 //
 // Counters:
@@ -62,8 +62,10 @@ function countError(e) {
   errors[k] = (errors[k] || 0) + 1;
 }
 
-function walkHeading(h) {
-  return (h + Math.floor(Math.random() * 21) - 10 + 256) & 255;
+// The random walk's turn, as server.mjs's randomTurn(): a uniform integer in [-10, 10] steps of
+// 1/256 turn; the server turns, moves and bounces the player.
+function randomTurn() {
+  return Math.floor(Math.random() * 21) - 10;
 }
 
 function instrument(room, sampled) {
@@ -88,7 +90,7 @@ function instrument(room, sampled) {
 
 function start(room, index) {
   const socket = room.connection.transport.ws._socket;
-  const c = { room, socket, h: (Math.random() * 256) | 0, timer: null };
+  const c = { room, socket, timer: null };
   instrument(room, index % sampleEvery === 0);
   room.onLeave(() => { closed++; });
   room.onError((code, message) => countError(`room error ${code} ${message}`));
@@ -101,8 +103,7 @@ function startInputs() {
   for (const c of live) {
     setTimeout(() => {
       c.timer = setInterval(() => {
-        c.h = walkHeading(c.h);
-        c.room.send(0, [c.h]);
+        c.room.send(0, [randomTurn()]);
         counters.inputs++;
       }, INPUT_MS);
     }, Math.random() * INPUT_MS);

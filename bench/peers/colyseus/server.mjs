@@ -21,9 +21,9 @@
 //   typing "q16": x, y as uint16 fixed point (1/64 px), an option to show what hand quantization
 //   would buy a Colyseus developer (not the issue's scene).
 // - simulation at 20 Hz (setTimestep(cb, 50)), patches at 20 Hz (patchRate = 50);
-// - players move from their inputs: each input (20 Hz, a msgpack'd [heading] message, type 0)
-//   sets the heading, the next tick moves the player SPEED px/s along it, clamped to 800x600;
-// - bots random-walk server-side with the same step the load clients use for players;
+// - every entity random-walks (see step() below): bots draw their turn on the server, players
+//   send theirs as the input (20 Hz, a msgpack'd [turn] message, type 0); the last input
+//   received is the player's turn on the next ticks;
 // - radius > 0: interest management with Colyseus' StateView: the entity map is tagged
 //   .view(), every client has its own StateView, and each tick every entity within `radius` of
 //   the client's own player is view.add()ed and every one outside view.remove()d.
@@ -54,9 +54,27 @@ const Q16 = 64; // q16: 1/64 px
 
 const totals = { rooms: 0, clients: 0, ticks: 0, patches: 0, entities: 0, tickCpuUs: 0 };
 
-// One random-walk step of a heading in [0, 256): the same rule the load clients use.
-export function walkHeading(h) {
-  return (h + Math.floor(Math.random() * 21) - 10 + 256) & 255;
+// The random walk: every tick the heading (256 steps a turn) turns by a uniform integer in
+// [-TURN_MAX, TURN_MAX]; bots draw it here, players send it as their input.
+export const TURN_MAX = 10;
+export function randomTurn() {
+  return Math.floor(Math.random() * (2 * TURN_MAX + 1)) - TURN_MAX;
+}
+
+// One tick of movement, the same for bots and players: turn, step SPEED * dt along the heading,
+// and bounce off the walls (the heading is mirrored), so every entity keeps moving instead of
+// sliding along a wall or sitting in a corner.
+export function step(s, dt) {
+  let h = (s.h + s.turn + 256) & 255;
+  const d = SPEED * dt;
+  const a = h * (2 * Math.PI / 256);
+  let x = s.x + Math.cos(a) * d;
+  let y = s.y + Math.sin(a) * d;
+  if (x < 0 || x > ARENA_W) { h = (128 - h + 256) & 255; x = x < 0 ? -x : 2 * ARENA_W - x; }
+  if (y < 0 || y > ARENA_H) { h = (256 - h) & 255; y = y < 0 ? -y : 2 * ARENA_H - y; }
+  s.h = h;
+  s.x = x;
+  s.y = y;
 }
 
 class SceneRoom extends Room {
@@ -77,10 +95,10 @@ class SceneRoom extends Room {
     this.nextId = 0;
     for (let i = 0; i < this.bots; i++) this.spawn(null);
     this.onMessage(0, (client, msg) => {
-      // Hostile input: accept only [heading] with an integer heading.
+      // Hostile input: accept only [turn] with a number, clamped to a step of the walk.
       const s = client.userData;
-      if (!s || !Array.isArray(msg) || typeof msg[0] !== "number") return;
-      s.h = msg[0] & 255;
+      if (!s || !Array.isArray(msg) || typeof msg[0] !== "number" || !Number.isFinite(msg[0])) return;
+      s.turn = Math.max(-TURN_MAX, Math.min(TURN_MAX, Math.trunc(msg[0])));
     });
     totals.rooms++;
     this.setTimestep(() => this.tick(), TICK_MS);
@@ -92,7 +110,7 @@ class SceneRoom extends Room {
 
   spawn(client) {
     const id = (this.nextId++).toString(36);
-    const s = { id, x: Math.random() * ARENA_W, y: Math.random() * ARENA_H, h: (Math.random() * 256) | 0, e: new this.Entity(), client };
+    const s = { id, x: Math.random() * ARENA_W, y: Math.random() * ARENA_H, h: (Math.random() * 256) | 0, turn: 0, e: new this.Entity(), client };
     this.write(s);
     this.state.entities.set(id, s.e);
     this.sim.set(id, s);
@@ -113,12 +131,9 @@ class SceneRoom extends Room {
 
   tick() {
     const t0 = process.hrtime.bigint();
-    const step = SPEED * TICK_MS / 1000;
     for (const s of this.sim.values()) {
-      if (!s.client) s.h = walkHeading(s.h);
-      const a = s.h * (2 * Math.PI / 256);
-      s.x = Math.min(ARENA_W, Math.max(0, s.x + Math.cos(a) * step));
-      s.y = Math.min(ARENA_H, Math.max(0, s.y + Math.sin(a) * step));
+      if (!s.client) s.turn = randomTurn();
+      step(s, TICK_MS / 1000);
       this.write(s);
     }
     if (this.radius > 0) this.updateInterest();
