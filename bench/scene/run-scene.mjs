@@ -290,11 +290,11 @@ function tableAt20(rows) {
 }
 
 function table(rows) {
-  const head = ["server", "scene", "clients", "joined", "rx B/s/client", "tx B/s/client", "frames/s/client", "rx B/frame",
+  const head = ["server", "scene", "clients", "joined", "inputs/s/client", "rx B/s/client", "tx B/s/client", "frames/s/client", "rx B/frame",
     "srv CPU µs/client-s", "srv CPU µs/room tick", "ticks/s/room", "decode µs/client-s", "srv cores", "loader cores", "machine busy"];
   const lines = [head, ...rows.map((r) => r.error
     ? [r.server, r.scene, String(r.clients), "error: " + r.error.slice(0, 80)]
-    : [r.server, r.scene, f0(r.clients), f0(r.live), f0(r.rxBytesPerClientS), f0(r.txBytesPerClientS), f1(r.framesPerClientS), f0(r.rxBytesPerFrame),
+    : [r.server, r.scene, f0(r.clients), f0(r.live), f1(r.inputsPerClientS), f0(r.rxBytesPerClientS), f0(r.txBytesPerClientS), f1(r.framesPerClientS), f0(r.rxBytesPerFrame),
       f0(r.serverCpuUsPerClientS), f1(r.serverCpuUsPerRoomTick), f1(r.tickRatePerRoom), f1(r.decodeUsPerClientS),
       r.serverCpuCores.toFixed(2), r.loaderCpuCores.toFixed(2), pct(r.machineBusy)])];
   return lines.map((l) => `| ${l.join(" | ")} |`).join("\n").replace(/\n/, "\n" + `|${head.map(() => "---").join("|")}|\n`);
