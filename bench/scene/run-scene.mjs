@@ -19,7 +19,9 @@
 //                  {bots, radius, players, typing}; `ticks` = room simulation ticks so far,
 //                  summed over rooms (monotonic).
 //   loader      -> argv of a load process speaking the protocol of bench/peers/colyseus/load.mjs:
-//                  flags --port --clients --room-size --bots --radius --typing --sample; prints
+//                  flags --port --clients --room-size --bots --radius --typing --sample
+//                  --connect-concurrency --decode all|sample (sample: only the sampled clients
+//                  decode, the others count frames); prints
 //                  {"event":"ready",connected,failed,rooms,errors} then answers `mark` with
 //                  cumulative {rxBytes, txBytes, frames, sampleFrames, decodeUs, decodeWallUs,
 //                  sampled, cpuUs, live, closed, inputs}; `quit`/EOF ends it.
@@ -52,7 +54,7 @@ function usage() {
 function parseArgs(argv) {
   const o = {
     server: ["colyseus"], scenes: Object.keys(SCENES), clients: [100, 1000, 5000], warmup: 5,
-    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64,
+    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64, decode: "all",
     resultsDir: process.env.RESULTS_DIR || path.join(ROOT, "bench/results"), label: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,6 +70,7 @@ function parseArgs(argv) {
       case "--typing": o.typing = need(); break;
       case "--sample": o.sample = Number(need()); break;
       case "--connect-concurrency": o.connectConcurrency = Number(need()); break;
+      case "--decode": o.decode = need(); break;
       case "--results-dir": o.resultsDir = path.resolve(need()); break;
       case "--label": o.label = need(); break;
       case "-h": case "--help": console.log(usage()); process.exit(0); break;
@@ -204,7 +207,7 @@ async function runOne(o, serverName, sceneName, clients) {
   try {
     loader = lineChild([...srvDef.loader(server.port), "--clients", String(clients), "--room-size", String(o.roomSize),
       "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing, "--sample", String(o.sample),
-    "--connect-concurrency", String(o.connectConcurrency)],
+    "--connect-concurrency", String(o.connectConcurrency), "--decode", o.decode],
     { cwd: srvDef.loaderCwd, echoStderr: true });
     // Joining is slow on 2 shared cores (about 20-100 joins/s for Colyseus here): allow for it.
     const ready = await nextJson(loader, (60 + clients * 0.15) * 1000, "ready");
@@ -229,7 +232,7 @@ async function runOne(o, serverName, sceneName, clients) {
     const sampleS = b.load.sampled * windowS;
     const r = {
       label: o.label || undefined, server: serverName, scene: sceneName, bots: scene.bots, radius: scene.radius,
-      typing: o.typing, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
+      typing: o.typing, decode: o.decode, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
       live, dropped: b.load.closed, connectErrors: ready.errors, windowS: Number(windowS.toFixed(3)),
       rxBytesPerClientS: (b.load.rxBytes - a.load.rxBytes) / clientS,
       txBytesPerClientS: (b.load.txBytes - a.load.txBytes) / clientS,
@@ -316,7 +319,7 @@ async function main() {
   let commit = "unknown";
   try { commit = execFileSync("git", ["-C", ROOT, "describe", "--always", "--dirty"], { encoding: "utf8" }).trim(); } catch { /* no git */ }
   const header = `state sync scene ${stamp}, commit ${commit}, ${os.cpus().length} cores, Linux ${os.release()}, node ${process.versions.node}, loopback; `
-    + `warm-up ${o.warmup} s, window ${o.duration} s, rooms of ${o.roomSize}, typing ${o.typing}, interest radius ${SCENES["bots-aoi"].radius} px, load average before ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`;
+    + `warm-up ${o.warmup} s, window ${o.duration} s, rooms of ${o.roomSize}, typing ${o.typing}, decode ${o.decode}, interest radius ${SCENES["bots-aoi"].radius} px, load average before ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`;
   console.log(header);
   const rows = [];
   const onSignal = () => {
