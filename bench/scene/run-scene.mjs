@@ -54,7 +54,7 @@ function usage() {
 function parseArgs(argv) {
   const o = {
     server: ["colyseus"], scenes: Object.keys(SCENES), clients: [100, 1000, 5000], warmup: 5,
-    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64, decode: "all",
+    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64, decode: "all", joinDeadline: 0,
     resultsDir: process.env.RESULTS_DIR || path.join(ROOT, "bench/results"), label: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -71,6 +71,7 @@ function parseArgs(argv) {
       case "--sample": o.sample = Number(need()); break;
       case "--connect-concurrency": o.connectConcurrency = Number(need()); break;
       case "--decode": o.decode = need(); break;
+      case "--join-deadline": o.joinDeadline = Number(need()); break;
       case "--results-dir": o.resultsDir = path.resolve(need()); break;
       case "--label": o.label = need(); break;
       case "-h": case "--help": console.log(usage()); process.exit(0); break;
@@ -207,10 +208,11 @@ async function runOne(o, serverName, sceneName, clients) {
   try {
     loader = lineChild([...srvDef.loader(server.port), "--clients", String(clients), "--room-size", String(o.roomSize),
       "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing, "--sample", String(o.sample),
-    "--connect-concurrency", String(o.connectConcurrency), "--decode", o.decode],
+    "--connect-concurrency", String(o.connectConcurrency), "--decode", o.decode,
+    "--join-deadline", String(o.joinDeadline)],
     { cwd: srvDef.loaderCwd, echoStderr: true });
     // Joining is slow on 2 shared cores (about 20-100 joins/s for Colyseus here): allow for it.
-    const ready = await nextJson(loader, (60 + clients * 0.15) * 1000, "ready");
+    const ready = await nextJson(loader, (o.joinDeadline > 0 ? o.joinDeadline + 60 : 60 + clients * 0.15) * 1000, "ready");
     const connectS = (Date.now() - t0) / 1000;
     process.stderr.write(`${label}: ${ready.connected} joined, ${ready.failed} failed, ${ready.rooms} rooms in ${connectS.toFixed(1)} s; warm-up ${o.warmup} s\n`);
     await sleep(o.warmup * 1000);

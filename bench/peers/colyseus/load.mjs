@@ -2,7 +2,7 @@
 // process. Driven by bench/scene/run-scene.mjs over stdin/stdout (one JSON line each way):
 //
 //   node load.mjs --port P --clients N [--room-size 10] [--bots 0] [--radius 0] [--typing f32]
-//                 [--connect-concurrency 64] [--sample 100] [--decode all|sample]
+//                 [--connect-concurrency 64] [--sample 100] [--decode all|sample] [--join-deadline 0]
 //
 // stdout: {"event":"ready","connected":N,"failed":F,"rooms":R,"errors":{...}} once every client
 //         has joined (or failed), then one {"event":"mark",...} per `mark` line on stdin
@@ -51,6 +51,10 @@ const sampleWanted = Math.min(clients, Number(arg("sample", "100")));
 // --decode sample: only the --sample clients decode, the others count the frames and drop them
 // (lighter, so thousands of clients fit in one process; bytes are counted the same way).
 const decodeAll = arg("decode", "all") !== "sample";
+// --join-deadline S: stop joining after S seconds and go on with the clients that joined (a busy
+// machine may not take them all); 0 = no deadline.
+const joinDeadlineMs = Number(arg("join-deadline", "0")) * 1000;
+let stopJoining = false;
 const sampleEvery = Math.max(1, Math.floor(clients / Math.max(1, sampleWanted)));
 const INPUT_MS = 50;
 
@@ -95,6 +99,11 @@ function instrument(room, sampled) {
 }
 
 function start(room, index) {
+  if (stopJoining) {
+    // joined after the deadline: not part of the run
+    try { room.connection.transport.ws.terminate(); } catch { /* gone */ }
+    return;
+  }
   const socket = room.connection.transport.ws._socket;
   const c = { room, socket, timer: null };
   instrument(room, index % sampleEvery === 0);
@@ -137,7 +146,7 @@ async function joinRoom(group) {
   }
   start(room, group[0]);
   const roomId = room.roomId;
-  for (let k = 1; k < group.length; k++) {
+  for (let k = 1; k < group.length && !stopJoining; k++) {
     const r = await tries(() => sdk.joinById(roomId, sceneOptions));
     if (r) start(r, group[k]); else failed++;
   }
@@ -153,10 +162,19 @@ async function connectAll() {
   // Rooms join in parallel (bounded), the clients of one room in sequence.
   let next = 0;
   const lanes = Math.max(1, Math.floor(concurrency));
-  await Promise.all(Array.from({ length: Math.min(lanes, groups.length) }, async () => {
-    while (next < groups.length) await joinRoom(groups[next++]);
+  const lanesDone = Promise.all(Array.from({ length: Math.min(lanes, groups.length) }, async () => {
+    while (next < groups.length && !stopJoining) await joinRoom(groups[next++]);
   }));
-  return groups.length;
+  if (joinDeadlineMs > 0) {
+    let timer;
+    await Promise.race([lanesDone, new Promise((r) => { timer = setTimeout(r, joinDeadlineMs); })]);
+    clearTimeout(timer);
+  } else {
+    await lanesDone;
+  }
+  stopJoining = true;
+  // rooms with at least one joined client
+  return new Set(live.map((c) => c.room.roomId)).size;
 }
 
 function mark() {
