@@ -343,3 +343,101 @@ test("random bytes, every truncation and every single bit flip of valid snapshot
     }
   }
 });
+
+// Interpolation: pos x/y (0-100, 0.5), a step field and an angle.
+const lerpSchema = {
+  tickRateHz: 20, sendIntervalTicks: 1, baselineWindow: 8,
+  components: [
+    { name: "pos", fields: [
+      { name: "x", type: T.number, min: 0, max: 100, precision: 0.5, count: 0 },
+      { name: "hp", type: T.integer, min: 0, max: 10, precision: 1, count: 0 },
+      { name: "heading", type: T.number, min: -3.2, max: 3.2, precision: 0.1, count: 0 },
+      { name: "at", type: T.vec2, min: 0, max: 100, precision: 1, count: 0 },
+    ] },
+  ],
+};
+const lf = lerpSchema.components[0].fields;
+const lent = (x, hp, heading, at) => ({ mask: 1, values: [[quantize(lf[0], x), quantize(lf[1], hp), quantize(lf[2], heading), quantize(lf[3], at)]] });
+
+test("interpolated(now): entities between the two frames around newest server time - delay, by tick time", () => {
+  const { s } = stateWith(lerpSchema, { delayMs: 100, maxExtrapolateMs: 100, interpolation: { "pos.heading": "wrap" } });
+  assert.equal(s.renderTick(0), undefined);
+  assert.deepEqual(s.interpolated(0), { tick: 0, entities: new Map() });
+  const f100 = new Map([[1, lent(0, 5, 3.1, { x: 0, y: 10 })], [2, lent(50, 1, 0, { x: 0, y: 0 })]]);
+  const f101 = new Map([[1, lent(10, 4, -3.1, { x: 10, y: 10 })], [2, lent(50, 1, 0, { x: 0, y: 0 })]]);
+  const f102 = new Map([[1, lent(20, 3, -3.0, { x: 20, y: 10 })], [3, lent(70, 9, 0, { x: 1, y: 1 })]]);
+  // Ticks are 50 ms apart; each arrives 1000 + 50 k ms local time: local = server time - 4000.
+  s.receive(encodeSnapshot(lerpSchema, 100, f100).data, 1000);
+  s.receive(encodeSnapshot(lerpSchema, 101, f101, f100, 100).data, 1050);
+  s.receive(encodeSnapshot(lerpSchema, 102, f102, f101, 101).data, 1100);
+  const at = (now) => Object.fromEntries([...s.interpolated(now).entities].map(([id, e]) => [id, e.pos]));
+  assert.equal(s.renderTick(1100), 100);           // 1100 + 4000 - 100 ms = 5000 ms = tick 100
+  assert.deepEqual(at(1100), { 1: { x: 0, hp: 5, heading: quantize(lf[2], 3.1) * 0.1 - 3.2, at: { x: 0, y: 10 } }, 2: { x: 50, hp: 1, heading: 0 - 3.2 + 32 * 0.1, at: { x: 0, y: 0 } } });
+  const mid = s.interpolated(1125);                 // tick 100.5
+  assert.equal(mid.tick, 100.5);
+  const e1 = mid.entities.get(1).pos;
+  assert.equal(e1.x, 5);
+  assert.equal(e1.hp, 5, "an integer steps: the older frame's value");
+  assert.ok(Math.abs(Math.abs(e1.heading) - 3.2) < 1e-9, `an angle wraps the short way round (3.1 -> -3.1 passes ±3.2): ${e1.heading}`);
+  assert.deepEqual(e1.at, { x: 5, y: 10 });
+  const late = s.interpolated(1175);                // tick 101.5: 2 is still there (removed at 102), 3 is not yet
+  assert.deepEqual([...late.entities.keys()].sort(), [1, 2]);
+  assert.equal(late.entities.get(1).pos.x, 15);
+  assert.deepEqual([...s.interpolated(1200).entities.keys()].sort(), [1, 3]);
+  // Past the newest frame: extrapolated for at most 100 ms (2 ticks), then held.
+  assert.equal(s.interpolated(1250).entities.get(1).pos.x, 30);
+  assert.equal(s.interpolated(1400).entities.get(1).pos.x, 40);
+  assert.equal(s.interpolated(1400).entities.get(3).pos.x, 70, "entities new in the newest frame hold");
+  // The view itself (s.entities) is the newest frame, not delayed.
+  assert.equal(s.entities.get(1).pos.x, 20);
+});
+
+test("render time follows the fastest arrivals: jitter neither moves it back nor makes it jump", () => {
+  const r = rng(3);
+  const { s } = stateWith(lerpSchema, { delayMs: 100 });
+  const v = new Map([[1, lent(0, 0, 0, { x: 0, y: 0 })]]);
+  // Snapshot k (tick 1 + k) arrives at 10000 + 50 k ms + up to 100 ms of jitter (so some are
+  // reordered); halfway the path gets 40 ms slower. Full snapshots: any order decodes.
+  const arrivals = Array.from({ length: 400 }, (_, k) => ({ tick: 1 + k, time: 10000 + k * 50 + r() * 100 + (k >= 200 ? 40 : 0) }))
+    .sort((a, b) => a.time - b.time);
+  let last = -Infinity;
+  let i = 0;
+  let maxStep = 0;
+  for (let now = 10000; now < 10000 + 400 * 50 + 200; now += 16) {  // a 60 Hz render loop
+    while (i < arrivals.length && arrivals[i].time <= now) s.receive(encodeSnapshot(lerpSchema, arrivals[i].tick, v).data, arrivals[i++].time);
+    const rt = s.renderTick(now);
+    if (rt === undefined) continue;
+    assert.ok(rt >= last, `render tick never goes back (${rt} after ${last})`);
+    if (last > -Infinity) maxStep = Math.max(maxStep, rt - last);
+    last = rt;
+  }
+  // 16 ms of render time is 0.32 ticks; a snapshot moves the clock by at most 5 % of the time
+  // since the one before (here at most ~10 ms), never by a snapshot interval.
+  assert.ok(maxStep <= (16 + 10) / 50, `no jump: largest step ${maxStep} ticks`);
+  // At the end render time is the newest tick's time - delay - (the 40 ms slower path, partly caught up).
+  const behindMs = (400 - s.renderTick(10000 + 399 * 50 + 40)) * 50;
+  assert.ok(behindMs >= 100 && behindMs < 100 + 40 + 50, `render time is ${behindMs} ms behind the newest tick`);
+});
+
+test("Predictor for the local player: reconcile with the decoded entity and the input seq it carries", () => {
+  const schema = { tickRateHz: 20, sendIntervalTicks: 1, baselineWindow: 8, components: [
+    { name: "pos", fields: [{ name: "x", type: T.number, min: 0, max: 100, precision: 0.5, count: 0 }] },
+    { name: "input", fields: [{ name: "seq", type: T.integer, min: 0, max: 65535, precision: 1, count: 0 }] },
+  ] };
+  const { s } = stateWith(schema);
+  const me = 7;
+  const predictor = new Predictor({ apply: (p, input) => ({ x: p.x + input.dx }), initial: { x: 10 } });
+  s.listen(me, (e) => predictor.reconcile({ ...e.pos }, e.input.seq));
+  s.onAdd((e) => { if (e.id === me) predictor.reconcile({ ...e.pos }, e.input.seq); });
+  for (let i = 0; i < 3; i++) predictor.applyLocal({ dx: 1 });
+  assert.deepEqual(predictor.state(), { x: 13 });
+  // The server applied input 1 (x 11), then 2 (x 12); inputs 3 stays pending on top.
+  const v1 = new Map([[me, { mask: 3, values: [[22], [1]] }]]);
+  const v2 = new Map([[me, { mask: 3, values: [[24], [2]] }]]);
+  s.receive(encodeSnapshot(schema, 1, v1).data);
+  assert.deepEqual(predictor.state(), { x: 13 });
+  assert.equal(predictor.pending(), 2);
+  s.receive(encodeSnapshot(schema, 2, v2, v1, 1).data);
+  assert.deepEqual(predictor.state(), { x: 13 });
+  assert.equal(predictor.pending(), 1);
+});

@@ -310,6 +310,7 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
     const target = Math.min(...this.clockSamples);
     if (this.offset === undefined || Math.abs(target - this.offset) > CLOCK_SNAP_MS) {
       this.offset = target;
+      this.lastArrival = arrivalMs;
     } else {
       const step = CLOCK_SLEW * Math.max(0, arrivalMs - this.lastArrival);
       this.offset += Math.max(-step, Math.min(step, target - this.offset));
