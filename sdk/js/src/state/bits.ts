@@ -33,19 +33,18 @@ export class BitReader {
       this.pos = this.totalBits;
       return 0;
     }
-    let value = 0;
-    let got = 0;
-    const data = this.data;
-    while (got < n) {
-      const byte = this.pos >>> 3;
-      const shift = this.pos & 7;
-      const take = Math.min(8 - shift, n - got);
-      const bits = (data[byte] >>> shift) & ((1 << take) - 1);
-      value += bits * 2 ** got;  // not `<<`: a 32-bit value must stay unsigned
-      got += take;
-      this.pos += take;
+    if (n > 24) {
+      // Two reads, so that one never needs more than the 32 bits of a 4-byte window.
+      const low = this.u(16);
+      return low + this.u(n - 16) * 65536;
     }
-    return value;
+    const d = this.data;
+    const b = this.pos >>> 3;
+    // A 4-byte little-endian window holds the n <= 24 bits after a shift of at most 7; bytes
+    // past the end read as undefined, which `<<` turns into 0 (and n bits are there: checked).
+    const window = (d[b] | (d[b + 1] << 8) | (d[b + 2] << 16) | (d[b + 3] << 24)) >>> (this.pos & 7);
+    this.pos += n;
+    return window & ((1 << n) - 1);
   }
 
   /**
@@ -54,9 +53,12 @@ export class BitReader {
    */
   v(k: number): number {
     const maxGroups = Math.ceil(32 / k);
+    const step = 2 ** k;
     let value = 0;
+    let scale = 1;
     for (let group = 0; group < maxGroups; group++) {
-      value += this.u(k) * 2 ** (k * group);
+      value += this.u(k) * scale;
+      scale *= step;
       if (this.u(1) === 0) return this.overrun || value >= TWO_32 ? -1 : value;
     }
     return -1;

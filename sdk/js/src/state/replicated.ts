@@ -370,10 +370,12 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
       this.forget(e.id);
     }
     for (const e of born) this.added.emit(e);
+    const anyEntity = this.perEntity.size > 0;
+    const anyField = this.perField.size > 0;
     for (const [e, comp, field, value, old] of changes) {
       this.changed.emit(e, comp, field, value, old);
-      this.perEntity.get(e.id)?.emit(e, comp, field, value, old);
-      this.perField.get(`${e.id}\u0000${comp}\u0000${field}`)?.emit(value, old, e);
+      if (anyEntity) this.perEntity.get(e.id)?.emit(e, comp, field, value, old);
+      if (anyField) this.perField.get(`${e.id}\u0000${comp}\u0000${field}`)?.emit(value, old, e);
     }
   }
 
@@ -434,8 +436,10 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
 }
 
 function setOwn(obj: Record<string, unknown>, key: string, v: unknown): void {
-  // Names come from the server's schema: "__proto__" must be a field, not the prototype.
-  Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+  // Names come from the server's schema: "__proto__" must be a field, not the prototype. Only
+  // that name needs defineProperty (which would make every object a slow dictionary).
+  if (key === "__proto__") Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else obj[key] = v;
 }
 
 function copy(v: FieldValue): FieldValue {
