@@ -125,6 +125,8 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
   private lastArrival = 0;
   private opts: Required<Omit<ReplicatedOptions, "ackDelayMs" | "interpolation">> & { ackDelayMs?: number };
   private modes = new Map<string, InterpolationMode>();
+  /** modes by component and field index for the current schema (worked out once, not per frame). */
+  private modeIndex: InterpolationMode[][] = [];
   private readonly added = new Handlers<[Entity<C>]>();
   private readonly removed = new Handlers<[Entity<C>]>();
   private readonly changed = new Handlers<Parameters<ChangeHandler<C>>>();
@@ -144,6 +146,7 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
     const { interpolation, ...rest } = options;
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) (this.opts as Record<string, unknown>)[k] = v;
     for (const [k, v] of Object.entries(interpolation ?? {})) this.modes.set(k, v);
+    this.indexModes();
   }
 
   /** How long an ack waits for an outgoing room_data to ride on (ms); see ReplicatedOptions.ackDelayMs. */
@@ -215,6 +218,7 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
     const same = this.schema !== undefined && JSON.stringify(this.schema.components) === JSON.stringify(schema.components);
     if (!same) this.show(new Map(), this.tick);
     this.schema = schema;
+    this.indexModes();
     this.decoder = new SnapshotDecoder(schema);
     this.history = [];
     // The next snapshot becomes the view whatever its tick (a new session starts over).
@@ -289,6 +293,10 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
     this.decoder?.reset();
     this.history = [];
     this.hasView = false;
+  }
+
+  private indexModes(): void {
+    this.modeIndex = (this.schema?.components ?? []).map((c) => c.fields.map((f) => this.modes.get(`${c.name}.${f.name}`) ?? "linear"));
   }
 
   private drop(d: StateDrop): false {
@@ -421,9 +429,10 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
         if (!shown) continue;
         const obj: ComponentValues = {};
         const fields = comps[c].fields;
+        const modes = this.modeIndex[c];
         for (let f = 0; f < fields.length; f++) {
           const fi = fields[f];
-          const mode = this.modes.get(`${comps[c].name}.${fi.name}`) ?? "linear";
+          const mode = modes[f];
           const moves = va && vb && va !== vb && mode !== "step";
           setOwn(obj, fi.name, moves ? lerpValue(fi, mode, va[f], vb[f], t) : copy(shown[f]));
         }
