@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -119,6 +120,19 @@ struct Scene {
   }
 };
 
+// The fixture file must be exactly `fixture` (CRAFT_UPDATE_FIXTURES=1 writes it first).
+void expect_fixture(const std::string& name, const std::string& fixture) {
+  const std::string path = std::string(CRAFT_SOURCE_DIR) + "/sdk/js/test/fixtures/" + name;
+  if (const char* update = std::getenv("CRAFT_UPDATE_FIXTURES"); update && std::string(update) == "1") {
+    std::ofstream(path, std::ios::binary) << fixture;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream committed;
+  committed << in.rdbuf();
+  EXPECT_EQ(committed.str(), fixture) << "the encoder's bytes changed; if intended, regenerate " << path
+                                      << " with CRAFT_UPDATE_FIXTURES=1 and run sdk/js's state_cpp.test.mjs";
+}
+
 TEST(ReplicationJsFixture, TheEncoderMakesTheFixtureTheJsSdkDecodes) {
   Scene s;
   auto& w = s.world;
@@ -190,15 +204,112 @@ TEST(ReplicationJsFixture, TheEncoderMakesTheFixtureTheJsSdkDecodes) {
   const std::string fixture = "{\n  \"about\": \"tests/unit/replication_js_fixture_test.cpp: snapshots of craft::sync::Replicator "
                               "for the JS SDK's decoder (sdk/js/test/state_cpp.test.mjs)\",\n  \"schema\": " +
                               s.schema_json() + ",\n  \"snapshots\": [\n    " + snapshots + "\n  ]\n}\n";
-  const std::string path = std::string(CRAFT_SOURCE_DIR) + "/sdk/js/test/fixtures/replication_cpp.json";
-  if (const char* update = std::getenv("CRAFT_UPDATE_FIXTURES"); update && std::string(update) == "1") {
-    std::ofstream(path, std::ios::binary) << fixture;
+  expect_fixture("replication_cpp.json", fixture);
+}
+
+// A longer random run: 30-odd entities changing, appearing and going for 150 ticks; client A
+// sees everything, client B an area that wanders; 15 % of snapshots are lost (not in the
+// fixture, never acked) and a delivered one is acked with 70 % chance, a tick late. The JS
+// test decodes each client's delivered snapshots in order and checks its view at every
+// checkpoint (every 25th tick delivered, and the last).
+TEST(ReplicationJsFixture, ARandomRunTheJsSdkDecodes) {
+  Scene s;
+  auto& w = s.world;
+  std::mt19937 rng(20261201);
+  // Portable draws (std distributions differ between standard libraries).
+  auto unit = [&] { return double(rng()) / 4294967296.0; };
+  auto below = [&](uint32_t n) { return uint32_t(unit() * n); };
+  constexpr craft::SessionId A = 1, B = 2;
+  s.sync.add_client(A);
+  s.sync.add_client(B);
+  Vec3 area{400, 300, 0};
+  const float radius = 250;
+  std::vector<Entity> alive;
+  auto random_body = [&] {
+    static const char* names[] = {"", "ann", "bob", "żółw", "🐢", "twelve bytes"};
+    return Body{int32_t(below(151)) - 50, below(2) == 1, Team(below(3)), names[below(6)]};
+  };
+  auto random_motion = [&] {
+    return Motion{Vec2{float(unit() * 20 - 10), float(unit() * 20 - 10)},
+                  Vec3{float(unit() * 2 - 1), float(unit() * 2 - 1), float(unit() * 2 - 1)}};
+  };
+  auto spawn = [&] {
+    Entity e = w.create();
+    if (below(5) > 0) w.add<Pos>(e, Pos{float(unit() * 800), float(unit() * 600)});
+    if (below(2) == 0 || !w.has<Pos>(e)) w.add<Body>(e, random_body());
+    if (below(3) == 0) w.add<Motion>(e, random_motion());
+    alive.push_back(e);
+  };
+  for (int i = 0; i < 30; ++i) spawn();
+  auto sees_b = [&](Entity e) {
+    const Pos* p = w.get<Pos>(e);
+    if (!p) return false;
+    double dx = double(p->x) - area.x, dy = double(p->y) - area.y;
+    return dx * dx + dy * dy <= double(radius) * radius;
+  };
+
+  std::string snapshots;
+  uint32_t pending_ack[3] = {0, 0, 0};
+  size_t delivered = 0, checkpoints = 0;
+  for (uint32_t tick = 1; tick <= 150; ++tick) {
+    // Acks from the tick before arrive now.
+    for (craft::SessionId c : {A, B})
+      if (pending_ack[c]) s.sync.ack(c, pending_ack[c]), pending_ack[c] = 0;
+    if (below(10) < 3) spawn();
+    for (size_t i = 0; i < alive.size();) {
+      Entity e = alive[i];
+      uint32_t r = below(100);
+      if (r < 2) {
+        w.destroy(e);
+        alive.erase(alive.begin() + long(i));
+        continue;
+      }
+      if (Pos* p = w.get<Pos>(e); p && r < 60) {
+        p->x = std::clamp(p->x + float(unit() * 20 - 10), 0.0f, 800.0f);
+        p->y = std::clamp(p->y + float(unit() * 20 - 10), 0.0f, 600.0f);
+      }
+      if (r >= 90 && r < 94) {
+        if (w.has<Body>(e)) w.remove<Body>(e);
+        else w.add<Body>(e, random_body());
+      } else if (r >= 94 && r < 97) {
+        if (w.has<Motion>(e)) w.remove<Motion>(e);
+        else w.add<Motion>(e, random_motion());
+      } else if (r >= 97 && w.has<Body>(e)) {
+        *w.get<Body>(e) = random_body();
+      }
+      if (!w.has<Pos>(e) && !w.has<Body>(e) && !w.has<Motion>(e)) w.add<Body>(e, random_body());
+      ++i;
+    }
+    area.x = std::clamp(area.x + float(unit() * 40 - 20), 0.0f, 800.0f);
+    area.y = std::clamp(area.y + float(unit() * 40 - 20), 0.0f, 600.0f);
+    s.sync.set_interest(B, area, radius);
+    s.sync.capture(tick);
+    for (craft::SessionId c : {A, B}) {
+      std::string data;
+      s.sync.encode(c, data);
+      if (below(100) < 15) continue;  // lost on the way
+      ++delivered;
+      if (below(10) < 7) pending_ack[c] = tick;
+      std::string expected;
+      if (tick % 25 == 0 || tick == 150) {
+        std::vector<std::pair<uint32_t, std::string>> view;
+        for (Entity e : alive)
+          if (c == A || sees_b(e)) view.emplace_back(s.sync.net_id(e), s.entity_json(e));
+        std::sort(view.begin(), view.end());
+        for (const auto& [id, json] : view) expected += (expected.empty() ? "" : ",") + json;
+        expected = ",\"entities\":[" + expected + "]";
+        ++checkpoints;
+      }
+      snapshots += std::string(snapshots.empty() ? "" : ",\n    ") + "{\"client\":\"" + (c == A ? "A" : "B") +
+                   "\",\"tick\":" + std::to_string(tick) + ",\"data\":\"" + hex(data) + "\"" + expected + "}";
+    }
   }
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream committed;
-  committed << in.rdbuf();
-  EXPECT_EQ(committed.str(), fixture) << "the encoder's bytes changed; if intended, regenerate " << path
-                                      << " with CRAFT_UPDATE_FIXTURES=1 and run sdk/js's state_cpp.test.mjs";
+  EXPECT_GT(delivered, 200u);
+  EXPECT_GE(checkpoints, 8u);
+  const std::string fixture = "{\n  \"about\": \"tests/unit/replication_js_fixture_test.cpp (a random run): snapshots of "
+                              "craft::sync::Replicator for the JS SDK's decoder (sdk/js/test/state_cpp.test.mjs)\",\n  \"schema\": " +
+                              s.schema_json() + ",\n  \"snapshots\": [\n    " + snapshots + "\n  ]\n}\n";
+  expect_fixture("replication_cpp_random.json", fixture);
 }
 
 }  // namespace
