@@ -7,6 +7,7 @@
 # Exported (static libraries; the headers are include/craft only):
 #   craft::server  the server, built-in rooms, config loader, signal helpers (what a game links)
 #   craft::config  the config loader alone (craft/config_loader.hpp)
+#   craft::sync    lag compensation (craft/lag_compensation.hpp), pure, no server needed
 #   craft::wire, craft::store, craft::proto  what craft::server is made of
 # Every rule here is COMPONENT development (a server package installs craftd alone).
 # Not exported: craft_client (sdk/cpp). Its header exposes the generated protobuf classes
@@ -14,7 +15,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(CRAFT_EXPORTED_TARGETS craft_proto craft_wire craft_store craft_config craft_matchmaker craft_server)
+set(CRAFT_EXPORTED_TARGETS craft_proto craft_wire craft_store craft_config craft_matchmaker craft_sync craft_server)
 foreach(target IN LISTS CRAFT_EXPORTED_TARGETS)
   string(REPLACE "craft_" "" short ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${short})

@@ -27,6 +27,8 @@ export const FOLDERS = {
   presence: 'core',
   // The ticket query grammar and matcher: pure, time passed in; core wires it to sessions.
   matchmaker: 'matchmaker',
+  // Replicated state and lag compensation: pure, over the public ECS, ticks passed in.
+  sync: 'sync',
   // What a program embedding craft uses beside craft::Server (loading the config, stopping
   // on a signal): written against the public headers only, included by no layer.
   config: 'app',
@@ -40,6 +42,8 @@ export const LAYERS = {
   metrics: { uses: [], public: [] },
   // Tickets, queries, matches: no networking, no protobuf, no clock of its own.
   matchmaker: { uses: [], public: ['clock.hpp'] },
+  // Replicated state: snapshots, deltas, interest; the ECS and clock from the public headers.
+  sync: { uses: [], public: ['ecs.hpp', 'clock.hpp', 'replication.hpp', 'lag_compensation.hpp'] },
   // The transport: bytes, frames (WebSocket, TCP, HTTP), the ShardHandler interface.
   net: { uses: ['metrics'], public: ['clock.hpp', 'close_codes.hpp', 'config.hpp'] },
   // Envelopes: decode, encode, frame for the transport's wire formats.
@@ -50,7 +54,7 @@ export const LAYERS = {
   // (revocations go out through ApiService::on_revoked, which core sets).
   api: { uses: ['store', 'auth', 'protocol', 'net', 'metrics', 'proto'], public: LEAF_PUBLIC },
   // Rooms and sessions (src/core, src/rooms) and the assembly point (ServerCore).
-  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'matchmaker', 'proto'], public: '*' },
+  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'matchmaker', 'sync', 'proto'], public: '*' },
   app: { uses: [], public: '*' },
 };
 

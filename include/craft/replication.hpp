@@ -218,7 +218,9 @@ class Replicator {
   void add_client(SessionId client);
   void remove_client(SessionId client);
   void ack(SessionId client, uint32_t tick);       // hostile input: bad ticks are ignored
-  // Appends the client's state_snapshot data for the last captured tick.
+  // Appends the client's state_snapshot data for the last captured tick; appends nothing
+  // before the first capture, for an unknown client, or when this client already got this
+  // tick's snapshot (one per capture: send nothing then).
   void encode(SessionId client, std::string& out);
 
   const std::vector<detail::ComponentAccess>& components() const;

@@ -308,6 +308,11 @@ export class Room<Ops extends OpMap = RawOps> {
   /** @internal */
   left(reason: string): void {
     if (this.gone) return;
+    // What the room sent before it was left is handed over first, so "left" is the last event
+    // (a leave() right after the join would otherwise see the join state and early presence
+    // arrive after "left", from the hand-over timer).
+    this.announceState();
+    if (this.gone) return;
     this.gone = true;
     this.events.left.emit(reason);
   }

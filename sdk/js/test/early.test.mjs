@@ -54,3 +54,31 @@ for (const format of ["binary", "json"]) {
     await b.close();
   });
 }
+
+for (const format of ["binary", "json"]) {
+  test(`${format}: leave() right after the join: what came before is handed over first, "left" is the last event`, { skip: skipReason }, async (t) => {
+    const a = await connect("a", format);
+    const b = await connect("b", format);
+    mock.timers.enable({ apis: ["setTimeout"] });
+    t.after(() => mock.timers.reset());
+    const ra = await a.create("relay");
+    const seen = [];
+    ra.on("stateChange", () => seen.push("state"));
+    ra.onJoin((p) => seen.push(`join ${p.sessionId}`));
+    ra.on("left", (reason) => seen.push(`left ${reason}`));
+    // b's join reaches a's room while its hand-over timer is held: it waits in the buffer.
+    const rb = await b.joinById(ra.id);
+    await rb.setProperties({ x: 1 }, { player: b.sessionId });
+    // Until a's connection has read b's presence (and b's change) into the held buffer.
+    for (let i = 0; i < 10000 && !(ra.early && ra.early.length >= 2); i++) await new Promise((r) => setImmediate(r));
+    assert.ok(ra.early && ra.early.length >= 2, "a's room holds b's presence and change");
+    await ra.leave();
+    assert.deepEqual(seen, ["state", `join ${b.sessionId}`, "left left"]);
+    mock.timers.tick(10);  // the held hand-over timer runs now: it must find nothing to deliver
+    mock.timers.reset();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ["state", `join ${b.sessionId}`, "left left"], "nothing after \"left\"");
+    await a.close();
+    await b.close();
+  });
+}

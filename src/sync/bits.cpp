@@ -1,0 +1,86 @@
+#include "sync/bits.hpp"
+
+namespace craft::sync {
+
+void BitWriter::u(uint32_t n, uint32_t value) {
+  if (n == 0) return;
+  if (n < 32) value &= (uint32_t(1) << n) - 1;
+  if (out_) {
+    uint64_t pos = bits_;
+    uint32_t left = n;
+    uint64_t val = value;
+    while (left > 0) {
+      size_t byte = start_ + size_t(pos >> 3);
+      if (byte >= out_->size()) out_->push_back('\0');
+      uint32_t shift = uint32_t(pos & 7);
+      uint32_t take = 8 - shift < left ? 8 - shift : left;
+      uint8_t chunk = uint8_t((val & ((1u << take) - 1)) << shift);
+      (*out_)[byte] = char(uint8_t((*out_)[byte]) | chunk);
+      val >>= take;
+      left -= take;
+      pos += take;
+    }
+  }
+  bits_ += n;
+}
+
+void BitWriter::v(uint32_t k, uint32_t value) {
+  uint64_t rest = value;
+  do {
+    u(k, uint32_t(rest & ((uint64_t(1) << k) - 1)));
+    rest = k >= 32 ? 0 : rest >> k;
+    u(1, rest ? 1 : 0);
+  } while (rest);
+}
+
+uint32_t BitReader::u(uint32_t n) {
+  if (n == 0 || error_) return 0;
+  if (n > 32 || uint64_t(size_) * 8 - pos_ < n) {
+    error_ = true;
+    return 0;
+  }
+  uint64_t value = 0;
+  uint32_t got = 0;
+  while (got < n) {
+    uint8_t byte = data_[pos_ >> 3];
+    uint32_t shift = uint32_t(pos_ & 7);
+    uint32_t take = 8 - shift < n - got ? 8 - shift : n - got;
+    value |= uint64_t((byte >> shift) & ((1u << take) - 1)) << got;
+    got += take;
+    pos_ += take;
+  }
+  return uint32_t(value);
+}
+
+uint32_t BitReader::v(uint32_t k) {
+  if (k == 0 || k > 32) {
+    error_ = true;
+    return 0;
+  }
+  const uint32_t max_groups = (32 + k - 1) / k;
+  uint64_t value = 0;
+  for (uint32_t group = 0; !error_; ++group) {
+    if (group == max_groups) {
+      error_ = true;  // longer than any 32-bit value needs
+      break;
+    }
+    uint64_t g = u(k);
+    uint32_t more = u(1);
+    value |= g << (k * group);
+    if (value > 0xffffffffull) {
+      error_ = true;
+      break;
+    }
+    if (!more) return uint32_t(value);
+  }
+  return 0;
+}
+
+bool BitReader::at_clean_end() {
+  if (error_) return false;
+  uint64_t left = uint64_t(size_) * 8 - pos_;
+  if (left >= 8) return false;
+  return u(uint32_t(left)) == 0 && !error_;
+}
+
+}  // namespace craft::sync

@@ -1,0 +1,792 @@
+// The Replicator (include/craft/replication.hpp): room snapshots captured from the ECS, a
+// window of sent frames per client, and the delta encoding of docs/protocol.md §4.20.3.
+//
+// Memory model. A room snapshot ("capture") holds, per replicated entity sorted by network id,
+// its component mask and its quantized values in one flat array (text aside); the room keeps a
+// bounded ring of them (the history). A client's sent frame does not copy values: it is a list
+// of (id, source tick, mask) entries, meaning "the client's state of this entity equals the
+// room snapshot of that source tick". So a client costs window x interest x 12 bytes, and a
+// delta is computed by comparing two room snapshots. An entry whose source tick has left the
+// history is sent with every field marked changed (correct, only bigger).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include <craft/replication.hpp>
+
+#include "sync/bits.hpp"
+#include "sync/quantize.hpp"
+
+namespace craft::sync {
+
+namespace {
+
+uint64_t key_of(ecs::Entity e) { return (uint64_t(e.index) << 32) | e.generation; }
+ecs::Entity entity_of(uint64_t key) { return {uint32_t(key >> 32), uint32_t(key)}; }
+
+constexpr uint32_t max_components = 32;
+// A gap's cost is not known until the entities of a list are chosen; the budget prices it at
+// two v(3) groups, the cost of a gap under 64.
+constexpr uint32_t gap_estimate_bits = 8;
+
+struct RoomSnapshot {
+  uint32_t tick = 0;
+  std::vector<uint32_t> ids;      // sorted, strictly increasing
+  std::vector<uint32_t> masks;
+  std::vector<uint32_t> offsets;  // into values; size ids + 1
+  std::vector<uint32_t> values;   // wire values; a text field's slot is an index into texts
+  std::vector<uint32_t> changed;  // per entity: the newest tick its mask or values changed
+  std::vector<std::string> texts;
+  // Only for the newest capture (interest, priority); cleared when it becomes history.
+  std::vector<ecs::Entity> entities;
+  std::vector<Vec3> positions;
+  std::vector<uint8_t> has_position;
+  std::vector<uint32_t> groups;
+  std::vector<float> weights;
+
+  size_t find(uint32_t id) const {
+    auto it = std::lower_bound(ids.begin(), ids.end(), id);
+    return it != ids.end() && *it == id ? size_t(it - ids.begin()) : npos;
+  }
+  size_t bytes() const {
+    size_t b = sizeof(*this) + (ids.capacity() + masks.capacity() + offsets.capacity() + values.capacity() +
+                                changed.capacity() + groups.capacity()) * 4 +
+               entities.capacity() * sizeof(ecs::Entity) + positions.capacity() * sizeof(Vec3) +
+               has_position.capacity() + weights.capacity() * 4;
+    for (const auto& t : texts) b += sizeof(t) + (t.capacity() > 15 ? t.capacity() : 0);
+    return b;
+  }
+  static constexpr size_t npos = size_t(-1);
+};
+
+struct FrameEntry {
+  uint32_t id;
+  uint32_t source;  // the room snapshot tick whose state of this entity the client holds
+  uint32_t mask;
+};
+struct Frame {
+  uint32_t tick = 0;
+  std::vector<FrameEntry> entries;  // sorted by id
+};
+
+enum class AreaKind : uint8_t { none, point, entity };
+
+struct Client {
+  std::vector<Frame> frames;  // oldest first, at most the window
+  bool has_ack = false;
+  uint32_t acked = 0;  // tick of the newest acked frame (valid while has_ack)
+  AreaKind area = AreaKind::none;
+  Vec3 center;
+  ecs::Entity center_entity;
+  float radius = 0;
+  std::vector<uint32_t> groups;  // sorted
+  uint32_t bytes_per_second = 0;
+  std::vector<std::pair<uint32_t, float>> accumulated;  // (id, priority), sorted by id
+};
+
+struct Candidate {
+  size_t index;  // in the newest snapshot
+  size_t entry;  // in the baseline frame, or npos for a create
+  float priority;
+  uint32_t bits;
+};
+
+}  // namespace
+
+struct Replicator::Impl {
+  ecs::Registry& world;
+  ReplicatorOptions requested;
+  ReplicatorOptions options;
+  uint32_t tick_rate = 20;
+  std::vector<detail::ComponentAccess> components;
+  std::vector<uint32_t> slots;  // per component: value slots (1-3 per numeric field, 1 per text)
+  std::function<bool(const ecs::Registry&, ecs::Entity, Vec3&)> position_source;
+
+  std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> net_ids;  // entity -> (id, capture serial)
+  uint32_t next_id = 1;
+  uint64_t capture_serial = 0;
+  std::unordered_map<uint64_t, uint32_t> entity_groups;
+  std::unordered_map<uint64_t, float> entity_weights;
+  std::vector<RoomSnapshot> history;  // ring, oldest first
+  std::unordered_map<SessionId, Client> clients;
+  ReplicatorStats stats;
+
+  // Spatial index of the newest capture: (cell key, entity index) sorted by key.
+  float cell_size = 1;
+  bool areas_changed = true;
+  std::vector<std::pair<uint64_t, uint32_t>> grid;
+  std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
+
+  // Scratch, reused between captures and clients.
+  struct {
+    std::vector<uint32_t> view, removed;
+    std::vector<Candidate> candidates;
+    std::vector<FrameEntry> kept;
+    std::vector<size_t> kept_candidate, creates, updates;
+    std::vector<uint8_t> chosen;
+  } scratch;
+  std::vector<ecs::Entity> owners;
+  std::vector<uint32_t> mask_by_index;
+  std::vector<uint32_t> generation_by_index;
+  std::vector<uint32_t> touched;
+
+  Impl(ecs::Registry& w, ReplicatorOptions o) : world(w), requested(o), options(o) { resolve(32, 0); }
+
+  void resolve(uint32_t default_window, uint32_t default_bps) {
+    options = requested;
+    if (options.send_interval_ticks == 0) options.send_interval_ticks = 1;
+    if (options.baseline_window == 0) options.baseline_window = default_window ? default_window : 32;
+    if (options.bytes_per_second == 0) options.bytes_per_second = default_bps;
+  }
+
+  size_t history_capacity() const {
+    return size_t(options.baseline_window) * (options.send_interval_ticks + 1);
+  }
+
+  const RoomSnapshot* snapshot_at(uint32_t tick) const {
+    auto it = std::lower_bound(history.begin(), history.end(), tick,
+                               [](const RoomSnapshot& s, uint32_t t) { return s.tick < t; });
+    return it != history.end() && it->tick == tick ? &*it : nullptr;
+  }
+
+  // Offsets of each component's values inside an entity's slots, for a mask.
+  void component_offsets(uint32_t mask, uint32_t* out) const {
+    uint32_t at = 0;
+    for (size_t i = 0; i < components.size(); ++i) {
+      out[i] = at;
+      if (mask & (1u << i)) at += slots[i];
+    }
+  }
+
+  // ---- capture ----
+
+  void capture(uint32_t tick) {
+    if (!history.empty() && tick <= history.back().tick)
+      throw std::invalid_argument("craft::sync: capture() ticks must strictly increase");
+    ++capture_serial;
+    for (uint32_t index : touched) mask_by_index[index] = 0;
+    touched.clear();
+    for (size_t c = 0; c < components.size(); ++c) {
+      owners.clear();
+      components[c].owners(world, owners);
+      for (ecs::Entity e : owners) {
+        if (e.index >= mask_by_index.size()) {
+          mask_by_index.resize(size_t(e.index) + 1, 0);
+          generation_by_index.resize(size_t(e.index) + 1, 0);
+        }
+        if (mask_by_index[e.index] == 0) touched.push_back(e.index);
+        mask_by_index[e.index] |= 1u << c;
+        generation_by_index[e.index] = e.generation;
+      }
+    }
+    // Network ids: existing ones kept, new entities numbered in index order (deterministic).
+    std::sort(touched.begin(), touched.end());
+    std::vector<std::pair<uint32_t, uint32_t>> order;  // (id, entity index)
+    order.reserve(touched.size());
+    for (uint32_t index : touched) {
+      uint64_t key = key_of({index, generation_by_index[index]});
+      auto [it, inserted] = net_ids.try_emplace(key, 0, capture_serial);
+      if (inserted) {
+        if (next_id == 0) throw std::length_error("craft::sync: network ids exhausted");
+        it->second.first = next_id++;
+      }
+      it->second.second = capture_serial;
+      order.emplace_back(it->second.first, index);
+    }
+    std::sort(order.begin(), order.end());
+    // Entities no longer replicated lose their id for good (ids are never reused).
+    for (auto it = net_ids.begin(); it != net_ids.end();)
+      it = it->second.second != capture_serial ? net_ids.erase(it) : std::next(it);
+    for (auto it = entity_groups.begin(); it != entity_groups.end();)
+      it = world.alive(entity_of(it->first)) ? std::next(it) : entity_groups.erase(it);
+    for (auto it = entity_weights.begin(); it != entity_weights.end();)
+      it = world.alive(entity_of(it->first)) ? std::next(it) : entity_weights.erase(it);
+
+    RoomSnapshot s;
+    if (history.size() >= history_capacity()) {
+      s = std::move(history.front());  // reuse its buffers
+      history.erase(history.begin());
+      s.ids.clear(), s.masks.clear(), s.offsets.clear(), s.values.clear(), s.changed.clear(), s.texts.clear();
+    }
+    s.tick = tick;
+    s.entities.clear(), s.positions.clear(), s.has_position.clear(), s.groups.clear(), s.weights.clear();
+    s.offsets.push_back(0);
+    double axes[3];
+    for (auto [id, index] : order) {
+      ecs::Entity e{index, generation_by_index[index]};
+      uint32_t mask = mask_by_index[index];
+      s.ids.push_back(id);
+      s.masks.push_back(mask);
+      for (size_t c = 0; c < components.size(); ++c) {
+        if (!(mask & (1u << c))) continue;
+        const void* comp = components[c].get(world, e);
+        for (const auto& f : components[c].fields) {
+          if (f.spec.type == FieldType::text) {
+            s.values.push_back(uint32_t(s.texts.size()));
+            s.texts.emplace_back(comp ? cut_text(f.spec, f.read_text(comp)) : std::string_view());
+            continue;
+          }
+          uint32_t n = axes_of(f.spec.type);
+          axes[0] = axes[1] = axes[2] = 0;
+          if (comp) f.read_number(comp, axes);
+          for (uint32_t a = 0; a < n; ++a) s.values.push_back(quantize(f.spec, axes[a]));
+        }
+      }
+      s.offsets.push_back(uint32_t(s.values.size()));
+      s.entities.push_back(e);
+      Vec3 p;
+      bool has = position_source && position_source(world, e, p) && std::isfinite(p.x) && std::isfinite(p.y) &&
+                 std::isfinite(p.z);
+      s.positions.push_back(has ? p : Vec3{});
+      s.has_position.push_back(has ? 1 : 0);
+      auto g = entity_groups.find(key_of(e));
+      s.groups.push_back(g == entity_groups.end() ? 0 : g->second);
+      auto w = entity_weights.find(key_of(e));
+      s.weights.push_back(w == entity_weights.end() ? 1.f : w->second);
+    }
+    // When did each entity last change? Computed once per capture, shared by every client:
+    // an update against a source tick at or after it has nothing to send.
+    s.changed.resize(s.ids.size());
+    const RoomSnapshot* prev = history.empty() ? nullptr : &history.back();
+    for (size_t i = 0; i < s.ids.size(); ++i) {
+      size_t j = prev ? prev->find(s.ids[i]) : RoomSnapshot::npos;
+      s.changed[i] = j != RoomSnapshot::npos && same_state(s, i, *prev, j) ? prev->changed[j] : tick;
+    }
+    if (!history.empty()) {
+      RoomSnapshot& old = history.back();
+      old.entities = {}, old.positions = {}, old.has_position = {}, old.groups = {}, old.weights = {};
+    }
+    history.push_back(std::move(s));
+    build_index();
+  }
+
+  bool same_slot(const RoomSnapshot& a, uint32_t sa, const RoomSnapshot& b, uint32_t sb, bool text) const {
+    return text ? a.texts[a.values[sa]] == b.texts[b.values[sb]] : a.values[sa] == b.values[sb];
+  }
+
+  bool same_state(const RoomSnapshot& a, size_t i, const RoomSnapshot& b, size_t j) const {
+    if (a.masks[i] != b.masks[j]) return false;
+    uint32_t sa = a.offsets[i], sb = b.offsets[j];
+    for (size_t c = 0; c < components.size(); ++c) {
+      if (!(a.masks[i] & (1u << c))) continue;
+      for (const auto& f : components[c].fields) {
+        bool text = f.spec.type == FieldType::text;
+        uint32_t n = text ? 1 : axes_of(f.spec.type);
+        for (uint32_t k = 0; k < n; ++k, ++sa, ++sb)
+          if (!same_slot(a, sa, b, sb, text)) return false;
+      }
+    }
+    return true;
+  }
+
+  static uint64_t cell_key(int64_t cx, int64_t cy) { return (uint64_t(uint32_t(int32_t(cx))) << 32) | uint32_t(int32_t(cy)); }
+  int64_t cell_of(float v) const {
+    double c = std::floor(double(v) / cell_size);
+    if (std::isnan(c)) return 0;
+    return int64_t(std::clamp(c, -2147483648.0, 2147483647.0));
+  }
+
+  void build_index() {
+    const RoomSnapshot& s = history.back();
+    // Cells as big as the average radius: a query looks at about 3 x 3 cells. Recomputed only
+    // when an area changed (a room of 1,000 clients would pay it every capture otherwise).
+    if (areas_changed) {
+      double sum = 0;
+      size_t n = 0;
+      for (auto& [id, c] : clients)
+        if (c.area != AreaKind::none && c.radius > 0) sum += c.radius, ++n;
+      cell_size = n ? float(std::max(1.0, sum / double(n))) : 1.f;
+      areas_changed = false;
+    }
+    grid.clear();
+    grouped.clear();
+    for (size_t i = 0; i < s.ids.size(); ++i) {
+      if (s.groups[i] != 0) {
+        grouped.emplace_back(s.groups[i], uint32_t(i));
+        continue;
+      }
+      if (s.has_position[i]) grid.emplace_back(cell_key(cell_of(s.positions[i].x), cell_of(s.positions[i].y)), uint32_t(i));
+    }
+    std::sort(grid.begin(), grid.end());
+    std::sort(grouped.begin(), grouped.end());
+  }
+
+  // ---- interest ----
+
+  // The client's interest in the newest snapshot: sorted entity indices.
+  void interest(const Client& c, std::vector<uint32_t>& out, Vec3& center, bool& has_center) const {
+    const RoomSnapshot& s = history.back();
+    out.clear();
+    has_center = false;
+    if (c.area == AreaKind::none) {
+      for (size_t i = 0; i < s.ids.size(); ++i)
+        if (s.groups[i] == 0) out.push_back(uint32_t(i));
+    } else {
+      size_t self = RoomSnapshot::npos;
+      if (c.area == AreaKind::point) {
+        center = c.center;
+        has_center = std::isfinite(center.x) && std::isfinite(center.y) && std::isfinite(center.z);
+      } else if (auto it = net_ids.find(key_of(c.center_entity)); it != net_ids.end()) {
+        self = s.find(it->second.first);
+        if (self != RoomSnapshot::npos) {
+          out.push_back(uint32_t(self));  // the client always sees its own entity
+          if (s.has_position[self]) center = s.positions[self], has_center = true;
+        }
+      }
+      if (has_center) {
+        const double r = c.radius, r2 = r * r;
+        auto within = [&](uint32_t i) {
+          double dx = double(s.positions[i].x) - center.x, dy = double(s.positions[i].y) - center.y,
+                 dz = double(s.positions[i].z) - center.z;
+          return dx * dx + dy * dy + dz * dz <= r2;
+        };
+        int64_t x0 = cell_of(float(center.x - r)), x1 = cell_of(float(center.x + r));
+        int64_t y0 = cell_of(float(center.y - r)), y1 = cell_of(float(center.y + r));
+        double cells = double(x1 - x0 + 1) * double(y1 - y0 + 1);
+        if (cells * 4 > double(grid.size())) {
+          for (auto& [key, i] : grid)
+            if (within(i)) out.push_back(i);
+        } else {
+          for (int64_t cx = x0; cx <= x1; ++cx) {
+            for (int64_t cy = y0; cy <= y1; ++cy) {
+              uint64_t key = cell_key(cx, cy);
+              auto it = std::lower_bound(grid.begin(), grid.end(), std::pair<uint64_t, uint32_t>{key, 0});
+              for (; it != grid.end() && it->first == key; ++it)
+                if (within(it->second)) out.push_back(it->second);
+            }
+          }
+        }
+      }
+    }
+    for (uint32_t g : c.groups) {
+      auto it = std::lower_bound(grouped.begin(), grouped.end(), std::pair<uint32_t, uint32_t>{g, 0});
+      for (; it != grouped.end() && it->first == g; ++it) out.push_back(it->second);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+
+  // ---- encoding ----
+
+  void write_fields(BitWriter& w, const RoomSnapshot& s, size_t comp, uint32_t at) const {
+    for (const auto& f : components[comp].fields) {
+      if (f.spec.type == FieldType::text) {
+        const std::string& t = s.texts[s.values[at++]];
+        w.v(7, uint32_t(t.size()));
+        for (unsigned char ch : t) w.u(8, ch);
+        continue;
+      }
+      uint32_t bits = value_bits(f.spec);
+      for (uint32_t a = axes_of(f.spec.type); a > 0; --a) w.u(bits, s.values[at++]);
+    }
+  }
+
+  // A created entity: mask, then every field of every component in it.
+  void write_create(BitWriter& w, const RoomSnapshot& s, size_t i) const {
+    uint32_t mask = s.masks[i];
+    w.u(uint32_t(components.size()), mask);
+    uint32_t at = s.offsets[i];
+    for (size_t c = 0; c < components.size(); ++c) {
+      if (!(mask & (1u << c))) continue;
+      write_fields(w, s, c, at);
+      at += slots[c];
+    }
+  }
+
+  // An updated entity against the client's state (base = the source snapshot, or null when
+  // it has left the history: then every field goes, marked changed). Returns false, writing
+  // nothing, when nothing changed.
+  bool write_update(BitWriter* w, const RoomSnapshot& s, size_t i, const RoomSnapshot* base, size_t j,
+                    uint32_t old_mask) const {
+    uint32_t mask = s.masks[i];
+    uint32_t old_at[max_components];
+    if (base) component_offsets(old_mask, old_at);
+    // First pass: is there anything to send?
+    bool any = mask != old_mask || !base;
+    if (!any) {
+      uint32_t at = s.offsets[i], bat = base->offsets[j];
+      for (size_t c = 0; c < components.size() && !any; ++c) {
+        if (!(mask & (1u << c))) continue;
+        for (const auto& f : components[c].fields) {
+          bool text = f.spec.type == FieldType::text;
+          for (uint32_t k = text ? 1 : axes_of(f.spec.type); k > 0; --k, ++at, ++bat)
+            if (!same_slot(s, at, *base, bat, text)) any = true;
+        }
+      }
+    }
+    if (!any || !w) return any;
+    w->u(1, mask != old_mask ? 1 : 0);
+    if (mask != old_mask) w->u(uint32_t(components.size()), mask);
+    uint32_t at = s.offsets[i];
+    for (size_t c = 0; c < components.size(); ++c) {
+      if (!(mask & (1u << c))) continue;
+      if (!(old_mask & (1u << c))) {
+        write_fields(*w, s, c, at);
+        at += slots[c];
+        continue;
+      }
+      // Which fields differ from the client's state?
+      bool changed[64];
+      bool comp_changed = false;
+      size_t nf = components[c].fields.size();
+      uint32_t a = at, b = base ? base->offsets[j] + old_at[c] : 0;
+      for (size_t f = 0; f < nf; ++f) {
+        const auto& spec = components[c].fields[f].spec;
+        bool text = spec.type == FieldType::text;
+        bool diff = !base;
+        for (uint32_t k = text ? 1 : axes_of(spec.type); k > 0; --k, ++a, ++b)
+          if (base && !same_slot(s, a, *base, b, text)) diff = true;
+        if (f < 64) changed[f] = diff;
+        comp_changed |= diff;
+      }
+      w->u(1, comp_changed ? 1 : 0);
+      if (comp_changed) {
+        uint32_t fa = at;
+        for (size_t f = 0; f < nf; ++f) {
+          const auto& fld = components[c].fields[f];
+          bool diff = f < 64 ? changed[f] : true;
+          w->u(1, diff ? 1 : 0);
+          uint32_t width = fld.spec.type == FieldType::text ? 1 : axes_of(fld.spec.type);
+          if (diff) write_one(*w, s, fld.spec, fa);
+          fa += width;
+        }
+      }
+      at += slots[c];
+    }
+    return true;
+  }
+
+  void write_one(BitWriter& w, const RoomSnapshot& s, const FieldSpec& spec, uint32_t at) const {
+    if (spec.type == FieldType::text) {
+      const std::string& t = s.texts[s.values[at]];
+      w.v(7, uint32_t(t.size()));
+      for (unsigned char ch : t) w.u(8, ch);
+      return;
+    }
+    uint32_t bits = value_bits(spec);
+    for (uint32_t a = 0; a < axes_of(spec.type); ++a) w.u(bits, s.values[at + a]);
+  }
+
+  void encode(SessionId session, std::string& out) {
+    auto cit = clients.find(session);
+    if (cit == clients.end() || history.empty()) return;
+    Client& c = cit->second;
+    const RoomSnapshot& s = history.back();
+    if (!c.frames.empty() && c.frames.back().tick >= s.tick) return;  // once per capture
+
+    const Frame* base = nullptr;
+    if (c.has_ack) {
+      for (const Frame& f : c.frames)
+        if (f.tick == c.acked) base = &f;
+      if (!base) c.has_ack = false;
+    }
+    std::vector<uint32_t>& view = scratch.view;
+    Vec3 center;
+    bool has_center = false;
+    interest(c, view, center, has_center);
+
+    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
+    const bool budgeted = bps != 0;
+    // Walk the baseline frame and the view together (both sorted by id).
+    // Scratch buffers live in the Impl: a snapshot per client per tick allocates nothing
+    // once they have grown.
+    std::vector<uint32_t>& removed = scratch.removed;
+    std::vector<Candidate>& candidates = scratch.candidates;
+    std::vector<FrameEntry>& kept = scratch.kept;  // baseline entries that stay, with their new source
+    std::vector<size_t>& kept_candidate = scratch.kept_candidate;  // per kept entry: candidate index or npos
+    removed.clear(), candidates.clear(), kept.clear(), kept_candidate.clear();
+    constexpr size_t none = size_t(-1);
+    size_t bi = 0, vi = 0;
+    const size_t bn = base ? base->entries.size() : 0;
+    auto nearness = [&](size_t i) {
+      if (!has_center || c.radius <= 0 || !s.has_position[i]) return 1.f;
+      double dx = double(s.positions[i].x) - center.x, dy = double(s.positions[i].y) - center.y,
+             dz = double(s.positions[i].z) - center.z;
+      return float(1.0 / (1.0 + std::sqrt(dx * dx + dy * dy + dz * dz) / c.radius));
+    };
+    while (bi < bn || vi < view.size()) {
+      uint32_t bid = bi < bn ? base->entries[bi].id : std::numeric_limits<uint32_t>::max();
+      uint32_t vid = vi < view.size() ? s.ids[view[vi]] : std::numeric_limits<uint32_t>::max();
+      if (bi < bn && (vi == view.size() || bid < vid)) {
+        removed.push_back(bid);  // gone, or out of interest
+        ++bi;
+      } else if (vi < view.size() && (bi == bn || vid < bid)) {
+        size_t i = view[vi++];
+        uint32_t bits = 0;
+        if (budgeted) {
+          BitWriter count(nullptr);
+          write_create(count, s, i);
+          bits = uint32_t(count.bits()) + gap_estimate_bits;
+        }
+        candidates.push_back({i, none, 0, bits});
+      } else {
+        size_t i = view[vi++];
+        const FrameEntry& e = base->entries[bi];
+        kept.push_back(e);
+        kept_candidate.push_back(none);
+        if (e.source >= s.changed[i] && e.mask == s.masks[i]) {
+          kept.back().source = s.tick;  // unchanged since the client's state: nothing to send
+        } else {
+          const RoomSnapshot* src = snapshot_at(e.source);
+          size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
+          if (src && j == RoomSnapshot::npos) src = nullptr;
+          // Without a budget only "anything to send?" matters, not the size.
+          BitWriter count(nullptr);
+          if (write_update(budgeted ? &count : nullptr, s, i, src, j, e.mask)) {
+            kept_candidate.back() = candidates.size();
+            candidates.push_back({i, kept.size() - 1, 0, budgeted ? uint32_t(count.bits()) + gap_estimate_bits : 0});
+          } else {
+            kept.back().source = s.tick;
+          }
+        }
+        ++bi;
+      }
+    }
+
+    // Priority accumulator (Fiedler, "State Synchronization"): every snapshot an entity is
+    // pending, its priority grows by weight x nearness; the budget goes to the highest.
+    if (!budgeted) {
+      c.accumulated.clear();
+    } else {
+      std::vector<std::pair<uint32_t, float>> acc;
+      acc.reserve(candidates.size());
+      std::vector<size_t> by_id(candidates.size());
+      for (size_t k = 0; k < by_id.size(); ++k) by_id[k] = k;
+      std::sort(by_id.begin(), by_id.end(),
+                [&](size_t a, size_t b) { return s.ids[candidates[a].index] < s.ids[candidates[b].index]; });
+      size_t ai = 0;
+      for (size_t k : by_id) {
+        uint32_t cid = s.ids[candidates[k].index];
+        while (ai < c.accumulated.size() && c.accumulated[ai].first < cid) ++ai;
+        float before = ai < c.accumulated.size() && c.accumulated[ai].first == cid ? c.accumulated[ai].second : 0.f;
+        float p = before + s.weights[candidates[k].index] * nearness(candidates[k].index);
+        candidates[k].priority = p;
+        acc.emplace_back(cid, p);
+      }
+      c.accumulated = std::move(acc);
+    }
+
+    std::vector<uint8_t>& chosen = scratch.chosen;
+    chosen.assign(candidates.size(), 1);
+    if (budgeted) {
+      uint64_t budget_bits = uint64_t(bps) * 8 * options.send_interval_ticks / std::max(1u, tick_rate);
+      uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8;
+      for (uint32_t id : removed) (void)id, used += 4;
+      std::vector<size_t> order(candidates.size());
+      for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        if (candidates[a].priority != candidates[b].priority) return candidates[a].priority > candidates[b].priority;
+        return s.ids[candidates[a].index] < s.ids[candidates[b].index];
+      });
+      std::fill(chosen.begin(), chosen.end(), 0);
+      size_t sent = 0;
+      for (size_t k : order) {
+        // Strict priority order: stop at the first that does not fit, so a big entity at the
+        // top is not passed over for ever by small ones; one always goes (no starvation).
+        if (sent > 0 && used + candidates[k].bits > budget_bits) break;
+        chosen[k] = 1, used += candidates[k].bits, ++sent;
+      }
+      stats.deferred += candidates.size() - sent;
+    }
+    // Chosen ones leave the accumulator.
+    if (budgeted) {
+      std::vector<std::pair<uint32_t, float>> acc;
+      for (size_t k = 0; k < candidates.size(); ++k)
+        if (!chosen[k]) acc.emplace_back(s.ids[candidates[k].index], candidates[k].priority);
+      std::sort(acc.begin(), acc.end());
+      c.accumulated = std::move(acc);
+    }
+
+    // Write.
+    const size_t start = out.size();
+    BitWriter w(&out);
+    w.u(32, s.tick);
+    w.v(7, base ? s.tick - base->tick : 0);
+    w.v(7, uint32_t(removed.size()));
+    uint32_t prev = 0;
+    for (uint32_t id : removed) w.v(3, id - prev - 1), prev = id;
+    std::vector<size_t>& creates = scratch.creates;
+    std::vector<size_t>& updates = scratch.updates;
+    creates.clear(), updates.clear();
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      if (!chosen[k]) continue;
+      (candidates[k].entry == none ? creates : updates).push_back(k);
+    }
+    auto by_id = [&](size_t a, size_t b) { return s.ids[candidates[a].index] < s.ids[candidates[b].index]; };
+    std::sort(creates.begin(), creates.end(), by_id);
+    std::sort(updates.begin(), updates.end(), by_id);
+    w.v(7, uint32_t(creates.size()));
+    prev = 0;
+    for (size_t k : creates) {
+      uint32_t id = s.ids[candidates[k].index];
+      w.v(3, id - prev - 1), prev = id;
+      write_create(w, s, candidates[k].index);
+    }
+    w.v(7, uint32_t(updates.size()));
+    prev = 0;
+    for (size_t k : updates) {
+      const Candidate& cand = candidates[k];
+      uint32_t id = s.ids[cand.index];
+      w.v(3, id - prev - 1), prev = id;
+      const FrameEntry& e = kept[cand.entry];
+      const RoomSnapshot* src = snapshot_at(e.source);
+      size_t j = src ? src->find(id) : RoomSnapshot::npos;
+      if (src && j == RoomSnapshot::npos) src = nullptr;
+      write_update(&w, s, cand.index, src, j, e.mask);
+    }
+
+    // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
+    // source), plus the creates sent. Deferred creates stay out.
+    Frame frame;
+    if (c.frames.size() >= options.baseline_window) {
+      frame = std::move(c.frames.front());  // reuse the evicted frame's buffer
+      c.frames.erase(c.frames.begin());
+      frame.entries.clear();
+    }
+    frame.tick = s.tick;
+    frame.entries.reserve(kept.size() + creates.size());
+    for (size_t k = 0; k < kept.size(); ++k) {
+      FrameEntry e = kept[k];
+      if (kept_candidate[k] != none && chosen[kept_candidate[k]]) e.source = s.tick, e.mask = s.masks[candidates[kept_candidate[k]].index];
+      frame.entries.push_back(e);
+    }
+    for (size_t k : creates) frame.entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
+    // Both runs are sorted by id already.
+    std::inplace_merge(frame.entries.begin(), frame.entries.begin() + long(kept.size()), frame.entries.end(),
+                       [](const FrameEntry& x, const FrameEntry& y) { return x.id < y.id; });
+    if (c.frames.size() >= options.baseline_window) {
+      c.frames.erase(c.frames.begin());
+    }
+    c.frames.push_back(std::move(frame));
+    if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
+
+    ++stats.snapshots;
+    if (!base) ++stats.full_snapshots;
+    stats.bytes += out.size() - start;
+  }
+
+  void ack(SessionId session, uint32_t tick) {
+    auto cit = clients.find(session);
+    if (cit == clients.end()) return;
+    Client& c = cit->second;
+    for (const Frame& f : c.frames) {
+      if (f.tick != tick) continue;
+      if (!c.has_ack || tick > c.acked) c.has_ack = true, c.acked = tick;
+      return;  // an older ack arriving late is fine: the newest one stands
+    }
+    ++stats.acks_ignored;  // never sent to this client, out of its window, or in the future
+  }
+
+  size_t memory() const {
+    size_t b = sizeof(*this);
+    for (const auto& s : history) b += s.bytes();
+    for (const auto& [id, c] : clients) {
+      b += sizeof(c) + 64 + c.groups.capacity() * 4 + c.accumulated.capacity() * 8 + c.frames.capacity() * sizeof(Frame);
+      for (const auto& f : c.frames) b += f.entries.capacity() * sizeof(FrameEntry);
+    }
+    b += net_ids.size() * 40 + entity_groups.size() * 32 + entity_weights.size() * 32;
+    b += grid.capacity() * 16 + grouped.capacity() * 8;
+    b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity()) * 4 +
+         owners.capacity() * sizeof(ecs::Entity);
+    return b;
+  }
+};
+
+Replicator::Replicator(ecs::Registry& world, ReplicatorOptions options)
+    : impl_(std::make_unique<Impl>(world, options)) {}
+Replicator::~Replicator() = default;
+
+void Replicator::add_component(detail::ComponentAccess c) {
+  if (!impl_->history.empty())
+    throw std::invalid_argument("craft::sync: replicate() after the first capture");
+  if (impl_->components.size() >= max_components)
+    throw std::invalid_argument("craft::sync: at most 32 replicated components");
+  if (c.name.empty()) throw std::invalid_argument("craft::sync: a replicated component needs a name");
+  for (const auto& other : impl_->components)
+    if (other.name == c.name) throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
+  uint32_t slots = 0;
+  for (const auto& f : c.fields) {
+    value_bits(f.spec);  // throws for a spec that cannot be sent
+    if (f.spec.type == FieldType::text && f.spec.count > 0xffffffffu / 8)
+      throw std::invalid_argument("craft::sync: text '" + f.spec.name + "' too long");
+    slots += f.spec.type == FieldType::text ? 1 : axes_of(f.spec.type);
+  }
+  if (c.fields.size() > 64) throw std::invalid_argument("craft::sync: at most 64 fields per component");
+  impl_->slots.push_back(slots);
+  impl_->components.push_back(std::move(c));
+}
+
+void Replicator::set_position_source(std::function<bool(const ecs::Registry&, ecs::Entity, Vec3&)> source) {
+  impl_->position_source = std::move(source);
+}
+
+void Replicator::set_interest(SessionId client, Vec3 center, float radius) {
+  auto& c = impl_->clients[client];
+  impl_->areas_changed |= c.area != AreaKind::point || c.radius != radius;
+  c.area = AreaKind::point, c.center = center, c.radius = std::isfinite(radius) && radius > 0 ? radius : 0;
+}
+void Replicator::set_interest(SessionId client, ecs::Entity center, float radius) {
+  auto& c = impl_->clients[client];
+  impl_->areas_changed |= c.area != AreaKind::entity || c.radius != radius;
+  c.area = AreaKind::entity, c.center_entity = center, c.radius = std::isfinite(radius) && radius > 0 ? radius : 0;
+}
+void Replicator::clear_interest(SessionId client) {
+  if (auto it = impl_->clients.find(client); it != impl_->clients.end()) {
+    impl_->areas_changed |= it->second.area != AreaKind::none;
+    it->second.area = AreaKind::none;
+  }
+}
+void Replicator::set_group(ecs::Entity entity, uint32_t group) {
+  if (group == 0) impl_->entity_groups.erase(key_of(entity));
+  else if (impl_->world.alive(entity)) impl_->entity_groups[key_of(entity)] = group;
+}
+void Replicator::join_group(SessionId client, uint32_t group) {
+  if (group == 0) return;
+  auto& g = impl_->clients[client].groups;
+  auto it = std::lower_bound(g.begin(), g.end(), group);
+  if (it == g.end() || *it != group) g.insert(it, group);
+}
+void Replicator::leave_group(SessionId client, uint32_t group) {
+  auto cit = impl_->clients.find(client);
+  if (cit == impl_->clients.end()) return;
+  auto& g = cit->second.groups;
+  auto it = std::lower_bound(g.begin(), g.end(), group);
+  if (it != g.end() && *it == group) g.erase(it);
+}
+void Replicator::set_priority(ecs::Entity entity, float weight) {
+  if (!std::isfinite(weight) || weight < 0) weight = 0;
+  if (impl_->world.alive(entity)) impl_->entity_weights[key_of(entity)] = weight;
+}
+void Replicator::set_budget(SessionId client, uint32_t bytes_per_second) {
+  impl_->clients[client].bytes_per_second = bytes_per_second;
+}
+
+uint32_t Replicator::net_id(ecs::Entity entity) const {
+  auto it = impl_->net_ids.find(key_of(entity));
+  return it == impl_->net_ids.end() ? 0 : it->second.first;
+}
+
+void Replicator::capture(uint32_t tick) { impl_->capture(tick); }
+void Replicator::add_client(SessionId client) { impl_->clients.try_emplace(client); }
+void Replicator::remove_client(SessionId client) {
+  impl_->areas_changed |= impl_->clients.erase(client) > 0;
+}
+void Replicator::ack(SessionId client, uint32_t tick) { impl_->ack(client, tick); }
+void Replicator::encode(SessionId client, std::string& out) { impl_->encode(client, out); }
+
+const std::vector<detail::ComponentAccess>& Replicator::components() const { return impl_->components; }
+const ReplicatorOptions& Replicator::options() const { return impl_->options; }
+void Replicator::configure(uint32_t tick_rate_hz, uint32_t default_baseline_window, uint32_t default_bytes_per_second) {
+  impl_->tick_rate = tick_rate_hz ? tick_rate_hz : 1;
+  impl_->resolve(default_baseline_window, default_bytes_per_second);
+}
+ReplicatorStats Replicator::stats() const {
+  ReplicatorStats s = impl_->stats;
+  s.memory_bytes = impl_->memory();
+  return s;
+}
+
+}  // namespace craft::sync
