@@ -149,7 +149,8 @@ class Fields {
 
 struct ReplicatorOptions {
   uint32_t send_interval_ticks = 1;  // a snapshot every this many room ticks (1 = every tick)
-  uint32_t baseline_window = 0;      // snapshots remembered per client; 0: replication.baseline_window
+  uint32_t baseline_window = 0;      // snapshots remembered per client, at most 1024 (more throws
+                                     // std::invalid_argument); 0: replication.baseline_window
   uint32_t bytes_per_second = 0;     // default per-client budget; 0: replication.client_bytes_per_second
 };
 
