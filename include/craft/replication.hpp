@@ -79,6 +79,7 @@ struct FieldAccess {
 };
 struct ComponentAccess {
   std::string name;
+  const void* type = nullptr;  // one address per replicated C++ type (a second replicate<T> throws)
   std::vector<FieldAccess> fields;
   // The entities that have the component, and the component of one entity (null if none).
   std::function<void(ecs::Registry&, std::vector<ecs::Entity>& out)> owners;
@@ -177,7 +178,9 @@ class Replicator {
   template <class T>
   void replicate(std::string name, Fields<T> fields) {
     detail::ComponentAccess c;
+    static const char type_tag = 0;  // one per T (an inline template's static)
     c.name = std::move(name);
+    c.type = &type_tag;
     c.fields = std::move(fields.access());
     c.owners = [](ecs::Registry& w, std::vector<ecs::Entity>& out) {
       w.each<T>([&](ecs::Entity e, T&) { out.push_back(e); });

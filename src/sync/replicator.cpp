@@ -710,7 +710,8 @@ void Replicator::add_component(detail::ComponentAccess c) {
     throw std::invalid_argument("craft::sync: at most 32 replicated components");
   if (c.name.empty()) throw std::invalid_argument("craft::sync: a replicated component needs a name");
   for (const auto& other : impl_->components)
-    if (other.name == c.name) throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
+    if (other.name == c.name || (c.type && other.type == c.type))
+      throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
   uint32_t slots = 0;
   for (const auto& f : c.fields) {
     value_bits(f.spec);  // throws for a spec that cannot be sent

@@ -36,3 +36,23 @@ TEST(ReviewReplicatorOptions, TheLargestAcceptedWindowIsDecodable) {
 }
 
 }  // namespace
+
+namespace {
+using namespace craft::sync;
+
+struct Hp {
+  int32_t hp = 0;
+};
+
+// Review finding: the header promises that a second replicate<T> throws, but only a repeated
+// name was refused: replicate<Hp>("a"), replicate<Hp>("b") sent every Hp twice, in two
+// components the client could not tell apart.
+TEST(ReviewReplicatorOptions, ASecondReplicateOfTheSameTypeThrows) {
+  craft::ecs::Registry world;
+  Replicator sync(world);
+  sync.replicate<Hp>("a", Fields<Hp>{}.integer("hp", &Hp::hp, 0, 100));
+  EXPECT_THROW(sync.replicate<Hp>("b", Fields<Hp>{}.integer("hp", &Hp::hp, 0, 100)), std::invalid_argument);
+  EXPECT_EQ(sync.components().size(), 1u);
+}
+
+}  // namespace
