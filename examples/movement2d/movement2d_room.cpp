@@ -59,11 +59,34 @@ void Movement2dRoom::on_create(std::string_view text) {
   // as its options): listing metadata, so the live room list says which arena this is.
   auto region = options.text("region", max_label_bytes);
   auto mode = options.text("mode", max_label_bytes);
+  auto state = options.text("state", 16);
   if (!options.ok()) return reject_create("movement2d: " + options.error());
+  if (state && *state != "json" && *state != "replicated")
+    return reject_create("movement2d: option state must be \"json\" or \"replicated\"");
   if (tick_rate) rules_.tick_rate_hz = static_cast<uint32_t>(*tick_rate);
   if (region) set_metadata("region", *region);
   if (mode) set_metadata("mode", *mode);
   set_tick_rate(rules_.tick_rate_hz);
+  if (state && *state == "replicated") replicate_state();
+}
+
+void Movement2dRoom::replicate_state() {
+  replicator_ = std::make_unique<sync::Replicator>(registry_);
+  // 0.01 units: a square is 20 wide, so the picture and the prediction's replay (which starts
+  // from the server's position) are exact to well under a pixel; 17 bits an axis, sent only
+  // for an axis that changed.
+  replicator_->replicate<Position>(
+      "pos", sync::Fields<Position>{}
+                 .number("x", &Position::x, 0, rules_.world_width, 0.01)
+                 .number("y", &Position::y, 0, rules_.world_height, 0.01));
+  // seq: the last input applied, for reconciliation; id: the player's session id (which
+  // square is yours), sent once; name and dropped change rarely.
+  replicator_->replicate<Player>("player", sync::Fields<Player>{}
+                                               .integer("id", &Player::id, 0, 4'294'967'295)
+                                               .integer("seq", &Player::applied_seq, 0, 4'294'967'295)
+                                               .boolean("dropped", &Player::dropped)
+                                               .text("name", &Player::name, 32));
+  set_replicator(replicator_.get());
 }
 
 Position Movement2dRoom::spawn_point(SessionId id) const {
@@ -150,7 +173,8 @@ void Movement2dRoom::simulate(float dt) {
 
 void Movement2dRoom::on_tick(Duration dt) {
   simulate(std::chrono::duration<float>(dt).count());
-  if (!join_order_.empty()) broadcast(op_snapshot, snapshot_json());
+  // Replicated: craft sends the snapshots after this tick (Room::set_replicator).
+  if (!replicator_ && !join_order_.empty()) broadcast(op_snapshot, snapshot_json());
 }
 
 

@@ -4,10 +4,12 @@
 // Wire format: examples/movement2d/README.md.
 #pragma once
 #include <craft/ecs.hpp>
+#include <craft/replication.hpp>
 #include <craft/room.hpp>
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -56,7 +58,9 @@ class Movement2dRoom : public Room {
   explicit Movement2dRoom(MovementRules rules = {}) : rules_(rules) {}
 
   // Options (a JSON object, README.md): {"tickRate": 1-240} overrides the default rate;
-  // anything else in the object is ignored; a bad value refuses the room (BAD_REQUEST).
+  // {"state": "replicated"} sends replicated state (docs/protocol.md §4.20) instead of the
+  // JSON snapshot broadcast ("json", the default while the page reads JSON); anything else
+  // in the object is ignored; a bad value refuses the room (BAD_REQUEST).
   void on_create(std::string_view options) override;
   JoinResult on_join(const Client& client, std::string_view options) override;
   std::string join_state(const Client& client) override;
@@ -76,6 +80,7 @@ class Movement2dRoom : public Room {
   std::string snapshot_json() const;
   const Position* position_of(SessionId player) const;
   uint64_t tick_count() const { return tick_; }
+  bool replicated() const { return replicator_ != nullptr; }
 
  private:
   struct Player {
@@ -89,8 +94,14 @@ class Movement2dRoom : public Room {
   };
   Position spawn_point(SessionId id) const;
 
+  // The replicated schema (README.md "Replicated state"): component "pos" (Position) and
+  // "player" (id, seq, dropped, name of Player).
+  void replicate_state();
+
   MovementRules rules_;
   ecs::Registry registry_;
+  // With {"state": "replicated"}: reads registry_, so declared after it.
+  std::unique_ptr<sync::Replicator> replicator_;
   std::unordered_map<SessionId, ecs::Entity> entities_;
   std::vector<SessionId> join_order_;
   uint64_t tick_ = 0;

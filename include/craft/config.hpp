@@ -130,6 +130,22 @@ struct PartyConfig {
   uint32_t max_requests = 16;                   // pending join requests + invitations per party
 };
 
+// Replicated state (docs/protocol.md §4.20, craft/replication.hpp): the server's defaults
+// for rooms that use a sync::Replicator, and the per-member bound on what waits to be sent.
+struct ReplicationConfig {
+  // Snapshots remembered per client as possible baselines (a ReplicatorOptions value of 0
+  // takes this); an ack older than the window is ignored and the client gets a full
+  // snapshot. Bounds the server's memory for a client that never acks.
+  uint32_t baseline_window = 32;
+  // Snapshot bytes per client per second (ReplicatorOptions::bytes_per_second 0 takes this);
+  // changes that do not fit wait for a later snapshot, highest priority first.
+  uint32_t client_bytes_per_second = 65536;
+  // A member whose send queue already holds more than this gets no snapshot this time (the
+  // next one is a delta against an older ack); below limits.send_queue_bytes, so a slow
+  // reader loses snapshots before it is closed with 4002.
+  uint32_t max_queued_bytes = 65'536;
+};
+
 // TLS on the HTTP/WebSocket port (https, wss) and the TCP port (TLS, then the
 // length-prefixed frames). Both files set: every connection speaks TLS 1.2 or 1.3; both
 // empty: plaintext. The server refuses to start when a file is missing or bad, and
@@ -169,6 +185,7 @@ struct ServerConfig {
   LobbyConfig lobby;
   MatchmakerConfig matchmaker;
   PartyConfig party;
+  ReplicationConfig replication;
   TlsConfig tls;
 };
 

@@ -85,6 +85,9 @@ struct RoomTypeOptions {
 namespace detail {
 class RoomHost;
 }
+namespace sync {
+class Replicator;  // craft/replication.hpp
+}
 
 class Room {
  public:
@@ -180,6 +183,17 @@ class Room {
   void set_tick_rate(uint32_t hz);
   // Dispose the room now: everyone receives room_left.
   void dispose();
+
+  // Replicated state (craft/replication.hpp, docs/protocol.md §4.20). With a replicator
+  // attached, craft sends every member `state_schema` once after its room_joined, captures
+  // the world after every on_tick whose tick number is a multiple of the replicator's
+  // send_interval_ticks and sends each connected member its `state_snapshot`, and hands
+  // members' acks (state_ack) to it. Call it in on_create. nullptr detaches (no more
+  // snapshots). Not owned: the Replicator must outlive the room's use of it, so make it a
+  // member of the room (declared after the ecs::Registry it reads). Tick numbers count this
+  // room's on_tick calls from 1. A throw from the replicator (or from room code it calls,
+  // e.g. a position_from function) ends the room like any room code's (the room guard).
+  void set_replicator(sync::Replicator* replicator);
 
   // Saved data (docs/http-api.md), from room code. Asynchronous: the database work runs off
   // the room's loop and `done` runs on it later, never if the room is gone by then. Room code

@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 10> sections = {"server", "limits", "rooms", "store", "auth", "session", "lobby", "matchmaker", "party", "tls"};
+constexpr std::array<const char*, 11> sections = {"server", "limits", "rooms", "store", "auth", "session", "lobby", "matchmaker", "party", "replication", "tls"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -155,6 +155,12 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "a match room with no reservation left takes joins without one; false = reserved players only"},
       {"party", "max_size", &c.party.max_size, "party members, leader included", 1, 1'000},
       {"party", "max_requests", &c.party.max_requests, "pending join requests + invitations per party", 0, 10'000},
+      {"replication", "baseline_window", &c.replication.baseline_window,
+       "snapshots remembered per client as baselines (replicated rooms); older acks are ignored", 2, 256},
+      {"replication", "client_bytes_per_second", &c.replication.client_bytes_per_second,
+       "snapshot bytes per client per second; changes past it wait for a later snapshot", 64, 1 << 30},
+      {"replication", "max_queued_bytes", &c.replication.max_queued_bytes,
+       "a member whose send queue holds more gets no snapshot this time", 1024, 1 << 30},
       {"store", "backend", &st.backend, "sqlite, postgres, or none (no accounts/storage API)", 0, 0, check_backend},
       {"store", "sqlite_path", &st.sqlite_path, "SQLite database file; :memory: = in-memory", 0, 0, check_not_empty},
       {"store", "postgres_url", &st.postgres_url, "PostgreSQL connection URL (backend = postgres)"},

@@ -35,6 +35,7 @@ void Room::set_locked(bool locked) { host_->update_settings(std::nullopt, std::n
 void Room::set_private(bool hidden) { host_->update_settings(std::nullopt, std::nullopt, std::nullopt, hidden); }
 void Room::set_tick_rate(uint32_t hz) { host_->set_tick_rate(hz); }
 void Room::dispose() { host_->dispose("disposed by the room"); }
+void Room::set_replicator(sync::Replicator* replicator) { host_->set_replicator(replicator); }
 
 void Room::storage_read(std::string collection, std::string key, std::string owner,
                         std::function<void(std::optional<std::string>)> done) {

@@ -59,6 +59,10 @@ bool RoomHost::guarded(const char* callback, F&& call) {
   return !failed_;
 }
 
+bool RoomHost::guarded_call(const char* callback, const std::function<void()>& call) {
+  return guarded(callback, call);
+}
+
 bool RoomHost::ask_room(const Client& by, SessionId player, std::span<const PropertyChange> writes, bool& accepted) {
   return guarded("on_properties_set", [&] { accepted = room_->on_properties_set(by, player, writes); });
 }
@@ -168,6 +172,8 @@ void RoomHost::join(JoinRequest request) {
   session->shard().dispatch([session, self = shared_from_this(), frame] {
     session->on_join_succeeded(self, frame);
   });
+  // Replicated state: state_schema right behind room_joined (docs/protocol.md §4.20).
+  if (replicator_) guarded_call("the replicator (join)", [&] { add_replicated(members_.size() - 1); });
 }
 
 void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
@@ -187,6 +193,8 @@ void RoomHost::leave(SessionId who, std::string_view reason, bool notify) {
       session->on_removed(room_id, why);
     });
   }
+  // Before on_leave, which may detach the replicator (the room's code owns it).
+  if (replicator_) guarded("the replicator (leave)", [&] { replicator_->remove_client(who); });
   guarded("on_leave", [&] { room_->on_leave(client); });
   if (disposed_) return;
   v1::Envelope presence;
@@ -308,6 +316,9 @@ void RoomHost::advance(TimePoint now) {
     for (uint32_t i = 0; i < due.ticks && !disposed_ && tick_rate_hz_ > 0; ++i) {
       if (!guarded("on_tick", [&] { room_->on_tick(scheduler_.period()); })) break;
       metrics.room_ticks.add();
+      // Snapshots of the world as this tick left it (a caught-up tick included: its
+      // snapshot is as real as any other, and ticks must not skip numbers).
+      replicate(++replication_tick_);
     }
   }
   arm_timer();

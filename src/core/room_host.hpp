@@ -4,6 +4,7 @@
 #include "core/tick_scheduler.hpp"
 #include "protocol/envelope_codec.hpp"
 
+#include <craft/replication.hpp>
 #include <craft/room.hpp>
 
 #include <asio/steady_timer.hpp>
@@ -109,6 +110,13 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
                        std::optional<bool> locked, std::optional<bool> hidden);
   void set_tick_rate(uint32_t hz);
 
+  // Replicated state (core/room_replication.cpp, docs/protocol.md §4.20), on the room's shard.
+  // Room::set_replicator: members get state_schema and are the replicator's clients.
+  void set_replicator(sync::Replicator* replicator);
+  // A member's state_ack (the body, or riding on room_data): hostile input, handed to the
+  // replicator, which ignores bad ticks. A non-member's is dropped (the session answered it).
+  void state_ack(SessionId from, uint32_t tick);
+
   // Listing metadata and properties (core/room_properties.cpp), on the room's shard.
   // preset: World::create, before the room is reachable (type options, filter_by metadata).
   void preset(RoomTypeOptions options, Properties metadata);
@@ -195,6 +203,25 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   void fill_properties(v1::RoomJoined* joined) const;
   // Room::on_properties_set, guarded (room_host.cpp, where guarded() lives); false if it threw.
   bool ask_room(const Client& by, SessionId player, std::span<const PropertyChange> writes, bool& accepted);
+  // Replicated state (core/room_replication.cpp).
+  // After each on_tick: a snapshot to every connected member when the tick is due.
+  void replicate(uint32_t tick);
+  // Members' first words of replication: the replicator learns them, they get the schema.
+  void add_replicated(size_t member_index);
+  void configure_replicator();
+  const protocol::FramedMessage& schema_frames();
+  // Adds what the replicator did since last time to the shard's counters.
+  void count_replication();
+  // guarded() for code in other files (the template lives in room_host.cpp).
+  bool guarded_call(const char* callback, const std::function<void()>& call);
+  sync::Replicator* replicator_ = nullptr;  // room code's, not owned (Room::set_replicator)
+  bool replicator_configured_ = false;
+  uint32_t replication_tick_ = 0;           // on_tick calls so far: the snapshot tick numbers
+  sync::ReplicatorStats replication_counted_;
+  std::optional<v1::Envelope> schema_;       // built once: it never changes for the room's life
+  protocol::FramedMessage schema_frames_;
+  uint8_t schema_formats_ = 0;
+  std::string snapshot_data_;               // reused encode buffer
   // The message being handled, for reply_error.
   SessionId current_sender_ = 0;
   uint32_t current_cid_ = 0;

@@ -218,6 +218,7 @@ void Session::dispatch(const v1::Envelope& e) {
     case B::kRoomJoinOrCreate: return handle_join_or_create(e);
     case B::kRoomLeave: return handle_leave(e);
     case B::kRoomData: return handle_room_data(e);
+    case B::kStateAck: return handle_state_ack(e);
     case B::kRoomList: return handle_room_list(e);
     case B::kApiRequest: return handle_api(e);
     case B::kPropertiesSet: return handle_properties_set(e);
@@ -518,14 +519,35 @@ void Session::handle_room_data(const v1::Envelope& e) {
   auto* room = find_room(rd.room_id());
   if (!room) return send_error(e.cid(), v1::NOT_IN_ROOM, "not in room " + rd.room_id());
   std::span<const SessionId> targets(rd.targets().data(), static_cast<size_t>(rd.targets().size()));
+  // An ack riding on the message (§4.20) takes effect before the message, as if sent first.
+  const uint32_t ack = rd.state_ack();
   if ((*room)->shard().on_own_thread()) {
+    if (ack != 0) (*room)->state_ack(id_, ack);
     (*room)->message(id_, e.cid(), rd.op(), rd.data(), targets);
     return;
   }
-  (*room)->shard().post([room = *room, from = id_, cid = e.cid(), op = rd.op(),
+  (*room)->shard().post([room = *room, from = id_, cid = e.cid(), op = rd.op(), ack,
                       data = rd.data(), targets = std::vector<SessionId>(targets.begin(), targets.end())] {
+    if (ack != 0) room->state_ack(from, ack);
     room->message(from, cid, op, data, targets);
   });
+}
+
+void Session::handle_state_ack(const v1::Envelope& e) {
+  // Costs a token of the rate limit like every envelope (on_message); no reply on success.
+  const auto& a = e.state_ack();
+  auto* room = find_room(a.room_id());
+  if (!room) return send_error(e.cid(), v1::NOT_IN_ROOM, "not in room " + a.room_id());
+  (*room)->shard().dispatch([room = *room, from = id_, tick = a.tick()] { room->state_ack(from, tick); });
+}
+
+void Session::send_state(const Frame& frame, uint32_t max_queued_bytes) {
+  if (!is_open() || held()) return;  // gone or dropped: a later snapshot replaces this one
+  if (queued_bytes() > max_queued_bytes) {
+    shard().metrics().replication_skipped.add();
+    return;
+  }
+  send(frame);
 }
 
 void Session::handle_room_list(const v1::Envelope& e) {

@@ -41,6 +41,12 @@ class Session final : public Connection {
   // it has a connection (docs/protocol.md §3.2).
   void send(const Frame& frame);
 
+  // A room's state_snapshot (docs/protocol.md §4.20), on this session's shard: sent only
+  // over a live connection whose queue holds at most `max_queued_bytes` (else counted in
+  // craft_replication_skipped_total); never kept for replay while held, where it would be
+  // stale by the resume. Once sent it is numbered like any message.
+  void send_state(const Frame& frame, uint32_t max_queued_bytes);
+
   // Presence code (parties, matches) delivers here, on this session's shard: sent (or kept
   // for replay while held) unless the session has ended.
   void deliver(const v1::Envelope& e);
@@ -106,6 +112,7 @@ class Session final : public Connection {
   void handle_join_or_create(const v1::Envelope& e);
   void handle_leave(const v1::Envelope& e);
   void handle_room_data(const v1::Envelope& e);
+  void handle_state_ack(const v1::Envelope& e);
   void handle_room_list(const v1::Envelope& e);
   void request_join(std::shared_ptr<detail::RoomHost> room, uint32_t cid, std::string options,
                     detail::JoinMode mode, std::string reservation = {});

@@ -83,6 +83,13 @@ struct ShardMetrics {
   Counter matchmaker_matches;    // matches formed, counted on the match room's shard
   Counter reservations_expired;  // seat reservations that lapsed unused
   Counter property_conflicts;    // properties_set refused with PROPERTY_CONFLICT
+  // Replicated state (core/room_host.cpp, docs/protocol.md §4.20), from rooms' Replicators.
+  Counter replication_snapshots;       // state_snapshot messages encoded
+  Counter replication_snapshot_bytes;  // their data bytes
+  Counter replication_full_snapshots;  // of those, without a baseline
+  Counter replication_deferred;        // entity changes a byte budget left for a later snapshot
+  Counter replication_skipped;         // snapshots not sent: the member's queue held replication.max_queued_bytes
+  Counter replication_acks_ignored;    // acks for ticks never sent or out of the window
   Counter tls_handshakes;          // TLS handshakes completed (tls.cert_file set)
   Counter tls_handshake_failures;  // TLS connections that ended before the handshake finished
   // Resumable sessions (core/session_resume.cpp).

@@ -46,6 +46,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // dropped first, so the close tail is next in line for a reader that resumes.
   void close(uint16_t code, std::string_view reason);
   bool is_open() const { return state_ == State::open; }
+  // Bytes queued and not yet written (what limits.send_queue_bytes bounds).
+  uint32_t queued_bytes() const { return out_bytes_; }
   Transport transport() const { return transport_; }
   Shard& shard() { return shard_; }
   const IpKey& ip() const { return ip_; }

@@ -100,11 +100,12 @@ test("every error code is a row of the table in docs/protocol.md §5.1", () => {
   assert.deepEqual(missing.map(([n, v]) => `${v} ${n}`), []);
 });
 
-test("every rooms/lobby/matchmaker/party option is in docs/protocol.md, with its default", () => {
+test("every rooms/lobby/matchmaker/party/replication option is in docs/protocol.md, with its default", () => {
   const loader = read("src/config/config_loader.cpp");
   const config = read("include/craft/config.hpp");
-  const options = [...loader.matchAll(/\{"(rooms|lobby|matchmaker|party)",\s*"(\w+)"/g)].map((m) => `${m[1]}.${m[2]}`);
-  assert.ok(options.includes("matchmaker.reservation_ttl_ms") && options.includes("party.max_requests"), options.join(" "));
+  const options = [...loader.matchAll(/\{"(rooms|lobby|matchmaker|party|replication)",\s*"(\w+)"/g)].map((m) => `${m[1]}.${m[2]}`);
+  assert.ok(options.includes("matchmaker.reservation_ttl_ms") && options.includes("party.max_requests") &&
+            options.includes("replication.max_queued_bytes"), options.join(" "));
   const missing = options.filter((o) => !protocol.includes("`" + o + "`"));
   assert.deepEqual(missing, []);
   // Each of them is a row of §5.3's table (option, default): the default as config.hpp has it.
@@ -145,7 +146,8 @@ function publicCalls(file, cls) {
 test("every public call of the JS SDK (rooms, lobby, matchmaker, parties, properties) is in sdk/js/README.md", () => {
   const readme = read("sdk/js/README.md");
   const classes = [["sdk/js/src/client.ts", "Client"], ["sdk/js/src/room.ts", "Room"], ["sdk/js/src/lobby.ts", "Lobby"],
-                   ["sdk/js/src/matchmaker.ts", "Matchmaker"], ["sdk/js/src/party.ts", "Parties"]];
+                   ["sdk/js/src/matchmaker.ts", "Matchmaker"], ["sdk/js/src/party.ts", "Parties"],
+                   ["sdk/js/src/state/replicated.ts", "ReplicatedState"]];
   const missing = [];
   for (const [file, cls] of classes) {
     for (const name of publicCalls(file, cls)) {
