@@ -3,8 +3,13 @@
 //
 // Every simulated interval the pool is topped up to --pool tickets (until --tickets have
 // arrived), then Matcher::run(now) is timed in thread CPU time (the machine is shared and
-// noisy: wall time would measure the neighbours). Tickets: --regions x --modes x skill
-// (normal, mean 1500, sd 400), parties of 1-4, queries
+// noisy: wall time would measure the neighbours). With --arrivals N at most N tickets arrive
+// per interval (the steady pool: tickets wait several intervals; use more --regions so they
+// do); without it the whole pool is fresh every interval (the worst case for run()).
+// Timed apart: the add() calls of the interval's arrivals, run(), and the caller dropping the
+// returned matches (the matched Tickets are freed there). "matches hash" is a hash of every
+// match's ticket ids in order: equal hashes = the same matches ticket for ticket.
+// Tickets: --regions x --modes x skill (normal, mean 1500, sd 400), parties of 1-4, queries
 //   +region:R +mode:M +skill:>=s-200 +skill:<=s+200 map:X
 // with mode-dependent counts (duel 2, team 4 in parties, battle 4-8).
 #include <algorithm>
@@ -42,6 +47,7 @@ struct Opts {
   std::size_t tickets = 100'000, pool = 10'000;
   uint32_t interval_ms = 1'000, widen_after_ms = 10'000, regions = 4, modes = 3, seed = 1;
   std::size_t drain_intervals = 60;
+  std::size_t arrivals = 0;  // per interval; 0: top the pool up to --pool
 };
 
 bool parse_args(int argc, char** argv, Opts& o) {
@@ -60,11 +66,13 @@ bool parse_args(int argc, char** argv, Opts& o) {
               : a == "--modes"          ? val(o.modes)
               : a == "--seed"           ? val(o.seed)
               : a == "--drain"          ? val(o.drain_intervals)
+              : a == "--arrivals"       ? val(o.arrivals)
                                         : false;
     if (!ok) {
       std::fprintf(stderr,
                    "usage: craft-mm-bench [--tickets N] [--pool N] [--interval-ms MS] [--widen-after-ms MS]\n"
-                   "                      [--regions N] [--modes N(<=3)] [--seed N] [--drain INTERVALS]\n");
+                   "                      [--regions N] [--modes N(<=3)] [--seed N] [--drain INTERVALS]\n"
+                   "                      [--arrivals N-per-interval]\n");
       return false;
     }
   }
@@ -95,11 +103,19 @@ int main(int argc, char** argv) {
   craft::TimePoint now{};
   const auto interval = std::chrono::milliseconds(opt.interval_ms);
   std::size_t idle = 0;
-  std::vector<double> add_ms_full;  // CPU of the add() calls that topped up a full pool
+  std::vector<double> add_ms_full;   // CPU of the add() calls that topped up a full pool
+  std::vector<double> drop_ms_full;  // CPU of dropping the returned matches, full-pool runs
+  std::vector<double> sum_ms_full;   // add() + run() + drop, full-pool intervals
+  std::vector<double> fresh_full;    // tickets that arrived this interval, full-pool runs
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a over every match's ticket ids, in order
+  auto mix = [&](uint64_t x) {
+    for (int i = 0; i < 8; ++i) hash = (hash ^ ((x >> (8 * i)) & 0xff)) * 1099511628211ull;
+  };
   std::vector<Ticket> batch;
   for (std::size_t iv = 0;; ++iv) {
     batch.clear();
-    while (m.size() + batch.size() < opt.pool && arrived < opt.tickets) {
+    while (m.size() + batch.size() < opt.pool && arrived < opt.tickets &&
+           (opt.arrivals == 0 || batch.size() < opt.arrivals)) {
       Ticket t;
       t.id = next_id++;
       const uint32_t r = rng() % 10;
@@ -143,9 +159,11 @@ int main(int argc, char** argv) {
     const double c1 = thread_cpu_ms() - c0;
     cpu_total += c1;
     cpu_ms_all.push_back(c1);
-    if (before >= opt.pool) {
+    const bool full = before >= opt.pool;
+    if (full) {
       cpu_ms_full.push_back(c1);
       add_ms_full.push_back(a1);
+      fresh_full.push_back(double(batch.size()));
     }
     pair_checks += m.last_run().pair_checks;
     if (std::getenv("MM_BENCH_TRACE"))
@@ -153,6 +171,8 @@ int main(int argc, char** argv) {
                    before, c1, m.last_run().anchors, m.last_run().scanned, m.last_run().pair_checks, m.last_run().search_nodes,
                    m.last_run().search_gave_up, out.size());
     for (const Match& match : out) {
+      mix(match.tickets.size());
+      for (uint64_t id : match.tickets) mix(id);
       ++matches;
       players_matched += match.players;
       match_players.push_back(match.players);
@@ -167,20 +187,32 @@ int main(int argc, char** argv) {
       }
       spread.push_back(hi - lo);
     }
+    // The caller's share: the matches (and the matched Tickets in them) are freed here.
+    const double d0 = thread_cpu_ms();
+    out = {};
+    const double d1 = thread_cpu_ms() - d0;
+    if (full) {
+      drop_ms_full.push_back(d1);
+      sum_ms_full.push_back(a1 + c1 + d1);
+    }
     now += interval;
     if (arrived >= opt.tickets) {
       if (out.empty()) ++idle;
       if (idle >= opt.drain_intervals || m.size() == 0) break;
     }
   }
-  std::printf("craft-mm-bench: tickets=%zu pool=%zu regions=%u modes=%u interval_ms=%u widen_after_ms=%u seed=%u\n",
-              opt.tickets, opt.pool, opt.regions, opt.modes, opt.interval_ms, opt.widen_after_ms, opt.seed);
+  std::printf("craft-mm-bench: tickets=%zu pool=%zu arrivals=%zu regions=%u modes=%u interval_ms=%u widen_after_ms=%u seed=%u\n",
+              opt.tickets, opt.pool, opt.arrivals, opt.regions, opt.modes, opt.interval_ms, opt.widen_after_ms, opt.seed);
   std::printf("intervals run            %zu (%zu with a full pool of %zu before the run)\n", cpu_ms_all.size(),
               cpu_ms_full.size(), opt.pool);
   std::printf("cpu ms / run, full pool  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(cpu_ms_full, 50),
               pct(cpu_ms_full, 90), pct(cpu_ms_full, 99), pct(cpu_ms_full, 100));
-  std::printf("cpu ms / add() batch     p50 %.2f  max %.2f  (the arrivals before each full-pool run)\n",
-              pct(add_ms_full, 50), pct(add_ms_full, 100));
+  std::printf("cpu ms / add() batch     p50 %.2f  max %.2f  (the arrivals before each full-pool run: p50 %.0f tickets)\n",
+              pct(add_ms_full, 50), pct(add_ms_full, 100), pct(fresh_full, 50));
+  std::printf("cpu ms / drop of matches p50 %.2f  max %.2f  (the caller freeing a full-pool run's matches)\n",
+              pct(drop_ms_full, 50), pct(drop_ms_full, 100));
+  std::printf("cpu ms / interval, full  p50 %.2f  max %.2f  (add() + run() + drop)\n", pct(sum_ms_full, 50),
+              pct(sum_ms_full, 100));
   std::printf("cpu ms / run, all runs   p50 %.2f  max %.2f  total %.1f\n", pct(cpu_ms_all, 50), pct(cpu_ms_all, 100),
               cpu_total);
   std::printf("matches                  %zu (%zu tickets, %zu players; %.1f%% of tickets)\n", matches,
@@ -194,5 +226,6 @@ int main(int argc, char** argv) {
               pct(spread, 99), pct(spread, 100));
   std::printf("players per match        p50 %.0f  max %.0f\n", pct(match_players, 50), pct(match_players, 100));
   std::printf("left unmatched           %zu\n", m.size());
+  std::printf("matches hash             %016llx\n", static_cast<unsigned long long>(hash));
   return 0;
 }
