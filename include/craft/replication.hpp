@@ -157,6 +157,7 @@ struct ReplicatorOptions {
 struct ReplicatorStats {
   uint64_t snapshots = 0;         // encoded, all clients
   uint64_t full_snapshots = 0;    // of those, without a baseline
+  uint64_t shared = 0;            // of those, copied from an identical encode for another client
   uint64_t bytes = 0;             // snapshot data bytes encoded
   uint64_t deferred = 0;          // entity changes left for a later snapshot by a byte budget
   uint64_t acks_ignored = 0;      // acks for ticks never sent to that client or out of its window

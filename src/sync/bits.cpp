@@ -33,6 +33,20 @@ void BitWriter::v(uint32_t k, uint32_t value) {
   } while (rest);
 }
 
+void BitWriter::append(const std::string& bytes, uint64_t bits) {
+  size_t i = 0;
+  while (bits >= 32) {
+    u(32, uint32_t(uint8_t(bytes[i])) | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint32_t(uint8_t(bytes[i + 2])) << 16 |
+              uint32_t(uint8_t(bytes[i + 3])) << 24);
+    i += 4, bits -= 32;
+  }
+  while (bits > 0) {
+    uint32_t n = bits < 8 ? uint32_t(bits) : 8;
+    u(n, uint8_t(bytes[i++]));
+    bits -= n;
+  }
+}
+
 uint32_t BitReader::u(uint32_t n) {
   if (n == 0 || error_) return 0;
   if (n > 32 || uint64_t(size_) * 8 - pos_ < n) {

@@ -31,6 +31,8 @@ class BitWriter {
   explicit BitWriter(std::string* out) : out_(out), start_(out ? out->size() : 0) {}
   void u(uint32_t n, uint32_t value);  // n 0-32; bits of value above n are ignored
   void v(uint32_t k, uint32_t value);  // k 1-32
+  // Appends the first `bits` bits of another writer's output.
+  void append(const std::string& bytes, uint64_t bits);
   uint64_t bits() const { return bits_; }
 
  private:

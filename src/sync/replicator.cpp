@@ -87,6 +87,33 @@ struct Client {
   std::vector<std::pair<uint32_t, float>> accumulated;  // (id, priority), sorted by id
 };
 
+// One encode shared by the clients of a capture that would get the same bytes: no area (so
+// their interest is the ungrouped entities plus their groups), the same groups, the same
+// budget, and the same baseline frame (tick and entries). Only an encode that deferred nothing
+// is shared: then the priority accumulator played no part in it.
+struct SharedEncode {
+  bool full;
+  uint32_t base_tick;
+  std::vector<FrameEntry> base_entries;
+  std::vector<uint32_t> groups;
+  uint32_t bps;
+  std::string bytes;
+  std::vector<FrameEntry> frame;
+};
+
+// An entity's encodings in the newest capture, shared by every client that needs the same
+// one: its creation (always the same), and its update against one (source tick, mask), the
+// one most clients ask for since they ack the same snapshots. A pure function of the room
+// history, so sharing it cannot change a client's bytes.
+struct EntityBits {
+  static constexpr uint32_t unset = 0xffffffffu;
+  uint32_t create_bits = unset;
+  std::string create;
+  uint32_t update_source = 0, update_mask = 0;
+  uint32_t update_bits = unset;  // 0: nothing changed
+  std::string update;
+};
+
 struct Candidate {
   size_t index;  // in the newest snapshot
   size_t entry;  // in the baseline frame, or npos for a create
@@ -120,6 +147,10 @@ struct Replicator::Impl {
   std::vector<std::pair<uint64_t, uint32_t>> grid;
   std::vector<std::pair<uint32_t, uint32_t>> grouped;  // (group, entity index) sorted
 
+  std::vector<SharedEncode> shared;  // this capture's shareable encodes (at most max_shared)
+  std::vector<EntityBits> entity_bits;  // per entity of the newest capture
+  static constexpr size_t max_shared = 8;
+
   // Scratch, reused between captures and clients.
   struct {
     std::vector<uint32_t> view, removed;
@@ -127,6 +158,7 @@ struct Replicator::Impl {
     std::vector<FrameEntry> kept;
     std::vector<size_t> kept_candidate, creates, updates;
     std::vector<uint8_t> chosen;
+    std::vector<FrameEntry> frame;
   } scratch;
   std::vector<ecs::Entity> owners;
   std::vector<uint32_t> mask_by_index;
@@ -260,6 +292,9 @@ struct Replicator::Impl {
       old.entities = {}, old.positions = {}, old.has_position = {}, old.groups = {}, old.weights = {};
     }
     history.push_back(std::move(s));
+    shared.clear();
+    for (auto& eb : entity_bits) eb.create_bits = eb.update_bits = EntityBits::unset;
+    entity_bits.resize(history.back().ids.size());
     build_index();
   }
 
@@ -483,13 +518,32 @@ struct Replicator::Impl {
         if (f.tick == c.acked) base = &f;
       if (!base) c.has_ack = false;
     }
+    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
+    const bool budgeted = bps != 0;
+    const bool shareable = c.area == AreaKind::none;
+    if (shareable) {
+      for (const SharedEncode& sh : shared) {
+        if (sh.full != !base || sh.bps != bps || sh.groups != c.groups) continue;
+        if (base && (sh.base_tick != base->tick || sh.base_entries.size() != base->entries.size() ||
+                     !std::equal(sh.base_entries.begin(), sh.base_entries.end(), base->entries.begin(),
+                                 [](const FrameEntry& x, const FrameEntry& y) {
+                                   return x.id == y.id && x.source == y.source && x.mask == y.mask;
+                                 })))
+          continue;
+        out += sh.bytes;
+        c.accumulated.clear();  // everything was sent
+        push_frame(c, s.tick, sh.frame);
+        ++stats.snapshots, ++stats.shared;
+        if (!base) ++stats.full_snapshots;
+        stats.bytes += sh.bytes.size();
+        return;
+      }
+    }
     std::vector<uint32_t>& view = scratch.view;
     Vec3 center;
     bool has_center = false;
     interest(c, view, center, has_center);
 
-    const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
-    const bool budgeted = bps != 0;
     // Walk the baseline frame and the view together (both sorted by id).
     // Scratch buffers live in the Impl: a snapshot per client per tick allocates nothing
     // once they have grown.
@@ -515,13 +569,7 @@ struct Replicator::Impl {
         ++bi;
       } else if (vi < view.size() && (bi == bn || vid < bid)) {
         size_t i = view[vi++];
-        uint32_t bits = 0;
-        if (budgeted) {
-          BitWriter count(nullptr);
-          write_create(count, s, i);
-          bits = uint32_t(count.bits()) + gap_estimate_bits;
-        }
-        candidates.push_back({i, none, 0, bits});
+        candidates.push_back({i, none, 0, create_bits(i) + gap_estimate_bits});
       } else {
         size_t i = view[vi++];
         const FrameEntry& e = base->entries[bi];
@@ -530,14 +578,9 @@ struct Replicator::Impl {
         if (e.source >= s.changed[i] && e.mask == s.masks[i]) {
           kept.back().source = s.tick;  // unchanged since the client's state: nothing to send
         } else {
-          const RoomSnapshot* src = snapshot_at(e.source);
-          size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
-          if (src && j == RoomSnapshot::npos) src = nullptr;
-          // Without a budget only "anything to send?" matters, not the size.
-          BitWriter count(nullptr);
-          if (write_update(budgeted ? &count : nullptr, s, i, src, j, e.mask)) {
+          if (uint32_t bits = update_bits(i, e)) {
             kept_candidate.back() = candidates.size();
-            candidates.push_back({i, kept.size() - 1, 0, budgeted ? uint32_t(count.bits()) + gap_estimate_bits : 0});
+            candidates.push_back({i, kept.size() - 1, 0, bits + gap_estimate_bits});
           } else {
             kept.back().source = s.tick;
           }
@@ -623,7 +666,8 @@ struct Replicator::Impl {
     for (size_t k : creates) {
       uint32_t id = s.ids[candidates[k].index];
       w.v(3, id - prev - 1), prev = id;
-      write_create(w, s, candidates[k].index);
+      const EntityBits& eb = entity_bits[candidates[k].index];
+      w.append(eb.create, eb.create_bits);
     }
     w.v(7, uint32_t(updates.size()));
     prev = 0;
@@ -631,41 +675,77 @@ struct Replicator::Impl {
       const Candidate& cand = candidates[k];
       uint32_t id = s.ids[cand.index];
       w.v(3, id - prev - 1), prev = id;
-      const FrameEntry& e = kept[cand.entry];
-      const RoomSnapshot* src = snapshot_at(e.source);
-      size_t j = src ? src->find(id) : RoomSnapshot::npos;
-      if (src && j == RoomSnapshot::npos) src = nullptr;
-      write_update(&w, s, cand.index, src, j, e.mask);
+      // The cache holds this entry's update: update_bits() was asked for it above, and no
+      // other entry of this client names the same entity.
+      const EntityBits& eb = entity_bits[cand.index];
+      w.append(eb.update, eb.update_bits);
     }
 
     // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
     // source), plus the creates sent. Deferred creates stay out.
-    Frame frame;
-    if (c.frames.size() >= options.baseline_window) {
-      frame = std::move(c.frames.front());  // reuse the evicted frame's buffer
-      c.frames.erase(c.frames.begin());
-      frame.entries.clear();
-    }
-    frame.tick = s.tick;
-    frame.entries.reserve(kept.size() + creates.size());
+    std::vector<FrameEntry>& entries = scratch.frame;
+    entries.clear();
+    entries.reserve(kept.size() + creates.size());
     for (size_t k = 0; k < kept.size(); ++k) {
       FrameEntry e = kept[k];
       if (kept_candidate[k] != none && chosen[kept_candidate[k]]) e.source = s.tick, e.mask = s.masks[candidates[kept_candidate[k]].index];
-      frame.entries.push_back(e);
+      entries.push_back(e);
     }
-    for (size_t k : creates) frame.entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
+    for (size_t k : creates) entries.push_back({s.ids[candidates[k].index], s.tick, s.masks[candidates[k].index]});
     // Both runs are sorted by id already.
-    std::inplace_merge(frame.entries.begin(), frame.entries.begin() + long(kept.size()), frame.entries.end(),
+    std::inplace_merge(entries.begin(), entries.begin() + long(kept.size()), entries.end(),
                        [](const FrameEntry& x, const FrameEntry& y) { return x.id < y.id; });
-    if (c.frames.size() >= options.baseline_window) {
-      c.frames.erase(c.frames.begin());
+    const bool deferred_any = std::find(chosen.begin(), chosen.end(), uint8_t(0)) != chosen.end();
+    if (shareable && !deferred_any && shared.size() < max_shared) {
+      // Copied before push_frame (base points into c.frames, which it may shift).
+      shared.push_back({!base, base ? base->tick : 0, base ? base->entries : std::vector<FrameEntry>{}, c.groups, bps,
+                        out.substr(start), entries});
     }
-    c.frames.push_back(std::move(frame));
-    if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
+    const bool full = !base;
+    push_frame(c, s.tick, entries);
 
     ++stats.snapshots;
-    if (!base) ++stats.full_snapshots;
+    if (full) ++stats.full_snapshots;
     stats.bytes += out.size() - start;
+  }
+
+  uint32_t create_bits(size_t i) {
+    EntityBits& eb = entity_bits[i];
+    if (eb.create_bits == EntityBits::unset) {
+      eb.create.clear();
+      BitWriter w(&eb.create);
+      write_create(w, history.back(), i);
+      eb.create_bits = uint32_t(w.bits());
+    }
+    return eb.create_bits;
+  }
+  // Bits of entity i's update against the client's entry (0: nothing changed); cached for
+  // one (source, mask) per entity. src is null when the source capture has left the history.
+  uint32_t update_bits(size_t i, const FrameEntry& e) {
+    EntityBits& eb = entity_bits[i];
+    if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask)
+      return eb.update_bits;
+    const RoomSnapshot* src = snapshot_at(e.source);
+    size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
+    if (src && j == RoomSnapshot::npos) src = nullptr;
+    eb.update.clear();
+    BitWriter w(&eb.update);
+    eb.update_bits = write_update(&w, history.back(), i, src, j, e.mask) ? uint32_t(w.bits()) : 0;
+    eb.update_source = e.source, eb.update_mask = e.mask;
+    return eb.update_bits;
+  }
+
+  // Appends a sent frame to the client's window, evicting the oldest (its buffer reused).
+  void push_frame(Client& c, uint32_t tick, const std::vector<FrameEntry>& entries) {
+    Frame frame;
+    if (c.frames.size() >= options.baseline_window) {
+      frame = std::move(c.frames.front());
+      c.frames.erase(c.frames.begin());
+    }
+    frame.tick = tick;
+    frame.entries.assign(entries.begin(), entries.end());
+    c.frames.push_back(std::move(frame));
+    if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
   }
 
   void ack(SessionId session, uint32_t tick) {
@@ -689,6 +769,10 @@ struct Replicator::Impl {
     }
     b += net_ids.size() * 40 + entity_groups.size() * 32 + entity_weights.size() * 32;
     b += grid.capacity() * 16 + grouped.capacity() * 8;
+    for (const auto& eb : entity_bits) b += sizeof(eb) + eb.create.capacity() + eb.update.capacity();
+    for (const auto& sh : shared)
+      b += sizeof(sh) + (sh.base_entries.capacity() + sh.frame.capacity()) * sizeof(FrameEntry) + sh.bytes.capacity() +
+           sh.groups.capacity() * 4;
     b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity()) * 4 +
          owners.capacity() * sizeof(ecs::Entity);
     return b;

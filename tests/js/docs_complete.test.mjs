@@ -146,7 +146,8 @@ function publicCalls(file, cls) {
 test("every public call of the JS SDK (rooms, lobby, matchmaker, parties, properties) is in sdk/js/README.md", () => {
   const readme = read("sdk/js/README.md");
   const classes = [["sdk/js/src/client.ts", "Client"], ["sdk/js/src/room.ts", "Room"], ["sdk/js/src/lobby.ts", "Lobby"],
-                   ["sdk/js/src/matchmaker.ts", "Matchmaker"], ["sdk/js/src/party.ts", "Parties"]];
+                   ["sdk/js/src/matchmaker.ts", "Matchmaker"], ["sdk/js/src/party.ts", "Parties"],
+                   ["sdk/js/src/state/replicated.ts", "ReplicatedState"]];
   const missing = [];
   for (const [file, cls] of classes) {
     for (const name of publicCalls(file, cls)) {

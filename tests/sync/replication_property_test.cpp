@@ -79,14 +79,28 @@ class World {
     for (size_t n = pick(9); n > 0; --n) s += pieces[pick(8)];
     return s;  // up to 36 bytes: often longer than the field's 12
   }
+  // Random values are drawn into locals first: the order of a call's arguments is up to the
+  // compiler, and a seed must give the same run with every compiler.
   void add_random(Entity e, int which) {
     switch (which) {
-      case 0: world.add<Pos>(e, float(uniform(-50, 1050)), float(uniform(-50, 1050))); break;
+      case 0: {
+        float x = float(uniform(-50, 1050)), y = float(uniform(-50, 1050));
+        world.add<Pos>(e, x, y);
+        break;
+      }
       case 1: world.add<Health>(e, int32_t(uniform(-20, 130))); break;
-      case 2: world.add<Tag>(e, random_text(), chance(0.5), uint8_t(pick(6))); break;
-      default:
-        world.add<Motion>(e, Vec2{float(uniform(-12, 12)), float(uniform(-12, 12))},
-                          Vec3{float(uniform(-1, 1)), float(uniform(-1, 1)), float(uniform(-1.5, 1.5))});
+      case 2: {
+        std::string name = random_text();
+        bool alive_flag = chance(0.5);
+        uint8_t kind = uint8_t(pick(6));
+        world.add<Tag>(e, std::move(name), alive_flag, kind);
+        break;
+      }
+      default: {
+        Vec2 vel{float(uniform(-12, 12)), float(uniform(-12, 12))};
+        Vec3 aim{float(uniform(-1, 1)), float(uniform(-1, 1)), float(uniform(-1.5, 1.5))};
+        world.add<Motion>(e, vel, aim);
+      }
     }
   }
   void remove(Entity e, int which) {
@@ -202,7 +216,7 @@ std::string describe(const DecodedFrame& got, const DecodedFrame& want) {
 }
 
 struct RunTotals {
-  uint64_t lost = 0, reordered = 0, deferred = 0, snapshots = 0, full = 0, decoded = 0, stale = 0, bytes = 0, late = 0;
+  uint64_t lost = 0, reordered = 0, deferred = 0, snapshots = 0, full = 0, decoded = 0, stale = 0, bytes = 0, late = 0, shared = 0;
 };
 
 void run_seed(uint64_t seed, RunTotals& totals) {
@@ -219,7 +233,7 @@ void run_seed(uint64_t seed, RunTotals& totals) {
   sync.configure(tick_rate, 32, 0);
   ASSERT_EQ(sync.options().baseline_window, window);
 
-  std::vector<ClientModel> clients(5);
+  std::vector<ClientModel> clients(6);
   PacketSim<std::string>::Options lossy;  // 10 % loss, 30 ms + 0-100 ms each way
   for (size_t i = 0; i < clients.size(); ++i) {
     auto& c = clients[i];
@@ -257,7 +271,10 @@ void run_seed(uint64_t seed, RunTotals& totals) {
     apply_interest(c);
     c.joined = true;
   };
+  // 5: like 0 (no area, no groups, no budget), so the two often share one encode; it joins
+  // group 2 at times (the random interest changes below).
   for (size_t i = 0; i < 4; ++i) join(clients[i]);
+  join(clients[5]);
 
   const uint32_t traffic_ticks = 240, settle_ticks = 160;
   const uint64_t ms_per_tick = 1000 / tick_rate;
@@ -307,8 +324,14 @@ void run_seed(uint64_t seed, RunTotals& totals) {
       }
       for (Entity e : w.alive)
         if (w.chance(0.15)) w.change(e);
-      if (w.chance(0.15) && !w.alive.empty()) w.remove(w.alive[w.pick(w.alive.size())], int(w.pick(4)));
-      if (w.chance(0.15) && !w.alive.empty()) w.add_random(w.alive[w.pick(w.alive.size())], int(w.pick(4)));
+      if (w.chance(0.15) && !w.alive.empty()) {
+        Entity e = w.alive[w.pick(w.alive.size())];
+        w.remove(e, int(w.pick(4)));
+      }
+      if (w.chance(0.15) && !w.alive.empty()) {
+        Entity e = w.alive[w.pick(w.alive.size())];
+        w.add_random(e, int(w.pick(4)));
+      }
       if (w.chance(0.05) && !w.alive.empty()) {
         Entity e = w.alive[w.pick(w.alive.size())];
         uint32_t g = uint32_t(w.pick(3));
@@ -318,7 +341,7 @@ void run_seed(uint64_t seed, RunTotals& totals) {
       }
       if (t == 60) join(clients[4]);
       if (w.chance(0.1)) {
-        auto& c = clients[1 + w.pick(4)];
+        auto& c = clients[1 + w.pick(5)];
         if (c.area == ClientModel::point && c.radius > 0) c.center = {float(w.uniform(0, 1000)), float(w.uniform(0, 1000)), 0};
         if (c.area == ClientModel::entity && w.chance(0.3) && !w.alive.empty()) c.center_entity = w.alive[w.pick(w.alive.size())];
         if (w.chance(0.3)) {
@@ -372,6 +395,7 @@ void run_seed(uint64_t seed, RunTotals& totals) {
   totals.deferred += st.deferred;
   totals.snapshots += st.snapshots;
   totals.full += st.full_snapshots;
+  totals.shared += st.shared;
   totals.bytes += st.bytes;
 }
 
@@ -384,9 +408,10 @@ TEST(ReplicationProperty, ConvergesThroughLossReorderAndJitter) {
     run_seed(seed, totals);
     if (HasFailure()) break;  // one seed's report is enough to chase
   }
-  std::printf("[ sync ] %zu seeds: %llu snapshots (%llu full), %llu bytes, %llu deferred, %llu packets lost, "
+  std::printf("[ sync ] %zu seeds: %llu snapshots (%llu full, %llu shared), %llu bytes, %llu deferred, %llu packets lost, "
               "%llu reordered, %llu decoded, %llu stale, %llu late undecodable\n",
               seeds.size(), (unsigned long long)totals.snapshots, (unsigned long long)totals.full,
+              (unsigned long long)totals.shared,
               (unsigned long long)totals.bytes, (unsigned long long)totals.deferred, (unsigned long long)totals.lost,
               (unsigned long long)totals.reordered, (unsigned long long)totals.decoded,
               (unsigned long long)totals.stale, (unsigned long long)totals.late);
@@ -397,6 +422,7 @@ TEST(ReplicationProperty, ConvergesThroughLossReorderAndJitter) {
   EXPECT_GT(totals.reordered, 0u);
   EXPECT_GT(totals.deferred, 0u);
   EXPECT_GT(totals.snapshots, totals.full);
+  EXPECT_GT(totals.shared, 0u);
 }
 
 }  // namespace

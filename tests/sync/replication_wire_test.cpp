@@ -53,6 +53,28 @@ TEST(ReplicationBits, UnsignedRoundTripsAtEveryWidth) {
   EXPECT_TRUE(r.at_clean_end());
 }
 
+TEST(ReplicationBits, AppendCopiesBitsAtAnyOffset) {
+  std::mt19937 rng(13);
+  for (uint32_t lead = 0; lead < 9; ++lead) {
+    for (uint32_t len : {0u, 1u, 7u, 8u, 31u, 32u, 33u, 70u}) {
+      Bits piece;
+      for (uint32_t i = 0; i < len; ++i) piece.u(1, rng() & 1);
+      std::string src = piece.bytes();
+      std::string buf;
+      BitWriter w(&buf);
+      w.u(lead, 0x1ff);
+      w.append(src, len);
+      w.u(3, 5);
+      Bits expect;
+      expect.u(lead, 0x1ff);
+      expect.bits.insert(expect.bits.end(), piece.bits.begin(), piece.bits.end());
+      expect.u(3, 5);
+      EXPECT_EQ(buf, expect.bytes()) << lead << " " << len;
+      EXPECT_EQ(w.bits(), lead + len + 3);
+    }
+  }
+}
+
 TEST(ReplicationBits, LeastSignificantBitFirst) {
   std::string buf;
   BitWriter w(&buf);

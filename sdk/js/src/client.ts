@@ -140,8 +140,12 @@ export class Client extends Connection implements RoomTransport {
   }
 
   /** @internal RoomTransport */
-  sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[]): void {
-    this.send(makeEnvelope({ body: { case: "roomData", value: { roomId, op, data, targets: targets.map(BigInt) } } }));
+  sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[], stateAck = 0): void {
+    this.send(makeEnvelope({ body: { case: "roomData", value: { roomId, op, data, targets: targets.map(BigInt), stateAck } } }));
+  }
+  /** @internal RoomTransport */
+  sendStateAck(roomId: string, tick: number): void {
+    this.send(makeEnvelope({ body: { case: "stateAck", value: { roomId, tick } } }));
   }
   /** @internal RoomTransport */
   reportError(error: CraftError): void {
@@ -180,7 +184,10 @@ export class Client extends Connection implements RoomTransport {
     }
     if (this.parties.handle(e)) return;
     const roomId =
-      body.case === "roomData" || body.case === "presence" || body.case === "roomLeft" ? body.value.roomId : undefined;
+      body.case === "roomData" || body.case === "presence" || body.case === "roomLeft" ||
+      body.case === "stateSchema" || body.case === "stateSnapshot"
+        ? body.value.roomId
+        : undefined;
     if (roomId === undefined) return;
     this.rooms.get(roomId)?.room.handle(e);
     if (body.case === "roomLeft") this.rooms.delete(roomId);

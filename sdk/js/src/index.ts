@@ -39,3 +39,8 @@ export {
 export { decodeText, decodeJson, type Format } from "./codec.js";
 export { SnapshotInterpolator, type InterpolatorOptions } from "./interpolation.js";
 export { Predictor, type PredictorOptions } from "./prediction.js";
+export {
+  ReplicatedState, type ReplicatedOptions, type Entity, type ComponentMap, type ComponentValues, type InterpolatedState,
+  type InterpolationMode, type StateDrop, type ReplicatedStats,
+} from "./state/replicated.js";
+export { type FieldValue, type FieldType, type Vec2, type Vec3, type StateSchemaInit, type StateSchemaInfo, type ComponentInfo, type FieldInfo } from "./state/schema.js";

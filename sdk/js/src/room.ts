@@ -2,6 +2,7 @@ import type { Envelope, PropertiesChanged, Presence as PresenceMessage, RoomJoin
 import type { EnvelopeInit } from "./codec.js";
 import { type PlainValue, type PlainValues, fromValue, fromValues, setOwn, toValue } from "./values.js";
 import { CraftError } from "./errors.js";
+import { ReplicatedState } from "./state/replicated.js";
 import {
   type Codec, type OpCodec, type OpMap, type OpOf, type RawOps, type ReceiveOf, type RoomOps, type SendArgs,
   type SendOf, codecs, defaultCodec,
@@ -85,7 +86,10 @@ const presenceOf = (p: PresenceMessage): Presence => ({ sessionId: p.sessionId.t
 
 /** What a Room needs from its Client. */
 export interface RoomTransport {
-  sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[]): void;
+  /** stateAck: a replicated snapshot tick acked on the way (RoomData.state_ack), 0 = none. */
+  sendRoomData(roomId: string, op: number, data: Uint8Array, targets: string[], stateAck: number): void;
+  /** Sends state_ack (no reply). */
+  sendStateAck(roomId: string, tick: number): void;
   leaveRoom(roomId: string): Promise<void>;
   /** A message the room could not decode: the client emits it as an "error" event. */
   reportError(error: CraftError): void;
@@ -135,6 +139,16 @@ export class Room<Ops extends OpMap = RawOps> {
   /** The version of the last properties change applied here (room_joined's, then each "properties"). */
   propertiesVersion = 0;
   private playerProps = new Map<string, PlainValues>();
+  /**
+   * The room's replicated state (docs/protocol.md §4.20), for rooms whose code uses craft's
+   * replication layer: entities as plain objects, onAdd / onRemove / onChange / listen,
+   * interpolated(now) and renderTick(now). Empty until the room's state_schema and first
+   * snapshot arrive; acks go out by themselves.
+   */
+  readonly replicated = new ReplicatedState();
+  /** The newest decoded snapshot tick not acked yet (0: none), and the timer that sends it alone. */
+  private ackTick = 0;
+  private ackTimer?: ReturnType<typeof setTimeout>;
 
   private readonly byOp = new Map<number, Listeners<[unknown, string, number]>>();
   private readonly any = new Listeners<[Uint8Array, string, number]>();
@@ -167,6 +181,7 @@ export class Room<Ops extends OpMap = RawOps> {
     this.takeProperties(joined);
     this.codecs = (roomOps?.codecs ?? {}) as Record<number, OpCodec<unknown, unknown> | undefined>;
     this.fallback = roomOps ? defaultCodec : rawCodec;
+    this.replicated.onAck((tick) => this.queueAck(tick));
   }
 
   /**
@@ -177,7 +192,10 @@ export class Room<Ops extends OpMap = RawOps> {
   send<K extends OpOf<Ops>>(op: K, ...[data, targets = []]: SendArgs<SendOf<Ops[K]>>): void {
     if (this.gone) return;
     const encode = this.codecs[op]?.encode ?? this.fallback.encode;
-    this.transport.sendRoomData(this.id, op, encode(data), targets);
+    // A pending ack rides on this message instead of a state_ack of its own.
+    const ack = this.ackTick;
+    this.ackTick = 0;
+    this.transport.sendRoomData(this.id, op, encode(data), targets, ack);
   }
 
   /**
@@ -303,6 +321,10 @@ export class Room<Ops extends OpMap = RawOps> {
       this.left(body.value.reason);
     } else if (body.case === "propertiesChanged") {
       this.applyProperties(body.value);
+    } else if (body.case === "stateSchema") {
+      this.replicated.setSchema(body.value);
+    } else if (body.case === "stateSnapshot") {
+      this.replicated.receive(body.value.data);
     }
   }
   /** @internal */
@@ -314,6 +336,8 @@ export class Room<Ops extends OpMap = RawOps> {
     this.announceState();
     if (this.gone) return;
     this.gone = true;
+    this.ackTick = 0;
+    clearTimeout(this.ackTimer);
     this.events.left.emit(reason);
   }
   /**
@@ -331,6 +355,9 @@ export class Room<Ops extends OpMap = RawOps> {
     for (const [id, p] of this.members) if (!before.has(id) && id !== this.sessionId) this.events.join.emit(p);
     this.state = joined.state;
     this.takeProperties(joined);
+    // The new session's snapshots start over (state_schema, then a full snapshot).
+    this.ackTick = 0;
+    this.replicated.reset();
     this.events.stateChange.emit(this.state);
   }
   /**
@@ -354,6 +381,31 @@ export class Room<Ops extends OpMap = RawOps> {
   answered(e: Envelope): void {
     this.announceState();
     this.handle(e);
+  }
+
+  /**
+   * Acks the newest decoded snapshot: on the next room.send if one goes out within
+   * replicated.ackDelayMs, else as a state_ack of its own. One ack per snapshot at most; a
+   * newer snapshot decoded meanwhile replaces the pending one.
+   */
+  private queueAck(tick: number): void {
+    if (this.gone) return;
+    this.ackTick = tick;
+    if (this.ackTimer !== undefined) return;
+    const flush = () => {
+      this.ackTimer = undefined;
+      const t = this.ackTick;
+      this.ackTick = 0;
+      if (t === 0 || this.gone) return;
+      try {
+        this.transport.sendStateAck(this.id, t);
+      } catch {
+        // Not connected: acking is never required (§4.20); the next snapshot is acked instead.
+      }
+    };
+    const delay = this.replicated.ackDelayMs;
+    if (delay <= 0) flush();
+    else this.ackTimer = setTimeout(flush, delay);
   }
 
   private takeProperties(joined: RoomJoined): void {

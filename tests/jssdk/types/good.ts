@@ -1,7 +1,7 @@
 // Correct use of @craft/client under `strict`: must compile with no diagnostics.
 import {
   Client, CloseCode, CraftError, codecs, ops, type CraftErrorCode, type ClientEvents, type ConnectionState, type Room, type RawRoom,
-  type SendReceive,
+  type SendReceive, Predictor, ReplicatedState, type Entity, type FieldValue, type StateDrop,
 } from "@craft/client";
 
 interface ChatLine { name: string; text: string; time: number }
@@ -83,4 +83,25 @@ export function resume(client: Client, room: RawRoom): ConnectionState {
   const state: ConnectionState = client.state;
   if (state === "reconnecting" || state === "connecting" || state === "connected" || state === "disconnected") return state;
   return state;
+}
+
+// Replicated state (docs/protocol.md §4.20; README "Replicated state"), typed by component.
+type Arena = { pos: { x: number; y: number }; body: { hp: number; name: string } };
+export function replicated(room: RawRoom): number {
+  const state = room.replicated as ReplicatedState<Arena>;
+  state.configure({ delayMs: 120, interpolation: { "body.heading": "wrap" }, ackDelayMs: 10 });
+  state.onAdd((e: Entity<Arena>) => console.log(e.id + 1, e.pos?.x, e.body?.name.length));
+  state.onRemove((e) => console.log(e.id));
+  state.onChange((e, component, field, value: FieldValue | undefined, old) => console.log(e.id, component, field, value, old));
+  const off = state.listen(7, "body", "hp", (hp, old, e) => console.log(hp, old, e.id));
+  off();
+  state.onDrop((d: StateDrop) => console.log(d.reason, d.tick, d.detail));
+  const predictor = new Predictor<{ x: number; y: number }, { dx: number }>({ apply: (p, i) => ({ x: p.x + i.dx, y: p.y }) });
+  state.listen(7, (e) => { if (e.pos) predictor.reconcile({ ...e.pos }, 0); });
+  const { tick, entities } = state.interpolated(performance.now());
+  for (const [id, e] of entities) console.log(id, e.pos?.y);
+  const own = new ReplicatedState();
+  own.setSchema({ tickRateHz: 20, sendIntervalTicks: 1, baselineWindow: 8, components: [] });
+  own.receive(new Uint8Array(), 0);
+  return tick + (state.renderTick() ?? 0) + state.tick + state.entities.size + state.stats.decoded;
 }
