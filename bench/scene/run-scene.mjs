@@ -174,12 +174,34 @@ const SERVERS = {
     loaderCwd: COLYSEUS_DIR,
   },
   craft: {
-    versions() { return { craftd: "not yet" }; },
-    async start() {
-      throw new Error("craft side not plugged in yet: needs craftd's room type \"scene\" (options "
-        + "{bots, radius, players}) and a load process speaking load.mjs's protocol; see the top of "
-        + "bench/scene/run-scene.mjs");
+    versions() {
+      let commit = "unknown";
+      try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* no git */ }
+      const sdk = JSON.parse(readFileSync(path.join(ROOT, "sdk/js/package.json"), "utf8")).version;
+      return { craft: commit, "@craft/client": sdk, node: process.versions.node };
     },
+    // bench/scene/scene_server.cpp (target craft-scene-server): craft::Server with the room type
+    // "scene", one shard per core (craftd's default), log level warn.
+    async start() {
+      const bin = process.env.CRAFT_SCENE_SERVER || path.join(ROOT, "build/bench/craft-scene-server");
+      if (!existsSync(bin)) throw new Error(`${bin} is missing: cmake --build build --target craft-scene-server (or set CRAFT_SCENE_SERVER)`);
+      if (!existsSync(path.join(ROOT, "sdk/js/dist/esm/index.js"))) throw new Error("sdk/js/dist is missing: cd sdk/js && npm run build");
+      const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn"], { cwd: ROOT });
+      let port = 0;
+      for (;;) {
+        const l = await p.next(15000);
+        if (l === null) throw new Error(`craft-scene-server exited: ${p.stderr}`);
+        const m = /^listening (\d+)$/.exec(l);
+        if (m) { port = Number(m[1]); break; }
+      }
+      return {
+        pid: p.child.pid, port,
+        async stats() { p.send("stats"); return nextJson(p, 10000, "stats"); },
+        stop: () => p.stop(),
+      };
+    },
+    loader: (port) => [NODE, path.join(ROOT, "bench/scene/craft-load.mjs"), "--port", String(port)],
+    loaderCwd: ROOT,
   },
 };
 
