@@ -56,6 +56,15 @@ let failed = 0;
 let closed = 0;
 const counters = { frames: 0, sampleFrames: 0, decodeUs: 0, decodeWallUs: 0, inputs: 0, snapshots: 0, snapshotsDropped: 0 };
 
+// Why connections ended during the run (close code and reason): in every mark line and on
+// stderr at the end, to tell the server's closes (4001 no pong, 4002 slow reader, ...) from
+// the loader's own.
+const closes = {};
+function countClose(d) {
+  const k = `${d && d.code} ${String((d && d.reason) || "").slice(0, 60)}`;
+  closes[k] = (closes[k] || 0) + 1;
+}
+
 function countError(e) {
   const k = String((e && (e.code || e.message)) || e).slice(0, 80);
   errors[k] = (errors[k] || 0) + 1;
@@ -108,7 +117,13 @@ async function tries(fn) {
 
 async function joinOne(index, roomId) {
   const c = { index, sampled: index % sampleEvery === 0, active: false, ws: null, timer: null, client: null, room: null };
-  const client = new Client(url, { WebSocket: socketClass(c), name: `p${index}`, reconnect: { enabled: false } });
+  // Timeouts for a loader starved for seconds on a busy machine: the SDK's defaults (a request
+  // 10 s, a keep-alive pong 5 s) made it give up on live connections itself (1,000 clients:
+  // 600 of 1,000 lost), which is the loader's starvation, not the server's doing.
+  const client = new Client(url, {
+    WebSocket: socketClass(c), name: `p${index}`, reconnect: { enabled: false },
+    requestTimeoutMs: 120000, pongTimeoutMs: 60000,
+  });
   client.on("error", countError);
   c.client = client;
   const room = await tries(async () => {
@@ -127,7 +142,7 @@ async function joinOne(index, roomId) {
   room.replicated.configure({ ackDelayMs: 60 });
   room.replicated.onSnapshot(() => { counters.snapshots++; });
   room.replicated.onDrop(() => { counters.snapshotsDropped++; });
-  client.on("disconnect", () => { closed++; });
+  client.on("disconnect", (d) => { closed++; countClose(d); });
   c.active = true;
   live.push(c);
   return room;
@@ -193,12 +208,13 @@ function mark() {
   const cpu = process.cpuUsage();
   return {
     event: "mark", tNs: process.hrtime.bigint().toString(), live: live.length - closed, closed,
-    rxBytes, txBytes, ...counters, sampled: Math.ceil(clients / sampleEvery),
+    rxBytes, txBytes, ...counters, sampled: Math.ceil(clients / sampleEvery), closes,
     cpuUs: cpu.user + cpu.system, rssKb: Math.round(process.memoryUsage().rss / 1024),
   };
 }
 
 function quit() {
+  process.stderr.write(`craft-load: ${closed} connections ended during the run: ${JSON.stringify(closes)}; errors ${JSON.stringify(errors)}\n`);
   for (const c of live) {
     clearInterval(c.timer);
     try { c.ws.terminate(); } catch { /* already gone */ }

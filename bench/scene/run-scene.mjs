@@ -186,7 +186,10 @@ const SERVERS = {
       const bin = process.env.CRAFT_SCENE_SERVER || path.join(ROOT, "build/bench/craft-scene-server");
       if (!existsSync(bin)) throw new Error(`${bin} is missing: cmake --build build --target craft-scene-server (or set CRAFT_SCENE_SERVER)`);
       if (!existsSync(path.join(ROOT, "sdk/js/dist/esm/index.js"))) throw new Error("sdk/js/dist is missing: cd sdk/js && npm run build");
-      const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn"], { cwd: ROOT });
+      // Handshake timeout 120 s instead of 10 s: on this busy machine a loader starved for
+      // seconds did not finish its hello in time (as Colyseus' seat reservation: 120 s).
+      const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn",
+        "--limits.handshake-timeout-ms", "120000"], { cwd: ROOT });
       let port = 0;
       for (;;) {
         const l = await p.next(15000);
