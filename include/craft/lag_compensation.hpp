@@ -194,7 +194,7 @@ class HitHistory {
   uint32_t ring() const { return options_.max_rewind_ticks + 2; }
   const Sample* sample(uint32_t slot, Tick tick) const;
   std::optional<Pose> pose_in_slot(uint32_t slot, double at_tick) const;
-  std::optional<uint32_t> forget_one_stale();
+  std::optional<uint32_t> forget_one_stale(Tick newest);
   void free_slot(uint32_t slot);
   QueryTime clamp_counted(double at_tick);
 

@@ -79,6 +79,7 @@ struct FieldAccess {
 };
 struct ComponentAccess {
   std::string name;
+  const void* type = nullptr;  // one address per replicated C++ type (a second replicate<T> throws)
   std::vector<FieldAccess> fields;
   // The entities that have the component, and the component of one entity (null if none).
   std::function<void(ecs::Registry&, std::vector<ecs::Entity>& out)> owners;
@@ -149,7 +150,8 @@ class Fields {
 
 struct ReplicatorOptions {
   uint32_t send_interval_ticks = 1;  // a snapshot every this many room ticks (1 = every tick)
-  uint32_t baseline_window = 0;      // snapshots remembered per client; 0: replication.baseline_window
+  uint32_t baseline_window = 0;      // snapshots remembered per client, at most 1024 (more throws
+                                     // std::invalid_argument); 0: replication.baseline_window
   uint32_t bytes_per_second = 0;     // default per-client budget; 0: replication.client_bytes_per_second
 };
 
@@ -177,7 +179,9 @@ class Replicator {
   template <class T>
   void replicate(std::string name, Fields<T> fields) {
     detail::ComponentAccess c;
+    static const char type_tag = 0;  // one per T (an inline template's static)
     c.name = std::move(name);
+    c.type = &type_tag;
     c.fields = std::move(fields.access());
     c.owners = [](ecs::Registry& w, std::vector<ecs::Entity>& out) {
       w.each<T>([&](ecs::Entity e, T&) { out.push_back(e); });

@@ -112,6 +112,7 @@ void RoomHost::replicate(uint32_t tick) {
       }
       snapshot_data_.clear();
       replicator_->encode(clients_[i].id, snapshot_data_);
+      if (snapshot_data_.empty()) continue;  // nothing for this client at this tick
       snapshot->set_data(snapshot_data_);
       auto frame = protocol::frame(e, m.format);
       if (m.shard == shard_.index()) {

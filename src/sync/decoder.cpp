@@ -16,7 +16,7 @@ std::vector<SchemaComponent> schema_of(const Replicator& replicator) {
 }
 
 std::unique_ptr<SnapshotDecoder> SnapshotDecoder::create(std::vector<SchemaComponent> schema, uint32_t baseline_window,
-                                                         std::string* error) {
+                                                         std::string* error, size_t max_bytes) {
   auto fail = [&](std::string why) {
     if (error) *error = std::move(why);
     return std::unique_ptr<SnapshotDecoder>();
@@ -36,6 +36,7 @@ std::unique_ptr<SnapshotDecoder> SnapshotDecoder::create(std::vector<SchemaCompo
   }
   d->schema_ = std::move(schema);
   d->window_ = baseline_window;
+  d->max_bytes_ = max_bytes;
   return d;
 }
 
@@ -157,9 +158,36 @@ DecodeResult SnapshotDecoder::decode(const void* data, size_t size) {
   if (r.error() || !r.at_clean_end()) return DecodeResult::corrupt;
 
   if (frames_.size() >= window_ && !frames_.count(tick) && tick < frames_.begin()->first) return DecodeResult::stale;
+  const size_t bytes = frame_bytes(view);
+  if (bytes > max_bytes_) return DecodeResult::corrupt;  // one frame over the whole bound
+  if (auto old = frame_bytes_.find(tick); old != frame_bytes_.end()) held_ -= old->second;
   frames_[tick] = std::move(view);
-  while (frames_.size() > window_) frames_.erase(frames_.begin());
-  return DecodeResult::ok;
+  frame_bytes_[tick] = bytes;
+  held_ += bytes;
+  // Oldest first, down to the window and the memory bound (the newest frame always stays).
+  while (frames_.size() > window_ || (held_ > max_bytes_ && frames_.size() > 1)) {
+    held_ -= frame_bytes_.begin()->second;
+    frame_bytes_.erase(frame_bytes_.begin());
+    frames_.erase(frames_.begin());
+  }
+  // A late, older snapshot dropped at once for memory was not kept: do not ack it.
+  return frames_.count(tick) ? DecodeResult::ok : DecodeResult::stale;
+}
+
+// What a frame costs, roughly: a map node and the entity per id, a vector per component, a
+// value per field of the components in the mask, and text past the short-string buffer.
+size_t SnapshotDecoder::frame_bytes(const DecodedFrame& frame) const {
+  constexpr size_t node = 32 + sizeof(uint32_t) + sizeof(DecodedEntity);
+  size_t b = sizeof(DecodedFrame);
+  for (const auto& [id, e] : frame) {
+    b += node + e.components.size() * sizeof(std::vector<DecodedValue>);
+    for (const auto& values : e.components) {
+      b += values.size() * sizeof(DecodedValue);
+      for (const auto& v : values)
+        if (v.text.size() > 15) b += v.text.size();
+    }
+  }
+  return b;
 }
 
 uint32_t SnapshotDecoder::newest_tick() const { return frames_.empty() ? 0 : frames_.rbegin()->first; }

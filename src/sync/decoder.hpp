@@ -48,8 +48,16 @@ class SnapshotDecoder {
  public:
   // Null (and *error set) for a schema that cannot be decoded: more than 32 components, a
   // field that cannot be sent, or a window of 0 or over 1024.
+  //
+  // Memory: every snapshot is a copy of its baseline frame plus changes, so without a bound a
+  // hostile server could make one big frame cost window x its size with a stream of tiny
+  // deltas. The frames kept are bounded by max_bytes (approximate, memory_bytes()): the
+  // oldest frames are dropped first (a later delta against one is then undecodable, and the
+  // server falls back to an older ack or a full snapshot); a single frame over the bound is
+  // refused as corrupt. 32 MiB holds e.g. 32 frames of 5,000 entities of 3 numeric fields.
+  static constexpr size_t default_max_bytes = size_t(32) << 20;
   static std::unique_ptr<SnapshotDecoder> create(std::vector<SchemaComponent> schema, uint32_t baseline_window,
-                                                 std::string* error = nullptr);
+                                                 std::string* error = nullptr, size_t max_bytes = default_max_bytes);
 
   DecodeResult decode(const void* data, size_t size);
   DecodeResult decode(const std::string& data) { return decode(data.data(), data.size()); }
@@ -59,6 +67,8 @@ class SnapshotDecoder {
   const DecodedFrame* newest() const;
   const DecodedFrame* frame(uint32_t tick) const;
   size_t frames() const { return frames_.size(); }
+  // Approximate bytes held by the frames kept (at most the max_bytes given to create()).
+  size_t memory_bytes() const { return held_; }
   const std::vector<SchemaComponent>& schema() const { return schema_; }
 
  private:
@@ -74,7 +84,11 @@ class SnapshotDecoder {
   std::vector<SchemaComponent> schema_;
   std::vector<std::vector<Field>> fields_;
   uint32_t window_ = 0;
+  size_t frame_bytes(const DecodedFrame& frame) const;
   std::map<uint32_t, DecodedFrame> frames_;  // by tick
+  std::map<uint32_t, size_t> frame_bytes_;   // by tick: frame_bytes() of each frame kept
+  size_t held_ = 0;                          // sum of frame_bytes_
+  size_t max_bytes_ = default_max_bytes;
 };
 
 }  // namespace craft::sync

@@ -136,13 +136,13 @@ void HitHistory::free_slot(uint32_t slot) {
   free_.push_back(slot);
 }
 
-std::optional<uint32_t> HitHistory::forget_one_stale() {
-  // An entity none of whose samples is in the window can never be hit again: it was
-  // destroyed without remove(). Dropping it is what keeps a forgetful room within its limit.
-  if (!newest_) return std::nullopt;
+std::optional<uint32_t> HitHistory::forget_one_stale(Tick newest) {
+  // An entity none of whose samples is in the window (as it will be once `newest` is
+  // recorded) can never be hit again: it was destroyed without remove(). Dropping it is what
+  // keeps a forgetful room within its limit.
   for (uint32_t s = 0; s < slots_.size(); ++s) {
     Slot& slot = slots_[s];
-    if (slot.used && slot.newest + options_.max_rewind_ticks < *newest_) {
+    if (slot.used && slot.newest + options_.max_rewind_ticks < newest) {
       index_.erase(key(slot.entity));
       free_slot(s);
       ++stats_.entities_forgotten;
@@ -179,8 +179,8 @@ RecordResult HitHistory::record(Tick tick, ecs::Entity entity, Vec3 position, Hi
     } else {
       // The stale check must see this tick's window: move time first (a refused record still
       // tells what tick it is; no sample of any entity depends on newest_).
-      if (!newest_ || tick > *newest_) newest_ = tick;
-      auto reused = forget_one_stale();
+      // The window as this record would move it; newest_ itself only moves if it is kept.
+      auto reused = forget_one_stale(newest_ && *newest_ > tick ? *newest_ : tick);
       if (!reused) return refuse(RecordResult::entity_limit);
       slot = *reused;
     }

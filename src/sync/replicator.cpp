@@ -28,6 +28,7 @@ uint64_t key_of(ecs::Entity e) { return (uint64_t(e.index) << 32) | e.generation
 ecs::Entity entity_of(uint64_t key) { return {uint32_t(key >> 32), uint32_t(key)}; }
 
 constexpr uint32_t max_components = 32;
+constexpr uint32_t max_baseline_window = 1024;  // SnapshotDecoder::create's limit
 // A gap's cost is not known until the entities of a list are chosen; the budget prices it at
 // two v(3) groups, the cost of a gap under 64.
 constexpr uint32_t gap_estimate_bits = 8;
@@ -172,6 +173,9 @@ struct Replicator::Impl {
     if (options.send_interval_ticks == 0) options.send_interval_ticks = 1;
     if (options.baseline_window == 0) options.baseline_window = default_window ? default_window : 32;
     if (options.bytes_per_second == 0) options.bytes_per_second = default_bps;
+    // The window goes to clients in state_schema; the C++ decoder holds at most 1024 frames.
+    if (options.baseline_window > max_baseline_window)
+      throw std::invalid_argument("craft::sync: baseline_window above 1024");
   }
 
   size_t history_capacity() const {
@@ -790,7 +794,8 @@ void Replicator::add_component(detail::ComponentAccess c) {
     throw std::invalid_argument("craft::sync: at most 32 replicated components");
   if (c.name.empty()) throw std::invalid_argument("craft::sync: a replicated component needs a name");
   for (const auto& other : impl_->components)
-    if (other.name == c.name) throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
+    if (other.name == c.name || (c.type && other.type == c.type))
+      throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
   uint32_t slots = 0;
   for (const auto& f : c.fields) {
     value_bits(f.spec);  // throws for a spec that cannot be sent

@@ -4,6 +4,8 @@
 // state_schema right after room_joined, then state_snapshot every tick; acks (the state_ack
 // body, or riding on room_data) reach the replicator; bad ones are counted; a dropped member
 // gets nothing while held; a backed-up one is skipped; a throwing replicator ends its room.
+#include "sync/decoder.hpp"
+
 #include <craft/client.hpp>
 #include <craft/ecs.hpp>
 #include <craft/replication.hpp>
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -216,6 +219,23 @@ void expect_schema(const v1::StateSchema& s, const std::string& room, uint32_t w
   EXPECT_EQ(s.components(1).fields(2).type(), v1::STATE_FIELD_BOOLEAN);
 }
 
+// sync-core's C++ decoder (src/sync/decoder.hpp) for the schema the server announced.
+std::unique_ptr<sync::SnapshotDecoder> decoder_for(const v1::StateSchema& s) {
+  std::vector<sync::SchemaComponent> schema;
+  for (const auto& c : s.components()) {
+    sync::SchemaComponent component{c.name(), {}};
+    for (const auto& f : c.fields()) {
+      component.fields.push_back(
+          sync::FieldSpec{f.name(), sync::FieldType(f.type()), f.min(), f.max(), f.precision(), f.count()});
+    }
+    schema.push_back(std::move(component));
+  }
+  std::string error;
+  auto d = sync::SnapshotDecoder::create(std::move(schema), s.baseline_window(), &error);
+  EXPECT_TRUE(d) << error;
+  return d;
+}
+
 }  // namespace
 
 TEST(ReplicationRoom, EachMemberGetsTheSchemaAfterRoomJoinedThenSnapshotsEveryTick) {
@@ -255,6 +275,67 @@ TEST(ReplicationRoom, EachMemberGetsTheSchemaAfterRoomJoinedThenSnapshotsEveryTi
   // A second join does not send the first member the schema again.
   auto again = a->wait_for([](const v1::Envelope& x) { return x.has_state_schema(); }, 300ms);
   EXPECT_FALSE(again) << "a state_schema for a member that already had it";
+}
+
+// Both members decode, ack (one with the state_ack body, one riding on room_data), and get
+// deltas against their acks that decode to the room's world: two players, named a and b.
+TEST(ReplicationRoom, MembersWhoAckGetDeltasThatDecodeToTheRoomsState) {
+  Fixture f;
+  auto a = f.connect("a");
+  auto b = f.connect("b");
+  auto room = a->create("replicated").room_id();
+  b->join(room);
+  struct View {
+    Player* player;
+    bool ride_on_room_data;
+    std::unique_ptr<sync::SnapshotDecoder> decoder;
+    int deltas = 0;
+  };
+  View views[] = {{a.get(), false, nullptr}, {b.get(), true, nullptr}};
+  for (auto& v : views) {
+    auto seen = until_first_snapshot(*v.player, room);
+    for (auto& e : seen) {
+      if (e.has_state_schema()) v.decoder = decoder_for(e.state_schema());
+    }
+    ASSERT_TRUE(v.decoder) << "no state_schema before the first snapshot";
+    ASSERT_TRUE(seen.back().has_state_snapshot());
+    ASSERT_EQ(v.decoder->decode(seen.back().state_snapshot().data()), sync::DecodeResult::ok);
+  }
+  for (int round = 0; round < 30; ++round) {
+    for (auto& v : views) {
+      // Ack the newest decoded tick.
+      if (v.ride_on_room_data) {
+        v1::Envelope e;
+        e.mutable_room_data()->set_room_id(room);
+        e.mutable_room_data()->set_op(2);  // the room ignores op 2
+        e.mutable_room_data()->set_state_ack(v.decoder->newest_tick());
+        v.player->send_envelope(e);
+      } else {
+        send_ack(*v.player, room, v.decoder->newest_tick());
+      }
+      auto s = next_snapshot(*v.player, room);
+      ASSERT_TRUE(s);
+      if (head_of(s->data()).baseline_ago > 0) ++v.deltas;
+      ASSERT_EQ(v.decoder->decode(s->data()), sync::DecodeResult::ok) << "round " << round;
+    }
+  }
+  for (auto& v : views) {
+    EXPECT_GE(v.deltas, 20) << "acked snapshots were not used as baselines";
+    const auto* view = v.decoder->newest();
+    ASSERT_TRUE(view);
+    ASSERT_EQ(view->size(), 2u);
+    std::set<std::string> names;
+    for (auto& [id, entity] : *view) {
+      EXPECT_EQ(entity.mask, 3u) << "both components";
+      ASSERT_EQ(entity.components.size(), 2u);
+      ASSERT_EQ(entity.components[1].size(), 3u);
+      names.insert(entity.components[1][1].text);
+      EXPECT_EQ(entity.components[1][0].wire[0], 100u) << "hp";
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"a", "b"}));
+  }
+  EXPECT_EQ(f.metric("craft_replication_acks_ignored_total"), 0);
+  EXPECT_LT(f.metric("craft_replication_full_snapshots_total"), f.metric("craft_replication_snapshots_total") / 2);
 }
 
 TEST(ReplicationRoom, AcksForTicksNeverSentAreIgnoredAndCountedAsBodyAndOnRoomData) {
