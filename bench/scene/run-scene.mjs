@@ -174,12 +174,39 @@ const SERVERS = {
     loaderCwd: COLYSEUS_DIR,
   },
   craft: {
-    versions() { return { craftd: "not yet" }; },
-    async start() {
-      throw new Error("craft side not plugged in yet: needs craftd's room type \"scene\" (options "
-        + "{bots, radius, players}) and a load process speaking load.mjs's protocol; see the top of "
-        + "bench/scene/run-scene.mjs");
+    versions() {
+      let commit = "unknown";
+      try { commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(); } catch { /* no git */ }
+      const sdk = JSON.parse(readFileSync(path.join(ROOT, "sdk/js/package.json"), "utf8")).version;
+      return { craft: commit, "@craft/client": sdk, node: process.versions.node };
     },
+    // bench/scene/scene_server.cpp (target craft-scene-server): craft::Server with the room type
+    // "scene", one shard per core (craftd's default), log level warn.
+    async start() {
+      const bin = process.env.CRAFT_SCENE_SERVER || path.join(ROOT, "build/bench/craft-scene-server");
+      if (!existsSync(bin)) throw new Error(`${bin} is missing: cmake --build build --target craft-scene-server (or set CRAFT_SCENE_SERVER)`);
+      if (!existsSync(path.join(ROOT, "sdk/js/dist/esm/index.js"))) throw new Error("sdk/js/dist is missing: cd sdk/js && npm run build");
+      // Handshake timeout 120 s instead of 10 s: on this busy machine a loader starved for
+      // seconds did not finish its hello in time (as Colyseus' seat reservation: 120 s); the
+      // server's ping timeout 60 s instead of 10 s: at 1,000 clients the starved loader left
+      // pings unanswered for 10 s and the server closed 542 of 1,000 connections (4001).
+      const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn",
+        "--limits.handshake-timeout-ms", "120000", "--limits.server-ping-timeout-ms", "60000"], { cwd: ROOT });
+      let port = 0;
+      for (;;) {
+        const l = await p.next(15000);
+        if (l === null) throw new Error(`craft-scene-server exited: ${p.stderr}`);
+        const m = /^listening (\d+)$/.exec(l);
+        if (m) { port = Number(m[1]); break; }
+      }
+      return {
+        pid: p.child.pid, port,
+        async stats() { p.send("stats"); return nextJson(p, 10000, "stats"); },
+        stop: () => p.stop(),
+      };
+    },
+    loader: (port) => [NODE, path.join(ROOT, "bench/scene/craft-load.mjs"), "--port", String(port)],
+    loaderCwd: ROOT,
   },
 };
 
@@ -235,7 +262,7 @@ async function runOne(o, serverName, sceneName, clients) {
     const r = {
       label: o.label || undefined, server: serverName, scene: sceneName, bots: scene.bots, radius: scene.radius,
       typing: o.typing, decode: o.decode, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
-      live, dropped: b.load.closed, connectErrors: ready.errors, windowS: Number(windowS.toFixed(3)),
+      live, dropped: b.load.closed, closes: b.load.closes, connectErrors: ready.errors, windowS: Number(windowS.toFixed(3)),
       rxBytesPerClientS: (b.load.rxBytes - a.load.rxBytes) / clientS,
       txBytesPerClientS: (b.load.txBytes - a.load.txBytes) / clientS,
       framesPerClientS: (b.load.frames - a.load.frames) / clientS,
