@@ -4,7 +4,7 @@
 // their session id, the last applied input seq and a position that moved; no JSON snapshot
 // is broadcast; a bad "state" option refuses the room.
 #include "helpers.hpp"
-#include "sync/decoder.hpp"
+#include "replication_helpers.hpp"
 
 #include <cmath>
 
@@ -19,21 +19,6 @@ std::string input(uint32_t seq, int8_t dx, int8_t dy) {
   return s;
 }
 
-std::unique_ptr<sync::SnapshotDecoder> decoder_for(const v1::StateSchema& s) {
-  std::vector<sync::SchemaComponent> schema;
-  for (const auto& c : s.components()) {
-    sync::SchemaComponent component{c.name(), {}};
-    for (const auto& f : c.fields()) {
-      component.fields.push_back(
-          sync::FieldSpec{f.name(), sync::FieldType(f.type()), f.min(), f.max(), f.precision(), f.count()});
-    }
-    schema.push_back(std::move(component));
-  }
-  std::string error;
-  auto d = sync::SnapshotDecoder::create(std::move(schema), s.baseline_window(), &error);
-  EXPECT_TRUE(d) << error;
-  return d;
-}
 
 // The decoded entity whose player.id is `session`, or null.
 const sync::DecodedEntity* player_entity(const sync::DecodedFrame& frame, uint64_t session) {

@@ -4,7 +4,7 @@
 // state_schema right after room_joined, then state_snapshot every tick; acks (the state_ack
 // body, or riding on room_data) reach the replicator; bad ones are counted; a dropped member
 // gets nothing while held; a backed-up one is skipped; a throwing replicator ends its room.
-#include "sync/decoder.hpp"
+#include "replication_helpers.hpp"
 
 #include <craft/client.hpp>
 #include <craft/ecs.hpp>
@@ -219,22 +219,6 @@ void expect_schema(const v1::StateSchema& s, const std::string& room, uint32_t w
   EXPECT_EQ(s.components(1).fields(2).type(), v1::STATE_FIELD_BOOLEAN);
 }
 
-// sync-core's C++ decoder (src/sync/decoder.hpp) for the schema the server announced.
-std::unique_ptr<sync::SnapshotDecoder> decoder_for(const v1::StateSchema& s) {
-  std::vector<sync::SchemaComponent> schema;
-  for (const auto& c : s.components()) {
-    sync::SchemaComponent component{c.name(), {}};
-    for (const auto& f : c.fields()) {
-      component.fields.push_back(
-          sync::FieldSpec{f.name(), sync::FieldType(f.type()), f.min(), f.max(), f.precision(), f.count()});
-    }
-    schema.push_back(std::move(component));
-  }
-  std::string error;
-  auto d = sync::SnapshotDecoder::create(std::move(schema), s.baseline_window(), &error);
-  EXPECT_TRUE(d) << error;
-  return d;
-}
 
 }  // namespace
 
