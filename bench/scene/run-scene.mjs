@@ -147,6 +147,22 @@ async function nextJson(proc, timeoutMs, want) {
   }
 }
 
+// A started server child: waits for its "listening <port>" line, then answers "stats" on stdin.
+async function serverHandle(p, name) {
+  let port = 0;
+  for (;;) {
+    const l = await p.next(15000);
+    if (l === null) throw new Error(`${name} exited: ${p.stderr}`);
+    const m = /^listening (\d+)$/.exec(l);
+    if (m) { port = Number(m[1]); break; }
+  }
+  return {
+    pid: p.child.pid, port,
+    async stats() { p.send("stats"); return nextJson(p, 10000, "stats"); },
+    stop: () => p.stop(),
+  };
+}
+
 const SERVERS = {
   colyseus: {
     versions() {
@@ -157,18 +173,7 @@ const SERVERS = {
     async start() {
       if (!existsSync(path.join(COLYSEUS_DIR, "node_modules"))) throw new Error("bench/peers/colyseus/node_modules is missing: run bench/setup first");
       const p = lineChild([NODE, path.join(COLYSEUS_DIR, "server.mjs"), "--host", "127.0.0.1", "--port", "0"], { cwd: COLYSEUS_DIR });
-      let port = 0;
-      for (;;) {
-        const l = await p.next(15000);
-        if (l === null) throw new Error(`colyseus server exited: ${p.stderr}`);
-        const m = /^listening (\d+)$/.exec(l);
-        if (m) { port = Number(m[1]); break; }
-      }
-      return {
-        pid: p.child.pid, port,
-        async stats() { p.send("stats"); return nextJson(p, 10000, "stats"); },
-        stop: () => p.stop(),
-      };
+      return serverHandle(p, "colyseus server");
     },
     loader: (port) => [NODE, path.join(COLYSEUS_DIR, "load.mjs"), "--port", String(port)],
     loaderCwd: COLYSEUS_DIR,
@@ -192,18 +197,7 @@ const SERVERS = {
       // pings unanswered for 10 s and the server closed 542 of 1,000 connections (4001).
       const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn",
         "--limits.handshake-timeout-ms", "120000", "--limits.server-ping-timeout-ms", "60000"], { cwd: ROOT });
-      let port = 0;
-      for (;;) {
-        const l = await p.next(15000);
-        if (l === null) throw new Error(`craft-scene-server exited: ${p.stderr}`);
-        const m = /^listening (\d+)$/.exec(l);
-        if (m) { port = Number(m[1]); break; }
-      }
-      return {
-        pid: p.child.pid, port,
-        async stats() { p.send("stats"); return nextJson(p, 10000, "stats"); },
-        stop: () => p.stop(),
-      };
+      return serverHandle(p, "craft-scene-server");
     },
     loader: (port) => [NODE, path.join(ROOT, "bench/scene/craft-load.mjs"), "--port", String(port)],
     loaderCwd: ROOT,

@@ -3,6 +3,7 @@
 // after its match, and a lobby subscriber gets at most one lobby_update per
 // lobby.update_interval_ms of server time. A real server in this process with a ManualClock
 // and real sockets; the clock moves only when the test says so.
+#include "metric_value.hpp"
 #include "helpers.hpp"
 #include "rooms/builtin.hpp"
 
@@ -51,10 +52,7 @@ struct ClockedServer {
     return c;
   }
   long metric(const std::string& name) const {
-    auto text = server->metrics_text();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::stol(text.substr(at + name.size() + 2));
+    return metric_value(server->metrics_text(), name);
   }
 };
 

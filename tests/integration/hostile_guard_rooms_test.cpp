@@ -3,6 +3,7 @@
 // options say; each test checks what the members are told, the metric, and that another
 // room, the connections and the server carry on.
 // Also kind 6's bound: limits.pending_queue_bytes, with a join held open by a room.
+#include "metric_value.hpp"
 #include "craftd_process.hpp"
 #include "rooms/builtin.hpp"
 
@@ -138,10 +139,7 @@ struct Fixture {
     return c;
   }
   long metric(const std::string& name) const {
-    auto text = server.metrics_text();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::stol(text.substr(at + name.size() + 2));
+    return metric_value(server.metrics_text(), name);
   }
 };
 

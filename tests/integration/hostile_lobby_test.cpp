@@ -4,6 +4,7 @@
 // being buffered for; 200 lobby subscribers while rooms churn; a subscriber that does not
 // read is closed by the send limit; properties_set over JSON with every kind of value;
 // filters past rooms.max_filter_conditions. A real server in this process, real sockets.
+#include "metric_value.hpp"
 #include "rooms/builtin.hpp"
 
 #include <craft/client.hpp>
@@ -74,10 +75,7 @@ struct HostileServer {
     return c;
   }
   long metric(const std::string& name) const {
-    auto text = server->metrics_text();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::stol(text.substr(at + name.size() + 2));
+    return metric_value(server->metrics_text(), name);
   }
 };
 

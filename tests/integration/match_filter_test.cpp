@@ -1,6 +1,7 @@
 // Server::set_match_filter (include/craft/matchmaking.hpp): game code sees every group the
 // matcher is about to make and may refuse it; a throwing filter refuses, is counted in
 // craft_room_errors_total, and the server carries on.
+#include "metric_value.hpp"
 #include "helpers.hpp"
 #include "rooms/builtin.hpp"
 
@@ -48,10 +49,7 @@ bool matched(client::Client& c, std::chrono::milliseconds timeout) {
 }
 
 long metric(const Server& server, const std::string& name) {
-  auto text = server.metrics_text();
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stol(text.substr(at + name.size() + 2));
+  return craft::testing::metric_value(server.metrics_text(), name);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // state_schema right after room_joined, then state_snapshot every tick; acks (the state_ack
 // body, or riding on room_data) reach the replicator; bad ones are counted; a dropped member
 // gets nothing while held; a backed-up one is skipped; a throwing replicator ends its room.
+#include "metric_value.hpp"
 #include "replication_helpers.hpp"
 
 #include <craft/client.hpp>
@@ -132,10 +133,7 @@ struct Fixture {
     return c;
   }
   long metric(const std::string& name) const {
-    auto text = server.metrics_text();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::stol(text.substr(at + name.size() + 2));
+    return metric_value(server.metrics_text(), name);
   }
   bool metric_reaches(const std::string& name, long at_least, std::chrono::milliseconds within = 3000ms) const {
     auto until = std::chrono::steady_clock::now() + within;

@@ -2,6 +2,7 @@
 // with a filter and the type's filter keys), lobby subscriptions, room/player properties
 // with check-and-swap. An in-process Server with 2 shards and real sockets, driven by the
 // C++ client's generic request() (what the wire carries, no SDK sugar).
+#include "metric_value.hpp"
 #include "rooms/builtin.hpp"
 
 #include <craft/client.hpp>
@@ -111,10 +112,7 @@ struct Fixture {
     return c;
   }
   long metric(const std::string& name) const {
-    auto text = server.metrics_text();
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::stol(text.substr(at + name.size() + 2));
+    return metric_value(server.metrics_text(), name);
   }
 };
 
