@@ -155,7 +155,8 @@ struct ReplicatorOptions {
   uint32_t bytes_per_second = 0;     // default per-client budget; 0: replication.client_bytes_per_second
 };
 
-// What a Replicator did, for tests and metrics.
+// What a Replicator did, for tests and metrics: counters only, cheap to read (the room host
+// reads them after every ack and snapshot).
 struct ReplicatorStats {
   uint64_t snapshots = 0;         // encoded, all clients
   uint64_t full_snapshots = 0;    // of those, without a baseline
@@ -163,7 +164,6 @@ struct ReplicatorStats {
   uint64_t bytes = 0;             // snapshot data bytes encoded
   uint64_t deferred = 0;          // entity changes left for a later snapshot by a byte budget
   uint64_t acks_ignored = 0;      // acks for ticks never sent to that client or out of its window
-  size_t memory_bytes = 0;        // baselines and history held now (approximate)
 };
 
 class Replicator {
@@ -234,6 +234,9 @@ class Replicator {
   // left 0. The room host calls it before the first capture; a test calls it itself.
   void configure(uint32_t tick_rate_hz, uint32_t default_baseline_window, uint32_t default_bytes_per_second);
   ReplicatorStats stats() const;
+  // Baselines and history held now, in bytes (approximate). Walks every client's frames: for
+  // tests and occasional gauges, not for every message.
+  size_t memory_bytes() const;
 
  private:
   void add_component(detail::ComponentAccess c);

@@ -872,10 +872,7 @@ void Replicator::configure(uint32_t tick_rate_hz, uint32_t default_baseline_wind
   impl_->tick_rate = tick_rate_hz ? tick_rate_hz : 1;
   impl_->resolve(default_baseline_window, default_bytes_per_second);
 }
-ReplicatorStats Replicator::stats() const {
-  ReplicatorStats s = impl_->stats;
-  s.memory_bytes = impl_->memory();
-  return s;
-}
+ReplicatorStats Replicator::stats() const { return impl_->stats; }
+size_t Replicator::memory_bytes() const { return impl_->memory(); }
 
 }  // namespace craft::sync

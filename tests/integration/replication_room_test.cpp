@@ -41,7 +41,7 @@ struct Info {
 // What the room's replicator reports, read by the test thread.
 struct Probe {
   std::mutex mutex;
-  std::vector<size_t> memory;  // ReplicatorStats::memory_bytes after each tick
+  std::vector<size_t> memory;  // Replicator::memory_bytes() after each tick
 };
 
 // Every member is an entity with a position that moves each tick, and an info component.
@@ -90,7 +90,7 @@ class ReplicatedRoom : public Room {
     world_.each<Pos>([](ecs::Entity, Pos& p) { p.x = p.x >= 790 ? 0 : p.x + 1.5f; });
     if (probe_) {
       std::lock_guard lock(probe_->mutex);
-      probe_->memory.push_back(sync_.stats().memory_bytes);
+      probe_->memory.push_back(sync_.memory_bytes());
     }
   }
 

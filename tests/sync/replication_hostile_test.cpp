@@ -124,7 +124,7 @@ std::vector<size_t> run_churn(uint32_t ticks, uint32_t ack_every, uint32_t lag, 
       sync.ack(1, pending.front());
       pending.erase(pending.begin());
     }
-    if (t % 100 == 0) samples.push_back(sync.stats().memory_bytes);
+    if (t % 100 == 0) samples.push_back(sync.memory_bytes());
     EXPECT_LE(decoder->frames(), window);
   }
   return samples;
