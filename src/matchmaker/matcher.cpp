@@ -70,6 +70,7 @@ Matcher::Sig* Matcher::register_sig(const std::vector<uint32_t>& keys) {
 
 void Matcher::index_entry(Entry* e) {
   compute_must_eq(e->c, e->must_eq, e->impossible);
+  e->has_eq = !e->must_eq.empty();
   e->sig = nullptr;
   if (!e->must_eq.empty() && !e->impossible) {
     std::vector<uint32_t>& keys = scratch_->tuple;

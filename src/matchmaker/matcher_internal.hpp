@@ -275,7 +275,8 @@ inline void compute_fast(const Compiled& c, std::span<const std::pair<uint32_t, 
 
 // a's should terms that hold on b: the fast form of c_accepts' score (text equality holds
 // only on a string property of that value).
-inline int fast_score(const Fast& a, const Fast& b) {
+template <class A, class B>
+inline int fast_score(const A& a, const B& b) {
   int s = 0;
   for (uint8_t i = 0; i < a.nshould; ++i)
     for (uint8_t j = 0; j < b.nstrs; ++j)
@@ -285,6 +286,15 @@ inline int fast_score(const Fast& a, const Fast& b) {
       }
   return s;
 }
+
+// What fast_score reads of a bucket member, kept next to the bucket's scan array (a bucket's
+// members are scattered over the pool's age order; this keeps a candidate's score data in
+// the bucket's own memory).
+struct FastScore {
+  uint8_t nstrs = 0, nshould = 0;
+  std::pair<uint32_t, uint32_t> strs[kFastStrs] = {};
+  std::pair<uint32_t, uint32_t> should[kFastShould] = {};
+};
 
 // A ticket's +range terms on the run's hot key, intersected and widened for its step, with
 // strictness: `v` passes exactly when every one of those terms holds on v (NaN, a missing
@@ -364,6 +374,7 @@ struct Matcher::Bucket {
     detail::Window w;   // the member's own +range window on it, widened
   };
   std::vector<Slot> scan;
+  std::vector<detail::FastScore> score;  // parallel to scan: the own members' should data
   // Matched members stay in scan (a run never reorders it); jump[i] of a matched member
   // points further on, towards the next unmatched one, path-compressed like a union-find,
   // so a later anchor skips runs of matched members in near-constant time instead of
@@ -403,6 +414,7 @@ struct Matcher::Entry {
   // What a run reads of every ticket first, ahead of the Ticket, so it shares cache lines.
   bool dead = false;        // removed or matched: skipped, dropped by compact()
   bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
+  bool has_eq = false;      // must_eq is not empty
   uint32_t pos = 0;         // position in the current run's age order
   uint32_t nranges = 0;     // its +range terms (Matcher::range_uses_)
   Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
@@ -494,11 +506,14 @@ struct Matcher::Scratch {
   std::vector<char> laid;
   std::vector<double> hot;
   std::vector<detail::Window> window;  // per position: +range window on the hot key
-  // Per position: the fast form (copied from the Entry: one line per ticket, contiguous)
-  // and, for a ticket the fast pair check applies to, its own bucket (else nullptr): two
-  // tickets with the same non-null fw are checked by fast_mutual.
-  std::vector<detail::Fast> fast;
+  // Per position, for a ticket the fast pair check applies to, its own bucket (else
+  // nullptr): two tickets with the same non-null fw are checked by Run::mutual's fast path.
   std::vector<const Matcher::Bucket*> fw;
+  std::vector<char> has_comp;
+  // Per position: where the anchor's candidates come from (Run::source_for).
+  enum SrcKind : uint8_t { src_pool, src_bucket, src_single, src_impossible };
+  std::vector<Matcher::Bucket*> src;
+  std::vector<SrcKind> src_kind;  // comp[p] is filled (a fast-form ticket's only on demand)
   struct Counts {
     uint32_t players, max_count, count_multiple;
   };

@@ -75,17 +75,32 @@ struct Matcher::Run {
       // Both in the fast form and in their shared bucket: the must-equality terms hold both
       // ways (bucket membership), the rest is the two +range windows and the should scores.
       if (!sc.window[a].holds(hot_of(b)) || !sc.window[b].holds(hot_of(a))) return false;
-      if (score) *score += fast_score(sc.fast[a], sc.fast[b]) + fast_score(sc.fast[b], sc.fast[a]);
+      if (score) {
+        const Fast& fa = entries[a]->fast;
+        const Fast& fb = entries[b]->fast;
+        *score += fast_score(fa, fb) + fast_score(fb, fa);
+      }
       return true;
     }
-    return c_accepts(comp[a], step[a], comp[b], o, score) && c_accepts(comp[b], step[b], comp[a], o, score);
+    return c_accepts(view(a), step[a], view(b), o, score) && c_accepts(view(b), step[b], view(a), o, score);
+  }
+
+  // A fast-form ticket's compiled form is not copied into the arena: its view points at the
+  // Entry's own vectors, made the first time a generic pair check needs it.
+  const View& view(uint32_t p) {
+    if (!sc.has_comp[p]) {
+      const Compiled& c = entries[p]->c;
+      comp[p] = View{c.strs, c.nums, c.terms};
+      sc.has_comp[p] = 1;
+    }
+    return comp[p];
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
+    // The common cases from the per-position copy, without touching the (cold) Entry.
+    impossible = sc.src_kind[a] == Scratch::src_impossible;
+    if (sc.src_kind[a] != Scratch::src_single) return sc.src[a];  // its bucket (may be empty), or none
     const Entry& e = *entries[a];
-    impossible = e.impossible;
-    if (e.must_eq.empty() || e.impossible) return nullptr;
-    if (e.sig) return e.want;  // may be empty: then only a party filling its own count matches
     // Too many key sets in the pool: the smallest single key=value posting list.
     if (!single_built) {
       single_built = true;
@@ -186,8 +201,15 @@ struct Matcher::Run {
     const double ha = hot_of(a);
     // A fast anchor scanning its own bucket: a member marked `own` shares it (Slot::own).
     const bool afast = sc.fw[a] && sc.fw[a] == src;
-    const Fast& af = sc.fast[a];
-    auto consider = [&](uint32_t p, double hv, const Window& pw, bool own) -> bool {
+    FastScore af;
+    if (afast) {
+      const Fast& f = entries[a]->fast;
+      af.nstrs = f.nstrs;
+      af.nshould = f.nshould;
+      std::copy_n(f.strs, kFastStrs, af.strs);
+      std::copy_n(f.should, kFastShould, af.should);
+    }
+    auto consider = [&](uint32_t p, double hv, const Window& pw, const FastScore* own) -> bool {
       ++scanned;
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
@@ -197,7 +219,7 @@ struct Matcher::Run {
       if (!aw.holds(hv) || !pw.holds(ha)) return true;
       if (afast && own) {
         ++stats.pair_checks;
-        cands.push_back({p, fast_score(af, sc.fast[p]) + fast_score(sc.fast[p], af)});
+        cands.push_back({p, fast_score(af, *own) + fast_score(*own, af)});
         return true;
       }
       int score = 0;
@@ -208,10 +230,10 @@ struct Matcher::Run {
       const auto& scan = src->scan;
       for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
            i = src->next_unmatched(i + 1, matched))
-        if (!consider(scan[i].pos, scan[i].hot, scan[i].w, scan[i].own)) break;
+        if (!consider(scan[i].pos, scan[i].hot, scan[i].w, scan[i].own ? &src->score[i] : nullptr)) break;
     } else {
       for (uint32_t p = 0; p < order.size(); ++p)
-        if (!consider(p, hot_of(p), sc.window[p], false)) break;
+        if (!consider(p, hot_of(p), sc.window[p], nullptr)) break;
     }
     stats.scanned += scanned;
     // More should-matches first; age order (the scan order) among equals. Insertion sort:
@@ -244,7 +266,9 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.counts.resize(n);
   sc.ids.resize(n);
   sc.window.resize(n);
-  sc.fast.resize(n);
+  sc.has_comp.assign(n, 0);
+  sc.src.resize(n);
+  sc.src_kind.resize(n);
   sc.fw.resize(n);
   {
     std::erase_if(range_keys_, [&](uint32_t k) { return range_uses_[k] == 0; });
@@ -265,7 +289,12 @@ std::vector<Match> Matcher::run(TimePoint now) {
     Entry* e = order_[p];
     e->pos = p;
     const Fast& f = e->fast;
-    sc.fast[p] = f;
+    sc.src[p] = e->want;  // with a sig: may be empty, then only a party filling its own count matches
+    sc.src_kind[p] = e->impossible ? Scratch::src_impossible
+                     : e->sig      ? Scratch::src_bucket
+                     : e->has_eq   ? Scratch::src_single
+                                   : Scratch::src_pool;
+    if (sc.src_kind[p] != Scratch::src_bucket) sc.src[p] = nullptr;
     const bool fast = f.simple && f.self_member && (f.range_key == UINT32_MAX || f.range_key == r.hot_key);
     sc.fw[p] = fast ? e->want : nullptr;
   }
@@ -299,10 +328,9 @@ std::vector<Match> Matcher::run(TimePoint now) {
   for (uint32_t p = 0; p < n; ++p) {
     Entry* e = order_[p];
     sc.order[p] = &e->t;
-    const Fast& f = sc.fast[p];
-    if (sc.fw[p]) {
-      sc.comp[p] = View{e->c.strs, e->c.nums, e->c.terms};
-    } else {
+    const Fast& f = e->fast;
+    if (!sc.fw[p]) {
+      sc.has_comp[p] = 1;
       const auto [os, on, ot] = sc.offsets[p];
       sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
                         std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
@@ -318,7 +346,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
       if (sc.fw[p] && f.nnums != UINT8_MAX)
         v = lookup(std::span<const std::pair<uint32_t, double>>(f.nums, f.nnums), r.hot_key);
       else
-        v = lookup(sc.comp[p].nums, r.hot_key);
+        v = lookup(r.view(p).nums, r.hot_key);
       sc.hot[p] = v ? *v : nan;
       if (sc.step[p] < options_.widen_steps) {
         if (sc.fw[p]) {
@@ -337,10 +365,20 @@ std::vector<Match> Matcher::run(TimePoint now) {
     for (auto& [tuple, b] : s->buckets) {
       b.scan.resize(b.members.size());
       b.jump.resize(b.members.size());
+      b.score.resize(b.members.size());
       for (std::size_t i = 0; i < b.members.size(); ++i) {
-        const uint32_t p = b.members[i]->pos;
-        b.scan[i] = {p, sc.fw[p] == &b, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p]};
+        const Entry* e = b.members[i];
+        const uint32_t p = e->pos;
+        const bool own = sc.fw[p] == &b;
+        b.scan[i] = {p, own, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p]};
         b.jump[i] = static_cast<uint32_t>(i + 1);
+        if (own) {
+          FastScore& fs = b.score[i];
+          fs.nstrs = e->fast.nstrs;
+          fs.nshould = e->fast.nshould;
+          std::copy_n(e->fast.strs, kFastStrs, fs.strs);
+          std::copy_n(e->fast.should, kFastShould, fs.should);
+        }
       }
     }
 
