@@ -95,7 +95,7 @@ export class MovementView {
    * A JSON snapshot ({t, players: [{id, name, x, y, seq, dropped}]}, a room with {"state":
    * "json"}): ours reconciles the prediction, the others are interpolated; a player not in it
    * is gone. isDropped: ids the page knows to be reconnecting (presence "drop") before a
-   * snapshot says so (markDropped does the same).
+   * snapshot says so (markDropped does the same). selfId: kept for callers; start() set it.
    */
   applySnapshot(snap, selfId, isDropped = () => false) {
     if (!this.predictor) return;
