@@ -69,7 +69,7 @@ void Movement2dRoom::on_create(std::string_view text) {
   set_tick_rate(rules_.tick_rate_hz);
   // Replicated state is the default since the pages decode it (view.js); "json" keeps the
   // JSON snapshot broadcast for clients that read it (bench/movement2d-bytes.mjs compares both,
-  // craft-loadgen's tick scenario times it).
+  // craft-bench's tick scenario times it).
   if (!state || *state == "replicated") replicate_state();
 }
 
