@@ -171,6 +171,28 @@ TEST(Cluster, ARedisRestartIsSurvivedAndEveryNodeRegistersAgain) {
   EXPECT_GE(b->metric("craft_cluster_redis_reconnects_total"), 1);
 }
 
+TEST(Cluster, AHungRedisHoldsAtMostMaxPendingCommandsAndTheRestAreRefused) {
+  NEED_REDIS();
+  RedisServer redis;
+  CraftdProcess a({"--cluster.redis-url", redis.url(), "--cluster.node-id", "node-a", "--cluster.heartbeat-ms", "100",
+                   "--cluster.node-ttl-ms", "1000", "--cluster.max-pending-commands", "16", "--store.backend", "none"});
+  ASSERT_TRUE(until_listed({&a}, {"node-a"}, 5000ms));
+  EXPECT_EQ(a.metric("craft_cluster_redis_refused_total"), 0);
+  // Stopped, not dead: the connections stay open and nothing is ever answered.
+  redis.signal(SIGSTOP);
+  std::this_thread::sleep_for(2000ms);  // 20 heartbeats of 2 commands each: well past 16
+  EXPECT_EQ(a.metric("craft_cluster_redis_pending"), 16);
+  EXPECT_GT(a.metric("craft_cluster_redis_refused_total"), 0);
+  EXPECT_NE(a.http_get("/healthz").find("200 OK"), std::string::npos);  // the shards never waited
+  redis.signal(SIGCONT);
+  auto start = std::chrono::steady_clock::now();
+  while (a.metric("craft_cluster_redis_pending") > 4 && std::chrono::steady_clock::now() - start < 3s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_LE(a.metric("craft_cluster_redis_pending"), 4);
+  EXPECT_TRUE(until_listed({&a}, {"node-a"}, 3000ms));
+}
+
 TEST(Cluster, WithClusteringOffCraftdNeverTalksToRedis) {
   NEED_REDIS();
   RedisServer redis;

@@ -76,9 +76,14 @@ void RedisServer::start() {
 
 void RedisServer::kill9() {
   if (pid_ <= 0) return;
+  kill(pid_, SIGCONT);
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+void RedisServer::signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
 }
 
 std::vector<std::string> RedisServer::command(const std::vector<std::string>& args) const {

@@ -20,6 +20,7 @@ class RedisServer {
   uint16_t port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   void kill9();
+  void signal(int sig);  // SIGSTOP: a Redis that hangs with its connections open; SIGCONT
   void start();  // on the same port
   // One command over a fresh connection (hiredis, blocking); the reply's strings / integer as
   // text, array elements one per entry. Empty on error.
