@@ -42,9 +42,15 @@ struct RedisLink::Watch : std::enable_shared_from_this<Watch> {
     });
   }
   static Watch& of(void* p) { return *static_cast<Watch*>(p); }
-  static void add_read(void* p) { of(p).want_read = true, of(p).arm_read(); }
+  static void add_read(void* p) {
+    of(p).want_read = true;
+    of(p).arm_read();
+  }
   static void del_read(void* p) { of(p).want_read = false; }
-  static void add_write(void* p) { of(p).want_write = true, of(p).arm_write(); }
+  static void add_write(void* p) {
+    of(p).want_write = true;
+    of(p).arm_write();
+  }
   static void del_write(void* p) { of(p).want_write = false; }
   static void cleanup(void* p) {
     auto& w = of(p);

@@ -92,6 +92,15 @@ TEST(ClusterNodeRecord, RoundTripsAndRefusesWhatIsNotOne) {
   }
 }
 
+TEST(ClusterConfig, ABadUrlOrATtlNotAboveTheHeartbeatStopsCraftdAtStart) {
+  // Refused before anything listens: the process exits without printing its ports.
+  EXPECT_THROW(CraftdProcess({"--cluster.redis-url", "redis://127.0.0.1:0"}), std::runtime_error);
+  EXPECT_THROW(CraftdProcess({"--cluster.redis-url", "redis://127.0.0.1:6379", "--cluster.heartbeat-ms", "1000",
+                              "--cluster.node-ttl-ms", "1000"}),
+               std::runtime_error);
+  EXPECT_THROW(CraftdProcess({"--cluster.redis-url", "http://127.0.0.1:6379"}), std::runtime_error);
+}
+
 TEST(Cluster, ThreeNodesRegisterAndSeeEachOther) {
   NEED_REDIS();
   RedisServer redis;
