@@ -1,0 +1,61 @@
+// Draws a ShooterGame (shooter.js) on a canvas in world units (the canvas is as large as the
+// world; CSS scales it to the page): walls, players as circles with an aim line, names and hp
+// bars, shot tracers. Called once per display frame.
+const TRACER_MS = 180;
+const COLORS = { you: "#2f6fb3", other: "#d9534f", bot: "#8a6d3b", dead: "#b8bec6", wall: "#5b6470" };
+
+export function drawArena(canvas, game, { live = true, now = performance.now() } = {}) {
+  const ctx = canvas.getContext("2d");
+  if (canvas.width !== game.world.w || canvas.height !== game.world.h) {
+    canvas.width = game.world.w;
+    canvas.height = game.world.h;
+  }
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = COLORS.wall;
+  for (const [x, y, w, h] of game.walls) ctx.fillRect(x, y, w, h);
+
+  const r = game.rules.radius;
+  const pos = game.positions(now);
+  for (const [id, p] of Object.entries(pos)) {
+    const mine = Number(id) === game.you;
+    const color = !live || !p.alive ? COLORS.dead : mine ? COLORS.you : p.bot ? COLORS.bot : COLORS.other;
+    ctx.globalAlpha = p.alive ? 1 : 0.35;
+    // Aim: ours from the mouse now, the others' as replicated.
+    const aim = mine && game.localAim !== undefined ? game.localAim : p.aim;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 4;
+    ctx.beginPath();
+    ctx.moveTo(p.x, p.y);
+    ctx.lineTo(p.x + Math.cos(aim) * r * 2.2, p.y + Math.sin(aim) * r * 2.2);
+    ctx.stroke();
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, r, 0, 2 * Math.PI);
+    ctx.fill();
+    // hp bar and name above.
+    const top = p.y - r - 10;
+    ctx.fillStyle = "#e3e6ea";
+    ctx.fillRect(p.x - 22, top, 44, 6);
+    ctx.fillStyle = p.hp > 50 ? "#2e7d4f" : p.hp > 25 ? "#a86300" : "#b3261e";
+    ctx.fillRect(p.x - 22, top, (44 * Math.max(0, Math.min(100, p.hp))) / 100, 6);
+    ctx.fillStyle = "#1f2933";
+    ctx.font = "22px system-ui";
+    ctx.textAlign = "center";
+    ctx.fillText(mine ? `${p.name} (you)` : p.bot ? `${p.name} (bot)` : p.name, p.x, top - 6);
+    ctx.globalAlpha = 1;
+  }
+
+  // Tracers fade out; old ones are dropped here.
+  game.tracers = game.tracers.filter((t) => now - t.at < TRACER_MS);
+  for (const t of game.tracers) {
+    ctx.globalAlpha = 1 - (now - t.at) / TRACER_MS;
+    ctx.strokeStyle = t.mine ? "#f0b429" : "#ff6b5b";
+    ctx.lineWidth = 3;
+    ctx.beginPath();
+    ctx.moveTo(t.x1, t.y1);
+    ctx.lineTo(t.x2, t.y2);
+    ctx.stroke();
+  }
+  ctx.globalAlpha = 1;
+  return pos;
+}
