@@ -1,16 +1,21 @@
-// Draws a ShooterGame (shooter.js) on a canvas in world units (the canvas is as large as the
-// world; CSS scales it to the page): walls, players as circles with an aim line, names and hp
-// bars, shot tracers. Called once per display frame.
+// Draws a ShooterGame (shooter.js) on a canvas: the whole world at SCALE (a quarter of the
+// pixels of world size: drawing stays cheap on a software-rendered page; CSS scales it to the
+// page), walls, players as circles with an aim line, names and hp bars, hit rings and shot
+// tracers. Called once per display frame.
+const SCALE = 0.5;
 const TRACER_MS = 180;
 const COLORS = { you: "#2f6fb3", other: "#d9534f", bot: "#8a6d3b", dead: "#b8bec6", wall: "#5b6470" };
 
 export function drawArena(canvas, game, { live = true, now = performance.now() } = {}) {
   const ctx = canvas.getContext("2d");
-  if (canvas.width !== game.world.w || canvas.height !== game.world.h) {
-    canvas.width = game.world.w;
-    canvas.height = game.world.h;
+  const w = Math.round(game.world.w * SCALE), h = Math.round(game.world.h * SCALE);
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
   }
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.setTransform(SCALE, 0, 0, SCALE, 0, 0);  // from here on, world units
   ctx.fillStyle = COLORS.wall;
   for (const [x, y, w, h] of game.walls) ctx.fillRect(x, y, w, h);
 
@@ -43,6 +48,17 @@ export function drawArena(canvas, game, { live = true, now = performance.now() }
     ctx.textAlign = "center";
     ctx.fillText(mine ? `${p.name} (you)` : p.bot ? `${p.name} (bot)` : p.name, p.x, top - 6);
     ctx.globalAlpha = 1;
+  }
+
+  // Hits: a ring on the target for a moment (ours: the server agreed with our shot).
+  for (const h of game.hits) {
+    const p = pos[h.target];
+    if (!p || now - h.at > TRACER_MS) continue;
+    ctx.strokeStyle = h.target === game.you ? "#b3261e" : "#f0b429";
+    ctx.lineWidth = 4;
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, r + 6, 0, 2 * Math.PI);
+    ctx.stroke();
   }
 
   // Tracers fade out; old ones are dropped here.

@@ -30,9 +30,9 @@ export function encodeInput({ seq, dx, dy, fire, aim, renderTick }) {
   return bytes;
 }
 
-// The room's rules the page needs to predict and draw. The join state may carry them; these
-// defaults are the room's own defaults (README "Rules").
-const RULES = { speed: 220, radius: 16, range: 1000, fireCooldownTicks: 8 };
+// The room's rules the page needs to predict and draw: the join state carries them; these
+// are the room's values (arena_rules.hpp, README "Rules") for a join state without them.
+const RULES = { speed: 220, radius: 16, range: 1200, fireIntervalTicks: 8 };
 
 /** The first point where the ray from (x, y) along (dx, dy) enters the rectangle [rx, ry, rw, rh], as a distance; Infinity if none (slab test). */
 export function rayRect(x, y, dx, dy, [rx, ry, rw, rh]) {
@@ -68,6 +68,8 @@ export function lineOfSight(walls, a, b) {
   return walls.every((w) => rayRect(a.x, a.y, dx, dy, w) >= len);
 }
 
+// Entities are keyed by network id; the room names players by their own id (the "player.id"
+// field: join state "you", events), so the page keys everything by that.
 const player = (e) => e?.player;
 const sortScores = (rows) => rows.sort((a, b) => b.kills - a.kills || a.deaths - b.deaths || String(a.name).localeCompare(String(b.name)) || a.id - b.id);
 
@@ -81,12 +83,14 @@ export class ShooterGame {
     this.state = room.replicated;
     this.now = now;
     this.killFeed = [];     // [{ killer, victim, killerName, victimName, tick, at }], oldest first
-    this.hits = [];         // hit events seen: [{ shooter, target, tick, hp }]
+    this.hits = [];         // hit events seen (ours, and shots at us): [{ shooter, target, tick, hp }]
     this.tracers = [];      // [{ x1, y1, x2, y2, at, mine }]
     this.shotsFired = 0;    // fire inputs sent while the local cooldown allowed a shot
+    this.shotEvents = 0;    // "shot" events of others drawn as tracers
     this.roundOver = null;  // the "over" event's scores while the round-over overlay shows
     this.scores = new Map();  // id -> { id, name, kills, deaths, bot, inView }: see scoreboard()
     this.listeners = { kill: [], hit: [], round: [] };
+    this.entityOf = new Map();  // player id -> network id, from the newest view
     this.state.configure({ interpolation: { "player.aim": "wrap" } });
     this.start(joinState);
     this.unsubscribe = [
@@ -106,7 +110,8 @@ export class ShooterGame {
     this.round = { phase: "playing", endsAtTick: 0, round: 1, ...(js.round ?? {}) };
     this.roundOver = this.round.phase === "over" ? { scores: [] } : null;
     this.predictor = null;
-    this.lastShotTick = -Infinity;
+    this.inputs = 0;         // inputs sent this session: the room applies one a tick
+    this.nextShot = 0;       // the input count from which the room lets us fire again
     this.onSnapshot();
   }
 
@@ -114,15 +119,17 @@ export class ShooterGame {
     for (const f of this.unsubscribe) f();
   }
 
-  /** Our entity in the newest view. */
+  /** Our player in the newest view. */
   self() {
-    return player(this.state.entities.get(this.you));
+    return player(this.state.entities.get(this.entityOf.get(this.you)));
   }
   get alive() {
     return !!this.self()?.alive;
   }
 
   onSnapshot() {
+    this.entityOf.clear();
+    for (const [id, e] of this.state.entities) if (player(e)) this.entityOf.set(player(e).id, id);
     const me = this.self();
     if (me) {
       const at = { x: me.pos.x, y: me.pos.y };
@@ -132,15 +139,15 @@ export class ShooterGame {
       this.predictor.reconcile(at, me.last_input);
     }
     for (const row of this.scores.values()) row.inView = false;
-    for (const [id, e] of this.state.entities) {
+    for (const e of this.state.entities.values()) {
       const p = player(e);
-      if (p) this.scores.set(id, { id, name: p.name, kills: p.kills, deaths: p.deaths, bot: !!p.bot, inView: true });
+      if (p) this.scores.set(p.id, { id: p.id, name: p.name, kills: p.kills, deaths: p.deaths, bot: !!p.bot, inView: true });
     }
   }
 
-  // The room's movement for one input (README "Rules"): normalized direction at the speed
-  // limit for one tick, the circle kept inside the world and out of the walls. Must match the
-  // room's step, or every snapshot corrects the prediction.
+  // The room's movement for one input (arena_rules.cpp step() and collide()): normalized
+  // direction at the speed limit for one tick, the circle kept inside the world, then pushed
+  // out of each wall in turn. Must match the room's, or every snapshot corrects the prediction.
   step(s, { dx, dy }) {
     const len = Math.hypot(dx, dy);
     if (len === 0) return s;
@@ -173,7 +180,8 @@ export class ShooterGame {
    * before our entity arrived.
    */
   input(held, fire, aim) {
-    if (!this.predictor || !this.alive || this.roundOver) return null;
+    // Dead, the room acknowledges inputs without playing them: send none.
+    if (!this.predictor || !this.alive) return null;
     let dx = 0, dy = 0;
     for (const k of held) {
       if (!KEYS[k]) continue;
@@ -184,11 +192,14 @@ export class ShooterGame {
     dy = Math.sign(dy);
     const { seq, state } = this.predictor.applyLocal({ dx, dy });
     const renderTick = this.state.renderTick() ?? this.state.tick;
-    if (fire && renderTick - this.lastShotTick >= this.rules.fireCooldownTicks) {
-      this.lastShotTick = renderTick;
+    // The room fires at most once per fireIntervalTicks of its ticks, one input a tick: the
+    // same count over our inputs says when our shot is a shot (for the tracer).
+    if (fire && this.round.phase === "playing" && this.inputs >= this.nextShot) {
+      this.nextShot = this.inputs + this.rules.fireIntervalTicks;
       this.shotsFired++;
       this.localTracer(state, aim);
     }
+    this.inputs++;
     return encodeInput({ seq, dx, dy, fire, aim, renderTick });
   }
 
@@ -198,18 +209,23 @@ export class ShooterGame {
     const dx = Math.cos(aim), dy = Math.sin(aim);
     let end = this.rules.range;
     for (const w of this.walls) end = Math.min(end, rayRect(from.x, from.y, dx, dy, w));
+    // The world's edge stops a shot too.
+    if (dx > 0) end = Math.min(end, (this.world.w - from.x) / dx);
+    if (dx < 0) end = Math.min(end, -from.x / dx);
+    if (dy > 0) end = Math.min(end, (this.world.h - from.y) / dy);
+    if (dy < 0) end = Math.min(end, -from.y / dy);
     for (const [id, p] of Object.entries(this.positions())) {
       if (Number(id) !== this.you && p.alive) end = Math.min(end, rayCircle(from.x, from.y, dx, dy, p.x, p.y, this.rules.radius));
     }
     this.tracers.push({ x1: from.x, y1: from.y, x2: from.x + dx * end, y2: from.y + dy * end, at: this.now(), mine: true });
   }
 
-  /** Every entity as drawn now: the others interpolated at the render tick, us predicted. id -> { x, y, aim, hp, alive, name, bot, kills, deaths }. */
+  /** Every player as drawn now: the others interpolated at the render tick, us predicted. player id -> { x, y, aim, hp, alive, name, bot, kills, deaths }. */
   positions(nowMs = this.now()) {
     const out = {};
-    for (const [id, e] of this.state.interpolated(nowMs).entities) {
+    for (const e of this.state.interpolated(nowMs).entities.values()) {
       const p = player(e);
-      if (p) out[id] = { x: p.pos.x, y: p.pos.y, aim: p.aim, hp: p.hp, alive: !!p.alive, name: p.name, bot: !!p.bot, kills: p.kills, deaths: p.deaths };
+      if (p) out[p.id] = { x: p.pos.x, y: p.pos.y, aim: p.aim, hp: p.hp, alive: !!p.alive, name: p.name, bot: !!p.bot, kills: p.kills, deaths: p.deaths };
     }
     const me = this.self();
     if (me) {
@@ -228,11 +244,12 @@ export class ShooterGame {
     return sortScores([...this.scores.values()].map((r) => ({ ...r })));
   }
 
-  /** Seconds left in the round as drawn (0 once over). */
+  /** Seconds until the round ends (playing) or the next one starts (over), as drawn. */
   secondsLeft() {
-    if (this.round.phase !== "playing" || !this.round.endsAtTick) return 0;
+    const end = this.round.phase === "playing" ? this.round.endsAtTick : this.round.nextAtTick;
+    if (!Number.isFinite(end) || !end) return 0;
     const t = this.state.renderTick() ?? this.state.tick;
-    return Math.max(0, (this.round.endsAtTick - t) / this.tickRate);
+    return Math.max(0, (end - t) / this.tickRate);
   }
 
   on(event, f) {
@@ -258,22 +275,27 @@ export class ShooterGame {
       if (killer && !killer.inView) killer.kills++;
       if (victim && !victim.inView) victim.deaths++;
       for (const f of this.listeners.kill) f(k);
+    } else if (ev.t === "shot") {
+      // Another player's shot near us, as the server tested it: a tracer. Ours was drawn
+      // when we fired.
+      const xy = (v) => (Array.isArray(v) && v.length === 2 && v.every(Number.isFinite) ? v : null);
+      const from = xy(ev.from), to = xy(ev.to);
+      if (Number(ev.shooter) !== this.you && from && to) {
+        this.shotEvents++;
+        this.tracers.push({ x1: from[0], y1: from[1], x2: to[0], y2: to[1], at, mine: false });
+      }
     } else if (ev.t === "hit") {
       const h = { shooter: Number(ev.shooter), target: Number(ev.target), tick: Number(ev.tick), hp: Number(ev.hp), at };
       this.hits.push(h);
       if (this.hits.length > 100) this.hits.shift();
-      const pos = this.positions(at);
-      const a = pos[h.shooter], b = pos[h.target];
-      // Ours was drawn when we fired; another shooter's, from the event.
-      if (h.shooter !== this.you && a && b) this.tracers.push({ x1: a.x, y1: a.y, x2: b.x, y2: b.y, at, mine: false });
       for (const f of this.listeners.hit) f(h);
     } else if (ev.t === "round") {
-      const { t, ...round } = ev;
+      const { t, scores: _, ...round } = ev;
       if (round.phase === "over") {
-        const scores = Array.isArray(round.scores) ? round.scores.filter((s) => s && typeof s === "object") : [];
+        const scores = Array.isArray(ev.scores) ? ev.scores.filter((s) => s && typeof s === "object") : [];
         this.roundOver = { round: round.round ?? this.round.round, scores: sortScores(scores.map((s) => ({ id: Number(s.id), name: String(s.name ?? ""), kills: Number(s.kills) || 0, deaths: Number(s.deaths) || 0, bot: !!s.bot }))) };
-        this.scores = new Map(this.roundOver.scores.map((s) => [s.id, { ...s, inView: this.state.entities.has(s.id) }]));
-        this.round = { ...this.round, phase: "over" };
+        this.scores = new Map(this.roundOver.scores.map((s) => [s.id, { ...s, inView: this.entityOf.has(s.id) }]));
+        this.round = { ...this.round, ...round };
       } else if (round.phase === "playing") {
         this.round = { ...this.round, ...round };
         this.roundOver = null;
