@@ -40,11 +40,11 @@ export function drawArena(canvas, game, { live = true, now = performance.now() }
     // hp bar and name above.
     const top = p.y - r - 10;
     ctx.fillStyle = "#e3e6ea";
-    ctx.fillRect(p.x - 22, top, 44, 6);
+    ctx.fillRect(p.x - 22, top, 44, 8);
     ctx.fillStyle = p.hp > 50 ? "#2e7d4f" : p.hp > 25 ? "#a86300" : "#b3261e";
-    ctx.fillRect(p.x - 22, top, (44 * Math.max(0, Math.min(100, p.hp))) / 100, 6);
+    ctx.fillRect(p.x - 22, top, (44 * Math.max(0, Math.min(100, p.hp))) / 100, 8);
     ctx.fillStyle = "#1f2933";
-    ctx.font = "22px system-ui";
+    ctx.font = "26px system-ui";
     ctx.textAlign = "center";
     ctx.fillText(mine ? `${p.name} (you)` : p.bot ? `${p.name} (bot)` : p.name, p.x, top - 6);
     ctx.globalAlpha = 1;

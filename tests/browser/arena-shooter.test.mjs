@@ -177,9 +177,17 @@ test("arena shooter: two tabs see each other move, a kill reaches both kill feed
   };
   await approach();
 
-  // Each sees the other move.
-  await seesMove(a, aId, b);
-  await seesMove(b, bId, a);
+  // Each sees the other move; once the mover stops, its predicted position (replayed on the
+  // server's after each snapshot) is where the other tab draws it: prediction agrees with the room.
+  for (const [mover, id, watcher] of [[a, aId, b], [b, bId, a]]) {
+    await seesMove(mover, id, watcher);
+    let own, seen;
+    for (const until = Date.now() + 5000; ; await mover.page.waitForTimeout(100)) {
+      [own, seen] = [await position(mover, id), await position(watcher, id)];
+      if (Math.hypot(own.x - seen.x, own.y - seen.y) < 0.5) break;
+      assert.ok(Date.now() < until, `${mover.name}'s predicted position ${JSON.stringify(own)} never matched what ${watcher.name} sees ${JSON.stringify(seen)}`);
+    }
+  }
 
   // Alice aims at Bob with the mouse (where her page draws him) and holds the button.
   await approach();
