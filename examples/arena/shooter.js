@@ -87,6 +87,7 @@ export class ShooterGame {
     this.tracers = [];      // [{ x1, y1, x2, y2, at, mine }]
     this.shotsFired = 0;    // fire inputs sent while the local cooldown allowed a shot
     this.shotEvents = 0;    // "shot" events of others drawn as tracers
+    this.shotsConfirmed = 0;  // "shot" events of ours: the shots the room fired
     this.roundOver = null;  // the "over" event's scores while the round-over overlay shows
     this.scores = new Map();  // id -> { id, name, kills, deaths, bot, inView }: see scoreboard()
     this.listeners = { kill: [], hit: [], round: [] };
@@ -280,7 +281,9 @@ export class ShooterGame {
       // when we fired.
       const xy = (v) => (Array.isArray(v) && v.length === 2 && v.every(Number.isFinite) ? v : null);
       const from = xy(ev.from), to = xy(ev.to);
-      if (Number(ev.shooter) !== this.you && from && to) {
+      if (Number(ev.shooter) === this.you) {
+        this.shotsConfirmed++;
+      } else if (from && to) {
         this.shotEvents++;
         this.tracers.push({ x1: from[0], y1: from[1], x2: to[0], y2: to[1], at, mine: false });
       }
