@@ -32,7 +32,7 @@ export function encodeInput({ seq, dx, dy, fire, aim, renderTick }) {
 
 // The room's rules the page needs to predict and draw: the join state carries them; these
 // are the room's values (arena_rules.hpp, README "Rules") for a join state without them.
-const RULES = { speed: 220, radius: 16, range: 1200, fireIntervalTicks: 8 };
+const RULES = { speed: 220, radius: 16, range: 1000, fireIntervalTicks: 8 };
 
 /** The first point where the ray from (x, y) along (dx, dy) enters the rectangle [rx, ry, rw, rh], as a distance; Infinity if none (slab test). */
 export function rayRect(x, y, dx, dy, [rx, ry, rw, rh]) {
@@ -247,7 +247,8 @@ export class ShooterGame {
 
   /** Seconds until the round ends (playing) or the next one starts (over), as drawn. */
   secondsLeft() {
-    const end = this.round.phase === "playing" ? this.round.endsAtTick : this.round.nextAtTick;
+    // Over: the "over" event says nextAtTick; a join state during the pause says endsAtTick.
+    const end = this.round.phase === "playing" ? this.round.endsAtTick : this.round.nextAtTick ?? this.round.endsAtTick;
     if (!Number.isFinite(end) || !end) return 0;
     const t = this.state.renderTick() ?? this.state.tick;
     return Math.max(0, (end - t) / this.tickRate);
