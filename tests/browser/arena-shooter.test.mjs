@@ -217,6 +217,8 @@ test("arena shooter: two tabs see each other move, a kill reaches both kill feed
   mark("Bob dead");
   t.diagnostic(`${marks.join(", ")} (round: ${ROUND_SECONDS} s); shots ${await read(a, () => window.arena.shotsFired)} (the room fired ${await read(a, () => window.arena.shotsConfirmed)}), hits ${(await read(a, () => window.arena.hits)).length}`);
   assert.ok((await read(a, () => window.arena.hits)).some((h) => h.shooter === aId && h.target === bId), "Alice got hit events on Bob");
+  // Bob's page drew Alice's shots as tracers, from the room's shot events (four hits at least).
+  await b.page.waitForFunction(() => window.arena.shotEvents >= 4, null, { timeout: 5000 });
 
   // Both kill feeds: the kill, by the entity ids and the names each page shows.
   for (const tab of [a, b]) {
