@@ -112,6 +112,8 @@ export class ShooterGame {
     this.roundOver = this.round.phase === "over" ? { scores: [] } : null;
     this.predictor = null;
     this.inputs = 0;         // inputs sent this session: the room applies one a tick
+    this.correction = 0;     // the largest jump a reconcile gave our predicted position
+    this.wasAlive = false;
     this.nextShot = 0;       // the input count from which the room lets us fire again
     this.onSnapshot();
   }
@@ -137,7 +139,12 @@ export class ShooterGame {
       // One predictor per session: its seqs must keep increasing across deaths (the room
       // ignores an input seq it has passed). Dead, we send nothing; the respawn is a reconcile.
       if (!this.predictor) this.predictor = new Predictor({ apply: (s, i) => this.step(s, i), initial: at });
-      this.predictor.reconcile(at, me.last_input);
+      const before = this.predictor.state();
+      const after = this.predictor.reconcile(at, me.last_input);
+      // How far a snapshot moved our predicted circle: 0 while the prediction is right (a
+      // respawn is a jump, not an error).
+      if (before && me.alive && this.wasAlive) this.correction = Math.max(this.correction, Math.hypot(after.x - before.x, after.y - before.y));
+      this.wasAlive = me.alive;
     }
     for (const row of this.scores.values()) row.inView = false;
     for (const e of this.state.entities.values()) {

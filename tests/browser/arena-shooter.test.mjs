@@ -215,7 +215,11 @@ test("arena shooter: two tabs see each other move, a kill reaches both kill feed
   await a.page.mouse.up();
   // The round must not end before this: the margin, for a slow machine.
   mark("Bob dead");
-  t.diagnostic(`${marks.join(", ")} (round: ${ROUND_SECONDS} s); shots ${await read(a, () => window.arena.shotsFired)} (the room fired ${await read(a, () => window.arena.shotsConfirmed)}), hits ${(await read(a, () => window.arena.hits)).length}`);
+  const corrections = [await read(a, () => window.arena.correction), await read(b, () => window.arena.correction)];
+  t.diagnostic(`${marks.join(", ")} (round: ${ROUND_SECONDS} s); shots ${await read(a, () => window.arena.shotsFired)} (the room fired ${await read(a, () => window.arena.shotsConfirmed)}), hits ${(await read(a, () => window.arena.hits)).length}; largest prediction corrections ${corrections.map((c) => c.toFixed(3)).join(", ")} units`);
+  // Walking the lane and back, no snapshot moved a prediction by more than a fraction of a
+  // tick's step (7.3 units): the page steps as the room does (quantization is 1/16).
+  for (const c of corrections) assert.ok(c < 2, `a snapshot corrected a predicted position by ${c} units`);
   assert.ok((await read(a, () => window.arena.hits)).some((h) => h.shooter === aId && h.target === bId), "Alice got hit events on Bob");
   // Bob's page drew Alice's shots as tracers, from the room's shot events (four hits at least).
   await b.page.waitForFunction(() => window.arena.shotEvents >= 4, null, { timeout: 5000 });
