@@ -189,6 +189,11 @@ export class Client extends Connection implements RoomTransport {
         ? body.value.roomId
         : undefined;
     if (roomId === undefined) return;
+    if (body.case === "stateSnapshot" && roomId === "" && body.value.roomHandle !== 0) {
+      // hello.room_handles: the room by its handle (a session is in a few rooms at most).
+      for (const { room } of this.rooms.values()) if (room.roomHandle === body.value.roomHandle) return room.handle(e);
+      return;
+    }
     this.rooms.get(roomId)?.room.handle(e);
     if (body.case === "roomLeft") this.rooms.delete(roomId);
   }
