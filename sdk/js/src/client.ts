@@ -215,6 +215,9 @@ export class Client extends Connection implements RoomTransport {
     }
     for (const entry of this.rooms.values()) {
       const { room, options } = entry;
+      // A new session (perhaps a restarted server, which numbers rooms from 1 again): the old
+      // handle could name another room now, so no snapshot goes by it until room_joined.
+      room.roomHandle = 0;
       if (room.leaving) continue;  // its leave() settles it
       const rejoin = this.call({ body: { case: "roomJoin", value: { roomId: room.id, options } } }, (e) => {
         if (e.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
