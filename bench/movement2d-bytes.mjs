@@ -13,7 +13,8 @@
 // SDK) that joins a movement2d room of --players and sends an input (op 1: seq, dx, dy) --rate
 // times a second, a random walk: it keeps its direction and turns with probability 0.1 per
 // input. In replicated rooms every input carries `state_ack` (RoomData field 6) = the newest
-// snapshot tick received, as the JS SDK does. Measured over --duration seconds after --warmup:
+// snapshot tick received, and hello asks for room handles (§4.20), as the JS SDK does.
+// Measured over --duration seconds after --warmup:
 // bytes read from each client's socket (TCP payload: WebSocket frame headers, envelopes,
 // snapshots, everything), per client per second, and messages per client per second; also
 // what the clients sent. Both modes use the same seed, so the same walks.
@@ -144,7 +145,8 @@ class Player {
           buf = buf.subarray(end + 4);
           this.send(msg((o) => {
             uintField(o, 1, 1);
-            bytesField(o, 2, msg((h) => (uintField(h, 1, 1), bytesField(h, 3, Buffer.from(this.name)))));
+            // hello.room_handles (field 7), as the JS SDK: snapshots name the room by its handle.
+            bytesField(o, 2, msg((h) => (uintField(h, 1, 1), bytesField(h, 3, Buffer.from(this.name)), uintField(h, 7, 1))));
           }));
           this.send(msg((o) => {
             uintField(o, 1, 2);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 
 namespace craft::detail {
 
@@ -23,10 +24,22 @@ void fill_presence(v1::Presence* p, const Client& c) {
 
 using protocol::WireFormat;
 
+namespace {
+// Room handles (docs/protocol.md §4.20): numbered across the process, so a session's rooms
+// never share one whatever shard they run on; 0 is skipped if the count ever wraps (after
+// 2^32 rooms, when the first ones are long gone).
+uint32_t next_room_handle() {
+  static std::atomic<uint32_t> next{1};
+  uint32_t h = next.fetch_add(1, std::memory_order_relaxed);
+  return h ? h : next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 RoomHost::RoomHost(Shard& shard, std::string id, std::string type, std::unique_ptr<Room> room,
                    bool is_private, std::string create_options)
     : shard_(shard),
       id_(std::move(id)),
+      handle_(next_room_handle()),
       type_(std::move(type)),
       room_(std::move(room)),
       create_options_(std::move(create_options)),
@@ -143,7 +156,7 @@ void RoomHost::join(JoinRequest request) {
 
   auto session = request.session;
   clients_.push_back(request.client);
-  members_.push_back({session, session->shard().index(), session->format(), std::nullopt});
+  members_.push_back({session, session->shard().index(), session->format(), std::nullopt, session->room_handles()});
   empty_since_.reset();
   membership_changed();
   // Before anyone hears of the join, so a failing join_state ends the room without a
@@ -163,6 +176,7 @@ void RoomHost::join(JoinRequest request) {
   joined.set_cid(request.cid);
   auto* j = joined.mutable_room_joined();
   j->set_room_id(id_);
+  j->set_room_handle(handle_);
   j->set_type(type_);
   fill_presence(j->mutable_you(), request.client);
   for (auto& c : clients_) fill_presence(j->add_members(), c);

@@ -138,6 +138,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
     uint32_t shard;
     protocol::WireFormat format;
     std::optional<TimePoint> held_until;  // dropped: the seat is kept until then
+    bool room_handles = false;             // hello.room_handles: snapshots carry handle_, not id_
   };
   using MemberList = std::vector<std::shared_ptr<Session>>;
 
@@ -157,6 +158,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
 
   Shard& shard_;
   std::string id_;
+  uint32_t handle_;  // room_joined.room_handle: this room's number in the process (never 0)
   std::string type_;
   std::unique_ptr<Room> room_;
   std::string create_options_;

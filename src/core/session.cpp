@@ -253,6 +253,7 @@ void Session::handle_hello(const v1::Envelope& e) {
   }
   // From here on client messages are numbered (docs/protocol.md §3.2).
   if (hello.resumable()) start_resumable();
+  room_handles_ = hello.room_handles();
   auto* api = core().api();
   if (hello.token().empty()) {
     if (core().config().auth.require)

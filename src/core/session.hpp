@@ -25,6 +25,9 @@ class Session final : public Connection {
   void begin();
   SessionId id() const { return id_; }
   protocol::WireFormat format() const { return wire_format(); }
+  // hello.room_handles: state_snapshot names rooms by room_joined.room_handle. Set by hello,
+  // before any join; read by rooms (on their shards) when the session joins.
+  bool room_handles() const { return room_handles_; }
 
   // Called on this session's shard by rooms.
   void on_join_succeeded(std::shared_ptr<detail::RoomHost> room, const Frame& joined);
@@ -164,6 +167,7 @@ class Session final : public Connection {
   detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
   uint32_t pending_joins_ = 0;
   bool hello_done_ = false;
+  bool room_handles_ = false;
   bool hello_pending_ = false;  // the hello token is being checked
   bool api_pending_ = false;    // an api_request is on a store worker
   bool recheck_hello_ = false;  // a revocation arrived meanwhile: check the token again

@@ -30,7 +30,10 @@ std::unique_ptr<SnapshotDecoder> SnapshotDecoder::create(std::vector<SchemaCompo
       uint32_t max_wire = 0;
       if (!try_max_wire_value(spec, max_wire)) return fail("field '" + spec.name + "' cannot be sent");
       uint32_t axes = axes_of(spec.type);
-      fields.push_back({spec.type, spec.type == FieldType::text ? 8 : bitwidth(max_wire), max_wire, axes, spec.count});
+      const bool delta = spec.type == FieldType::integer || spec.type == FieldType::number ||
+                         spec.type == FieldType::vec2 || spec.type == FieldType::vec3;
+      fields.push_back({spec.type, spec.type == FieldType::text ? 8 : bitwidth(max_wire), max_wire, axes, spec.count,
+                        delta ? int32_t(d->delta_fields_++) : -1});
     }
     d->fields_.push_back(std::move(fields));
   }
@@ -80,6 +83,13 @@ DecodeResult SnapshotDecoder::decode(const void* data, size_t size) {
   }
   DecodedFrame empty;
   if (!base) base = &empty;
+  // Delta widths: one per integer, number or vector field of the schema (0: sent absolute).
+  std::vector<uint8_t>& widths = widths_;
+  widths.assign(delta_fields_, 0);
+  if (ago > 0 && r.u(1)) {
+    for (uint32_t d = 0; d < delta_fields_; ++d) widths[d] = uint8_t(r.u(5));
+    if (r.error()) return DecodeResult::corrupt;
+  }
 
   // removed
   uint32_t n = r.v(7);
@@ -138,6 +148,18 @@ DecodeResult SnapshotDecoder::decode(const void* data, size_t size) {
       for (size_t f = 0; f < fields.size(); ++f) {
         if (!r.u(1)) continue;
         const Field& fd = fields[f];
+        const uint32_t dwidth = fd.delta_index >= 0 ? widths[fd.delta_index] : 0;
+        if (dwidth > 0 && r.u(1)) {
+          // The baseline value plus a zigzagged difference, which must land in range.
+          for (uint32_t a = 0; a < fd.axes; ++a) {
+            const uint32_t z = r.u(dwidth);
+            const int64_t d = (z & 1) ? -int64_t(z >> 1) - 1 : int64_t(z >> 1);
+            const int64_t w = int64_t(values[f].wire[a]) + d;
+            if (w < 0 || w > int64_t(fd.max_wire)) return DecodeResult::corrupt;
+            values[f].wire[a] = uint32_t(w);
+          }
+          continue;
+        }
         if (fd.type == FieldType::text) {
           uint32_t len = r.v(7);
           if (r.error() || len > fd.max_len || uint64_t(len) * 8 > r.remaining_bits()) return DecodeResult::corrupt;

@@ -79,7 +79,10 @@ class SnapshotDecoder {
     uint32_t max_wire;
     uint32_t axes;
     uint32_t max_len;
+    int32_t delta_index;  // among the schema's delta-coded fields (§4.20.3 delta widths), or -1
   };
+  uint32_t delta_fields_ = 0;
+  std::vector<uint8_t> widths_;  // this snapshot's delta widths (scratch)
   bool read_component(class BitReader& r, size_t comp, std::vector<DecodedValue>& out) const;
   std::vector<SchemaComponent> schema_;
   std::vector<std::vector<Field>> fields_;

@@ -110,9 +110,24 @@ struct EntityBits {
   static constexpr uint32_t unset = 0xffffffffu;
   uint32_t create_bits = unset;
   std::string create;
-  uint32_t update_source = 0, update_mask = 0;
+  uint32_t update_source = 0, update_mask = 0, update_ago = 0;
   uint32_t update_bits = unset;  // 0: nothing changed
   std::string update;
+};
+
+// Is a field difference-coded against the baseline when it changes (§4.20.3 "delta widths")?
+// Quantities are; booleans, enumerations and text are not (their differences mean nothing).
+bool delta_coded(FieldType t) {
+  return t == FieldType::integer || t == FieldType::number || t == FieldType::vec2 || t == FieldType::vec3;
+}
+uint64_t zigzag(int64_t d) { return d >= 0 ? uint64_t(d) * 2 : uint64_t(-d) * 2 - 1; }
+constexpr uint32_t max_delta_width = 31;  // u(5)
+
+// The delta widths of a snapshot: one per delta-coded field of the schema, 0 = sent absolute.
+struct DeltaWidths {
+  uint32_t ago = 0;
+  bool any = false;
+  std::vector<uint8_t> widths;
 };
 
 struct Candidate {
@@ -131,6 +146,8 @@ struct Replicator::Impl {
   uint32_t tick_rate = 20;
   std::vector<detail::ComponentAccess> components;
   std::vector<uint32_t> slots;  // per component: value slots (1-3 per numeric field, 1 per text)
+  std::vector<uint32_t> first_delta;  // per component: its first field's index among the delta-coded fields
+  uint32_t delta_fields = 0;          // delta-coded fields in the schema
   std::function<bool(const ecs::Registry&, ecs::Entity, Vec3&)> position_source;
 
   std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> net_ids;  // entity -> (id, capture serial)
@@ -150,6 +167,7 @@ struct Replicator::Impl {
 
   std::vector<SharedEncode> shared;  // this capture's shareable encodes (at most max_shared)
   std::vector<EntityBits> entity_bits;  // per entity of the newest capture
+  std::vector<DeltaWidths> delta_widths;  // of the newest capture, per baseline age asked for
   static constexpr size_t max_shared = 8;
 
   // Scratch, reused between captures and clients.
@@ -297,6 +315,7 @@ struct Replicator::Impl {
     }
     history.push_back(std::move(s));
     shared.clear();
+    delta_widths.clear();
     for (auto& eb : entity_bits) eb.create_bits = eb.update_bits = EntityBits::unset;
     entity_bits.resize(history.back().ids.size());
     build_index();
@@ -439,7 +458,7 @@ struct Replicator::Impl {
   // it has left the history: then every field goes, marked changed). Returns false, writing
   // nothing, when nothing changed.
   bool write_update(BitWriter* w, const RoomSnapshot& s, size_t i, const RoomSnapshot* base, size_t j,
-                    uint32_t old_mask) const {
+                    uint32_t old_mask, const DeltaWidths& dw) const {
     uint32_t mask = s.masks[i];
     uint32_t old_at[max_components];
     if (base) component_offsets(old_mask, old_at);
@@ -483,14 +502,32 @@ struct Replicator::Impl {
       }
       w->u(1, comp_changed ? 1 : 0);
       if (comp_changed) {
-        uint32_t fa = at;
+        uint32_t fa = at, fb = base ? base->offsets[j] + old_at[c] : 0;
+        uint32_t d = first_delta[c];
         for (size_t f = 0; f < nf; ++f) {
           const auto& fld = components[c].fields[f];
           bool diff = f < 64 ? changed[f] : true;
           w->u(1, diff ? 1 : 0);
           uint32_t width = fld.spec.type == FieldType::text ? 1 : axes_of(fld.spec.type);
-          if (diff) write_one(*w, s, fld.spec, fa);
-          fa += width;
+          const uint32_t dwidth = delta_coded(fld.spec.type) && dw.any ? dw.widths[d] : 0;
+          if (diff && dwidth > 0) {
+            // A small signed difference from the client's value when every axis fits, else
+            // the value itself (no base capture: the client's value is not known here).
+            bool fits = base != nullptr;
+            for (uint32_t k = 0; k < width && fits; ++k)
+              fits = zigzag(int64_t(s.values[fa + k]) - int64_t(base->values[fb + k])) < (uint64_t(1) << dwidth);
+            w->u(1, fits ? 1 : 0);
+            if (fits) {
+              for (uint32_t k = 0; k < width; ++k)
+                w->u(dwidth, uint32_t(zigzag(int64_t(s.values[fa + k]) - int64_t(base->values[fb + k]))));
+            } else {
+              write_one(*w, s, fld.spec, fa);
+            }
+          } else if (diff) {
+            write_one(*w, s, fld.spec, fa);
+          }
+          fa += width, fb += width;
+          if (delta_coded(fld.spec.type)) ++d;
         }
       }
       at += slots[c];
@@ -557,6 +594,7 @@ struct Replicator::Impl {
     std::vector<size_t>& kept_candidate = scratch.kept_candidate;  // per kept entry: candidate index or npos
     removed.clear(), candidates.clear(), kept.clear(), kept_candidate.clear();
     constexpr size_t none = size_t(-1);
+    const DeltaWidths& dw = widths_for(base ? s.tick - base->tick : 0);
     size_t bi = 0, vi = 0;
     const size_t bn = base ? base->entries.size() : 0;
     auto nearness = [&](size_t i) {
@@ -582,7 +620,7 @@ struct Replicator::Impl {
         if (e.source >= s.changed[i] && e.mask == s.masks[i]) {
           kept.back().source = s.tick;  // unchanged since the client's state: nothing to send
         } else {
-          if (uint32_t bits = update_bits(i, e)) {
+          if (uint32_t bits = update_bits(i, e, dw)) {
             kept_candidate.back() = candidates.size();
             candidates.push_back({i, kept.size() - 1, 0, bits + gap_estimate_bits});
           } else {
@@ -620,7 +658,8 @@ struct Replicator::Impl {
     chosen.assign(candidates.size(), 1);
     if (budgeted) {
       uint64_t budget_bits = uint64_t(bps) * 8 * options.send_interval_ticks / std::max(1u, tick_rate);
-      uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8;
+      uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8 +
+                      (base ? 1 + (dw.any ? 5 * delta_fields : 0) : 0);
       for (uint32_t id : removed) (void)id, used += 4;
       std::vector<size_t> order(candidates.size());
       for (size_t k = 0; k < order.size(); ++k) order[k] = k;
@@ -652,6 +691,11 @@ struct Replicator::Impl {
     BitWriter w(&out);
     w.u(32, s.tick);
     w.v(7, base ? s.tick - base->tick : 0);
+    if (base) {
+      w.u(1, dw.any ? 1 : 0);
+      if (dw.any)
+        for (uint8_t width : dw.widths) w.u(5, width);
+    }
     w.v(7, uint32_t(removed.size()));
     uint32_t prev = 0;
     for (uint32_t id : removed) w.v(3, id - prev - 1), prev = id;
@@ -713,6 +757,79 @@ struct Replicator::Impl {
     stats.bytes += out.size() - start;
   }
 
+  // The delta widths for a snapshot whose baseline is `ago` ticks old (0: full, none), chosen
+  // once per capture and age from every entity that changed since the capture `ago` ticks ago,
+  // so that clients with baselines of the same age share entity encodings. Per field, the
+  // width W minimises the bits of those changes: (1 + W) an axis when every axis' zigzagged
+  // difference fits W bits, else 1 + the absolute value; 0 when no width beats plain values
+  // by more than its u(5). Entities whose baseline value is older (deferred, or unchanged for
+  // longer) still decode: they just fall back to absolute values more often.
+  const DeltaWidths& widths_for(uint32_t ago) {
+    for (const DeltaWidths& d : delta_widths)
+      if (d.ago == ago) return d;
+    DeltaWidths d;
+    d.ago = ago;
+    d.widths.assign(delta_fields, 0);
+    const RoomSnapshot& s = history.back();
+    const RoomSnapshot* b = ago > 0 && ago <= s.tick ? snapshot_at(s.tick - ago) : nullptr;
+    if (b && delta_fields > 0) {
+      // hist[field * 34 + z]: changes of that field whose largest zigzagged axis needs z bits.
+      std::vector<uint32_t> hist(size_t(delta_fields) * 34, 0);
+      size_t j = 0;
+      for (size_t i = 0; i < s.ids.size(); ++i) {
+        if (s.changed[i] <= b->tick) continue;
+        while (j < b->ids.size() && b->ids[j] < s.ids[i]) ++j;
+        if (j == b->ids.size()) break;
+        if (b->ids[j] != s.ids[i]) continue;
+        uint32_t at = s.offsets[i], bat = b->offsets[j];
+        for (size_t c = 0; c < components.size(); ++c) {
+          const bool now = s.masks[i] & (1u << c), then = b->masks[j] & (1u << c);
+          if (now && then) {
+            uint32_t a = at, ba = bat, f = first_delta[c];
+            for (const auto& fld : components[c].fields) {
+              const bool text = fld.spec.type == FieldType::text;
+              const uint32_t n = text ? 1 : axes_of(fld.spec.type);
+              if (!text && delta_coded(fld.spec.type)) {
+                uint32_t z = 0;
+                bool diff = false;
+                for (uint32_t k = 0; k < n; ++k) {
+                  diff |= s.values[a + k] != b->values[ba + k];
+                  z = std::max(z, bitwidth(zigzag(int64_t(s.values[a + k]) - int64_t(b->values[ba + k]))));
+                }
+                if (diff) ++hist[size_t(f) * 34 + z];
+                ++f;
+              }
+              a += n, ba += n;
+            }
+          }
+          if (now) at += slots[c];
+          if (then) bat += slots[c];
+        }
+      }
+      for (size_t c = 0; c < components.size(); ++c) {
+        uint32_t f = first_delta[c];
+        for (const auto& fld : components[c].fields) {
+          if (!delta_coded(fld.spec.type)) continue;
+          const uint64_t axes = axes_of(fld.spec.type), bits = value_bits(fld.spec);
+          const uint32_t* h = &hist[size_t(f) * 34];
+          uint64_t total = 0;
+          for (uint32_t z = 0; z < 34; ++z) total += h[z];
+          uint64_t best = total * axes * bits;  // plain values, no flag
+          uint32_t best_width = 0, fitting = 0;
+          for (uint32_t width = 1; width <= std::min<uint64_t>(max_delta_width, bits); ++width) {
+            fitting += h[width] + (width == 1 ? h[0] : 0);
+            uint64_t cost = 5 + total + fitting * axes * width + (total - fitting) * axes * bits;
+            if (cost < best) best = cost, best_width = width;
+          }
+          d.widths[f++] = uint8_t(best_width);
+          d.any |= best_width > 0;
+        }
+      }
+    }
+    delta_widths.push_back(std::move(d));
+    return delta_widths.back();
+  }
+
   uint32_t create_bits(size_t i) {
     EntityBits& eb = entity_bits[i];
     if (eb.create_bits == EntityBits::unset) {
@@ -725,17 +842,18 @@ struct Replicator::Impl {
   }
   // Bits of entity i's update against the client's entry (0: nothing changed); cached for
   // one (source, mask) per entity. src is null when the source capture has left the history.
-  uint32_t update_bits(size_t i, const FrameEntry& e) {
+  uint32_t update_bits(size_t i, const FrameEntry& e, const DeltaWidths& dw) {
     EntityBits& eb = entity_bits[i];
-    if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask)
+    if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask &&
+        eb.update_ago == dw.ago)
       return eb.update_bits;
     const RoomSnapshot* src = snapshot_at(e.source);
     size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
     if (src && j == RoomSnapshot::npos) src = nullptr;
     eb.update.clear();
     BitWriter w(&eb.update);
-    eb.update_bits = write_update(&w, history.back(), i, src, j, e.mask) ? uint32_t(w.bits()) : 0;
-    eb.update_source = e.source, eb.update_mask = e.mask;
+    eb.update_bits = write_update(&w, history.back(), i, src, j, e.mask, dw) ? uint32_t(w.bits()) : 0;
+    eb.update_source = e.source, eb.update_mask = e.mask, eb.update_ago = dw.ago;
     return eb.update_bits;
   }
 
@@ -805,6 +923,8 @@ void Replicator::add_component(detail::ComponentAccess c) {
   }
   if (c.fields.size() > 64) throw std::invalid_argument("craft::sync: at most 64 fields per component");
   impl_->slots.push_back(slots);
+  impl_->first_delta.push_back(impl_->delta_fields);
+  for (const auto& f : c.fields) impl_->delta_fields += delta_coded(f.spec.type) ? 1 : 0;
   impl_->components.push_back(std::move(c));
 }
 

@@ -252,11 +252,14 @@ TEST(ReplicationWire, WorkedExamplesByteForByte) {
   sync.encode(1, delta);
   Bits d;
   d.u(32, 41).u(7, 1).u(1, 0);  // baseline 40
+  d.u(1, 1).u(5, 4).u(5, 0);    // delta widths: x 4 bits, y none
   d.u(7, 0).u(1, 0).u(7, 0).u(1, 0).u(7, 1).u(1, 0);  // 0 removed, 0 created, 1 updated
   d.u(3, 0).u(1, 0);            // gap 0
   d.u(1, 0);                    // mask_changed 0
-  d.u(1, 1).u(1, 1).u(13, 130).u(1, 0);  // changed, x changed 130, y unchanged
-  EXPECT_EQ(d.bits.size(), 85u);
+  d.u(1, 1).u(1, 1);            // changed, x changed
+  d.u(1, 1).u(4, 14);           // x as a difference: +7, zigzag 14
+  d.u(1, 0);                    // y unchanged
+  EXPECT_EQ(d.bits.size(), 88u);
   EXPECT_EQ(delta.size(), 11u);
   EXPECT_EQ(delta, d.bytes());
 

@@ -42,6 +42,7 @@ std::string empty_delta(uint32_t tick, uint32_t baseline) {
   BitWriter w(&out);
   w.u(32, tick);
   w.v(7, tick - baseline);
+  w.u(1, 0);  // no delta widths
   w.v(7, 0), w.v(7, 0), w.v(7, 0);
   return out;
 }

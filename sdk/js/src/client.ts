@@ -189,6 +189,11 @@ export class Client extends Connection implements RoomTransport {
         ? body.value.roomId
         : undefined;
     if (roomId === undefined) return;
+    if (body.case === "stateSnapshot" && roomId === "" && body.value.roomHandle !== 0) {
+      // hello.room_handles: the room by its handle (a session is in a few rooms at most).
+      for (const { room } of this.rooms.values()) if (room.roomHandle === body.value.roomHandle) return room.handle(e);
+      return;
+    }
     this.rooms.get(roomId)?.room.handle(e);
     if (body.case === "roomLeft") this.rooms.delete(roomId);
   }
@@ -210,6 +215,9 @@ export class Client extends Connection implements RoomTransport {
     }
     for (const entry of this.rooms.values()) {
       const { room, options } = entry;
+      // A new session (perhaps a restarted server, which numbers rooms from 1 again): the old
+      // handle could name another room now, so no snapshot goes by it until room_joined.
+      room.roomHandle = 0;
       if (room.leaving) continue;  // its leave() settles it
       const rejoin = this.call({ body: { case: "roomJoin", value: { roomId: room.id, options } } }, (e) => {
         if (e.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");

@@ -255,6 +255,8 @@ export abstract class Connection {
     const value = {
       protocolVersion: 1, name: this.options.name ?? "", token: this.token, resumable: this.resumable,
       resumeToken: asked ? this.resumeToken : "", lastSeq: asked ? BigInt(this.seq!.received) : 0n,
+      // Snapshots name the room by its room_joined.room_handle (2 bytes, not the id's 14).
+      roomHandles: true,
     };
     return this.call({ body: { case: "hello", value } }, (e) => {
       if (e.body.case !== "welcome") throw new CraftError("BAD_REPLY", "expected welcome");

@@ -129,6 +129,8 @@ const rawCodec: Codec<unknown, unknown> = { encode: defaultCodec.encode, decode:
 export class Room<Ops extends OpMap = RawOps> {
   readonly id: string;
   readonly type: string;
+  /** @internal room_joined.room_handle: how this session's state_snapshots name the room (0: by id). */
+  roomHandle: number;
   /** Our session id in this room (it changes when a lost session is replaced by a new one and the room rejoined). */
   sessionId: string;
   readonly members = new Map<string, Presence>();
@@ -175,6 +177,7 @@ export class Room<Ops extends OpMap = RawOps> {
   ) {
     this.id = joined.roomId;
     this.type = joined.type;
+    this.roomHandle = joined.roomHandle;
     this.sessionId = joined.you ? joined.you.sessionId.toString() : "";
     for (const p of joined.members) this.members.set(p.sessionId.toString(), presenceOf(p));
     this.state = joined.state;
@@ -346,6 +349,7 @@ export class Room<Ops extends OpMap = RawOps> {
    * and the join state fires as a "stateChange".
    */
   rejoined(joined: RoomJoined): void {
+    this.roomHandle = joined.roomHandle;
     const before = new Map(this.members);
     const oldSelf = this.sessionId;
     this.sessionId = joined.you ? joined.you.sessionId.toString() : "";

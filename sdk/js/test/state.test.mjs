@@ -23,30 +23,37 @@ function stateWith(schema, options = {}) {
   return { s, drops };
 }
 
-test("§4.20.3's worked examples: 12 and 11 bytes, decoded to (12.3, 45.6) then x = 13", () => {
+test("§4.20.3's worked examples: 12 and 11 bytes, decoded to (12.3, 45.6) then x = 13 (a difference of +7)", () => {
   // Assembled by hand from the example's list of primitives, then checked as bytes.
   const full = new BitWriter();
   full.u(32, 40); full.v(7, 0); full.v(7, 0); full.v(7, 1); full.v(3, 0); full.u(1, 1); full.u(13, 123); full.u(13, 456); full.v(7, 0);
   assert.equal(full.bits, 95);
   assert.deepEqual(full.finish(), hex("28000000 00 00 01 700f200700"));
   const delta = new BitWriter();
-  delta.u(32, 41); delta.v(7, 1); delta.v(7, 0); delta.v(7, 0); delta.v(7, 1); delta.v(3, 0);
-  delta.u(1, 0); delta.u(1, 1); delta.u(1, 1); delta.u(13, 130); delta.u(1, 0);
-  assert.equal(delta.bits, 85);
-  assert.deepEqual(delta.finish(), hex("29000000 01 00 00 01 604100"));
+  delta.u(32, 41); delta.v(7, 1); delta.u(1, 1); delta.u(5, 4); delta.u(5, 0);  // delta widths x 4, y 0
+  delta.v(7, 0); delta.v(7, 0); delta.v(7, 1); delta.v(3, 0);
+  delta.u(1, 0); delta.u(1, 1); delta.u(1, 1); delta.u(1, 1); delta.u(4, 14); delta.u(1, 0);  // x: +7, zigzag 14
+  assert.equal(delta.bits, 88);
+  assert.deepEqual(delta.finish(), hex("29000000 01 09 00 00 08 00 77"));
+  // The same change sent absolute (no delta widths): 85 bits, 11 bytes too.
+  const absolute = new BitWriter();
+  absolute.u(32, 41); absolute.v(7, 1); absolute.u(1, 0); absolute.v(7, 0); absolute.v(7, 0); absolute.v(7, 1); absolute.v(3, 0);
+  absolute.u(1, 0); absolute.u(1, 1); absolute.u(1, 1); absolute.u(13, 130); absolute.u(1, 0);
+  assert.equal(absolute.bits, 86);
 
   // The reference encoder makes the same bytes.
   const v40 = new Map([[1, { mask: 1, values: [[123, 456]] }]]);
   const v41 = new Map([[1, { mask: 1, values: [[130, 456]] }]]);
   assert.deepEqual(encodeSnapshot(posSchema, 40, v40).data, hex("28000000000001700f200700"));
-  assert.deepEqual(encodeSnapshot(posSchema, 41, v41, v40, 40).data, hex("2900000001000001604100"));
+  assert.deepEqual(encodeSnapshot(posSchema, 41, v41, v40, 40, { deltaWidths: [4, 0] }).data, hex("2900000001090000080077"));
+  assert.deepEqual(encodeSnapshot(posSchema, 41, v41, v40, 40).data, absolute.finish());
 
   const { s, drops } = stateWith(posSchema);
   assert.equal(s.receive(hex("28000000000001700f200700")), true);
   assert.equal(s.tick, 40);
   assert.deepEqual(plainEntities(s.entities), [{ id: 1, pos: { x: 0 + 123 * 0.1, y: 0 + 456 * 0.1 } }]);
   assert.ok(Math.abs(s.entities.get(1).pos.x - 12.3) < 1e-9 && Math.abs(s.entities.get(1).pos.y - 45.6) < 1e-9);
-  assert.equal(s.receive(hex("2900000001000001604100")), true);
+  assert.equal(s.receive(hex("2900000001090000080077")), true);
   assert.equal(s.tick, 41);
   assert.deepEqual(plainEntities(s.entities), [{ id: 1, pos: { x: 130 * 0.1, y: 456 * 0.1 } }]);
   assert.equal(s.entities.get(1).pos.x, 13);
@@ -249,7 +256,8 @@ function build(parts) {
   for (const [kind, a, b] of parts) kind === "u" ? w.u(a, b) : w.v(a, b);
   return w.finish();
 }
-const header = (tick, ago) => [["u", 32, tick], ["v", 7, ago]];
+// A delta (ago > 0) says whether delta widths follow: here never.
+const header = (tick, ago) => [["u", 32, tick], ["v", 7, ago], ...(ago > 0 ? [["u", 1, 0]] : [])];
 const one = (gap, x = 1, y = 1) => [["v", 3, gap], ["u", 1, 1], ["u", 13, x], ["u", 13, y]];
 
 test("corrupt snapshots (rule by rule) are dropped without an exception and leave the view as it was", () => {
@@ -277,12 +285,13 @@ test("corrupt snapshots (rule by rule) are dropped without an exception and leav
     assert.equal(s.tick, 100, name);
   }
   // A v() of too many groups, or past 2^32 - 1: 6 groups of 7 bits, 5 groups with the top set.
-  const longV = new Uint8Array([...build(header(101, 1)), 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
-  const bigV = new Uint8Array([...build(header(101, 1)), 0xff, 0xff, 0xff, 0xff, 0x7f]);
+  const bytes = (...b) => b.map((x) => ["u", 8, x]);
+  const longV = build([...header(101, 1), ...bytes(0x80, 0x80, 0x80, 0x80, 0x80, 0x00)]);
+  const bigV = build([...header(101, 1), ...bytes(0xff, 0xff, 0xff, 0xff, 0x7f)]);
   for (const data of [longV, bigV, new Uint8Array(), new Uint8Array([1, 2, 3])]) assert.equal(s.receive(data), false);
   // A gap of 12 groups of 3 bits (at most 11).
   const w = new BitWriter();
-  w.u(32, 101); w.v(7, 1); w.v(7, 1);
+  w.u(32, 101); w.v(7, 1); w.u(1, 0); w.v(7, 1);
   for (let i = 0; i < 12; i++) { w.u(3, 0); w.u(1, 1); }
   assert.equal(s.receive(w.finish()), false);
   // Still fine afterwards.

@@ -121,12 +121,22 @@ function writeGaps(w, ids, each) {
  * tick baselineTick. defer(id) true leaves that entity's update out (a byte budget: it stays
  * at its baseline values). Returns { data, sent }: sent is the view the client will have.
  */
-export function encodeSnapshot(schema, tick, view, baseline = null, baselineTick = 0, { defer = () => false, touchAll = false } = {}) {
+export function encodeSnapshot(schema, tick, view, baseline = null, baselineTick = 0, { defer = () => false, touchAll = false, deltaWidths = null } = {}) {
   const C = schema.components.length;
   const base = baseline ?? new Map();
   const w = new BitWriter();
   w.u(32, tick);
   w.v(7, baseline ? tick - baselineTick : 0);
+  // Delta widths (§4.20.3): deltaWidths[k] for the k-th integer/number/vector field of the schema.
+  const deltaIndex = new Map();
+  schema.components.forEach((comp) => comp.fields.forEach((f) => {
+    if ([T.integer, T.number, T.vec2, T.vec3].includes(f.type)) deltaIndex.set(f, deltaIndex.size);
+  }));
+  if (baseline) {
+    w.u(1, deltaWidths ? 1 : 0);
+    if (deltaWidths) for (let k = 0; k < deltaIndex.size; k++) w.u(5, deltaWidths[k] ?? 0);
+  }
+  const zigzag = (d) => (d >= 0 ? 2 * d : -2 * d - 1);
   const removed = [...base.keys()].filter((id) => !view.has(id)).sort((a, b) => a - b);
   const created = [...view.keys()].filter((id) => !base.has(id)).sort((a, b) => a - b);
   const sent = new Map(view);
@@ -162,7 +172,17 @@ export function encodeSnapshot(schema, tick, view, baseline = null, baselineTick
       w.u(1, 1);
       comp.fields.forEach((f, i) => {
         w.u(1, changed[i] ? 1 : 0);
-        if (changed[i]) writeValue(w, f, now.values[c][i]);
+        if (!changed[i]) return;
+        const width = deltaWidths && deltaIndex.has(f) ? deltaWidths[deltaIndex.get(f)] ?? 0 : 0;
+        if (width > 0) {
+          const axes = (v) => (Array.isArray(v) ? v : [v]);
+          const a = axes(now.values[c][i]), b = axes(old.values[c][i]);
+          const diffs = a.map((x, k) => zigzag(x - b[k]));
+          const fits = diffs.every((z) => z < 2 ** width);
+          w.u(1, fits ? 1 : 0);
+          if (fits) return diffs.forEach((z) => w.u(width, z));
+        }
+        writeValue(w, f, now.values[c][i]);
       });
     });
   });

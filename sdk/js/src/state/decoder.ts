@@ -13,7 +13,7 @@
 // throws. A snapshot breaking any rule is "corrupt"; one whose baseline the client no longer
 // has is "undecodable". Both are dropped (no frame, no ack).
 import { BitReader } from "./bits.js";
-import type { ComponentInfo, FieldInfo, FieldValue, StateSchemaInfo } from "./schema.js";
+import type { ComponentInfo, FieldInfo, FieldValue, StateSchemaInfo, Vec2, Vec3 } from "./schema.js";
 
 /** One entity in one frame: its component mask and, for each component in the mask, its field values. */
 export interface EntityFrame {
@@ -79,7 +79,14 @@ export class SnapshotDecoder {
       if (!b) return { ok: false, reason: "undecodable", tick, detail: `baseline ${tick - ago} is not kept` };
       baseline = b;
     }
-    const out = this.apply(r, baseline, ago === 0);
+    // Delta widths (§4.20.3): only in a delta, and only when its first bit says so.
+    let widths: Uint8Array | undefined;
+    if (ago > 0 && r.u(1) === 1) {
+      widths = new Uint8Array(this.schema.deltaFields);
+      for (let i = 0; i < widths.length; i++) widths[i] = r.u(5);
+      if (r.overrun) return { ok: false, reason: "corrupt", tick, detail: "truncated delta widths" };
+    }
+    const out = this.apply(r, baseline, ago === 0, widths);
     if (out instanceof Corrupt) return { ok: false, reason: "corrupt", tick, detail: out.detail };
     this.keep(tick, out);
     return { ok: true, tick, frame: out };
@@ -93,7 +100,7 @@ export class SnapshotDecoder {
     while (this.ticks.length > this.schema.baselineWindow) this.frames.delete(this.ticks.shift()!);
   }
 
-  private apply(r: BitReader, baseline: Frame, full: boolean): Frame | Corrupt {
+  private apply(r: BitReader, baseline: Frame, full: boolean, widths: Uint8Array | undefined): Frame | Corrupt {
     const comps = this.schema.components;
     const C = comps.length;
     const frame = new Map(baseline);
@@ -151,7 +158,9 @@ export class SnapshotDecoder {
           const v = before.slice();
           for (let f = 0; f < fields.length; f++) {
             if (!r.u(1)) continue;
-            const x = readValue(r, fields[f]);
+            const fi = fields[f];
+            const width = widths !== undefined && fi.deltaIndex >= 0 ? widths[fi.deltaIndex] : 0;
+            const x = width > 0 && r.u(1) === 1 ? readDelta(r, fi, width, v[f]) : readValue(r, fi);
             if (x instanceof Corrupt) return x;
             v[f] = x;
           }
@@ -229,6 +238,55 @@ function readValue(r: BitReader, f: FieldInfo): FieldValue | Corrupt {
       return { x, y, z };
     }
   }
+}
+
+/**
+ * A changed integer, number or vector as its baseline value plus, per axis, a zigzagged
+ * difference of `width` bits in wire units (0, -1, 1, -2, ... for 0, 1, 2, 3, ...); the result
+ * must stay in range. The baseline's wire value comes back from its decoded value exactly:
+ * a number was min + q · precision (or max, which is q = steps).
+ */
+function readDelta(r: BitReader, f: FieldInfo, width: number, before: FieldValue): FieldValue | Corrupt {
+  switch (f.type) {
+    case "integer": {
+      const w = (before as number) - f.min + unzigzag(r.u(width));
+      if (!(w >= 0 && w <= f.steps)) return new Corrupt(`${f.name}: difference past the range`);
+      return f.min + w;
+    }
+    case "number":
+      return numberDelta(r, f, width, before as number);
+    case "vec2": {
+      const b = before as Vec2;
+      const x = numberDelta(r, f, width, b.x);
+      if (x instanceof Corrupt) return x;
+      const y = numberDelta(r, f, width, b.y);
+      if (y instanceof Corrupt) return y;
+      return { x, y };
+    }
+    case "vec3": {
+      const b = before as Vec3;
+      const x = numberDelta(r, f, width, b.x);
+      if (x instanceof Corrupt) return x;
+      const y = numberDelta(r, f, width, b.y);
+      if (y instanceof Corrupt) return y;
+      const z = numberDelta(r, f, width, b.z);
+      if (z instanceof Corrupt) return z;
+      return { x, y, z };
+    }
+    default:
+      return new Corrupt(`${f.name}: a difference for a ${f.type}`);  // never: deltaIndex is -1
+  }
+}
+
+function numberDelta(r: BitReader, f: FieldInfo, width: number, before: number): number | Corrupt {
+  const q = Math.round((before - f.min) / f.precision) + unzigzag(r.u(width));
+  if (!(q >= 0 && q <= f.steps)) return new Corrupt(`${f.name}: difference past ${f.steps} steps`);
+  return Math.min(f.min + q * f.precision, f.max);
+}
+
+/** 0, 1, 2, 3, 4 ... -> 0, -1, 1, -2, 2 ... (z below 2^31). */
+function unzigzag(z: number): number {
+  return z & 1 ? -((z >>> 1) + 1) : z >>> 1;
 }
 
 function readNumber(r: BitReader, f: FieldInfo): number | Corrupt {

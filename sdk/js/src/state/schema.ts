@@ -42,6 +42,11 @@ export interface FieldInfo {
   readonly steps: number;
   /** Bits of one value (one axis); text: bits of a byte (8), the length prefix on top. */
   readonly bits: number;
+  /**
+   * Integer, number and vector fields: the field's index among the schema's delta-coded fields
+   * (its delta width in a snapshot, docs/protocol.md §4.20.3); -1 for the others.
+   */
+  readonly deltaIndex: number;
 }
 export interface ComponentInfo {
   readonly name: string;
@@ -55,6 +60,8 @@ export interface StateSchemaInfo {
   readonly baselineWindow: number;
   /** Index i is bit i of an entity's component mask. */
   readonly components: readonly ComponentInfo[];
+  /** Integer, number and vector fields in the schema: the delta widths a snapshot may carry. */
+  readonly deltaFields: number;
 }
 
 const MAX_STEPS = 4294967295;  // a value fits in u(32)
@@ -72,6 +79,7 @@ export function checkSchema(s: StateSchemaInit): StateSchemaInfo | string {
   if (s.components.length > 32) return `${s.components.length} components (at most 32)`;
   const components: ComponentInfo[] = [];
   const names = new Set<string>();
+  let deltaFields = 0;
   for (const c of s.components) {
     if (c.name === "" || c.name === "id" || names.has(c.name)) return `bad component name "${c.name}"`;
     names.add(c.name);
@@ -82,7 +90,8 @@ export function checkSchema(s: StateSchemaInit): StateSchemaInfo | string {
       fieldNames.add(f.name);
       const info = checkField(f);
       if (typeof info === "string") return `${c.name}.${f.name}: ${info}`;
-      fields.push(info);
+      const delta = info.type === "integer" || info.type === "number" || info.type === "vec2" || info.type === "vec3";
+      fields.push({ ...info, deltaIndex: delta ? deltaFields++ : -1 });
     }
     components.push({ name: c.name, fields });
   }
@@ -92,10 +101,11 @@ export function checkSchema(s: StateSchemaInit): StateSchemaInfo | string {
     sendIntervalTicks: Math.max(1, s.sendIntervalTicks),
     baselineWindow: Math.min(Math.max(1, s.baselineWindow), MAX_BASELINE_WINDOW),
     components,
+    deltaFields,
   };
 }
 
-function checkField(f: StateSchemaInit["components"][number]["fields"][number]): FieldInfo | string {
+function checkField(f: StateSchemaInit["components"][number]["fields"][number]): Omit<FieldInfo, "deltaIndex"> | string {
   const type = TYPES[f.type];
   if (!type) return `unknown type ${f.type}`;
   const base = { name: f.name, type, min: f.min, max: f.max, precision: f.precision, count: f.count };
