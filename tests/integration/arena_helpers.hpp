@@ -99,7 +99,7 @@ class ArenaView {
             players[p.id] = p;
           }
           frames_[tick] = std::move(players);
-          while (frames_.size() > 64) frames_.erase(frames_.begin());
+          while (frames_.size() > 4096) frames_.erase(frames_.begin());  // 2+ minutes at 30 Hz, for player_at()
         }
         // The SDK's clock: the fastest of the last 8 arrivals sets the offset.
         double arrival = ms_now();
