@@ -235,7 +235,12 @@ void ArenaRoom::apply_inputs(float dt) {
     auto* p = registry_.get<Player>(e);
     auto* seat = registry_.get<Seat>(e);
     if (!seat->session) continue;
-    uint32_t n = std::min(seat->queued, Rules::inputs_per_tick);
+    // One step a tick on average: inputs that arrive bunched by jitter catch up (up to
+    // inputs_per_tick in one tick), but a client sending faster than the tick rate does not
+    // move faster than the speed limit.
+    seat->step_credit = std::min(seat->step_credit + 1, Rules::inputs_per_tick);
+    uint32_t n = std::min(seat->queued, seat->step_credit);
+    seat->step_credit -= n;
     for (uint32_t i = 0; i < n; ++i) {
       const Input& in = seat->queue[i];
       p->last_input = in.seq;

@@ -83,6 +83,7 @@ class ArenaRoom : public Room {
     std::array<Input, Rules::max_queued_inputs> queue{};
     uint32_t queued = 0;
     uint32_t last_seq = 0;             // the last accepted (or dropped: queue full)
+    uint32_t step_credit = 0;          // steps it may take now: +1 a tick, at most inputs_per_tick
     uint64_t next_fire_tick = 0;
     uint64_t respawn_tick = 0;         // dead: when it comes back
     Point goal;                        // bot: where it walks

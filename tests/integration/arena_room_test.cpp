@@ -143,6 +143,19 @@ TEST(ArenaRoom, MovementIsSpeedLimitedAndTheLastInputIsAcknowledged) {
   EXPECT_NEAR(end.x, 100 + 30 * 220.0 / 30, 0.2);
   EXPECT_EQ(end.y, 600);
   EXPECT_NEAR(end.aim, 0.5, 0.002);
+
+  // Three inputs a tick for a second: no faster than one step a tick (plus the 3 saved up).
+  uint32_t tick0 = view.newest_tick();
+  for (uint32_t seq = 31; seq <= 120; seq += 3) {
+    for (uint32_t k = 0; k < 3; ++k) view.send({.seq = seq + k, .dx = 1});
+    view.pump_for(33ms);
+  }
+  ASSERT_TRUE(view.pump_until([&] { return view.player(you)->last_input == 120; }, 3s));
+  uint32_t ticks = view.newest_tick() - tick0;
+  double moved = view.player(you)->x - end.x;
+  EXPECT_LE(moved, (ticks + 3) * 220.0 / 30 + 0.2) << ticks << " ticks";
+  EXPECT_LT(moved, 90 * 220.0 / 30 * 0.6) << "90 inputs sent, most of them too fast";
+  EXPECT_GT(moved, 20 * 220.0 / 30);
   EXPECT_TRUE(view.errors.empty());
 }
 
