@@ -116,17 +116,31 @@ void ArenaRoom::fill_bots() {
 }
 
 Point ArenaRoom::pick_spawn() const {
-  // The spawn point farthest from every living player (the first one wins a tie).
-  Point best = spawn_points[0];
-  float best_d = -1;
-  for (const auto& s : spawn_points) {
+  // The spawn point farthest from every living player (the first one wins a tie). When even
+  // that one is taken (more than 8 players), a place on a ring around a spawn point, so
+  // nobody appears inside somebody else.
+  auto nearest_living = [&](Point s) {
     float nearest = 1e9f;
     for (auto e : players_) {
       const auto* p = registry_.get<Player>(e);
-      if (!p->alive) continue;
-      nearest = std::min(nearest, std::hypot(p->pos.x - s.x, p->pos.y - s.y));
+      if (p->alive) nearest = std::min(nearest, std::hypot(p->pos.x - s.x, p->pos.y - s.y));
     }
-    if (nearest > best_d) best_d = nearest, best = s;
+    return nearest;
+  };
+  Point best = spawn_points[0];
+  float best_d = -1;
+  for (const auto& s : spawn_points) {
+    if (float d = nearest_living(s); d > best_d) best_d = d, best = s;
+  }
+  if (best_d >= 4 * player_radius) return best;
+  for (float ring : {48.f, 96.f}) {
+    for (const auto& s : spawn_points) {
+      for (int k = 0; k < 8; ++k) {
+        float a = k * std::numbers::pi_v<float> / 4;
+        Point c = collide({s.x + ring * std::cos(a), s.y + ring * std::sin(a)});
+        if (float d = nearest_living(c); d > best_d) best_d = d, best = c;
+      }
+    }
   }
   return best;
 }

@@ -97,6 +97,16 @@ TEST(ArenaRoom, AJoiningHumanTakesABotsSeatWhenFull) {
     return rooms.size() == 1 ? int(rooms[0].metadata().at("bots").number()) : -1;
   };
   EXPECT_EQ(bots(), 31);
+  // 32 players on 8 spawn points: nobody spawned inside somebody else (the first snapshot
+  // comes a few ticks after the spawns, bots walk 7.3 units a tick).
+  ArenaView view(*a, joined.room_id(), 30);
+  ASSERT_TRUE(view.pump_until([&] { return view.newest() != nullptr; }, 5s));
+  std::vector<arena::PlayerView> seen;
+  for (const auto& [id, p] : *view.newest()) seen.push_back(p);
+  EXPECT_GE(seen.size(), 8u);
+  for (size_t i = 0; i < seen.size(); ++i)
+    for (size_t j = i + 1; j < seen.size(); ++j)
+      EXPECT_GT(std::hypot(seen[i].x - seen[j].x, seen[i].y - seen[j].y), 1) << seen[i].name << " " << seen[j].name;
   auto b = hello(server, "bob");
   b->join(joined.room_id());
   EXPECT_EQ(bots(), 30) << "bob took a bot's seat";
