@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // movement2d-bytes: what one movement2d player receives per second on the wire, with the room's
 // JSON snapshot broadcast (room option {"state":"json"}, the example before issue 13) and with
-// replicated state ({"state":"replicated"}: state_snapshot deltas against each client's ack,
+// replicated state ({"state":"replicated"}, the room's default since issue 13: state_snapshot
+// deltas against each client's ack,
 // docs/protocol.md §4.20), side by side in one run against one craftd this script starts and
 // stops (loopback only).
 //

@@ -45,7 +45,8 @@ Load:
                          address 127.0.0.(2+k) (needed past ~19,000 connections)
   --source-base ADDR     first source address with --processes > 1 (default 127.0.0.2)
   --setup-timeout S      per client: connect + hello + join deadline (default 15)
-  --room-options JSON    tick: options for room_create, e.g. '{"tickRate":60}'
+  --room-options JSON    tick: options for room_create, e.g. '{"tickRate":60}'; "state":"json"
+                         is added unless given (tick reads movement2d's JSON snapshots)
   --resumable            resumable sessions: hello{resumable:true} and acks (protocol.md 3.2)
   --batch N              held: connect, join and cut N sessions at a time (default: all)
   --cut rst|fin          held: cut with a TCP reset (default) or a plain close (FIN)
@@ -172,6 +173,14 @@ Options parse_options(int argc, char** argv) {
     if (o.processes > 1) usage(2, "held runs in one generator process (--processes 1)");
     if (!o.server_pid) usage(2, "held needs --server-pid (it measures the server's RSS)");
     o.resumable = true;
+  }
+  if (o.scenario == Scenario::tick && o.room_options.find("\"state\"") == std::string::npos) {
+    // tick times movement2d's JSON snapshots ("t", "seq"); replicated state is the room's
+    // default since issue 13, so the JSON broadcast is asked for unless the run chose a state.
+    auto brace = o.room_options.find('{');
+    auto next = brace == std::string::npos ? brace : o.room_options.find_first_not_of(" \t\r\n", brace + 1);
+    if (o.room_options.find_first_not_of(" \t\r\n") == std::string::npos) o.room_options = R"({"state":"json"})";
+    else if (next != std::string::npos) o.room_options.insert(brace + 1, o.room_options[next] == '}' ? R"("state":"json")" : R"("state":"json",)");
   }
   if (o.processes > o.clients) o.processes = o.clients;
   if (o.scenario != Scenario::idle && o.room_size > 1 && (o.clients / o.processes) < o.room_size) {

@@ -33,6 +33,9 @@ export const FOLDERS = {
   // on a signal): written against the public headers only, included by no layer.
   config: 'app',
   run: 'app',
+  // The cluster's Redis links and node registry (docs/cluster.md): hiredis on Asio, its own
+  // thread; core starts it and reads it, it calls nothing above it.
+  cluster: 'cluster',
 };
 
 // Layer -> the layers it may include besides itself. "proto" is the generated craft.pb.h;
@@ -44,6 +47,8 @@ export const LAYERS = {
   matchmaker: { uses: [], public: ['clock.hpp'] },
   // Replicated state: snapshots, deltas, interest; the ECS and clock from the public headers.
   sync: { uses: [], public: ['ecs.hpp', 'clock.hpp', 'replication.hpp', 'lag_compensation.hpp'] },
+  // Redis links and the node registry: no sessions, rooms or protocol; hiredis and Asio only.
+  cluster: { uses: [], public: [] },
   // The transport: bytes, frames (WebSocket, TCP, HTTP), the ShardHandler interface.
   net: { uses: ['metrics'], public: ['clock.hpp', 'close_codes.hpp', 'config.hpp'] },
   // Envelopes: decode, encode, frame for the transport's wire formats.
@@ -54,7 +59,7 @@ export const LAYERS = {
   // (revocations go out through ApiService::on_revoked, which core sets).
   api: { uses: ['store', 'auth', 'protocol', 'net', 'metrics', 'proto'], public: LEAF_PUBLIC },
   // Rooms and sessions (src/core, src/rooms) and the assembly point (ServerCore).
-  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'matchmaker', 'sync', 'proto'], public: '*' },
+  core: { uses: ['api', 'store', 'auth', 'protocol', 'net', 'metrics', 'matchmaker', 'sync', 'cluster', 'proto'], public: '*' },
   app: { uses: [], public: '*' },
 };
 

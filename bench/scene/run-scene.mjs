@@ -48,13 +48,14 @@ const SCENES = {
 function usage() {
   return `usage: bench/run-scene [--server colyseus[,craft]] [--scenes players,bots-aoi]
        [--clients 100,1000,5000] [--warmup 5] [--duration 15] [--room-size 10]
-       [--typing f32|q16] [--sample 100] [--connect-concurrency 64] [--results-dir bench/results] [--label TEXT]`;
+       [--typing f32|q16] [--sample 100] [--connect-concurrency 64] [--decode all|sample]
+       [--loaders N (0: one load process per 500 clients)] [--results-dir bench/results] [--label TEXT]`;
 }
 
 function parseArgs(argv) {
   const o = {
     server: ["colyseus"], scenes: Object.keys(SCENES), clients: [100, 1000, 5000], warmup: 5,
-    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64, decode: "all", joinDeadline: 0,
+    duration: 15, roomSize: 10, typing: "f32", sample: 100, connectConcurrency: 64, decode: "all", joinDeadline: 0, loaders: 0,
     resultsDir: process.env.RESULTS_DIR || path.join(ROOT, "bench/results"), label: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -72,6 +73,7 @@ function parseArgs(argv) {
       case "--connect-concurrency": o.connectConcurrency = Number(need()); break;
       case "--decode": o.decode = need(); break;
       case "--join-deadline": o.joinDeadline = Number(need()); break;
+      case "--loaders": o.loaders = Number(need()); break;
       case "--results-dir": o.resultsDir = path.resolve(need()); break;
       case "--label": o.label = need(); break;
       case "-h": case "--help": console.log(usage()); process.exit(0); break;
@@ -196,7 +198,10 @@ const SERVERS = {
       // server's ping timeout 60 s instead of 10 s: at 1,000 clients the starved loader left
       // pings unanswered for 10 s and the server closed 542 of 1,000 connections (4001).
       const p = lineChild([bin, "--listen", "127.0.0.1", "--http-port", "0", "--tcp-port", "0", "--log-level", "warn",
-        "--limits.handshake-timeout-ms", "120000", "--limits.server-ping-timeout-ms", "60000"], { cwd: ROOT });
+        "--limits.handshake-timeout-ms", "120000", "--limits.server-ping-timeout-ms", "60000",
+        // Every load client comes from 127.0.0.1: the per-address cap (4,096 by default, right
+        // for production) would refuse 5,000 of them with 1013.
+        "--limits.max-connections-per-ip", "100000"], { cwd: ROOT });
       return serverHandle(p, "craft-scene-server");
     },
     loader: (port) => [NODE, path.join(ROOT, "bench/scene/craft-load.mjs"), "--port", String(port)],
@@ -219,32 +224,74 @@ function machineTicks() {
   return { busy, total: f.reduce((a, b) => a + b, 0) };
 }
 
+// Clients per load process: `loaders` processes (0 = one per 500 clients), each a whole number
+// of rooms, so no room spans two processes.
+function splitClients(clients, roomSize, loaders) {
+  const rooms = Math.ceil(clients / roomSize);
+  const k = Math.max(1, Math.min(rooms, loaders > 0 ? loaders : Math.ceil(clients / 500)));
+  const shares = [];
+  let left = clients;
+  for (let i = 0; i < k; i++) {
+    const roomsHere = Math.floor(rooms / k) + (i < rooms % k ? 1 : 0);
+    const n = Math.min(left, roomsHere * roomSize);
+    shares.push(n);
+    left -= n;
+  }
+  return shares.filter((n) => n > 0);
+}
+
+// Several load processes read as one: counters summed, error and close tallies merged.
+function sumLines(lines) {
+  const out = { ...lines[0] };
+  for (const l of lines.slice(1)) {
+    for (const [k, v] of Object.entries(l)) {
+      if (typeof v === "number" && k !== "tNs") out[k] = (out[k] || 0) + v;
+      else if (v && typeof v === "object") {
+        const merged = { ...(out[k] || {}) };
+        for (const [kk, vv] of Object.entries(v)) merged[kk] = (merged[kk] || 0) + vv;
+        out[k] = merged;
+      }
+    }
+  }
+  return out;
+}
+
 async function runOne(o, serverName, sceneName, clients) {
   const srvDef = SERVERS[serverName];
   const scene = SCENES[sceneName];
   const label = `${serverName}/${sceneName}/${clients}`;
   const t0 = Date.now();
   const server = await srvDef.start();
-  let loader = null;
+  const loaders = [];
+  const shares = splitClients(clients, o.roomSize, o.loaders);
   try {
-    loader = lineChild([...srvDef.loader(server.port), "--clients", String(clients), "--room-size", String(o.roomSize),
-      "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing, "--sample", String(o.sample),
-    "--connect-concurrency", String(o.connectConcurrency), "--decode", o.decode,
-    "--join-deadline", String(o.joinDeadline)],
-    { cwd: srvDef.loaderCwd, echoStderr: true });
+    // One node process runs out of CPU near 1,000 clients (its own event loop, decode and
+    // timers): the clients are spread over several, so the server is what gets measured.
+    for (const n of shares) {
+      loaders.push(lineChild([...srvDef.loader(server.port), "--clients", String(n), "--room-size", String(o.roomSize),
+        "--bots", String(scene.bots), "--radius", String(scene.radius), "--typing", o.typing,
+        "--sample", String(Math.max(1, Math.round((o.sample * n) / clients))),
+        "--connect-concurrency", String(Math.max(1, Math.ceil(o.connectConcurrency / shares.length))), "--decode", o.decode,
+        "--join-deadline", String(o.joinDeadline)],
+      { cwd: srvDef.loaderCwd, echoStderr: true }));
+    }
+    const markAll = async () => {
+      for (const l of loaders) l.send("mark");
+      return sumLines(await Promise.all(loaders.map((l) => nextJson(l, 30000, "mark"))));
+    };
     // Joining is slow on 2 shared cores (about 20-100 joins/s for Colyseus here): allow for it.
-    const ready = await nextJson(loader, (o.joinDeadline > 0 ? o.joinDeadline + 60 : 60 + clients * 0.15) * 1000, "ready");
+    const ready = sumLines(await Promise.all(loaders.map((l) =>
+      nextJson(l, (o.joinDeadline > 0 ? o.joinDeadline + 60 : 60 + clients * 0.15) * 1000, "ready"))));
     const connectS = (Date.now() - t0) / 1000;
-    process.stderr.write(`${label}: ${ready.connected} joined, ${ready.failed} failed, ${ready.rooms} rooms in ${connectS.toFixed(1)} s; warm-up ${o.warmup} s\n`);
+    process.stderr.write(`${label}: ${ready.connected} joined, ${ready.failed} failed, ${ready.rooms} rooms in ${connectS.toFixed(1)} s `
+      + `(${loaders.length} load process${loaders.length > 1 ? "es" : ""}); warm-up ${o.warmup} s\n`);
     await sleep(o.warmup * 1000);
 
     const a = { srv: await server.stats(), cpu: procCpuTicks(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
-    loader.send("mark");
-    a.load = await nextJson(loader, 30000, "mark");
+    a.load = await markAll();
     await sleep(o.duration * 1000);
     const b = { srv: await server.stats(), cpu: procCpuTicks(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
-    loader.send("mark");
-    b.load = await nextJson(loader, 30000, "mark");
+    b.load = await markAll();
     const rssKb = procRssKb(server.pid);
 
     const windowS = Number(b.t - a.t) / 1e9;
@@ -255,7 +302,7 @@ async function runOne(o, serverName, sceneName, clients) {
     const sampleS = b.load.sampled * windowS;
     const r = {
       label: o.label || undefined, server: serverName, scene: sceneName, bots: scene.bots, radius: scene.radius,
-      typing: o.typing, decode: o.decode, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
+      typing: o.typing, decode: o.decode, loaders: loaders.length, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
       live, dropped: b.load.closed, closes: b.load.closes, connectErrors: ready.errors, windowS: Number(windowS.toFixed(3)),
       rxBytesPerClientS: (b.load.rxBytes - a.load.rxBytes) / clientS,
       txBytesPerClientS: (b.load.txBytes - a.load.txBytes) / clientS,
@@ -281,7 +328,8 @@ async function runOne(o, serverName, sceneName, clients) {
     };
     return derive(r);
   } finally {
-    if (loader) { loader.send("quit"); await loader.stop(); }
+    for (const l of loaders) l.send("quit");
+    await Promise.all(loaders.map((l) => l.stop()));
     await server.stop();
   }
 }

@@ -68,7 +68,10 @@ void Movement2dRoom::on_create(std::string_view text) {
   if (region) set_metadata("region", *region);
   if (mode) set_metadata("mode", *mode);
   set_tick_rate(rules_.tick_rate_hz);
-  if (state && *state == "replicated") replicate_state();
+  // Replicated state is the default since the pages decode it (view.js); "json" keeps the
+  // JSON snapshot broadcast for clients that read it (bench/movement2d-bytes.mjs compares both,
+  // craft-bench's tick scenario times it).
+  if (!state || *state == "replicated") replicate_state();
 }
 
 void Movement2dRoom::replicate_state() {
@@ -213,9 +216,12 @@ std::string Movement2dRoom::snapshot_json() const {
 }
 
 std::string Movement2dRoom::join_state(const Client&) {
-  char head[160];
-  std::snprintf(head, sizeof head, "{\"world\":{\"w\":%g,\"h\":%g},\"size\":%g,\"speed\":%g,\"tickRate\":%u,\"snapshot\":",
-                rules_.world_width, rules_.world_height, rules_.player_size, rules_.speed, rules_.tick_rate_hz);
+  // "state" tells the page where the next snapshots come from: room.replicated or op 0 JSON.
+  char head[192];
+  std::snprintf(head, sizeof head,
+                "{\"world\":{\"w\":%g,\"h\":%g},\"size\":%g,\"speed\":%g,\"tickRate\":%u,\"state\":\"%s\",\"snapshot\":",
+                rules_.world_width, rules_.world_height, rules_.player_size, rules_.speed, rules_.tick_rate_hz,
+                replicator_ ? "replicated" : "json");
   return head + snapshot_json() + "}";
 }
 

@@ -1,6 +1,7 @@
 // A server-authoritative 2D movement room: clients send inputs (direction + sequence
 // number), the room integrates positions at a fixed rate with a speed limit and world
-// bounds, and broadcasts every player's position with the last input it applied.
+// bounds, and sends every player's position with the last input it applied (replicated state,
+// or JSON snapshots with {"state": "json"}).
 // Wire format: examples/movement2d/README.md.
 #pragma once
 #include <craft/ecs.hpp>
@@ -58,9 +59,9 @@ class Movement2dRoom : public Room {
   explicit Movement2dRoom(MovementRules rules = {}) : rules_(rules) {}
 
   // Options (a JSON object, README.md): {"tickRate": 1-240} overrides the default rate;
-  // {"state": "replicated"} sends replicated state (docs/protocol.md §4.20) instead of the
-  // JSON snapshot broadcast ("json", the default while the page reads JSON); anything else
-  // in the object is ignored; a bad value refuses the room (BAD_REQUEST).
+  // {"state": "replicated"} (the default) sends replicated state (docs/protocol.md §4.20),
+  // {"state": "json"} the JSON snapshot broadcast instead; anything else in the object is
+  // ignored; a bad value refuses the room (BAD_REQUEST).
   void on_create(std::string_view options) override;
   JoinResult on_join(const Client& client, std::string_view options) override;
   std::string join_state(const Client& client) override;
@@ -100,7 +101,7 @@ class Movement2dRoom : public Room {
 
   MovementRules rules_;
   ecs::Registry registry_;
-  // With {"state": "replicated"}: reads registry_, so declared after it.
+  // Unless {"state": "json"}: reads registry_, so declared after it.
   std::unique_ptr<sync::Replicator> replicator_;
   std::unordered_map<SessionId, ecs::Entity> entities_;
   std::vector<SessionId> join_order_;

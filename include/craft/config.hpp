@@ -156,6 +156,22 @@ struct TlsConfig {
   bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
 };
 
+// Several craftd nodes as one cluster through Redis (docs/cluster.md). redis_url empty: a
+// single node, no Redis traffic at all.
+struct ClusterConfig {
+  std::string redis_url;                        // redis://[:password@]host[:port][/db]; empty = off
+  std::string node_id;                          // 1-64 of [A-Za-z0-9._-]; empty = 16 random hex chars per start
+  std::string advertise;                        // URL clients reach this node at; empty = ws://<listen_address>:<http_port>/ws
+  uint32_t heartbeat_ms = 1'000;                // the node's key in Redis is refreshed this often
+  // The key expires this long after the last heartbeat: the others see the node dead within
+  // node_ttl_ms + heartbeat_ms (4 s with the defaults). Must be above heartbeat_ms.
+  uint32_t node_ttl_ms = 3'000;
+  // Commands sent to Redis and not yet answered, per connection; past it a command is
+  // refused (counted in craft_cluster_redis_refused_total), so a stalled Redis cannot grow
+  // the node's memory.
+  uint32_t max_pending_commands = 10'000;
+};
+
 struct ServerConfig {
   std::string listen_address = "127.0.0.1";
   uint16_t http_port = 7777;                    // HTTP + WebSocket at /ws; 0 = pick a free port
@@ -187,6 +203,7 @@ struct ServerConfig {
   PartyConfig party;
   ReplicationConfig replication;
   TlsConfig tls;
+  ClusterConfig cluster;
 };
 
 }  // namespace craft

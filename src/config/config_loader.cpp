@@ -33,7 +33,7 @@ struct Field {
   Check check = nullptr;
 };
 
-constexpr std::array<const char*, 11> sections = {"server", "limits", "rooms", "store", "auth", "session", "lobby", "matchmaker", "party", "replication", "tls"};
+constexpr std::array<const char*, 12> sections = {"server", "limits", "rooms", "store", "auth", "session", "lobby", "matchmaker", "party", "replication", "tls", "cluster"};
 
 std::string check_log_level(const std::string& v) {
   // spdlog::level::from_str maps anything it does not know to "off": refuse instead.
@@ -65,6 +65,28 @@ std::string check_token_key(const std::string& v) {
   if (v.empty()) return {};
   bool hex = v.size() == 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) { return std::isxdigit(ch); });
   return hex ? "" : "expected 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`";
+}
+
+// The full URL is parsed when the server is made (src/cluster/redis_url.cpp); the loader
+// only refuses what is plainly not a Redis URL.
+std::string check_redis_url(const std::string& v) {
+  return v.empty() || v.rfind("redis://", 0) == 0 ? "" : "expected redis://[:password@]host[:port][/db], got '" + v + "'";
+}
+
+std::string check_node_id(const std::string& v) {
+  if (v.size() > 64) return "at most 64 characters";
+  for (unsigned char ch : v) {
+    if (!std::isalnum(ch) && ch != '.' && ch != '_' && ch != '-') return "only letters, digits, '.', '_' and '-'";
+  }
+  return {};
+}
+
+std::string check_advertise(const std::string& v) {
+  if (v.size() > 512) return "at most 512 characters";
+  for (unsigned char ch : v) {
+    if (ch <= 0x20 || ch >= 0x7f) return "printable ASCII without spaces";
+  }
+  return {};
 }
 
 std::vector<Field> fields_of(ServerConfig& c) {
@@ -190,6 +212,19 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "unacked messages kept per resumable session for replay on resume", 1024, 1 << 30},
       {"tls", "cert_file", &c.tls.cert_file, "PEM certificate chain; set with key_file: https/wss and TLS on the TCP port"},
       {"tls", "key_file", &c.tls.key_file, "PEM private key of the certificate; SIGHUP reloads both files"},
+      {"cluster", "redis_url", &c.cluster.redis_url,
+       "redis://[:password@]host[:port][/db] of the cluster's Redis; empty = a single node, no Redis", 0, 0,
+       check_redis_url},
+      {"cluster", "node_id", &c.cluster.node_id, "this node's id in the cluster; empty = random per start", 0, 0,
+       check_node_id},
+      {"cluster", "advertise", &c.cluster.advertise,
+       "URL clients reach this node at; empty = ws://<listen_address>:<http_port>/ws", 0, 0, check_advertise},
+      {"cluster", "heartbeat_ms", &c.cluster.heartbeat_ms, "the node's key in Redis is refreshed this often", 100,
+       60'000},
+      {"cluster", "node_ttl_ms", &c.cluster.node_ttl_ms,
+       "the node's key expires this long after its last heartbeat (above heartbeat_ms)", 200, 600'000},
+      {"cluster", "max_pending_commands", &c.cluster.max_pending_commands,
+       "Redis commands waiting for a reply per connection; past it: refused", 16, 10'000'000},
   };
 }
 

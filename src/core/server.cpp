@@ -1,6 +1,7 @@
 #include "core/server_core.hpp"
 
 #include "api/api_metrics.hpp"
+#include "cluster/node_registry.hpp"
 #include "core/metrics_text.hpp"
 #include "core/session.hpp"
 #include "net/http_request.hpp"
@@ -43,6 +44,7 @@ size_t ServerCore::IpHash::operator()(const Connection::IpKey& k) const {
 
 ServerCore::ServerCore(ServerConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock), world_(*this) {
+  check_cluster_config();
   if (std::string why; !trusted_proxies_.parse(config_.trusted_proxies, why)) {
     throw std::invalid_argument("server.trusted_proxies: " + why);
   }
@@ -127,6 +129,7 @@ void ServerCore::start() {
   if (tcp_acceptor_) accept_next(*tcp_acceptor_, Connection::Transport::tcp);
   matchmaker_timer_.emplace(shards_[0]->context());
   arm_matchmaker();
+  start_cluster();  // after listen(): the advertised URL names the bound port
   for (auto& s : shards_) s->start();
 }
 
@@ -221,6 +224,7 @@ std::string ServerCore::handle_http_get(std::string_view target) {
   auto path = target.substr(0, target.find('?'));
   if (path == "/metrics") return http::response(200, "OK", "text/plain; version=0.0.4", metrics_text());
   if (path == "/healthz") return http::response(200, "OK", "text/plain", "ok\n");
+  if (path == "/cluster/nodes") return cluster_nodes_response();
   // The response head is well under 1 KB; the whole response counts against the send queue.
   auto limit = config_.limits.send_queue_bytes;
   return http::serve_static(config_.static_dir, target, limit > 1024 ? limit - 1024 : 0);
@@ -236,7 +240,7 @@ std::string ServerCore::metrics_text() const {
   w.value("craft_parties", parties_->count());
   w.line("craft_matchmaker_tickets", "Matchmaker tickets waiting in the pool (matchmaker.max_pool_size at most)", "gauge");
   w.value("craft_matchmaker_tickets", tickets_->count());
-  return text + w.out;
+  return text + w.out + cluster_metrics();
 }
 
 bool ServerCore::reload_tls() {
@@ -275,6 +279,7 @@ void ServerCore::stop() {
   }
   // Wait off the shard threads until every connection has said goodbye or time is up.
   stopper_ = std::thread([this] {
+    stop_cluster();  // leave the cluster first: the others stop sending players here
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_timeout_ms);
     auto busy = [this] {
       for (uint32_t i = 0; i < shards_.size(); ++i) {

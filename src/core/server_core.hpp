@@ -32,6 +32,9 @@
 namespace craft {
 class Session;
 }
+namespace craft::cluster {
+class NodeRegistry;
+}
 
 namespace craft::detail {
 
@@ -133,6 +136,14 @@ class ServerCore final : public ShardHandler {
   void on_shutdown(Shard& shard) override;
   void on_connection_released(const IpKey& ip) override { release_connection(ip); }
 
+  // Clustering (core/cluster_node.cpp, docs/cluster.md); all no-ops when cluster.redis_url
+  // is empty. cluster_nodes_response(): GET /cluster/nodes (404 when off).
+  void check_cluster_config() const;
+  void start_cluster();
+  void stop_cluster();
+  std::string cluster_metrics() const;
+  std::string cluster_nodes_response() const;
+
  private:
   struct IpHash {
     size_t operator()(const Connection::IpKey& k) const;
@@ -187,6 +198,10 @@ class ServerCore final : public ShardHandler {
 
   // After shards_, so it is destroyed first: its workers post replies to the shards.
   std::unique_ptr<api::ApiService> api_;
+
+  // The node registry; null with clustering off. Its thread reads the room and connection
+  // counts above, so it is stopped before they go.
+  std::unique_ptr<cluster::NodeRegistry> cluster_;
 
   std::mutex stop_mutex_;
   bool started_ = false;

@@ -89,7 +89,9 @@ void Session::sweep_link(TimePoint now) {
     resume_->ack_sent = resume_->received;
     v1::Envelope e;
     e.mutable_ack()->set_seq(resume_->received);
-    send_link(e);
+    // Rides on the next write to the client (a snapshot, typically), else goes at the next
+    // sweep: one write a message instead of an extra one every 250 ms (docs/protocol.md §3.2).
+    send_lazily(protocol::frame(e, wire_format()));
   }
   if (limits.server_ping_interval_ms == 0) return;
   auto quiet = now - last_receive();

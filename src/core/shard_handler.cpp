@@ -42,7 +42,7 @@ std::string ServerCore::http_request(Shard& shard, const http::Request& request,
   if (request.method != "GET" && request.method != "HEAD") {
     return http::response(405, "Method Not Allowed", "text/plain", "GET only\n");
   }
-  if (request.path() == "/metrics" && !metrics_allow_.contains(ip)) {
+  if ((request.path() == "/metrics" || request.path() == "/cluster/nodes") && !metrics_allow_.contains(ip)) {
     shard.metrics().metrics_refused.add();
     return http::response(404, "Not Found", "text/plain", "not found\n");
   }

@@ -70,6 +70,7 @@ Matcher::Sig* Matcher::register_sig(const std::vector<uint32_t>& keys) {
 
 void Matcher::index_entry(Entry* e) {
   compute_must_eq(e->c, e->must_eq, e->impossible);
+  e->has_eq = !e->must_eq.empty();
   e->sig = nullptr;
   if (!e->must_eq.empty() && !e->impossible) {
     std::vector<uint32_t>& keys = scratch_->tuple;
@@ -79,8 +80,9 @@ void Matcher::index_entry(Entry* e) {
     e->sig = register_sig(sig_keys);
     if (e->sig) ++e->sig->users;
   }
+  e->nranges = 0;
   for (const CTerm& t : e->c.terms)
-    if (t.occur == Occur::must && is_range(t.op)) ++range_uses_[t.key];
+    if (t.occur == Occur::must && is_range(t.op)) ++e->nranges;
   const bool in_order = order_.empty() || older(&order_.back()->t, &e->t);
   if (!in_order) order_sorted_ = false;
   order_.push_back(e);
@@ -94,6 +96,9 @@ void Matcher::index_entry(Entry* e) {
     e->want = &it->second;
     ++e->want->wanted;
   }
+  if (e->want) compute_fast(e->c, e->must_eq, e->fast);
+  else e->fast = Fast{};
+  count_ranges(*e, +1);
   for (auto& s : sigs_) {
     tuple.clear();
     for (uint32_t k : s->keys) {
@@ -108,6 +113,23 @@ void Matcher::index_entry(Entry* e) {
     if (!b.members.empty() && !older(&b.members.back()->t, &e->t)) b.sorted = false;
     b.members.push_back(e);
   }
+}
+
+void Matcher::count_ranges(const Entry& e, int sign) {
+  auto bump = [&](uint32_t key, std::size_t n) {
+    if (key >= range_uses_.size()) range_uses_.resize(key + 1, 0);
+    if (sign < 0) {
+      range_uses_[key] -= n;
+      return;
+    }
+    if (range_uses_[key] == 0) range_keys_.push_back(key);
+    range_uses_[key] += n;
+  };
+  if (e.nranges == 0) return;
+  // A fast-form ticket has all its +ranges on one key: no walk over its (cold) terms.
+  if (e.fast.simple) return bump(e.fast.range_key, e.nranges);
+  for (const CTerm& t : e.c.terms)
+    if (t.occur == Occur::must && is_range(t.op)) bump(t.key, 1);
 }
 
 void Matcher::bury(Entry* e) {
@@ -156,6 +178,7 @@ void Matcher::rebuild() {
   interner_ = std::make_unique<Interner>();
   sigs_.clear();
   range_uses_.clear();
+  range_keys_.clear();
   std::vector<Entry*> all;
   all.swap(order_);
   order_sorted_ = true;
@@ -194,7 +217,7 @@ AddResult Matcher::add(Ticket ticket) {
 bool Matcher::remove(uint64_t id) {
   Entry* e = pool_->find(id);
   if (!e) return false;
-  forget_ranges(range_uses_, e->c.terms);
+  count_ranges(*e, -1);
   bury(e);
   return true;
 }

@@ -155,7 +155,11 @@ class Matcher {
   std::vector<Entry*> order_, graveyard_, free_;
   bool order_sorted_ = true;
   std::vector<std::unique_ptr<Sig>> sigs_;
-  std::unordered_map<uint32_t, std::size_t> range_uses_;  // key -> live +range terms on it
+  // Interned key -> live +range terms on it (flat: a matched ticket's decrement is one
+  // array write), and the keys that have had any since the last rebuild.
+  std::vector<std::size_t> range_uses_;
+  std::vector<uint32_t> range_keys_;
+  void count_ranges(const Entry& e, int sign);
   std::unique_ptr<Interner> interner_;
   std::unique_ptr<Scratch> scratch_;
   GroupFilter filter_;

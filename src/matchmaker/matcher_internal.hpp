@@ -220,13 +220,111 @@ inline void compute_must_eq(const Compiled& c, std::vector<std::pair<uint32_t, u
 
 inline bool is_range(Op op) { return op == Op::ge || op == Op::gt || op == Op::le || op == Op::lt; }
 
+// The common query shape, checked without the generic term loop: every term is a
+// must-equality on text (the bucket proves it), a +range on one numeric key, or a should
+// equality on text (a score). Two such tickets that share their own bucket (each carries the
+// other's must-equality tuple) accept each other exactly when each one's hot-key value lies
+// in the other's +range window: the pair check is two interval tests and the should scores,
+// over one cache line per ticket. Anything else (must-not, key:*, numeric equality, ranges on
+// two keys, more than kFastStrs string properties) takes the generic c_accepts.
+inline constexpr std::size_t kFastStrs = 4, kFastShould = 2, kFastRanges = 2, kFastNums = 2;
+struct Fast {
+  bool simple = false;
+  bool self_member = false;  // its own string properties carry its must-equality tuple
+  uint8_t nstrs = 0, nshould = 0, nranges = 0;
+  uint8_t nnums = UINT8_MAX;  // UINT8_MAX: more numeric properties than kFastNums (not inline)
+  Op rop[kFastRanges] = {};
+  uint32_t range_key = UINT32_MAX;  // the key of its +range terms (UINT32_MAX: none)
+  double rnum[kFastRanges] = {};    // its +range terms' (unwidened) bounds
+  std::pair<uint32_t, uint32_t> strs[kFastStrs] = {};      // all its string properties, by key
+  std::pair<uint32_t, uint32_t> should[kFastShould] = {};  // its should terms: key, value
+  std::pair<uint32_t, double> nums[kFastNums] = {};        // its numeric properties, when few
+};
 
-// The counts of +range terms per key, for the hot key: a leaving ticket's terms come out.
-inline void forget_ranges(std::unordered_map<uint32_t, std::size_t>& uses, std::span<const CTerm> terms) {
-  for (const CTerm& t : terms)
-    if (t.occur == Occur::must && is_range(t.op))
-      if (auto it = uses.find(t.key); it != uses.end() && --it->second == 0) uses.erase(it);
+// must_eq: from compute_must_eq (not impossible). Sets f.simple only for the shape above.
+inline void compute_fast(const Compiled& c, std::span<const std::pair<uint32_t, uint32_t>> must_eq, Fast& f) {
+  f = Fast{};
+  if (must_eq.empty() || c.strs.size() > kFastStrs) return;
+  for (const CTerm& t : c.terms) {
+    if (t.occur == Occur::must && t.op == Op::eq && !t.numeric) continue;  // in must_eq
+    if (t.occur == Occur::must && is_range(t.op)) {
+      if ((f.range_key != UINT32_MAX && f.range_key != t.key) || f.nranges == kFastRanges) return;
+      f.range_key = t.key;
+      f.rop[f.nranges] = t.op;
+      f.rnum[f.nranges++] = t.number;
+      continue;
+    }
+    if (t.occur == Occur::should && t.op == Op::eq && !t.numeric && f.nshould < kFastShould) {
+      f.should[f.nshould++] = {t.key, t.text};
+      continue;
+    }
+    return;
+  }
+  f.self_member = true;
+  for (auto [k, v] : must_eq) {
+    const uint32_t* own = lookup(std::span<const std::pair<uint32_t, uint32_t>>(c.strs), k);
+    if (!own || *own != v) f.self_member = false;
+  }
+  for (auto kv : c.strs) f.strs[f.nstrs++] = kv;
+  if (c.nums.size() <= kFastNums) {
+    f.nnums = 0;
+    for (auto kv : c.nums) f.nums[f.nnums++] = kv;
+  }
+  f.simple = true;
 }
+
+// a's should terms that hold on b: the fast form of c_accepts' score (text equality holds
+// only on a string property of that value).
+template <class A, class B>
+inline int fast_score(const A& a, const B& b) {
+  int s = 0;
+  for (uint8_t i = 0; i < a.nshould; ++i)
+    for (uint8_t j = 0; j < b.nstrs; ++j)
+      if (b.strs[j] == a.should[i]) {
+        ++s;
+        break;
+      }
+  return s;
+}
+
+// What fast_score reads of a bucket member, kept next to the bucket's scan array (a bucket's
+// members are scattered over the pool's age order; this keeps a candidate's score data in
+// the bucket's own memory).
+struct FastScore {
+  uint8_t nstrs = 0, nshould = 0;
+  std::pair<uint32_t, uint32_t> strs[kFastStrs] = {};
+  std::pair<uint32_t, uint32_t> should[kFastShould] = {};
+};
+
+// A ticket's +range terms on the run's hot key, intersected and widened for its step, with
+// strictness: `v` passes exactly when every one of those terms holds on v (NaN, a missing
+// property, fails).
+struct Window {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool binds = false, lo_strict = false, hi_strict = false;
+  void add(Op op, double bound) {
+    binds = true;
+    const bool strict = op == Op::gt || op == Op::lt;
+    if (op == Op::ge || op == Op::gt) {
+      if (bound > lo) {
+        lo = bound;
+        lo_strict = strict;
+      } else if (bound == lo) {
+        lo_strict = lo_strict || strict;
+      }
+    } else if (bound < hi) {
+      hi = bound;
+      hi_strict = strict;
+    } else if (bound == hi) {
+      hi_strict = hi_strict || strict;
+    }
+  }
+  bool holds(double v) const {
+    if (!binds) return true;
+    return (lo_strict ? v > lo : v >= lo) && (hi_strict ? v < hi : v <= hi);
+  }
+};
+
 
 }  // namespace detail
 
@@ -271,10 +369,12 @@ struct Matcher::Bucket {
   // candidate scan reads one array instead of chasing an Entry per member.
   struct Slot {
     uint32_t pos;
-    double hot;     // the member's value of the run's hot key (NaN: none)
-    double lo, hi;  // the member's own +range window on it, widened (+-inf: none)
+    bool own;           // a fast-form member whose own bucket this is (Scratch::fw)
+    double hot;         // the member's value of the run's hot key (NaN: none)
+    detail::Window w;   // the member's own +range window on it, widened
   };
   std::vector<Slot> scan;
+  std::vector<detail::FastScore> score;  // parallel to scan: the own members' should data
   // Matched members stay in scan (a run never reorders it); jump[i] of a matched member
   // points further on, towards the next unmatched one, path-compressed like a union-find,
   // so a later anchor skips runs of matched members in near-constant time instead of
@@ -311,16 +411,20 @@ struct Matcher::Sig {
 };
 
 struct Matcher::Entry {
+  // What a run reads of every ticket first, ahead of the Ticket, so it shares cache lines.
+  bool dead = false;        // removed or matched: skipped, dropped by compact()
+  bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
+  bool has_eq = false;      // must_eq is not empty
+  uint32_t pos = 0;         // position in the current run's age order
+  uint32_t nranges = 0;     // its +range terms (Matcher::range_uses_)
+  Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
+  Bucket* want = nullptr;   // with sig: the bucket of must_eq's values (its candidates)
+  detail::Fast fast;
   Ticket t;
   detail::Compiled c;
   // The bucket key, computed at add(): the ticket's must-equality terms on non-numeric text
   // (only a string property of that value can meet one), interned, sorted by key, deduplicated.
   std::vector<std::pair<uint32_t, uint32_t>> must_eq;
-  bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
-  Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
-  Bucket* want = nullptr;   // with sig: the bucket of must_eq's values (its candidates)
-  bool dead = false;        // removed or matched: skipped, dropped by compact()
-  uint32_t pos = 0;         // position in the current run's age order
 };
 
 // Ticket id -> Entry: open addressing with linear probing and backward-shift deletion, so
@@ -352,6 +456,7 @@ struct Matcher::IdTable {
     slots[i] = {id, e};
     ++count;
   }
+  void prefetch(uint64_t id) const { __builtin_prefetch(&slots[home(id)]); }
   bool erase(uint64_t id) {
     std::size_t i = home(id);
     for (;; i = (i + 1) & mask()) {
@@ -393,14 +498,22 @@ struct Matcher::Scratch {
   std::vector<std::pair<uint32_t, uint32_t>> arena_strs;
   std::vector<std::pair<uint32_t, double>> arena_nums;
   std::vector<detail::CTerm> arena_terms;
-  std::vector<Matcher::Entry*> emitted;
+  std::vector<uint32_t> emitted;  // positions of the matched tickets, in the order of out's ids
   struct Offsets {
     uint32_t strs, nums, terms;
   };
   std::vector<Offsets> offsets;  // per position: where its compiled form sits in the arena
-  std::vector<char> laid;  // the matched tickets, in the order of out's ids
+  std::vector<char> laid;
   std::vector<double> hot;
-  std::vector<std::pair<double, double>> window;  // per position: +range window on the hot key
+  std::vector<detail::Window> window;  // per position: +range window on the hot key
+  // Per position, for a ticket the fast pair check applies to, its own bucket (else
+  // nullptr): two tickets with the same non-null fw are checked by Run::mutual's fast path.
+  std::vector<const Matcher::Bucket*> fw;
+  std::vector<char> has_comp;
+  // Per position: where the anchor's candidates come from (Run::source_for).
+  enum SrcKind : uint8_t { src_pool, src_bucket, src_single, src_impossible };
+  std::vector<Matcher::Bucket*> src;
+  std::vector<SrcKind> src_kind;  // comp[p] is filled (a fast-form ticket's only on demand)
   struct Counts {
     uint32_t players, max_count, count_multiple;
   };

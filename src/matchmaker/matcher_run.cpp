@@ -31,7 +31,6 @@ struct Matcher::Run {
   // candidate it skips would fail the anchor's query.
   uint32_t hot_key = UINT32_MAX;
   std::vector<double>& hot;
-  std::vector<std::pair<Op, double>> hot_terms;
   std::vector<uint32_t>& step;
   std::vector<uint32_t>& lo_of;
   std::vector<char>& matched;
@@ -68,16 +67,40 @@ struct Matcher::Run {
         lo_of(scratch.lo_of),
         matched(scratch.matched) {}
 
+  double hot_of(uint32_t p) const { return hot.empty() ? std::numeric_limits<double>::quiet_NaN() : hot[p]; }
+
   bool mutual(uint32_t a, uint32_t b, int* score) {
     ++stats.pair_checks;
-    return c_accepts(comp[a], step[a], comp[b], o, score) && c_accepts(comp[b], step[b], comp[a], o, score);
+    if (sc.fw[a] && sc.fw[a] == sc.fw[b]) {
+      // Both in the fast form and in their shared bucket: the must-equality terms hold both
+      // ways (bucket membership), the rest is the two +range windows and the should scores.
+      if (!sc.window[a].holds(hot_of(b)) || !sc.window[b].holds(hot_of(a))) return false;
+      if (score) {
+        const Fast& fa = entries[a]->fast;
+        const Fast& fb = entries[b]->fast;
+        *score += fast_score(fa, fb) + fast_score(fb, fa);
+      }
+      return true;
+    }
+    return c_accepts(view(a), step[a], view(b), o, score) && c_accepts(view(b), step[b], view(a), o, score);
+  }
+
+  // A fast-form ticket's compiled form is not copied into the arena: its view points at the
+  // Entry's own vectors, made the first time a generic pair check needs it.
+  const View& view(uint32_t p) {
+    if (!sc.has_comp[p]) {
+      const Compiled& c = entries[p]->c;
+      comp[p] = View{c.strs, c.nums, c.terms};
+      sc.has_comp[p] = 1;
+    }
+    return comp[p];
   }
 
   Bucket* source_for(uint32_t a, bool& impossible) {
+    // The common cases from the per-position copy, without touching the (cold) Entry.
+    impossible = sc.src_kind[a] == Scratch::src_impossible;
+    if (sc.src_kind[a] != Scratch::src_single) return sc.src[a];  // its bucket (may be empty), or none
     const Entry& e = *entries[a];
-    impossible = e.impossible;
-    if (e.must_eq.empty() || e.impossible) return nullptr;
-    if (e.sig) return e.want;  // may be empty: then only a party filling its own count matches
     // Too many key sets in the pool: the smallest single key=value posting list.
     if (!single_built) {
       single_built = true;
@@ -86,7 +109,7 @@ struct Matcher::Run {
         for (auto& [k, v] : entries[p]->c.strs) {
           Bucket& b = single[(static_cast<uint64_t>(k) << 32) | v];
           b.jump.push_back(static_cast<uint32_t>(b.scan.size() + 1));
-          b.scan.push_back({p, hot.empty() ? 0.0 : hot[p], sc.window[p].first, sc.window[p].second});
+          b.scan.push_back({p, false, hot.empty() ? 0.0 : hot[p], sc.window[p]});
         }
       }
     }
@@ -170,28 +193,35 @@ struct Matcher::Run {
   void collect(uint32_t a, Bucket* src, std::size_t limit, bool& truncated) {
     cands.clear();
     truncated = false;
-    hot_terms.clear();
-    if (hot_key != UINT32_MAX && step[a] < o.widen_steps)
-      for (const CTerm& t : comp[a].terms)
-        if (t.occur == Occur::must && t.key == hot_key &&
-            (t.op == Op::ge || t.op == Op::gt || t.op == Op::le || t.op == Op::lt))
-          hot_terms.emplace_back(t.op, widened_bound(t.op, t.number, step[a], o));
     std::size_t scanned = 0;
-    // The other direction, from the candidate's window: only when the anchor has a hot
-    // value (a candidate with a +range on the key refuses an anchor without it, but the
-    // exact check below finds that).
-    const double ha = hot.empty() ? std::numeric_limits<double>::quiet_NaN() : hot[a];
-    const bool reverse = !std::isnan(ha);
-    auto consider = [&](uint32_t p, double hv, double plo, double phi) -> bool {
+    // The anchor's +ranges on the hot key, and the candidate's on the anchor's value: exact
+    // (a candidate either window refuses would fail the pair check), read from the scan
+    // array without touching the candidate's compiled form.
+    const Window& aw = sc.window[a];
+    const double ha = hot_of(a);
+    // A fast anchor scanning its own bucket: a member marked `own` shares it (Slot::own).
+    const bool afast = sc.fw[a] && sc.fw[a] == src;
+    FastScore af;
+    if (afast) {
+      const Fast& f = entries[a]->fast;
+      af.nstrs = f.nstrs;
+      af.nshould = f.nshould;
+      std::copy_n(f.strs, kFastStrs, af.strs);
+      std::copy_n(f.should, kFastShould, af.should);
+    }
+    auto consider = [&](uint32_t p, double hv, const Window& pw, const FastScore* own) -> bool {
       ++scanned;
       if (p == a || matched[p]) return true;
       if (cands.size() >= limit) {
         truncated = true;
         return false;
       }
-      for (const auto& [op, bound] : hot_terms)
-        if (!in_range(op, hv, bound)) return true;  // NaN (no such property) fails too
-      if (reverse && (ha < plo || ha > phi)) return true;
+      if (!aw.holds(hv) || !pw.holds(ha)) return true;
+      if (afast && own) {
+        ++stats.pair_checks;
+        cands.push_back({p, fast_score(af, *own) + fast_score(*own, af)});
+        return true;
+      }
       int score = 0;
       if (mutual(a, p, &score)) cands.push_back({p, score});
       return true;
@@ -200,15 +230,24 @@ struct Matcher::Run {
       const auto& scan = src->scan;
       for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
            i = src->next_unmatched(i + 1, matched))
-        if (!consider(scan[i].pos, scan[i].hot, scan[i].lo, scan[i].hi)) break;
+        if (!consider(scan[i].pos, scan[i].hot, scan[i].w, scan[i].own ? &src->score[i] : nullptr)) break;
     } else {
-      const double nan = std::numeric_limits<double>::quiet_NaN();
       for (uint32_t p = 0; p < order.size(); ++p)
-        if (!consider(p, hot.empty() ? nan : hot[p], sc.window[p].first, sc.window[p].second)) break;
+        if (!consider(p, hot_of(p), sc.window[p], nullptr)) break;
     }
     stats.scanned += scanned;
-    // More should-matches first; age order (the scan order) among equals.
-    std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
+    // More should-matches first; age order (the scan order) among equals. Insertion sort:
+    // stable, and the list is candidate_limit long unless the anchor is fully widened.
+    if (cands.size() <= 32) {
+      for (std::size_t i = 1; i < cands.size(); ++i) {
+        const Cand c = cands[i];
+        std::size_t j = i;
+        for (; j > 0 && cands[j - 1].score < c.score; --j) cands[j] = cands[j - 1];
+        cands[j] = c;
+      }
+    } else {
+      std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
+    }
   }
 };
 
@@ -227,18 +266,43 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.counts.resize(n);
   sc.ids.resize(n);
   sc.window.resize(n);
+  sc.has_comp.assign(n, 0);
+  sc.src.resize(n);
+  sc.src_kind.resize(n);
+  sc.fw.resize(n);
   {
+    std::erase_if(range_keys_, [&](uint32_t k) { return range_uses_[k] == 0; });
+    std::sort(range_keys_.begin(), range_keys_.end());
+    range_keys_.erase(std::unique(range_keys_.begin(), range_keys_.end()), range_keys_.end());
     std::size_t best_uses = 0;
-    for (auto [key, count] : range_uses_)
-      if (count > best_uses || (count == best_uses && key < r.hot_key)) {
-        best_uses = count;
+    for (uint32_t key : range_keys_)  // ascending: the smallest key wins a tie
+      if (range_uses_[key] > best_uses) {
+        best_uses = range_uses_[key];
         r.hot_key = key;
       }
   }
   sc.hot.resize(r.hot_key != UINT32_MAX ? n : 0);
-  // The arena is laid out bucket by bucket (of the most used key set), age order inside a
-  // bucket: an anchor's candidates then sit next to each other in memory.
-  for (uint32_t p = 0; p < n; ++p) order_[p]->pos = p;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Per position, from the Entry's first lines (the run-hot fields and the fast form): the
+  // fast form decides whether the ticket's compiled form is needed at all this run.
+  for (uint32_t p = 0; p < n; ++p) {
+    Entry* e = order_[p];
+    e->pos = p;
+    const Fast& f = e->fast;
+    sc.src[p] = e->want;  // with a sig: may be empty, then only a party filling its own count matches
+    sc.src_kind[p] = e->impossible ? Scratch::src_impossible
+                     : e->sig      ? Scratch::src_bucket
+                     : e->has_eq   ? Scratch::src_single
+                                   : Scratch::src_pool;
+    if (sc.src_kind[p] != Scratch::src_bucket) sc.src[p] = nullptr;
+    const bool fast = f.simple && f.self_member && (f.range_key == UINT32_MAX || f.range_key == r.hot_key);
+    sc.fw[p] = fast ? e->want : nullptr;
+  }
+  // The compiled forms of the tickets the generic check may read as the first party (not
+  // in the fast form) are copied into the arena, bucket by bucket (of the most used key
+  // set), age order inside a bucket: an anchor's candidates then sit next to each other in
+  // memory. A fast-form ticket's view points at its Entry's own vectors: read only when it
+  // meets a ticket outside its bucket's fast form.
   sc.arena_strs.clear();
   sc.arena_nums.clear();
   sc.arena_terms.clear();
@@ -247,6 +311,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
   auto lay = [&](const Entry* e) {
     if (sc.laid[e->pos]) return;
     sc.laid[e->pos] = 1;
+    if (sc.fw[e->pos]) return;
     sc.offsets[e->pos] = {static_cast<uint32_t>(sc.arena_strs.size()), static_cast<uint32_t>(sc.arena_nums.size()),
                           static_cast<uint32_t>(sc.arena_terms.size())};
     sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
@@ -263,37 +328,57 @@ std::vector<Match> Matcher::run(TimePoint now) {
   for (uint32_t p = 0; p < n; ++p) {
     Entry* e = order_[p];
     sc.order[p] = &e->t;
-    const auto [os, on, ot] = sc.offsets[p];
-    sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
-                      std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
-                      std::span(sc.arena_terms).subspan(ot, e->c.terms.size())};
+    const Fast& f = e->fast;
+    if (!sc.fw[p]) {
+      sc.has_comp[p] = 1;
+      const auto [os, on, ot] = sc.offsets[p];
+      sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
+                        std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
+                        std::span(sc.arena_terms).subspan(ot, e->c.terms.size())};
+    }
     sc.step[p] = step_of(e->t, now, options_);
     sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
     sc.counts[p] = {e->t.players(), e->t.max_count, e->t.count_multiple};
     sc.ids[p] = e->t.id;
-    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    Window w;
     if (r.hot_key != UINT32_MAX) {
-      const double* v = lookup(sc.comp[p].nums, r.hot_key);
-      sc.hot[p] = v ? *v : std::numeric_limits<double>::quiet_NaN();
-      // >= for > too: a looser window only lets the exact check decide.
-      if (sc.step[p] < options_.widen_steps)
-        for (const CTerm& t : sc.comp[p].terms) {
-          if (t.occur != Occur::must || t.key != r.hot_key || !is_range(t.op)) continue;
-          const double b = widened_bound(t.op, t.number, sc.step[p], options_);
-          if (t.op == Op::ge || t.op == Op::gt) lo = std::max(lo, b);
-          else hi = std::min(hi, b);
+      const double* v = nullptr;
+      if (sc.fw[p] && f.nnums != UINT8_MAX)
+        v = lookup(std::span<const std::pair<uint32_t, double>>(f.nums, f.nnums), r.hot_key);
+      else
+        v = lookup(r.view(p).nums, r.hot_key);
+      sc.hot[p] = v ? *v : nan;
+      if (sc.step[p] < options_.widen_steps) {
+        if (sc.fw[p]) {
+          for (uint8_t i = 0; i < f.nranges; ++i)
+            w.add(f.rop[i], widened_bound(f.rop[i], f.rnum[i], sc.step[p], options_));
+        } else {
+          for (const CTerm& t : sc.comp[p].terms)
+            if (t.occur == Occur::must && t.key == r.hot_key && is_range(t.op))
+              w.add(t.op, widened_bound(t.op, t.number, sc.step[p], options_));
         }
+      }
     }
-    sc.window[p] = {lo, hi};
+    sc.window[p] = w;
   }
   for (auto& s : sigs_)
     for (auto& [tuple, b] : s->buckets) {
       b.scan.resize(b.members.size());
       b.jump.resize(b.members.size());
+      b.score.resize(b.members.size());
       for (std::size_t i = 0; i < b.members.size(); ++i) {
-        const uint32_t p = b.members[i]->pos;
-        b.scan[i] = {p, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p].first, sc.window[p].second};
+        const Entry* e = b.members[i];
+        const uint32_t p = e->pos;
+        const bool own = sc.fw[p] == &b;
+        b.scan[i] = {p, own, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p]};
         b.jump[i] = static_cast<uint32_t>(i + 1);
+        if (own) {
+          FastScore& fs = b.score[i];
+          fs.nstrs = e->fast.nstrs;
+          fs.nshould = e->fast.nshould;
+          std::copy_n(e->fast.strs, kFastStrs, fs.strs);
+          std::copy_n(e->fast.should, kFastShould, fs.should);
+        }
       }
     }
 
@@ -307,7 +392,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
     for (uint32_t p : g) {
       m.tickets.push_back(sc.ids[p]);
       m.players += sc.counts[p].players;
-      sc.emitted.push_back(order_[p]);
+      sc.emitted.push_back(p);
     }
     out.push_back(std::move(m));
   };
@@ -360,14 +445,19 @@ std::vector<Match> Matcher::run(TimePoint now) {
     }
   }
   std::size_t next = 0;
+  const std::size_t emitted = sc.emitted.size();
   for (Match& m : out) {
     m.ticket_data.reserve(m.tickets.size());
-    for (std::size_t i = 0; i < m.tickets.size(); ++i) {
-      // The Tickets are cold: ask for a few ahead while this one moves.
-      if (next + 4 < sc.emitted.size()) __builtin_prefetch(&sc.emitted[next + 4]->t);
-      Entry* e = sc.emitted[next++];
-      // The arena's copy of the terms is warm; the Entry's would be a cache miss.
-      forget_ranges(range_uses_, sc.comp[e->pos].terms);
+    for (std::size_t i = 0; i < m.tickets.size(); ++i, ++next) {
+      // The Entries and their id-table slots are cold: ask for a few ahead while this one
+      // moves.
+      if (next + 8 < emitted) __builtin_prefetch(order_[sc.emitted[next + 8]]);
+      if (next + 4 < emitted) {
+        __builtin_prefetch(&order_[sc.emitted[next + 4]]->t);
+        pool_->prefetch(sc.ids[sc.emitted[next + 4]]);
+      }
+      Entry* e = order_[sc.emitted[next]];
+      count_ranges(*e, -1);
       m.ticket_data.push_back(std::move(e->t));
       bury(e);
     }

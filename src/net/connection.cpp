@@ -341,7 +341,11 @@ void Connection::send(const Frame& frame) {
 
 bool Connection::send_raw(std::string bytes) { return enqueue(std::make_shared<const std::string>(std::move(bytes))); }
 
-bool Connection::enqueue(Frame frame) {
+void Connection::send_lazily(const Frame& frame) {
+  if (enqueue(frame, true)) shard_.metrics().frames_out.add();
+}
+
+bool Connection::enqueue(Frame frame, bool lazy) {
   if (state_ != State::open && !in_close_tail_) return false;
   // Only the close tail (one disconnect envelope and one close frame, a few hundred bytes
   // at most) may go past the limit, so that even a full queue can say why it closes.
@@ -352,7 +356,7 @@ bool Connection::enqueue(Frame frame) {
   }
   out_bytes_ += static_cast<uint32_t>(frame->size());
   out_.push_back(std::move(frame));
-  if (!flush_scheduled_ && !write_waiting_) {
+  if (!lazy && !flush_scheduled_ && !write_waiting_) {
     flush_scheduled_ = true;
     shard_.schedule_flush(shared_from_this());
   }
@@ -446,7 +450,14 @@ void Connection::wait_writable() {
 }
 
 void Connection::sweep(TimePoint now) {
-  if (state_ == State::open) return on_sweep(now);
+  if (state_ == State::open) {
+    // A lazily queued frame (send_lazily()) that no other write took along goes now.
+    if (!out_.empty() && !flush_scheduled_ && !write_waiting_) {
+      flush_scheduled_ = true;
+      shard_.schedule_flush(shared_from_this());
+    }
+    return on_sweep(now);
+  }
   if (state_ != State::closing) return;
   // A closing connection keeps its close tail (disconnect envelope, close frame) until the
   // peer's kernel has acknowledged it: closing earlier while the peer still sends makes our

@@ -40,6 +40,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues a frame; it goes out with this loop turn's gathered write. Past
   // limits.send_queue_bytes the connection is closed with 4002 instead.
   void send(const Frame& frame);
+  // Queues a frame that may wait: it leaves with the next write to this peer (one syscall
+  // for both), or at the next sweep at the latest. For messages whose timing is loose (the
+  // resume ack): a client that gets 20 snapshots a second sends no extra write for them.
+  void send_lazily(const Frame& frame);
   // Server-initiated close: before_close() may queue a last message, then (WebSocket) a close
   // frame with `code`; once those are handed to the kernel the sending side shuts down and the
   // socket closes at the peer's EOF or after a short linger. For 4002 the unsent backlog is
@@ -157,7 +161,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Every byte for the peer goes through here and counts against limits.send_queue_bytes;
   // false if it did not fit (the connection is then closing with 4002).
   bool send_raw(std::string bytes);
-  bool enqueue(Frame frame);
+  // `lazy`: no flush is scheduled for it (send_lazily()).
+  bool enqueue(Frame frame, bool lazy = false);
   void drop_unsent_backlog();
   void wait_writable();
   void finish_close();

@@ -2,6 +2,7 @@
 
 #include "net/connection.hpp"
 
+#include <algorithm>
 
 namespace craft {
 
@@ -23,12 +24,40 @@ Shard::Shard(uint32_t index, const Clock& clock, const TransportLimits& limits, 
 
 Shard::~Shard() { join(); }
 
+namespace {
+thread_local Shard* running_shard = nullptr;
+}  // namespace
+
+Shard* Shard::running() { return running_shard; }
+
 void Shard::start() {
   sweep();
   thread_ = std::thread([this] {
     thread_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    running_shard = this;
     context_.run();
+    running_shard = nullptr;
   });
+}
+
+void Shard::relay(Shard& target, std::unique_ptr<Task> task) {
+  auto it = std::find_if(outbox_.begin(), outbox_.end(), [&](const auto& box) { return box.first == &target; });
+  if (it == outbox_.end()) it = outbox_.insert(outbox_.end(), {&target, Batch{}});
+  it->second.push_back(std::move(task));
+  if (relay_posted_) return;
+  relay_posted_ = true;
+  asio::post(context_, [this] { flush_relays(); });  // a local post: no wake-up syscall
+}
+
+void Shard::flush_relays() {
+  relay_posted_ = false;
+  for (auto& [target, batch] : outbox_) {
+    if (batch.empty()) continue;
+    asio::post(target->context_, [batch = std::move(batch)] {
+      for (auto& task : batch) task->run();
+    });
+    batch = Batch{};
+  }
 }
 
 void Shard::join() {
@@ -37,6 +66,7 @@ void Shard::join() {
 
 void Shard::release() {
   post([this] {
+    flush_relays();  // what is still queued for other shards goes there (run or destroyed with them)
     sweep_timer_.cancel();
     flush_timer_.cancel();
     work_.reset();

@@ -38,9 +38,16 @@ class Shard {
   TimePoint now() const { return clock_.now(); }
   bool on_own_thread() const { return std::this_thread::get_id() == thread_id_.load(std::memory_order_relaxed); }
 
-  // Runs fn on this shard's thread, later. Safe from any thread.
+  // Runs fn on this shard's thread, later. Safe from any thread. From another shard's thread
+  // it is relayed: what that shard posts here during one loop turn travels as one batch at
+  // the turn's end, in the order posted (one wake-up of this shard instead of one per item:
+  // a room's snapshots to members on other shards, their inputs to the room).
   template <class F>
   void post(F&& fn) {
+    if (Shard* from = running(); from && from != this) {
+      from->relay(*this, std::make_unique<Relayed<std::decay_t<F>>>(std::forward<F>(fn)));
+      return;
+    }
     asio::post(context_, std::forward<F>(fn));
   }
   // Runs fn now if called on this shard, else posts it.
@@ -52,6 +59,8 @@ class Shard {
 
   void start();
   void join();
+  // The shard whose thread is calling, or null off the shard threads.
+  static Shard* running();
 
   // Writes are corked: a connection with new output registers here once, and all registered
   // connections are flushed together at the end of the current loop turn.
@@ -77,6 +86,22 @@ class Shard {
   void release();
 
  private:
+  // A posted function waiting in another shard's outbox (move-only, unlike std::function).
+  struct Task {
+    virtual ~Task() = default;
+    virtual void run() = 0;
+  };
+  template <class F>
+  struct Relayed final : Task {
+    explicit Relayed(F f) : fn(std::move(f)) {}
+    void run() override { fn(); }
+    F fn;
+  };
+  using Batch = std::vector<std::unique_ptr<Task>>;
+  // On this shard's thread: queues `task` for `target`; flush_relays() posts each target's
+  // batch at the end of this loop turn.
+  void relay(Shard& target, std::unique_ptr<Task> task);
+  void flush_relays();
   void flush_dirty();
   void sweep();
 
@@ -93,6 +118,8 @@ class Shard {
   std::vector<asio::const_buffer> scratch_buffers_;
   std::vector<std::shared_ptr<Connection>> dirty_;
   bool flush_posted_ = false;
+  std::vector<std::pair<Shard*, Batch>> outbox_;  // per target shard, see post()
+  bool relay_posted_ = false;
   asio::steady_timer sweep_timer_;
   asio::steady_timer flush_timer_;
   Connection* connections_ = nullptr;  // intrusive list, see Connection::next_

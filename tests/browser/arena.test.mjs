@@ -127,6 +127,13 @@ test("arena: two players who pick the same region and mode are matched into one 
   await a.page.keyboard.up(key);
   // And Alice sees Bob, standing where he started.
   await a.page.waitForFunction((id) => window.arena.positions()[id], bId, { timeout: 5000 });
+  // The matched movement2d room sends replicated state (its default): both pages decoded it
+  // (room.replicated, movement2d/view.js) and got no JSON snapshot.
+  for (const tab of [a, b]) {
+    const snapshots = await read(tab, () => window.arena.snapshots);
+    assert.equal(snapshots.json, 0, "no JSON snapshot arrived");
+    assert.ok(snapshots.replicated >= 5 && snapshots.decoded >= snapshots.replicated, JSON.stringify(snapshots));
+  }
 
   // Carol cancels: her ticket ends, she is not queued any more.
   await c.page.click("#cancel");

@@ -82,6 +82,32 @@ test("movement2d: holding a key in page A moves A's square as seen in page B", {
     addEventListener("keyup", () => (window.keyUpAt = performance.now()));
   });
   await a.page.keyboard.down(direction);
+  // While A moves, B draws A between snapshots: sampled every few ms for 400 ms, B's drawn x
+  // is mostly a value no snapshot had (interpolated on server tick time), not a jump from one
+  // snapshot's position to the next at each tick.
+  await b.page.waitForFunction(({ id, x0, sign }) => sign * (window.craftDemo.positions()[id].x - x0) >= 10,
+    { id: aId, x0: before.x, sign }, { timeout: 10000 });
+  const drawn = await b.page.evaluate(async (id) => {
+    const ticks = [];
+    const off = window.craftDemo.room.replicated.onSnapshot(() => {
+      for (const e of window.craftDemo.room.replicated.entities.values()) if (String(e.player?.id) === id) ticks.push(e.pos.x);
+    });
+    const xs = [];
+    for (const end = performance.now() + 400; performance.now() < end; ) {
+      xs.push(window.craftDemo.positions()[id].x);
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    off();
+    return { xs, ticks };
+  }, aId);
+  const snapshotXs = new Set(drawn.ticks.map((x) => x.toFixed(2)));
+  const moves = drawn.xs.filter((x, i) => i > 0 && x !== drawn.xs[i - 1]);
+  const between = moves.filter((x) => !snapshotXs.has(x.toFixed(2)));
+  assert.ok(drawn.ticks.length >= 5, `B decoded ${drawn.ticks.length} snapshots of A in 400 ms`);
+  // (How many samples a busy machine's timers allow varies; a page that jumps from snapshot to
+  // snapshot draws none between, however often it is sampled.)
+  assert.ok(moves.length >= 5 && between.length >= 0.5 * moves.length,
+    `B drew A at ${moves.length} new positions, ${between.length} of them between snapshots, over ${snapshotXs.size} snapshot positions: ${drawn.xs.map((x) => x.toFixed(2)).join(" ")}`);
   await a.page.waitForFunction(({ x0, sign }) =>
     sign * (window.craftDemo.positions()[window.craftDemo.sessionId].x - x0) >= 150, { x0: before.x, sign }, { timeout: 20000 });
   await a.page.keyboard.up(direction);
@@ -103,6 +129,13 @@ test("movement2d: holding a key in page A moves A's square as seen in page B", {
   // the check): 200 units/s, one input per 30 Hz tick, plus a tick at each end.
   assert.ok(moved <= 200 * held + 2 * 200 / 30 + 1, `A moved ${moved} units in ${held} s: faster than the speed limit allows`);
   assert.ok(Math.abs(after.y - before.y) < 0.01, "no vertical movement");
+  // Both pages played on replicated state: the SDK decoded the snapshots, no JSON one came.
+  for (const tab of [a, b]) {
+    const snapshots = await tab.page.evaluate(() => window.craftDemo.snapshots);
+    assert.equal(snapshots.json, 0, "no JSON snapshot arrived");
+    assert.ok(snapshots.replicated >= 10 && snapshots.decoded >= snapshots.replicated, JSON.stringify(snapshots));
+    assert.equal(snapshots.dropped, 0, "no replicated snapshot was dropped");
+  }
   await a.page.screenshot({ path: path.join(artifacts, "movement2d-a.png") });
   await b.page.screenshot({ path: path.join(artifacts, "movement2d-b.png") });
   assert.deepEqual([...a.errors, ...b.errors], []);

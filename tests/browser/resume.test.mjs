@@ -149,7 +149,13 @@ test("movement2d: offline for 5 s, then online: same room, same session, still m
   const after = await demo(a);
   assert.equal(after.sessionId, before.sessionId, `same session; the page went through ${after.connectionLog.join(" → ")}`);
   assert.equal(after.roomId, before.roomId);
+  const decoded = await a.page.evaluate(() => window.craftDemo.snapshots.replicated);
   await movesAsSeenBy(a, b);
+  // Still on replicated state after the resume: A's page decodes snapshots again and its
+  // prediction is reconciled (every input it sent is applied: player.seq caught up).
+  await a.page.waitForFunction((n) => window.craftDemo.snapshots.replicated > n + 10 && window.craftDemo.pending === 0,
+    decoded, { timeout: 10000 });
+  for (const tab of [a, b]) assert.equal(await tab.page.evaluate(() => window.craftDemo.snapshots.json), 0, "no JSON snapshot arrived");
   const seen = await stop();
   assert.equal(seen.absent, 0, "Bob's page never stopped showing Alice");
   const leaves = (await demo(b)).events.filter((e) => e.type === "leave");
@@ -179,6 +185,9 @@ test("movement2d: the connection is reset while offline: the page resumes the sa
     await a.context.setOffline(true);
     assert.ok(proxy.cut() >= 1, "the page's WebSocket went through the proxy");
     await b.page.waitForFunction((id) => window.craftDemo.players.find((p) => p.id === id)?.dropped, before.sessionId, { timeout: 5000 });
+    // The room says so in its replicated state too (player.dropped), not only the presence event.
+    await b.page.waitForFunction((id) => [...window.craftDemo.room.replicated.entities.values()]
+      .some((e) => String(e.player?.id) === id && e.player.dropped), before.sessionId, { timeout: 5000 });
     await b.page.screenshot({ path: path.join(artifacts, "resume-dropped-b.png") });
     await a.page.waitForFunction(() => ["reconnecting", "offline"].includes(window.craftDemo.connection), null, { timeout: 5000 });
     await a.page.screenshot({ path: path.join(artifacts, "resume-reconnecting-a.png") });
@@ -443,12 +452,19 @@ test("movement2d: away longer than the resume window: the page rejoins the same 
       }, [now.a.sessionId, now.b.sessionId].sort(), { timeout: 5000 });
       const drawn = await page.page.evaluate(() => Object.keys(window.craftDemo.positions()));
       assert.ok(!drawn.includes(old.a.sessionId), `${who}'s page draws no square for Mia's old session`);
+      // ... and does draw the other player's new session, from the replicated state.
+      const other = who === "Mia" ? now.b.sessionId : now.a.sessionId;
+      await page.page.waitForFunction((id) => window.craftDemo.positions()[id], other, { timeout: 5000 });
     }
     const aboutOld = (await demo(b)).events.filter((e) => e.id === old.a.sessionId).map((e) => e.type);
     assert.deepEqual(aboutOld, ["drop", "leave"], "Ned saw the old session drop, then leave when its hold ended");
     t.diagnostic(`Mia's page: ${now.a.connectionLog.join(" → ")}`);
     assert.ok(now.a.connectionLog.includes("rejoined"), "the page said it is a new session");
     await movesAsSeenBy(a, b);
+    // The new session's prediction (its seqs start again at 1) is reconciled from the
+    // replicated player.seq: every input Mia's page sent gets applied.
+    await a.page.waitForFunction(() => window.craftDemo.pending === 0, null, { timeout: 10000 });
+    for (const tab of [a, b]) assert.equal(await tab.page.evaluate(() => window.craftDemo.snapshots.json), 0, "no JSON snapshot arrived");
     assert.deepEqual([...a.errors, ...b.errors], []);
     await a.context.close();
     await b.context.close();

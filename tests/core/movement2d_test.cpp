@@ -157,7 +157,7 @@ TEST(Movement2d, TicksAtItsRateAndSnapshotsEveryPlayer) {
   EXPECT_NE(json.find("\"tick\":3,\"players\":[{\"id\":\"1\",\"name\":\"a\\\"quote\""), std::string::npos) << json;
   EXPECT_NE(json.find("{\"id\":\"2\",\"name\":\"b\""), std::string::npos) << json;
   auto state = room.join_state({2, "b"});
-  EXPECT_EQ(state.rfind("{\"world\":{\"w\":800,\"h\":600},\"size\":20,\"speed\":200,\"tickRate\":30,\"snapshot\":{", 0), 0u) << state;
+  EXPECT_EQ(state.rfind("{\"world\":{\"w\":800,\"h\":600},\"size\":20,\"speed\":200,\"tickRate\":30,\"state\":\"replicated\",\"snapshot\":{", 0), 0u) << state;
   room.on_leave({1, "a\"quote"});
   EXPECT_EQ(room.snapshot_json().find("\"id\":\"1\""), std::string::npos);
 }

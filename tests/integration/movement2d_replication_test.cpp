@@ -1,8 +1,9 @@
 // movement2d on replicated state (issue 13 item 6, examples/movement2d/README.md): a real
-// craftd, a room created with {"state":"replicated"}; two players send inputs with their acks
-// riding on them and decode the snapshots with src/sync's decoder: their own entity carries
-// their session id, the last applied input seq and a position that moved; no JSON snapshot
-// is broadcast; a bad "state" option refuses the room.
+// craftd, a room created without a "state" option (replicated is the default); two players
+// send inputs with their acks riding on them and decode the snapshots with src/sync's decoder:
+// their own entity carries their session id, the last applied input seq and a position that
+// moved; no JSON snapshot is broadcast; {"state":"json"} still gets the JSON broadcast; a bad
+// "state" option refuses the room.
 #include "helpers.hpp"
 #include "replication_helpers.hpp"
 
@@ -34,7 +35,9 @@ TEST(Movement2dReplication, PlayersDecodeTheirOwnPositionSeqAndIdFromDeltas) {
   CraftdProcess server;
   auto a = hello(server, "ann");
   auto b = hello(server, "bob");
-  auto room = a->create("movement2d", R"({"state":"replicated","tickRate":30})").room_id();
+  auto joined = a->create("movement2d", R"({"tickRate":30})");  // replicated: the default
+  EXPECT_NE(joined.state().find("\"state\":\"replicated\""), std::string::npos) << joined.state();
+  auto room = joined.room_id();
   b->join(room);
   std::unique_ptr<sync::SnapshotDecoder> decoder;
   int json_snapshots = 0, deltas = 0;
@@ -106,7 +109,7 @@ TEST(Movement2dReplication, PlayersDecodeTheirOwnPositionSeqAndIdFromDeltas) {
   EXPECT_LE(x, 790.001);
 }
 
-TEST(Movement2dReplication, ABadStateOptionRefusesTheRoom) {
+TEST(Movement2dReplication, ABadStateOptionRefusesTheRoomAndJsonStaysAvailable) {
   CraftdProcess server;
   auto a = hello(server, "ann");
   try {
@@ -116,8 +119,10 @@ TEST(Movement2dReplication, ABadStateOptionRefusesTheRoom) {
     EXPECT_EQ(e.code, v1::BAD_REQUEST);
     EXPECT_NE(std::string(e.what()).find("option state must be"), std::string::npos) << e.what();
   }
-  // The default is still the JSON broadcast the page reads.
-  auto room = a->create("movement2d").room_id();
+  // {"state":"json"} keeps the JSON broadcast (old clients, bench/movement2d-bytes.mjs) and says
+  // so in the join state.
+  auto joined = a->create("movement2d", R"({"state":"json"})");
+  EXPECT_NE(joined.state().find("\"state\":\"json\""), std::string::npos) << joined.state();
   auto data = next_room_data(*a);
   ASSERT_TRUE(data);
   EXPECT_EQ(data->op(), 0u);

@@ -70,11 +70,14 @@ test("chat history arrives as the room's state", { skip }, async () => {
   await zoe.close();
 });
 
-test("movement2d snapshots arrive through onStateChange (op 0)", { skip }, async () => {
+test("movement2d with {state: \"json\"}: JSON snapshots arrive through onStateChange (op 0)", { skip }, async () => {
   const c = await connect("mover");
-  const room = await c.create("movement2d");
+  // Replicated state is movement2d's default (room.replicated, state_craftd.test.mjs); JSON
+  // snapshots are what a room created with {"state": "json"} sends.
+  const room = await c.create("movement2d", { state: "json" });
   const first = decodeJson(room.state);
   assert.equal(first.world.w, 800);
+  assert.equal(first.state, "json");
   const snapshots = [];
   const done = new Promise((resolve) => room.onStateChange((s) => {
     const json = decodeJson(s);

@@ -1,0 +1,77 @@
+#include "cluster/node_record.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace craft::cluster {
+
+namespace {
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  if (s.empty()) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size();
+}
+
+}  // namespace
+
+bool valid_node_id(std::string_view id) {
+  if (id.empty() || id.size() > max_node_id_bytes) return false;
+  for (unsigned char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_advertise(std::string_view url) {
+  if (url.empty() || url.size() > max_advertise_bytes) return false;
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+std::string encode_node_record(const NodeRecord& r) {
+  std::string out = "1\t";
+  out += r.id;
+  out += '\t';
+  out += r.advertise;
+  out += '\t';
+  out += std::to_string(r.started_ms);
+  out += '\t';
+  out += std::to_string(r.rooms);
+  out += '\t';
+  out += std::to_string(r.connections);
+  return out;
+}
+
+std::optional<NodeRecord> decode_node_record(std::string_view text) {
+  // The longest valid record is well under 1 KB; anything longer is not ours.
+  if (text.size() > 1024) return std::nullopt;
+  std::array<std::string_view, 6> parts;
+  size_t n = 0;
+  while (n < parts.size()) {
+    auto tab = text.find('\t');
+    parts[n++] = text.substr(0, tab);
+    if (tab == std::string_view::npos) {
+      text = {};
+      break;
+    }
+    text.remove_prefix(tab + 1);
+  }
+  if (n != parts.size() || !text.empty() || parts[0] != "1") return std::nullopt;
+  NodeRecord r;
+  if (!valid_node_id(parts[1]) || !valid_advertise(parts[2])) return std::nullopt;
+  r.id = std::string(parts[1]);
+  r.advertise = std::string(parts[2]);
+  if (!parse_number(parts[3], r.started_ms) || !parse_number(parts[4], r.rooms) ||
+      !parse_number(parts[5], r.connections)) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+}  // namespace craft::cluster
