@@ -4,7 +4,7 @@
 
 namespace craft::examples {
 
-// Registers "movement2d".
+// Registers "movement2d" and "arena" (examples/arena/README.md).
 void define_example_rooms(Server& server);
 
 }  // namespace craft::examples

@@ -1,6 +1,7 @@
 #include "movement2d/movement2d_room.hpp"
 
 #include "example_rooms.hpp"
+#include "arena/arena_room.hpp"
 
 #include <craft/json.hpp>
 #include <craft/room_options.hpp>
@@ -234,6 +235,7 @@ void define_example_rooms(Server& server) {
   // join_or_create("movement2d", {"region": "eu", "mode": "duel"}) lands in a room of that
   // region and mode (or creates one with them as metadata), like a match does.
   server.define_room<Movement2dRoom>("movement2d", RoomTypeOptions{.filter_by = {"region", "mode"}});
+  server.define_room<arena::ArenaRoom>("arena");
 }
 
 }  // namespace craft::examples
