@@ -384,6 +384,13 @@ void ArenaRoom::start_round() {
 void ArenaRoom::on_tick(Duration dt) {
   // Tick numbers match the snapshots': the room host counts on_tick calls from 1.
   ++tick_;
+  // Bots play for humans only: a room everyone left (it lingers rooms.empty_dispose_ms) costs
+  // next to nothing, so create-and-leave cannot keep hundreds of 31-bot rooms busy. The round
+  // clock stands still meanwhile.
+  if (humans_.empty()) {
+    ++round_ends_at_;
+    return;
+  }
   const float seconds = std::chrono::duration<float>(dt).count();
   apply_inputs(seconds);
   for (auto e : players_) {

@@ -176,7 +176,8 @@ void RoomHost::join(JoinRequest request) {
   joined.set_cid(request.cid);
   auto* j = joined.mutable_room_joined();
   j->set_room_id(id_);
-  j->set_room_handle(handle_);
+  // Only to a session that asked (hello.room_handles): other clients' bytes stay as §7 shows them.
+  if (session->room_handles()) j->set_room_handle(handle_);
   j->set_type(type_);
   fill_presence(j->mutable_you(), request.client);
   for (auto& c : clients_) fill_presence(j->add_members(), c);

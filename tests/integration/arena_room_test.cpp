@@ -270,3 +270,48 @@ TEST(ArenaRoom, AKillSendsHitAndKillEventsAndTheRoundEndWritesTheLeaderboard) {
 }
 
 }  // namespace craft::testing
+
+namespace craft::testing {
+
+// Finding of the attacker review: create-and-leave kept hundreds of 31-bot rooms busy for
+// rooms.empty_dispose_ms each. Bots now play only while a human is in the room: a player who
+// joins the emptied room finds the bots where the last one left them.
+TEST(ArenaRoom, BotsStandStillWhileNoHumanIsInTheRoom) {
+  CraftdProcess server;
+  auto a = hello(server, "ann");
+  auto joined = a->create("arena", R"({"bots":6,"tickRate":30,"roundSeconds":600,"seed":5})");
+  ArenaView view(*a, joined.room_id(), 30);
+  std::map<uint32_t, arena::PlayerView> first, last;
+  view.pump_until(
+      [&] {
+        if (auto* f = view.newest()) {
+          for (const auto& [id, p] : *f) {
+            if (!p.bot) continue;
+            first.try_emplace(id, p);
+            last[id] = p;
+          }
+        }
+        return false;
+      },
+      2s);
+  double walked = 0;
+  for (const auto& [id, p] : last)
+    if (first.count(id)) walked = std::max(walked, std::hypot(p.x - first[id].x, p.y - first[id].y));
+  ASSERT_GT(walked, 100) << "the bots do not walk while ann plays: nothing to check";
+  a->leave(joined.room_id());
+  std::this_thread::sleep_for(2s);  // under rooms.empty_dispose_ms (5 s): the room lingers
+  auto b = hello(server, "bob");
+  auto again = b->join(joined.room_id());
+  ArenaView bview(*b, again.room_id(), 30);
+  ASSERT_TRUE(bview.pump_until([&] { return bview.newest() != nullptr; }, 5s));
+  int compared = 0;
+  for (const auto& [id, p] : *bview.newest()) {
+    if (!p.bot || !last.count(id)) continue;
+    ++compared;
+    // A few ticks of walking at most (the last frame ann decoded, bob's first snapshot), not 2 s.
+    EXPECT_LT(std::hypot(p.x - last[id].x, p.y - last[id].y), 60) << p.name;
+  }
+  EXPECT_GT(compared, 0) << "bob sees none of the bots ann saw";
+}
+
+}  // namespace craft::testing
