@@ -6,31 +6,18 @@
 // arena_kills leaderboard.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { artifacts, examples, launchChromium, missing, openTab, requireParts, skip, unthrottled } from "./lib/harness.mjs";
 import { startCraftd } from "../js/lib/craftd.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const examples = path.resolve(here, "../../examples");
-const artifacts = path.resolve(here, "../artifacts");
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_KEY = "arena-shooter-test";
 const ROUND_SECONDS = 35;  // from Alice's Play: walking into range and the kill took 15-20 s on a loaded 2-core machine
-const missing = !process.env.CRAFTD ? "set CRAFTD to the craftd binary"
-  : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)`
-  : !existsSync(path.join(examples, "sdk/craft.js")) ? "examples/sdk/craft.js is missing (scripts/build makes it)"
-  : false;
-// Under CI=true a missing real part fails instead of skipping.
-const skip = missing && process.env.CI !== "true" ? `${missing} (with CI=true this fails)` : false;
-if (missing && !skip) test("craftd, chromium and the built SDK are present (required when CI=true)", () => assert.fail(missing));
+requireParts();
 
 let server, browser;
 const contexts = [];
 before(async () => {
   if (missing) return;
-  mkdirSync(artifacts, { recursive: true });
   server = await startCraftd(["--static-dir", examples, "--store.sqlite-path", ":memory:", "--auth.admin-key", ADMIN_KEY]);
   // The operator's part (README "Shooter"): the board the room writes each round's kills to.
   const res = await fetch(`${server.httpUrl}/v1/leaderboard/create`, {
@@ -39,13 +26,7 @@ before(async () => {
     body: JSON.stringify({ id: "arena_kills", sort: "DESCENDING", operator: "INCREMENT", authoritative: true }),
   });
   assert.ok(res.status === 200 || res.status === 409, `leaderboard create: ${res.status} ${await res.text()}`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           // Two tabs in one browser: neither may be throttled as a background page.
-           "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
-  });
+  browser = await launchChromium(unthrottled);
 });
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
@@ -53,13 +34,10 @@ after(async () => {
   if (server) assert.equal((await server.stop()).code, 0);
 });
 
-async function openTab(name) {
-  const context = await browser.newContext({ viewport: { width: 1300, height: 1100 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${server.http}/arena/play.html?name=${name}&bots=0&roundSeconds=${ROUND_SECONDS}`);
+async function openShooter(name) {
+  const { page, errors } = await openTab(browser,
+    `http://127.0.0.1:${server.http}/arena/play.html?name=${name}&bots=0&roundSeconds=${ROUND_SECONDS}`,
+    { viewport: { width: 1300, height: 1100 }, contexts });
   await page.waitForFunction(() => window.arena?.ready, null, { timeout: 10000 });
   return { page, errors, name };
 }
@@ -151,8 +129,8 @@ function firingSpot(walls, r, from, target, range) {
 }
 
 test("arena shooter: two tabs see each other move, a kill reaches both kill feeds and scoreboards, the round ends on the leaderboard", { skip }, async (t) => {
-  const a = await openTab("Alice");
-  const b = await openTab("Bob");
+  const a = await openShooter("Alice");
+  const b = await openShooter("Bob");
   for (const tab of [a, b]) assert.ok((await read(tab, () => window.arena.accountId)).length > 0, `${tab.name} has a device account`);
   const started = Date.now();  // the room (and its round clock) starts with Alice's Play
   const marks = [];

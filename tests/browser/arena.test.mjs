@@ -3,29 +3,16 @@
 // movement2d rooms: matchmaking by region and mode, parties queueing together, the live room list.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { artifacts, examples, launchChromium, missing, openTab, requireParts, skip } from "./lib/harness.mjs";
 import { startCraftd } from "../js/lib/craftd.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const examples = path.resolve(here, "../../examples");
-const artifacts = path.resolve(here, "../artifacts");
-const CHROMIUM = "/usr/bin/chromium";
-const missing = !process.env.CRAFTD ? "set CRAFTD to the craftd binary"
-  : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)`
-  : !existsSync(path.join(examples, "sdk/craft.js")) ? "examples/sdk/craft.js is missing (scripts/build makes it)"
-  : false;
-// Under CI=true a missing real part fails instead of skipping.
-const skip = missing && process.env.CI !== "true" ? `${missing} (with CI=true this fails)` : false;
-if (missing && !skip) test("craftd, chromium and the built SDK are present (required when CI=true)", () => assert.fail(missing));
+requireParts();
 
 let server, browser;
 const contexts = [];
 before(async () => {
   if (missing) return;
-  mkdirSync(artifacts, { recursive: true });
   server = await startCraftd([
     "--static-dir", examples,
     "--matchmaker.room-type", "movement2d",  // what the page plays (README: scripts/start with this flag)
@@ -33,11 +20,7 @@ before(async () => {
     "--lobby.update-interval-ms", "100",
     "--rooms.empty-dispose-ms", "300",       // an emptied room leaves the list quickly
   ]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
@@ -48,12 +31,8 @@ after(async () => {
 // One tab = one browser context = one craft session. Resolves once the page is connected,
 // subscribed to the room list and (with ?party=) in the party.
 async function openArena(query) {
-  const context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${server.http}/arena/?${query}`);
+  const { context, page, errors } = await openTab(browser, `http://127.0.0.1:${server.http}/arena/?${query}`,
+    { viewport: { width: 900, height: 1000 }, contexts });
   await page.waitForFunction(() => window.arena?.ready, null, { timeout: 10000 });
   return { page, errors, context };
 }

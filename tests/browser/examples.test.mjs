@@ -1,48 +1,24 @@
 // The example pages in real headless Chromium, two pages each, against a real craftd.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { artifacts, examples, launchChromium, missing, openTab, requireParts, skip } from "./lib/harness.mjs";
 import { startCraftd } from "../js/lib/craftd.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const examples = path.resolve(here, "../../examples");
-const artifacts = path.resolve(here, "../artifacts");
-const CHROMIUM = "/usr/bin/chromium";
-const missing = !process.env.CRAFTD ? "set CRAFTD to the craftd binary"
-  : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (scripts/setup installs Debian's chromium)`
-  : !existsSync(path.join(examples, "sdk/craft.js")) ? "examples/sdk/craft.js is missing (scripts/build makes it)"
-  : false;
-// Under CI=true a missing real part fails instead of skipping.
-const skip = missing && process.env.CI !== "true" ? `${missing} (with CI=true this fails)` : false;
-if (missing && !skip) test("craftd, chromium and the built SDK are present (required when CI=true)", () => assert.fail(missing));
+requireParts();
 
 let server, browser;
 before(async () => {
   if (missing) return;
-  mkdirSync(artifacts, { recursive: true });
   server = await startCraftd(["--static-dir", examples]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   if (server) assert.equal((await server.stop()).code, 0);
 });
 
-async function openPage(pathname) {
-  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${server.http}${pathname}`);
-  return { page, errors };
-}
+const openPage = (pathname) => openTab(browser, `http://127.0.0.1:${server.http}${pathname}`);
 
 test("chat: a message typed in page A appears in page B with A's name", { skip }, async () => {
   const a = await openPage("/chat/");
