@@ -53,7 +53,7 @@ test("state_snapshot names the room by its handle only for sessions that asked i
     assert.ok(joinedA.roomHandle > 0);
     withIds.send({ case: "roomJoin", value: { roomId: joinedA.roomId, options } });
     const joinedB = await withIds.next("roomJoined");
-    assert.equal(joinedB.roomHandle, joinedA.roomHandle);  // the room's number, the same for every member
+    assert.equal(joinedB.roomHandle, 0);  // sent only to a session that asked (§4.7): others get the bytes §7 shows
 
     for (let k = 0; k < 3; k++) {
       const a = await withHandles.next("stateSnapshot");
