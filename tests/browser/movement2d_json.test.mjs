@@ -48,6 +48,8 @@ test("movement2d: a room on JSON snapshots ({state: \"json\"}) is drawn by the p
   const x0 = await page.page.evaluate((id) => window.craftDemo.positions()[id].x, oldId);
   await page.page.waitForFunction(({ id, x0 }) => Math.abs(window.craftDemo.positions()[id].x - x0) >= 20,
     { id: oldId, x0 }, { timeout: 10000 });
+  // 20 units is 3 ticks of walking: give the count time to reach 10 (a third of a second).
+  await page.page.waitForFunction(() => window.craftDemo.snapshots.json >= 10, null, { timeout: 5000 });
   const snapshots = await page.page.evaluate(() => window.craftDemo.snapshots);
   assert.ok(snapshots.json >= 10, JSON.stringify(snapshots));
   assert.equal(snapshots.replicated, 0);
