@@ -32,12 +32,8 @@
 import { Client } from "../../sdk/js/dist/esm/index.js";
 import { BitReader } from "../../sdk/js/dist/esm/state/bits.js";
 import WebSocket from "../../sdk/js/node_modules/ws/wrapper.mjs";
-import { createInterface } from "node:readline";
+import { arg, joinInLanes, serveLoad } from "./load-common.mjs";
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 
 const port = Number(arg("port", "0"));
 const host = arg("host", "127.0.0.1");
@@ -201,25 +197,9 @@ async function joinRoom(group) {
 }
 
 async function connectAll() {
-  const groups = [];
-  for (let i = 0; i < clients; i += roomSize) {
-    const g = [];
-    for (let k = i; k < Math.min(clients, i + roomSize); k++) g.push(k);
-    groups.push(g);
-  }
-  let next = 0;
-  const lanes = Math.max(1, Math.floor(concurrency));
-  const lanesDone = Promise.all(Array.from({ length: Math.min(lanes, groups.length) }, async () => {
-    while (next < groups.length && !stopJoining) await joinRoom(groups[next++]);
-  }));
-  if (joinDeadlineMs > 0) {
-    let timer;
-    await Promise.race([lanesDone, new Promise((r) => { timer = setTimeout(r, joinDeadlineMs); })]);
-    clearTimeout(timer);
-  } else {
-    await lanesDone;
-  }
+  await joinInLanes({ clients, roomSize, concurrency, deadlineMs: joinDeadlineMs, joinRoom, stopped: () => stopJoining });
   stopJoining = true;
+  // rooms with at least one joined client
   return new Set(live.map((c) => c.room.id)).size;
 }
 
@@ -263,19 +243,7 @@ function quit() {
   setTimeout(() => process.exit(0), 200);
 }
 
-const t0 = Date.now();
-const progress = setInterval(() => {
-  process.stderr.write(`craft-load: ${live.length} joined, ${failed} failed after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-}, 5000);
-const rooms = await connectAll();
-clearInterval(progress);
-startInputs();
-process.stdout.write(JSON.stringify({ event: "ready", connected: live.length, failed, rooms, errors }) + "\n");
-
-const rl = createInterface({ input: process.stdin });
-rl.on("line", (line) => {
-  const cmd = line.trim();
-  if (cmd === "mark") process.stdout.write(JSON.stringify(mark()) + "\n");
-  else if (cmd === "quit") quit();
+await serveLoad({
+  name: "craft-load", connectAll, startInputs, mark, quit,
+  status: () => ({ connected: live.length, failed, errors }),
 });
-rl.on("close", quit);
