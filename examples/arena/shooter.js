@@ -4,6 +4,7 @@
 // Predictor, replayed on top of each snapshot from the replicated last_input); shots carry the
 // render tick so the server tests them against what you saw (lag compensation).
 import { Predictor } from "/sdk/craft.js";
+import { KEYS, heldDirection } from "/movement2d/view.js";
 
 /** Client -> server: 20 bytes, README "Wire format". */
 export const INPUT_OP = 1;
@@ -12,9 +13,8 @@ export const EVENT_OP = 2;
 export const INPUT_BYTES = 20;
 const FIRE_BIT = 1;
 
-/** The keys that move, and their direction. */
-export const KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
-                      a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1], A: [-1, 0], D: [1, 0], W: [0, -1], S: [0, 1] };
+/** The keys that move, and their direction: movement2d's. */
+export { KEYS };
 
 /** op 1: u32 seq, i8 dx, i8 dy, u8 buttons, u8 reserved, f32 aim, f64 render_tick (little-endian). */
 export function encodeInput({ seq, dx, dy, fire, aim, renderTick }) {
@@ -190,14 +190,7 @@ export class ShooterGame {
   input(held, fire, aim) {
     // Dead, the room acknowledges inputs without playing them: send none.
     if (!this.predictor || !this.alive) return null;
-    let dx = 0, dy = 0;
-    for (const k of held) {
-      if (!KEYS[k]) continue;
-      dx += KEYS[k][0];
-      dy += KEYS[k][1];
-    }
-    dx = Math.sign(dx);
-    dy = Math.sign(dy);
+    const { dx, dy } = heldDirection(held);
     const { seq, state } = this.predictor.applyLocal({ dx, dy });
     const renderTick = this.state.renderTick() ?? this.state.tick;
     // The room fires at most once per fireIntervalTicks of its ticks, one input a tick: the

@@ -10,7 +10,18 @@ import { Predictor, SnapshotInterpolator } from "/sdk/craft.js";
 
 /** The keys that move, and their direction. */
 export const KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
-                      a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1] };
+                      a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1], A: [-1, 0], D: [1, 0], W: [0, -1], S: [0, 1] };
+
+/** The direction the held keys (a Set of KEYS names) ask for: dx and dy each -1, 0 or 1. */
+export function heldDirection(held) {
+  let dx = 0, dy = 0;
+  for (const k of held) {
+    if (!KEYS[k]) continue;
+    dx += KEYS[k][0];
+    dy += KEYS[k][1];
+  }
+  return { dx: Math.sign(dx), dy: Math.sign(dy) };
+}
 /** The room's input op: uint32 seq (little-endian), int8 dx, int8 dy (movement2d/README.md). */
 export const INPUT_OP = 1;
 
@@ -178,14 +189,7 @@ export class MovementView {
    */
   input(held) {
     if (!this.predictor) return null;
-    let dx = 0, dy = 0;
-    for (const k of held) {
-      if (!KEYS[k]) continue;
-      dx += KEYS[k][0];
-      dy += KEYS[k][1];
-    }
-    dx = Math.sign(dx);
-    dy = Math.sign(dy);
+    const { dx, dy } = heldDirection(held);
     if (dx === 0 && dy === 0) return null;
     const { seq } = this.predictor.applyLocal({ dx, dy });
     const bytes = new Uint8Array(6);
