@@ -224,6 +224,10 @@ test("movement2d: craftd restarts: both pages say so, rejoin, and show no ghost"
       assert.equal(mine.roomId, theirs.roomId);
       assert.deepEqual(mine.players.map((p) => p.id).sort(), [mine.sessionId, theirs.sessionId].sort());
       assert.deepEqual(mine.players.map((p) => p.name).sort(), ["Erin", "Frank"]);
+      // The other player's square appears with the first snapshot that holds it (replicated
+      // state arrives after the presence list): wait for two squares, then check which.
+      await me.page.waitForFunction(() => Object.keys(window.craftDemo.positions()).length >= 2, null, { timeout: 5000 })
+        .catch(() => {});
       const drawn = await me.page.evaluate(() => Object.keys(window.craftDemo.positions()).sort());
       assert.deepEqual(drawn, [mine.sessionId, theirs.sessionId].sort(), "no square for a session that is gone");
       t.diagnostic(`${mine.players.find((p) => p.id === mine.sessionId).name}'s page: ${mine.connectionLog.join(" → ")}`);
