@@ -22,7 +22,19 @@ void Generator::start_connect(uint32_t i) {
   if (c.fd < 0) return fail(i, std::string("socket: ") + std::strerror(errno));
   int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (bind_source_) {
+  if (bind_source_ && o_.source_port_lo) {
+    // Our own port for each connection: a port another socket holds (a listener on 0.0.0.0,
+    // a connection still closing) is skipped.
+    const uint32_t span = uint32_t(o_.source_port_hi) - o_.source_port_lo + 1;
+    setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in from = source_;
+    int tries = 0;
+    for (;; ++tries) {
+      from.sin_port = htons(static_cast<uint16_t>(o_.source_port_lo + next_source_port_++ % span));
+      if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) == 0) break;
+      if (errno != EADDRINUSE || tries >= 64) return fail(i, std::string("bind: ") + std::strerror(errno));
+    }
+  } else if (bind_source_) {
 #ifdef IP_BIND_ADDRESS_NO_PORT
     setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);  // pick the port at connect
 #endif
@@ -30,7 +42,9 @@ void Generator::start_connect(uint32_t i) {
       return fail(i, std::string("bind: ") + std::strerror(errno));
     }
   }
-  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&server_), sizeof server_) != 0 && errno != EINPROGRESS) {
+  const bool elsewhere = o_.cross_node && i != groups_[c.group].first;
+  const sockaddr_in& to = elsewhere ? join_server_ : server_;
+  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
     return fail(i, std::string("connect: ") + std::strerror(errno));
   }
   epoll_event ev{};
@@ -86,10 +100,20 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
     c.state = State::ready;
     return;
   }
-  if (o_.scenario == Scenario::idle) return mark_ready(i);
+  if (o_.scenario == Scenario::idle && o_.join_or_create.empty()) return mark_ready(i);
+  if (o_.scenario == Scenario::idle) {
+    c.state = State::joining;
+    c.join_sent_ns = mono_ns();
+    v1::Envelope e;
+    e.set_cid(3);
+    e.mutable_room_join_or_create()->set_type(o_.join_or_create);
+    send_envelope(i, e);
+    return;
+  }
   Group& g = groups_[c.group];
   if (i == g.first) {
     c.state = State::joining;
+    c.join_sent_ns = mono_ns();
     v1::Envelope e;
     e.set_cid(2);
     e.mutable_room_create()->set_type(o_.scenario == Scenario::tick ? "movement2d" : "relay");
@@ -106,6 +130,7 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
 
 void Generator::send_join(uint32_t i) {
   conns_[i].state = State::joining;
+  conns_[i].join_sent_ns = mono_ns();
   v1::Envelope e;
   e.set_cid(3);
   e.mutable_room_join()->set_room_id(groups_[conns_[i].group].room_id);
@@ -116,6 +141,10 @@ void Generator::on_joined(uint32_t i, const std::string& room_id) {
   Conn& c = conns_[i];
   if (c.state != State::joining) return;
   Group& g = groups_[c.group];
+  // Joins, not creates: a relay room's first member creates it; idle join_or_create joins.
+  if (i != g.first || o_.scenario == Scenario::idle) {
+    join_.record(uint64_t(std::max<int64_t>(0, mono_ns() - c.join_sent_ns)));
+  }
   if (i == g.first) {
     g.room_id = room_id;
     for (uint32_t m = g.first + 1; m < g.first + g.size; ++m) {

@@ -49,6 +49,7 @@ struct Conn {
   uint32_t group = 0;
   int64_t started_ns = 0;
   int64_t last_send_ns = 0;
+  int64_t join_sent_ns = 0;  // room_create / room_join / room_join_or_create sent
   uint64_t session_id = 0;  // tick: to find ourselves in snapshots
   uint32_t input_seq = 0;   // tick: last input sent
   uint32_t acked_seq = 0;   // tick: last input a snapshot showed applied
@@ -145,8 +146,10 @@ class Generator {
   std::vector<uint32_t> senders_;
   int epoll_ = -1;
   sockaddr_in server_{};
+  sockaddr_in join_server_{};  // --cross-node: where a room's other members connect
   sockaddr_in source_{};
   bool bind_source_ = false;
+  uint32_t next_source_port_ = 0;  // --source-ports: offset of the next port to try
   MaskRng rng_;
   std::unique_ptr<char[]> buffer_{new char[read_buffer_size]};
   std::string scratch_, frame_, payload_;  // payload_: timestamp + padding
@@ -176,6 +179,7 @@ class Generator {
   std::map<std::string, uint64_t> reasons_;
   Histogram latency_;  // relay: send -> receive; echo: A -> B (one way, same clock)
   Histogram rtt_;      // echo: A -> B -> A
+  Histogram join_;     // room_join / room_join_or_create -> room_joined
   uint64_t unresumable_ = 0;  // resumable hellos answered without a resume token
   uint64_t acks_sent_ = 0, acks_piggybacked_ = 0;
 

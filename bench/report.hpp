@@ -52,6 +52,7 @@ struct GeneratorResult {
   std::vector<HeldSample> samples;
   std::map<std::string, uint64_t> reasons;
   Histogram latency, rtt;
+  Histogram join;  // room_join / room_join_or_create -> room_joined
 
   void merge(const GeneratorResult& other);
 };
