@@ -254,6 +254,7 @@ void Generator::finish() {
   r.latency = latency_;
   r.rtt = rtt_;
   r.join = join_;
+  r.redirects = redirects_;
   write_result(up_, r);
 }
 

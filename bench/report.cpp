@@ -45,6 +45,7 @@ void GeneratorResult::merge(const GeneratorResult& o) {
   resume_failed += o.resume_failed;
   replayed += o.replayed;
   replay_expected += o.replay_expected;
+  redirects += o.redirects;
   samples.insert(samples.end(), o.samples.begin(), o.samples.end());
   gen_cpu_us += o.gen_cpu_us;
   for (auto& [k, v] : o.reasons) reasons[k] += v;
@@ -57,7 +58,8 @@ namespace {
 #define CRAFT_BENCH_FIELDS(X)                                                                          \
   X(ready) X(failed) X(dropped) X(setup_ns) X(sent) X(expected) X(delivered_window) X(delivered_of_window) \
   X(errors) X(rate_limited) X(skipped) X(backlogged) X(pings) X(gen_cpu_us) X(acks_sent) X(acks_piggybacked) \
-  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected)
+  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected) \
+  X(redirects)
 }  // namespace
 
 void write_result(PipeWriter& out, const GeneratorResult& r) {
@@ -317,6 +319,7 @@ void print_table(std::FILE* out, const RunReport& r) {
                                fmt("  p99 %.0f", us(t.join.quantile(0.99))) + fmt("  max %.0f", us(t.join.max())) +
                                " (" + std::to_string(t.join.count()) + " joins)");
   }
+  if (o.cross_node) row("redirects followed", std::to_string(t.redirects));
   if (o.targets.size() > 1) row("servers", std::to_string(o.targets.size()) + " targets, " + std::to_string(o.server_pids.size()) + " pids summed");
   if (o.scenario == Scenario::held) {
     print_held(out, r);
@@ -410,7 +413,10 @@ std::string json_line(const RunReport& r) {
   }
   if (!o.join_or_create.empty()) str("join_or_create", o.join_or_create);
   if (!o.targets.empty()) integer("targets", static_cast<int64_t>(o.targets.size()));
-  if (o.cross_node) field("cross_node", "true");
+  if (o.cross_node) {
+    field("cross_node", "true");
+    integer("redirects", static_cast<int64_t>(t.redirects));
+  }
   if (r.server_known) {
     integer("server_pid", o.server_pid);
     integer("server_count", static_cast<int64_t>(o.server_pids.size()));
