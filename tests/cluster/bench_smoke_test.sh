@@ -54,5 +54,8 @@ for log in "$OUT"/cluster-*-logs/*node*.log; do
   port="$(sed -n 's|.*http://[^:]*:\([0-9]*\).*|\1|p' "$log" | head -1)"
   addr="$(sed -n 's|.*http://\([0-9.]*\):.*|\1|p' "$log" | head -1)"
   [ -n "$port" ] || continue
-  if curl -s -o /dev/null --max-time 1 "http://$addr:$port/healthz"; then echo "a node still answers on $addr:$port"; exit 1; fi
+  if /usr/bin/python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+       "http://$addr:$port/healthz" 2>/dev/null; then
+    echo "a node still answers on $addr:$port"; exit 1
+  fi
 done
