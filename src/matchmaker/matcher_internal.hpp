@@ -4,8 +4,6 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <limits>
 #include <span>
 #include <string>
@@ -358,78 +356,22 @@ struct Closed {
 
 
 
-// Interned strings: an open-addressing table of ids over one vector of the strings, so a
-// lookup of a string already seen (nearly every one: keys and values repeat across tickets)
-// is one hash of a few words and one probe, with no allocation. The strings come from the
-// network: the hash is seeded per table (random_device), so colliding keys cannot be
-// prepared in advance; the load stays at or under 1/2.
-class InternTable {
- public:
-  InternTable() : seed_(make_seed()) {}
-  std::size_t size() const { return strs_.size(); }
-  uint32_t id(std::string_view s) {
-    const uint64_t h = hash(s);
-    const std::size_t mask = slots_.size() - 1;
-    std::size_t i = h & mask;
-    for (;; i = (i + 1) & mask) {
-      const uint64_t v = slots_[i];
-      if (v == 0) break;
-      const auto n = static_cast<uint32_t>(v) - 1;
-      if ((v >> 32) == (h >> 32) && strs_[n] == s) return n;
-    }
-    const auto n = static_cast<uint32_t>(strs_.size());
-    strs_.emplace_back(s);
-    if (2 * strs_.size() > slots_.size()) {
-      grow();
-    } else {
-      slots_[i] = (h & 0xffffffff00000000ull) | (uint64_t{n} + 1);
-    }
-    return n;
-  }
-
- private:
-  static uint64_t make_seed() {
-    std::random_device rd;
-    return (uint64_t{rd()} << 32) ^ rd();
-  }
-  static uint64_t mix(uint64_t x) {
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ull;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ull;
-    return x ^ (x >> 32);
-  }
-  uint64_t hash(std::string_view s) const {
-    uint64_t h = seed_ ^ (s.size() * 0x9E3779B97F4A7C15ull);
-    std::size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      h = mix(h ^ w) + seed_;
-    }
-    uint64_t w = 0;
-    if (i < s.size()) std::memcpy(&w, s.data() + i, s.size() - i);
-    return mix(h ^ w);
-  }
-  void grow() {
-    slots_.assign(slots_.size() * 2, 0);
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t n = 0; n < strs_.size(); ++n) {
-      const uint64_t h = hash(strs_[n]);
-      std::size_t i = h & mask;
-      while (slots_[i] != 0) i = (i + 1) & mask;
-      slots_[i] = (h & 0xffffffff00000000ull) | (uint64_t{n} + 1);
-    }
-  }
-  uint64_t seed_;
-  std::vector<std::string> strs_;       // id -> string
-  std::vector<uint64_t> slots_ = std::vector<uint64_t>(64);  // hash high half | id + 1; 0: empty
+// Heterogeneous lookup: interning a string_view allocates only for a string never seen.
+struct SvHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct Matcher::Interner {
-  using Table = InternTable;
+  using Table = std::unordered_map<std::string, uint32_t, SvHash, std::equal_to<>>;
   Table keys, values;
-  static uint32_t id(Table& m, std::string_view s) { return m.id(s); }
+  static uint32_t id(Table& m, std::string_view s) {
+    auto it = m.find(s);
+    if (it != m.end()) return it->second;
+    const auto n = static_cast<uint32_t>(m.size());
+    m.emplace(std::string(s), n);
+    return n;
+  }
   // Into c's existing vectors: a recycled Entry keeps their capacity.
   void compile(const Ticket& t, detail::Compiled& c) {
     c.strs.clear();
