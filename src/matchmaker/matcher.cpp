@@ -69,6 +69,7 @@ Matcher::Sig* Matcher::register_sig(const std::vector<uint32_t>& keys) {
 }
 
 void Matcher::index_entry(Entry* e) {
+  e->hot = {e->t.id, e->t.created, e->t.players(), e->t.min_count, e->t.max_count, e->t.count_multiple};
   compute_must_eq(e->c, e->must_eq, e->impossible);
   e->has_eq = !e->must_eq.empty();
   e->sig = nullptr;
@@ -83,7 +84,7 @@ void Matcher::index_entry(Entry* e) {
   e->nranges = 0;
   for (const CTerm& t : e->c.terms)
     if (t.occur == Occur::must && is_range(t.op)) ++e->nranges;
-  const bool in_order = order_.empty() || older(&order_.back()->t, &e->t);
+  const bool in_order = order_.empty() || older(&order_.back()->hot, &e->hot);
   if (!in_order) order_sorted_ = false;
   order_.push_back(e);
   std::vector<uint32_t>& tuple = scratch_->tuple;
@@ -110,7 +111,7 @@ void Matcher::index_entry(Entry* e) {
     auto it = s->buckets.find(tuple);
     if (it == s->buckets.end()) it = s->buckets.emplace(tuple, Bucket{}).first;
     Bucket& b = it->second;
-    if (!b.members.empty() && !older(&b.members.back()->t, &e->t)) b.sorted = false;
+    if (!b.members.empty() && !older(&b.members.back()->hot, &e->hot)) b.sorted = false;
     b.members.push_back(e);
   }
 }
@@ -136,7 +137,7 @@ void Matcher::bury(Entry* e) {
   e->dead = true;
   if (e->sig) --e->sig->users;
   if (e->want) --e->want->wanted;
-  pool_->erase(e->t.id);
+  pool_->erase(e->hot.id);
   graveyard_.push_back(e);
 }
 
@@ -160,14 +161,14 @@ void Matcher::compact() {
     graveyard_.clear();
   }
   if (!order_sorted_) {
-    std::sort(order_.begin(), order_.end(), [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+    std::sort(order_.begin(), order_.end(), [](const Entry* x, const Entry* y) { return older(&x->hot, &y->hot); });
     order_sorted_ = true;
   }
   for (auto& s : sigs_)
     for (auto& [tuple, b] : s->buckets) {
       if (!b.sorted) {
         std::sort(b.members.begin(), b.members.end(),
-                  [](const Entry* x, const Entry* y) { return older(&x->t, &y->t); });
+                  [](const Entry* x, const Entry* y) { return older(&x->hot, &y->hot); });
         b.sorted = true;
       }
     }
@@ -210,7 +211,7 @@ AddResult Matcher::add(Ticket ticket) {
   e->t = std::move(ticket);
   interner_->compile(e->t, e->c);
   index_entry(e);
-  pool_->insert(e->t.id, e);
+  pool_->insert(e->hot.id, e);
   return AddResult::ok;
 }
 

@@ -27,12 +27,15 @@ inline constexpr std::size_t kImproveNodes = 256;
 // sets costs O(properties) to index, not O(n) per key set).
 inline constexpr std::size_t kMaxCompositeIndexes = 32;
 
-inline uint32_t top_count(const Ticket& t) {
+// T: a Ticket, or an Entry's copy of its counts and age (Matcher::Entry::Hot).
+template <class T>
+inline uint32_t top_count(const T& t) {
   const uint32_t m = std::max<uint32_t>(t.count_multiple, 1);
   return t.max_count / m * m;  // >= min_count: add() refuses tickets with no multiple in range
 }
 
-inline uint32_t step_of(const Ticket& t, TimePoint now, const MatcherOptions& o) {
+template <class T>
+inline uint32_t step_of(const T& t, TimePoint now, const MatcherOptions& o) {
   if (o.widen_steps == 0) return 0;
   if (now <= t.created) return 0;
   if (o.widen_after.count() <= 0) return o.widen_steps;
@@ -41,7 +44,8 @@ inline uint32_t step_of(const Ticket& t, TimePoint now, const MatcherOptions& o)
   return static_cast<uint32_t>(std::min<uint64_t>(k, o.widen_steps));
 }
 
-inline uint32_t min_at(const Ticket& t, uint32_t step, const MatcherOptions& o) {
+template <class T>
+inline uint32_t min_at(const T& t, uint32_t step, const MatcherOptions& o) {
   if (step >= o.widen_steps) return t.min_count;
   const uint32_t top = top_count(t);
   const uint64_t span = top - t.min_count;
@@ -109,7 +113,8 @@ inline bool counts_valid(const Ticket& t) {
   return top_count(t) >= t.min_count;
 }
 
-inline bool older(const Ticket* a, const Ticket* b) {
+template <class T>
+inline bool older(const T* a, const T* b) {  // T: a Ticket or an Entry::Hot
   return a->created != b->created ? a->created < b->created : a->id < b->id;
 }
 
@@ -228,6 +233,8 @@ inline bool is_range(Op op) { return op == Op::ge || op == Op::gt || op == Op::l
 // over one cache line per ticket. Anything else (must-not, key:*, numeric equality, ranges on
 // two keys, more than kFastStrs string properties) takes the generic c_accepts.
 inline constexpr std::size_t kFastStrs = 4, kFastShould = 2, kFastRanges = 2, kFastNums = 2;
+// Laid out so what run()'s setup reads (the window and the hot-key value) fills the first 64
+// bytes and the should data (read for the bucket's score copy) the next 48.
 struct Fast {
   bool simple = false;
   bool self_member = false;  // its own string properties carry its must-equality tuple
@@ -236,9 +243,9 @@ struct Fast {
   Op rop[kFastRanges] = {};
   uint32_t range_key = UINT32_MAX;  // the key of its +range terms (UINT32_MAX: none)
   double rnum[kFastRanges] = {};    // its +range terms' (unwidened) bounds
+  std::pair<uint32_t, double> nums[kFastNums] = {};        // its numeric properties, when few
   std::pair<uint32_t, uint32_t> strs[kFastStrs] = {};      // all its string properties, by key
   std::pair<uint32_t, uint32_t> should[kFastShould] = {};  // its should terms: key, value
-  std::pair<uint32_t, double> nums[kFastNums] = {};        // its numeric properties, when few
 };
 
 // must_eq: from compute_must_eq (not impossible). Sets f.simple only for the shape above.
@@ -325,6 +332,25 @@ struct Window {
   }
 };
 
+// A Window as closed bounds: for a value v that is not NaN, w.holds(v) == (v >= lo && v <= hi)
+// (a strict bound becomes the next double inward: v > x exactly when v >= nextafter(x, +inf);
+// "> +inf" and "< -inf" hold for nothing: NaN, which no compare passes). A window that does
+// not bind is [-inf, +inf]. A NaN value passes exactly when the window does not bind.
+struct Closed {
+  double lo, hi;
+  explicit Closed(const Window& w) {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    if (!w.binds) {
+      lo = -inf;
+      hi = inf;
+      return;
+    }
+    lo = !w.lo_strict ? w.lo : w.lo == inf ? nan : std::nextafter(w.lo, inf);
+    hi = !w.hi_strict ? w.hi : w.hi == -inf ? nan : std::nextafter(w.hi, -inf);
+  }
+};
+
 
 }  // namespace detail
 
@@ -365,34 +391,60 @@ struct Matcher::Interner {
 struct Matcher::Bucket {
   std::vector<Entry*> members;
   bool sorted = true;      // members in age order (false after an out-of-order add)
-  // run() only: members as run positions with their hot-key value, contiguous, so the
-  // candidate scan reads one array instead of chasing an Entry per member.
-  struct Slot {
-    uint32_t pos;
-    bool own;           // a fast-form member whose own bucket this is (Scratch::fw)
-    double hot;         // the member's value of the run's hot key (NaN: none)
-    detail::Window w;   // the member's own +range window on it, widened
-  };
-  std::vector<Slot> scan;
-  std::vector<detail::FastScore> score;  // parallel to scan: the own members' should data
-  // Matched members stay in scan (a run never reorders it); jump[i] of a matched member
-  // points further on, towards the next unmatched one, path-compressed like a union-find,
-  // so a later anchor skips runs of matched members in near-constant time instead of
-  // rereading them (matches leave holes all over a bucket, not just a matched prefix).
-  std::vector<uint32_t> jump;
+  // run() only: members as run positions with what the candidate scan tests, one array per
+  // field (structure of arrays), so the scan streams through a few contiguous arrays and its
+  // window tests compile to compares without branches (Run::collect).
+  std::vector<uint32_t> pos;
+  std::vector<double> hot;        // the member's value of the run's hot key (NaN: none)
+  std::vector<double> lo, hi;     // its own +range window on the hot key, closed (Closed)
+  std::vector<uint8_t> binds;     // its window binds (a NaN value then fails it)
+  std::vector<uint8_t> own;       // a fast-form member whose own bucket this is (Scratch::fw)
+  std::vector<detail::FastScore> score;  // the own members' should data
+  // Matched members stay in the arrays until a scan finds the prefix it walked mostly
+  // matched: it then packs that prefix's unmatched members against its end (order kept) and
+  // moves `begin` up, so later anchors do not reread matched members (matches leave holes
+  // all over a bucket, not just a matched prefix). Amortized O(1) per matched member.
+  uint32_t begin = 0;
   // Live tickets whose own must-equality tuple this is (Entry::want): the bucket stays, even
   // empty, while they are in the pool, so their run looks it up with no hashing.
   std::size_t wanted = 0;
 
-  std::size_t next_unmatched(std::size_t i, const std::vector<char>& matched) {
-    std::size_t r = i;
-    while (r < scan.size() && matched[scan[r].pos]) r = jump[r];
-    while (i < r) {
-      const std::size_t nx = jump[i];
-      jump[i] = static_cast<uint32_t>(r);
-      i = nx;
+  void clear_slots() {
+    pos.clear();
+    hot.clear();
+    lo.clear();
+    hi.clear();
+    binds.clear();
+    own.clear();
+    score.clear();
+    begin = 0;
+  }
+  void resize_slots(std::size_t n) {
+    pos.resize(n);
+    hot.resize(n);
+    lo.resize(n);
+    hi.resize(n);
+    binds.resize(n);
+    own.resize(n);
+    score.resize(n);
+    begin = 0;
+  }
+  // Packs the unmatched members of [begin, end) against `end`, in order; begin moves up.
+  void pack(std::size_t end, const std::vector<char>& matched) {
+    std::size_t w = end;
+    for (std::size_t r = end; r-- > begin;) {
+      if (matched[pos[r]]) continue;
+      if (--w != r) {
+        pos[w] = pos[r];
+        hot[w] = hot[r];
+        lo[w] = lo[r];
+        hi[w] = hi[r];
+        binds[w] = binds[r];
+        own[w] = own[r];
+        score[w] = score[r];
+      }
     }
-    return r;
+    begin = static_cast<uint32_t>(w);
   }
 };
 
@@ -410,8 +462,10 @@ struct Matcher::Sig {
   std::unordered_map<std::vector<uint32_t>, Bucket, TupleHash> buckets;  // values in keys order
 };
 
-struct Matcher::Entry {
-  // What a run reads of every ticket first, ahead of the Ticket, so it shares cache lines.
+// Cache-line aligned: a run's setup reads every pooled Entry (cold: the pool is larger than
+// the L2), so what it reads sits in the first two lines (the fields below, then the fast
+// form's window), not in the Ticket further on.
+struct alignas(64) Matcher::Entry {
   bool dead = false;        // removed or matched: skipped, dropped by compact()
   bool impossible = false;  // +k:x +k:y: nobody else can satisfy it
   bool has_eq = false;      // must_eq is not empty
@@ -419,6 +473,12 @@ struct Matcher::Entry {
   uint32_t nranges = 0;     // its +range terms (Matcher::range_uses_)
   Sig* sig = nullptr;       // the composite index of must_eq's keys, when it has one
   Bucket* want = nullptr;   // with sig: the bucket of must_eq's values (its candidates)
+  // The Ticket's id, age and counts, copied at add() (step_of / min_at take either).
+  struct Hot {
+    uint64_t id = 0;
+    TimePoint created{};
+    uint32_t players = 0, min_count = 0, max_count = 0, count_multiple = 1;
+  } hot;
   detail::Fast fast;
   Ticket t;
   detail::Compiled c;
@@ -506,6 +566,7 @@ struct Matcher::Scratch {
   std::vector<char> laid;
   std::vector<double> hot;
   std::vector<detail::Window> window;  // per position: +range window on the hot key
+  std::vector<detail::FastScore> fscore;  // per position, fast-form tickets: should data
   // Per position, for a ticket the fast pair check applies to, its own bucket (else
   // nullptr): two tickets with the same non-null fw are checked by Run::mutual's fast path.
   std::vector<const Matcher::Bucket*> fw;

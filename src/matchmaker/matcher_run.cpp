@@ -106,10 +106,16 @@ struct Matcher::Run {
       single_built = true;
       for (uint32_t p = 0; p < entries.size(); ++p) {
         if (matched[p]) continue;
+        const Closed w(sc.window[p]);
         for (auto& [k, v] : entries[p]->c.strs) {
           Bucket& b = single[(static_cast<uint64_t>(k) << 32) | v];
-          b.jump.push_back(static_cast<uint32_t>(b.scan.size() + 1));
-          b.scan.push_back({p, false, hot.empty() ? 0.0 : hot[p], sc.window[p]});
+          b.pos.push_back(p);
+          b.hot.push_back(hot_of(p));
+          b.lo.push_back(w.lo);
+          b.hi.push_back(w.hi);
+          b.binds.push_back(sc.window[p].binds);
+          b.own.push_back(0);
+          b.score.emplace_back();
         }
       }
     }
@@ -120,7 +126,7 @@ struct Matcher::Run {
         impossible = true;
         return nullptr;
       }
-      if (!smallest || b->second.scan.size() < smallest->scan.size()) smallest = &b->second;
+      if (!smallest || b->second.pos.size() < smallest->pos.size()) smallest = &b->second;
     }
     return smallest;
   }
@@ -141,7 +147,7 @@ struct Matcher::Run {
       if (filter) {
         std::vector<const Ticket*> g;
         for (uint32_t p : group) g.push_back(order[p]);
-        std::sort(g.begin(), g.end(), older);
+        std::sort(g.begin(), g.end(), older<Ticket>);
         ok = filter(Group(g), now);
       }
       if (ok) {
@@ -193,49 +199,11 @@ struct Matcher::Run {
   void collect(uint32_t a, Bucket* src, std::size_t limit, bool& truncated) {
     cands.clear();
     truncated = false;
-    std::size_t scanned = 0;
-    // The anchor's +ranges on the hot key, and the candidate's on the anchor's value: exact
-    // (a candidate either window refuses would fail the pair check), read from the scan
-    // array without touching the candidate's compiled form.
-    const Window& aw = sc.window[a];
-    const double ha = hot_of(a);
-    // A fast anchor scanning its own bucket: a member marked `own` shares it (Slot::own).
-    const bool afast = sc.fw[a] && sc.fw[a] == src;
-    FastScore af;
-    if (afast) {
-      const Fast& f = entries[a]->fast;
-      af.nstrs = f.nstrs;
-      af.nshould = f.nshould;
-      std::copy_n(f.strs, kFastStrs, af.strs);
-      std::copy_n(f.should, kFastShould, af.should);
-    }
-    auto consider = [&](uint32_t p, double hv, const Window& pw, const FastScore* own) -> bool {
-      ++scanned;
-      if (p == a || matched[p]) return true;
-      if (cands.size() >= limit) {
-        truncated = true;
-        return false;
-      }
-      if (!aw.holds(hv) || !pw.holds(ha)) return true;
-      if (afast && own) {
-        ++stats.pair_checks;
-        cands.push_back({p, fast_score(af, *own) + fast_score(*own, af)});
-        return true;
-      }
-      int score = 0;
-      if (mutual(a, p, &score)) cands.push_back({p, score});
-      return true;
-    };
     if (src) {
-      const auto& scan = src->scan;
-      for (std::size_t i = src->next_unmatched(0, matched); i < scan.size();
-           i = src->next_unmatched(i + 1, matched))
-        if (!consider(scan[i].pos, scan[i].hot, scan[i].w, scan[i].own ? &src->score[i] : nullptr)) break;
+      collect_bucket(a, *src, limit, truncated);
     } else {
-      for (uint32_t p = 0; p < order.size(); ++p)
-        if (!consider(p, hot_of(p), sc.window[p], nullptr)) break;
+      collect_pool(a, limit, truncated);
     }
-    stats.scanned += scanned;
     // More should-matches first; age order (the scan order) among equals. Insertion sort:
     // stable, and the list is candidate_limit long unless the anchor is fully widened.
     if (cands.size() <= 32) {
@@ -248,6 +216,106 @@ struct Matcher::Run {
     } else {
       std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
     }
+  }
+
+  // An anchor with no must-equality term: every ticket in the pool, age order.
+  void collect_pool(uint32_t a, std::size_t limit, bool& truncated) {
+    std::size_t scanned = 0;
+    const Window& aw = sc.window[a];
+    const double ha = hot_of(a);
+    for (uint32_t p = 0; p < order.size(); ++p) {
+      ++scanned;
+      if (p == a || matched[p]) continue;
+      if (cands.size() >= limit) {
+        truncated = true;
+        break;
+      }
+      if (!aw.holds(hot_of(p)) || !sc.window[p].holds(ha)) continue;
+      int score = 0;
+      if (mutual(a, p, &score)) cands.push_back({p, score});
+    }
+    stats.scanned += scanned;
+  }
+
+  // The anchor's bucket, age order, until `limit` compatible members. The hot-key windows
+  // (exact: a member either window refuses would fail the pair check) are tested without
+  // branches and the passing slots buffered; only those get the pair check (for a fast
+  // anchor and a fast member of this bucket, the windows are the whole check).
+  void collect_bucket(uint32_t a, Bucket& b, std::size_t limit, bool& truncated) {
+    const Window& aw = sc.window[a];
+    const Closed ac(aw);
+    const double ha = hot_of(a);
+    const bool afast = sc.fw[a] && sc.fw[a] == &b;
+    const FastScore* af = afast ? &sc.fscore[a] : nullptr;
+    const uint32_t* P = b.pos.data();
+    const double* H = b.hot.data();
+    const double* L = b.lo.data();
+    const double* U = b.hi.data();
+    const uint8_t* B = b.binds.data();
+    const char* M = matched.data();
+    const std::size_t end = b.pos.size();
+    const std::size_t begin = b.begin;
+    std::size_t i = begin, unmatched = 0;
+    constexpr std::size_t kBuf = 64;
+    uint32_t buf[kBuf];
+    // The window tests for slot j: the anchor's window on the member's value (a NaN value
+    // fails a window that binds), the member's window on the anchor's value.
+    auto scan = [&](auto anchor_binds, auto anchor_nan, std::size_t want) {
+      std::size_t k = 0;
+      for (; i < end; ++i) {
+        const uint32_t p = P[i];
+        const bool live = !M[p];
+        unmatched += live;
+        bool ok = live & (p != a);
+        if constexpr (anchor_binds) ok &= (H[i] >= ac.lo) & (H[i] <= ac.hi);
+        if constexpr (anchor_nan) ok &= !B[i];
+        else ok &= (ha >= L[i]) & (ha <= U[i]);
+        buf[k] = static_cast<uint32_t>(i);
+        k += ok;
+        if (k == want) {
+          ++i;
+          break;
+        }
+      }
+      return k;
+    };
+    const bool anan = std::isnan(ha);
+    bool full = cands.size() >= limit;
+    while (!full && i < end) {
+      const std::size_t want = std::min(limit - cands.size(), kBuf);
+      const std::size_t k = aw.binds ? (anan ? scan(std::true_type{}, std::true_type{}, want)
+                                             : scan(std::true_type{}, std::false_type{}, want))
+                                     : (anan ? scan(std::false_type{}, std::true_type{}, want)
+                                             : scan(std::false_type{}, std::false_type{}, want));
+      for (std::size_t j = 0; j < k; ++j) {
+        const uint32_t s = buf[j];
+        const uint32_t p = P[s];
+        if (af && b.own[s]) {
+          ++stats.pair_checks;
+          cands.push_back({p, fast_score(*af, b.score[s]) + fast_score(b.score[s], *af)});
+          continue;
+        }
+        int score = 0;
+        if (mutual(a, p, &score)) cands.push_back({p, score});
+      }
+      full = cands.size() >= limit;
+    }
+    // Past the limit: truncated when another unmatched member (not the anchor) follows.
+    if (full)
+      for (; i < end; ++i) {
+        const uint32_t p = P[i];
+        if (M[p]) continue;
+        ++unmatched;
+        if (p != a) {
+          truncated = true;
+          break;
+        }
+      }
+    stats.scanned += unmatched;
+    // The walked prefix mostly matched: pack it (see Bucket::begin).
+    const std::size_t walked = std::min(i, end) - begin;
+    const std::size_t dead = walked - (unmatched - (truncated ? 1 : 0));
+    if (dead >= 16 && 2 * dead >= walked) b.pack(std::min(i, end), matched);
   }
 };
 
@@ -266,7 +334,7 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.counts.resize(n);
   sc.ids.resize(n);
   sc.window.resize(n);
-  sc.has_comp.assign(n, 0);
+  sc.has_comp.resize(n);
   sc.src.resize(n);
   sc.src_kind.resize(n);
   sc.fw.resize(n);
@@ -283,12 +351,21 @@ std::vector<Match> Matcher::run(TimePoint now) {
   }
   sc.hot.resize(r.hot_key != UINT32_MAX ? n : 0);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  // Per position, from the Entry's first lines (the run-hot fields and the fast form): the
-  // fast form decides whether the ticket's compiled form is needed at all this run.
+  sc.fscore.resize(n);
+  // Per position, from the Entry's first two lines (Entry::Hot and the fast form): the fast
+  // form decides whether the ticket's compiled form is needed at all this run. The Entries
+  // are cold (the pool outgrows the L2), so the loop asks for a few ahead.
+  bool any_generic = false;
   for (uint32_t p = 0; p < n; ++p) {
+    if (p + 6 < n) {
+      const char* ahead = reinterpret_cast<const char*>(order_[p + 6]);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
     Entry* e = order_[p];
     e->pos = p;
     const Fast& f = e->fast;
+    const Entry::Hot& h = e->hot;
     sc.src[p] = e->want;  // with a sig: may be empty, then only a party filling its own count matches
     sc.src_kind[p] = e->impossible ? Scratch::src_impossible
                      : e->sig      ? Scratch::src_bucket
@@ -297,6 +374,40 @@ std::vector<Match> Matcher::run(TimePoint now) {
     if (sc.src_kind[p] != Scratch::src_bucket) sc.src[p] = nullptr;
     const bool fast = f.simple && f.self_member && (f.range_key == UINT32_MAX || f.range_key == r.hot_key);
     sc.fw[p] = fast ? e->want : nullptr;
+    any_generic = any_generic || !fast;
+    sc.order[p] = &e->t;
+    sc.has_comp[p] = 0;
+    sc.step[p] = step_of(h, now, options_);
+    sc.lo_of[p] = min_at(h, sc.step[p], options_);
+    sc.counts[p] = {h.players, h.max_count, h.count_multiple};
+    sc.ids[p] = h.id;
+    Window w;
+    if (r.hot_key != UINT32_MAX) {
+      const double* v = nullptr;
+      if (fast && f.nnums != UINT8_MAX)
+        v = lookup(std::span<const std::pair<uint32_t, double>>(f.nums, f.nnums), r.hot_key);
+      else
+        v = lookup(std::span<const std::pair<uint32_t, double>>(e->c.nums), r.hot_key);
+      sc.hot[p] = v ? *v : nan;
+      if (sc.step[p] < options_.widen_steps) {
+        if (fast) {
+          for (uint8_t i = 0; i < f.nranges; ++i)
+            w.add(f.rop[i], widened_bound(f.rop[i], f.rnum[i], sc.step[p], options_));
+        } else {
+          for (const CTerm& t : e->c.terms)
+            if (t.occur == Occur::must && t.key == r.hot_key && is_range(t.op))
+              w.add(t.op, widened_bound(t.op, t.number, sc.step[p], options_));
+        }
+      }
+    }
+    sc.window[p] = w;
+    if (fast) {
+      FastScore& fs = sc.fscore[p];
+      fs.nstrs = f.nstrs;
+      fs.nshould = f.nshould;
+      std::copy_n(f.strs, kFastStrs, fs.strs);
+      std::copy_n(f.should, kFastShould, fs.should);
+    }
   }
   // The compiled forms of the tickets the generic check may read as the first party (not
   // in the fast form) are copied into the arena, bucket by bucket (of the most used key
@@ -306,79 +417,52 @@ std::vector<Match> Matcher::run(TimePoint now) {
   sc.arena_strs.clear();
   sc.arena_nums.clear();
   sc.arena_terms.clear();
-  sc.offsets.resize(n);
-  sc.laid.assign(n, 0);
-  auto lay = [&](const Entry* e) {
-    if (sc.laid[e->pos]) return;
-    sc.laid[e->pos] = 1;
-    if (sc.fw[e->pos]) return;
-    sc.offsets[e->pos] = {static_cast<uint32_t>(sc.arena_strs.size()), static_cast<uint32_t>(sc.arena_nums.size()),
-                          static_cast<uint32_t>(sc.arena_terms.size())};
-    sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
-    sc.arena_nums.insert(sc.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
-    sc.arena_terms.insert(sc.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
-  };
-  const Sig* primary = nullptr;
-  for (const auto& sg : sigs_)
-    if (!primary || sg->users > primary->users) primary = sg.get();
-  if (primary)
-    for (const auto& [tuple, b] : primary->buckets)
-      for (const Entry* e : b.members) lay(e);
-  for (const Entry* e : order_) lay(e);
-  for (uint32_t p = 0; p < n; ++p) {
-    Entry* e = order_[p];
-    sc.order[p] = &e->t;
-    const Fast& f = e->fast;
-    if (!sc.fw[p]) {
+  if (any_generic) {
+    sc.offsets.resize(n);
+    sc.laid.assign(n, 0);
+    auto lay = [&](const Entry* e) {
+      if (sc.laid[e->pos]) return;
+      sc.laid[e->pos] = 1;
+      if (sc.fw[e->pos]) return;
+      sc.offsets[e->pos] = {static_cast<uint32_t>(sc.arena_strs.size()), static_cast<uint32_t>(sc.arena_nums.size()),
+                            static_cast<uint32_t>(sc.arena_terms.size())};
+      sc.arena_strs.insert(sc.arena_strs.end(), e->c.strs.begin(), e->c.strs.end());
+      sc.arena_nums.insert(sc.arena_nums.end(), e->c.nums.begin(), e->c.nums.end());
+      sc.arena_terms.insert(sc.arena_terms.end(), e->c.terms.begin(), e->c.terms.end());
+    };
+    const Sig* primary = nullptr;
+    for (const auto& sg : sigs_)
+      if (!primary || sg->users > primary->users) primary = sg.get();
+    if (primary)
+      for (const auto& [tuple, b] : primary->buckets)
+        for (const Entry* e : b.members) lay(e);
+    for (const Entry* e : order_) lay(e);
+    for (uint32_t p = 0; p < n; ++p) {
+      if (sc.fw[p]) continue;
+      const Entry* e = order_[p];
       sc.has_comp[p] = 1;
       const auto [os, on, ot] = sc.offsets[p];
       sc.comp[p] = View{std::span(sc.arena_strs).subspan(os, e->c.strs.size()),
                         std::span(sc.arena_nums).subspan(on, e->c.nums.size()),
                         std::span(sc.arena_terms).subspan(ot, e->c.terms.size())};
     }
-    sc.step[p] = step_of(e->t, now, options_);
-    sc.lo_of[p] = min_at(e->t, sc.step[p], options_);
-    sc.counts[p] = {e->t.players(), e->t.max_count, e->t.count_multiple};
-    sc.ids[p] = e->t.id;
-    Window w;
-    if (r.hot_key != UINT32_MAX) {
-      const double* v = nullptr;
-      if (sc.fw[p] && f.nnums != UINT8_MAX)
-        v = lookup(std::span<const std::pair<uint32_t, double>>(f.nums, f.nnums), r.hot_key);
-      else
-        v = lookup(r.view(p).nums, r.hot_key);
-      sc.hot[p] = v ? *v : nan;
-      if (sc.step[p] < options_.widen_steps) {
-        if (sc.fw[p]) {
-          for (uint8_t i = 0; i < f.nranges; ++i)
-            w.add(f.rop[i], widened_bound(f.rop[i], f.rnum[i], sc.step[p], options_));
-        } else {
-          for (const CTerm& t : sc.comp[p].terms)
-            if (t.occur == Occur::must && t.key == r.hot_key && is_range(t.op))
-              w.add(t.op, widened_bound(t.op, t.number, sc.step[p], options_));
-        }
-      }
-    }
-    sc.window[p] = w;
   }
   for (auto& s : sigs_)
     for (auto& [tuple, b] : s->buckets) {
-      b.scan.resize(b.members.size());
-      b.jump.resize(b.members.size());
-      b.score.resize(b.members.size());
-      for (std::size_t i = 0; i < b.members.size(); ++i) {
-        const Entry* e = b.members[i];
-        const uint32_t p = e->pos;
+      const std::size_t m = b.members.size();
+      b.resize_slots(m);
+      for (std::size_t i = 0; i < m; ++i) {
+        if (i + 8 < m) __builtin_prefetch(b.members[i + 8]);
+        const uint32_t p = b.members[i]->pos;
         const bool own = sc.fw[p] == &b;
-        b.scan[i] = {p, own, sc.hot.empty() ? 0.0 : sc.hot[p], sc.window[p]};
-        b.jump[i] = static_cast<uint32_t>(i + 1);
-        if (own) {
-          FastScore& fs = b.score[i];
-          fs.nstrs = e->fast.nstrs;
-          fs.nshould = e->fast.nshould;
-          std::copy_n(e->fast.strs, kFastStrs, fs.strs);
-          std::copy_n(e->fast.should, kFastShould, fs.should);
-        }
+        const Closed w(sc.window[p]);
+        b.pos[i] = p;
+        b.hot[i] = r.hot_of(p);
+        b.lo[i] = w.lo;
+        b.hi[i] = w.hi;
+        b.binds[i] = sc.window[p].binds;
+        b.own[i] = own;
+        if (own) b.score[i] = sc.fscore[p];
       }
     }
 
