@@ -45,13 +45,14 @@ std::string encode_node_record(const NodeRecord& r) {
   out += std::to_string(r.rooms);
   out += '\t';
   out += std::to_string(r.connections);
+  if (r.draining) out += "\tdraining";
   return out;
 }
 
 std::optional<NodeRecord> decode_node_record(std::string_view text) {
   // The longest valid record is well under 1 KB; anything longer is not ours.
   if (text.size() > 1024) return std::nullopt;
-  std::array<std::string_view, 6> parts;
+  std::array<std::string_view, 7> parts;
   size_t n = 0;
   while (n < parts.size()) {
     auto tab = text.find('\t');
@@ -62,7 +63,8 @@ std::optional<NodeRecord> decode_node_record(std::string_view text) {
     }
     text.remove_prefix(tab + 1);
   }
-  if (n != parts.size() || !text.empty() || parts[0] != "1") return std::nullopt;
+  if (n < 6 || !text.empty() || parts[0] != "1") return std::nullopt;
+  if (n == 7 && parts[6] != "draining") return std::nullopt;
   NodeRecord r;
   if (!valid_node_id(parts[1]) || !valid_advertise(parts[2])) return std::nullopt;
   r.id = std::string(parts[1]);
@@ -71,6 +73,7 @@ std::optional<NodeRecord> decode_node_record(std::string_view text) {
       !parse_number(parts[5], r.connections)) {
     return std::nullopt;
   }
+  r.draining = n == 7;
   return r;
 }
 

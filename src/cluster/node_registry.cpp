@@ -49,6 +49,44 @@ NodeRegistry::NodeRegistry(RegistryOptions options, std::function<NodeLoad()> lo
     if (message.rfind("join ", 0) == 0 || message.rfind("leave ", 0) == 0) refresh();
   });
   events_->on_connected = [this] { refresh(); };
+  to_me_ = std::make_unique<RedisLink>(io_, options_.redis, options_.max_pending_commands, counters_, "to");
+  to_all_ = std::make_unique<RedisLink>(io_, options_.redis, options_.max_pending_commands, counters_, "all");
+  to_me_->subscribe("craft:to:" + options_.node_id, [this](const std::string& m) { dispatch(m); });
+  to_all_->subscribe("craft:all", [this](const std::string& m) { dispatch(m); });
+}
+
+void NodeRegistry::send_to(const std::string& node_id, std::string_view kind, std::string payload) {
+  asio::post(io_, [this, ch = "craft:to:" + node_id, m = std::string(kind) + "\t" + options_.node_id + "\t" + payload] {
+    commands_->command({"PUBLISH", ch, m});
+  });
+}
+
+void NodeRegistry::broadcast(std::string_view kind, std::string payload) {
+  asio::post(io_, [this, m = std::string(kind) + "\t" + options_.node_id + "\t" + payload] {
+    commands_->command({"PUBLISH", "craft:all", m});
+  });
+}
+
+void NodeRegistry::on_message(std::string kind,
+                              std::function<void(const std::string& from, const std::string& payload)> fn) {
+  handlers_[std::move(kind)] = std::move(fn);
+}
+
+void NodeRegistry::on_node_dead(std::function<void(const std::string& id)> fn) { dead_handlers_.push_back(std::move(fn)); }
+
+bool NodeRegistry::is_alive(const std::string& node_id) const {
+  std::lock_guard lock(nodes_mutex_);
+  return std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeRecord& n) { return n.id == node_id; });
+}
+
+void NodeRegistry::dispatch(const std::string& message) {
+  auto a = message.find('\t');
+  if (a == std::string::npos || a > 32) return;
+  auto b = message.find('\t', a + 1);
+  if (b == std::string::npos) return;
+  auto it = handlers_.find(message.substr(0, a));
+  if (it == handlers_.end()) return;
+  it->second(message.substr(a + 1, b - a - 1), message.substr(b + 1));
 }
 
 NodeRegistry::~NodeRegistry() { stop(); }
@@ -60,6 +98,8 @@ void NodeRegistry::start() {
   asio::post(io_, [this] {
     commands_->start();
     events_->start();
+    to_me_->start();
+    to_all_->start();
     arm_heartbeat();
   });
   thread_ = std::thread([this] {
@@ -81,6 +121,8 @@ void NodeRegistry::stop() {
   asio::post(io_, [this] {
     heartbeat_timer_.cancel();
     events_->close();
+    to_me_->close();
+    to_all_->close();
     auto finish = [this] {
       commands_->close();
       stop_deadline_.cancel();
@@ -126,6 +168,7 @@ void NodeRegistry::beat() {
     auto load = load_();
     self.rooms = load.rooms;
     self.connections = load.connections;
+    self.draining = load.draining;
   }
   commands_->command({"SET", node_key(self.id), encode_node_record(self), "PX", std::to_string(options_.node_ttl.count())});
   // Every beat, not only the first: after a Redis restart without persistence the set is
@@ -183,9 +226,16 @@ void NodeRegistry::on_members(const Reply& reply) {
       if (record && record->id == ids[i]) alive.push_back(std::move(*record));
     }
     std::sort(alive.begin(), alive.end(), [](const NodeRecord& a, const NodeRecord& b) { return a.id < b.id; });
+    std::vector<std::string> dead;
     {
       std::lock_guard lock(nodes_mutex_);
+      for (auto& old : nodes_) {
+        if (std::none_of(alive.begin(), alive.end(), [&](const NodeRecord& n) { return n.id == old.id; })) dead.push_back(old.id);
+      }
       nodes_ = std::move(alive);
+    }
+    for (auto& id : dead) {
+      for (auto& fn : dead_handlers_) fn(id);
     }
     done();
   });

@@ -27,6 +27,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,7 @@ namespace craft::cluster {
 struct NodeLoad {
   uint64_t rooms = 0;
   uint64_t connections = 0;
+  bool draining = false;
 };
 
 struct RegistryOptions {
@@ -67,6 +70,14 @@ class NodeRegistry {
   // Kept while Redis is unreachable: the last known view.
   std::vector<NodeRecord> nodes() const;
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
+
+  // STAND-IN for the lead's bus (CLUSTER-DESIGN.md), same signatures, so cbus builds and
+  // tests before it lands; replaced by main's on merge.
+  void send_to(const std::string& node_id, std::string_view kind, std::string payload);
+  void broadcast(std::string_view kind, std::string payload);
+  void on_message(std::string kind, std::function<void(const std::string& from, const std::string& payload)> fn);
+  void on_node_dead(std::function<void(const std::string& id)> fn);
+  bool is_alive(const std::string& node_id) const;
   const RedisCounters& counters() const { return counters_; }
 
  private:
@@ -85,6 +96,11 @@ class NodeRegistry {
   // After io_: a link's context is freed before the io_context that drives it goes away.
   std::unique_ptr<RedisLink> commands_;
   std::unique_ptr<RedisLink> events_;
+  std::unique_ptr<RedisLink> to_me_;
+  std::unique_ptr<RedisLink> to_all_;
+  std::unordered_map<std::string, std::function<void(const std::string&, const std::string&)>> handlers_;
+  std::vector<std::function<void(const std::string&)>> dead_handlers_;
+  void dispatch(const std::string& message);
   std::thread thread_;
   std::atomic<bool> connected_{false};
   bool refreshing_ = false;
