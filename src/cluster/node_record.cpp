@@ -54,16 +54,18 @@ std::optional<NodeRecord> decode_node_record(std::string_view text) {
   if (text.size() > 1024) return std::nullopt;
   std::array<std::string_view, 7> parts;
   size_t n = 0;
+  bool more = false;  // a tab after the last field read: a field too many, or a trailing tab
   while (n < parts.size()) {
     auto tab = text.find('\t');
     parts[n++] = text.substr(0, tab);
     if (tab == std::string_view::npos) {
-      text = {};
+      more = false;
       break;
     }
+    more = true;
     text.remove_prefix(tab + 1);
   }
-  if (n < 6 || !text.empty() || parts[0] != "1") return std::nullopt;
+  if (n < 6 || more || parts[0] != "1") return std::nullopt;
   if (n == 7 && parts[6] != "draining") return std::nullopt;
   NodeRecord r;
   if (!valid_node_id(parts[1]) || !valid_advertise(parts[2])) return std::nullopt;

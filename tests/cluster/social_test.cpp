@@ -304,8 +304,10 @@ TEST(ClusterSocial, APartyOfTwoPlayersOnTwoNodes) {
 
   // A member's session ending on B takes it out of the party on A.
   ASSERT_TRUE(bob->party_join(party));
-  ASSERT_TRUE(ann->party_accept(party, bob_id));
-  ASSERT_TRUE(ann->wait_for([](const v1::Envelope& e) { return e.has_party_state() && e.party_state().members_size() == 2; }, 3s));
+  auto back = ann->party_accept(party, bob_id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->members_size(), 2);
+  ASSERT_TRUE(bob->wait_for([](const v1::Envelope& e) { return e.has_party_state() && e.party_state().members_size() == 2; }, 3s));
   bob->close();
   auto after = ann->wait_for([](const v1::Envelope& e) { return e.has_party_state() && e.party_state().members_size() == 1; }, 3s);
   ASSERT_TRUE(after) << "the member's end on B did not reach the party's home";
