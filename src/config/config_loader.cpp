@@ -102,7 +102,7 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"server", "shards", &c.shards, "event loops (threads); 0 = one per core", 0, 256},
       {"server", "shutdown_timeout_ms", &c.shutdown_timeout_ms, "graceful shutdown bound", 0, 600'000},
       {"server", "drain_on_sigterm", &c.drain_on_sigterm,
-       "SIGTERM drains: no new rooms or joins, running rooms go on until empty or drain_timeout_ms (craftd --drain)"},
+       "SIGTERM drains: no new rooms or joins, running rooms go on until empty or drain_timeout_ms"},
       {"server", "drain_timeout_ms", &c.drain_timeout_ms,
        "a drain's deadline: then every client is closed with 1012 (reconnect) and the server stops", 0, 86'400'000},
       {"server", "flush_interval_us", &c.flush_interval_us,
