@@ -41,52 +41,20 @@ NodeRegistry::NodeRegistry(RegistryOptions options, std::function<NodeLoad()> lo
     // tell the others, so nothing waits a heartbeat.
     beat();
     commands_->command({"PUBLISH", nodes_channel, "join " + options_.node_id});
+    registered();
   };
-  commands_->on_disconnected = [this] { connected_.store(false, std::memory_order_relaxed); };
-  events_->subscribe(nodes_channel, [this](const std::string& message) {
-    // "join <id>" / "leave <id>": whoever it is, the list is read again; the message itself is
-    // not trusted for anything else.
-    if (message.rfind("join ", 0) == 0 || message.rfind("leave ", 0) == 0) refresh();
-  });
+  commands_->on_disconnected = [this] {
+    connected_.store(false, std::memory_order_relaxed);
+    is_registered_ = false;
+  };
+  events_->subscribe({nodes_channel, "craft:to:" + options_.node_id, "craft:all"},
+                     [this](const std::string& channel, const std::string& message) {
+                       if (channel != nodes_channel) return on_bus(channel, message);
+                       // "join <id>" / "leave <id>": whoever it is, the list is read again; the
+                       // message itself is not trusted for anything else.
+                       if (message.rfind("join ", 0) == 0 || message.rfind("leave ", 0) == 0) refresh();
+                     });
   events_->on_connected = [this] { refresh(); };
-  to_me_ = std::make_unique<RedisLink>(io_, options_.redis, options_.max_pending_commands, counters_, "to");
-  to_all_ = std::make_unique<RedisLink>(io_, options_.redis, options_.max_pending_commands, counters_, "all");
-  to_me_->subscribe("craft:to:" + options_.node_id, [this](const std::string& m) { dispatch(m); });
-  to_all_->subscribe("craft:all", [this](const std::string& m) { dispatch(m); });
-}
-
-void NodeRegistry::send_to(const std::string& node_id, std::string_view kind, std::string payload) {
-  asio::post(io_, [this, ch = "craft:to:" + node_id, m = std::string(kind) + "\t" + options_.node_id + "\t" + payload] {
-    commands_->command({"PUBLISH", ch, m});
-  });
-}
-
-void NodeRegistry::broadcast(std::string_view kind, std::string payload) {
-  asio::post(io_, [this, m = std::string(kind) + "\t" + options_.node_id + "\t" + payload] {
-    commands_->command({"PUBLISH", "craft:all", m});
-  });
-}
-
-void NodeRegistry::on_message(std::string kind,
-                              std::function<void(const std::string& from, const std::string& payload)> fn) {
-  handlers_[std::move(kind)] = std::move(fn);
-}
-
-void NodeRegistry::on_node_dead(std::function<void(const std::string& id)> fn) { dead_handlers_.push_back(std::move(fn)); }
-
-bool NodeRegistry::is_alive(const std::string& node_id) const {
-  std::lock_guard lock(nodes_mutex_);
-  return std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeRecord& n) { return n.id == node_id; });
-}
-
-void NodeRegistry::dispatch(const std::string& message) {
-  auto a = message.find('\t');
-  if (a == std::string::npos || a > 32) return;
-  auto b = message.find('\t', a + 1);
-  if (b == std::string::npos) return;
-  auto it = handlers_.find(message.substr(0, a));
-  if (it == handlers_.end()) return;
-  it->second(message.substr(a + 1, b - a - 1), message.substr(b + 1));
 }
 
 NodeRegistry::~NodeRegistry() { stop(); }
@@ -98,8 +66,6 @@ void NodeRegistry::start() {
   asio::post(io_, [this] {
     commands_->start();
     events_->start();
-    to_me_->start();
-    to_all_->start();
     arm_heartbeat();
   });
   thread_ = std::thread([this] {
@@ -121,9 +87,12 @@ void NodeRegistry::stop() {
   asio::post(io_, [this] {
     heartbeat_timer_.cancel();
     events_->close();
-    to_me_->close();
-    to_all_->close();
     auto finish = [this] {
+      // Requests still waiting are answered now: their callers must hear once.
+      auto pending = std::move(pending_);
+      pending_.clear();
+      bus_.pending.store(0, std::memory_order_relaxed);
+      for (auto& [id, p] : pending) fail_request(*p);
       commands_->close();
       stop_deadline_.cancel();
       work_.reset();
@@ -204,8 +173,7 @@ void NodeRegistry::on_members(const Reply& reply) {
     if (e.type == Reply::Type::string && valid_node_id(e.text)) ids.push_back(e.text);
   }
   if (ids.empty()) {
-    std::lock_guard lock(nodes_mutex_);
-    nodes_.clear();
+    nodes_changed({});
     return done();
   }
   std::vector<std::string> args{"MGET"};
@@ -226,17 +194,7 @@ void NodeRegistry::on_members(const Reply& reply) {
       if (record && record->id == ids[i]) alive.push_back(std::move(*record));
     }
     std::sort(alive.begin(), alive.end(), [](const NodeRecord& a, const NodeRecord& b) { return a.id < b.id; });
-    std::vector<std::string> dead;
-    {
-      std::lock_guard lock(nodes_mutex_);
-      for (auto& old : nodes_) {
-        if (std::none_of(alive.begin(), alive.end(), [&](const NodeRecord& n) { return n.id == old.id; })) dead.push_back(old.id);
-      }
-      nodes_ = std::move(alive);
-    }
-    for (auto& id : dead) {
-      for (auto& fn : dead_handlers_) fn(id);
-    }
+    nodes_changed(std::move(alive));
     done();
   });
 }

@@ -229,6 +229,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "the node's key expires this long after its last heartbeat (above heartbeat_ms)", 200, 600'000},
       {"cluster", "max_pending_commands", &c.cluster.max_pending_commands,
        "Redis commands waiting for a reply per connection; past it: refused", 16, 10'000'000},
+      {"cluster", "max_message_bytes", &c.cluster.max_message_bytes,
+       "bytes in one node-to-node message; larger ones are not sent and dropped on receipt", 256, 16'777'216},
+      {"cluster", "max_pending_requests", &c.cluster.max_pending_requests,
+       "node-to-node requests awaiting an answer; past it a request fails at once", 16, 10'000'000},
   };
 }
 

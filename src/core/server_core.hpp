@@ -150,6 +150,8 @@ class ServerCore final : public ShardHandler {
   std::string cluster_nodes_response() const;
   // A ban or logout made here, for every other node (user.ban / user.logout on the bus).
   void publish_revocation(const api::Revocation& r);
+  // The registry and its bus (cluster/node_registry.hpp); null with clustering off.
+  cluster::NodeRegistry* cluster_registry() const { return cluster_.get(); }
 
  private:
   struct IpHash {

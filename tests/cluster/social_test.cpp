@@ -202,10 +202,12 @@ TEST(ClusterSocial, ABusPayloadThatIsNotOneIsRefused) {
   ASSERT_TRUE(until_nodes(a, 1));
   std::this_thread::sleep_for(300ms);  // its bus subscriptions connect alongside the registration
   // Published straight into Redis, as a node with bad data (or anyone with Redis access) would.
-  for (const char* bad : {"user.ban\tx\t2\tid", "user.ban\tx\t1\t", "user.ban\tx\t1\tsp ace", "user.logout\tx\tnope",
-                          "party.req\tx\t1\t999\tab", "party.req\tx\t1\tz\t", "party.deliver\tx\t1\t-1\t",
-                          "party.ended\tx\t1\t1e3"}) {
-    redis.command({"PUBLISH", "craft:all", bad});
+  // Well-formed bus messages (cluster/bus_message.hpp) from a node "x" whose payloads are not.
+  for (auto [kind, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"user.ban", "2\tid"}, {"user.ban", "1\t"}, {"user.ban", "1\tsp ace"}, {"user.logout", "nope"},
+           {"party.req", "1\t999\tab"}, {"party.req", "1\tz\t"}, {"party.deliver", "1\t-1\t"},
+           {"party.ended", "1\t1e3"}}) {
+    redis.command({"PUBLISH", "craft:all", "1\tm\t" + kind + "\tx\t0\t" + bad});
   }
   for (int i = 0; i < 40 && a.metric("craft_cluster_party_messages_refused_total") < 4; ++i) std::this_thread::sleep_for(50ms);
   EXPECT_EQ(a.metric("craft_cluster_revocations_refused_total"), 4);
