@@ -42,10 +42,20 @@ int migrate(const craft::ServerConfig& config) {
 int main(int argc, char** argv) {
   bool migrate_only = argc > 1 && std::string_view(argv[1]) == "migrate";
   if (migrate_only) argv[1] = argv[0], ++argv, --argc;
+  // `--drain`: shorthand for `--server.drain-on-sigterm true`.
+  bool drain_flag = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "--drain") continue;
+    drain_flag = true;
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    --i;
+  }
   craft::LoadOptions options;
   options.about =
       "craftd: the craft multiplayer game server.\n"
-      "`craftd migrate [flags]` applies database schema migrations and exits.";
+      "`craftd migrate [flags]` applies database schema migrations and exits.\n"
+      "`--drain`: SIGTERM drains (the same as --server.drain-on-sigterm true).";
   // craftd keeps accounts in ./craft.db unless told otherwise (README); the library's own
   // default is in memory.
   options.defaults.store.sqlite_path = "craft.db";
@@ -54,6 +64,7 @@ int main(int argc, char** argv) {
     (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.output;
     return loaded.exit_code;
   }
+  if (drain_flag) loaded.config.drain_on_sigterm = true;
   const auto& config = loaded.config;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (migrate_only) return migrate(config);
@@ -86,8 +97,13 @@ int main(int argc, char** argv) {
   // and the loop waits again.
   int signal = 0;
   while ((signal = signals.wait()) == SIGHUP) server->reload_tls();  // SIGHUP: new TLS certificate
-  spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
-  server->stop();
+  if (signal == SIGTERM && config.drain_on_sigterm) {
+    spdlog::info("SIGTERM: draining");
+    craft::drain_then_stop(*server, signals);
+  } else {
+    spdlog::info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    server->stop();
+  }
   server->wait();
   spdlog::info("stopped");
   return 0;

@@ -12,6 +12,8 @@ inline constexpr uint16_t invalid_payload = 1007;    // a text frame that is not
 inline constexpr uint16_t policy_violation = 1008;   // generic policy breach
 inline constexpr uint16_t message_too_big = 1009;    // above limits.max_message_size
 inline constexpr uint16_t internal_error = 1011;
+inline constexpr uint16_t service_restart = 1012;    // the server drained (server.drain_on_sigterm): reconnect,
+                                                     // a load balancer sends you to another node
 inline constexpr uint16_t try_again_later = 1013;    // limits.max_connections or max_connections_per_ip reached
 inline constexpr uint16_t handshake_timeout = 4000;  // no hello within limits.handshake_timeout_ms
 inline constexpr uint16_t idle_timeout = 4001;       // nothing received within limits.idle_timeout_ms

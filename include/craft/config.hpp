@@ -185,6 +185,11 @@ struct ServerConfig {
   bool tcp_enabled = true;
   uint32_t shards = 0;                          // event loops; 0 = one per core
   uint32_t shutdown_timeout_ms = 5'000;         // graceful shutdown bound
+  // SIGTERM drains instead of stopping at once (craftd --drain; docs/cluster.md "Draining a
+  // node"): no new rooms or joins, running rooms carry on until they are gone or
+  // drain_timeout_ms has passed, then every client is closed with 1012 (reconnect).
+  bool drain_on_sigterm = false;
+  uint32_t drain_timeout_ms = 60'000;
   // 0: writes go out at the end of each loop turn. Above 0: a connection's output waits up
   // to this long so more messages share one write; trades latency for CPU (docs/performance.md).
   uint32_t flush_interval_us = 0;

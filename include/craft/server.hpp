@@ -52,6 +52,16 @@ class Server {
   void stop();
   // Blocks until the server has stopped.
   void wait();
+  // Begins a graceful drain (docs/cluster.md "Draining a node"; craftd does it on SIGTERM
+  // with server.drain_on_sigterm): from now on room_create, room_join, room_join_or_create
+  // and matchmaker_add are refused with SERVER_SHUTTING_DOWN, and in a cluster the node's
+  // record says `draining`; rooms already running carry on, and players in them may resume.
+  // stop() after a drain closes clients with 1012 (service restart: reconnect) instead of
+  // 1001. Any thread, any time after start(); idempotent.
+  void drain();
+  bool draining() const;
+  // Rooms alive now, on every shard (a drain is done when this is 0). Any thread.
+  size_t room_count() const;
 
   uint16_t http_port() const;  // the bound port, useful when configured as 0
   uint16_t tcp_port() const;

@@ -19,6 +19,7 @@
 #pragma once
 #include <craft/server.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <initializer_list>
 
@@ -38,6 +39,8 @@ class SignalWaiter {
 
   // Blocks until one of the signals is delivered to the process; returns its number.
   int wait();
+  // As wait(), but gives up after `timeout`: 0 then.
+  int wait_for(std::chrono::milliseconds timeout);
 
  private:
   sigset_t signals_;
@@ -48,6 +51,13 @@ class SignalWaiter {
 // SIGINT or SIGTERM then stop() and wait(). Returns the signal number. Throws what
 // Server::start() throws (e.g. "cannot listen on 127.0.0.1:7777: Address already in use").
 // Call from the main thread, with the server not yet started.
+// With server.drain_on_sigterm, SIGTERM drains first (see drain_then_stop).
 int run_until_signal(Server& server);
+
+// A graceful drain, then stop() (docs/cluster.md "Draining a node"): Server::drain(), then
+// waits until no room is left, server.drain_timeout_ms has passed, or another SIGINT/SIGTERM
+// arrives on `signals` (stop now); then stop(), which closes the clients left with 1012.
+// Does not wait(). Returns true if the rooms ended before the deadline.
+bool drain_then_stop(Server& server, SignalWaiter& signals);
 
 }  // namespace craft

@@ -61,6 +61,10 @@ struct Revocation {
   std::string token_id;
   CallError why;
 };
+// The two kinds calls make. A cluster carries only the id between nodes (docs/cluster.md,
+// user.ban / user.logout) and rebuilds the same revocation with these on every node.
+Revocation ban_revocation(std::string account_id);
+Revocation logout_revocation(std::string token_id);
 using Reply = std::function<void(CallResult)>;
 
 struct ApiStats {

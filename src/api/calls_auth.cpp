@@ -134,6 +134,14 @@ CallResult ApiService::auth_refresh(const v1::RefreshRequest& r, const CallConte
   return issue_session(v.account, false);
 }
 
+Revocation ban_revocation(std::string account_id) {
+  return {std::move(account_id), "", {v1::ACCOUNT_BANNED, "account banned", true}};
+}
+
+Revocation logout_revocation(std::string token_id) {
+  return {"", std::move(token_id), {v1::TOKEN_REVOKED, "session token revoked (logged out)", true}};
+}
+
 CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext& c, std::vector<Revocation>& revoked) {
   auto who = caller(c);
   if (auto* e = std::get_if<CallError>(&who)) return *e;
@@ -141,7 +149,7 @@ CallResult ApiService::auth_logout(const v1::LogoutRequest& r, const CallContext
   if (!id.token_id.empty()) {
     if (auto done = store_->revoke_token(id.token_id, id.expires_at); !done) return from_store(done.error());
     // Sockets that said hello with this token close too (after this call's reply).
-    revoked.push_back({"", id.token_id, {v1::TOKEN_REVOKED, "session token revoked (logged out)", true}});
+    revoked.push_back(logout_revocation(id.token_id));
   }
   if (!r.refresh_token().empty()) {
     // An expired refresh token needs no revoking; a forged one is an error.
@@ -228,7 +236,7 @@ CallResult ApiService::account_ban(const v1::AccountBanRequest& r, const CallCon
                                    std::vector<Revocation>& revoked) {
   if (!is_admin(c)) return CallError{v1::PERMISSION_DENIED, "banning needs Authorization: Bearer <auth.admin_key>"};
   if (auto done = store_->set_banned(r.account_id(), r.banned()); !done) return from_store(done.error());
-  if (r.banned()) revoked.push_back({r.account_id(), "", {v1::ACCOUNT_BANNED, "account banned", true}});
+  if (r.banned()) revoked.push_back(ban_revocation(r.account_id()));
   v1::ApiResponse response;
   response.mutable_empty();
   return response;

@@ -45,24 +45,28 @@ std::string encode_node_record(const NodeRecord& r) {
   out += std::to_string(r.rooms);
   out += '\t';
   out += std::to_string(r.connections);
+  if (r.draining) out += "\tdraining";
   return out;
 }
 
 std::optional<NodeRecord> decode_node_record(std::string_view text) {
   // The longest valid record is well under 1 KB; anything longer is not ours.
   if (text.size() > 1024) return std::nullopt;
-  std::array<std::string_view, 6> parts;
+  std::array<std::string_view, 7> parts;
   size_t n = 0;
+  bool more = false;  // a tab after the last field read: a field too many, or a trailing tab
   while (n < parts.size()) {
     auto tab = text.find('\t');
     parts[n++] = text.substr(0, tab);
     if (tab == std::string_view::npos) {
-      text = {};
+      more = false;
       break;
     }
+    more = true;
     text.remove_prefix(tab + 1);
   }
-  if (n != parts.size() || !text.empty() || parts[0] != "1") return std::nullopt;
+  if (n < 6 || more || parts[0] != "1") return std::nullopt;
+  if (n == 7 && parts[6] != "draining") return std::nullopt;
   NodeRecord r;
   if (!valid_node_id(parts[1]) || !valid_advertise(parts[2])) return std::nullopt;
   r.id = std::string(parts[1]);
@@ -71,6 +75,7 @@ std::optional<NodeRecord> decode_node_record(std::string_view text) {
       !parse_number(parts[5], r.connections)) {
     return std::nullopt;
   }
+  r.draining = n == 7;
   return r;
 }
 

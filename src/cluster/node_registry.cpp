@@ -137,6 +137,7 @@ void NodeRegistry::beat() {
     auto load = load_();
     self.rooms = load.rooms;
     self.connections = load.connections;
+    self.draining = load.draining;
   }
   commands_->command({"SET", node_key(self.id), encode_node_record(self), "PX", std::to_string(options_.node_ttl.count())});
   // Every beat, not only the first: after a Redis restart without persistence the set is

@@ -49,6 +49,7 @@ namespace craft::cluster {
 struct NodeLoad {
   uint64_t rooms = 0;
   uint64_t connections = 0;
+  bool draining = false;  // Server::drain() has begun (the record's 7th field)
 };
 
 struct RegistryOptions {

@@ -3,11 +3,14 @@
 // off none of this runs: no thread, no Redis connection, no metric lines.
 #include "cluster/node_registry.hpp"
 #include "cluster/redis_url.hpp"
+#include "core/bus_fields.hpp"
+#include "core/cluster_parties.hpp"
 #include "core/server_core.hpp"
 #include "net/http_request.hpp"
 
 #include <craft/json.hpp>
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
@@ -54,17 +57,51 @@ void ServerCore::start_cluster() {
   cluster_ = std::make_unique<cluster::NodeRegistry>(std::move(o), [this] {
     cluster::NodeLoad load;
     for (uint32_t i = 0; i < shards_.size(); ++i) load.rooms += rooms_by_shard_[i].count.load(std::memory_order_relaxed);
+    load.draining = draining();
     std::lock_guard lock(limits_mutex_);
     load.connections = total_connections_;
     return load;
   });
   // Cluster parts register their bus handlers and hooks here, before start(), so no message
   // or registration is missed.
+  // Session ids name a party's members on every node (core/cluster_parties.hpp), so each node
+  // counts from its own random 20-bit prefix: ids stay below 2^52 (exact as JavaScript numbers),
+  // and two nodes share a prefix with odds 1 in 2^20 per pair.
+  uint32_t prefix = 0;
+  while (prefix == 0) prefix = randombytes_uniform(1u << 20);
+  next_session_id_.store((uint64_t{prefix} << 32) | 1, std::memory_order_relaxed);
+  auto parties = make_cluster_parties(*this, *cluster_, [this](const std::string& t) { tickets_->cancel(t, "party changed"); });
+  cluster_parties_ = parties.get();
+  parties_ = std::move(parties);
+  for (auto kind : {"user.ban", "user.logout"}) {
+    bool ban = std::string_view(kind) == "user.ban";
+    cluster_->on_message(kind, [this, ban](const std::string& from, const std::string& payload) {
+      if (from == cluster_->node_id()) return;  // ended here already, before it was sent
+      auto f = bus::fields<1>(payload);
+      if (!f || !bus::plain_id((*f)[0])) {
+        revocations_refused_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      revocations_received_.fetch_add(1, std::memory_order_relaxed);
+      auto id = std::string((*f)[0]);
+      end_sessions(ban ? api::ban_revocation(std::move(id)) : api::logout_revocation(std::move(id)));
+    });
+  }
   cluster_->start();
 }
 
+void ServerCore::publish_revocation(const api::Revocation& r) {
+  if (!cluster_) return;
+  const auto& id = r.account_id.empty() ? r.token_id : r.account_id;
+  if (!bus::plain_id(id)) return;
+  revocations_sent_.fetch_add(1, std::memory_order_relaxed);
+  cluster_->broadcast(r.account_id.empty() ? "user.logout" : "user.ban", "1\t" + id);
+}
+
 void ServerCore::stop_cluster() {
-  if (cluster_) cluster_->stop();
+  if (!cluster_) return;
+  if (cluster_parties_) cluster_parties_->detach();
+  cluster_->stop();
 }
 
 std::string ServerCore::cluster_metrics() const {
@@ -101,6 +138,24 @@ std::string ServerCore::cluster_metrics() const {
   w.value("craft_cluster_bus_timed_out_total", b.timed_out.load(std::memory_order_relaxed));
   w.line("craft_cluster_bus_pending_requests", "Node-to-node requests awaiting their answer", "gauge");
   w.value("craft_cluster_bus_pending_requests", b.pending.load(std::memory_order_relaxed));
+  w.line("craft_cluster_revocations_sent_total", "Bans and logouts made here, sent to every node (user.ban, user.logout)",
+         "counter");
+  w.value("craft_cluster_revocations_sent_total", revocations_sent_.load(std::memory_order_relaxed));
+  w.line("craft_cluster_revocations_received_total", "Bans and logouts from other nodes applied to sessions here",
+         "counter");
+  w.value("craft_cluster_revocations_received_total", revocations_received_.load(std::memory_order_relaxed));
+  w.line("craft_cluster_revocations_refused_total", "user.ban / user.logout payloads that did not parse", "counter");
+  w.value("craft_cluster_revocations_refused_total", revocations_refused_.load(std::memory_order_relaxed));
+  if (cluster_parties_) {
+    const auto& p = cluster_parties_->counters();
+    w.line("craft_cluster_party_messages_sent_total", "Party messages sent to other nodes (party.*)", "counter");
+    w.value("craft_cluster_party_messages_sent_total", p.sent.load(std::memory_order_relaxed));
+    w.line("craft_cluster_party_messages_received_total", "Party messages received from the bus (party.*)", "counter");
+    w.value("craft_cluster_party_messages_received_total", p.received.load(std::memory_order_relaxed));
+    w.line("craft_cluster_party_messages_refused_total",
+           "Party messages from the bus that did not parse or were not a party request", "counter");
+    w.value("craft_cluster_party_messages_refused_total", p.refused.load(std::memory_order_relaxed));
+  }
   return w.out;
 }
 
@@ -120,7 +175,8 @@ std::string ServerCore::cluster_nodes_response() const {
     body += ",\"advertise\":";
     json::append_string(body, n.advertise);
     body += ",\"started_ms\":" + std::to_string(n.started_ms) + ",\"rooms\":" + std::to_string(n.rooms) +
-            ",\"connections\":" + std::to_string(n.connections) + "}";
+            ",\"connections\":" + std::to_string(n.connections) + ",\"draining\":" + (n.draining ? "true" : "false") +
+            "}";
   }
   body += "]}\n";
   return http::response(200, "OK", "application/json", body);

@@ -120,7 +120,10 @@ void ServerCore::start() {
   }
   if (config_.store.backend != "none") {
     api_ = std::make_unique<api::ApiService>(config_, clock_);
-    api_->on_revoked = [this](const api::Revocation& r) { end_sessions(r); };
+    api_->on_revoked = [this](const api::Revocation& r) {
+      end_sessions(r);
+      publish_revocation(r);
+    };
   }
   listen(http_acceptor_, config_.http_port, http_port_);
   if (config_.tcp_enabled) listen(tcp_acceptor_, config_.tcp_port, tcp_port_);
@@ -238,6 +241,8 @@ std::string ServerCore::metrics_text() const {
   PrometheusWriter w;
   w.line("craft_parties", "Parties alive (party.max_size members each at most)", "gauge");
   w.value("craft_parties", parties_->count());
+  w.line("craft_draining", "1 once a drain has begun (server.drain_on_sigterm): no new rooms or joins", "gauge");
+  w.value("craft_draining", draining() ? 1 : 0);
   w.line("craft_matchmaker_tickets", "Matchmaker tickets waiting in the pool (matchmaker.max_pool_size at most)", "gauge");
   w.value("craft_matchmaker_tickets", tickets_->count());
   return text + w.out + cluster_metrics();
@@ -254,6 +259,18 @@ bool ServerCore::reload_tls() {
   }
   spdlog::info("TLS certificate reloaded from {}; new handshakes use it", config_.tls.cert_file);
   return true;
+}
+
+void ServerCore::drain() {
+  if (draining_.exchange(true)) return;
+  spdlog::info("draining: no new rooms or joins; {} rooms running (server.drain_timeout_ms {})", room_count(),
+               config_.drain_timeout_ms);
+}
+
+size_t ServerCore::room_count() const {
+  size_t n = 0;
+  for (uint32_t i = 0; i < shards_.size(); ++i) n += rooms_by_shard_[i].count.load(std::memory_order_relaxed);
+  return n;
 }
 
 void ServerCore::stop() {
@@ -275,7 +292,10 @@ void ServerCore::stop() {
     matchmaker_timer_->cancel();
   });
   for (auto& s : shards_) {
-    s->post([shard = s.get()] { shard->begin_shutdown(close_code::going_away); });
+    // After a drain the clients left are told to come back (to another node), not that the
+    // server is gone.
+    auto code = draining() ? close_code::service_restart : close_code::going_away;
+    s->post([shard = s.get(), code] { shard->begin_shutdown(code); });
   }
   // Wait off the shard threads until every connection has said goodbye or time is up.
   stopper_ = std::thread([this] {
@@ -316,6 +336,9 @@ void Server::set_match_filter(MatchFilter filter) { core_->set_match_filter(std:
 void Server::start() { core_->start(); }
 void Server::stop() { core_->stop(); }
 void Server::wait() { core_->wait(); }
+void Server::drain() { core_->drain(); }
+bool Server::draining() const { return core_->draining(); }
+size_t Server::room_count() const { return core_->room_count(); }
 uint16_t Server::http_port() const { return core_->http_port(); }
 uint16_t Server::tcp_port() const { return core_->tcp_port(); }
 const ServerConfig& Server::config() const { return core_->config(); }

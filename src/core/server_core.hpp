@@ -37,6 +37,7 @@ class NodeRegistry;
 }
 
 namespace craft::detail {
+class ClusterParties;
 
 // A connection over a limit still gets a session, which tells it why (1013) and closes;
 // a plain HTTP request over a limit is answered 503.
@@ -59,6 +60,10 @@ class ServerCore final : public ShardHandler {
   void start();
   void stop();
   void wait();
+  // Server::drain(): new rooms and joins refused from now on (Session::dispatch).
+  void drain();
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  size_t room_count() const;
   uint16_t http_port() const { return http_port_; }
   uint16_t tcp_port() const { return tcp_port_; }
 
@@ -143,6 +148,8 @@ class ServerCore final : public ShardHandler {
   void stop_cluster();
   std::string cluster_metrics() const;
   std::string cluster_nodes_response() const;
+  // A ban or logout made here, for every other node (user.ban / user.logout on the bus).
+  void publish_revocation(const api::Revocation& r);
   // The registry and its bus (cluster/node_registry.hpp); null with clustering off.
   cluster::NodeRegistry* cluster_registry() const { return cluster_.get(); }
 
@@ -174,6 +181,7 @@ class ServerCore final : public ShardHandler {
   std::unique_ptr<ShardSessions[]> sessions_by_shard_;
   ResumeTokens resume_tokens_;
   std::atomic<bool> stopping_flag_{false};
+  std::atomic<bool> draining_{false};
   std::mutex accounts_mutex_;
   std::unordered_map<std::string, std::vector<AccountSession>> accounts_;
   // Before shards_, so they outlive every session a shard's teardown ends.
@@ -204,6 +212,10 @@ class ServerCore final : public ShardHandler {
   // The node registry; null with clustering off. Its thread reads the room and connection
   // counts above, so it is stopped before they go.
   std::unique_ptr<cluster::NodeRegistry> cluster_;
+  ClusterParties* cluster_parties_ = nullptr;  // parties_, when clustering is on
+  std::atomic<uint64_t> revocations_sent_{0};
+  std::atomic<uint64_t> revocations_received_{0};
+  std::atomic<uint64_t> revocations_refused_{0};
 
   std::mutex stop_mutex_;
   bool started_ = false;

@@ -210,6 +210,13 @@ void Session::dispatch(const v1::Envelope& e) {
   }
   // Before hello everything but hello and ping is refused the same way (protocol.md §3).
   if (!hello_done_) return send_error(e.cid(), v1::NOT_AUTHENTICATED, "send hello first");
+  // The flag is read only for the four requests it refuses: room_data pays nothing for it.
+  if ((e.body_case() == B::kRoomCreate || e.body_case() == B::kRoomJoin || e.body_case() == B::kRoomJoinOrCreate ||
+       e.body_case() == B::kMatchmakerAdd) &&
+      core().draining()) {
+    return send_error(e.cid(), v1::SERVER_SHUTTING_DOWN,
+                      "this node is draining: no new rooms or joins here; reconnect to join elsewhere");
+  }
   switch (e.body_case()) {
     case B::kRoomCreate:
       return handle_create(e.cid(), e.room_create().type(), e.room_create().options(), e.room_create().private_(),

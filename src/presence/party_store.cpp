@@ -49,8 +49,12 @@ bool erase_if_found(V& v, P pred) {
 
 class LocalPartyStore final : public PartyStore {
  public:
-  LocalPartyStore(const PartyConfig& config, Deliver deliver, std::function<void(const std::string&)> cancel_ticket)
-      : config_(config), deliver_(std::move(deliver)), cancel_ticket_(std::move(cancel_ticket)) {}
+  LocalPartyStore(const PartyConfig& config, Deliver deliver, std::function<void(const std::string&)> cancel_ticket,
+                  std::string id_suffix)
+      : config_(config),
+        deliver_(std::move(deliver)),
+        cancel_ticket_(std::move(cancel_ticket)),
+        id_suffix_(std::move(id_suffix)) {}
 
   void handle(const v1::Presence& who, const v1::Envelope& e) override {
     Outbox out;
@@ -276,7 +280,7 @@ class LocalPartyStore final : public PartyStore {
                        "max_size above party.max_size (" + std::to_string(config_.max_size) + ")");
         }
         Party p;
-        p.id = random_id();
+        p.id = random_id() + id_suffix_;
         p.open = e.party_create().open();
         p.max_size = max_size;
         p.leader = self;
@@ -423,6 +427,7 @@ class LocalPartyStore final : public PartyStore {
   PartyConfig config_;
   Deliver deliver_;
   std::function<void(const std::string&)> cancel_ticket_;
+  std::string id_suffix_;
   std::vector<std::string> cancels_;  // under mutex_: tickets to cancel once it is released
   mutable std::mutex mutex_;
   Parties parties_;
@@ -435,8 +440,9 @@ class LocalPartyStore final : public PartyStore {
 }  // namespace
 
 std::unique_ptr<PartyStore> make_local_party_store(const PartyConfig& config, Deliver deliver,
-                                                   std::function<void(const std::string&)> cancel_ticket) {
-  return std::make_unique<LocalPartyStore>(config, std::move(deliver), std::move(cancel_ticket));
+                                                   std::function<void(const std::string&)> cancel_ticket,
+                                                   std::string id_suffix) {
+  return std::make_unique<LocalPartyStore>(config, std::move(deliver), std::move(cancel_ticket), std::move(id_suffix));
 }
 
 }  // namespace craft::presence

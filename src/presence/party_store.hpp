@@ -52,8 +52,10 @@ class PartyStore {
 
 // The in-process store: one mutex around every party; deliveries go out after it is released.
 // Any change of a queued party's members or leader cancels its ticket: `cancel_ticket(id)`,
-// called with no lock of the store's held.
+// called with no lock of the store's held. `id_suffix` ends every party id it makes (a
+// cluster names the party's home node there: "@<node id>", core/cluster_parties.cpp).
 std::unique_ptr<PartyStore> make_local_party_store(const PartyConfig& config, Deliver deliver,
-                                                   std::function<void(const std::string&)> cancel_ticket);
+                                                   std::function<void(const std::string&)> cancel_ticket,
+                                                   std::string id_suffix = {});
 
 }  // namespace craft::presence

@@ -88,6 +88,8 @@ export const CloseCode = {
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
+  /** The node drained (craftd --drain) and stopped: reconnect, another node takes you. */
+  serviceRestart: 1012,
   tryAgainLater: 1013,
   handshakeTimeout: 4000,
   idleTimeout: 4001,

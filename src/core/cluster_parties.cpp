@@ -1,0 +1,300 @@
+// Parties across nodes (cluster_parties.hpp): the home node's in-process store plus the bus.
+#include "core/cluster_parties.hpp"
+
+#include "cluster/node_registry.hpp"
+#include "core/bus_fields.hpp"
+#include "core/server_core.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace craft::detail {
+
+namespace {
+
+using B = v1::Envelope::BodyCase;
+
+const std::string& party_id_of(const v1::Envelope& e) {
+  switch (e.body_case()) {
+    case B::kPartyJoin: return e.party_join().party_id();
+    case B::kPartyLeave: return e.party_leave().party_id();
+    case B::kPartyPromote: return e.party_promote().party_id();
+    case B::kPartyKick: return e.party_kick().party_id();
+    case B::kPartyAccept: return e.party_accept().party_id();
+    case B::kPartyInvite: return e.party_invite().party_id();
+    case B::kPartyData: return e.party_data().party_id();
+    case B::kPartyState: return e.party_state().party_id();
+    case B::kPartyLeft: return e.party_left().party_id();
+    default: {
+      static const std::string none;
+      return none;
+    }
+  }
+}
+
+// The node a party id names as its home ("" if none: not a cluster's party id).
+std::string_view home_of(std::string_view party_id) {
+  auto at = party_id.rfind('@');
+  return at == std::string_view::npos ? std::string_view() : party_id.substr(at + 1);
+}
+
+// A request a member's node may forward to the party's home: every client party message but
+// party_create (a party is made where its creator is connected).
+bool forwardable(const v1::Envelope& e) {
+  switch (e.body_case()) {
+    case B::kPartyJoin:
+    case B::kPartyLeave:
+    case B::kPartyPromote:
+    case B::kPartyKick:
+    case B::kPartyAccept:
+    case B::kPartyInvite:
+    case B::kPartyData: return true;
+    default: return false;
+  }
+}
+
+v1::Envelope error(uint32_t cid, v1::ErrorCode code, std::string message) {
+  v1::Envelope e;
+  e.set_cid(cid);
+  e.mutable_error()->set_code(code);
+  e.mutable_error()->set_message(std::move(message));
+  return e;
+}
+
+class ClusterPartiesImpl final : public ClusterParties {
+ public:
+  ClusterPartiesImpl(ServerCore& core, cluster::NodeRegistry& registry,
+                     std::function<void(const std::string&)> cancel_ticket)
+      : core_(core), registry_(registry), self_(registry.node_id()) {
+    inner_ = presence::make_local_party_store(
+        core.config().party, [this](SessionId id, v1::Envelope e) { return deliver(id, std::move(e)); },
+        std::move(cancel_ticket), "@" + self_);
+    registry.on_message("party.req", [this](const std::string& from, const std::string& p) { on_request(from, p); });
+    registry.on_message("party.deliver", [this](const std::string&, const std::string& p) { on_deliver(p, false); });
+    registry.on_message("party.invite", [this](const std::string&, const std::string& p) { on_deliver(p, true); });
+    registry.on_message("party.ended", [this](const std::string& from, const std::string& p) { on_ended(from, p); });
+    registry.on_node_dead([this](const std::string& id) { on_node_dead(id); });
+  }
+
+  void detach() override {
+    std::lock_guard lock(mutex_);
+    attached_ = false;
+  }
+  const PartyBusCounters& counters() const override { return counters_; }
+
+  void handle(const v1::Presence& who, const v1::Envelope& e) override {
+    const SessionId sid = who.session_id();
+    const auto& party_id = party_id_of(e);
+    auto home = home_of(party_id);
+    bool joining = e.has_party_create() || e.has_party_join();
+    if (joining) {
+      // One party per session (§4.19): the home store knows its own parties only.
+      auto current = party_of(sid);
+      if (!current.empty()) {
+        return reply(sid, error(e.cid(), v1::LIMIT_REACHED, "one party per session: leave party " + current + " first"));
+      }
+    }
+    if (e.has_party_create() || home.empty() || home == self_) return inner_->handle(who, e);
+    if (!registry_.is_alive(std::string(home))) {
+      return reply(sid, error(e.cid(), v1::NOT_FOUND, "no party " + party_id));
+    }
+    std::string who_bytes = who.SerializeAsString();
+    std::string payload = "1\t" + std::to_string(who_bytes.size()) + "\t" + who_bytes + e.SerializeAsString();
+    std::lock_guard lock(mutex_);
+    if (!attached_) return;
+    homes_of_[sid].insert(std::string(home));
+    send(std::string(home), "party.req", std::move(payload));
+  }
+
+  void session_ended(SessionId who) override {
+    inner_->session_ended(who);
+    std::lock_guard lock(mutex_);
+    remote_party_of_.erase(who);
+    auto it = homes_of_.find(who);
+    if (it == homes_of_.end()) return;
+    auto homes = std::move(it->second);
+    homes_of_.erase(it);
+    if (!attached_) return;
+    for (auto& home : homes) send(home, "party.ended", "1\t" + std::to_string(who));
+  }
+
+  std::string party_of(SessionId who) const override {
+    auto local = inner_->party_of(who);
+    if (!local.empty()) return local;
+    std::lock_guard lock(mutex_);
+    auto it = remote_party_of_.find(who);
+    return it == remote_party_of_.end() ? std::string() : it->second;
+  }
+
+  void queue_ticket(const v1::Presence& who, const std::string& party_id, uint32_t cid,
+                    const std::function<std::string(const std::vector<v1::Presence>&)>& add) override {
+    auto home = home_of(party_id);
+    if (home.empty() || home == self_) return inner_->queue_ticket(who, party_id, cid, add);
+    // The ticket pool is this node's: a party homed elsewhere is queued by a leader
+    // connected to its home (docs/cluster.md "Parties", not built: tickets across nodes).
+    reply(who.session_id(), error(cid, v1::UNAVAILABLE,
+                                  "party " + party_id + " lives on node " + std::string(home) +
+                                      ": only a leader connected to that node can queue it"));
+  }
+
+  void ticket_gone(const std::string& party_id, const std::string& ticket) override {
+    inner_->ticket_gone(party_id, ticket);
+  }
+
+  uint64_t count() const override { return inner_->count(); }
+
+ private:
+  void reply(SessionId to, v1::Envelope e) { core_.post_to_session(to, std::move(e)); }
+
+  // Under mutex_, attached.
+  void send(const std::string& node, std::string_view kind, std::string payload) {
+    counters_.sent.fetch_add(1, std::memory_order_relaxed);
+    registry_.send_to(node, kind, std::move(payload));
+  }
+
+  // The home store's way out: a session here, or one whose node asked on its behalf, or
+  // (an invitation) whichever node holds it.
+  bool deliver(SessionId id, v1::Envelope e) {
+    bool invite = e.has_party_invite();
+    if (core_.post_to_session(id, e)) return true;
+    std::lock_guard lock(mutex_);
+    if (!attached_) return false;
+    std::string payload = "1\t" + std::to_string(id) + "\t" + e.SerializeAsString();
+    if (auto it = node_of_.find(id); it != node_of_.end()) {
+      send(it->second, "party.deliver", std::move(payload));
+      return true;
+    }
+    if (!invite) return false;
+    // Which node holds the session is not known here: every node is asked and the one that
+    // holds it delivers. So "no such session" (INVALID_TARGET) is only known for this node's.
+    counters_.sent.fetch_add(1, std::memory_order_relaxed);
+    registry_.broadcast("party.invite", std::move(payload));
+    return true;
+  }
+
+  void on_request(const std::string& from, const std::string& payload) {
+    counters_.received.fetch_add(1, std::memory_order_relaxed);
+    auto f = bus::fields<2>(payload);
+    auto size = f ? bus::number((*f)[0]) : std::nullopt;
+    v1::Presence who;
+    v1::Envelope e;
+    if (!size || *size > (*f)[1].size() || !who.ParseFromArray((*f)[1].data(), static_cast<int>(*size)) ||
+        !e.ParseFromArray((*f)[1].data() + *size, static_cast<int>((*f)[1].size() - *size)) || !forwardable(e) ||
+        who.session_id() == 0 || from == self_) {
+      counters_.refused.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      node_of_[who.session_id()] = from;
+    }
+    inner_->handle(who, e);
+  }
+
+  void on_deliver(const std::string& payload, bool invite) {
+    counters_.received.fetch_add(1, std::memory_order_relaxed);
+    auto f = bus::fields<2>(payload);
+    auto id = f ? bus::number((*f)[0]) : std::nullopt;
+    v1::Envelope e;
+    if (!id || !e.ParseFromArray((*f)[1].data(), static_cast<int>((*f)[1].size())) ||
+        (invite && !e.has_party_invite())) {
+      counters_.refused.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (!invite) note(*id, e);
+    core_.post_to_session(*id, std::move(e));
+  }
+
+  // Keeps party_of() true for sessions here in a party homed elsewhere.
+  void note(SessionId id, const v1::Envelope& e) {
+    std::lock_guard lock(mutex_);
+    auto it = remote_party_of_.find(id);
+    if (e.has_party_state()) {
+      const auto& members = e.party_state().members();
+      bool member = std::any_of(members.begin(), members.end(), [&](auto& m) { return m.session_id() == id; });
+      if (member) remote_party_of_[id] = e.party_state().party_id();
+      else if (it != remote_party_of_.end() && it->second == e.party_state().party_id()) remote_party_of_.erase(it);
+    } else if (e.has_party_left() && it != remote_party_of_.end() && it->second == e.party_left().party_id()) {
+      remote_party_of_.erase(it);
+    }
+  }
+
+  void on_ended(const std::string& from, const std::string& payload) {
+    counters_.received.fetch_add(1, std::memory_order_relaxed);
+    auto f = bus::fields<1>(payload);
+    auto id = f ? bus::number((*f)[0]) : std::nullopt;
+    if (!id) {
+      counters_.refused.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      // Only the session's own node may end it here.
+      auto it = node_of_.find(*id);
+      if (it == node_of_.end() || it->second != from) return;
+      node_of_.erase(it);
+    }
+    inner_->session_ended(*id);
+  }
+
+  // A node died (its key lapsed, or it left): its sessions leave the parties homed here, and
+  // sessions here lose the parties homed there.
+  void on_node_dead(const std::string& node) {
+    std::vector<SessionId> gone;
+    std::vector<std::pair<SessionId, std::string>> lost;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = node_of_.begin(); it != node_of_.end();) {
+        if (it->second == node) {
+          gone.push_back(it->first);
+          it = node_of_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto it = remote_party_of_.begin(); it != remote_party_of_.end();) {
+        if (home_of(it->second) == node) {
+          lost.emplace_back(it->first, it->second);
+          it = remote_party_of_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto& [id, homes] : homes_of_) homes.erase(node);
+    }
+    for (auto id : gone) inner_->session_ended(id);
+    for (auto& [id, party] : lost) {
+      v1::Envelope e;
+      e.mutable_party_left()->set_party_id(party);
+      e.mutable_party_left()->set_reason("node lost");
+      core_.post_to_session(id, std::move(e));
+    }
+  }
+
+  ServerCore& core_;
+  cluster::NodeRegistry& registry_;
+  const std::string self_;
+  std::unique_ptr<presence::PartyStore> inner_;
+  PartyBusCounters counters_;
+  mutable std::mutex mutex_;
+  bool attached_ = true;
+  // Home side: the node of each remote session that has asked something of a party here
+  // (where its deliveries go); dropped at its party.ended or its node's death.
+  std::unordered_map<SessionId, std::string> node_of_;
+  // Member side: the homes each session here has asked something of (told when it ends),
+  // and the remote party it is a member of (from the party_state it was sent).
+  std::unordered_map<SessionId, std::unordered_set<std::string>> homes_of_;
+  std::unordered_map<SessionId, std::string> remote_party_of_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterParties> make_cluster_parties(ServerCore& core, cluster::NodeRegistry& registry,
+                                                     std::function<void(const std::string&)> cancel_ticket) {
+  return std::make_unique<ClusterPartiesImpl>(core, registry, std::move(cancel_ticket));
+}
+
+}  // namespace craft::detail
