@@ -225,6 +225,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "the node's key expires this long after its last heartbeat (above heartbeat_ms)", 200, 600'000},
       {"cluster", "max_pending_commands", &c.cluster.max_pending_commands,
        "Redis commands waiting for a reply per connection; past it: refused", 16, 10'000'000},
+      {"cluster", "directory_flush_ms", &c.cluster.directory_flush_ms,
+       "room directory changes are written to Redis and sent to the other nodes at most this often", 1, 10'000},
+      {"cluster", "max_room_entry_bytes", &c.cluster.max_room_entry_bytes,
+       "one room's encoded directory entry; a bigger one is listed on its own node only", 1024, 16 << 20},
   };
 }
 

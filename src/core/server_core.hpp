@@ -34,6 +34,7 @@ class Session;
 }
 namespace craft::cluster {
 class NodeRegistry;
+class RedisRoomDirectory;
 }
 
 namespace craft::detail {
@@ -139,6 +140,7 @@ class ServerCore final : public ShardHandler {
   // Clustering (core/cluster_node.cpp, docs/cluster.md); all no-ops when cluster.redis_url
   // is empty. cluster_nodes_response(): GET /cluster/nodes (404 when off).
   void check_cluster_config() const;
+  void make_cluster_directory();  // in the constructor: before any room is published
   void start_cluster();
   void stop_cluster();
   std::string cluster_metrics() const;
@@ -202,6 +204,8 @@ class ServerCore final : public ShardHandler {
   // The node registry; null with clustering off. Its thread reads the room and connection
   // counts above, so it is stopped before they go.
   std::unique_ptr<cluster::NodeRegistry> cluster_;
+  std::string cluster_node_id_;                            // chosen in the constructor
+  cluster::RedisRoomDirectory* cluster_directory_ = nullptr;  // owned by world_; null when off
 
   std::mutex stop_mutex_;
   bool started_ = false;
