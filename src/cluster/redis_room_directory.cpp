@@ -14,6 +14,9 @@ namespace {
 constexpr const char* bus_kind = "dir";
 constexpr size_t max_command_bytes = 1 << 20;  // one HSET/HDEL; more rooms go in more commands
 constexpr std::chrono::milliseconds second_read_delay{2500};
+// A field of every node's hash besides its rooms (never a room id): written by each whole
+// rewrite, so a hash without it is one its node has not rewritten since Redis came back.
+constexpr const char* written_marker = "~";
 
 // Sends `base` + items as one or more commands of about max_command_bytes each.
 void chunked(NodeRegistry& registry, const std::vector<std::string>& base, const std::vector<std::string>& items,
@@ -51,6 +54,7 @@ void RedisRoomDirectory::attach(NodeRegistry& registry) {
   // After every (re)registration Redis may have restarted empty, or lost writes while it was
   // away: write this node's rooms whole, then read everyone else's.
   registry.on_registered([this] {
+    if (++registrations_ > 1) registered_at_ = std::chrono::steady_clock::now();
     republish();
     resync();
     // Once more when the subscription has surely reconnected too (its backoff is at most 2 s):
@@ -214,12 +218,9 @@ void RedisRoomDirectory::republish() {
   auto key = hash_key(options_.node_id), scratch = key + ":new";  // ':' is never in a node id
   auto done = [this](const Reply& r) { written(r); };
   registry_->command({"DEL", scratch}, done);
-  if (sets.empty()) {
-    registry_->command({"DEL", key}, done);
-  } else {
-    chunked(*registry_, {"HSET", scratch}, sets, 2, done);
-    registry_->command({"RENAME", scratch, key}, done);
-  }
+  registry_->command({"HSET", scratch, written_marker, std::to_string(options_.incarnation)}, done);
+  chunked(*registry_, {"HSET", scratch}, sets, 2, done);
+  registry_->command({"RENAME", scratch, key}, done);
   // Always at least one message: the others learn this node's incarnation even with no rooms.
   for (auto& text : encode_directory_messages(m, options_.max_message_bytes)) {
     registry_->broadcast(bus_kind, std::move(text));
@@ -265,20 +266,25 @@ void RedisRoomDirectory::read_node(const std::string& node, uint64_t started) {
   // Counted before read: a hash past rooms.max_rooms is not one craftd wrote.
   registry_->command({"HLEN", key}, [this, node, key, started](const Reply& len) {
     if (len.type != Reply::Type::integer) return;
-    if (len.integer < 0 || static_cast<uint64_t>(len.integer) > options_.max_rooms_per_node) {
+    if (len.integer < 0 || static_cast<uint64_t>(len.integer) > options_.max_rooms_per_node + 1) {
       counters_.rejected.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("cluster: {} holds {} rooms, more than rooms.max_rooms: not read", key, len.integer);
       return;
     }
     registry_->command({"HGETALL", key}, [this, node, started](const Reply& all) {
       if (all.type != Reply::Type::array || all.elements.size() % 2 != 0 ||
-          all.elements.size() / 2 > options_.max_rooms_per_node) {
+          all.elements.size() / 2 > options_.max_rooms_per_node + 1) {
         return;
       }
       std::unordered_set<std::string> seen;
+      bool rewritten = false;
       for (size_t i = 0; i + 1 < all.elements.size(); i += 2) {
         const auto& field = all.elements[i];
         const auto& value = all.elements[i + 1];
+        if (field.type == Reply::Type::string && field.text == written_marker) {
+          rewritten = true;
+          continue;
+        }
         auto stored = value.type == Reply::Type::string ? decode_room_entry(value.text, options_.limits) : std::nullopt;
         if (!stored || field.type != Reply::Type::string || stored->entry.id != field.text ||
             stored->entry.node != node) {
@@ -289,9 +295,10 @@ void RedisRoomDirectory::read_node(const std::string& node, uint64_t started) {
         apply_remote(std::move(*stored));
       }
       // Rooms of the node that Redis no longer holds, unless a message changed them after
-      // this read began (that message is newer than the read).
+      // this read began (that message is newer than the read). Not while the node has not
+      // rewritten its hash since Redis came back empty: its rewrite and broadcast will tell.
       auto rooms = by_node_.find(node);
-      if (rooms == by_node_.end()) return;
+      if (rooms == by_node_.end() || !rewritten) return;
       std::vector<std::string> stale;
       for (const auto& id : rooms->second) {
         auto r = remote_.find(id);
@@ -321,7 +328,7 @@ void RedisRoomDirectory::audit() {
   // and deleted its hash (it was only slow), or Redis lost writes. HLEN runs after every
   // write sent before it on the same connection, so stored_ now is what it must count.
   audit_pending_ = true;
-  registry_->command({"HLEN", hash_key(options_.node_id)}, [this, expected = stored_.size()](const Reply& r) {
+  registry_->command({"HLEN", hash_key(options_.node_id)}, [this, expected = stored_.size() + 1](const Reply& r) {
     audit_pending_ = false;
     if (r.type == Reply::Type::integer && static_cast<uint64_t>(r.integer) == expected) return;
     if (r.type != Reply::Type::integer) return;  // Redis away: registration will republish
@@ -420,6 +427,23 @@ void RedisRoomDirectory::drop_node(const std::string& node, uint64_t keep_incarn
 
 void RedisRoomDirectory::node_dead(const std::string& node) {
   if (node == options_.node_id) return;
+  // Right after this node registered again, e.g. when Redis came back empty, every other node
+  // looks dead until it registers again too (within its reconnect backoff): look once more
+  // after node_ttl before dropping its rooms. (After the first registration the view starts
+  // empty, so no death reported then is of that kind.)
+  if (registrations_ > 1 && std::chrono::steady_clock::now() - registered_at_ < options_.node_ttl + options_.audit) {
+    registry_->post_after(options_.node_ttl, [this, node] {
+      if (!registry_) return;
+      registry_->command({"EXISTS", "craft:node:" + node}, [this, node](const Reply& r) {
+        if (r.type == Reply::Type::integer && r.integer == 0) forget_node(node);
+      });
+    });
+    return;
+  }
+  forget_node(node);
+}
+
+void RedisRoomDirectory::forget_node(const std::string& node) {
   drop_node(node, 0, true);
   incarnations_.erase(node);
   // Every node that sees the death deletes the hash: the first one does the work, the rest

@@ -40,6 +40,7 @@ struct DirectoryOptions {
   uint64_t incarnation = 0;                  // this process' start, wall µs: tells a restart apart
   std::chrono::milliseconds flush{50};       // cluster.directory_flush_ms
   std::chrono::milliseconds audit{1000};     // cluster.heartbeat_ms: how often Redis' copy is checked
+  std::chrono::milliseconds node_ttl{3000};  // cluster.node_ttl_ms: deaths seen right after a (re)registration wait this long
   EntryLimits limits;                        // cluster.max_room_entry_bytes, rooms.max_metadata
   size_t max_message_bytes = 65'536;         // cluster.max_message_bytes, less the bus' header
   uint32_t max_rooms_per_node = 100'000;     // rooms.max_rooms: a node's hash past it is not read
@@ -114,6 +115,7 @@ class RedisRoomDirectory final : public presence::RoomDirectory {
   void drop_remote(const std::string& id);
   void drop_node(const std::string& node, uint64_t keep_incarnation, bool any_incarnation);
   void node_dead(const std::string& node);
+  void forget_node(const std::string& node);
   void written(const Reply& reply);
   std::string hash_key(const std::string& node) const { return "craft:rooms:" + node; }
 
@@ -138,6 +140,8 @@ class RedisRoomDirectory final : public presence::RoomDirectory {
   uint64_t touch_ = 0;
   bool need_republish_ = false;
   bool audit_pending_ = false;
+  std::chrono::steady_clock::time_point registered_at_{};  // the last re-registration (not the first)
+  uint64_t registrations_ = 0;
 };
 
 }  // namespace craft::cluster

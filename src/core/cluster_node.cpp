@@ -54,6 +54,7 @@ void ServerCore::make_cluster_directory() {
   o.incarnation = clock_.wall_time_us();
   o.flush = std::chrono::milliseconds(c.directory_flush_ms);
   o.audit = std::chrono::milliseconds(c.heartbeat_ms);
+  o.node_ttl = std::chrono::milliseconds(c.node_ttl_ms);
   o.limits.max_bytes = c.max_room_entry_bytes;
   o.limits.max_metadata = config_.rooms.max_metadata;
   o.max_message_bytes = c.max_message_bytes - bus_header_bytes;  // the payload: checked to fit one entry

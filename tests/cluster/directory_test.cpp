@@ -245,7 +245,7 @@ TEST(ClusterDirectory, ARoomOnOneNodeIsListedFilteredSortedAndPagedFromAnother) 
 
   // What Redis holds: one hash per node, entries that name their node (the private room too:
   // a join by id may name it).
-  EXPECT_EQ(redis.command({"HLEN", "craft:rooms:node-a"}), std::vector<std::string>{"3"});
+  EXPECT_EQ(redis.command({"HLEN", "craft:rooms:node-a"}), std::vector<std::string>{"4"});  // and the marker "~"
   auto raw = redis.command({"HGET", "craft:rooms:node-b", b_eu});
   ASSERT_EQ(raw.size(), 1u);
   auto stored = craft::cluster::decode_room_entry(raw[0], {});
@@ -386,8 +386,8 @@ TEST(ClusterDirectory, AfterARedisRestartEveryLiveRoomIsListedAgain) {
     }
     return redis.command({"HLEN", key}) == std::vector<std::string>{want};
   };
-  EXPECT_TRUE(until_redis("craft:rooms:node-a", "2"));
-  EXPECT_TRUE(until_redis("craft:rooms:node-b", "1"));
+  EXPECT_TRUE(until_redis("craft:rooms:node-a", "3"));  // rooms and the marker "~"
+  EXPECT_TRUE(until_redis("craft:rooms:node-b", "2"));
   EXPECT_GE(a->metric("craft_cluster_directory_republishes_total"), 2);
   EXPECT_GE(b->metric("craft_cluster_directory_resyncs_total"), 2);
 }
@@ -442,10 +442,10 @@ TEST(ClusterDirectory, WhatRedisAndOtherNodesSendIsCheckedAndAHashDeletedByMista
   // Another node deleting this node's hash (it thought it dead): the audit writes it again
   // within a heartbeat or two.
   redis.command({"DEL", "craft:rooms:node-a"});
-  for (int i = 0; i < 60 && redis.command({"HLEN", "craft:rooms:node-a"}) != std::vector<std::string>{"1"}; ++i) {
+  for (int i = 0; i < 60 && redis.command({"HLEN", "craft:rooms:node-a"}) != std::vector<std::string>{"2"}; ++i) {
     std::this_thread::sleep_for(50ms);
   }
-  EXPECT_EQ(redis.command({"HLEN", "craft:rooms:node-a"}), std::vector<std::string>{"1"});
+  EXPECT_EQ(redis.command({"HLEN", "craft:rooms:node-a"}), std::vector<std::string>{"2"});  // the room and "~"
 }
 
 TEST(ClusterDirectory, ABurstOfChangesToOneRoomIsWrittenOnce) {
