@@ -176,6 +176,12 @@ struct ClusterConfig {
   // Node-to-node requests waiting for their answer; past it a request fails at once
   // (craft_cluster_bus_timed_out_total), so a silent peer cannot grow the node's memory.
   uint32_t max_pending_requests = 10'000;
+  // The shared room directory: a room's changes are written to Redis and sent to the other
+  // nodes at most this often (a room that changes 20 times meanwhile is written once).
+  uint32_t directory_flush_ms = 50;
+  // One room's directory entry (id, type, label, metadata), encoded; a bigger one is listed on
+  // its own node only. Must fit in one bus message (cluster.max_message_bytes).
+  uint32_t max_room_entry_bytes = 36'864;
 };
 
 struct ServerConfig {

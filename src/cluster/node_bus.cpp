@@ -30,6 +30,16 @@ void guarded(const char* what, const std::string& kind, F&& f) {
 
 void NodeRegistry::post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
 
+void NodeRegistry::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  asio::post(io_, [this, delay, fn = std::move(fn)]() mutable {
+    // The handler keeps its timer alive; a stopped io_context destroys both without a call.
+    auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    timer->async_wait([timer, fn = std::move(fn)](std::error_code ec) {
+      if (!ec) fn();
+    });
+  });
+}
+
 void NodeRegistry::command(std::vector<std::string> args, RedisLink::Callback done) {
   asio::post(io_, [this, args = std::move(args), done = std::move(done)]() mutable {
     commands_->command(std::move(args), std::move(done));

@@ -106,6 +106,8 @@ class NodeRegistry {
   // thread: type error when Redis is unreachable or over max_pending_commands.
   void command(std::vector<std::string> args, RedisLink::Callback done = {});
   void post(std::function<void()> fn);
+  // Run `fn` on the cluster thread after `delay` (never if the registry stops first).
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
   // `kind`: 1-32 of [a-z0-9_.]; the whole message at most max_message_bytes, else it is not
   // sent (counted as dropped). send_to this node's own id goes through Redis like any other.
   void send_to(const std::string& node_id, std::string_view kind, std::string payload);

@@ -233,6 +233,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "bytes in one node-to-node message; larger ones are not sent and dropped on receipt", 256, 16'777'216},
       {"cluster", "max_pending_requests", &c.cluster.max_pending_requests,
        "node-to-node requests awaiting an answer; past it a request fails at once", 16, 10'000'000},
+      {"cluster", "directory_flush_ms", &c.cluster.directory_flush_ms,
+       "room directory changes are written to Redis and sent to the other nodes at most this often", 1, 10'000},
+      {"cluster", "max_room_entry_bytes", &c.cluster.max_room_entry_bytes,
+       "one room's encoded directory entry; a bigger one is listed on its own node only", 1024, 16 << 20},
   };
 }
 

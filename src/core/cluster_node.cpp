@@ -2,6 +2,7 @@
 // server when cluster.redis_url is set, its metrics and GET /cluster/nodes. With clustering
 // off none of this runs: no thread, no Redis connection, no metric lines.
 #include "cluster/node_registry.hpp"
+#include "cluster/redis_room_directory.hpp"
 #include "cluster/redis_url.hpp"
 #include "core/bus_fields.hpp"
 #include "core/cluster_parties.hpp"
@@ -17,6 +18,14 @@
 
 namespace craft::detail {
 
+namespace {
+// A bus message's own fields around a payload (bus_message.hpp: version, type, kind <= 32,
+// node id <= 64, request id), rounded up; and what one entry needs on top inside a "dir"
+// payload (its header and the record's length prefix) together with that.
+constexpr uint32_t bus_header_bytes = 160;
+constexpr uint32_t bus_overhead_bytes = 256;
+}  // namespace
+
 void ServerCore::check_cluster_config() const {
   const auto& c = config_.cluster;
   if (c.redis_url.empty()) return;
@@ -28,10 +37,35 @@ void ServerCore::check_cluster_config() const {
   if (!c.node_id.empty() && !cluster::valid_node_id(c.node_id)) {
     throw std::invalid_argument("cluster.node_id: 1-64 of letters, digits, '.', '_' and '-'");
   }
+  if (c.max_room_entry_bytes + bus_overhead_bytes > c.max_message_bytes) {
+    throw std::invalid_argument("cluster.max_room_entry_bytes (" + std::to_string(c.max_room_entry_bytes) +
+                                ") must leave " + std::to_string(bus_overhead_bytes) +
+                                " bytes free in cluster.max_message_bytes (" + std::to_string(c.max_message_bytes) + ")");
+  }
   if (c.node_ttl_ms + c.heartbeat_ms > 5'000) {
     spdlog::warn("cluster.node_ttl_ms + cluster.heartbeat_ms = {} ms: a dead node stays listed longer than 5 s",
                  c.node_ttl_ms + c.heartbeat_ms);
   }
+}
+
+void ServerCore::make_cluster_directory() {
+  const auto& c = config_.cluster;
+  if (c.redis_url.empty()) return;
+  cluster_node_id_ = c.node_id.empty() ? cluster::generate_node_id() : c.node_id;
+  cluster::DirectoryOptions o;
+  o.node_id = cluster_node_id_;
+  o.incarnation = clock_.wall_time_us();
+  o.flush = std::chrono::milliseconds(c.directory_flush_ms);
+  o.audit = std::chrono::milliseconds(c.heartbeat_ms);
+  o.node_ttl = std::chrono::milliseconds(c.node_ttl_ms);
+  o.limits.max_bytes = c.max_room_entry_bytes;
+  o.limits.max_metadata = config_.rooms.max_metadata;
+  o.max_message_bytes = c.max_message_bytes - bus_header_bytes;  // the payload: checked to fit one entry
+  o.max_rooms_per_node = config_.rooms.max_rooms;
+  o.wall_us = [this] { return static_cast<uint64_t>(clock_.wall_time_us()); };
+  auto directory = std::make_unique<cluster::RedisRoomDirectory>(std::move(o));
+  cluster_directory_ = directory.get();
+  world_.set_directory(std::move(directory));
 }
 
 void ServerCore::start_cluster() {
@@ -40,7 +74,7 @@ void ServerCore::start_cluster() {
   std::string why;
   cluster::RegistryOptions o;
   o.redis = *cluster::parse_redis_url(c.redis_url, why);  // checked in the constructor
-  o.node_id = c.node_id.empty() ? cluster::generate_node_id() : c.node_id;
+  o.node_id = cluster_node_id_;
   if (!c.advertise.empty()) {
     o.advertise = c.advertise;
   } else {
@@ -87,6 +121,7 @@ void ServerCore::start_cluster() {
       end_sessions(ban ? api::ban_revocation(std::move(id)) : api::logout_revocation(std::move(id)));
     });
   }
+  cluster_directory_->attach(*cluster_);
   cluster_->start();
 }
 
@@ -101,7 +136,9 @@ void ServerCore::publish_revocation(const api::Revocation& r) {
 void ServerCore::stop_cluster() {
   if (!cluster_) return;
   if (cluster_parties_) cluster_parties_->detach();
+  cluster_directory_->leave();
   cluster_->stop();
+  cluster_directory_->detach();
 }
 
 std::string ServerCore::cluster_metrics() const {
@@ -156,6 +193,37 @@ std::string ServerCore::cluster_metrics() const {
            "Party messages from the bus that did not parse or were not a party request", "counter");
     w.value("craft_cluster_party_messages_refused_total", p.refused.load(std::memory_order_relaxed));
   }
+  const auto& d = cluster_directory_->counters();
+  auto put = [&](const char* name, const char* help, const char* type, const std::atomic<uint64_t>& v) {
+    w.line(name, help, type);
+    w.value(name, v.load(std::memory_order_relaxed));
+  };
+  put("craft_cluster_directory_local_rooms", "Rooms of this node in the shared directory", "gauge", d.local_rooms);
+  put("craft_cluster_directory_remote_rooms", "Rooms of other nodes this node's directory mirror lists", "gauge",
+      d.remote_rooms);
+  put("craft_cluster_directory_changes_total", "Listing changes (publish, remove) by this node's rooms", "counter",
+      d.changes);
+  put("craft_cluster_directory_coalesced_total",
+      "Listing changes folded into a write already waiting for cluster.directory_flush_ms", "counter", d.coalesced);
+  put("craft_cluster_directory_flushes_total", "Batches of room changes written to Redis and sent to the nodes",
+      "counter", d.flushes);
+  put("craft_cluster_directory_written_total", "Room entries written to (HSET) or deleted from (HDEL) Redis",
+      "counter", d.written);
+  put("craft_cluster_directory_received_total", "Room entries and removals taken from other nodes", "counter",
+      d.received);
+  put("craft_cluster_directory_rejected_total",
+      "Room entries or directory messages from Redis or other nodes refused: malformed, too big, or not the sender's",
+      "counter", d.rejected);
+  put("craft_cluster_directory_oversized_total",
+      "This node's room entries past cluster.max_room_entry_bytes, listed on this node only", "counter",
+      d.oversized);
+  put("craft_cluster_directory_republishes_total",
+      "Whole re-writes of this node's rooms to Redis (after a (re)registration or a failed audit)", "counter",
+      d.republishes);
+  put("craft_cluster_directory_resyncs_total", "Whole reads of the other nodes' rooms from Redis", "counter",
+      d.resyncs);
+  put("craft_cluster_directory_dead_node_rooms_total",
+      "Rooms dropped from the directory because their node died, left or restarted", "counter", d.dead_node_rooms);
   return w.out;
 }
 

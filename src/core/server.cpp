@@ -45,6 +45,7 @@ size_t ServerCore::IpHash::operator()(const Connection::IpKey& k) const {
 ServerCore::ServerCore(ServerConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock), world_(*this) {
   check_cluster_config();
+  make_cluster_directory();
   if (std::string why; !trusted_proxies_.parse(config_.trusted_proxies, why)) {
     throw std::invalid_argument("server.trusted_proxies: " + why);
   }

@@ -34,6 +34,7 @@ class Session;
 }
 namespace craft::cluster {
 class NodeRegistry;
+class RedisRoomDirectory;
 }
 
 namespace craft::detail {
@@ -144,6 +145,7 @@ class ServerCore final : public ShardHandler {
   // Clustering (core/cluster_node.cpp, docs/cluster.md); all no-ops when cluster.redis_url
   // is empty. cluster_nodes_response(): GET /cluster/nodes (404 when off).
   void check_cluster_config() const;
+  void make_cluster_directory();  // in the constructor: before any room is published
   void start_cluster();
   void stop_cluster();
   std::string cluster_metrics() const;
@@ -216,6 +218,8 @@ class ServerCore final : public ShardHandler {
   std::atomic<uint64_t> revocations_sent_{0};
   std::atomic<uint64_t> revocations_received_{0};
   std::atomic<uint64_t> revocations_refused_{0};
+  std::string cluster_node_id_;                            // chosen in the constructor
+  cluster::RedisRoomDirectory* cluster_directory_ = nullptr;  // owned by world_; null when off
 
   std::mutex stop_mutex_;
   bool started_ = false;

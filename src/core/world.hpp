@@ -40,6 +40,9 @@ class World {
   // Listings, join_or_create's search and lobby feeds read the room directory (asynchronous;
   // presence/room_directory.hpp); rooms publish to it through update_listing.
   presence::RoomDirectory& directory() { return *directory_; }
+  // The cluster's shared directory instead of the local one (docs/cluster.md); before any room
+  // exists (ServerCore's constructor).
+  void set_directory(std::unique_ptr<presence::RoomDirectory> directory) { directory_ = std::move(directory); }
   std::vector<std::shared_ptr<RoomHost>> all() const;
   size_t size() const;
 

@@ -35,6 +35,7 @@ struct RoomEntry {
   uint64_t created = 0;  // creation order across the server ("created" sort key)
   std::map<std::string, Value, std::less<>> metadata;
   uint64_t change = 0;   // the directory's change number of the entry's last publish
+  std::string node;      // the owning node's cluster.node_id; "" on a single node (docs/cluster.md)
 };
 
 // craft.proto's Condition, checked: `equals`, or a numeric range (min and/or max, inclusive).
@@ -103,6 +104,10 @@ class RoomDirectory {
   virtual void watch(const std::string& type, bool on) = 0;
   virtual void changes(const std::string& type, uint64_t since, Shard& reply_on,
                        std::function<void(Changes)> done) = 0;
+  // Where room `room_id` is (its entry, `node` naming its owner), or nullopt: unknown here.
+  // Private and locked rooms are found too: a join by id may name them.
+  virtual void locate(const std::string& room_id, Shard& reply_on,
+                      std::function<void(std::optional<RoomEntry>)> done) = 0;
 };
 
 std::unique_ptr<RoomDirectory> make_local_room_directory();
