@@ -170,6 +170,12 @@ struct ClusterConfig {
   // refused (counted in craft_cluster_redis_refused_total), so a stalled Redis cannot grow
   // the node's memory.
   uint32_t max_pending_commands = 10'000;
+  // A join of a room on another node asks that node for a seat over Redis (docs/cluster.md);
+  // no answer within this long: the client gets UNAVAILABLE.
+  uint32_t seat_request_timeout_ms = 2'000;
+  // Seat requests to other nodes waiting for their answer; past it a cross-node join is
+  // refused at once (UNAVAILABLE), so a slow or hung node cannot grow this one's memory.
+  uint32_t max_pending_seat_requests = 1'000;
 };
 
 struct ServerConfig {

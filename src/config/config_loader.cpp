@@ -225,6 +225,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "the node's key expires this long after its last heartbeat (above heartbeat_ms)", 200, 600'000},
       {"cluster", "max_pending_commands", &c.cluster.max_pending_commands,
        "Redis commands waiting for a reply per connection; past it: refused", 16, 10'000'000},
+      {"cluster", "seat_request_timeout_ms", &c.cluster.seat_request_timeout_ms,
+       "a cross-node join waits this long for the room's node to reserve a seat; then UNAVAILABLE", 10, 60'000},
+      {"cluster", "max_pending_seat_requests", &c.cluster.max_pending_seat_requests,
+       "seat requests to other nodes waiting for an answer; past it a cross-node join is refused", 1, 1'000'000},
   };
 }
 

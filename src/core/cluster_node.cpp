@@ -56,6 +56,7 @@ void ServerCore::start_cluster() {
     load.connections = total_connections_;
     return load;
   });
+  serve_seat_requests();
   cluster_->start();
 }
 
@@ -81,7 +82,7 @@ std::string ServerCore::cluster_metrics() const {
   w.value("craft_cluster_redis_pending", k.pending.load(std::memory_order_relaxed));
   w.line("craft_cluster_redis_reconnects_total", "Redis connections made again after one was lost", "counter");
   w.value("craft_cluster_redis_reconnects_total", k.reconnects.load(std::memory_order_relaxed));
-  return w.out;
+  return w.out + routing_metrics();
 }
 
 std::string ServerCore::cluster_nodes_response() const {
