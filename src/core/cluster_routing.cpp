@@ -42,34 +42,35 @@ void ServerCore::serve_seat_requests() {
 
 void ServerCore::request_seat(const std::string& node, std::string room_id, std::string account_id, Shard& reply_on,
                               std::function<void(SeatResult)> done) {
-  auto answer = [&reply_on](std::function<void(SeatResult)> done, SeatResult r) {
+  SeatResult r;
+  auto answer = [&reply_on, &done, &r] {
     reply_on.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   };
-  SeatResult r;
   auto record = cluster_ ? cluster_->node(node) : std::nullopt;
   if (!record || !cluster_->is_alive(node)) {
     // The directory still named a node that is gone: its rooms went with it.
     r.code = v1::ROOM_NOT_FOUND;
     r.message = "room " + room_id + " was on node " + node + ", which is gone";
     r.retryable = true;
-    return answer(std::move(done), std::move(r));
+    return answer();
   }
   if (!cluster::valid_seat_field(room_id, cluster::max_seat_room_id_bytes)) {
     r.code = v1::ROOM_NOT_FOUND;
     r.message = "no room " + room_id;
-    return answer(std::move(done), std::move(r));
+    return answer();
   }
   if (!account_id.empty() && !cluster::valid_seat_field(account_id, cluster::max_seat_account_bytes)) {
     r.code = v1::INTERNAL;
     r.message = "this account cannot join rooms on other nodes";
-    return answer(std::move(done), std::move(r));
+    return answer();
   }
   if (seat_requests_pending_.fetch_add(1, std::memory_order_relaxed) >= config_.cluster.max_pending_seat_requests) {
     seat_requests_pending_.fetch_sub(1, std::memory_order_relaxed);
     seat_requests_refused_.fetch_add(1, std::memory_order_relaxed);
     r.code = v1::UNAVAILABLE;
     r.message = "too many joins of rooms on other nodes under way (cluster.max_pending_seat_requests); try again";
-    return answer(std::move(done), std::move(r));
+    r.retryable = true;
+    return answer();
   }
   seat_requests_.fetch_add(1, std::memory_order_relaxed);
   auto timeout = std::chrono::milliseconds(config_.cluster.seat_request_timeout_ms);
@@ -78,26 +79,27 @@ void ServerCore::request_seat(const std::string& node, std::string room_id, std:
       [this, shard = &reply_on, done = std::move(done), node, room_id, url = record->advertise](
           std::optional<std::string> payload) mutable {
         seat_requests_pending_.fetch_sub(1, std::memory_order_relaxed);
-        SeatResult r;
+        SeatResult out;
         auto seat = payload ? cluster::decode_seat_answer(*payload) : std::nullopt;
         if (!seat) {
           seat_requests_failed_.fetch_add(1, std::memory_order_relaxed);
-          r.code = v1::UNAVAILABLE;
-          r.message = payload ? "node " + node + " gave an answer that does not parse"
+          out.code = v1::UNAVAILABLE;
+          out.message = payload ? "node " + node + " gave an answer that does not parse"
                               : "node " + node + " (room " + room_id +
                                     ") did not answer within cluster.seat_request_timeout_ms; try again";
+          out.retryable = true;  // join_or_create: a room here rather than none
         } else if (seat->code != 0) {
-          r.code = v1::ErrorCode_IsValid(seat->code) ? seat->code : v1::INTERNAL;
-          r.message = std::move(seat->message);
-          r.retryable = r.code == v1::ROOM_FULL || r.code == v1::ROOM_LOCKED || r.code == v1::ROOM_NOT_FOUND;
+          out.code = v1::ErrorCode_IsValid(seat->code) ? seat->code : v1::INTERNAL;
+          out.message = std::move(seat->message);
+          out.retryable = out.code == v1::ROOM_FULL || out.code == v1::ROOM_LOCKED || out.code == v1::ROOM_NOT_FOUND;
         } else {
-          r.redirect.set_room_id(room_id);
-          r.redirect.set_url(url);
-          r.redirect.set_reservation(std::move(seat->reservation));
-          r.redirect.set_reservation_ttl_ms(seat->ttl_ms);
-          r.redirect.set_node(node);
+          out.redirect.set_room_id(room_id);
+          out.redirect.set_url(url);
+          out.redirect.set_reservation(std::move(seat->reservation));
+          out.redirect.set_reservation_ttl_ms(seat->ttl_ms);
+          out.redirect.set_node(node);
         }
-        shard->post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+        shard->post([done = std::move(done), out = std::move(out)]() mutable { done(std::move(out)); });
       });
 }
 

@@ -153,7 +153,7 @@ class ServerCore final : public ShardHandler {
   struct SeatResult {
     int code = 0;  // 0: `redirect` holds the answer
     std::string message;
-    bool retryable = false;  // full, locked or gone: join_or_create makes a room here instead
+    bool retryable = false;  // no seat there (full, locked, gone, no answer): join_or_create makes a room here
     v1::RoomRedirect redirect;
   };
   void request_seat(const std::string& node, std::string room_id, std::string account_id, Shard& reply_on,

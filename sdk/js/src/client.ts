@@ -43,6 +43,9 @@ interface RoomEntry {
   options: Uint8Array;
 }
 
+/** What joinMatch needs of a match: its room, its reservation, and in a cluster the room's node URL ("" = this node). */
+type MatchSeat = Pick<MatchFound, "roomId" | "reservation"> & { url?: string };
+
 const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
 /** Reconnect attempts of a connection to another node before its rooms count as lost (reconnect.nodeMaxAttempts). */
 const NODE_MAX_ATTEMPTS = 6;
@@ -99,11 +102,13 @@ export class Client extends Connection implements RoomTransport {
    * reservation. Rejects with RESERVATION_INVALID when it is unknown, used, expired (past
    * reservationTtlMs) or another session's.
    */
-  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object): Promise<RawRoom>;
-  joinMatch<Ops extends OpMap>(match: Pick<MatchFound, "roomId" | "reservation">, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
-  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+  joinMatch(match: MatchSeat, options?: string | object): Promise<RawRoom>;
+  joinMatch<Ops extends OpMap>(match: MatchSeat, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
+  async joinMatch(match: MatchSeat, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
     const bytes = optionsText(options);
-    return this.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
+    // In a cluster the match's room may be on another node (match.url): joined over that node's connection.
+    const node = match.url ? await this.nodeFor(match.url) : this;
+    return node.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
   }
 
   /**
