@@ -66,7 +66,7 @@ std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::strin
 bool lists(client::Client& c, const std::string& type, const std::string& id) {
   auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - start < 5s) {
-    for (const auto& r : c.list_rooms(type).rooms()) {
+    for (const auto& r : c.list_rooms(type)) {
       if (r.room_id() == id) return true;
     }
     std::this_thread::sleep_for(50ms);
