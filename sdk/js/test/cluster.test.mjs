@@ -117,9 +117,9 @@ cluster("joinById on C of a room on A: the SDK follows the redirect and the room
   onA.send(4, "from A");
   assert.equal(decodeText(await back), "from A");
 
-  // joinOrCreate on C: the best relay room is A's, so the same node connection gets it.
+  // joinOrCreate on C: the best relay room is A's, so a node connection to A gets it.
   const third = await connect(nodes.c, "third");
-  const again = await third.joinOrCreate("relay");
+  const again = await third.joinOrCreate("relay", undefined, { sort: "-clients" });  // A's room has the most players
   assert.equal(again.id, onA.id);
   assert.deepEqual([...third.nodes.keys()], [nodes.a.url]);
   await third.close();
