@@ -27,6 +27,14 @@ int Generator::run() {
     up_.line("note --host must be an IPv4 address");
     return 1;
   }
+  join_server_ = server_;
+  if (o_.cross_node) {
+    join_server_.sin_port = htons(o_.join_target.port);
+    if (inet_pton(AF_INET, o_.join_target.host.c_str(), &join_server_.sin_addr) != 1) {
+      up_.line("note --targets must be IPv4 addresses");
+      return 1;
+    }
+  }
   if (!plan_.source.empty()) {
     source_.sin_family = AF_INET;
     if (inet_pton(AF_INET, plan_.source.c_str(), &source_.sin_addr) != 1) {
@@ -245,6 +253,8 @@ void Generator::finish() {
   r.reasons = reasons_;
   r.latency = latency_;
   r.rtt = rtt_;
+  r.join = join_;
+  r.redirects = redirects_;
   write_result(up_, r);
 }
 

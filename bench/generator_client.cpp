@@ -22,7 +22,19 @@ void Generator::start_connect(uint32_t i) {
   if (c.fd < 0) return fail(i, std::string("socket: ") + std::strerror(errno));
   int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (bind_source_) {
+  if (bind_source_ && o_.source_port_lo) {
+    // Our own port for each connection: a port another socket holds (a listener on 0.0.0.0,
+    // a connection still closing) is skipped.
+    const uint32_t span = uint32_t(o_.source_port_hi) - o_.source_port_lo + 1;
+    setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in from = source_;
+    int tries = 0;
+    for (;; ++tries) {
+      from.sin_port = htons(static_cast<uint16_t>(o_.source_port_lo + next_source_port_++ % span));
+      if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) == 0) break;
+      if (errno != EADDRINUSE || tries >= 64) return fail(i, std::string("bind: ") + std::strerror(errno));
+    }
+  } else if (bind_source_) {
 #ifdef IP_BIND_ADDRESS_NO_PORT
     setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);  // pick the port at connect
 #endif
@@ -30,7 +42,11 @@ void Generator::start_connect(uint32_t i) {
       return fail(i, std::string("bind: ") + std::strerror(errno));
     }
   }
-  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&server_), sizeof server_) != 0 && errno != EINPROGRESS) {
+  const bool elsewhere = o_.cross_node && i != groups_[c.group].first;
+  const sockaddr_in& to = c.redirect_target >= 0 ? redirect_targets_[size_t(c.redirect_target)].second
+                          : elsewhere            ? join_server_
+                                                 : server_;
+  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
     return fail(i, std::string("connect: ") + std::strerror(errno));
   }
   epoll_event ev{};
@@ -86,10 +102,20 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
     c.state = State::ready;
     return;
   }
-  if (o_.scenario == Scenario::idle) return mark_ready(i);
+  if (o_.scenario == Scenario::idle && o_.join_or_create.empty()) return mark_ready(i);
+  if (o_.scenario == Scenario::idle) {
+    c.state = State::joining;
+    c.join_sent_ns = mono_ns();
+    v1::Envelope e;
+    e.set_cid(3);
+    e.mutable_room_join_or_create()->set_type(o_.join_or_create);
+    send_envelope(i, e);
+    return;
+  }
   Group& g = groups_[c.group];
   if (i == g.first) {
     c.state = State::joining;
+    c.join_sent_ns = mono_ns();
     v1::Envelope e;
     e.set_cid(2);
     e.mutable_room_create()->set_type(o_.scenario == Scenario::tick ? "movement2d" : "relay");
@@ -105,10 +131,19 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
 }
 
 void Generator::send_join(uint32_t i) {
-  conns_[i].state = State::joining;
+  Conn& c = conns_[i];
+  c.state = State::joining;
   v1::Envelope e;
   e.set_cid(3);
-  e.mutable_room_join()->set_room_id(groups_[conns_[i].group].room_id);
+  e.mutable_room_join()->set_room_id(groups_[c.group].room_id);
+  if (c.reservation.empty()) {
+    c.join_sent_ns = mono_ns();
+  } else {
+    // The second leg of a redirected join: the latency keeps counting from the first.
+    e.mutable_room_join()->set_reservation(c.reservation);
+    c.reservation.clear();
+    c.reservation.shrink_to_fit();
+  }
   send_envelope(i, e);
 }
 
@@ -116,6 +151,10 @@ void Generator::on_joined(uint32_t i, const std::string& room_id) {
   Conn& c = conns_[i];
   if (c.state != State::joining) return;
   Group& g = groups_[c.group];
+  // Joins, not creates: a relay room's first member creates it; idle join_or_create joins.
+  if (i != g.first || o_.scenario == Scenario::idle) {
+    join_.record(uint64_t(std::max<int64_t>(0, mono_ns() - c.join_sent_ns)));
+  }
   if (i == g.first) {
     g.room_id = room_id;
     for (uint32_t m = g.first + 1; m < g.first + g.size; ++m) {
@@ -229,47 +268,6 @@ void Generator::send_data(uint32_t i, uint32_t op, std::string_view data) {
   frame_.clear();
   append_frame(frame_, o_.transport, scratch_, rng_);
   send_bytes(i, frame_);
-}
-
-// Server messages after welcome are numbered except the link-level ones (protocol.md §3.2);
-// the caller has already left those out.
-void Generator::on_sequenced(uint32_t i) {
-  Conn& c = conns_[i];
-  if (!resumable(i) || c.session_id == 0) return;
-  ++c.server_seq;
-  if (c.unacked_since_ns == 0) c.unacked_since_ns = mono_ns();
-  if (c.server_seq - c.server_seq_acked >= ack_every_messages) send_ack(i);
-}
-
-uint64_t Generator::take_ack(uint32_t i) {
-  Conn& c = conns_[i];
-  if (!resumable(i) || c.server_seq <= c.server_seq_acked) return 0;
-  c.server_seq_acked = c.server_seq;
-  c.unacked_since_ns = 0;
-  ++acks_piggybacked_;
-  return c.server_seq;
-}
-
-void Generator::send_ack(uint32_t i) {
-  Conn& c = conns_[i];
-  // Only on a welcomed connection: an ack written before the upgrade or the hello would be
-  // read by the server as a broken HTTP request or a message before hello.
-  bool welcomed = c.state == State::wait_room || c.state == State::joining || c.state == State::ready;
-  if (c.fd < 0 || !welcomed || c.server_seq <= c.server_seq_acked) return;
-  c.server_seq_acked = c.server_seq;
-  c.unacked_since_ns = 0;
-  ++acks_sent_;
-  v1::Envelope e;
-  e.mutable_ack()->set_seq(c.server_seq);
-  send_envelope(i, e);
-}
-
-// The 500 ms rule, checked every 100 ms: ack a little early rather than late.
-void Generator::ack_scan(int64_t now) {
-  for (uint32_t i = 0; i < launched_ && i < plan_.count; ++i) {
-    Conn& c = conns_[i];
-    if (c.unacked_since_ns && now - c.unacked_since_ns >= ack_every_ns - ack_scan_ns) send_ack(i);
-  }
 }
 
 void Generator::on_event(uint32_t i, uint32_t events) {
@@ -407,7 +405,11 @@ void Generator::on_envelope(uint32_t i, std::string_view payload) {
         return lose(i, "removed from room");
       }
       return;
-    default: return;  // pong, ack, presence
+    default:
+      // A body this build of the protocol does not know: room_redirect, when the cluster's
+      // routing is newer than this craft-bench.
+      if (e.body_case() == v1::Envelope::BODY_NOT_SET && maybe_redirect(i, e)) return;
+      return;  // pong, ack, presence
   }
 }
 

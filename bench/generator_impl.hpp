@@ -49,6 +49,9 @@ struct Conn {
   uint32_t group = 0;
   int64_t started_ns = 0;
   int64_t last_send_ns = 0;
+  int64_t join_sent_ns = 0;  // room_create / room_join / room_join_or_create sent
+  int32_t redirect_target = -1;  // after a room_redirect: index into Generator::redirect_targets_
+  std::string reservation;       // from a room_redirect, spent by the next room_join
   uint64_t session_id = 0;  // tick: to find ourselves in snapshots
   uint32_t input_seq = 0;   // tick: last input sent
   uint32_t acked_seq = 0;   // tick: last input a snapshot showed applied
@@ -105,6 +108,9 @@ class Generator {
   void on_envelope(uint32_t i, std::string_view payload);
   void on_room_data(uint32_t i, const FastEnvelope& e);
   void on_snapshot(uint32_t i, std::string_view json);
+  // cross-node joins (generator_redirect.cpp)
+  bool maybe_redirect(uint32_t i, const v1::Envelope& e);
+  void follow_redirect(uint32_t i, const std::string& url, std::string reservation);
   void send_input(uint32_t i, int64_t now);
   void send_bytes(uint32_t i, std::string_view bytes);
   void send_envelope(uint32_t i, const v1::Envelope& e);
@@ -145,8 +151,12 @@ class Generator {
   std::vector<uint32_t> senders_;
   int epoll_ = -1;
   sockaddr_in server_{};
+  sockaddr_in join_server_{};  // --cross-node: where a room's other members connect
+  std::vector<std::pair<std::string, sockaddr_in>> redirect_targets_;  // URL -> address
+  uint64_t redirects_ = 0;
   sockaddr_in source_{};
   bool bind_source_ = false;
+  uint32_t next_source_port_ = 0;  // --source-ports: offset of the next port to try
   MaskRng rng_;
   std::unique_ptr<char[]> buffer_{new char[read_buffer_size]};
   std::string scratch_, frame_, payload_;  // payload_: timestamp + padding
@@ -176,6 +186,7 @@ class Generator {
   std::map<std::string, uint64_t> reasons_;
   Histogram latency_;  // relay: send -> receive; echo: A -> B (one way, same clock)
   Histogram rtt_;      // echo: A -> B -> A
+  Histogram join_;     // room_join / room_join_or_create -> room_joined
   uint64_t unresumable_ = 0;  // resumable hellos answered without a resume token
   uint64_t acks_sent_ = 0, acks_piggybacked_ = 0;
 

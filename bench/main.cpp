@@ -132,6 +132,27 @@ void show_progress(const Options& o, std::vector<Child>& children, double elapse
   std::fflush(stderr);
 }
 
+// Every server's /proc sample summed: several cluster nodes are measured as one server.
+ProcSample sample_servers(const Options& o, bool count_fds = false) {
+  ProcSample sum;
+  if (o.server_pids.empty()) return sum;
+  sum.ok = true;
+  sum.fds = 0;
+  for (int pid : o.server_pids) {
+    ProcSample one = sample_process(pid, count_fds);
+    if (!one.ok) {
+      sum.ok = false;
+      continue;
+    }
+    sum.vm_rss += one.vm_rss;
+    sum.rss_anon += one.rss_anon;
+    sum.cpu_us += one.cpu_us;
+    sum.threads += one.threads;
+    sum.fds = (sum.fds < 0 || one.fds < 0) ? -1 : sum.fds + one.fds;
+  }
+  return sum;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,9 +164,9 @@ int main(int argc, char** argv) {
   report.time = utc_now();
   report.processes = static_cast<uint32_t>(counts.size());
 
-  ProcSample before = sample_process(o.server_pid);
+  ProcSample before = sample_servers(o);
   if (o.server_pid && !before.ok) {
-    std::fprintf(stderr, "craft-bench: cannot read /proc/%d (--server-pid)\n", o.server_pid);
+    std::fprintf(stderr, "craft-bench: cannot read /proc of every --server-pid\n");
     return 2;
   }
   report.server_known = before.ok;
@@ -178,7 +199,15 @@ int main(int argc, char** argv) {
       plan.source = source_for(o, plan.index, counts.size());
       plan.up_fd = up[1];
       plan.down_fd = down[0];
-      int status = run_generator(o, plan);
+      // Several nodes: this process talks to one of them (and, cross-node, joins on the next).
+      Options mine = o;
+      if (!o.targets.empty()) {
+        const size_t t = k % o.targets.size();
+        mine.host = o.targets[t].host;
+        mine.port = o.targets[t].port;
+        mine.join_target = o.targets[(t + 1) % o.targets.size()];
+      }
+      int status = run_generator(mine, plan);
       std::fflush(nullptr);
       _exit(status);
     }
@@ -227,7 +256,7 @@ int main(int argc, char** argv) {
       settle_until = now + (o.scenario == Scenario::idle ? int64_t(o.settle * 1e9) : 0);
     }
     if (phase == Phase::settle && now >= settle_until) {
-      ProcSample after = sample_process(o.server_pid, true);
+      ProcSample after = sample_servers(o, true);
       report.rss_after = after.vm_rss;
       report.anon_after = after.rss_anon;
       report.server_threads = after.threads;
@@ -248,7 +277,7 @@ int main(int argc, char** argv) {
     }
     if (phase == Phase::running && !sampled_t0 && now >= t0) {
       if (o.scenario == Scenario::tick) ticks_t0 = scrape_tick_metrics(o.host, o.port);
-      at_t0 = sample_process(o.server_pid, true);  // every client is still connected here
+      at_t0 = sample_servers(o, true);  // every client is still connected here
       machine_t0 = sample_machine();
       sampled_t0 = true;
     }
@@ -264,7 +293,7 @@ int main(int argc, char** argv) {
           report.ticks_skipped = ticks_t1.skipped - ticks_t0.skipped;
         }
       }
-      at_t1 = sample_process(o.server_pid, true);
+      at_t1 = sample_servers(o, true);
       machine_t1 = sample_machine();
       sampled_t1 = true;
       report.window_s = double(t1 - t0) / 1e9;  // the children stamp sends and receptions against [T0, T1)
@@ -292,7 +321,7 @@ int main(int argc, char** argv) {
     if (c.down >= 0) ::close(c.down);
   }
   if (report.server_known) {
-    if (!sampled_t1) at_t1 = sample_process(o.server_pid, true);
+    if (!sampled_t1) at_t1 = sample_servers(o, true);
     report.rss_end = at_t1.vm_rss;
     if (o.scenario != Scenario::idle && sampled_t0) {  // idle: counted at "after", before "go"
       report.server_threads = at_t0.threads;

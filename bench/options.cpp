@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 namespace craft::bench {
 
@@ -31,7 +32,13 @@ Target:
   --port N               HTTP/WebSocket port, WebSocket at /ws (default 7777)
   --tcp-port N           length-prefixed TCP port, with --transport tcp (default 7778)
   --transport ws|tcp     (default ws)
-  --server-pid PID       read server RSS and CPU from /proc/PID (recommended)
+  --server-pid PID[,PID] read server RSS and CPU from /proc/PID (recommended); several
+                         PIDs (cluster nodes) are summed
+  --targets H:P[,H:P]    several servers: generator process k connects to target k mod T
+                         (use --processes >= T); --host/--port are then unused
+  --cross-node           relay with --targets: room creators connect to their process's
+                         target, the other members to the next one (joins by id of a room
+                         on another node)
 Load:
   --clients N            connections in total (default 100; echo: 2)
   --room-size R          clients per relay room (default 10; echo: 2)
@@ -44,9 +51,15 @@ Load:
   --processes P          generator processes, each with N/P clients and its own source
                          address 127.0.0.(2+k) (needed past ~19,000 connections)
   --source-base ADDR     first source address with --processes > 1 (default 127.0.0.2)
+  --source-ports LO-HI   with --processes > 1: bind each connection's source port from this
+                         range in turn (each process has its own address, so its own range)
+                         instead of the kernel's search, which gets slow past ~8,000
+                         connections from one address (default: the kernel picks)
   --setup-timeout S      per client: connect + hello + join deadline (default 15)
   --room-options JSON    tick: options for room_create, e.g. '{"tickRate":60}'; "state":"json"
                          is added unless given (tick reads movement2d's JSON snapshots)
+  --join-or-create TYPE  idle: each client sends room_join_or_create{TYPE} after welcome
+                         and is ready when joined (join latency is reported)
   --resumable            resumable sessions: hello{resumable:true} and acks (protocol.md 3.2)
   --batch N              held: connect, join and cut N sessions at a time (default: all)
   --cut rst|fin          held: cut with a TCP reset (default) or a plain close (FIN)
@@ -92,6 +105,18 @@ uint32_t to_uint(const std::string& flag, const std::string& v, uint32_t lo, uin
   return static_cast<uint32_t>(d);
 }
 
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    if (comma > start) out.push_back(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
@@ -106,6 +131,10 @@ Options parse_options(int argc, char** argv) {
     }
     if (arg == "--resumable") {
       o.resumable = true;
+      continue;
+    }
+    if (arg == "--cross-node") {
+      o.cross_node = true;
       continue;
     }
     if (!arg.starts_with("--")) usage(2, "unexpected argument '" + arg + "'");
@@ -143,9 +172,26 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--warmup") o.warmup = to_double(arg, value, 0, 3'600);
     else if (arg == "--settle") o.settle = to_double(arg, value, 0, 3'600);
     else if (arg == "--payload") o.payload = to_uint(arg, value, 8, 1 << 20);
-    else if (arg == "--server-pid") o.server_pid = static_cast<int>(to_uint(arg, value, 1, 1u << 30));
+    else if (arg == "--server-pid") {
+      for (const auto& item : split_list(value)) o.server_pids.push_back(static_cast<int>(to_uint(arg, item, 1, 1u << 30)));
+      if (o.server_pids.empty()) usage(2, "--server-pid wants PID[,PID...]");
+      o.server_pid = o.server_pids.front();
+    } else if (arg == "--targets") {
+      for (const auto& item : split_list(value)) {
+        auto colon = item.rfind(':');
+        if (colon == std::string::npos || colon == 0) usage(2, "--targets wants HOST:PORT[,HOST:PORT...]");
+        o.targets.push_back({item.substr(0, colon), static_cast<uint16_t>(to_uint(arg, item.substr(colon + 1), 1, 65535))});
+      }
+      if (o.targets.empty()) usage(2, "--targets wants HOST:PORT[,HOST:PORT...]");
+    } else if (arg == "--join-or-create") o.join_or_create = value;
     else if (arg == "--processes") o.processes = to_uint(arg, value, 1, 200);
     else if (arg == "--source-base") o.source_base = value;
+    else if (arg == "--source-ports") {
+      auto dash = value.find('-');
+      if (dash == std::string::npos) usage(2, "--source-ports wants LO-HI");
+      o.source_port_lo = static_cast<uint16_t>(to_uint(arg, value.substr(0, dash), 1024, 65535));
+      o.source_port_hi = static_cast<uint16_t>(to_uint(arg, value.substr(dash + 1), o.source_port_lo, 65535));
+    }
     else if (arg == "--connect-rate") o.connect_rate = to_double(arg, value, 1, 1'000'000);
     else if (arg == "--setup-timeout") o.setup_timeout = to_double(arg, value, 1, 3'600);
     else if (arg == "--keepalive") o.keepalive = to_double(arg, value, 1, 3'600);
@@ -182,6 +228,10 @@ Options parse_options(int argc, char** argv) {
     if (o.room_options.find_first_not_of(" \t\r\n") == std::string::npos) o.room_options = R"({"state":"json"})";
     else if (next != std::string::npos) o.room_options.insert(brace + 1, o.room_options[next] == '}' ? R"("state":"json")" : R"("state":"json",)");
   }
+  if (o.cross_node && (o.targets.size() < 2 || o.scenario != Scenario::relay)) {
+    usage(2, "--cross-node needs relay and at least two --targets");
+  }
+  if (!o.join_or_create.empty() && o.scenario != Scenario::idle) usage(2, "--join-or-create is for idle");
   if (o.processes > o.clients) o.processes = o.clients;
   if (o.scenario != Scenario::idle && o.room_size > 1 && (o.clients / o.processes) < o.room_size) {
     usage(2, "each process needs at least --room-size clients");

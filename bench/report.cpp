@@ -45,18 +45,21 @@ void GeneratorResult::merge(const GeneratorResult& o) {
   resume_failed += o.resume_failed;
   replayed += o.replayed;
   replay_expected += o.replay_expected;
+  redirects += o.redirects;
   samples.insert(samples.end(), o.samples.begin(), o.samples.end());
   gen_cpu_us += o.gen_cpu_us;
   for (auto& [k, v] : o.reasons) reasons[k] += v;
   latency.merge(o.latency);
   rtt.merge(o.rtt);
+  join.merge(o.join);
 }
 
 namespace {
 #define CRAFT_BENCH_FIELDS(X)                                                                          \
   X(ready) X(failed) X(dropped) X(setup_ns) X(sent) X(expected) X(delivered_window) X(delivered_of_window) \
   X(errors) X(rate_limited) X(skipped) X(backlogged) X(pings) X(gen_cpu_us) X(acks_sent) X(acks_piggybacked) \
-  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected)
+  X(unresumable) X(held) X(feeders) X(resumed) X(resume_fresh) X(resume_failed) X(replayed) X(replay_expected) \
+  X(redirects)
 }  // namespace
 
 void write_result(PipeWriter& out, const GeneratorResult& r) {
@@ -75,6 +78,7 @@ void write_result(PipeWriter& out, const GeneratorResult& r) {
   }
   out.line("hist latency " + r.latency.serialize());
   out.line("hist rtt " + r.rtt.serialize());
+  out.line("hist join " + r.join.serialize());
   out.line("end");
 }
 
@@ -120,7 +124,7 @@ bool read_result_line(const std::string& line, GeneratorResult& r) {
     std::getline(in, rest);
     Histogram h;
     if (!h.deserialize(rest)) return false;
-    (name == "rtt" ? r.rtt : r.latency) = h;
+    (name == "rtt" ? r.rtt : name == "join" ? r.join : r.latency) = h;
     return true;
   }
   return false;
@@ -310,6 +314,13 @@ void print_table(std::FILE* out, const RunReport& r) {
     }
     row("server threads / fds", std::to_string(r.server_threads) + " / " + std::to_string(r.server_fds));
   }
+  if (t.join.count()) {
+    row("join latency us", fmt("p50 %.0f", us(t.join.quantile(0.5))) + fmt("  p90 %.0f", us(t.join.quantile(0.9))) +
+                               fmt("  p99 %.0f", us(t.join.quantile(0.99))) + fmt("  max %.0f", us(t.join.max())) +
+                               " (" + std::to_string(t.join.count()) + " joins)");
+  }
+  if (o.cross_node) row("redirects followed", std::to_string(t.redirects));
+  if (o.targets.size() > 1) row("servers", std::to_string(o.targets.size()) + " targets, " + std::to_string(o.server_pids.size()) + " pids summed");
   if (o.scenario == Scenario::held) {
     print_held(out, r);
   } else if (o.scenario != Scenario::idle) {
@@ -396,8 +407,19 @@ std::string json_line(const RunReport& r) {
   integer("dropped", static_cast<int64_t>(t.dropped));
   num("setup_s", r.setup_s);
   num("connect_per_s", r.setup_s > 0 ? double(t.ready) / r.setup_s : NAN);
+  if (t.join.count()) {
+    field("join_us", percentiles_json(t.join, 1.0));
+    integer("joins", static_cast<int64_t>(t.join.count()));
+  }
+  if (!o.join_or_create.empty()) str("join_or_create", o.join_or_create);
+  if (!o.targets.empty()) integer("targets", static_cast<int64_t>(o.targets.size()));
+  if (o.cross_node) {
+    field("cross_node", "true");
+    integer("redirects", static_cast<int64_t>(t.redirects));
+  }
   if (r.server_known) {
     integer("server_pid", o.server_pid);
+    integer("server_count", static_cast<int64_t>(o.server_pids.size()));
     integer("server_rss_before", r.rss_before);
     integer("server_rss_after", r.rss_after);
     integer("server_rss_anon_before", r.anon_before);

@@ -48,10 +48,12 @@ struct GeneratorResult {
   uint64_t held = 0, feeders = 0;                                  // held
   uint64_t resumed = 0, resume_fresh = 0, resume_failed = 0;        // held: the check at the end
   uint64_t replayed = 0, replay_expected = 0;
+  uint64_t redirects = 0;            // room_redirect answers followed (--cross-node)
   int64_t gen_cpu_us = 0;
   std::vector<HeldSample> samples;
   std::map<std::string, uint64_t> reasons;
   Histogram latency, rtt;
+  Histogram join;  // room_join / room_join_or_create -> room_joined
 
   void merge(const GeneratorResult& other);
 };

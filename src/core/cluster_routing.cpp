@@ -2,7 +2,7 @@
 // node"): this node asks the room's node for a seat over the bus ("seat.reserve") and hands
 // the client a room_redirect to that node with the reservation; the client joins there.
 // The room's node answers other nodes' seat requests here too. Nothing here runs with
-// clustering off: the session only routes when ServerCore::cluster() is set.
+// clustering off: the session only routes when ServerCore::cluster_registry() is set.
 #include "cluster/node_registry.hpp"
 #include "cluster/seat_message.hpp"
 #include "core/server_core.hpp"
@@ -143,7 +143,7 @@ void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mod
       --self->pending_joins_;
       return;
     }
-    auto* registry = self->core().cluster();
+    auto* registry = self->core().cluster_registry();
     if (!registry || !entry || entry->node.empty() || entry->node == registry->node_id()) {
       // Listed nowhere, or listed here but gone since: as a local join of a gone room.
       return self->on_join_failed(cid, v1::ROOM_NOT_FOUND, "no room " + room_id, true, mode, std::move(type),

@@ -143,13 +143,14 @@ class ServerCore final : public ShardHandler {
   void stop_cluster();
   std::string cluster_metrics() const;
   std::string cluster_nodes_response() const;
-  // Cross-node joins (core/cluster_routing.cpp, docs/cluster.md). cluster(): the registry,
-  // null on a single node. request_seat asks node `node` for a seat in `room_id` for
+  // The registry and its bus (cluster/node_registry.hpp); null with clustering off.
+  cluster::NodeRegistry* cluster_registry() const { return cluster_.get(); }
+  // Cross-node joins (core/cluster_routing.cpp, docs/cluster.md): request_seat asks node
+  // `node` for a seat in `room_id` for
   // `account_id` ("" = anonymous: a bearer seat) over the bus; `done` runs on `reply_on`
   // with the room_redirect to send, or an ErrorCode and message (UNAVAILABLE when the node
   // is not alive, does not answer within cluster.seat_request_timeout_ms, or
   // cluster.max_pending_seat_requests are under way).
-  cluster::NodeRegistry* cluster() { return cluster_.get(); }
   struct SeatResult {
     int code = 0;  // 0: `redirect` holds the answer
     std::string message;
