@@ -182,6 +182,12 @@ struct ClusterConfig {
   // One room's directory entry (id, type, label, metadata), encoded; a bigger one is listed on
   // its own node only. Must fit in one bus message (cluster.max_message_bytes).
   uint32_t max_room_entry_bytes = 36'864;
+  // A join of a room on another node asks that node for a seat over Redis (docs/cluster.md);
+  // no answer within this long: the client gets UNAVAILABLE.
+  uint32_t seat_request_timeout_ms = 2'000;
+  // Seat requests to other nodes waiting for their answer; past it a cross-node join is
+  // refused at once (UNAVAILABLE), so a slow or hung node cannot grow this one's memory.
+  uint32_t max_pending_seat_requests = 1'000;
 };
 
 struct ServerConfig {

@@ -237,6 +237,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "room directory changes are written to Redis and sent to the other nodes at most this often", 1, 10'000},
       {"cluster", "max_room_entry_bytes", &c.cluster.max_room_entry_bytes,
        "one room's encoded directory entry; a bigger one is listed on its own node only", 1024, 16 << 20},
+      {"cluster", "seat_request_timeout_ms", &c.cluster.seat_request_timeout_ms,
+       "a cross-node join waits this long for the room's node to reserve a seat; then UNAVAILABLE", 10, 60'000},
+      {"cluster", "max_pending_seat_requests", &c.cluster.max_pending_seat_requests,
+       "seat requests to other nodes waiting for an answer; past it a cross-node join is refused", 1, 1'000'000},
   };
 }
 

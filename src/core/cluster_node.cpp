@@ -122,6 +122,7 @@ void ServerCore::start_cluster() {
     });
   }
   cluster_directory_->attach(*cluster_);
+  serve_seat_requests();
   cluster_->start();
 }
 
@@ -225,6 +226,7 @@ std::string ServerCore::cluster_metrics() const {
   put("craft_cluster_directory_dead_node_rooms_total",
       "Rooms dropped from the directory because their node died, left or restarted", "counter", d.dead_node_rooms);
   return w.out;
+  return w.out + routing_metrics();
 }
 
 std::string ServerCore::cluster_nodes_response() const {

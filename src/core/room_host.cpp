@@ -132,7 +132,7 @@ void RoomHost::join(JoinRequest request) {
   if (!request.reservation.empty()) {
     // Someone else's token is refused without using it up: only its session may spend it.
     auto it = reservations_.find(request.reservation);
-    if (it == reservations_.end() || it->second.session != request.client.id) {
+    if (it == reservations_.end() || !it->second.allows(request.client)) {
       return fail_join(request, v1::RESERVATION_INVALID,
                        "the seat reservation is unknown, used, expired or not yours", false);
     }
@@ -363,7 +363,31 @@ void RoomHost::sweep(TimePoint now) {
 void RoomHost::reserve(std::string token, SessionId who, TimePoint expires) {
   if (disposed_) return;
   reservation_only_ = true;
-  reservations_.insert_or_assign(std::move(token), Reservation{who, expires});
+  reservations_.insert_or_assign(std::move(token), Reservation{who, {}, expires});
+}
+
+int RoomHost::reserve_for_node(std::string token, std::string account_id, TimePoint expires, std::string& why) {
+  if (disposed_ || failed_ || create_rejection_) {
+    why = "room " + id_ + " was disposed";
+    return v1::ROOM_NOT_FOUND;
+  }
+  if (!reservations_.empty()) expire_reservations(shard_.now());
+  // The checks a local join without a reservation meets (join()), so a redirect is never
+  // handed out for a join that would be refused anyway.
+  if (reservation_only_ && !(reservations_.empty() && core_of(shard_).config().matchmaker.late_joins)) {
+    why = "room " + id_ + " is a match room: joining it takes a seat reservation";
+    return v1::RESERVATION_INVALID;
+  }
+  if (locked_) {
+    why = "room " + id_ + " is locked";
+    return v1::ROOM_LOCKED;
+  }
+  if (members_.size() + reservations_.size() >= max_clients_) {
+    why = "room " + id_ + " is full";
+    return v1::ROOM_FULL;
+  }
+  reservations_.insert_or_assign(std::move(token), Reservation{0, std::move(account_id), expires});
+  return 0;
 }
 
 void RoomHost::expire_reservations(TimePoint now) {

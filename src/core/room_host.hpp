@@ -89,6 +89,12 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   // reservation is reservation-only from then on: a join without a valid one is refused
   // (RESERVATION_INVALID), unless matchmaker.late_joins and no reservation is left.
   void reserve(std::string token, SessionId who, TimePoint expires);
+  // A seat for a player joining from another node of a cluster (docs/cluster.md): `token`
+  // lets the account `account_id` (or, when empty, whoever holds the token) join once before
+  // `expires`. Unlike reserve() it does not make the room reservation-only. Refused (the
+  // ErrorCode, and `why`) when the room is gone, locked, full counting held seats, or a match
+  // room taking only its matched players; 0 when the seat is held.
+  int reserve_for_node(std::string token, std::string account_id, TimePoint expires, std::string& why);
 
   // Backends of the Room API.
   void send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender);
@@ -186,8 +192,12 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
   struct Reservation {
-    SessionId session;
+    SessionId session;       // a match seat: this session's only; 0 for a cross-node seat
+    std::string account_id;  // a cross-node seat of a logged-in player: this account's only
     TimePoint expires;
+    bool allows(const Client& c) const {
+      return session != 0 ? c.id == session : account_id.empty() || c.account_id == account_id;
+    }
   };
   std::unordered_map<std::string, Reservation> reservations_;  // token -> seat
   bool reservation_only_ = false;  // a match room (reserve() was called)

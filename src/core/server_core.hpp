@@ -154,8 +154,34 @@ class ServerCore final : public ShardHandler {
   void publish_revocation(const api::Revocation& r);
   // The registry and its bus (cluster/node_registry.hpp); null with clustering off.
   cluster::NodeRegistry* cluster_registry() const { return cluster_.get(); }
+  // Cross-node joins (core/cluster_routing.cpp, docs/cluster.md): request_seat asks node
+  // `node` for a seat in `room_id` for
+  // `account_id` ("" = anonymous: a bearer seat) over the bus; `done` runs on `reply_on`
+  // with the room_redirect to send, or an ErrorCode and message (UNAVAILABLE when the node
+  // is not alive, does not answer within cluster.seat_request_timeout_ms, or
+  // cluster.max_pending_seat_requests are under way).
+  struct SeatResult {
+    int code = 0;  // 0: `redirect` holds the answer
+    std::string message;
+    bool retryable = false;  // no seat there (full, locked, gone, no answer): join_or_create makes a room here
+    v1::RoomRedirect redirect;
+  };
+  void request_seat(const std::string& node, std::string room_id, std::string account_id, Shard& reply_on,
+                    std::function<void(SeatResult)> done);
+  void count_redirect() { redirects_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  void serve_seat_requests();  // registers the "seat.reserve" responder, before the registry starts
+  std::string routing_metrics() const;
+  // Cross-node join counters (docs/cluster.md "Observing it"); read by /metrics.
+  std::atomic<uint64_t> redirects_{0};             // room_redirect sent to clients
+  std::atomic<uint64_t> seat_requests_{0};         // seat requests sent to other nodes
+  std::atomic<uint64_t> seat_requests_failed_{0};  // unanswered: timeout, node dead, Redis down, bad answer
+  std::atomic<uint64_t> seat_requests_refused_{0}; // not sent: max_pending_seat_requests
+  std::atomic<uint32_t> seat_requests_pending_{0};
+  std::atomic<uint64_t> seats_granted_{0};         // reservations made here for other nodes' players
+  std::atomic<uint64_t> seats_denied_{0};          // other nodes' seat requests answered with an error
+
   struct IpHash {
     size_t operator()(const Connection::IpKey& k) const;
   };

@@ -414,6 +414,7 @@ void Session::handle_join(const v1::Envelope& e) {
   if (find_room(j.room_id())) return send_error(e.cid(), v1::ALREADY_IN_ROOM, "already in room " + j.room_id());
   if (!room_slot_available(e.cid())) return;
   auto room = core().world().find(j.room_id());
+  if (!room && core().cluster_registry()) return route_join(e.cid(), j.room_id(), JoinMode::join, {}, {});
   if (!room) return send_error(e.cid(), v1::ROOM_NOT_FOUND, "no room " + j.room_id());
   request_join(std::move(room), e.cid(), j.options(), JoinMode::join, j.reservation());
 }
@@ -447,6 +448,10 @@ void Session::handle_join_or_create(const v1::Envelope& e) {
         auto room = id ? self->core().world().find(*id) : nullptr;
         if (room) {
           self->request_join(std::move(room), cid, std::move(options), JoinMode::join_or_create);
+        } else if (id && self->core().cluster_registry()) {
+          // The best room is on another node (or just went away here): a seat there, or a
+          // new room here when it has none.
+          self->route_join(cid, std::move(*id), JoinMode::join_or_create, std::move(type), std::move(options));
         } else {
           self->handle_create(cid, type, std::move(options), false, JoinMode::join_or_create, std::move(metadata));
         }

@@ -117,6 +117,10 @@ class Session final : public Connection {
   void handle_room_data(const v1::Envelope& e);
   void handle_state_ack(const v1::Envelope& e);
   void handle_room_list(const v1::Envelope& e);
+  // core/cluster_routing.cpp: the room is not on this node (clustering on): find its node in
+  // the directory, get a seat there and answer room_redirect; a refusal goes through
+  // on_join_failed (so join_or_create makes a room here when the other one filled up).
+  void route_join(uint32_t cid, std::string room_id, detail::JoinMode mode, std::string type, std::string options);
   void request_join(std::shared_ptr<detail::RoomHost> room, uint32_t cid, std::string options,
                     detail::JoinMode mode, std::string reservation = {});
   bool room_slot_available(uint32_t cid);

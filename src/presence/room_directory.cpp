@@ -252,6 +252,15 @@ class LocalRoomDirectory final : public RoomDirectory {
     reply_on.post([done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); });
   }
 
+  void locate(const std::string& room_id, Shard& reply_on, std::function<void(std::optional<RoomEntry>)> done) override {
+    std::optional<RoomEntry> found;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = entries_.find(room_id); it != entries_.end()) found = it->second;
+    }
+    reply_on.post([done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); });
+  }
+
   void watch(const std::string& type, bool on) override {
     std::lock_guard lock(mutex_);
     auto& t = types_[type];

@@ -99,6 +99,11 @@ class RoomDirectory {
   // The first room in query order that is joinable (passes, free seat) and not in `skip`.
   virtual void find_joinable(RoomQuery query, std::vector<std::string> skip, Shard& reply_on,
                              std::function<void(std::optional<std::string> room_id)> done) = 0;
+  // Where room `room_id` is: its entry (entry.node names the owning node in a cluster), or
+  // nullopt when no node lists it. Private and locked rooms are found too: a join by id
+  // decides about them. A cross-node join by id asks this first (docs/cluster.md).
+  virtual void locate(const std::string& room_id, Shard& reply_on,
+                      std::function<void(std::optional<RoomEntry>)> done) = 0;
   // Lobby: changes to rooms of `type` after change number `since` (0: everything, reset).
   // A directory only keeps change history for types someone watches: watch/unwatch count.
   virtual void watch(const std::string& type, bool on) = 0;

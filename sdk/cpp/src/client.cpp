@@ -126,6 +126,7 @@ v1::Pong Client::ping() {
 
 v1::RoomJoined Client::expect_joined(v1::Envelope e) {
   auto reply = request(std::move(e));
+  if (reply.has_room_redirect()) throw Redirected(std::move(*reply.mutable_room_redirect()));
   if (!reply.has_room_joined()) throw std::runtime_error("expected room_joined, got " + body_name(reply));
   return std::move(*reply.mutable_room_joined());
 }

@@ -1,7 +1,10 @@
 // The craft client: rooms over one Connection (connection.ts: socket, requests, keep-alive,
 // resume and reconnect). After a lost session is replaced by a new one, the client rejoins
 // each room by id with its original join options, keeping the Room objects and listeners.
-import type { Envelope } from "./gen/craft_pb.js";
+// In a cluster (docs/cluster.md) a join may be answered with room_redirect: the room lives on
+// another node, and the client joins it there over a connection of its own to that node
+// (one per node, made on first use, closed when its last room is left).
+import type { Envelope, RoomRedirect } from "./gen/craft_pb.js";
 import { type EnvelopeInit, makeEnvelope, toBytes } from "./codec.js";
 import { CraftError } from "./errors.js";
 import type { OpMap, RoomOps } from "./ops.js";
@@ -40,10 +43,24 @@ interface RoomEntry {
   options: Uint8Array;
 }
 
+/** What joinMatch needs of a match: its room, its reservation, and in a cluster the room's node URL ("" = this node). */
+type MatchSeat = Pick<MatchFound, "roomId" | "reservation"> & { url?: string };
+
 const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
+/** Reconnect attempts of a connection to another node before its rooms count as lost (reconnect.nodeMaxAttempts). */
+const NODE_MAX_ATTEMPTS = 6;
 
 export class Client extends Connection implements RoomTransport {
   private readonly rooms = new Map<string, RoomEntry>();
+  /** Connections to other nodes of a cluster, by URL (on the home client only). */
+  private readonly nodeClients = new Map<string, Client>();
+  private readonly nodeReady = new Map<string, Promise<void>>();
+  /** On a node connection: the client whose joins it serves. */
+  private home?: Client;
+  /** Joins under way on this connection: a node connection is not closed under them. */
+  private joining = 0;
+  /** close() was called: the rooms it drops are not "lost". */
+  private closing = false;
   private readonly lobbies = new Map<number, Lobby>();
   /** Matchmaker tickets of this session, and the "match" / "ticketEnded" events. */
   readonly matchmaker = new Matchmaker((init, settle) => this.call(init, settle));
@@ -85,11 +102,13 @@ export class Client extends Connection implements RoomTransport {
    * reservation. Rejects with RESERVATION_INVALID when it is unknown, used, expired (past
    * reservationTtlMs) or another session's.
    */
-  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object): Promise<RawRoom>;
-  joinMatch<Ops extends OpMap>(match: Pick<MatchFound, "roomId" | "reservation">, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
-  joinMatch(match: Pick<MatchFound, "roomId" | "reservation">, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
+  joinMatch(match: MatchSeat, options?: string | object): Promise<RawRoom>;
+  joinMatch<Ops extends OpMap>(match: MatchSeat, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
+  async joinMatch(match: MatchSeat, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
     const bytes = optionsText(options);
-    return this.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
+    // In a cluster the match's room may be on another node (match.url): joined over that node's connection.
+    const node = match.url ? await this.nodeFor(match.url) : this;
+    return node.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
   }
 
   /**
@@ -160,6 +179,29 @@ export class Client extends Connection implements RoomTransport {
       if (!(e instanceof CraftError && e.code === "CONNECTION_LOST")) throw e;
     }
     this.rooms.delete(roomId);
+    this.retireIfIdle();
+  }
+
+  /**
+   * The connections this client holds to other nodes of a cluster, by URL: each carries the
+   * rooms that live on that node (see "Clusters" in the README). Empty on a single server.
+   */
+  get nodes(): ReadonlyMap<string, Client> {
+    return this.nodeClients;
+  }
+
+  /** Says goodbye on this connection and on every connection to another node. */
+  override async close(): Promise<void> {
+    this.closing = true;
+    const nodes = [...this.nodeClients.values()];
+    this.nodeClients.clear();
+    this.nodeReady.clear();
+    await Promise.all([super.close(), ...nodes.map((n) => n.close())]);
+  }
+
+  override connect(): ReturnType<Connection["connect"]> {
+    this.closing = false;
+    return super.connect();
   }
 
   /** @internal */
@@ -195,7 +237,10 @@ export class Client extends Connection implements RoomTransport {
       return;
     }
     this.rooms.get(roomId)?.room.handle(e);
-    if (body.case === "roomLeft") this.rooms.delete(roomId);
+    if (body.case === "roomLeft") {
+      this.rooms.delete(roomId);
+      this.retireIfIdle();
+    }
   }
 
   /** @internal */
@@ -226,6 +271,9 @@ export class Client extends Connection implements RoomTransport {
         if (round !== this.rejoinRound || this.rooms.get(room.id) !== entry) return;  // a later round has it
         this.rooms.delete(room.id);
         room.left(`rejoin failed: ${err.message}`);
+        // A node that restarted (same URL, new process) no longer has the room.
+        if (this.home) this.home.emit("roomsLost", { url: this.url, roomIds: [room.id], reason: `rejoin failed: ${err.message}` });
+        this.retireIfIdle();
       });
       rejoins.push(rejoin);
     }
@@ -236,6 +284,16 @@ export class Client extends Connection implements RoomTransport {
   protected dropRooms(reason: string): void {
     const rooms = [...this.rooms.values()];
     this.rooms.clear();
+    const home = this.home;
+    if (home && !this.closing) {
+      // A node connection given up on (the node is gone): its rooms are lost, not left.
+      reason = "node lost";
+      if (home.nodeClients.get(this.url) === this) {
+        home.nodeClients.delete(this.url);
+        home.nodeReady.delete(this.url);
+      }
+      if (rooms.length > 0) home.emit("roomsLost", { url: this.url, roomIds: rooms.map((r) => r.room.id), reason });
+    }
     for (const { room } of rooms) room.left(reason);
     const lobbies = [...this.lobbies.values()];
     this.lobbies.clear();
@@ -258,13 +316,74 @@ export class Client extends Connection implements RoomTransport {
     return lobby;
   }
 
-  private joinRequest(body: NonNullable<EnvelopeInit>["body"], options: Uint8Array, ops?: RoomOps<OpMap>): Promise<Room<any>> {
-    return this.call({ body }, (reply) => {
-      if (reply.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
-      const room: Room<any> = new Room(this, reply.body.value, ops);
-      this.rooms.set(room.id, { room, options });
-      setTimeout(() => room.announceState(), 0);  // after the caller's await registered its listeners
-      return room;
-    });
+  private async joinRequest(body: NonNullable<EnvelopeInit>["body"], options: Uint8Array, ops?: RoomOps<OpMap>): Promise<Room<any>> {
+    this.joining++;
+    let answer: Room<any> | RoomRedirect;
+    try {
+      answer = await this.call({ body }, (reply) => {
+        // The room lives on another node: joined there (below), with the seat reserved for us.
+        if (reply.body.case === "roomRedirect") return reply.body.value;
+        if (reply.body.case !== "roomJoined") throw new CraftError("BAD_REPLY", "expected room_joined");
+        const room: Room<any> = new Room(this, reply.body.value, ops);
+        this.rooms.set(room.id, { room, options });
+        setTimeout(() => room.announceState(), 0);  // after the caller's await registered its listeners
+        return room;
+      });
+    } finally {
+      this.joining--;
+    }
+    if (answer instanceof Room) return answer;
+    this.retireIfIdle();
+    const redirect = answer;
+    const node = await (this.home ?? this).nodeFor(redirect.url);
+    const value = { roomId: redirect.roomId, options, reservation: redirect.reservation };
+    return node.joinRequest({ case: "roomJoin", value }, options, ops);
+  }
+
+  /** The connection to the node at `url` (this one for "" or our own URL), connected with our token. */
+  private async nodeFor(url: string): Promise<Client> {
+    if (url === "" || url === this.url) return this;
+    let node = this.nodeClients.get(url);
+    if (!node) {
+      const r = this.options.reconnect ?? {};
+      const n: Client = new Client(url, {
+        ...this.options, token: this.token,
+        reconnect: { ...r, maxAttempts: r.nodeMaxAttempts ?? NODE_MAX_ATTEMPTS },
+      });
+      n.home = this;
+      n.on("error", (e) => this.emit("error", e));
+      node = n;
+      this.nodeClients.set(url, n);
+      const ready = n.connect().then(() => undefined, (e: Error) => {
+        if (this.nodeClients.get(url) === n) {
+          this.nodeClients.delete(url);
+          this.nodeReady.delete(url);
+        }
+        throw e;
+      });
+      this.nodeReady.set(url, ready);
+    }
+    const n = node;
+    n.joining++;  // not retired while we wait for its welcome
+    try {
+      await this.nodeReady.get(url);
+    } finally {
+      n.joining--;
+    }
+    return n;
+  }
+
+  /** A node connection without rooms or joins says goodbye (the home connection stays). */
+  private retireIfIdle(): void {
+    const home = this.home;
+    if (!home || this.rooms.size > 0 || this.joining > 0 || this.closing) return;
+    setTimeout(() => {
+      if (this.rooms.size > 0 || this.joining > 0 || this.closing) return;
+      if (home.nodeClients.get(this.url) === this) {
+        home.nodeClients.delete(this.url);
+        home.nodeReady.delete(this.url);
+      }
+      void this.close();
+    }, 0);
   }
 }

@@ -8,6 +8,11 @@ export interface ReconnectOptions {
   minDelayMs?: number;
   maxDelayMs?: number;
   maxAttempts?: number;
+  /**
+   * For connections to other nodes of a cluster (rooms joined through a redirect): attempts
+   * before the node counts as gone and its rooms as lost ("roomsLost"); default 6.
+   */
+  nodeMaxAttempts?: number;
 }
 export interface ClientOptions {
   /** "binary" (protobuf, default) or "json" (text frames). */
@@ -76,5 +81,12 @@ export interface ClientEvents {
    * decode (BAD_MESSAGE), a socket failure (SOCKET_ERROR), or a reconnect's refused hello.
    */
   error: CraftError;
+  /**
+   * Clusters: rooms on another node are gone because that node is (its connection could not
+   * be resumed or reconnected within reconnect.nodeMaxAttempts: reason "node lost"), or it
+   * came back without them (reason "rejoin failed: ..."). Each room got its "left" with the
+   * same reason; join again (joinOrCreate, joinById) or queue again to carry on.
+   */
+  roomsLost: { url: string; roomIds: string[]; reason: string };
 }
 export type ClientEvent = keyof ClientEvents;

@@ -63,6 +63,8 @@ export function events(client: Client): void {
   client.on("disconnect", ({ code, reason }) => console.log(code, reason));
   client.on("reconnecting", ({ attempt, delayMs }) => console.log(attempt * delayMs));
   client.on("reconnected", ({ sessionId }) => console.log(sessionId.length));
+  client.on("roomsLost", ({ url, roomIds, reason }) => console.log(url, roomIds.join(","), reason));
+  for (const [url, node] of client.nodes) console.log(url, node.state);
   client.on("error", (e: CraftError) => console.log(e.code, e.cid));
   const onError: (info: ClientEvents["error"]) => void = (e) => console.log(e.status);
   client.on("error", onError);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -91,6 +92,20 @@ class Error : public std::runtime_error {
   v1::ErrorCode code;
 };
 
+// A cluster's node answered join / join_or_create with room_redirect (docs/protocol.md
+// §4.21): the room lives on another node. Follow it with follow_redirect() (a second Client
+// to redirect.url(), same token, join with the reservation within reservation_ttl_ms).
+// This client is blocking and single-connection: it never opens that connection itself.
+class Redirected : public std::runtime_error {
+ public:
+  explicit Redirected(v1::RoomRedirect r);
+  v1::RoomRedirect redirect;
+};
+
+// `base` with host, port and path taken from a node URL "ws://host:port/path" (IPv6 in
+// brackets). Throws std::invalid_argument for anything else (wss:// is not supported here).
+Options options_for_url(const std::string& url, Options base);
+
 class Client {
  public:
   explicit Client(Options options);
@@ -135,6 +150,8 @@ class Client {
   // Joins a match's room with its seat reservation (room_join{room_id, reservation}).
   // Error RESERVATION_INVALID: unknown, used, expired (reservation_ttl_ms) or another session's.
   v1::RoomJoined join_match(const v1::MatchFound& match, std::string options = "");
+  // room_join{room_id, options, reservation}: a seat reserved for you (match_found, room_redirect).
+  v1::RoomJoined join_reserved(std::string room_id, std::string reservation, std::string options = "");
   // properties_set: writes (to = nullopt deletes), applied only if every expectation holds.
   // player: 0 = the room's properties, else a member's (by default a session may write only
   // its own). Returns the applied change (the reply, cid echoed; every other member gets the
@@ -303,5 +320,16 @@ class Client {
   bool closing_ = false;
   bool gave_up_ = false;              // automatic resume failed; only resume() tries again
 };
+
+// Follows a room_redirect: a new Client to redirect.url() with `base`'s other options,
+// hello(name, token) (the same session token, so the seat bound to your account is yours),
+// then join_reserved. The room lives on that connection from then on: keep the client.
+// Throws like connect(), hello() and join (RESERVATION_INVALID: used, expired, not yours).
+struct Followed {
+  std::unique_ptr<Client> client;
+  v1::RoomJoined joined;
+};
+Followed follow_redirect(const v1::RoomRedirect& redirect, const Options& base, std::string name = "",
+                         std::string token = "", std::string options = "");
 
 }  // namespace craft::client

@@ -1,0 +1,352 @@
+// Issue 14's cross-node joins with real parts: a real redis-server, three real craftd nodes
+// and the C++ client. A room created on node A is joined by a client connected to node C:
+// C answers room_redirect (A's URL and a seat reservation made by A over the bus), the client
+// joins at A with it; the reservation is spent once, expires, and is bound to the account
+// that asked (real PostgreSQL shared by the nodes). A node that does not answer costs the
+// client cluster.seat_request_timeout_ms, and at most cluster.max_pending_seat_requests wait.
+//
+// C learns where the room is from the shared room directory (RoomDirectory::locate over
+// Redis). A build without it cannot route at all: those tests skip, naming why.
+#include "../integration/craftd_process.hpp"
+#include "../store/pg_server.hpp"
+#include "cluster/seat_message.hpp"
+#include "redis_server.hpp"
+
+#include <craft/client.hpp>
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+
+using craft::testing::CraftdProcess;
+using craft::testing::RedisServer;
+using namespace std::chrono_literals;
+namespace client = craft::client;
+namespace v1 = craft::v1;
+
+namespace {
+
+#define NEED_REDIS()                                                                        \
+  if (!RedisServer::installed()) GTEST_SKIP() << "redis-server is not installed (scripts/setup)"
+
+std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
+                                    std::vector<std::string> extra = {"--store.backend", "none"}) {
+  std::vector<std::string> flags{"--cluster.redis-url", redis.url(), "--cluster.node-id", id};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return std::make_unique<CraftdProcess>(flags);
+}
+
+// Waits until every node lists `count` nodes alive.
+bool all_alive(const std::vector<const CraftdProcess*>& nodes, long count) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 5s) {
+    bool all = true;
+    for (auto* n : nodes) all = all && n->metric("craft_cluster_nodes") == count;
+    if (all) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::string& name, const std::string& token = "") {
+  client::Options o;
+  o.port = p.http_port();
+  auto c = std::make_unique<client::Client>(o);
+  c->connect();
+  c->hello(name, token);
+  return c;
+}
+
+// Whether `c`'s node lists room `id` (the shared directory) within 5 s.
+bool lists(client::Client& c, const std::string& type, const std::string& id) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 5s) {
+    for (const auto& r : c.list_rooms(type)) {
+      if (r.room_id() == id) return true;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+constexpr const char* no_directory =
+    "node C never listed node A's room: this build has no shared room directory (RoomDirectory over Redis)";
+
+// join() on `c` must answer room_redirect; returns it (fails the test otherwise).
+std::optional<v1::RoomRedirect> redirect_of(client::Client& c, const std::string& room_id) {
+  try {
+    auto joined = c.join(room_id);
+    ADD_FAILURE() << "joined " << joined.room_id() << " on the wrong node";
+  } catch (const client::Redirected& r) {
+    return r.redirect;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected room_redirect, got " << e.what();
+  }
+  return std::nullopt;
+}
+
+std::string url_of(const CraftdProcess& p) { return "ws://127.0.0.1:" + std::to_string(p.http_port()) + "/ws"; }
+
+v1::ErrorCode error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const client::Error& e) {
+    return e.code;
+  }
+  return v1::ERROR_UNSPECIFIED;
+}
+
+}  // namespace
+
+TEST(ClusterSeatMessage, RoundTripsAndRefusesWhatIsNotOne) {
+  using namespace craft::cluster;
+  auto req = decode_seat_request(encode_seat_request({"AbC123", "acc-1"}));
+  ASSERT_TRUE(req);
+  EXPECT_EQ(req->room_id, "AbC123");
+  EXPECT_EQ(req->account_id, "acc-1");
+  auto anon = decode_seat_request(encode_seat_request({"AbC123", ""}));
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->account_id, "");
+  std::string token(32, 'a');
+  auto ok = decode_seat_answer(encode_seat_answer({0, token, 15000, {}}));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->code, 0);
+  EXPECT_EQ(ok->reservation, token);
+  EXPECT_EQ(ok->ttl_ms, 15000u);
+  auto no = decode_seat_answer(encode_seat_answer({7, {}, 0, "room x is\tfull\n\xc3\xa9"}));
+  ASSERT_TRUE(no);
+  EXPECT_EQ(no->code, 7);
+  EXPECT_EQ(no->message, "room x is full   ");  // tabs, line breaks and non-ASCII travel as spaces
+  for (std::string bad : {std::string(""), std::string("1"), std::string("2\tAbC\t"), std::string("1\t\tacc"),
+                          std::string("1\tAbC\tacc\textra"), std::string("1\tA\x01" "C\t"), std::string(300, 'x'),
+                          "1\t" + std::string(65, 'r') + "\t"}) {
+    EXPECT_FALSE(decode_seat_request(bad)) << bad;
+  }
+  for (std::string bad : {std::string("1\tok\t" + token + "\t"), std::string("1\tok\t" + token + "\t-1"),
+                          std::string("1\tok\t" + std::string(32, 'g') + "\t1"), std::string("1\tok\tabc\t1"),
+                          std::string("1\terror\t0\tx"), std::string("1\terror\tx\tx"), std::string("1\terror\t6"),
+                          std::string("1\tmaybe\t6\tx"), std::string("1\terror\t6\tx\ty"), std::string(2000, '1'),
+                          std::string("1\tok\t" + token + "\t99999999999")}) {
+    EXPECT_FALSE(decode_seat_answer(bad)) << bad;
+  }
+}
+
+TEST(ClusterSeatMessage, NodeUrlsBecomeClientOptions) {
+  client::Options base;
+  base.timeout = 1234ms;
+  auto o = client::options_for_url("ws://127.0.0.1:7001/ws", base);
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 7001);
+  EXPECT_EQ(o.path, "/ws");
+  EXPECT_EQ(o.timeout, 1234ms);
+  auto v6 = client::options_for_url("ws://[::1]:80/game/ws", base);
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 80);
+  EXPECT_EQ(v6.path, "/game/ws");
+  for (auto bad : {"wss://h:1/ws", "http://h/ws", "ws://:1/ws", "ws://h:0/ws", "ws://h:x/ws", "ws://[::1/ws",
+                   "ws://h:70000/ws"}) {
+    EXPECT_THROW(client::options_for_url(bad, base), std::invalid_argument) << bad;
+  }
+}
+
+TEST(ClusterRouting, ARoomOnNodeAIsJoinedFromNodeCWithARedirectAndItsSeatIsUsedOnce) {
+  NEED_REDIS();
+  RedisServer redis;
+  auto a = node(redis, "node-a");
+  auto b = node(redis, "node-b");
+  auto c = node(redis, "node-c");
+  ASSERT_TRUE(all_alive({a.get(), b.get(), c.get()}, 3));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto player = connect(*c, "player");
+  if (!lists(*player, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+
+  auto r = redirect_of(*player, room.room_id());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->room_id(), room.room_id());
+  EXPECT_EQ(r->url(), url_of(*a));
+  EXPECT_EQ(r->node(), "node-a");
+  EXPECT_EQ(r->reservation().size(), 32u);
+  EXPECT_EQ(r->reservation_ttl_ms(), 15000u);  // matchmaker.reservation_ttl_ms
+  // Per-connection order (§2.1) holds across the redirect: the next request is answered after it.
+  EXPECT_NO_THROW(player->ping());
+
+  auto followed = client::follow_redirect(*r, client::Options{}, "player");
+  EXPECT_EQ(followed.joined.room_id(), room.room_id());
+  EXPECT_EQ(followed.joined.members_size(), 2);
+  auto joined = owner->wait_for([](const v1::Envelope& e) { return e.has_presence() && e.presence().joins_size() == 1; }, 3s);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->presence().joins(0).name(), "player");
+  // The room works across the redirect: data from the player reaches the owner on A.
+  followed.client->send(room.room_id(), 5, "hi from C");
+  auto data = owner->wait_for([](const v1::Envelope& e) { return e.has_room_data(); }, 3s);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->room_data().data(), "hi from C");
+
+  // One use: the same reservation again, from anyone, is refused.
+  auto thief = connect(*a, "thief");
+  EXPECT_EQ(error_of([&] { thief->join_reserved(room.room_id(), r->reservation()); }), v1::RESERVATION_INVALID);
+  EXPECT_EQ(error_of([&] { thief->join_reserved(room.room_id(), std::string(32, '0')); }), v1::RESERVATION_INVALID);
+
+  // join_or_create on C whose best room of the type is on A: redirected there too.
+  auto second = connect(*c, "second");
+  try {
+    second->join_or_create("relay");
+    ADD_FAILURE() << "join_or_create on C should have been redirected to A's room";
+  } catch (const client::Redirected& rr) {
+    EXPECT_EQ(rr.redirect.room_id(), room.room_id());
+    EXPECT_EQ(rr.redirect.url(), url_of(*a));
+    auto there = client::follow_redirect(rr.redirect, client::Options{}, "second");
+    EXPECT_EQ(there.joined.members_size(), 3);
+  }
+  // A room nobody has.
+  EXPECT_EQ(error_of([&] { player->join("NoSuchRoom01"); }), v1::ROOM_NOT_FOUND);
+
+  EXPECT_EQ(c->metric("craft_cluster_redirects_total"), 2);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_total"), 2);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_failed_total"), 0);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_pending"), 0);
+  EXPECT_EQ(a->metric("craft_cluster_seats_granted_total"), 2);
+  EXPECT_EQ(b->metric("craft_cluster_seats_granted_total"), 0);
+}
+
+TEST(ClusterRouting, ALockedOrFullRoomIsNotHandedOutAndJoinOrCreateMakesOneHereInstead) {
+  NEED_REDIS();
+  RedisServer redis;
+  // Rooms of two seats: the owner and one reserved seat fill it.
+  auto a = node(redis, "node-a", {"--store.backend", "none", "--rooms.max-clients", "2"});
+  auto c = node(redis, "node-c", {"--store.backend", "none", "--rooms.max-clients", "2"});
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto p1 = connect(*c, "p1");
+  if (!lists(*p1, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  auto r = redirect_of(*p1, room.room_id());
+  ASSERT_TRUE(r);
+  // The reserved seat counts: the room is full for anyone else until it is used or expires.
+  auto p2 = connect(*c, "p2");
+  EXPECT_EQ(error_of([&] { p2->join(room.room_id()); }), v1::ROOM_FULL);
+  EXPECT_EQ(a->metric("craft_cluster_seats_denied_total"), 1);
+  // join_or_create does not give up: A's room had no seat, so C makes one of its own.
+  auto made = p2->join_or_create("relay");
+  EXPECT_NE(made.room_id(), room.room_id());
+  EXPECT_EQ(made.members_size(), 1);
+}
+
+TEST(ClusterRouting, AnExpiredReservationIsRefused) {
+  NEED_REDIS();
+  RedisServer redis;
+  std::vector<std::string> flags{"--store.backend", "none", "--matchmaker.reservation-ttl-ms", "300"};
+  auto a = node(redis, "node-a", flags);
+  auto c = node(redis, "node-c", flags);
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto player = connect(*c, "player");
+  if (!lists(*player, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  auto r = redirect_of(*player, room.room_id());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reservation_ttl_ms(), 300u);
+  std::this_thread::sleep_for(600ms);
+  try {
+    client::follow_redirect(*r, client::Options{}, "player");
+    ADD_FAILURE() << "an expired reservation was accepted";
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::RESERVATION_INVALID);
+  }
+  EXPECT_GE(a->metric("craft_reservations_expired_total"), 1);
+}
+
+TEST(ClusterRouting, AReservationIsBoundToTheAccountThatAskedForIt) {
+  NEED_REDIS();
+  std::string why;
+  auto pg = craft::test::PgServer::start(&why);
+  if (!pg) {
+    if (craft::test::PgServer::required()) FAIL() << why;
+    GTEST_SKIP() << craft::test::PgServer::missing_message() << ": " << why;
+  }
+  ASSERT_EQ(pg->create_database("routing"), "");
+  RedisServer redis;
+  // One account database and one token key: a token from any node is good on every node.
+  std::vector<std::string> flags{"--store.backend", "postgres", "--store.postgres-url", pg->url("routing"),
+                                 "--auth.token-key", std::string(64, 'c')};
+  auto a = node(redis, "node-a", flags);
+  auto c = node(redis, "node-c", flags);
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto token_of = [&](const std::string& device) {
+    auto response = craft::testing::http_request(a->http_port(), "POST", "/v1/auth/device",
+                                                 R"({"deviceId":")" + device + R"(","create":true})",
+                                                 "Content-Type: application/json\r\n");
+    auto at = response.find("\"token\":\"");
+    EXPECT_NE(at, std::string::npos) << response;
+    if (at == std::string::npos) return std::string();
+    at += 9;
+    return response.substr(at, response.find('"', at) - at);
+  };
+  auto ann_token = token_of("routing-device-ann");
+  auto bob_token = token_of("routing-device-bob");
+  ASSERT_FALSE(ann_token.empty());
+  ASSERT_FALSE(bob_token.empty());
+  auto owner = connect(*a, "owner", bob_token);
+  auto room = owner->create("relay");
+  auto ann = connect(*c, "", ann_token);
+  if (!lists(*ann, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  auto r = redirect_of(*ann, room.room_id());
+  ASSERT_TRUE(r);
+  // Another account, or nobody, holding ann's reservation is refused, and it stays ann's.
+  auto bob = connect(*a, "", bob_token);
+  EXPECT_EQ(error_of([&] { bob->join_reserved(room.room_id(), r->reservation()); }), v1::RESERVATION_INVALID);
+  auto anonymous = connect(*a, "anon");
+  EXPECT_EQ(error_of([&] { anonymous->join_reserved(room.room_id(), r->reservation()); }), v1::RESERVATION_INVALID);
+  auto there = client::follow_redirect(*r, client::Options{}, "", ann_token);
+  EXPECT_EQ(there.joined.room_id(), room.room_id());
+  EXPECT_FALSE(there.joined.you().account_id().empty());
+}
+
+TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreBounded) {
+  NEED_REDIS();
+  RedisServer redis;
+  auto a = node(redis, "node-a");
+  auto c = node(redis, "node-c", {"--store.backend", "none", "--cluster.seat-request-timeout-ms", "1000",
+                                  "--cluster.max-pending-seat-requests", "1"});
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto p1 = connect(*c, "p1");
+  auto p2 = connect(*c, "p2");
+  if (!lists(*p1, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  // A hangs (its node key stays for node_ttl_ms: C still thinks it is alive).
+  kill(a->pid(), SIGSTOP);
+  auto start = std::chrono::steady_clock::now();
+  v1::Envelope e;
+  e.set_cid(900);
+  e.mutable_room_join()->set_room_id(room.room_id());
+  p1->send_envelope(e);
+  std::this_thread::sleep_for(150ms);  // p1's seat request is under way now
+  auto refused_at = std::chrono::steady_clock::now();
+  try {
+    p2->join(room.room_id());
+    ADD_FAILURE() << "a second seat request past max_pending_seat_requests was not refused";
+  } catch (const client::Error& err) {
+    EXPECT_EQ(err.code, v1::UNAVAILABLE);
+    EXPECT_NE(std::string(err.what()).find("max_pending_seat_requests"), std::string::npos) << err.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - refused_at, 500ms) << "refused at once, not after a wait";
+  auto answer = p1->wait_for([](const v1::Envelope& x) { return x.cid() == 900; }, 5s);
+  auto took = std::chrono::steady_clock::now() - start;
+  kill(a->pid(), SIGCONT);
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(answer->has_error());
+  EXPECT_EQ(answer->error().code(), v1::UNAVAILABLE);
+  EXPECT_NE(answer->error().message().find("seat_request_timeout_ms"), std::string::npos) << answer->error().message();
+  EXPECT_GE(took, 1000ms);
+  EXPECT_LT(took, 3000ms);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_failed_total"), 1);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_refused_total"), 1);
+  EXPECT_EQ(c->metric("craft_cluster_seat_requests_pending"), 0);
+}
