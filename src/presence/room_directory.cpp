@@ -294,16 +294,6 @@ class LocalRoomDirectory final : public RoomDirectory {
     reply_on.post([done = std::move(done), c = std::move(c)]() mutable { done(std::move(c)); });
   }
 
-  void locate(const std::string& room_id, Shard& reply_on,
-              std::function<void(std::optional<RoomEntry>)> done) override {
-    std::optional<RoomEntry> found;
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = entries_.find(room_id); it != entries_.end()) found = it->second;
-    }
-    reply_on.post([done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); });
-  }
-
  private:
   static constexpr size_t max_tombstones = 4096;
 

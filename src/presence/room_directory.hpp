@@ -109,10 +109,6 @@ class RoomDirectory {
   virtual void watch(const std::string& type, bool on) = 0;
   virtual void changes(const std::string& type, uint64_t since, Shard& reply_on,
                        std::function<void(Changes)> done) = 0;
-  // Where room `room_id` is (its entry, `node` naming its owner), or nullopt: unknown here.
-  // Private and locked rooms are found too: a join by id may name them.
-  virtual void locate(const std::string& room_id, Shard& reply_on,
-                      std::function<void(std::optional<RoomEntry>)> done) = 0;
 };
 
 std::unique_ptr<RoomDirectory> make_local_room_directory();
