@@ -225,6 +225,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "the node's key expires this long after its last heartbeat (above heartbeat_ms)", 200, 600'000},
       {"cluster", "max_pending_commands", &c.cluster.max_pending_commands,
        "Redis commands waiting for a reply per connection; past it: refused", 16, 10'000'000},
+      {"cluster", "matcher_lease_ms", &c.cluster.matcher_lease_ms,
+       "the matcher lease's expiry (renewed every matchmaker.interval_ms; above it)", 100, 600'000},
+      {"cluster", "max_ticket_record_bytes", &c.cluster.max_ticket_record_bytes,
+       "a matchmaker ticket read from Redis longer than this is skipped", 1'024, 64 << 20},
   };
 }
 

@@ -35,6 +35,9 @@ class Session;
 namespace craft::cluster {
 class NodeRegistry;
 }
+namespace craft::presence {
+struct ClusterMatcherCounters;
+}
 
 namespace craft::detail {
 
@@ -178,6 +181,7 @@ class ServerCore final : public ShardHandler {
   std::mutex directory_mutex_;
   std::unordered_map<SessionId, AccountSession> directory_;
   std::unique_ptr<presence::PartyStore> parties_;
+  std::unique_ptr<presence::ClusterMatcherCounters> matcher_counters_;  // before tickets_, which counts in it
   std::unique_ptr<presence::TicketPool> tickets_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
@@ -202,6 +206,12 @@ class ServerCore final : public ShardHandler {
   // The node registry; null with clustering off. Its thread reads the room and connection
   // counts above, so it is stopped before they go.
   std::unique_ptr<cluster::NodeRegistry> cluster_;
+  // With clustering on: this node's id and advertised URL (match_found.room_url), and the
+  // cluster ticket pool's counters (craft_cluster_matcher_*). Set in start_cluster().
+  std::string cluster_node_id_;
+  std::string cluster_advertise_;
+  // set_match_filter's guarded filter, for a pool made after it was set.
+  MatchFilter match_filter_;
 
   std::mutex stop_mutex_;
   bool started_ = false;
