@@ -366,6 +366,7 @@ class ClusterTicketPool final : public TicketPool {
     ++epoch_;
     mirror_.clear();
     by_id_.clear();
+    bad_ids_.clear();
     matcher_ = new_matcher();
     synced_version_ = -1;
     sync_busy_ = false;  // a sync of the old term is ignored when it answers
@@ -454,8 +455,9 @@ class ClusterTicketPool final : public TicketPool {
         const auto& k = keys.elements[i];
         if (k.type != cluster::Reply::Type::string || !valid_hex_id(k.text)) continue;
         listed.insert(k.text);
-        if (!by_id_.count(k.text) && !claiming_.count(k.text)) wanted.push_back(k.text);
+        if (!by_id_.count(k.text) && !claiming_.count(k.text) && !bad_ids_.count(k.text)) wanted.push_back(k.text);
       }
+      std::erase_if(bad_ids_, [&](const std::string& id) { return !listed.count(id); });
       std::vector<uint64_t> gone;
       for (auto& [number, m] : mirror_) {
         if (!listed.count(m.t.id)) gone.push_back(number);
@@ -473,16 +475,20 @@ class ClusterTicketPool final : public TicketPool {
       size_t end = std::min(wanted.size(), at + kFetchBatch);
       args.insert(args.end(), wanted.begin() + static_cast<std::ptrdiff_t>(at),
                   wanted.begin() + static_cast<std::ptrdiff_t>(end));
-      registry_.command(std::move(args), [this, epoch, version](const cluster::Reply& r) {
+      std::vector<std::string> ids(args.begin() + 2, args.end());
+      registry_.command(std::move(args), [this, epoch, version, ids = std::move(ids)](const cluster::Reply& r) {
         std::lock_guard lock(mutex_);
         if (epoch != epoch_) return;
         bool last = --batches_left_ == 0;
         if (r.type == cluster::Reply::Type::array) {
-          for (const auto& e : r.elements) {
+          for (size_t i = 0; i < r.elements.size() && i < ids.size(); ++i) {
+            const auto& e = r.elements[i];
             if (e.type != cluster::Reply::Type::string) continue;  // removed meanwhile
             auto rec = decode_ticket_record(e.text, config_, options_.max_record_bytes);
-            if (!rec) {
+            if (!rec || rec->ticket.id != ids[i]) {
+              // Counted once: the id is not fetched again while it stays in the hash.
               counters_.bad_records.fetch_add(1, std::memory_order_relaxed);
+              if (bad_ids_.size() < config_.max_pool_size) bad_ids_.insert(ids[i]);
               continue;
             }
             rec->ticket.created = created_here(rec->created_wall_ms);
@@ -621,6 +627,7 @@ class ClusterTicketPool final : public TicketPool {
   std::unordered_map<uint64_t, Mirrored> mirror_;     // matcher number -> ticket
   std::unordered_map<std::string, uint64_t> by_id_;   // ticket id -> matcher number
   std::unordered_set<std::string> claiming_;          // matched, claim in flight
+  std::unordered_set<std::string> bad_ids_;           // records that did not parse (not fetched again)
   uint64_t next_number_ = 1;
 };
 
