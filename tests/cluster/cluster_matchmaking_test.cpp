@@ -5,6 +5,7 @@
 // the matcher node killed with SIGKILL hands the lease on and matching goes on; a Redis
 // restart gets every live ticket back; ticket records read from Redis are hostile input.
 #include "../integration/helpers.hpp"
+#include "core/room_host.hpp"
 #include "presence/ticket_record.hpp"
 #include "redis_server.hpp"
 
@@ -345,4 +346,20 @@ TEST(ClusterTicketRecord, RoundTripsAndRefusesWhatIsNotOne) {
   EXPECT_FALSE(presence::decode_match_delivery(presence::encode_match_delivery(t.id, 7, other)))
       << "only match_found and matchmaker_ticket_ended cross nodes this way";
   EXPECT_FALSE(presence::decode_match_delivery("1\tzz\t7\n"));
+}
+
+TEST(ClusterSeatReservation, ASeatIsTheSessionsHereTheAccountsFromAnotherNodeElseTheTokensAlone) {
+  using Holder = craft::RoomHost::SeatHolder;
+  craft::Client ann(7, "ann", "acc-1"), ann_elsewhere(9, "ann", "acc-1"), bob(7, "bob", "acc-2"), anon(11, "x");
+  // A player of this node: its session, whatever account.
+  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{7, {}}, ann));
+  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{7, {}}, bob));
+  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{7, {}}, ann_elsewhere));
+  // A logged-in player of another node: any session of its account here.
+  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, ann_elsewhere));
+  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, bob));
+  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, anon));
+  // An anonymous player of another node: the token is the seat.
+  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, {}}, anon));
+  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, {}}, bob));
 }
