@@ -170,6 +170,12 @@ struct ClusterConfig {
   // refused (counted in craft_cluster_redis_refused_total), so a stalled Redis cannot grow
   // the node's memory.
   uint32_t max_pending_commands = 10'000;
+  // One node-to-node message (docs/cluster.md), whole; a larger one is not sent, and one
+  // received is dropped (craft_cluster_bus_dropped_total).
+  uint32_t max_message_bytes = 65'536;
+  // Node-to-node requests waiting for their answer; past it a request fails at once
+  // (craft_cluster_bus_timed_out_total), so a silent peer cannot grow the node's memory.
+  uint32_t max_pending_requests = 10'000;
   // Matchmaking across nodes: one node at a time runs the matcher, the holder of the Redis
   // lease craft:matcher, which it renews every matchmaker.interval_ms; when the holder dies
   // another node takes over within matcher_lease_ms + matchmaker.interval_ms. Must be above

@@ -41,13 +41,19 @@ NodeRegistry::NodeRegistry(RegistryOptions options, std::function<NodeLoad()> lo
     // tell the others, so nothing waits a heartbeat.
     beat();
     commands_->command({"PUBLISH", nodes_channel, "join " + options_.node_id});
+    registered();
   };
-  commands_->on_disconnected = [this] { connected_.store(false, std::memory_order_relaxed); };
-  events_->subscribe(nodes_channel, [this](const std::string& message) {
-    // "join <id>" / "leave <id>": whoever it is, the list is read again; the message itself is
-    // not trusted for anything else.
-    if (message.rfind("join ", 0) == 0 || message.rfind("leave ", 0) == 0) refresh();
-  });
+  commands_->on_disconnected = [this] {
+    connected_.store(false, std::memory_order_relaxed);
+    is_registered_ = false;
+  };
+  events_->subscribe({nodes_channel, "craft:to:" + options_.node_id, "craft:all"},
+                     [this](const std::string& channel, const std::string& message) {
+                       if (channel != nodes_channel) return on_bus(channel, message);
+                       // "join <id>" / "leave <id>": whoever it is, the list is read again; the
+                       // message itself is not trusted for anything else.
+                       if (message.rfind("join ", 0) == 0 || message.rfind("leave ", 0) == 0) refresh();
+                     });
   events_->on_connected = [this] { refresh(); };
 }
 
@@ -82,6 +88,11 @@ void NodeRegistry::stop() {
     heartbeat_timer_.cancel();
     events_->close();
     auto finish = [this] {
+      // Requests still waiting are answered now: their callers must hear once.
+      auto pending = std::move(pending_);
+      pending_.clear();
+      bus_.pending.store(0, std::memory_order_relaxed);
+      for (auto& [id, p] : pending) fail_request(*p);
       commands_->close();
       stop_deadline_.cancel();
       work_.reset();
@@ -161,8 +172,7 @@ void NodeRegistry::on_members(const Reply& reply) {
     if (e.type == Reply::Type::string && valid_node_id(e.text)) ids.push_back(e.text);
   }
   if (ids.empty()) {
-    std::lock_guard lock(nodes_mutex_);
-    nodes_.clear();
+    nodes_changed({});
     return done();
   }
   std::vector<std::string> args{"MGET"};
@@ -183,10 +193,7 @@ void NodeRegistry::on_members(const Reply& reply) {
       if (record && record->id == ids[i]) alive.push_back(std::move(*record));
     }
     std::sort(alive.begin(), alive.end(), [](const NodeRecord& a, const NodeRecord& b) { return a.id < b.id; });
-    {
-      std::lock_guard lock(nodes_mutex_);
-      nodes_ = std::move(alive);
-    }
+    nodes_changed(std::move(alive));
     done();
   });
 }

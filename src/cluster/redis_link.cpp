@@ -133,8 +133,8 @@ RedisLink::~RedisLink() {
   }
 }
 
-void RedisLink::subscribe(std::string channel, std::function<void(const std::string&)> on_message) {
-  channel_ = std::move(channel);
+void RedisLink::subscribe(std::vector<std::string> channels, MessageCallback on_message) {
+  channels_ = std::move(channels);
   on_message_ = std::move(on_message);
 }
 
@@ -196,7 +196,11 @@ void RedisLink::on_connect_cb(const redisAsyncContext* ac, int status) {
   if (self->ever_connected_) self->counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
   self->ever_connected_ = true;
   spdlog::info("cluster: redis {}: connected to {}:{}", self->name_, self->address_.host, self->address_.port);
-  if (!self->channel_.empty()) self->send_raw({"SUBSCRIBE", self->channel_}, &RedisLink::on_message_cb, self);
+  if (!self->channels_.empty()) {
+    std::vector<std::string> args{"SUBSCRIBE"};
+    args.insert(args.end(), self->channels_.begin(), self->channels_.end());
+    self->send_raw(args, &RedisLink::on_message_cb, self);
+  }
   if (self->on_connected) self->on_connected();
 }
 
@@ -289,11 +293,12 @@ void RedisLink::on_message_cb(redisAsyncContext*, void* reply, void* privdata) {
   // ["message", channel, payload]; the ["subscribe", channel, count] confirmation is skipped.
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !self->on_message_) return;
   auto* kind = r->element[0];
+  auto* channel = r->element[1];
   auto* payload = r->element[2];
   if (kind->type != REDIS_REPLY_STRING || std::string_view(kind->str, kind->len) != "message") return;
-  if (payload->type != REDIS_REPLY_STRING) return;
+  if (channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING) return;
   try {
-    self->on_message_(std::string(payload->str, payload->len));
+    self->on_message_(std::string(channel->str, channel->len), std::string(payload->str, payload->len));
   } catch (const std::exception& e) {
     spdlog::error("cluster: redis {}: message handler threw: {}", self->name_, e.what());
   }

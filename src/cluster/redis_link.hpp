@@ -57,9 +57,10 @@ class RedisLink {
   // sent from here), and after each lost connection.
   std::function<void()> on_connected;
   std::function<void()> on_disconnected;
-  // Subscribe mode: after each connect the link SUBSCRIBEs `channel` and hands every message
-  // to `on_message` (a subscribed connection takes no other commands).
-  void subscribe(std::string channel, std::function<void(const std::string& message)> on_message);
+  // Subscribe mode: after each connect the link SUBSCRIBEs `channels` and hands every message
+  // to `on_message` with its channel (a subscribed connection takes no other commands).
+  using MessageCallback = std::function<void(const std::string& channel, const std::string& message)>;
+  void subscribe(std::vector<std::string> channels, MessageCallback on_message);
 
   void start();
   bool connected() const { return connected_; }
@@ -96,8 +97,8 @@ class RedisLink {
   bool ever_connected_ = false;
   uint32_t pending_ = 0;
   std::chrono::milliseconds backoff_{100};
-  std::string channel_;
-  std::function<void(const std::string&)> on_message_;
+  std::vector<std::string> channels_;
+  MessageCallback on_message_;
 };
 
 }  // namespace craft::cluster

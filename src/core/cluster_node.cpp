@@ -55,6 +55,8 @@ void ServerCore::start_cluster() {
   o.heartbeat = std::chrono::milliseconds(c.heartbeat_ms);
   o.node_ttl = std::chrono::milliseconds(c.node_ttl_ms);
   o.max_pending_commands = c.max_pending_commands;
+  o.max_message_bytes = c.max_message_bytes;
+  o.max_pending_requests = c.max_pending_requests;
   cluster_node_id_ = o.node_id;
   cluster_advertise_ = o.advertise;
   cluster_ = std::make_unique<cluster::NodeRegistry>(std::move(o), [this] {
@@ -64,6 +66,9 @@ void ServerCore::start_cluster() {
     load.connections = total_connections_;
     return load;
   });
+  // Cluster parts register their bus handlers and hooks here, before start(), so no message
+  // or registration is missed.
+  //
   // Tickets of every node in one pool (presence/cluster_ticket_pool.hpp). Shards are not
   // running yet (start() starts them after this), so no session has seen the local pool.
   matcher_counters_ = std::make_unique<presence::ClusterMatcherCounters>();
@@ -108,6 +113,22 @@ std::string ServerCore::cluster_metrics() const {
   w.value("craft_cluster_redis_pending", k.pending.load(std::memory_order_relaxed));
   w.line("craft_cluster_redis_reconnects_total", "Redis connections made again after one was lost", "counter");
   w.value("craft_cluster_redis_reconnects_total", k.reconnects.load(std::memory_order_relaxed));
+  const auto& b = cluster_->bus_counters();
+  w.line("craft_cluster_bus_sent_total", "Node-to-node messages, requests and responses published", "counter");
+  w.value("craft_cluster_bus_sent_total", b.sent.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_received_total", "Well-formed node-to-node messages received", "counter");
+  w.value("craft_cluster_bus_received_total", b.received.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_dropped_total",
+         "Node-to-node messages dropped: malformed, over cluster.max_message_bytes, unhandled, or late answers",
+         "counter");
+  w.value("craft_cluster_bus_dropped_total", b.dropped.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_timed_out_total",
+         "Node-to-node requests that got no answer in time, or failed at once (node not alive, Redis down, "
+         "over cluster.max_pending_requests)",
+         "counter");
+  w.value("craft_cluster_bus_timed_out_total", b.timed_out.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_pending_requests", "Node-to-node requests awaiting their answer", "gauge");
+  w.value("craft_cluster_bus_pending_requests", b.pending.load(std::memory_order_relaxed));
   if (matcher_counters_) {
     const auto& m = *matcher_counters_;
     auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };

@@ -146,6 +146,8 @@ class ServerCore final : public ShardHandler {
   void stop_cluster();
   std::string cluster_metrics() const;
   std::string cluster_nodes_response() const;
+  // The registry and its bus (cluster/node_registry.hpp); null with clustering off.
+  cluster::NodeRegistry* cluster_registry() const { return cluster_.get(); }
 
  private:
   struct IpHash {

@@ -227,11 +227,11 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 86);  // 46 + server.trusted_proxies, limits.max_forwarded_hops, tls.cert_file, tls.key_file,
+  EXPECT_EQ(options, 88);  // 46 + server.trusted_proxies, limits.max_forwarded_hops, tls.cert_file, tls.key_file,
                           // limits.max_refusals_per_ip, server.metrics_allow, ..., rooms.max_filter_conditions, matchmaker.late_joins,
                           // replication.baseline_window, client_bytes_per_second, max_queued_bytes,
                           // cluster.redis_url, node_id, advertise, heartbeat_ms, node_ttl_ms, max_pending_commands,
-                          // matcher_lease_ms, max_ticket_record_bytes
+                          // max_message_bytes, max_pending_requests, matcher_lease_ms, max_ticket_record_bytes
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;
