@@ -349,17 +349,17 @@ TEST(ClusterTicketRecord, RoundTripsAndRefusesWhatIsNotOne) {
 }
 
 TEST(ClusterSeatReservation, ASeatIsTheSessionsHereTheAccountsFromAnotherNodeElseTheTokensAlone) {
-  using Holder = craft::RoomHost::SeatHolder;
+  using Holder = craft::detail::RoomHost::SeatHolder;
   craft::Client ann(7, "ann", "acc-1"), ann_elsewhere(9, "ann", "acc-1"), bob(7, "bob", "acc-2"), anon(11, "x");
   // A player of this node: its session, whatever account.
-  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{7, {}}, ann));
-  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{7, {}}, bob));
-  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{7, {}}, ann_elsewhere));
+  EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{7, {}}, ann));
+  EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{7, {}}, bob));
+  EXPECT_FALSE(craft::detail::RoomHost::seat_fits(Holder{7, {}}, ann_elsewhere));
   // A logged-in player of another node: any session of its account here.
-  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, ann_elsewhere));
-  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, bob));
-  EXPECT_FALSE(craft::RoomHost::seat_fits(Holder{0, "acc-1"}, anon));
+  EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{0, "acc-1"}, ann_elsewhere));
+  EXPECT_FALSE(craft::detail::RoomHost::seat_fits(Holder{0, "acc-1"}, bob));
+  EXPECT_FALSE(craft::detail::RoomHost::seat_fits(Holder{0, "acc-1"}, anon));
   // An anonymous player of another node: the token is the seat.
-  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, {}}, anon));
-  EXPECT_TRUE(craft::RoomHost::seat_fits(Holder{0, {}}, bob));
+  EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{0, {}}, anon));
+  EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{0, {}}, bob));
 }
