@@ -188,6 +188,14 @@ struct ClusterConfig {
   // Seat requests to other nodes waiting for their answer; past it a cross-node join is
   // refused at once (UNAVAILABLE), so a slow or hung node cannot grow this one's memory.
   uint32_t max_pending_seat_requests = 1'000;
+  // Matchmaking across nodes: one node at a time runs the matcher, the holder of the Redis
+  // lease craft:matcher, which it renews every matchmaker.interval_ms; when the holder dies
+  // another node takes over within matcher_lease_ms + matchmaker.interval_ms. Must be above
+  // matchmaker.interval_ms.
+  uint32_t matcher_lease_ms = 3'000;
+  // A ticket record read back from Redis longer than this is skipped (hostile input; a real
+  // one is a ticket's query and properties: kilobytes).
+  uint32_t max_ticket_record_bytes = 262'144;
 };
 
 struct ServerConfig {

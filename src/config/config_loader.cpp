@@ -241,6 +241,10 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "a cross-node join waits this long for the room's node to reserve a seat; then UNAVAILABLE", 10, 60'000},
       {"cluster", "max_pending_seat_requests", &c.cluster.max_pending_seat_requests,
        "seat requests to other nodes waiting for an answer; past it a cross-node join is refused", 1, 1'000'000},
+      {"cluster", "matcher_lease_ms", &c.cluster.matcher_lease_ms,
+       "the matcher lease's expiry (renewed every matchmaker.interval_ms; above it)", 100, 600'000},
+      {"cluster", "max_ticket_record_bytes", &c.cluster.max_ticket_record_bytes,
+       "a matchmaker ticket read from Redis longer than this is skipped", 1'024, 64 << 20},
   };
 }
 

@@ -7,6 +7,7 @@
 #include "core/bus_fields.hpp"
 #include "core/cluster_parties.hpp"
 #include "core/server_core.hpp"
+#include "presence/cluster_ticket_pool.hpp"
 #include "net/http_request.hpp"
 
 #include <craft/json.hpp>
@@ -33,6 +34,11 @@ void ServerCore::check_cluster_config() const {
   if (c.node_ttl_ms <= c.heartbeat_ms) {
     throw std::invalid_argument("cluster.node_ttl_ms (" + std::to_string(c.node_ttl_ms) +
                                 ") must be above cluster.heartbeat_ms (" + std::to_string(c.heartbeat_ms) + ")");
+  }
+  if (c.matcher_lease_ms <= config_.matchmaker.interval_ms) {
+    throw std::invalid_argument("cluster.matcher_lease_ms (" + std::to_string(c.matcher_lease_ms) +
+                                ") must be above matchmaker.interval_ms (" +
+                                std::to_string(config_.matchmaker.interval_ms) + "): the holder renews it every interval");
   }
   if (!c.node_id.empty() && !cluster::valid_node_id(c.node_id)) {
     throw std::invalid_argument("cluster.node_id: 1-64 of letters, digits, '.', '_' and '-'");
@@ -88,6 +94,7 @@ void ServerCore::start_cluster() {
   o.max_pending_commands = c.max_pending_commands;
   o.max_message_bytes = c.max_message_bytes;
   o.max_pending_requests = c.max_pending_requests;
+  cluster_advertise_ = o.advertise;
   cluster_ = std::make_unique<cluster::NodeRegistry>(std::move(o), [this] {
     cluster::NodeLoad load;
     for (uint32_t i = 0; i < shards_.size(); ++i) load.rooms += rooms_by_shard_[i].count.load(std::memory_order_relaxed);
@@ -123,6 +130,26 @@ void ServerCore::start_cluster() {
   }
   cluster_directory_->attach(*cluster_);
   serve_seat_requests();
+  //
+  // Tickets of every node in one pool (presence/cluster_ticket_pool.hpp). Shards are not
+  // running yet (start() starts them after this), so no session has seen the local pool.
+  matcher_counters_ = std::make_unique<presence::ClusterMatcherCounters>();
+  presence::ClusterPoolOptions po;
+  po.node_id = cluster_node_id_;
+  po.lease_ttl = std::chrono::milliseconds(c.matcher_lease_ms);
+  po.max_record_bytes = c.max_ticket_record_bytes;
+  tickets_ = presence::make_cluster_ticket_pool(
+      config_.matchmaker, std::move(po), *cluster_, clock_,
+      [this](SessionId id, v1::Envelope e) { return post_to_session(id, std::move(e)); },
+      [this](const std::string& p, const std::string& t) { parties_->ticket_gone(p, t); },
+      [this](std::vector<presence::Ticket> match) {
+        // Claimed on the cluster thread; the room is made where the local matcher makes it.
+        shards_.front()->post([this, m = std::move(match)]() mutable {
+          if (!stopping()) start_match(std::move(m));
+        });
+      },
+      *matcher_counters_);
+  if (match_filter_) tickets_->set_match_filter(match_filter_);
   cluster_->start();
 }
 
@@ -225,6 +252,36 @@ std::string ServerCore::cluster_metrics() const {
       d.resyncs);
   put("craft_cluster_directory_dead_node_rooms_total",
       "Rooms dropped from the directory because their node died, left or restarted", "counter", d.dead_node_rooms);
+  if (matcher_counters_) {
+    const auto& m = *matcher_counters_;
+    auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    w.line("craft_cluster_matcher_holder", "1 while this node holds the matcher lease (craft:matcher)", "gauge");
+    w.value("craft_cluster_matcher_holder", v(m.holder));
+    w.line("craft_cluster_matcher_leases_total", "Times this node took the matcher lease", "counter");
+    w.value("craft_cluster_matcher_leases_total", v(m.leases));
+    w.line("craft_cluster_matcher_pool", "Tickets queued on every node, as this node last read it (HLEN)", "gauge");
+    w.value("craft_cluster_matcher_pool", v(m.pool));
+    w.line("craft_cluster_matcher_mirrored", "Tickets in the lease holder's copy of the pool (0 elsewhere)", "gauge");
+    w.value("craft_cluster_matcher_mirrored", v(m.mirrored));
+    w.line("craft_cluster_matcher_runs_total", "Matcher runs on this node (while holding the lease)", "counter");
+    w.value("craft_cluster_matcher_runs_total", v(m.runs));
+    w.line("craft_cluster_matcher_matches_total", "Matches this node claimed in Redis", "counter");
+    w.value("craft_cluster_matcher_matches_total", v(m.matches));
+    w.line("craft_cluster_matcher_claims_failed_total",
+           "Matches given up at the claim: a ticket had left the pool, the lease was lost, or Redis failed", "counter");
+    w.value("craft_cluster_matcher_claims_failed_total", v(m.claims_failed));
+    w.line("craft_cluster_matcher_bad_records_total",
+           "Ticket records in Redis skipped: over cluster.max_ticket_record_bytes or not parsing", "counter");
+    w.value("craft_cluster_matcher_bad_records_total", v(m.bad_records));
+    w.line("craft_cluster_matcher_sent_total", "match_found / room failed envelopes sent to other nodes", "counter");
+    w.value("craft_cluster_matcher_sent_total", v(m.sent));
+    w.line("craft_cluster_matcher_dropped_total",
+           "Match envelopes not delivered: the ticket was cancelled or unknown here, or the message was bad", "counter");
+    w.value("craft_cluster_matcher_dropped_total", v(m.dropped));
+    w.line("craft_cluster_matcher_dead_node_cleanups_total",
+           "Dead nodes whose tickets this node removed from the pool", "counter");
+    w.value("craft_cluster_matcher_dead_node_cleanups_total", v(m.dead_node_cleanups));
+  }
   return w.out;
   return w.out + routing_metrics();
 }

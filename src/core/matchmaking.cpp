@@ -126,22 +126,25 @@ void ServerCore::arm_matchmaker() {
 }
 
 void ServerCore::set_match_filter(MatchFilter filter) {
-  if (!filter) return tickets_->set_match_filter({});
-  tickets_->set_match_filter([this, f = std::move(filter)](std::span<const MatchTicket> group) {
-    try {
-      return f(group);
-    } catch (const std::exception& e) {
-      spdlog::error("the match filter threw: {}; that group is not matched", e.what());
-    } catch (...) {
-      spdlog::error("the match filter threw something that is not a std::exception; that group is not matched");
-    }
-    shards_.front()->metrics().room_errors.add();
-    return false;
-  });
+  match_filter_ = {};
+  if (filter) {
+    match_filter_ = [this, f = std::move(filter)](std::span<const MatchTicket> group) {
+      try {
+        return f(group);
+      } catch (const std::exception& e) {
+        spdlog::error("the match filter threw: {}; that group is not matched", e.what());
+      } catch (...) {
+        spdlog::error("the match filter threw something that is not a std::exception; that group is not matched");
+      }
+      shards_.front()->metrics().room_errors.add();
+      return false;
+    };
+  }
+  tickets_->set_match_filter(match_filter_);  // kept: a cluster pool made at start() gets it too
 }
 
 void ServerCore::run_matchmaker() {
-  if (tickets_->count() == 0) return;  // the common case: nothing to look at
+  if (tickets_->idle()) return;  // the common case on a single node: nothing to look at
   for (auto& match : tickets_->run(clock_.now())) start_match(std::move(match));
 }
 
@@ -151,14 +154,21 @@ void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
   int error = 0;
   std::string message;
   auto room = world_.create(mm.room_type, /*is_private=*/true, match_options(match_id, tickets), error, message);
-  std::vector<std::pair<SessionId, std::string>> owners;  // (submitter, ticket)
-  for (auto& t : tickets) owners.emplace_back(t.owner, t.id);
-  auto room_failed = [this, owners] {
-    for (auto& [owner, ticket] : owners) {
+  // Who hears of the match, and where (a ticket of another node is answered through it).
+  std::vector<presence::Ticket> heads;
+  for (auto& t : tickets) {
+    presence::Ticket h;
+    h.id = t.id;
+    h.owner = t.owner;
+    h.node = t.node;
+    heads.push_back(std::move(h));
+  }
+  auto room_failed = [this, heads] {
+    for (auto& h : heads) {
       v1::Envelope e;
-      e.mutable_matchmaker_ticket_ended()->set_ticket(ticket);
+      e.mutable_matchmaker_ticket_ended()->set_ticket(h.id);
       e.mutable_matchmaker_ticket_ended()->set_reason("room failed");
-      post_to_session(owner, std::move(e));
+      tickets_->deliver_match(h, h.owner, std::move(e));
     }
   };
   if (!room) {
@@ -176,18 +186,30 @@ void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
     for (auto& p : t.players) *common.add_players() = p;
   }
   struct Seat {
+    size_t head;  // the ticket, in `heads`
     SessionId session;
+    RoomHost::SeatHolder holder;
     std::string token;
     v1::Envelope found;
   };
   std::vector<Seat> seats;
-  for (auto& t : tickets) {
+  for (size_t i = 0; i < tickets.size(); ++i) {
+    auto& t = tickets[i];
+    // A player of another node (cluster) joins on this one: its session id means nothing
+    // here, so the seat is bound to its account when it has one, else to the token alone.
+    const bool remote = !t.node.empty() && t.node != cluster_node_id_;
     for (auto& p : t.players) {
-      Seat seat{p.presence().session_id(), presence::random_id(), {}};
+      Seat seat{i, p.presence().session_id(), {}, presence::random_id(), {}};
+      if (remote) {
+        seat.holder.account_id = p.presence().account_id();
+      } else {
+        seat.holder.session = seat.session;
+      }
       auto* f = seat.found.mutable_match_found();
       *f = common;
       f->set_ticket(t.id);
       f->set_reservation(seat.token);
+      if (remote) f->set_room_url(cluster_advertise_);
       seats.push_back(std::move(seat));
     }
   }
@@ -195,7 +217,8 @@ void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
   // The seats are in place on the room's shard before anyone hears of them, so no join can
   // overtake its own reservation.
   auto* host = room.get();
-  host->shard().dispatch([this, room = std::move(room), seats = std::move(seats), expires, room_failed]() mutable {
+  host->shard().dispatch([this, room = std::move(room), seats = std::move(seats), heads = std::move(heads), expires,
+                          room_failed]() mutable {
     // on_create runs now, with the players in its options, and puts the room on its shard's
     // sweep (so one nobody comes to is disposed once its reservations lapse).
     room->open();
@@ -204,8 +227,8 @@ void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
       return room_failed();
     }
     room->shard().metrics().matchmaker_matches.add();  // on the room's shard: its counters are its own
-    for (auto& s : seats) room->reserve(s.token, s.session, expires);
-    for (auto& s : seats) post_to_session(s.session, std::move(s.found));
+    for (auto& s : seats) room->reserve(s.token, std::move(s.holder), expires);
+    for (auto& s : seats) tickets_->deliver_match(heads[s.head], s.session, std::move(s.found));
   });
 }
 

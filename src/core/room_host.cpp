@@ -132,7 +132,7 @@ void RoomHost::join(JoinRequest request) {
   if (!request.reservation.empty()) {
     // Someone else's token is refused without using it up: only its session may spend it.
     auto it = reservations_.find(request.reservation);
-    if (it == reservations_.end() || !it->second.allows(request.client)) {
+    if (it == reservations_.end() || !seat_fits(it->second.holder, request.client)) {
       return fail_join(request, v1::RESERVATION_INVALID,
                        "the seat reservation is unknown, used, expired or not yours", false);
     }
@@ -360,10 +360,10 @@ void RoomHost::sweep(TimePoint now) {
   if (now - *empty_since_ >= grace) dispose("empty");
 }
 
-void RoomHost::reserve(std::string token, SessionId who, TimePoint expires) {
+void RoomHost::reserve(std::string token, SeatHolder who, TimePoint expires) {
   if (disposed_) return;
   reservation_only_ = true;
-  reservations_.insert_or_assign(std::move(token), Reservation{who, {}, expires});
+  reservations_.insert_or_assign(std::move(token), Reservation{std::move(who), expires});
 }
 
 int RoomHost::reserve_for_node(std::string token, std::string account_id, TimePoint expires, std::string& why) {
@@ -386,7 +386,7 @@ int RoomHost::reserve_for_node(std::string token, std::string account_id, TimePo
     why = "room " + id_ + " is full";
     return v1::ROOM_FULL;
   }
-  reservations_.insert_or_assign(std::move(token), Reservation{0, std::move(account_id), expires});
+  reservations_.insert_or_assign(std::move(token), Reservation{SeatHolder{0, std::move(account_id)}, expires});
   return 0;
 }
 

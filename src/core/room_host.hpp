@@ -88,7 +88,20 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   // expire lazily, at joins and sweeps (craft_reservations_expired_total). A room given a
   // reservation is reservation-only from then on: a join without a valid one is refused
   // (RESERVATION_INVALID), unless matchmaker.late_joins and no reservation is left.
-  void reserve(std::string token, SessionId who, TimePoint expires);
+  // Who may spend a reservation (seat_fits, the one check every join makes): a session of
+  // this node; else, for a player matched or redirected from another node (whose session id
+  // means nothing here), the account's user id when it was logged in; else whoever holds the
+  // token (bearer: 128 random bits, once, within the TTL).
+  struct SeatHolder {
+    SessionId session = 0;   // non-zero: only this session of this node
+    std::string account_id;  // session 0 and non-empty: any session of this account
+  };
+  void reserve(std::string token, SeatHolder who, TimePoint expires);
+  void reserve(std::string token, SessionId who, TimePoint expires) { reserve(std::move(token), SeatHolder{who, {}}, expires); }
+  static bool seat_fits(const SeatHolder& who, const Client& client) {
+    if (who.session != 0) return who.session == client.id;
+    return who.account_id.empty() || who.account_id == client.account_id;
+  }
   // A seat for a player joining from another node of a cluster (docs/cluster.md): `token`
   // lets the account `account_id` (or, when empty, whoever holds the token) join once before
   // `expires`. Unlike reserve() it does not make the room reservation-only. Refused (the
@@ -192,12 +205,8 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
   struct Reservation {
-    SessionId session;       // a match seat: this session's only; 0 for a cross-node seat
-    std::string account_id;  // a cross-node seat of a logged-in player: this account's only
+    SeatHolder holder;
     TimePoint expires;
-    bool allows(const Client& c) const {
-      return session != 0 ? c.id == session : account_id.empty() || c.account_id == account_id;
-    }
   };
   std::unordered_map<std::string, Reservation> reservations_;  // token -> seat
   bool reservation_only_ = false;  // a match room (reserve() was called)

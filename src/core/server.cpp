@@ -6,6 +6,7 @@
 #include "core/session.hpp"
 #include "net/http_request.hpp"
 #include "net/static_files.hpp"
+#include "presence/cluster_ticket_pool.hpp"
 
 #include <craft/close_codes.hpp>
 #include <craft/server.hpp>

@@ -36,6 +36,9 @@ namespace craft::cluster {
 class NodeRegistry;
 class RedisRoomDirectory;
 }
+namespace craft::presence {
+struct ClusterMatcherCounters;
+}
 
 namespace craft::detail {
 class ClusterParties;
@@ -216,6 +219,7 @@ class ServerCore final : public ShardHandler {
   std::mutex directory_mutex_;
   std::unordered_map<SessionId, AccountSession> directory_;
   std::unique_ptr<presence::PartyStore> parties_;
+  std::unique_ptr<presence::ClusterMatcherCounters> matcher_counters_;  // before tickets_, which counts in it
   std::unique_ptr<presence::TicketPool> tickets_;
   std::vector<std::unique_ptr<Shard>> shards_;
   World world_;
@@ -244,8 +248,13 @@ class ServerCore final : public ShardHandler {
   std::atomic<uint64_t> revocations_sent_{0};
   std::atomic<uint64_t> revocations_received_{0};
   std::atomic<uint64_t> revocations_refused_{0};
-  std::string cluster_node_id_;                            // chosen in the constructor
   cluster::RedisRoomDirectory* cluster_directory_ = nullptr;  // owned by world_; null when off
+  // With clustering on: this node's id (chosen in the constructor) and advertised URL
+  // (match_found.room_url, set in start_cluster()).
+  std::string cluster_node_id_;
+  std::string cluster_advertise_;
+  // set_match_filter's guarded filter, for a pool made after it was set.
+  MatchFilter match_filter_;
 
   std::mutex stop_mutex_;
   bool started_ = false;

@@ -55,14 +55,42 @@ std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& c
   return {};
 }
 
+matchmaker::Ticket to_matcher(const Ticket& t, uint64_t number) {
+  matchmaker::Ticket m;
+  m.id = number;
+  for (auto& p : t.players) m.members.push_back(p.presence().session_id());
+  if (!t.players.empty()) {
+    for (auto& [k, v] : t.players.front().string_properties()) m.string_properties.emplace(k, v);
+    for (auto& [k, v] : t.players.front().numeric_properties()) m.numeric_properties.emplace(k, v);
+  }
+  m.query = t.parsed;
+  m.min_count = t.min_count;
+  m.max_count = t.max_count;
+  m.count_multiple = t.count_multiple;
+  m.created = t.created;
+  return m;
+}
+
+matchmaker::GroupFilter group_filter(MatchFilter filter) {
+  if (!filter) return {};
+  return [f = std::move(filter)](matchmaker::Group group, TimePoint now) {
+    std::vector<MatchTicket> view;
+    view.reserve(group.size());
+    for (const matchmaker::Ticket* t : group)
+      view.emplace_back(std::span<const SessionId>(t->members), t->string_properties, t->numeric_properties,
+                        now > t->created ? now - t->created : Duration::zero());
+    return f(std::span<const MatchTicket>(view));
+  };
+}
+
 namespace {
 
 class LocalTicketPool final : public TicketPool {
  public:
   LocalTicketPool(const MatchmakerConfig& config, Deliver deliver,
                   std::function<void(const std::string&, const std::string&)> party_ticket_gone)
-      : config_(config),
-        deliver_(std::move(deliver)),
+      : TicketPool(std::move(deliver)),
+        config_(config),
         party_ticket_gone_(std::move(party_ticket_gone)),
         matcher_(matchmaker::MatcherOptions{.max_pool_size = config.max_pool_size,
                                             .widen_after = std::chrono::milliseconds(config.widen_after_ms)}) {}
@@ -186,14 +214,7 @@ class LocalTicketPool final : public TicketPool {
   void set_match_filter(MatchFilter filter) override {
     std::lock_guard lock(mutex_);
     if (!filter) return matcher_.set_group_filter({});
-    matcher_.set_group_filter([f = std::move(filter)](matchmaker::Group group, TimePoint now) {
-      std::vector<MatchTicket> view;
-      view.reserve(group.size());
-      for (const matchmaker::Ticket* t : group)
-        view.emplace_back(std::span<const SessionId>(t->members), t->string_properties, t->numeric_properties,
-                          now > t->created ? now - t->created : Duration::zero());
-      return f(std::span<const MatchTicket>(view));
-    });
+    matcher_.set_group_filter(group_filter(std::move(filter)));
   }
 
  private:
@@ -202,24 +223,6 @@ class LocalTicketPool final : public TicketPool {
   static void error(v1::Envelope& e, std::string message) {
     e.mutable_error()->set_code(v1::LIMIT_REACHED);
     e.mutable_error()->set_message(std::move(message));
-  }
-
-  // The matcher's view of `t`: its players by session id, the owner's properties (a party
-  // ticket carries the leader's for every member).
-  static matchmaker::Ticket to_matcher(const Ticket& t, uint64_t number) {
-    matchmaker::Ticket m;
-    m.id = number;
-    for (auto& p : t.players) m.members.push_back(p.presence().session_id());
-    if (!t.players.empty()) {
-      for (auto& [k, v] : t.players.front().string_properties()) m.string_properties.emplace(k, v);
-      for (auto& [k, v] : t.players.front().numeric_properties()) m.numeric_properties.emplace(k, v);
-    }
-    m.query = t.parsed;
-    m.min_count = t.min_count;
-    m.max_count = t.max_count;
-    m.count_multiple = t.count_multiple;
-    m.created = t.created;
-    return m;
   }
 
   // Under mutex_: drops the ticket; returns its party ("" if solo).
@@ -247,7 +250,6 @@ class LocalTicketPool final : public TicketPool {
   }
 
   MatchmakerConfig config_;
-  Deliver deliver_;
   std::function<void(const std::string&, const std::string&)> party_ticket_gone_;
   mutable std::mutex mutex_;
   Tickets tickets_;

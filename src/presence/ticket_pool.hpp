@@ -3,7 +3,7 @@
 // answers (matchmaker_ticket, matchmaker_ticket_ended, errors) reach sessions later through
 // the session directory (presence::Deliver), never inline.
 #pragma once
-#include "matchmaker/query.hpp"
+#include "matchmaker/matcher.hpp"
 #include "presence/party_store.hpp"
 
 #include <craft/clock.hpp>
@@ -24,6 +24,7 @@ struct Ticket {
   uint32_t min_count = 2, max_count = 2, count_multiple = 1;  // defaults resolved
   TimePoint created{};
   uint64_t number = 0;                     // set by the pool: the ticket's id in its matcher
+  std::string node;                        // the owner's node id; "" = this node (always on a single node)
 };
 
 // matchmaker_add's fields, checked before anything is stored: counts and sizes against
@@ -32,6 +33,12 @@ struct Ticket {
 // Fills `t` (query, counts) and returns ""; else the reason for BAD_REQUEST.
 std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& config, uint32_t max_property_bytes,
                          uint32_t party_size, Ticket& t);
+
+// The matcher's view of `t` as matcher ticket `number`: its players by session id, the
+// owner's properties (a party ticket carries the leader's for every member).
+matchmaker::Ticket to_matcher(const Ticket& t, uint64_t number);
+// Game code's MatchFilter as the matcher's group filter (empty stays empty).
+matchmaker::GroupFilter group_filter(MatchFilter filter);
 
 class TicketPool {
  public:
@@ -47,7 +54,14 @@ class TicketPool {
   virtual void cancel(const std::string& ticket, const std::string& reason) = 0;
   // The session ended: its tickets go without a word (nobody is left to tell).
   virtual void session_ended(SessionId owner) = 0;
-  virtual uint64_t count() const = 0;  // tickets waiting (craft_matchmaker_tickets)
+  virtual uint64_t count() const = 0;  // tickets waiting here (craft_matchmaker_tickets)
+  // Nothing for run() to do: the matchmaker timer skips it (an empty local pool costs one
+  // atomic read). A cluster pool is never idle: its run() also keeps the matcher lease.
+  virtual bool idle() const { return count() == 0; }
+  // Sends `e` (match_found, or matchmaker_ticket_ended "room failed") about matched ticket
+  // `t` to `player`, a player of `t`, wherever `t`'s owner is connected: on this node
+  // through Deliver, on another over the cluster bus. Any thread.
+  virtual void deliver_match(const Ticket& t, SessionId player, v1::Envelope e) { (void)t, deliver_(player, std::move(e)); }
   // One matchmaking pass at `now` (docs/matchmaking.md): the matches formed, each the
   // tickets matched together, which have left the pool (their parties learn it through
   // party_ticket_gone; their owners hear nothing from the pool: the caller sends
@@ -59,6 +73,10 @@ class TicketPool {
   // called during run(), on run()'s thread. The caller guards it: it must not throw here.
   // Empty: no filter. Set before the first run().
   virtual void set_match_filter(MatchFilter filter) = 0;
+
+ protected:
+  explicit TicketPool(Deliver deliver) : deliver_(std::move(deliver)) {}
+  Deliver deliver_;
 };
 
 // `party_ticket_gone(party_id, ticket)`: a party's ticket left the pool (cancelled, its
