@@ -44,7 +44,7 @@ interface RoomEntry {
 }
 
 /** What joinMatch needs of a match: its room, its reservation, and in a cluster the room's node URL ("" = this node). */
-type MatchSeat = Pick<MatchFound, "roomId" | "reservation"> & { url?: string };
+type MatchSeat = Pick<MatchFound, "roomId" | "reservation"> & { roomUrl?: string; url?: string };
 
 const optionsText = (o?: string | object) => (o === undefined ? new Uint8Array() : toBytes(o));
 /** Reconnect attempts of a connection to another node before its rooms count as lost (reconnect.nodeMaxAttempts). */
@@ -106,8 +106,10 @@ export class Client extends Connection implements RoomTransport {
   joinMatch<Ops extends OpMap>(match: MatchSeat, options: string | object | undefined, join: JoinOptions<Ops>): Promise<Room<Ops>>;
   async joinMatch(match: MatchSeat, options?: string | object, join?: JoinOptions<OpMap>): Promise<Room<any>> {
     const bytes = optionsText(options);
-    // In a cluster the match's room may be on another node (match.url): joined over that node's connection.
-    const node = match.url ? await this.nodeFor(match.url) : this;
+    // In a cluster the match's room may be on another node (match_found.room_url): joined over
+    // that node's connection.
+    const url = match.roomUrl || match.url;
+    const node = url ? await this.nodeFor(url) : this;
     return node.joinRequest({ case: "roomJoin", value: { roomId: match.roomId, options: bytes, reservation: match.reservation } }, bytes, join?.ops);
   }
 
