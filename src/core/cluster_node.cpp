@@ -2,7 +2,7 @@
 // server when cluster.redis_url is set, its metrics and GET /cluster/nodes. With clustering
 // off none of this runs: no thread, no Redis connection, no metric lines.
 #include "cluster/node_registry.hpp"
-#include "cluster/redis_room_directory.hpp"
+#include "presence/redis_room_directory.hpp"
 #include "cluster/redis_url.hpp"
 #include "core/bus_fields.hpp"
 #include "core/cluster_parties.hpp"

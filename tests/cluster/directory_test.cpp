@@ -4,7 +4,7 @@
 // within 5 s; a Redis restart loses no live room; what Redis or another node sends is parsed
 // as hostile input.
 #include "../integration/craftd_process.hpp"
-#include "cluster/room_entry_codec.hpp"
+#include "presence/room_entry_codec.hpp"
 #include "redis_server.hpp"
 
 #include <craft/client.hpp>

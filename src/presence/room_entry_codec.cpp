@@ -1,4 +1,4 @@
-#include "cluster/room_entry_codec.hpp"
+#include "presence/room_entry_codec.hpp"
 
 #include "cluster/node_record.hpp"
 #include "net/ws_codec.hpp"

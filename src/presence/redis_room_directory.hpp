@@ -16,7 +16,7 @@
 // one HDEL and one broadcast, so a room that changes 20 times in a flush interval is written
 // once. Threads: publish/remove/reads from any shard; everything Redis on the cluster thread.
 #pragma once
-#include "cluster/room_entry_codec.hpp"
+#include "presence/room_entry_codec.hpp"
 #include "presence/room_directory.hpp"
 
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "cluster/redis_room_directory.hpp"
+#include "presence/redis_room_directory.hpp"
 
 #include "cluster/node_record.hpp"
 #include "cluster/node_registry.hpp"
