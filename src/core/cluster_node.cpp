@@ -282,7 +282,6 @@ std::string ServerCore::cluster_metrics() const {
            "Dead nodes whose tickets this node removed from the pool", "counter");
     w.value("craft_cluster_matcher_dead_node_cleanups_total", v(m.dead_node_cleanups));
   }
-  return w.out;
   return w.out + routing_metrics();
 }
 
