@@ -52,6 +52,7 @@ struct Conn {
   int64_t join_sent_ns = 0;  // room_create / room_join / room_join_or_create sent
   int32_t redirect_target = -1;  // after a room_redirect: index into Generator::redirect_targets_
   std::string reservation;       // from a room_redirect, spent by the next room_join
+  std::string redirect_room;     // idle --join-or-create: the room a room_redirect named
   uint64_t session_id = 0;  // tick: to find ourselves in snapshots
   uint32_t input_seq = 0;   // tick: last input sent
   uint32_t acked_seq = 0;   // tick: last input a snapshot showed applied
@@ -109,8 +110,7 @@ class Generator {
   void on_room_data(uint32_t i, const FastEnvelope& e);
   void on_snapshot(uint32_t i, std::string_view json);
   // cross-node joins (generator_redirect.cpp)
-  bool maybe_redirect(uint32_t i, const v1::Envelope& e);
-  void follow_redirect(uint32_t i, const std::string& url, std::string reservation);
+  void follow_redirect(uint32_t i, const std::string& url, std::string room_id, std::string reservation);
   void send_input(uint32_t i, int64_t now);
   void send_bytes(uint32_t i, std::string_view bytes);
   void send_envelope(uint32_t i, const v1::Envelope& e);
