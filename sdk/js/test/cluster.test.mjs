@@ -190,3 +190,24 @@ cluster("a private room on A is joined by id from C; a room nobody has is ROOM_N
   await owner.close();
   await home.close();
 });
+
+cluster("a match across nodes: the \"match\" event carries roomUrl and joinMatch joins on the room's node", async () => {
+  const onA = await connect(nodes.a, "mA");
+  const onC = await connect(nodes.c, "mC");
+  const ticket = { minCount: 2, maxCount: 2, query: "+mode:xnode", stringProperties: { mode: "xnode" } };
+  const found = [onA, onC].map((c) => next((f) => c.matchmaker.on("match", f), () => true, 10000));
+  await onA.matchmaker.add(ticket);
+  await onC.matchmaker.add(ticket);
+  const [ma, mc] = await Promise.all(found);
+  assert.equal(ma.roomId, mc.roomId);
+  // Exactly one of them is on the room's node; the other is told where the room is.
+  const urls = [ma.roomUrl, mc.roomUrl];
+  assert.equal(urls.filter((u) => u === "").length, 1, `roomUrl: ${JSON.stringify(urls)}`);
+  assert.ok(urls.includes(nodes.a.url) || urls.includes(nodes.c.url), `roomUrl: ${JSON.stringify(urls)}`);
+  const ra = await onA.joinMatch(ma);
+  const rc = await onC.joinMatch(mc);
+  assert.equal(ra.id, rc.id);
+  assert.ok(await until("both in", () => ra.members.size === 2 && rc.members.size === 2), "both players are in the match room");
+  await onA.close();
+  await onC.close();
+});
