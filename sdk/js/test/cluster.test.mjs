@@ -211,3 +211,24 @@ cluster("a match across nodes: the \"match\" event carries roomUrl and joinMatch
   await onA.close();
   await onC.close();
 });
+
+cluster("a node that advertises another node's URL: the SDK follows one redirect, not a loop that fills the room", async () => {
+  // node-d says clients reach it at C's URL (a wrong cluster.advertise): C redirects a join of
+  // d's room to C itself, again and again; each hop held a seat on d until the room was full.
+  const d = await startCraftd(["--cluster.redis-url", redis.url, "--cluster.node-id", "node-d", "--store.backend", "none",
+    "--rooms.max-clients", "4", "--cluster.advertise", nodes.c.url]);
+  try {
+    const owner = await connect(d, "owner");
+    const room = await owner.create("relay");
+    const home = await connect(nodes.c, "looper");
+    assert.ok(await until("listed", async () => (await home.listRooms("relay")).some((r) => r.roomId === room.id)));
+    await assert.rejects(home.joinById(room.id), (e) => e.code === "BAD_REPLY" && /cluster\.advertise/.test(e.message));
+    // Two seats were held (C's redirect, then C's again for the join with the reservation): the room still has one.
+    const other = await connect(d, "other");
+    const joined = await other.joinById(room.id);
+    assert.equal(joined.id, room.id);
+    await Promise.all([owner.close(), home.close(), other.close()]);
+  } finally {
+    await d.stop();
+  }
+});
