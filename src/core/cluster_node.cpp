@@ -138,6 +138,7 @@ void ServerCore::start_cluster() {
   po.node_id = cluster_node_id_;
   po.lease_ttl = std::chrono::milliseconds(c.matcher_lease_ms);
   po.max_record_bytes = c.max_ticket_record_bytes;
+  po.draining = [this] { return draining(); };
   tickets_ = presence::make_cluster_ticket_pool(
       config_.matchmaker, std::move(po), *cluster_, clock_,
       [this](SessionId id, v1::Envelope e) { return post_to_session(id, std::move(e)); },

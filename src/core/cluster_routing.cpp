@@ -21,6 +21,10 @@ void ServerCore::serve_seat_requests() {
     };
     auto request = cluster::decode_seat_request(payload);
     if (!request) return deny(v1::BAD_REQUEST, "malformed seat request from node " + from);
+    // A draining node refuses every room_join, reservations included (Session::dispatch): a
+    // seat here would send the player on a trip that ends in SERVER_SHUTTING_DOWN, and the
+    // held seat would keep the room, and so the drain, alive for reservation_ttl_ms.
+    if (draining()) return deny(v1::SERVER_SHUTTING_DOWN, "room " + request->room_id + "'s node is draining");
     auto room = world_.find(request->room_id);
     if (!room) return deny(v1::ROOM_NOT_FOUND, "no room " + request->room_id);
     // The room's state belongs to its shard: the checks and the seat are made there.
@@ -91,7 +95,8 @@ void ServerCore::request_seat(const std::string& node, std::string room_id, std:
         } else if (seat->code != 0) {
           out.code = v1::ErrorCode_IsValid(seat->code) ? seat->code : v1::INTERNAL;
           out.message = std::move(seat->message);
-          out.retryable = out.code == v1::ROOM_FULL || out.code == v1::ROOM_LOCKED || out.code == v1::ROOM_NOT_FOUND;
+          out.retryable = out.code == v1::ROOM_FULL || out.code == v1::ROOM_LOCKED || out.code == v1::ROOM_NOT_FOUND ||
+                          out.code == v1::SERVER_SHUTTING_DOWN;
         } else {
           out.redirect.set_room_id(room_id);
           out.redirect.set_url(url);

@@ -41,6 +41,9 @@ constexpr const char* kDelScript =
 // KEYS: lease; ARGV: node, ttl ms. 1 if still ours (and extended).
 constexpr const char* kRenewScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+// KEYS: lease; ARGV: node. Gives the lease up if it is still ours.
+constexpr const char* kReleaseScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 // KEYS: lease, tickets, version; ARGV: node, then (ticket id, owner node) pairs. -1: the lease
 // is not ours; an array: the ids no longer queued (nothing claimed); 1: all claimed (deleted).
 constexpr const char* kClaimScript =
@@ -189,15 +192,23 @@ class ClusterTicketPool final : public TicketPool {
 
   std::vector<std::vector<Ticket>> run(TimePoint now) override {
     std::vector<std::string> retry_add, retry_del;
-    bool holding = false;
+    bool holding = false, draining = false, release = false;
     {
       std::lock_guard lock(mutex_);
       std::erase_if(matched_, [&](const auto& m) { return now - m.second > kMatchedMemory; });
       retry_add.swap(retry_add_);
       retry_del.swap(retry_del_);
       if (holding_ && now >= lease_until_) drop_lease();  // renewals stopped coming: not ours any more
+      // A draining node refuses every room_join, a match's reserved ones too: a match room
+      // made here would strand its players. It gives the lease up and never takes it again.
+      draining = options_.draining && options_.draining();
+      if (draining && holding_) {
+        drop_lease();
+        release = true;
+      }
       holding = holding_;
     }
+    if (release) registry_.command({"EVAL", kReleaseScript, "1", kLease, options_.node_id}, [](const cluster::Reply&) {});
     for (auto& id : retry_add) {
       std::string record;
       {
@@ -209,7 +220,7 @@ class ClusterTicketPool final : public TicketPool {
       publish(id, std::move(record));
     }
     for (auto& id : retry_del) unpublish(id);
-    step_lease(now);
+    if (!draining) step_lease(now);
     registry_.command({"HLEN", kTickets}, [this](const cluster::Reply& r) {
       if (r.type != cluster::Reply::Type::integer) return;
       std::lock_guard lock(mutex_);

@@ -31,6 +31,8 @@ struct ClusterPoolOptions {
   std::string node_id;                          // this node's id (NodeRegistry::node_id())
   std::chrono::milliseconds lease_ttl{3'000};   // cluster.matcher_lease_ms
   uint32_t max_record_bytes = 262'144;          // cluster.max_ticket_record_bytes
+  // True once the node drains (it takes no joins): it gives the matcher lease up. Any thread.
+  std::function<bool()> draining;
 };
 
 // craft_cluster_matcher_* (docs/cluster.md, "Observing it"); any thread.

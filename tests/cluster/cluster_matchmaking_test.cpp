@@ -363,3 +363,32 @@ TEST(ClusterSeatReservation, ASeatIsTheSessionsHereTheAccountsFromAnotherNodeEls
   EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{0, {}}, anon));
   EXPECT_TRUE(craft::detail::RoomHost::seat_fits(Holder{0, {}}, bob));
 }
+
+// A draining node refuses every room_join, a match's reserved ones too: as the matcher it
+// would make match rooms nobody can enter. It gives the lease up; another node matches on.
+TEST(ClusterMatchmaking, ADrainingMatcherGivesTheLeaseUpAndMatchesAreMadeElsewhere) {
+  NEED_REDIS();
+  RedisServer redis;
+  auto a = node(redis, "a", {"--drain", "--server.drain-timeout-ms", "30000", "--rooms.empty-dispose-ms", "200"});
+  ASSERT_TRUE(eventually([&] { return holder({a.get()}) == 0; })) << "a alone did not take the lease";
+  auto b = node(redis, "b");
+  std::vector<CraftdProcess*> nodes{a.get(), b.get()};
+  ASSERT_TRUE(eventually([&] { return all_see(nodes, 2); }));
+  ASSERT_EQ(holder(nodes), 0);
+  auto owner = hello(*a, "owner");  // a running room keeps the draining node up
+  auto room = owner->create("relay");
+  ASSERT_EQ(kill(a->pid(), SIGTERM), 0);
+  ASSERT_TRUE(eventually([&] { return a->metric("craft_draining") == 1; }));
+  EXPECT_TRUE(eventually([&] { return holder(nodes) == 1; }, 5s)) << "the draining node kept the matcher lease";
+  EXPECT_EQ(a->metric("craft_cluster_matcher_holder"), 0);
+
+  auto x = hello(*b, "x"), y = hello(*b, "y");
+  ASSERT_TRUE(queue(*x, "duel", 2).has_matchmaker_ticket());
+  ASSERT_TRUE(queue(*y, "duel", 2).has_matchmaker_ticket());
+  auto fx = match_found(*x), fy = match_found(*y);
+  ASSERT_TRUE(fx && fy);
+  EXPECT_EQ(fx->room_url(), "") << "the match room is on b, the players' own node";
+  EXPECT_TRUE(join(*x, fx->room_id(), fx->reservation()).has_room_joined());
+  EXPECT_TRUE(join(*y, fy->room_id(), fy->reservation()).has_room_joined());
+  owner->leave(room.room_id());
+}

@@ -350,3 +350,47 @@ TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreB
   EXPECT_EQ(c->metric("craft_cluster_seat_requests_refused_total"), 1);
   EXPECT_EQ(c->metric("craft_cluster_seat_requests_pending"), 0);
 }
+
+// A draining node refuses every room_join, reservations included: it must not hand out seats
+// either, or the player is redirected there only to be refused (and the held seat keeps the
+// room, and so the drain, alive for reservation_ttl_ms). join_or_create makes a room here.
+TEST(ClusterRouting, ADrainingNodeHandsOutNoSeatsAndJoinOrCreateMakesARoomHere) {
+  NEED_REDIS();
+  RedisServer redis;
+  auto a = node(redis, "node-a", {"--store.backend", "none", "--drain", "--rooms.empty-dispose-ms", "200",
+                                  "--server.drain-timeout-ms", "30000"});
+  auto c = node(redis, "node-c");
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto player = connect(*c, "player");
+  if (!lists(*player, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  ASSERT_EQ(kill(a->pid(), SIGTERM), 0);
+  bool draining = false;
+  for (int i = 0; i < 100 && !draining; ++i) {
+    draining = a->metric("craft_draining") == 1;
+    if (!draining) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(draining);
+
+  try {
+    auto joined = player->join(room.room_id());
+    ADD_FAILURE() << "joined " << joined.room_id() << " on the wrong node";
+  } catch (const client::Redirected& r) {
+    ADD_FAILURE() << "redirected to draining node " << r.redirect.node();
+  } catch (const client::Error& e) {
+    EXPECT_EQ(e.code, v1::SERVER_SHUTTING_DOWN) << e.what();
+  }
+  try {
+    auto made = player->join_or_create("relay");
+    EXPECT_NE(made.room_id(), room.room_id());
+    EXPECT_EQ(made.members_size(), 1);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "join_or_create on C did not make a room on C: " << e.what();
+  }
+  ASSERT_TRUE(a->running()) << "the draining node stopped while its room still ran";
+  EXPECT_EQ(a->metric("craft_cluster_seats_granted_total"), 0);
+  EXPECT_EQ(c->metric("craft_cluster_redirects_total"), 0);
+  // The drain still ends when the owner leaves (no held seat keeps the room).
+  owner->leave(room.room_id());
+}

@@ -318,7 +318,8 @@ export class Client extends Connection implements RoomTransport {
     return lobby;
   }
 
-  private async joinRequest(body: NonNullable<EnvelopeInit>["body"], options: Uint8Array, ops?: RoomOps<OpMap>): Promise<Room<any>> {
+  private async joinRequest(body: NonNullable<EnvelopeInit>["body"], options: Uint8Array, ops?: RoomOps<OpMap>,
+                            redirected = false): Promise<Room<any>> {
     this.joining++;
     let answer: Room<any> | RoomRedirect;
     try {
@@ -337,9 +338,15 @@ export class Client extends Connection implements RoomTransport {
     if (answer instanceof Room) return answer;
     this.retireIfIdle();
     const redirect = answer;
+    // One hop: the room's node holds the room, so a join with its reservation that is sent
+    // on again means a node advertises another's URL (cluster.advertise); following it would
+    // loop, taking a seat of the room each time until it is full.
+    if (redirected) {
+      throw new CraftError("BAD_REPLY", `redirected again to ${redirect.url} (node ${redirect.node}): check cluster.advertise`);
+    }
     const node = await (this.home ?? this).nodeFor(redirect.url);
     const value = { roomId: redirect.roomId, options, reservation: redirect.reservation };
-    return node.joinRequest({ case: "roomJoin", value }, options, ops);
+    return node.joinRequest({ case: "roomJoin", value }, options, ops, true);
   }
 
   /** The connection to the node at `url` (this one for "" or our own URL), connected with our token. */

@@ -43,6 +43,11 @@ export interface MatchFound {
   reservation: string;
   /** How long the reservation holds the seat, in milliseconds from when the server sent it. */
   reservationTtlMs: number;
+  /**
+   * In a cluster, the client URL of the node holding the room when it is not the node this
+   * session is connected to (match_found.room_url); "" otherwise. client.joinMatch uses it.
+   */
+  roomUrl: string;
   players: MatchedPlayer[];
 }
 
@@ -66,7 +71,7 @@ export type Call = <T>(init: EnvelopeInit, settle: (e: Envelope) => T) => Promis
 export function matchOf(m: MatchFoundMessage): MatchFound {
   return {
     ticket: m.ticket, matchId: m.matchId, roomId: m.roomId, roomType: m.roomType, reservation: m.reservation,
-    reservationTtlMs: m.reservationTtlMs,
+    reservationTtlMs: m.reservationTtlMs, roomUrl: m.roomUrl,
     players: m.players.map((p) => ({
       sessionId: p.presence?.sessionId.toString() ?? "0", name: p.presence?.name ?? "", accountId: p.presence?.accountId ?? "",
       stringProperties: { ...p.stringProperties }, numericProperties: { ...p.numericProperties }, partyId: p.partyId,

@@ -190,3 +190,45 @@ cluster("a private room on A is joined by id from C; a room nobody has is ROOM_N
   await owner.close();
   await home.close();
 });
+
+cluster("a match across nodes: the \"match\" event carries roomUrl and joinMatch joins on the room's node", async () => {
+  const onA = await connect(nodes.a, "mA");
+  const onC = await connect(nodes.c, "mC");
+  const ticket = { minCount: 2, maxCount: 2, query: "+mode:xnode", stringProperties: { mode: "xnode" } };
+  const found = [onA, onC].map((c) => next((f) => c.matchmaker.on("match", f), () => true, 10000));
+  await onA.matchmaker.add(ticket);
+  await onC.matchmaker.add(ticket);
+  const [ma, mc] = await Promise.all(found);
+  assert.equal(ma.roomId, mc.roomId);
+  // Exactly one of them is on the room's node; the other is told where the room is.
+  const urls = [ma.roomUrl, mc.roomUrl];
+  assert.equal(urls.filter((u) => u === "").length, 1, `roomUrl: ${JSON.stringify(urls)}`);
+  assert.ok(urls.includes(nodes.a.url) || urls.includes(nodes.c.url), `roomUrl: ${JSON.stringify(urls)}`);
+  const ra = await onA.joinMatch(ma);
+  const rc = await onC.joinMatch(mc);
+  assert.equal(ra.id, rc.id);
+  assert.ok(await until("both in", () => ra.members.size === 2 && rc.members.size === 2), "both players are in the match room");
+  await onA.close();
+  await onC.close();
+});
+
+cluster("a node that advertises another node's URL: the SDK follows one redirect, not a loop that fills the room", async () => {
+  // node-d says clients reach it at C's URL (a wrong cluster.advertise): C redirects a join of
+  // d's room to C itself, again and again; each hop held a seat on d until the room was full.
+  const d = await startCraftd(["--cluster.redis-url", redis.url, "--cluster.node-id", "node-d", "--store.backend", "none",
+    "--rooms.max-clients", "4", "--cluster.advertise", nodes.c.url]);
+  try {
+    const owner = await connect(d, "owner");
+    const room = await owner.create("relay");
+    const home = await connect(nodes.c, "looper");
+    assert.ok(await until("listed", async () => (await home.listRooms("relay")).some((r) => r.roomId === room.id)));
+    await assert.rejects(home.joinById(room.id), (e) => e.code === "BAD_REPLY" && /cluster\.advertise/.test(e.message));
+    // Two seats were held (C's redirect, then C's again for the join with the reservation): the room still has one.
+    const other = await connect(d, "other");
+    const joined = await other.joinById(room.id);
+    assert.equal(joined.id, room.id);
+    await Promise.all([owner.close(), home.close(), other.close()]);
+  } finally {
+    await d.stop();
+  }
+});
