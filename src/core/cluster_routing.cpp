@@ -164,6 +164,9 @@ void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mod
                                 }
                                 --self->pending_joins_;
                                 if (!self->alive()) return;
+                                if (!self->redirects_) self->redirects_ = std::make_unique<std::vector<TimePoint>>();
+                                self->redirects_->push_back(self->shard().now() +
+                                                            std::chrono::milliseconds(r.redirect.reservation_ttl_ms()));
                                 v1::Envelope reply;
                                 reply.set_cid(cid);
                                 *reply.mutable_room_redirect() = std::move(r.redirect);

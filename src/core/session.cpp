@@ -384,7 +384,14 @@ void Session::handle_api(const v1::Envelope& e) {
 
 bool Session::room_slot_available(uint32_t cid) {
   auto max = core().config().limits.max_rooms_per_session;
-  if (rooms_.size() + pending_joins_ < max) return true;
+  size_t redirected = 0;
+  if (redirects_) {
+    auto now = shard().now();
+    std::erase_if(*redirects_, [now](TimePoint expires) { return expires <= now; });
+    redirected = redirects_->size();
+    if (redirected == 0) redirects_.reset();
+  }
+  if (rooms_.size() + pending_joins_ + redirected < max) return true;
   send_error(cid, v1::TOO_MANY_ROOMS, "limits.max_rooms_per_session is " + std::to_string(max));
   return false;
 }

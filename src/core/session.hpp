@@ -170,6 +170,10 @@ class Session final : public Connection {
   uint32_t strikes_ = 0;        // rate-limited messages in a row
   detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
   uint32_t pending_joins_ = 0;
+  // When each seat handed out by a room_redirect expires: until used or expired it counts
+  // against limits.max_rooms_per_session (docs/security.md), so one socket cannot fill a room
+  // on another node with redirects it never follows. Allocated only while one is held.
+  std::unique_ptr<std::vector<TimePoint>> redirects_;
   bool hello_done_ = false;
   bool room_handles_ = false;
   bool hello_pending_ = false;  // the hello token is being checked

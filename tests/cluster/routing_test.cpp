@@ -394,3 +394,32 @@ TEST(ClusterRouting, ADrainingNodeHandsOutNoSeatsAndJoinOrCreateMakesARoomHere) 
   // The drain still ends when the owner leaves (no held seat keeps the room).
   owner->leave(room.room_id());
 }
+
+// A seat handed out by a redirect counts against the asking session's
+// limits.max_rooms_per_session until it is used or expires, so one socket cannot fill (and
+// keep alive) a room on another node with redirects it never follows.
+TEST(ClusterRouting, UnfollowedRedirectsCountAgainstTheSessionsRoomLimit) {
+  NEED_REDIS();
+  RedisServer redis;
+  std::vector<std::string> flags{"--store.backend", "none", "--limits.max-rooms-per-session", "3",
+                                 "--matchmaker.reservation-ttl-ms", "1000"};
+  auto a = node(redis, "node-a", flags);
+  auto c = node(redis, "node-c", flags);
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto room = owner->create("relay");
+  auto squatter = connect(*c, "squatter");
+  if (!lists(*squatter, "relay", room.room_id())) GTEST_SKIP() << no_directory;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(redirect_of(*squatter, room.room_id())) << i;
+  EXPECT_EQ(error_of([&] { squatter->join(room.room_id()); }), v1::TOO_MANY_ROOMS);
+  EXPECT_EQ(a->metric("craft_cluster_seats_granted_total"), 3);
+  // Once the seats expire, the session may ask again.
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_TRUE(redirect_of(*squatter, room.room_id()));
+  // Another player still gets a seat: the room holds 3 + 1 of its seats, not all.
+  auto player = connect(*c, "player");
+  auto r = redirect_of(*player, room.room_id());
+  ASSERT_TRUE(r);
+  auto there = client::follow_redirect(*r, client::Options{}, "player");
+  EXPECT_EQ(there.joined.room_id(), room.room_id());
+}
