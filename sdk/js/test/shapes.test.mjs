@@ -136,7 +136,7 @@ test("parties: state, invitation, data and left from the server's JSON; matches 
   mm.ended(server('{"matchmakerTicketEnded":{"ticket":"T2","reason":"party changed"}}').body.value);
   mm.dropAll("session ended");
   assert.equal(mm.tickets.size, 0);
-  assert.deepEqual(events[0][1], { ticket: "T1", matchId: "M", roomId: "R", roomType: "relay", reservation: "S", reservationTtlMs: 15000,
+  assert.deepEqual(events[0][1], { ticket: "T1", matchId: "M", roomId: "R", roomType: "relay", reservation: "S", reservationTtlMs: 15000, roomUrl: "",
     players: [{ sessionId: "7", name: "a", accountId: "", stringProperties: { region: "eu" }, numericProperties: { elo: 1500 }, partyId: "P" }] });
   assert.deepEqual(events.slice(1), [["ended", { ticket: "T2", reason: "party changed" }], ["ended", { ticket: "T3", reason: "session ended" }]]);
 });
