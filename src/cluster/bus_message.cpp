@@ -1,8 +1,7 @@
 #include "cluster/bus_message.hpp"
 
 #include "cluster/node_record.hpp"
-
-#include <charconv>
+#include "cluster/parse_number.hpp"
 
 namespace craft::cluster {
 
@@ -53,8 +52,7 @@ std::optional<BusMessage> decode_bus_message(std::string_view text, size_t max_b
   if (!valid_bus_kind(fields[2]) || !valid_node_id(fields[3])) return std::nullopt;
   auto id = fields[4];
   if (id.empty() || id.size() > 20) return std::nullopt;
-  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), m.id);
-  if (ec != std::errc() || end != id.data() + id.size()) return std::nullopt;
+  if (!parse_number(id, m.id)) return std::nullopt;
   if (m.type != BusMessage::Type::message && m.id == 0) return std::nullopt;
   m.kind = std::string(fields[2]);
   m.from = std::string(fields[3]);

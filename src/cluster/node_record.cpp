@@ -1,18 +1,13 @@
 #include "cluster/node_record.hpp"
 
+#include "cluster/parse_number.hpp"
+
 #include <array>
-#include <charconv>
 
 namespace craft::cluster {
 
 namespace {
 
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
 
 }  // namespace
 

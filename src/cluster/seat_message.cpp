@@ -1,7 +1,8 @@
 #include "cluster/seat_message.hpp"
 
+#include "cluster/parse_number.hpp"
+
 #include <array>
-#include <charconv>
 
 namespace craft::cluster {
 
@@ -18,13 +19,6 @@ bool split(std::string_view text, std::array<std::string_view, N>& parts) {
     text.remove_prefix(tab + 1);
   }
   return false;  // a tab after the last field: too many
-}
-
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  if (s.empty() || s.size() > 10) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
 }
 
 bool is_hex(std::string_view s) {

@@ -241,11 +241,7 @@ class LocalTicketPool final : public TicketPool {
 
   void ended(SessionId owner, const std::string& ticket, const std::string& reason, uint32_t cid,
              const std::string& party) {
-    v1::Envelope e;
-    e.set_cid(cid);
-    e.mutable_matchmaker_ticket_ended()->set_ticket(ticket);
-    e.mutable_matchmaker_ticket_ended()->set_reason(reason);
-    deliver_(owner, std::move(e));
+    tell_ticket_ended(owner, ticket, reason, cid);
     if (!party.empty()) party_ticket_gone_(party, ticket);
   }
 

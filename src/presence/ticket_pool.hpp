@@ -76,6 +76,14 @@ class TicketPool {
 
  protected:
   explicit TicketPool(Deliver deliver) : deliver_(std::move(deliver)) {}
+  // matchmaker_ticket_ended{ticket, reason} to its owner, answering `cid` (0: unasked).
+  void tell_ticket_ended(SessionId owner, const std::string& ticket, const std::string& reason, uint32_t cid) {
+    v1::Envelope e;
+    e.set_cid(cid);
+    e.mutable_matchmaker_ticket_ended()->set_ticket(ticket);
+    e.mutable_matchmaker_ticket_ended()->set_reason(reason);
+    deliver_(owner, std::move(e));
+  }
   Deliver deliver_;
 };
 

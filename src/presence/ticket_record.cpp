@@ -1,21 +1,16 @@
 #include "presence/ticket_record.hpp"
 
 #include "cluster/node_record.hpp"
+#include "cluster/parse_number.hpp"
 
 #include <array>
-#include <charconv>
 #include <cmath>
 
 namespace craft::presence {
 
 namespace {
 
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
+using cluster::parse_number;
 
 // Splits the first line of `text` (at most `max_line` bytes) into exactly N tab-separated
 // fields; `rest` gets what follows the newline.
