@@ -132,6 +132,9 @@ void RedisRoomDirectory::list(presence::RoomQuery query, Shard& reply_on,
 
 void RedisRoomDirectory::find_joinable(presence::RoomQuery query, std::vector<std::string> skip, Shard& reply_on,
                                        std::function<void(std::optional<std::string>)> done) {
+  // Without a sort, any open room will do: one here costs no redirect, no seat request and
+  // no second connection, and every node sees its own rooms' seats at once (docs/cluster.md).
+  if (query.sort.empty()) query.prefer_node = options_.node_id;
   mirror_->find_joinable(std::move(query), std::move(skip), reply_on, std::move(done));
 }
 
