@@ -147,7 +147,20 @@ void RedisRoomDirectory::changes(const std::string& type, uint64_t since, Shard&
 
 void RedisRoomDirectory::locate(const std::string& room_id, Shard& reply_on,
                                 std::function<void(std::optional<presence::RoomEntry>)> done) {
-  mirror_->locate(room_id, reply_on, std::move(done));
+  // A room made on another node a moment ago reaches this mirror up to one flush interval
+  // (plus the bus) later, and a room id is often shared right after its creation: a miss is
+  // looked up once more two flush intervals later before it counts as no room. One lookup
+  // waits per session at a time (a join holds the session's later requests).
+  mirror_->locate(room_id, reply_on, [this, room_id, &reply_on, done = std::move(done)](
+                                         std::optional<presence::RoomEntry> found) mutable {
+    if (found) return done(std::move(found));
+    std::lock_guard lock(mutex_);
+    if (!registry_ || leaving_) return done(std::nullopt);
+    registry_->post_after(2 * options_.flush + std::chrono::milliseconds(20),
+                          [this, room_id, &reply_on, done = std::move(done)]() mutable {
+                            mirror_->locate(room_id, reply_on, std::move(done));
+                          });
+  });
 }
 
 // --- the cluster thread ---
