@@ -1,7 +1,8 @@
 // Matchmaker tickets and parties, from a session (protocol.md §4.18, §4.19). Parties live in
 // the presence store (presence/party_store.hpp); its answers come back through the session
 // directory and Session::deliver.
-#include "core/session_social.hpp"
+
+#include "core/session.hpp"
 
 namespace craft {
 
@@ -83,7 +84,6 @@ void Session::end_social() {
     core().tickets().session_ended(id_);
     core().parties().session_ended(id_);
   }
-  social_.reset();
 }
 
 }  // namespace craft
