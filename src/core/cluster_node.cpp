@@ -202,6 +202,11 @@ std::string ServerCore::cluster_metrics() const {
          "over cluster.max_pending_requests)",
          "counter");
   w.value("craft_cluster_bus_timed_out_total", b.timed_out.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_unheard_total",
+         "Node-to-node requests failed at once because nobody was subscribed to the node's channel (its process "
+         "died before its key expired); also counted in craft_cluster_bus_timed_out_total",
+         "counter");
+  w.value("craft_cluster_bus_unheard_total", b.unheard.load(std::memory_order_relaxed));
   w.line("craft_cluster_bus_pending_requests", "Node-to-node requests awaiting their answer", "gauge");
   w.value("craft_cluster_bus_pending_requests", b.pending.load(std::memory_order_relaxed));
   w.line("craft_cluster_revocations_sent_total", "Bans and logouts made here, sent to every node (user.ban, user.logout)",
@@ -282,6 +287,10 @@ std::string ServerCore::cluster_metrics() const {
     w.line("craft_cluster_matcher_dead_node_cleanups_total",
            "Dead nodes whose tickets this node removed from the pool", "counter");
     w.value("craft_cluster_matcher_dead_node_cleanups_total", v(m.dead_node_cleanups));
+    w.line("craft_cluster_matcher_unreachable_total",
+           "Tickets left out of a match at the claim: their node had no subscription to receive it (dead, or "
+           "reconnecting to Redis)", "counter");
+    w.value("craft_cluster_matcher_unreachable_total", v(m.unreachable));
   }
   return w.out + routing_metrics();
 }

@@ -2,7 +2,8 @@
 // parts: a real redis-server, three real craftd nodes, real WebSocket clients. A match forms
 // from tickets queued on all three nodes, each player gets match_found naming the room's node
 // and joins there with its reservation; a cancel on one node removes the ticket everywhere;
-// the matcher node killed with SIGKILL hands the lease on and matching goes on; a Redis
+// the matcher node killed with SIGKILL hands the lease on and matching goes on; a ticket of
+// a node killed with SIGKILL is never matched meanwhile; a Redis
 // restart gets every live ticket back; ticket records read from Redis are hostile input.
 #include "../integration/helpers.hpp"
 #include "core/room_host.hpp"
@@ -245,6 +246,44 @@ TEST(ClusterMatchmaking, KillingTheMatcherNodeMovesTheLeaseAndMatchingGoesOn) {
   ASSERT_TRUE(f0 && f1);
   EXPECT_EQ(f0->room_id(), f1->room_id());
   EXPECT_NE(f0->room_url().empty(), f1->room_url().empty()) << "exactly one of them is on the room's node";
+}
+
+// A node killed with SIGKILL keeps its key, and so its tickets in the pool, until the key
+// expires, while Redis drops its connections at once. A live player queued in that window must
+// not be matched with the dead node's ticket (the match_found for it would go to nobody, and the
+// live player would wait in a room for a player who cannot come): the claim checks that the
+// ticket's node is subscribed. Once the node is seen dead its ticket is gone.
+TEST(ClusterMatchmaking, ATicketOfANodeKilledWithSigkillIsNeverMatchedWithALivePlayer) {
+  NEED_REDIS();
+  RedisServer redis;
+  // The default death time (node_ttl_ms 3000 + heartbeat_ms 1000): a window of 2-4 s.
+  auto start = [&](const std::string& id) {
+    return std::make_unique<CraftdProcess>(std::vector<std::string>{
+        "--cluster.redis-url", redis.url(), "--cluster.node-id", id, "--store.backend", "none",
+        "--cluster.heartbeat-ms", "1000", "--cluster.node-ttl-ms", "3000", "--matchmaker.interval-ms", "100",
+        "--cluster.matcher-lease-ms", "1000"});
+  };
+  auto a = start("a");  // first: the matcher, so the lease does not move with b
+  ASSERT_TRUE(eventually([&] { return holder({a.get()}) == 0; }));
+  auto b = start("b"), c = start("c");
+  ASSERT_TRUE(eventually([&] { return all_see({a.get(), b.get(), c.get()}, 3); }));
+
+  auto doomed = hello(*b, "doomed");
+  ASSERT_TRUE(queue(*doomed, "ghost", 2).has_matchmaker_ticket());
+  ASSERT_TRUE(eventually([&] { return hlen(redis) == 1; }));
+  kill(b->pid(), SIGKILL);
+  auto live = hello(*a, "live");
+  ASSERT_TRUE(queue(*live, "ghost", 2).has_matchmaker_ticket());
+  // b's ticket is still in Redis (b is not seen dead yet), and the matcher tries it every 1 s.
+  EXPECT_FALSE(match_found(*live, 2000ms)) << "matched with the ticket of a node killed with SIGKILL";
+  EXPECT_GE(a->metric("craft_cluster_matcher_unreachable_total"), 1);
+  EXPECT_TRUE(eventually([&] { return hlen(redis) == 1; }, 5s)) << "b's ticket left the pool when b was seen dead";
+
+  auto partner = hello(*c, "partner");
+  ASSERT_TRUE(queue(*partner, "ghost", 2).has_matchmaker_ticket());
+  auto f0 = match_found(*live), f1 = match_found(*partner);
+  ASSERT_TRUE(f0 && f1);
+  EXPECT_EQ(f0->room_id(), f1->room_id());
 }
 
 TEST(ClusterMatchmaking, ARedisRestartGetsEveryLiveTicketBackAndBadRecordsAreSkipped) {
