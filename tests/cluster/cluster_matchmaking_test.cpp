@@ -372,6 +372,39 @@ TEST(ClusterTicketRecord, RoundTripsAndRefusesWhatIsNotOne) {
   EXPECT_FALSE(presence::decode_ticket_record(with(7, "9"), config, 262'144)) << "multiple above max";
   EXPECT_FALSE(presence::decode_ticket_record(with(9, "999999"), config, 262'144)) << "query longer than the rest";
   EXPECT_FALSE(presence::decode_ticket_record("1\tx\n", config, 262'144));
+
+  // A party ticket whose members are on other nodes than the ticket's: one entry per player.
+  presence::Ticket party = t;
+  party.party_id = "00112233445566778899aabbccddeeff@node-a";  // a cluster's party id names its home
+  party.players.push_back(p);
+  party.players.push_back(p);
+  party.player_nodes = {"", "node-b", "node-a"};
+  auto party_text = presence::encode_ticket_record(party, 1);
+  EXPECT_NE(party_text.find("\t,node-b,\n"), std::string::npos) << "the ticket's own node is written empty";
+  auto party_back = presence::decode_ticket_record(party_text, config, 262'144);
+  ASSERT_TRUE(party_back);
+  ASSERT_EQ(party_back->ticket.player_nodes.size(), 3u);
+  EXPECT_EQ(presence::player_node(party_back->ticket, 0), "node-a");
+  EXPECT_EQ(presence::player_node(party_back->ticket, 1), "node-b");
+  EXPECT_EQ(presence::player_node(party_back->ticket, 2), "node-a");
+  EXPECT_TRUE(presence::decode_ticket_record(text, config, 262'144)->ticket.player_nodes.empty())
+      << "no entry when every player is on the ticket's node";
+  auto nodes_field = [&](const std::string& list) {
+    auto s = party_text;
+    auto at = s.find("\t,node-b,\n") + 1;
+    return s.replace(at, std::string(",node-b,").size(), list);
+  };
+  EXPECT_TRUE(presence::decode_ticket_record(nodes_field(",node-b,"), config, 262'144));
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b"), config, 262'144)) << "fewer entries than players";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b,,"), config, 262'144)) << "more entries than players";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",bad node,"), config, 262'144)) << "not a node id";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b,\tx"), config, 262'144)) << "a 12th field";
+  EXPECT_EQ(party_back->ticket.party_id, party.party_id);
+  EXPECT_TRUE(presence::valid_party_id("00ff"));
+  EXPECT_FALSE(presence::valid_party_id("00ff@"));
+  EXPECT_FALSE(presence::valid_party_id("@a"));
+  EXPECT_FALSE(presence::valid_party_id("00ff@a@b"));
+  EXPECT_FALSE(presence::valid_party_id("00FF@a"));
   EXPECT_FALSE(presence::decode_ticket_record(std::string(500, '\t'), config, 262'144));
 
   v1::Envelope e;
