@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <chrono>
 #include <memory>
@@ -167,21 +168,43 @@ TEST(HostileLobby, APartyMemberThatDoesNotReadIsClosedBySendQueueBytes) {
   std::atomic<bool> done{false};
   std::thread reading([&] {
     while (!done) {
-      if (auto e = reader->next_event(50ms); e && e->has_party_data()) ++observed;
+      if (auto e = reader->next_event(20ms); e && e->has_party_data()) ++observed;
     }
   });
+  auto closes = [&] { return s.metric("craft_closes_total{code=\"4002\"}"); };
+  // The flood stays at most `window` messages (512 KB) ahead of what the reader has taken, so
+  // the reader's backlog is under the limit whatever the scheduler or the kernel's buffers do
+  // on a loaded machine; an unpaced flood closes a reader that loses the CPU for a few tens of
+  // ms, rightly. The sleeper's backlog grows with every message until its limit closes it.
   const std::string big(32 * 1024, 'p');
-  const int count = 600;  // ~19 MB: more than the sleeper's kernel buffers and send queue hold
-  for (int i = 0; i < count; ++i) {
+  constexpr int window = 16;
+  constexpr int most = 1000;  // 32 MB: far more than the sleeper's kernel buffers and send queue hold
+  int sent = 0, sent_at_close = 0, seen = 0;
+  auto progress = Steady::now();
+  while (sent < most && sent_at_close == 0) {
+    if (int now_seen = observed.load(); now_seen != seen) {
+      seen = now_seen;
+      progress = Steady::now();
+    }
+    if (sent - seen >= window) {
+      if (Steady::now() - progress > 10s) break;  // the reader stopped: the checks below say how
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
     flooder->party_send(party, 1, big);
-    if (i % 16 == 15) std::this_thread::sleep_for(5ms);
+    ++sent;
+    if (sent % 8 == 0 && closes() > 0) sent_at_close = sent;
   }
-  for (int i = 0; i < 200 && observed < count; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 200 && observed < sent; ++i) std::this_thread::sleep_for(50ms);
   done = true;
   reading.join();
-  EXPECT_EQ(observed.load(), count) << "the member who reads gets everything";
+  std::printf("the sleeper was closed after %d messages of 32 KB (%.1f MB)\n", sent_at_close,
+              sent_at_close * big.size() / 1048576.0);
+  ASSERT_GT(sent_at_close, 0) << "no close 4002 after " << sent << " messages of 32 KB";
+  EXPECT_GE(sent_at_close * big.size(), config.limits.send_queue_bytes) << "closed before its queue could fill";
+  EXPECT_EQ(observed.load(), sent) << "the member who reads gets everything";
   EXPECT_EQ(sleeper->wait_closed(10s), close_code::slow_consumer);
-  EXPECT_EQ(s.metric("craft_closes_total{code=\"4002\"}"), 1);
+  EXPECT_EQ(closes(), 1);
   // The party lives on without the closed member.
   reader->party_send(party, 2, "still here");
   auto got = flooder->wait_for([](const v1::Envelope& e) { return e.has_party_data() && e.party_data().op() == 2; }, 3s);
