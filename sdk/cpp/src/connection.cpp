@@ -355,6 +355,8 @@ void Client::take_message(std::string_view payload, bool text) {
 }
 
 void Client::close(uint16_t code) {
+  for (auto& [url, node] : nodes_) node->close(code);
+  nodes_.clear();
   if (fd_ < 0) return;
   if (!closed_) {
     auto wait = std::min<std::chrono::milliseconds>(options_.timeout, std::chrono::milliseconds(1000));
