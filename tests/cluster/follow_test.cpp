@@ -102,6 +102,7 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
   auto player = connect(*c, "player");
   ASSERT_TRUE(lists(*player, "relay", there)) << "node C never listed node A's room";
   auto here = player->create("relay").room_id();  // a room on the player's own node too
+  const long a_before = a->metric("craft_connections");
 
   auto joined = player->join(there);
   EXPECT_EQ(joined.room_id(), there);
@@ -112,7 +113,7 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
   EXPECT_EQ(player->node_of(here), "");
   EXPECT_TRUE(has(player->rooms(), there));
   EXPECT_TRUE(has(player->rooms(), here));
-  EXPECT_EQ(a->metric("craft_connections"), 2) << "the owner and the player's node connection";
+  EXPECT_EQ(a->metric("craft_connections"), a_before + 1) << "the player's node connection";
   EXPECT_EQ(c->metric("craft_cluster_redirects_total"), 1);
   auto presence = owner->wait_for([](const v1::Envelope& e) { return e.has_presence() && e.presence().joins_size() == 1; }, 3s);
   ASSERT_TRUE(presence);
@@ -139,7 +140,7 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
   EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2"}));
   player->on_room_data = nullptr;
   // Room-scoped requests go to the room's node.
-  auto changed = player->set_properties(there, {{"turn", client::PlainValue(1.0)}});
+  auto changed = player->set_properties(there, {{"ready", client::PlainValue(true)}}, {}, joined.you().session_id());
   EXPECT_EQ(changed.room_id(), there);
   auto seen_by_owner = owner->wait_for([](const v1::Envelope& e) { return e.has_properties_changed(); }, 3s);
   ASSERT_TRUE(seen_by_owner);
@@ -149,7 +150,7 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
   player->leave(there);
   EXPECT_TRUE(player->node_urls().empty());
   EXPECT_EQ(player->rooms(), std::vector<std::string>{here});
-  EXPECT_TRUE(eventually([&] { return a->metric("craft_connections") == 1; }, 3000ms));
+  EXPECT_TRUE(eventually([&] { return a->metric("craft_connections") == a_before; }, 3000ms));
   auto left = owner->wait_for([](const v1::Envelope& e) { return e.has_presence() && e.presence().leaves_size() == 1; }, 3s);
   EXPECT_TRUE(left);
   EXPECT_NO_THROW(player->ping());
@@ -182,7 +183,7 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
   EXPECT_EQ(b->metric("craft_cluster_seats_granted_total"), 0);
   // close() says goodbye on the node connections too.
   second->close();
-  EXPECT_TRUE(eventually([&] { return a->metric("craft_connections") == 1; }, 3000ms));
+  EXPECT_TRUE(eventually([&] { return a->metric("craft_connections") == a_before; }, 3000ms));
 }
 
 TEST(ClusterFollow, AMatchWhoseRoomIsOnTheOtherPlayersNodeIsJoinedByBoth) {
@@ -282,6 +283,73 @@ TEST(ClusterFollow, ANodeThatDiesTurnsItsRoomsIntoNodeLost) {
   EXPECT_NO_THROW(p2->send(there, 1, "anyone?"));
 }
 
+// A node connection that goes quiet (its node stopped for a moment: a half-open connection as
+// far as the client can tell) is abandoned and resumed like the home one: same session on
+// that node, same room, on_connection says so with the node's URL.
+TEST(ClusterFollow, ALostNodeConnectionIsResumedLikeTheHomeOne) {
+  NEED_REDIS();
+  RedisServer redis;
+  // Default liveness (a node is dead after 3 s): A stopped for 1.5 s stays alive for C. Pings
+  // every 200 ms: a live connection is never quiet for the client's 800 ms silence_timeout.
+  std::vector<std::string> flags{"--cluster.redis-url", redis.url(), "--store.backend", "none",
+                                 "--limits.server-ping-interval-ms", "200"};
+  auto with_id = [&](const std::string& id) {
+    auto f = flags;
+    f.insert(f.end(), {"--cluster.node-id", id});
+    return std::make_unique<CraftdProcess>(f);
+  };
+  auto a = with_id("node-a");
+  auto c = with_id("node-c");
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto there = owner->create("relay").room_id();
+  client::Options o;
+  o.resumable = true;
+  o.silence_timeout = 800ms;
+  auto player = connect(*c, "player", o);
+  ASSERT_TRUE(lists(*player, "relay", there));
+  std::vector<client::ConnectionEvent> events;
+  player->on_connection = [&](const client::ConnectionEvent& e) { events.push_back(e); };
+  auto joined = player->join(there);
+  auto resumed = [&] {
+    for (const auto& e : events) {
+      if (e.kind == client::ConnectionEvent::Kind::resumed) return true;
+    }
+    return false;
+  };
+
+  ASSERT_EQ(kill(a->pid(), SIGSTOP), 0);
+  // The client's resume waits inside its call (no thread of its own): wake A from here.
+  std::thread waker([&] {
+    std::this_thread::sleep_for(1500ms);
+    kill(a->pid(), SIGCONT);
+  });
+  bool ok = eventually([&] {
+    player->poll(50ms);
+    return resumed();
+  }, 6000ms);
+  waker.join();
+  ASSERT_TRUE(ok) << "the node connection was not resumed";
+  for (const auto& e : events) EXPECT_EQ(e.node_url, url_of(*a)) << "the home connection was not touched";
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, client::ConnectionEvent::Kind::dropped);
+  EXPECT_EQ(events[0].node_url, url_of(*a));
+  EXPECT_EQ(events.back().kind, client::ConnectionEvent::Kind::resumed);
+  EXPECT_EQ(events.back().node_url, url_of(*a));
+  for (const auto& e : events) EXPECT_NE(e.kind, client::ConnectionEvent::Kind::node_lost);
+  EXPECT_EQ(player->node_of(there), url_of(*a));
+  EXPECT_EQ(a->metric("craft_sessions_resumed_total"), 1);
+  // The same session on A: the room works both ways, nothing was lost.
+  owner->send(there, 9, "after the pause");
+  auto got = player->wait_for(room_data(9), 3s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->room_data().data(), "after the pause");
+  player->send(there, 10, "still here");
+  auto back = owner->wait_for(room_data(10), 3s);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->room_data().sender(), joined.you().session_id());
+}
+
 // A node whose cluster.advertise names another node: the client is sent to B, B sends it on
 // (the room is on A), and the client stops there instead of taking seat after seat.
 TEST(ClusterFollow, ANodeThatRedirectsAgainIsAnErrorNotALoop) {
@@ -295,6 +363,7 @@ TEST(ClusterFollow, ANodeThatRedirectsAgainIsAnErrorNotALoop) {
   auto there = owner->create("relay").room_id();
   auto player = connect(*c, "player");
   ASSERT_TRUE(lists(*player, "relay", there));
+  const long b_before = b->metric("craft_connections");
   try {
     player->join(there);
     ADD_FAILURE() << "joined through a node that redirected again";
@@ -304,7 +373,7 @@ TEST(ClusterFollow, ANodeThatRedirectsAgainIsAnErrorNotALoop) {
     EXPECT_NE(std::string(e.what()).find("redirected again"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(player->node_urls().empty()) << "the connection to B, with no room, is closed";
-  EXPECT_TRUE(eventually([&] { return b->metric("craft_connections") == 0; }, 3000ms));
+  EXPECT_TRUE(eventually([&] { return b->metric("craft_connections") == b_before; }, 3000ms));
   EXPECT_EQ(a->metric("craft_cluster_seats_granted_total"), 2) << "one seat per hop, no more";
   EXPECT_NO_THROW(player->ping());
 }

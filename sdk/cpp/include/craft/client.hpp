@@ -71,7 +71,7 @@ struct ConnectionEvent {
     dropped,    // the connection was lost; a resume starts now
     resumed,    // same session, same rooms; nothing was lost
     restarted,  // the resume was refused: a fresh session (new id), rooms rejoined where possible
-    failed,     // no attempt succeeded; the client is closed
+    failed,     // no attempt succeeded; the client (with node_url: that connection) is closed
     node_lost,  // a connection to another node is gone for good (lost_rooms: its rooms)
   };
   Kind kind = Kind::dropped;
