@@ -309,6 +309,21 @@ TEST(ClusterRouting, AReservationIsBoundToTheAccountThatAskedForIt) {
   auto there = client::follow_redirect(*r, client::Options{}, "", ann_token);
   EXPECT_EQ(there.joined.room_id(), room.room_id());
   EXPECT_FALSE(there.joined.you().account_id().empty());
+
+  // A client that follows by itself (the default) says hello at A with the same token: the
+  // seat bound to the account is its own.
+  auto cara_token = token_of("routing-device-cara");
+  ASSERT_FALSE(cara_token.empty());
+  client::Options follows;
+  follows.port = c->http_port();
+  client::Client cara(follows);
+  cara.connect();
+  auto welcome = cara.hello("", cara_token);
+  ASSERT_FALSE(welcome.account_id().empty());
+  auto joined = cara.join(room.room_id());
+  EXPECT_EQ(joined.room_id(), room.room_id());
+  EXPECT_EQ(joined.you().account_id(), welcome.account_id());
+  EXPECT_EQ(cara.node_of(room.room_id()), url_of(*a));
 }
 
 TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreBounded) {

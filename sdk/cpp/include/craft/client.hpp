@@ -53,7 +53,8 @@ struct Options {
   std::chrono::milliseconds resume_backoff{100};
   bool rejoin_after_fallback = true;
   // With a resumable session: nothing at all received for this long while reading means the
-  // connection is half-open; it is abandoned and resumed. 0 = off. Set it above the server's
+  // connection is half-open; it is abandoned and resumed (bytes waiting unread are not
+  // silence). 0 = off. Set it above the server's
   // limits.server_ping_interval_ms (the longest a live server stays silent) plus a round trip.
   std::chrono::milliseconds silence_timeout{0};
 
