@@ -77,6 +77,7 @@ int Generator::run() {
   while (!done_) {
     int64_t now = mono_ns();
     launch(now);
+    join_delayed(now);
     if (held) held_step(now);
     if (go_) drive_sends(now);
     if (now >= next_scan) {

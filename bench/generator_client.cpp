@@ -130,7 +130,7 @@ void Generator::on_welcome(uint32_t i, const v1::Welcome& w) {
     e.mutable_room_create()->set_type(o_.scenario == Scenario::tick ? "movement2d" : "relay");
     e.mutable_room_create()->set_options(o_.room_options);
     send_envelope(i, e);
-  } else if (!g.room_id.empty()) {
+  } else if (!g.room_id.empty() && mono_ns() >= g.join_at_ns) {
     send_join(i);
   } else if (conns_[g.first].outcome == Outcome::failed) {
     fail(i, "room creator failed");
@@ -166,11 +166,27 @@ void Generator::on_joined(uint32_t i, const std::string& room_id) {
   }
   if (i == g.first) {
     g.room_id = room_id;
+    if (o_.join_after_ms > 0) {
+      g.join_at_ns = mono_ns() + int64_t{o_.join_after_ms} * 1'000'000;
+      delayed_.push_back(c.group);  // join_delayed sends the members' joins then
+      mark_ready(i);
+      return;
+    }
     for (uint32_t m = g.first + 1; m < g.first + g.size; ++m) {
       if (conns_[m].state == State::wait_room) send_join(m);
     }
   }
   mark_ready(i);
+}
+
+void Generator::join_delayed(int64_t now) {
+  while (!delayed_.empty() && groups_[delayed_.front()].join_at_ns <= now) {
+    const Group& g = groups_[delayed_.front()];
+    delayed_.pop_front();
+    for (uint32_t m = g.first + 1; m < g.first + g.size; ++m) {
+      if (conns_[m].state == State::wait_room) send_join(m);
+    }
+  }
 }
 
 void Generator::mark_ready(uint32_t i) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <deque>
 #include <vector>
 
 namespace craft::bench::detail {
@@ -73,6 +74,7 @@ struct Group {
   uint32_t size = 0;
   uint32_t alive = 0;  // members ready and not dropped
   std::string room_id;
+  int64_t join_at_ns = 0;  // --join-after-ms: members join from then on
 };
 
 inline constexpr uint64_t ack_every_messages = 64;
@@ -148,6 +150,8 @@ class Generator {
   const GeneratorPlan& plan_;
   std::vector<Conn> conns_;
   std::vector<Group> groups_;
+  std::deque<uint32_t> delayed_;  // --join-after-ms: groups whose members wait, by join_at_ns
+  void join_delayed(int64_t now);
   std::vector<uint32_t> senders_;
   int epoll_ = -1;
   sockaddr_in server_{};

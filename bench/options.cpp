@@ -42,6 +42,8 @@ Target:
 Load:
   --clients N            connections in total (default 100; echo: 2)
   --room-size R          clients per relay room (default 10; echo: 2)
+  --join-after-ms MS     relay: a room's other members join MS after it exists (default 0:
+                         at once; with --cross-node, once it is listed on every node)
   --rate HZ              messages per second per sending client (default 20)
   --payload BYTES        room_data bytes, >= 8 (send timestamp + padding; default 32)
   --duration S           measured seconds (default 10; idle: seconds to hold, may be 0)
@@ -167,6 +169,8 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--room-size") {
       o.room_size = to_uint(arg, value, 1, 100'000);
       room_size_given = true;
+    } else if (arg == "--join-after-ms") {
+      o.join_after_ms = to_uint(arg, value, 0, 600'000);
     } else if (arg == "--rate") o.rate = to_double(arg, value, 0.001, 100'000);
     else if (arg == "--duration") o.duration = to_double(arg, value, 0, 86'400);
     else if (arg == "--warmup") o.warmup = to_double(arg, value, 0, 3'600);

@@ -24,6 +24,7 @@ struct Options {
   Scenario scenario = Scenario::relay;
   uint32_t clients = 100;
   uint32_t room_size = 10;
+  uint32_t join_after_ms = 0;  // relay: members join this long after their room exists
   double rate = 20;              // messages per second per sending client
   double duration = 10;          // seconds measured
   double warmup = 2;             // seconds of traffic before measuring (relay, echo)

@@ -60,7 +60,7 @@ std::optional<NodeRecord> NodeRegistry::node(const std::string& node_id) const {
 }
 
 // Cluster thread.
-void NodeRegistry::publish(const std::string& channel, const BusMessage& m) {
+void NodeRegistry::publish(const std::string& channel, const BusMessage& m, RedisLink::Callback done) {
   std::string text = encode_bus_message(m);
   if (text.size() > options_.max_message_bytes) {
     bus_.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -69,7 +69,7 @@ void NodeRegistry::publish(const std::string& channel, const BusMessage& m) {
     return;
   }
   bus_.sent.fetch_add(1, std::memory_order_relaxed);
-  commands_->command({"PUBLISH", channel, std::move(text)});
+  commands_->command({"PUBLISH", channel, std::move(text)}, std::move(done));
 }
 
 void NodeRegistry::send_to(const std::string& node_id, std::string_view kind, std::string payload) {
@@ -112,7 +112,20 @@ void NodeRegistry::request(const std::string& node_id, std::string_view kind, st
     });
     pending_.emplace(id, std::move(p));
     bus_.pending.store(pending_.size(), std::memory_order_relaxed);
-    publish(node_channel(node_id), BusMessage{BusMessage::Type::request, kind, options_.node_id, id, std::move(payload)});
+    // PUBLISH answers how many subscribers got the message. None: the node's process is gone
+    // (Redis drops a dead process's connections at once, long before its key expires), so no
+    // answer can come; the caller hears it now rather than at the timeout.
+    publish(node_channel(node_id), BusMessage{BusMessage::Type::request, kind, options_.node_id, id, std::move(payload)},
+            [this, id](const Reply& r) {
+              if (r.type != Reply::Type::integer || r.integer != 0) return;
+              auto it = pending_.find(id);
+              if (it == pending_.end()) return;
+              auto unheard = std::move(it->second);
+              pending_.erase(it);
+              bus_.pending.store(pending_.size(), std::memory_order_relaxed);
+              bus_.unheard.fetch_add(1, std::memory_order_relaxed);
+              fail_request(*unheard);
+            });
   });
 }
 

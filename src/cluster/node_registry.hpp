@@ -71,6 +71,7 @@ struct BusCounters {
   std::atomic<uint64_t> received{0};   // well-formed messages taken off the subscription
   std::atomic<uint64_t> dropped{0};    // malformed, oversized, or of a kind nobody handles
   std::atomic<uint64_t> timed_out{0};  // requests answered by their timeout (or refused)
+  std::atomic<uint64_t> unheard{0};    // of those, failed at once: nobody subscribed to the node's channel
   std::atomic<uint64_t> pending{0};    // requests awaiting their answer
 };
 
@@ -113,7 +114,8 @@ class NodeRegistry {
   void send_to(const std::string& node_id, std::string_view kind, std::string payload);
   void broadcast(std::string_view kind, std::string payload);  // every node, this one too
   // `done` gets the responder's payload, or nullopt after `timeout`, at once when the node is
-  // not alive in the last view, Redis is down, or max_pending_requests are waiting. Always once.
+  // not alive in the last view, Redis is down, or max_pending_requests are waiting, and as soon
+  // as Redis says nobody is subscribed to the node's channel (its process died). Always once.
   void request(const std::string& node_id, std::string_view kind, std::string payload,
                std::chrono::milliseconds timeout, std::function<void(std::optional<std::string>)> done);
   // After stop() nothing more is sent, answered or called back.
@@ -136,7 +138,7 @@ class NodeRegistry {
     std::string node, kind;  // a response must come from the node asked, for the kind asked
     std::function<void(std::optional<std::string>)> done;
   };
-  void publish(const std::string& channel, const BusMessage& m);
+  void publish(const std::string& channel, const BusMessage& m, RedisLink::Callback done = {});
   void on_bus(const std::string& channel, const std::string& text);
   void registered();
   void nodes_changed(std::vector<NodeRecord> alive);

@@ -111,7 +111,22 @@ void ServerCore::start_cluster() {
   uint32_t prefix = 0;
   while (prefix == 0) prefix = randombytes_uniform(1u << 20);
   next_session_id_.store((uint64_t{prefix} << 32) | 1, std::memory_order_relaxed);
-  auto parties = make_cluster_parties(*this, *cluster_, [this](const std::string& t) { tickets_->cancel(t, "party changed"); });
+  // A party's ticket is queued and cancelled on the party's home, for a leader on any node.
+  auto matchmaker = [this](const v1::Presence& who, const v1::Envelope& e) {
+    if (e.has_matchmaker_remove()) return tickets_->remove(who.session_id(), e.matchmaker_remove().ticket(), e.cid());
+    if (draining()) {
+      // The party ends with this node: a ticket queued now would be lost with it.
+      v1::Envelope error;
+      error.set_cid(e.cid());
+      error.mutable_error()->set_code(v1::SERVER_SHUTTING_DOWN);
+      error.mutable_error()->set_message("the party's node is draining: no new tickets for it");
+      deliver_anywhere(who.session_id(), std::move(error));
+      return;
+    }
+    queue_party_ticket(who, e.matchmaker_add(), e.cid(), clock_.now());
+  };
+  auto parties = make_cluster_parties(
+      *this, *cluster_, [this](const std::string& t) { tickets_->cancel(t, "party changed"); }, std::move(matchmaker));
   cluster_parties_ = parties.get();
   parties_ = std::move(parties);
   for (auto kind : {"user.ban", "user.logout"}) {
@@ -141,7 +156,8 @@ void ServerCore::start_cluster() {
   po.draining = [this] { return draining(); };
   tickets_ = presence::make_cluster_ticket_pool(
       config_.matchmaker, std::move(po), *cluster_, clock_,
-      [this](SessionId id, v1::Envelope e) { return post_to_session(id, std::move(e)); },
+      // A party ticket's leader and members may be connected to other nodes than its home.
+      [this](SessionId id, v1::Envelope e) { return deliver_anywhere(id, std::move(e)); },
       [this](const std::string& p, const std::string& t) { parties_->ticket_gone(p, t); },
       [this](std::vector<presence::Ticket> match) {
         // Claimed on the cluster thread; the room is made where the local matcher makes it.
@@ -202,6 +218,11 @@ std::string ServerCore::cluster_metrics() const {
          "over cluster.max_pending_requests)",
          "counter");
   w.value("craft_cluster_bus_timed_out_total", b.timed_out.load(std::memory_order_relaxed));
+  w.line("craft_cluster_bus_unheard_total",
+         "Node-to-node requests failed at once because nobody was subscribed to the node's channel (its process "
+         "died before its key expired); also counted in craft_cluster_bus_timed_out_total",
+         "counter");
+  w.value("craft_cluster_bus_unheard_total", b.unheard.load(std::memory_order_relaxed));
   w.line("craft_cluster_bus_pending_requests", "Node-to-node requests awaiting their answer", "gauge");
   w.value("craft_cluster_bus_pending_requests", b.pending.load(std::memory_order_relaxed));
   w.line("craft_cluster_revocations_sent_total", "Bans and logouts made here, sent to every node (user.ban, user.logout)",
@@ -282,6 +303,10 @@ std::string ServerCore::cluster_metrics() const {
     w.line("craft_cluster_matcher_dead_node_cleanups_total",
            "Dead nodes whose tickets this node removed from the pool", "counter");
     w.value("craft_cluster_matcher_dead_node_cleanups_total", v(m.dead_node_cleanups));
+    w.line("craft_cluster_matcher_unreachable_total",
+           "Tickets left out of a match at the claim: their node had no subscription to receive it (dead, or "
+           "reconnecting to Redis)", "counter");
+    w.value("craft_cluster_matcher_unreachable_total", v(m.unreachable));
   }
   return w.out + routing_metrics();
 }

@@ -42,7 +42,8 @@ std::string_view home_of(std::string_view party_id) {
 }
 
 // A request a member's node may forward to the party's home: every client party message but
-// party_create (a party is made where its creator is connected).
+// party_create (a party is made where its creator is connected), and the leader's
+// matchmaker_add / matchmaker_remove of the party's ticket.
 bool forwardable(const v1::Envelope& e) {
   switch (e.body_case()) {
     case B::kPartyJoin:
@@ -51,7 +52,9 @@ bool forwardable(const v1::Envelope& e) {
     case B::kPartyKick:
     case B::kPartyAccept:
     case B::kPartyInvite:
-    case B::kPartyData: return true;
+    case B::kPartyData:
+    case B::kMatchmakerAdd:
+    case B::kMatchmakerRemove: return true;
     default: return false;
   }
 }
@@ -67,14 +70,20 @@ v1::Envelope error(uint32_t cid, v1::ErrorCode code, std::string message) {
 class ClusterPartiesImpl final : public ClusterParties {
  public:
   ClusterPartiesImpl(ServerCore& core, cluster::NodeRegistry& registry,
-                     std::function<void(const std::string&)> cancel_ticket)
-      : core_(core), registry_(registry), self_(registry.node_id()) {
+                     std::function<void(const std::string&)> cancel_ticket,
+                     std::function<void(const v1::Presence&, const v1::Envelope&)> matchmaker)
+      : core_(core),
+        registry_(registry),
+        self_(registry.node_id()),
+        matchmaker_(std::move(matchmaker)),
+        max_tickets_(core.config().matchmaker.max_tickets_per_session) {
     inner_ = presence::make_local_party_store(
         core.config().party, [this](SessionId id, v1::Envelope e) { return deliver(id, std::move(e)); },
         std::move(cancel_ticket), "@" + self_);
     registry.on_message("party.req", [this](const std::string& from, const std::string& p) { on_request(from, p); });
-    registry.on_message("party.deliver", [this](const std::string&, const std::string& p) { on_deliver(p, false); });
-    registry.on_message("party.invite", [this](const std::string&, const std::string& p) { on_deliver(p, true); });
+    registry.on_message("party.deliver",
+                        [this](const std::string& from, const std::string& p) { on_deliver(from, p, false); });
+    registry.on_message("party.invite", [this](const std::string& from, const std::string& p) { on_deliver(from, p, true); });
     registry.on_message("party.ended", [this](const std::string& from, const std::string& p) { on_ended(from, p); });
     registry.on_node_dead([this](const std::string& id) { on_node_dead(id); });
   }
@@ -113,6 +122,7 @@ class ClusterPartiesImpl final : public ClusterParties {
     inner_->session_ended(who);
     std::lock_guard lock(mutex_);
     remote_party_of_.erase(who);
+    remote_tickets_.erase(who);
     auto it = homes_of_.find(who);
     if (it == homes_of_.end()) return;
     auto homes = std::move(it->second);
@@ -133,11 +143,53 @@ class ClusterPartiesImpl final : public ClusterParties {
                     const std::function<std::string(const std::vector<v1::Presence>&)>& add) override {
     auto home = home_of(party_id);
     if (home.empty() || home == self_) return inner_->queue_ticket(who, party_id, cid, add);
-    // The ticket pool is this node's: a party homed elsewhere is queued by a leader
-    // connected to its home (docs/cluster.md "Parties", not built: tickets across nodes).
-    reply(who.session_id(), error(cid, v1::UNAVAILABLE,
-                                  "party " + party_id + " lives on node " + std::string(home) +
-                                      ": only a leader connected to that node can queue it"));
+    // Only the home knows the party's members: forward_matchmaker sends such a request there
+    // first, so this is not reached from a session.
+    reply(who.session_id(), error(cid, v1::UNAVAILABLE, "party " + party_id + " lives on node " + std::string(home)));
+  }
+
+  bool forward_matchmaker(const v1::Presence& who, const v1::Envelope& e) override {
+    const SessionId sid = who.session_id();
+    std::string home;
+    if (e.has_matchmaker_add()) {
+      home = std::string(home_of(e.matchmaker_add().party_id()));
+      if (home.empty() || home == self_) return false;
+      if (!registry_.is_alive(home)) {
+        reply(sid, error(e.cid(), v1::NOT_FOUND, "no party " + e.matchmaker_add().party_id()));
+        return true;
+      }
+    } else if (e.has_matchmaker_remove()) {
+      std::lock_guard lock(mutex_);
+      auto it = remote_tickets_.find(sid);
+      if (it == remote_tickets_.end()) return false;
+      auto t = std::find_if(it->second.begin(), it->second.end(),
+                            [&](auto& r) { return r.first == e.matchmaker_remove().ticket(); });
+      if (t == it->second.end()) return false;
+      home = t->second;
+    } else {
+      return false;
+    }
+    std::string who_bytes = who.SerializeAsString();
+    std::string payload = "1\t" + std::to_string(who_bytes.size()) + "\t" + who_bytes + e.SerializeAsString();
+    std::lock_guard lock(mutex_);
+    if (!attached_) return true;  // stopping: no answer comes, as for a party request
+    homes_of_[sid].insert(home);
+    send(home, "party.req", std::move(payload));
+    return true;
+  }
+
+  bool forward(SessionId id, const v1::Envelope& e) override {
+    std::lock_guard lock(mutex_);
+    auto it = node_of_.find(id);
+    if (it == node_of_.end()) return false;
+    if (attached_) send(it->second, "party.deliver", "1\t" + std::to_string(id) + "\t" + e.SerializeAsString());
+    return true;
+  }
+
+  std::string node_of(SessionId id) const override {
+    std::lock_guard lock(mutex_);
+    auto it = node_of_.find(id);
+    return it == node_of_.end() ? std::string() : it->second;
   }
 
   void ticket_gone(const std::string& party_id, const std::string& ticket) override {
@@ -183,7 +235,8 @@ class ClusterPartiesImpl final : public ClusterParties {
     v1::Envelope e;
     if (!size || *size > (*f)[1].size() || !who.ParseFromArray((*f)[1].data(), static_cast<int>(*size)) ||
         !e.ParseFromArray((*f)[1].data() + *size, static_cast<int>((*f)[1].size() - *size)) || !forwardable(e) ||
-        who.session_id() == 0 || from == self_) {
+        who.session_id() == 0 || from == self_ ||
+        (e.has_matchmaker_add() && home_of(e.matchmaker_add().party_id()) != self_)) {
       counters_.refused.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -191,10 +244,11 @@ class ClusterPartiesImpl final : public ClusterParties {
       std::lock_guard lock(mutex_);
       node_of_[who.session_id()] = from;
     }
+    if (e.has_matchmaker_add() || e.has_matchmaker_remove()) return matchmaker_(who, e);
     inner_->handle(who, e);
   }
 
-  void on_deliver(const std::string& payload, bool invite) {
+  void on_deliver(const std::string& from, const std::string& payload, bool invite) {
     counters_.received.fetch_add(1, std::memory_order_relaxed);
     auto f = bus::fields<2>(payload);
     auto id = f ? bus::number((*f)[0]) : std::nullopt;
@@ -204,13 +258,30 @@ class ClusterPartiesImpl final : public ClusterParties {
       counters_.refused.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    if (!invite) note(*id, e);
+    if (!invite) note(from, *id, e);
     core_.post_to_session(*id, std::move(e));
   }
 
-  // Keeps party_of() true for sessions here in a party homed elsewhere.
-  void note(SessionId id, const v1::Envelope& e) {
+  // Keeps party_of() true for sessions here in a party homed elsewhere, and knows which home
+  // queued a ticket for a session here (its matchmaker_remove goes there).
+  void note(const std::string& from, SessionId id, const v1::Envelope& e) {
     std::lock_guard lock(mutex_);
+    if (e.has_matchmaker_ticket() || e.has_matchmaker_ticket_ended() || e.has_match_found()) {
+      const auto& ticket = e.has_matchmaker_ticket()         ? e.matchmaker_ticket().ticket()
+                           : e.has_matchmaker_ticket_ended() ? e.matchmaker_ticket_ended().ticket()
+                                                             : e.match_found().ticket();
+      auto& mine = remote_tickets_[id];
+      std::erase_if(mine, [&](auto& r) { return r.first == ticket; });
+      // Only an answer to a request this node forwarded there (homes_of_), and as many as
+      // one session may queue: a home cannot grow this map by itself.
+      auto asked = homes_of_.find(id);
+      if (e.has_matchmaker_ticket() && asked != homes_of_.end() && asked->second.count(from)) {
+        while (!mine.empty() && mine.size() >= max_tickets_) mine.erase(mine.begin());
+        mine.emplace_back(ticket, from);
+      }
+      if (mine.empty()) remote_tickets_.erase(id);
+      return;
+    }
     auto it = remote_party_of_.find(id);
     if (e.has_party_state()) {
       const auto& members = e.party_state().members();
@@ -264,6 +335,10 @@ class ClusterPartiesImpl final : public ClusterParties {
         }
       }
       for (auto& [id, homes] : homes_of_) homes.erase(node);
+      for (auto it = remote_tickets_.begin(); it != remote_tickets_.end();) {
+        std::erase_if(it->second, [&](auto& r) { return r.second == node; });
+        it = it->second.empty() ? remote_tickets_.erase(it) : std::next(it);
+      }
     }
     for (auto id : gone) inner_->session_ended(id);
     for (auto& [id, party] : lost) {
@@ -277,6 +352,8 @@ class ClusterPartiesImpl final : public ClusterParties {
   ServerCore& core_;
   cluster::NodeRegistry& registry_;
   const std::string self_;
+  const std::function<void(const v1::Presence&, const v1::Envelope&)> matchmaker_;
+  const size_t max_tickets_;  // matchmaker.max_tickets_per_session: remote_tickets_ per session
   std::unique_ptr<presence::PartyStore> inner_;
   PartyBusCounters counters_;
   mutable std::mutex mutex_;
@@ -288,13 +365,17 @@ class ClusterPartiesImpl final : public ClusterParties {
   // and the remote party it is a member of (from the party_state it was sent).
   std::unordered_map<SessionId, std::unordered_set<std::string>> homes_of_;
   std::unordered_map<SessionId, std::string> remote_party_of_;
+  // Member side: the tickets other homes queued for a session here (its matchmaker_ticket
+  // came through them), with that home: (ticket, home).
+  std::unordered_map<SessionId, std::vector<std::pair<std::string, std::string>>> remote_tickets_;
 };
 
 }  // namespace
 
-std::unique_ptr<ClusterParties> make_cluster_parties(ServerCore& core, cluster::NodeRegistry& registry,
-                                                     std::function<void(const std::string&)> cancel_ticket) {
-  return std::make_unique<ClusterPartiesImpl>(core, registry, std::move(cancel_ticket));
+std::unique_ptr<ClusterParties> make_cluster_parties(
+    ServerCore& core, cluster::NodeRegistry& registry, std::function<void(const std::string&)> cancel_ticket,
+    std::function<void(const v1::Presence&, const v1::Envelope&)> matchmaker) {
+  return std::make_unique<ClusterPartiesImpl>(core, registry, std::move(cancel_ticket), std::move(matchmaker));
 }
 
 }  // namespace craft::detail

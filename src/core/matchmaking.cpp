@@ -2,6 +2,7 @@
 // one pass of the ticket pool every matchmaker.interval_ms; each match becomes a private room
 // of matchmaker.room_type with one seat reservation per matched player, and every matched
 // session gets match_found with its own reservation through the session directory.
+#include "core/cluster_parties.hpp"
 #include "core/server_core.hpp"
 #include "net/shard.hpp"
 
@@ -116,6 +117,38 @@ std::string match_options(const std::string& match_id, const std::vector<presenc
 
 }  // namespace
 
+void ServerCore::queue_party_ticket(const v1::Presence& who, const v1::MatchmakerAdd& add, uint32_t cid,
+                                    TimePoint created) {
+  const auto leader = who.session_id();
+  // The leader queues the whole party: every member is a player of the ticket, with the
+  // leader's properties (members' own properties are not known to the server).
+  parties_->queue_ticket(who, add.party_id(), cid, [&](const std::vector<v1::Presence>& members) -> std::string {
+    presence::Ticket t;
+    t.owner = leader;
+    t.party_id = add.party_id();
+    t.created = created;
+    if (auto why = presence::check_ticket(add, config_.matchmaker, config_.rooms.max_property_bytes,
+                                          static_cast<uint32_t>(members.size()), t);
+        !why.empty()) {
+      v1::Envelope error;
+      error.set_cid(cid);
+      error.mutable_error()->set_code(v1::BAD_REQUEST);
+      error.mutable_error()->set_message(std::move(why));
+      deliver_anywhere(leader, std::move(error));
+      return {};
+    }
+    bool elsewhere = false;
+    for (auto& m : members) {
+      t.players.push_back(presence::matched_player(m, add));
+      // Where each member's match_found goes, and whether its seat is bound to its session.
+      t.player_nodes.push_back(cluster_parties_ ? cluster_parties_->node_of(m.session_id()) : std::string());
+      elsewhere = elsewhere || !t.player_nodes.back().empty();
+    }
+    if (!elsewhere) t.player_nodes.clear();
+    return tickets_->add(std::move(t), cid);
+  });
+}
+
 void ServerCore::arm_matchmaker() {
   matchmaker_timer_->expires_after(std::chrono::milliseconds(std::max<uint32_t>(1, config_.matchmaker.interval_ms)));
   matchmaker_timer_->async_wait([this](const std::error_code& ec) {
@@ -195,10 +228,13 @@ void ServerCore::start_match(std::vector<presence::Ticket> tickets) {
   std::vector<Seat> seats;
   for (size_t i = 0; i < tickets.size(); ++i) {
     auto& t = tickets[i];
-    // A player of another node (cluster) joins on this one: its session id means nothing
-    // here, so the seat is bound to its account when it has one, else to the token alone.
-    const bool remote = !t.node.empty() && t.node != cluster_node_id_;
-    for (auto& p : t.players) {
+    for (size_t j = 0; j < t.players.size(); ++j) {
+      const auto& p = t.players[j];
+      // A player of another node (cluster) joins on this one: its session id means nothing
+      // here, so the seat is bound to its account when it has one, else to the token alone.
+      // A party's members may each be on another node than the ticket's.
+      const auto& node = presence::player_node(t, j);
+      const bool remote = !node.empty() && node != cluster_node_id_;
       Seat seat{i, p.presence().session_id(), {}, presence::random_id(), {}};
       if (remote) {
         seat.holder.account_id = p.presence().account_id();

@@ -117,6 +117,14 @@ class ServerCore final : public ShardHandler {
   // session is listed now (it may still end before the post runs: then nothing is sent).
   // Any thread.
   bool post_to_session(SessionId id, v1::Envelope e);
+  // post_to_session, or (cluster) to a session of another node that has asked something of
+  // a party living here: party.deliver to its node (core/cluster_parties.hpp). How the
+  // ticket pool reaches a party ticket's players and its leader wherever they are connected.
+  bool deliver_anywhere(SessionId id, v1::Envelope e);
+  // matchmaker_add with the party_id of a party living here, from its leader `who` (a session
+  // of this node, or of another one through party.req): the whole party becomes one ticket,
+  // each member noted with its node (presence::Ticket::player_nodes). Answers as §4.18 says.
+  void queue_party_ticket(const v1::Presence& who, const v1::MatchmakerAdd& add, uint32_t cid, TimePoint created);
   // Parties (presence/party_store.hpp); any thread.
   presence::PartyStore& parties() { return *parties_; }
   // Matchmaker tickets (presence/ticket_pool.hpp); any thread.

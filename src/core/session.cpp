@@ -2,7 +2,6 @@
 
 #include "core/server_core.hpp"
 #include "core/session_lobby.hpp"
-#include "core/session_social.hpp"
 #include "core/world.hpp"
 #include "net/forwarded.hpp"
 #include "net/ws_codec.hpp"

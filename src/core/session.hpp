@@ -17,7 +17,7 @@ namespace craft {
 
 class Session final : public Connection {
  public:
-  ~Session() override;  // in session.cpp, where LobbyState and SocialState are complete
+  ~Session() override;  // in session.cpp, where LobbyState is complete
   Session(Shard& shard, asio::ip::tcp::socket socket, Transport transport, IpKey ip, SessionId id,
           detail::Rejection rejection);
 
@@ -170,10 +170,6 @@ class Session final : public Connection {
   uint32_t strikes_ = 0;        // rate-limited messages in a row
   detail::Rejection rejection_;  // over a connection limit: close with 1013 once open
   uint32_t pending_joins_ = 0;
-  // When each seat handed out by a room_redirect expires: until used or expired it counts
-  // against limits.max_rooms_per_session (docs/security.md), so one socket cannot fill a room
-  // on another node with redirects it never follows. Allocated only while one is held.
-  std::unique_ptr<std::vector<TimePoint>> redirects_;
   bool hello_done_ = false;
   bool room_handles_ = false;
   bool hello_pending_ = false;  // the hello token is being checked
@@ -194,6 +190,11 @@ class Session final : public Connection {
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;
+  // When each seat handed out by a room_redirect expires: until used or expired it counts
+  // against limits.max_rooms_per_session (docs/security.md), so one socket cannot fill a room
+  // on another node with redirects it never follows. Allocated only while one is held;
+  // among the pointers, so the flags above pack with pending_joins_ (idle memory).
+  std::unique_ptr<std::vector<TimePoint>> redirects_;
   // A resumable session's numbering, replay buffer and hold; null for a plain session.
   struct Resume {
     detail::ReplayBuffer replay;
@@ -209,11 +210,9 @@ class Session final : public Connection {
   bool ping_outstanding_ = false;  // a server ping went out in this quiet spell
   bool ended_ = false;             // end_session ran
   bool registered_account_ = false;  // in the auth.session_policy registry
-  // Lobby subscriptions, tickets, party: null until the session uses them (8 bytes each idle).
+  // Lobby subscriptions: null until the session uses them (8 bytes idle).
   struct LobbyState;
-  struct SocialState;
   std::unique_ptr<LobbyState> lobby_;
-  std::unique_ptr<SocialState> social_;
 };
 
 }  // namespace craft

@@ -1,5 +1,6 @@
 // The session directory (ServerCore::add_session / post_to_session): how presence code on
 // any shard reaches a session on its own shard.
+#include "core/cluster_parties.hpp"
 #include "core/server_core.hpp"
 #include "core/session.hpp"
 
@@ -29,6 +30,13 @@ bool ServerCore::post_to_session(SessionId id, v1::Envelope e) {
     if (auto s = session.lock()) s->deliver(e);
   });
   return true;
+}
+
+bool ServerCore::deliver_anywhere(SessionId id, v1::Envelope e) {
+  // A session that asked a party here from another node is known to live there: checked
+  // first, so the envelope is not copied.
+  if (cluster_parties_ && cluster_parties_->forward(id, e)) return true;
+  return post_to_session(id, std::move(e));
 }
 
 }  // namespace craft::detail

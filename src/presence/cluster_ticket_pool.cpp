@@ -45,12 +45,23 @@ constexpr const char* kRenewScript =
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 // KEYS: lease, tickets, version; ARGV: node, then (ticket id, owner node) pairs. -1: the lease
-// is not ours; an array: the ids no longer queued (nothing claimed); 1: all claimed (deleted).
+// is not ours; two arrays: the ids no longer queued, and the ids whose node has no
+// subscription to craft:to:<node> (nothing claimed); 1: all claimed (deleted).
+// Why the subscription: a node killed with SIGKILL keeps its key, and so its tickets, for up
+// to cluster.node_ttl_ms, but Redis drops its connections at once; a match with such a ticket
+// would send its mm.deliver to nobody and leave the live players in a room waiting for a
+// player who cannot come. PUBSUB NUMSUB is not deterministic: the script replicates effects.
 constexpr const char* kClaimScript =
+    "redis.replicate_commands() "
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
-    "local missing = {} "
-    "for i = 2, #ARGV, 2 do if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end end "
-    "if #missing > 0 then return missing end "
+    "local missing, away, reach = {}, {}, {} "
+    "for i = 2, #ARGV, 2 do "
+    "if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] "
+    "elseif ARGV[i + 1] ~= ARGV[1] then "
+    "local n = ARGV[i + 1] "
+    "if reach[n] == nil then reach[n] = redis.call('PUBSUB', 'NUMSUB', 'craft:to:' .. n)[2] > 0 end "
+    "if not reach[n] then away[#away + 1] = ARGV[i] end end end "
+    "if #missing > 0 or #away > 0 then return {missing, away} end "
     "for i = 2, #ARGV, 2 do redis.call('HDEL', KEYS[2], ARGV[i]) "
     "redis.call('SREM', 'craft:tickets:node:' .. ARGV[i + 1], ARGV[i]) end "
     "redis.call('INCR', KEYS[3]) return 1";
@@ -65,6 +76,10 @@ constexpr const char* kDeadScript =
 
 constexpr size_t kFetchBatch = 256;                               // records per HMGET
 constexpr auto kMatchedMemory = std::chrono::seconds(60);         // a matched ticket's envelopes may still come
+// A ticket whose node could not receive its match (no subscription) is left out of the mirror
+// this long, then read again: its node is dead (its tickets go when that is seen) or was
+// reconnecting to Redis.
+constexpr auto kAwayRetry = std::chrono::seconds(1);
 
 class ClusterTicketPool final : public TicketPool {
  public:
@@ -199,6 +214,7 @@ class ClusterTicketPool final : public TicketPool {
       retry_add.swap(retry_add_);
       retry_del.swap(retry_del_);
       if (holding_ && now >= lease_until_) drop_lease();  // renewals stopped coming: not ours any more
+      if (std::erase_if(away_, [&](const auto& a) { return now - a.second >= kAwayRetry; }) > 0) resync_ = true;
       // A draining node refuses every room_join, a match's reserved ones too: a match room
       // made here would strand its players. It gives the lease up and never takes it again.
       draining = options_.draining && options_.draining();
@@ -374,6 +390,8 @@ class ClusterTicketPool final : public TicketPool {
     mirror_.clear();
     by_id_.clear();
     bad_ids_.clear();
+    away_.clear();
+    resync_ = false;
     matcher_ = new_matcher();
     synced_version_ = -1;
     sync_busy_ = false;  // a sync of the old term is ignored when it answers
@@ -436,10 +454,11 @@ class ClusterTicketPool final : public TicketPool {
       {
         std::lock_guard lock(mutex_);
         if (epoch != epoch_) return;
-        if (!r.ok() || version == synced_version_) {
+        if (!r.ok() || (version == synced_version_ && !resync_)) {
           sync_busy_ = false;
           return;
         }
+        resync_ = false;
       }
       registry_.command({"HKEYS", kTickets}, [this, epoch, version](const cluster::Reply& keys) {
         fetch(epoch, version, keys);
@@ -462,9 +481,12 @@ class ClusterTicketPool final : public TicketPool {
         const auto& k = keys.elements[i];
         if (k.type != cluster::Reply::Type::string || !valid_hex_id(k.text)) continue;
         listed.insert(k.text);
-        if (!by_id_.count(k.text) && !claiming_.count(k.text) && !bad_ids_.count(k.text)) wanted.push_back(k.text);
+        if (!by_id_.count(k.text) && !claiming_.count(k.text) && !bad_ids_.count(k.text) && !away_.count(k.text)) {
+          wanted.push_back(k.text);
+        }
       }
       std::erase_if(bad_ids_, [&](const std::string& id) { return !listed.count(id); });
+      std::erase_if(away_, [&](const auto& a) { return !listed.count(a.first); });
       std::vector<uint64_t> gone;
       for (auto& [number, m] : mirror_) {
         if (!listed.count(m.t.id)) gone.push_back(number);
@@ -584,8 +606,14 @@ class ClusterTicketPool final : public TicketPool {
             drop_lease();
             return;
           }
-          if (r.type == cluster::Reply::Type::array) {
-            for (auto& e : r.elements) missing.insert(e.text);
+          if (r.type == cluster::Reply::Type::array && r.elements.size() == 2) {
+            for (auto& e : r.elements[0].elements) missing.insert(e.text);
+            for (auto& e : r.elements[1].elements) {
+              missing.insert(e.text);
+              // Not matched now; read again after kAwayRetry (or gone with its node by then).
+              if (epoch == epoch_ && away_.size() < config_.max_pool_size) away_.emplace(e.text, clock_.now());
+              counters_.unreachable.fetch_add(1, std::memory_order_relaxed);
+            }
           }
           if (epoch != epoch_) return;
           // The others wait for the next run, with their age (and so their widening) kept.
@@ -635,6 +663,8 @@ class ClusterTicketPool final : public TicketPool {
   std::unordered_map<std::string, uint64_t> by_id_;   // ticket id -> matcher number
   std::unordered_set<std::string> claiming_;          // matched, claim in flight
   std::unordered_set<std::string> bad_ids_;           // records that did not parse (not fetched again)
+  std::unordered_map<std::string, TimePoint> away_;   // their node could not receive a match: skipped until kAwayRetry
+  bool resync_ = false;                               // read every id again though the version did not move
   uint64_t next_number_ = 1;
 };
 

@@ -48,6 +48,7 @@ struct ClusterMatcherCounters {
   std::atomic<uint64_t> sent{0};              // match envelopes sent to other nodes
   std::atomic<uint64_t> dropped{0};           // match envelopes not delivered: ticket cancelled, unknown, or bad message
   std::atomic<uint64_t> dead_node_cleanups{0};// dead nodes whose tickets this node removed from Redis
+  std::atomic<uint64_t> unreachable{0};       // tickets left out of a claimed match: their node had no subscription
 };
 
 // Registers its bus handlers and hooks on `registry`: call before registry.start().

@@ -44,6 +44,14 @@ class PartyStore {
   // or LIMIT_REACHED to the caller.
   virtual void queue_ticket(const v1::Presence& who, const std::string& party_id, uint32_t cid,
                             const std::function<std::string(const std::vector<v1::Presence>&)>& add) = 0;
+  // A cluster's store (core/cluster_parties.hpp) sends some matchmaker requests to the node
+  // that must answer them: matchmaker_add for a party living on another node, and
+  // matchmaker_remove of a ticket that node queued for `who`. True if it took `request` (its
+  // answer comes back later); false: handle it here. The in-process store takes none.
+  virtual bool forward_matchmaker(const v1::Presence& who, const v1::Envelope& request) {
+    (void)who, (void)request;
+    return false;
+  }
   // The party's ticket left the pool: PartyState.ticket is cleared (if it is still that one).
   virtual void ticket_gone(const std::string& party_id, const std::string& ticket) = 0;
   // Parties alive now (the craft_parties gauge).

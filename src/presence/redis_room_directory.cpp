@@ -132,6 +132,9 @@ void RedisRoomDirectory::list(presence::RoomQuery query, Shard& reply_on,
 
 void RedisRoomDirectory::find_joinable(presence::RoomQuery query, std::vector<std::string> skip, Shard& reply_on,
                                        std::function<void(std::optional<std::string>)> done) {
+  // Without a sort, any open room will do: one here costs no redirect, no seat request and
+  // no second connection, and every node sees its own rooms' seats at once (docs/cluster.md).
+  if (query.sort.empty()) query.prefer_node = options_.node_id;
   mirror_->find_joinable(std::move(query), std::move(skip), reply_on, std::move(done));
 }
 
@@ -144,7 +147,25 @@ void RedisRoomDirectory::changes(const std::string& type, uint64_t since, Shard&
 
 void RedisRoomDirectory::locate(const std::string& room_id, Shard& reply_on,
                                 std::function<void(std::optional<presence::RoomEntry>)> done) {
-  mirror_->locate(room_id, reply_on, std::move(done));
+  // A room made on another node a moment ago reaches this mirror up to one flush interval
+  // (plus the bus) later, and a room id is often shared right after its creation: a miss is
+  // looked up again every 10 ms for two flush intervals before it counts as no room. One
+  // lookup waits per session at a time (a join holds the session's later requests).
+  auto window = 2 * options_.flush + std::chrono::milliseconds(20);
+  relocate(room_id, reply_on, std::move(done), (window + look_again - std::chrono::milliseconds(1)) / look_again);
+}
+
+void RedisRoomDirectory::relocate(const std::string& room_id, Shard& reply_on,
+                                  std::function<void(std::optional<presence::RoomEntry>)> done, int64_t looks_left) {
+  mirror_->locate(room_id, reply_on, [this, room_id, &reply_on, done = std::move(done), looks_left](
+                                         std::optional<presence::RoomEntry> found) mutable {
+    if (found || looks_left <= 0) return done(std::move(found));
+    std::lock_guard lock(mutex_);
+    if (!registry_ || leaving_) return done(std::nullopt);
+    registry_->post_after(look_again, [this, room_id, &reply_on, done = std::move(done), looks_left]() mutable {
+      relocate(room_id, reply_on, std::move(done), looks_left - 1);
+    });
+  });
 }
 
 // --- the cluster thread ---

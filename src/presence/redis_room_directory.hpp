@@ -102,6 +102,11 @@ class RedisRoomDirectory final : public presence::RoomDirectory {
     uint64_t touched = 0;  // touch_ when last applied: a resync only drops rooms untouched since it began
   };
 
+  // locate's second looks at the mirror (a room just made elsewhere), this far apart.
+  static constexpr std::chrono::milliseconds look_again{10};
+  void relocate(const std::string& room_id, Shard& reply_on,
+                std::function<void(std::optional<presence::RoomEntry>)> done, int64_t looks_left);
+
   // Cluster thread.
   void schedule_flush();  // caller holds mutex_
   void flush();

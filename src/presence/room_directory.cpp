@@ -186,6 +186,8 @@ class LocalRoomDirectory final : public RoomDirectory {
     auto& slot = entries_[entry.id];
     if (slot.id.empty()) {
       by_type_[entry.type].insert(entry.id);
+    } else {
+      close(slot);
     }
     entry.change = ++change_;
     auto type_it = types_.find(entry.type);
@@ -194,6 +196,7 @@ class LocalRoomDirectory final : public RoomDirectory {
       type_it->second.log.emplace(entry.change, entry.id);
     }
     slot = std::move(entry);
+    if (joinable(slot)) open_[slot.type].emplace(slot.created, &slot);
   }
 
   void remove(const std::string& id) override {
@@ -211,6 +214,7 @@ class LocalRoomDirectory final : public RoomDirectory {
         t.tombstones.pop_front();
       }
     }
+    close(it->second);
     if (auto bt = by_type_.find(it->second.type); bt != by_type_.end()) {
       bt->second.erase(id);
       if (bt->second.empty()) by_type_.erase(bt);
@@ -242,11 +246,21 @@ class LocalRoomDirectory final : public RoomDirectory {
     q.free_seats = true;
     {
       std::lock_guard lock(mutex_);
-      const RoomEntry* best = nullptr;
-      for (const auto* e : select(q)) {
-        if (std::find(skip.begin(), skip.end(), e->id) != skip.end()) continue;
-        if (!best || sorts_before(q.sort, *e, *best)) best = e;
+      // Only rooms with a free seat, oldest first: with the default order the first that
+      // passes is the answer, so a join costs the open rooms it skips, not every room.
+      const RoomEntry* best = nullptr;        // in query order
+      const RoomEntry* best_here = nullptr;   // of those, on q.prefer_node
+      auto open = open_.find(q.type);
+      if (open != open_.end()) {
+        for (const auto& [created, e] : open->second) {
+          if (!passes(q, *e) || std::find(skip.begin(), skip.end(), e->id) != skip.end()) continue;
+          bool here = !q.prefer_node.empty() && e->node == q.prefer_node;
+          if (here && (!best_here || sorts_before(q.sort, *e, *best_here))) best_here = e;
+          if (!best || sorts_before(q.sort, *e, *best)) best = e;
+          if (q.sort.empty() && (q.prefer_node.empty() || here)) break;  // nothing later sorts before it
+        }
       }
+      if (best_here) best = best_here;
       if (best) found = best->id;
     }
     reply_on.post([done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); });
@@ -297,6 +311,17 @@ class LocalRoomDirectory final : public RoomDirectory {
  private:
   static constexpr size_t max_tombstones = 4096;
 
+  // A room join_or_create may pick: listed, unlocked, with a free seat.
+  static bool joinable(const RoomEntry& e) { return !e.is_private && !e.locked && e.clients < e.max_clients; }
+  // Takes `e` out of the open index (before it changes or goes); caller holds mutex_.
+  void close(const RoomEntry& e) {
+    if (!joinable(e)) return;
+    auto it = open_.find(e.type);
+    if (it == open_.end()) return;
+    it->second.erase({e.created, &e});
+    if (it->second.empty()) open_.erase(it);
+  }
+
   // Rooms passing the query (unsorted); caller holds mutex_.
   std::vector<const RoomEntry*> select(const RoomQuery& q) const {
     std::vector<const RoomEntry*> out;
@@ -326,6 +351,9 @@ class LocalRoomDirectory final : public RoomDirectory {
   uint64_t change_ = 1;  // from 1: changes(type, 0) means "everything", so no subscriber may be at 0
   std::unordered_map<std::string, RoomEntry> entries_;
   std::unordered_map<std::string, std::set<std::string>> by_type_;
+  // Per type, the joinable rooms by creation (entries_ never moves its values, so the
+  // pointers stay good until remove() closes them first).
+  std::unordered_map<std::string, std::set<std::pair<uint64_t, const RoomEntry*>>> open_;
   std::unordered_map<std::string, Watched> types_;
 };
 

@@ -57,6 +57,9 @@ struct RoomQuery {
   std::vector<Condition> conditions;
   bool free_seats = false;
   std::vector<SortKey> sort;  // empty: creation order
+  // find_joinable only: a joinable room of this node (RoomEntry::node) wins over any other
+  // node's; empty = no preference. A cluster sets it for join_or_create without a sort.
+  std::string prefer_node;
   uint32_t offset = 0;
   uint32_t limit = 0;
 };
@@ -96,7 +99,9 @@ class RoomDirectory {
   // (rooms.max_filter_conditions); the answer by query.limit.
   virtual void list(RoomQuery query, Shard& reply_on,
                     std::function<void(std::vector<RoomEntry> rooms, bool more)> done) = 0;
-  // The first room in query order that is joinable (passes, free seat) and not in `skip`.
+  // The first room in query order that is joinable (passes, free seat) and not in `skip`
+  // (one of query.prefer_node's if it has one). The work is bounded by the type's rooms that
+  // have a free seat, not by all its rooms: full rooms are never looked at.
   virtual void find_joinable(RoomQuery query, std::vector<std::string> skip, Shard& reply_on,
                              std::function<void(std::optional<std::string> room_id)> done) = 0;
   // Where room `room_id` is: its entry (entry.node names the owning node in a cluster), or

@@ -55,6 +55,15 @@ std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& c
   return {};
 }
 
+v1::MatchedPlayer matched_player(const v1::Presence& who, const v1::MatchmakerAdd& add) {
+  v1::MatchedPlayer p;
+  *p.mutable_presence() = who;
+  *p.mutable_string_properties() = add.string_properties();
+  *p.mutable_numeric_properties() = add.numeric_properties();
+  p.set_party_id(add.party_id());
+  return p;
+}
+
 matchmaker::Ticket to_matcher(const Ticket& t, uint64_t number) {
   matchmaker::Ticket m;
   m.id = number;

@@ -25,7 +25,14 @@ struct Ticket {
   TimePoint created{};
   uint64_t number = 0;                     // set by the pool: the ticket's id in its matcher
   std::string node;                        // the owner's node id; "" = this node (always on a single node)
+  // Per player, the node it is connected to when that is not `node` ("" = `node`); empty =
+  // every player on `node`. Only a party ticket whose members are on several nodes has one.
+  std::vector<std::string> player_nodes;
 };
+// Player `i` of `t`'s node ("" on a single node).
+inline const std::string& player_node(const Ticket& t, size_t i) {
+  return i < t.player_nodes.size() && !t.player_nodes[i].empty() ? t.player_nodes[i] : t.node;
+}
 
 // matchmaker_add's fields, checked before anything is stored: counts and sizes against
 // `config` (and rooms.max_property_bytes per property), numbers finite, text UTF-8; then the
@@ -33,6 +40,9 @@ struct Ticket {
 // Fills `t` (query, counts) and returns ""; else the reason for BAD_REQUEST.
 std::string check_ticket(const v1::MatchmakerAdd& add, const MatchmakerConfig& config, uint32_t max_property_bytes,
                          uint32_t party_size, Ticket& t);
+
+// `who` as a player of a ticket asked for with `add` (its properties and party).
+v1::MatchedPlayer matched_player(const v1::Presence& who, const v1::MatchmakerAdd& add);
 
 // The matcher's view of `t` as matcher ticket `number`: its players by session id, the
 // owner's properties (a party ticket carries the leader's for every member).

@@ -13,7 +13,10 @@
 namespace craft::presence {
 
 // "1\t<node>\t<ticket id>\t<owner session>\t<party id>\t<min>\t<max>\t<multiple>\t<created
-// wall ms>\t<query bytes>\n" + the query + a MatchFound holding only `players`, serialized.
+// wall ms>\t<query bytes>[\t<player nodes>]\n" + the query + a MatchFound holding only
+// `players`, serialized. <player nodes> (only when some player is on another node than
+// <node>: a party ticket) is one entry per player, comma-separated: a node id, or empty for
+// <node>.
 std::string encode_ticket_record(const Ticket& t, int64_t created_wall_ms);
 
 struct TicketRecord {
@@ -39,5 +42,8 @@ std::optional<MatchDelivery> decode_match_delivery(std::string_view text);
 
 // 1-64 lowercase hex digits: what random_id() makes (ticket and party ids).
 bool valid_hex_id(std::string_view id);
+// A party id: hex as above, in a cluster followed by "@<node id>" (its home,
+// core/cluster_parties.hpp).
+bool valid_party_id(std::string_view id);
 
 }  // namespace craft::presence

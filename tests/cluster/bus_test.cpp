@@ -174,6 +174,33 @@ TEST(ClusterBus, RequestsAreAnsweredOrTimeOutAndEveryCallerHearsOnce) {
   EXPECT_EQ(inbox.wait(21, 100ms).size(), 20u);  // "again" never reached anyone
 }
 
+// A node killed with SIGKILL stays alive in the others' view until its key expires, but Redis
+// drops its subscription at once: a request to it fails as soon as PUBLISH says nobody got it,
+// not at its timeout. Here "ghost" has a live key and no subscription at all.
+TEST(ClusterBus, ARequestToANodeThatNobodyListensForFailsAtOnce) {
+  NEED_REDIS();
+  RedisServer redis;
+  redis.command({"SET", "craft:node:ghost", "1\tghost\tws://127.0.0.1:2/ws\t0\t0\t0", "PX", "60000"});
+  redis.command({"SADD", "craft:nodes", "ghost"});
+  auto a = registry(redis, "a");
+  a->start();
+  ASSERT_TRUE(until_nodes({a.get()}, 2));
+  ASSERT_TRUE(a->is_alive("ghost"));
+
+  Inbox inbox;
+  auto start = std::chrono::steady_clock::now();
+  a->request("ghost", "echo", "x", 10s, [&inbox](std::optional<std::string> answer) {
+    inbox.add(answer ? *answer : "<none>");
+  });
+  auto got = inbox.wait(1, 2s);
+  ASSERT_EQ(got.size(), 1u) << "waited for the 10 s timeout";
+  EXPECT_EQ(got[0], "<none>");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(a->bus_counters().unheard.load(), 1u);
+  EXPECT_EQ(a->bus_counters().timed_out.load(), 1u);
+  EXPECT_EQ(a->bus_counters().pending.load(), 0u);
+}
+
 TEST(ClusterBus, HostileMessagesPublishedIntoRedisAreDroppedAndForgedAnswersIgnored) {
   NEED_REDIS();
   RedisServer redis;

@@ -2,7 +2,8 @@
 // parts: a real redis-server, three real craftd nodes, real WebSocket clients. A match forms
 // from tickets queued on all three nodes, each player gets match_found naming the room's node
 // and joins there with its reservation; a cancel on one node removes the ticket everywhere;
-// the matcher node killed with SIGKILL hands the lease on and matching goes on; a Redis
+// the matcher node killed with SIGKILL hands the lease on and matching goes on; a ticket of
+// a node killed with SIGKILL is never matched meanwhile; a Redis
 // restart gets every live ticket back; ticket records read from Redis are hostile input.
 #include "../integration/helpers.hpp"
 #include "core/room_host.hpp"
@@ -247,6 +248,44 @@ TEST(ClusterMatchmaking, KillingTheMatcherNodeMovesTheLeaseAndMatchingGoesOn) {
   EXPECT_NE(f0->room_url().empty(), f1->room_url().empty()) << "exactly one of them is on the room's node";
 }
 
+// A node killed with SIGKILL keeps its key, and so its tickets in the pool, until the key
+// expires, while Redis drops its connections at once. A live player queued in that window must
+// not be matched with the dead node's ticket (the match_found for it would go to nobody, and the
+// live player would wait in a room for a player who cannot come): the claim checks that the
+// ticket's node is subscribed. Once the node is seen dead its ticket is gone.
+TEST(ClusterMatchmaking, ATicketOfANodeKilledWithSigkillIsNeverMatchedWithALivePlayer) {
+  NEED_REDIS();
+  RedisServer redis;
+  // The default death time (node_ttl_ms 3000 + heartbeat_ms 1000): a window of 2-4 s.
+  auto start = [&](const std::string& id) {
+    return std::make_unique<CraftdProcess>(std::vector<std::string>{
+        "--cluster.redis-url", redis.url(), "--cluster.node-id", id, "--store.backend", "none",
+        "--cluster.heartbeat-ms", "1000", "--cluster.node-ttl-ms", "3000", "--matchmaker.interval-ms", "100",
+        "--cluster.matcher-lease-ms", "1000"});
+  };
+  auto a = start("a");  // first: the matcher, so the lease does not move with b
+  ASSERT_TRUE(eventually([&] { return holder({a.get()}) == 0; }));
+  auto b = start("b"), c = start("c");
+  ASSERT_TRUE(eventually([&] { return all_see({a.get(), b.get(), c.get()}, 3); }));
+
+  auto doomed = hello(*b, "doomed");
+  ASSERT_TRUE(queue(*doomed, "ghost", 2).has_matchmaker_ticket());
+  ASSERT_TRUE(eventually([&] { return hlen(redis) == 1; }));
+  kill(b->pid(), SIGKILL);
+  auto live = hello(*a, "live");
+  ASSERT_TRUE(queue(*live, "ghost", 2).has_matchmaker_ticket());
+  // b's ticket is still in Redis (b is not seen dead yet), and the matcher tries it every 1 s.
+  EXPECT_FALSE(match_found(*live, 2000ms)) << "matched with the ticket of a node killed with SIGKILL";
+  EXPECT_GE(a->metric("craft_cluster_matcher_unreachable_total"), 1);
+  EXPECT_TRUE(eventually([&] { return hlen(redis) == 1; }, 5s)) << "b's ticket left the pool when b was seen dead";
+
+  auto partner = hello(*c, "partner");
+  ASSERT_TRUE(queue(*partner, "ghost", 2).has_matchmaker_ticket());
+  auto f0 = match_found(*live), f1 = match_found(*partner);
+  ASSERT_TRUE(f0 && f1);
+  EXPECT_EQ(f0->room_id(), f1->room_id());
+}
+
 TEST(ClusterMatchmaking, ARedisRestartGetsEveryLiveTicketBackAndBadRecordsAreSkipped) {
   NEED_REDIS();
   RedisServer redis;
@@ -333,6 +372,39 @@ TEST(ClusterTicketRecord, RoundTripsAndRefusesWhatIsNotOne) {
   EXPECT_FALSE(presence::decode_ticket_record(with(7, "9"), config, 262'144)) << "multiple above max";
   EXPECT_FALSE(presence::decode_ticket_record(with(9, "999999"), config, 262'144)) << "query longer than the rest";
   EXPECT_FALSE(presence::decode_ticket_record("1\tx\n", config, 262'144));
+
+  // A party ticket whose members are on other nodes than the ticket's: one entry per player.
+  presence::Ticket party = t;
+  party.party_id = "00112233445566778899aabbccddeeff@node-a";  // a cluster's party id names its home
+  party.players.push_back(p);
+  party.players.push_back(p);
+  party.player_nodes = {"", "node-b", "node-a"};
+  auto party_text = presence::encode_ticket_record(party, 1);
+  EXPECT_NE(party_text.find("\t,node-b,\n"), std::string::npos) << "the ticket's own node is written empty";
+  auto party_back = presence::decode_ticket_record(party_text, config, 262'144);
+  ASSERT_TRUE(party_back);
+  ASSERT_EQ(party_back->ticket.player_nodes.size(), 3u);
+  EXPECT_EQ(presence::player_node(party_back->ticket, 0), "node-a");
+  EXPECT_EQ(presence::player_node(party_back->ticket, 1), "node-b");
+  EXPECT_EQ(presence::player_node(party_back->ticket, 2), "node-a");
+  EXPECT_TRUE(presence::decode_ticket_record(text, config, 262'144)->ticket.player_nodes.empty())
+      << "no entry when every player is on the ticket's node";
+  auto nodes_field = [&](const std::string& list) {
+    auto s = party_text;
+    auto at = s.find("\t,node-b,\n") + 1;
+    return s.replace(at, std::string(",node-b,").size(), list);
+  };
+  EXPECT_TRUE(presence::decode_ticket_record(nodes_field(",node-b,"), config, 262'144));
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b"), config, 262'144)) << "fewer entries than players";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b,,"), config, 262'144)) << "more entries than players";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",bad node,"), config, 262'144)) << "not a node id";
+  EXPECT_FALSE(presence::decode_ticket_record(nodes_field(",node-b,\tx"), config, 262'144)) << "a 12th field";
+  EXPECT_EQ(party_back->ticket.party_id, party.party_id);
+  EXPECT_TRUE(presence::valid_party_id("00ff"));
+  EXPECT_FALSE(presence::valid_party_id("00ff@"));
+  EXPECT_FALSE(presence::valid_party_id("@a"));
+  EXPECT_FALSE(presence::valid_party_id("00ff@a@b"));
+  EXPECT_FALSE(presence::valid_party_id("00FF@a"));
   EXPECT_FALSE(presence::decode_ticket_record(std::string(500, '\t'), config, 262'144));
 
   v1::Envelope e;

@@ -218,6 +218,33 @@ TEST(ClusterRouting, ARoomOnNodeAIsJoinedFromNodeCWithARedirectAndItsSeatIsUsedO
   EXPECT_EQ(b->metric("craft_cluster_seats_granted_total"), 0);
 }
 
+// A room id is often shared the moment the room exists; it reaches the other nodes' mirrors
+// up to one flush interval later. A join by id that misses looks once more two flush
+// intervals later before it is ROOM_NOT_FOUND (flush 400 ms here, so the race is certain).
+TEST(ClusterRouting, ARoomJoinedByIdFromAnotherNodeRightAfterItsCreationIsFound) {
+  NEED_REDIS();
+  RedisServer redis;
+  const std::vector<std::string> slow{"--store.backend", "none", "--cluster.directory-flush-ms", "400"};
+  auto a = node(redis, "node-a", slow);
+  auto c = node(redis, "node-c", slow);
+  ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
+  auto owner = connect(*a, "owner");
+  auto player = connect(*c, "player");
+  for (int i = 0; i < 3; ++i) {
+    auto room = owner->create("relay");
+    auto asked = std::chrono::steady_clock::now();
+    auto r = redirect_of(*player, room.room_id());
+    ASSERT_TRUE(r) << "room " << i;
+    EXPECT_EQ(r->url(), url_of(*a));
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+    owner->leave(room.room_id());
+  }
+  // An id nobody has is still ROOM_NOT_FOUND, after the second look (2 x 400 ms).
+  auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_of([&] { player->join("NoSuchRoom01"); }), v1::ROOM_NOT_FOUND);
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 800ms);
+}
+
 TEST(ClusterRouting, ALockedOrFullRoomIsNotHandedOutAndJoinOrCreateMakesOneHereInstead) {
   NEED_REDIS();
   RedisServer redis;

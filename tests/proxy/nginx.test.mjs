@@ -5,19 +5,15 @@
 // limits have several "players" to tell apart.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { skipReason, startCraftd, freePort } from "../js/lib/craftd.mjs";
 import { Client, TcpClient, unb64 } from "../js/lib/client.mjs";
+import { deployFile, nginxBinary, selfSigned, startNginx, substitute } from "./nginx.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const nginxBinary = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p));
 const opts = { skip: skipReason || (!nginxBinary && process.env.CI !== "true" ? "nginx is not installed (scripts/setup)" : false) };
 
 
@@ -39,86 +35,19 @@ function request(url, { method = "GET", body, localAddress, ca, headers = {} } =
   });
 }
 
-// Replaces `from` in `text` and fails if it is not there: the deploy file must keep the
-// lines the test substitutes, or the test would silently run something else.
-function substitute(text, from, to) {
-  assert.ok(text.includes(from), `docs/deploy/nginx-craft.conf no longer contains "${from}"`);
-  return text.split(from).join(to);
-}
-
-async function waitForPort(port, host, exited, log) {
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    if (exited()) throw new Error(`nginx exited before listening:\n${log()}`);
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, host, () => (s.destroy(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} in 10 s:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-// nginx with the repository's config in a temp prefix; stop() ends it (SIGQUIT, then SIGKILL).
-async function startNginx(dir, { port, upstreamPort, tcpPort, upstreamTcpPort, cert, key }) {
-  let site = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft.conf"), "utf8");
-  site = substitute(site, "listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`);
-  site = substitute(site, "server 127.0.0.1:7777;", `server 127.0.0.1:${upstreamPort};`);
-  site = substitute(site, "/etc/letsencrypt/live/game.example.com/fullchain.pem", cert);
-  site = substitute(site, "/etc/letsencrypt/live/game.example.com/privkey.pem", key);
-  fs.writeFileSync(path.join(dir, "craft.conf"), site);
-  let stream = fs.readFileSync(path.join(repo, "docs/deploy/nginx-craft-stream.conf"), "utf8");
-  stream = substitute(stream, "listen 7778;", `listen 127.0.0.1:${tcpPort};`);
-  stream = substitute(stream, "proxy_pass 127.0.0.1:7779;", `proxy_pass 127.0.0.1:${upstreamTcpPort};`);
-  fs.writeFileSync(path.join(dir, "craft-stream.conf"), stream);
-  // Debian's nginx loads the stream module from modules-enabled; here it is loaded by hand.
-  const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so";
-  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
-    .map((t) => `  ${t}_temp_path ${path.join(dir, t)};`)
-    .join("\n");
-  // The frame Debian's /etc/nginx/nginx.conf gives conf.d files, in the temp dir.
-  fs.writeFileSync(
-    path.join(dir, "nginx.conf"),
-    `${process.getuid?.() === 0 ? "user root;\n" : ""}load_module ${streamModule};
-daemon off;
-worker_processes 1;
-pid ${path.join(dir, "nginx.pid")};
-error_log ${path.join(dir, "error.log")} info;
-events { worker_connections 256; }
-http {
-  access_log ${path.join(dir, "access.log")};
-${temp}
-  include ${path.join(dir, "craft.conf")};
-}
-stream {
-  include ${path.join(dir, "craft-stream.conf")};
-}
-`,
-  );
-  const child = spawn(nginxBinary, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (c) => (stderr += c));
-  let exit = null;
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve((exit = { code, signal }))));
-  const log = () => `${stderr}\n${fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8").slice(-4000) : ""}`;
-  try {
-    await waitForPort(port, "127.0.0.1", () => exit, log);
-  } catch (e) {
-    child.kill("SIGKILL");  // started but never listening: leave nothing behind
-    throw e;
-  }
-  return {
-    log,
-    async stop() {
-      if (!exit) child.kill("SIGQUIT");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+// docs/deploy/nginx-craft.conf and nginx-craft-stream.conf with port, certificate and upstream substituted.
+function deployConfig({ port, upstreamPort, tcpPort, upstreamTcpPort, cert, key }) {
+  const file = "docs/deploy/nginx-craft.conf";
+  let site = deployFile("nginx-craft.conf");
+  site = substitute(site, "listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`, file);
+  site = substitute(site, "server 127.0.0.1:7777;", `server 127.0.0.1:${upstreamPort};`, file);
+  site = substitute(site, "/etc/letsencrypt/live/game.example.com/fullchain.pem", cert, file);
+  site = substitute(site, "/etc/letsencrypt/live/game.example.com/privkey.pem", key, file);
+  const sfile = "docs/deploy/nginx-craft-stream.conf";
+  let stream = deployFile("nginx-craft-stream.conf");
+  stream = substitute(stream, "listen 7778;", `listen 127.0.0.1:${tcpPort};`, sfile);
+  stream = substitute(stream, "proxy_pass 127.0.0.1:7779;", `proxy_pass 127.0.0.1:${upstreamTcpPort};`, sfile);
+  return { port, http: site, stream };
 }
 
 const metric = (text, name) => {
@@ -132,11 +61,7 @@ before(async () => {
   if (opts.skip) return;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "craft-nginx-"));
   fs.chmodSync(dir, 0o755);
-  const cert = path.join(dir, "cert.pem");
-  const key = path.join(dir, "key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-    { stdio: "pipe" });
+  const { cert, key } = selfSigned(dir);
   ca = fs.readFileSync(cert);
   craftd = await startCraftd([
     "--server.trusted-proxies", "127.0.0.1",
@@ -146,7 +71,7 @@ before(async () => {
   ]);
   const port = await freePort();
   proxyTcpPort = await freePort();
-  nginx = await startNginx(dir, { port, upstreamPort: craftd.http, tcpPort: proxyTcpPort, upstreamTcpPort: craftd.tcp, cert, key });
+  nginx = await startNginx(dir, deployConfig({ port, upstreamPort: craftd.http, tcpPort: proxyTcpPort, upstreamTcpPort: craftd.tcp, cert, key }));
   proxyUrl = `wss://127.0.0.1:${port}/ws`;
   httpsUrl = `https://127.0.0.1:${port}`;
 });

@@ -272,9 +272,12 @@ export class Client extends Connection implements RoomTransport {
       }).catch((err: Error) => {
         if (round !== this.rejoinRound || this.rooms.get(room.id) !== entry) return;  // a later round has it
         this.rooms.delete(room.id);
-        room.left(`rejoin failed: ${err.message}`);
-        // A node that restarted (same URL, new process) no longer has the room.
-        if (this.home) this.home.emit("roomsLost", { url: this.url, roomIds: [room.id], reason: `rejoin failed: ${err.message}` });
+        const reason = `rejoin failed: ${err.message}`;
+        room.left(reason);
+        // One event for every room the game lost, wherever it was: a node that restarted
+        // without it, or (home connection behind a load balancer) a dead node whose players
+        // landed on another node, where a new session finds the room gone.
+        (this.home ?? this).emit("roomsLost", { url: this.url, roomIds: [room.id], reason });
         this.retireIfIdle();
       });
       rejoins.push(rejoin);

@@ -82,10 +82,15 @@ export interface ClientEvents {
    */
   error: CraftError;
   /**
-   * Clusters: rooms on another node are gone because that node is (its connection could not
-   * be resumed or reconnected within reconnect.nodeMaxAttempts: reason "node lost"), or it
-   * came back without them (reason "rejoin failed: ..."). Each room got its "left" with the
-   * same reason; join again (joinOrCreate, joinById) or queue again to carry on.
+   * Rooms the client could not keep: a connection to another node of a cluster could not be
+   * resumed or reconnected within reconnect.nodeMaxAttempts (reason "node lost"), or a lost
+   * session was replaced by a new one that could not rejoin them (reason "rejoin failed:
+   * <code>: ..."): the server restarted, or, behind a load balancer, the node holding them died
+   * and the client reconnected to another one (ROOM_NOT_FOUND, or UNAVAILABLE while the other
+   * nodes have not yet seen it die). url: the connection's URL (the home one, or the node's).
+   * Each room got its "left" with the same reason; the session's matchmaker tickets ended
+   * ("ticketEnded", reason "session ended"). Join again (joinOrCreate, joinById) or queue
+   * again to carry on.
    */
   roomsLost: { url: string; roomIds: string[]; reason: string };
 }

@@ -102,6 +102,7 @@ test("reconnects with backoff after the server restarts; a room that is gone is 
   await c.connect();
   const room = await c.joinOrCreate("relay");
   const leftRoom = next((cb) => room.onLeft(cb));
+  const lost = next((cb) => c.on("roomsLost", cb));
   const disconnected = next((cb) => c.on("disconnect", cb));
   const dropped = next((cb) => c.on("dropped", cb));
   const reconnecting = next((cb) => c.on("reconnecting", cb));
@@ -116,6 +117,8 @@ test("reconnects with backoff after the server restarts; a room that is gone is 
     // The new server has no such room: it is left, with the reason, before "reconnected".
     const [reason] = await leftRoom;
     assert.match(reason, /^rejoin failed: ROOM_NOT_FOUND/);
+    // And the client says so once for all its rooms, as it does for a lost cluster node.
+    assert.deepEqual((await lost)[0], { url: c.url, roomIds: [room.id], reason });
     const [info] = await reconnected;
     assert.equal(info.sessionId, c.sessionId);
     assert.equal(c.state, "connected");

@@ -7,35 +7,16 @@
 // the tests skip and say why.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import WebSocket from "ws";
 import { Client, CraftError, decodeText } from "../dist/esm/index.js";
-import { freePort, skipReason as noCraftd, startCraftd } from "../../../tests/js/lib/craftd.mjs";
+import { skipReason as noCraftd, startCraftd } from "../../../tests/js/lib/craftd.mjs";
+import { hasRedis, startRedis } from "../../../tests/js/lib/redis.mjs";
 
-const hasRedis = spawnSync("redis-server", ["--version"]).status === 0;
 const skipReason = noCraftd || (hasRedis ? false : "redis-server is not installed (scripts/setup)");
 
 let redis;
 let nodes = {};
 let noDirectory = false;
-
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { url: `redis://127.0.0.1:${port}`, stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGKILL"); }) };
-}
 
 const node = (id) => startCraftd(["--cluster.redis-url", redis.url, "--cluster.node-id", id, "--store.backend", "none"]);
 
