@@ -1,7 +1,7 @@
 // Issue 14's cross-node joins with real parts: a real redis-server, three real craftd nodes
 // and the C++ client. A room created on node A is joined by a client connected to node C:
 // C answers room_redirect (A's URL and a seat reservation made by A over the bus), the client
-// joins at A with it; the reservation is spent once, expires, and is bound to the account
+// (with Options::follow_redirects off, to see it) joins at A with it; the reservation is spent once, expires, and is bound to the account
 // that asked (real PostgreSQL shared by the nodes). A node that does not answer costs the
 // client cluster.seat_request_timeout_ms, and at most cluster.max_pending_seat_requests wait.
 //
@@ -53,9 +53,12 @@ bool all_alive(const std::vector<const CraftdProcess*>& nodes, long count) {
   return false;
 }
 
+// These tests look at the redirect itself: the client throws it instead of following it
+// (follow_test.cpp has the client that follows).
 std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::string& name, const std::string& token = "") {
   client::Options o;
   o.port = p.http_port();
+  o.follow_redirects = false;
   auto c = std::make_unique<client::Client>(o);
   c->connect();
   c->hello(name, token);
@@ -333,6 +336,21 @@ TEST(ClusterRouting, AReservationIsBoundToTheAccountThatAskedForIt) {
   auto there = client::follow_redirect(*r, client::Options{}, "", ann_token);
   EXPECT_EQ(there.joined.room_id(), room.room_id());
   EXPECT_FALSE(there.joined.you().account_id().empty());
+
+  // A client that follows by itself (the default) says hello at A with the same token: the
+  // seat bound to the account is its own.
+  auto cara_token = token_of("routing-device-cara");
+  ASSERT_FALSE(cara_token.empty());
+  client::Options follows;
+  follows.port = c->http_port();
+  client::Client cara(follows);
+  cara.connect();
+  auto welcome = cara.hello("", cara_token);
+  ASSERT_FALSE(welcome.account_id().empty());
+  auto joined = cara.join(room.room_id());
+  EXPECT_EQ(joined.room_id(), room.room_id());
+  EXPECT_EQ(joined.you().account_id(), welcome.account_id());
+  EXPECT_EQ(cara.node_of(room.room_id()), url_of(*a));
 }
 
 TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreBounded) {

@@ -124,9 +124,22 @@ v1::Pong Client::ping() {
   return reply.pong();
 }
 
-v1::RoomJoined Client::expect_joined(v1::Envelope e) {
+v1::RoomJoined Client::expect_joined(v1::Envelope e, Hop hop) {
+  // The join's options go along to the room's node if it is elsewhere.
+  std::string options = e.has_room_join()             ? e.room_join().options()
+                        : e.has_room_join_or_create() ? e.room_join_or_create().options()
+                                                      : std::string();
   auto reply = request(std::move(e));
-  if (reply.has_room_redirect()) throw Redirected(std::move(*reply.mutable_room_redirect()));
+  if (reply.has_room_redirect()) {
+    auto& r = *reply.mutable_room_redirect();
+    // One hop: the room's node holds the room, so its redirect means some node advertises
+    // another's URL (cluster.advertise); following on would loop, taking a seat each time.
+    if (hop == Hop::followed || home_)
+      throw std::runtime_error("redirected again to " + r.url().substr(0, 200) + " (node " + r.node().substr(0, 64) +
+                               "): check cluster.advertise");
+    if (hop == Hop::no_follow || !options_.follow_redirects) throw Redirected(std::move(r));
+    return join_on_node(r.url(), r.room_id(), r.reservation(), options);
+  }
   if (!reply.has_room_joined()) throw std::runtime_error("expected room_joined, got " + body_name(reply));
   return std::move(*reply.mutable_room_joined());
 }
@@ -155,6 +168,17 @@ v1::RoomJoined Client::join_or_create(std::string type, std::string options) {
 }
 
 void Client::leave(std::string room_id) {
+  if (Client* node = node_holding(room_id)) {
+    // A lost node connection: the room is out already (reap_nodes reports it).
+    if (node->closed_ || node->fd_ < 0) return reap_nodes();
+    try {
+      node->leave(std::move(room_id));
+    } catch (...) {
+      reap_nodes();
+      throw;
+    }
+    return reap_nodes();  // its last room: the connection closes
+  }
   v1::Envelope e;
   e.mutable_room_leave()->set_room_id(std::move(room_id));
   auto reply = request(std::move(e));
@@ -171,6 +195,11 @@ std::vector<v1::RoomInfo> Client::list_rooms(std::string type) {
 }
 
 void Client::send(const std::string& room_id, uint32_t op, std::string_view data, std::vector<uint64_t> targets) {
+  if (Client* node = node_holding(room_id)) {
+    // Dropped on a lost node connection, like any write after the server has gone.
+    if (!node->closed_ && node->fd_ >= 0) node->send(room_id, op, data, std::move(targets));
+    return;
+  }
   v1::Envelope e;
   auto* rd = e.mutable_room_data();
   rd->set_room_id(room_id);
@@ -197,8 +226,9 @@ void Client::send_envelope(const v1::Envelope& e) {
 }
 
 v1::Envelope Client::take_event() {
-  v1::Envelope e = std::move(inbox_.front());
-  inbox_.pop_front();
+  auto& queue = inbox_.empty() ? node_inbox_ : inbox_;
+  v1::Envelope e = std::move(queue.front());
+  queue.pop_front();
   if (on_event) on_event(e);
   if (e.has_room_data() && on_room_data) on_room_data(e.room_data());
   if (e.has_presence() && on_presence) on_presence(e.presence());
@@ -207,12 +237,12 @@ v1::Envelope Client::take_event() {
 
 std::optional<v1::Envelope> Client::next_event(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  while (inbox_.empty() && !closed_ && fd_ >= 0) {
+  while (!has_events() && any_open()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
-    read_some(left);
+    read_all(left);
   }
-  if (inbox_.empty()) return std::nullopt;
+  if (!has_events()) return std::nullopt;
   return take_event();
 }
 
@@ -228,12 +258,12 @@ std::optional<v1::Envelope> Client::wait_for(const std::function<bool(const v1::
 }
 
 int Client::poll(std::chrono::milliseconds timeout) {
-  if (inbox_.empty()) read_some(timeout);
+  if (!has_events()) read_all(timeout);
   // Drain what the kernel already holds, bounded so a fast sender cannot keep us here.
-  for (int i = 0; i < 16 && read_some(std::chrono::milliseconds(0)); ++i) {
+  for (int i = 0; i < 16 && read_all(std::chrono::milliseconds(0)); ++i) {
   }
   int n = 0;
-  while (!inbox_.empty()) {
+  while (has_events()) {
     take_event();
     ++n;
   }

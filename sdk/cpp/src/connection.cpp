@@ -189,7 +189,10 @@ bool Client::read_some(std::chrono::milliseconds timeout) {
     // is taken for half-open and resumed.
     if (options_.silence_timeout.count() > 0 && managed() && established_) {
       auto dead = last_received_ + options_.silence_timeout;
-      if (Clock::now() >= dead) {
+      pollfd waiting{fd_, POLLIN, 0};
+      // Bytes already waiting are not silence: nobody read them (the caller was away, or this
+      // Client was busy with another node's connection); they are read below.
+      if (Clock::now() >= dead && ::poll(&waiting, 1, 0) <= 0) {
         closed_ = true;
         if (can_recover()) {
           recover();
@@ -355,6 +358,8 @@ void Client::take_message(std::string_view payload, bool text) {
 }
 
 void Client::close(uint16_t code) {
+  for (auto& [url, node] : nodes_) node->close(code);
+  nodes_.clear();
   if (fd_ < 0) return;
   if (!closed_) {
     auto wait = std::min<std::chrono::milliseconds>(options_.timeout, std::chrono::milliseconds(1000));

@@ -1,9 +1,8 @@
-// Issue 12's calls of Client (listings, lobby, properties, matchmaker, parties), the pure
-// helpers of craft/lobby.hpp, and following a cluster's room_redirect (issue 14).
+// Issue 12's calls of Client (listings, lobby, properties, matchmaker, parties) and the pure
+// helpers of craft/lobby.hpp.
 #include "craft/client.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 namespace craft::client {
@@ -171,72 +170,6 @@ v1::RoomJoined Client::join_or_create(std::string type, std::string options, con
   return expect_joined(std::move(e));
 }
 
-v1::RoomJoined Client::join_match(const v1::MatchFound& match, std::string options) {
-  v1::Envelope e;
-  auto* j = e.mutable_room_join();
-  j->set_room_id(match.room_id());
-  j->set_options(std::move(options));
-  j->set_reservation(match.reservation());
-  return expect_joined(std::move(e));
-}
-
-v1::RoomJoined Client::join_reserved(std::string room_id, std::string reservation, std::string options) {
-  v1::Envelope e;
-  auto* j = e.mutable_room_join();
-  j->set_room_id(std::move(room_id));
-  j->set_options(std::move(options));
-  j->set_reservation(std::move(reservation));
-  return expect_joined(std::move(e));
-}
-
-Redirected::Redirected(v1::RoomRedirect r)
-    : std::runtime_error("room " + r.room_id() + " is on node " + r.node() + " at " + r.url()), redirect(std::move(r)) {}
-
-Options options_for_url(const std::string& url, Options base) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.compare(0, scheme.size(), scheme) != 0) throw std::invalid_argument("not a ws:// URL: " + url);
-  std::string_view rest(url);
-  rest.remove_prefix(scheme.size());
-  auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  base.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  std::string_view host, port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("bad IPv6 host in " + url);
-    host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') throw std::invalid_argument("bad port in " + url);
-      port = authority.substr(close + 2);
-    }
-  } else {
-    auto colon = authority.rfind(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (host.empty()) throw std::invalid_argument("no host in " + url);
-  uint32_t number = 80;
-  if (!port.empty()) {
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (ec != std::errc{} || end != port.data() + port.size() || number == 0 || number > 65535)
-      throw std::invalid_argument("bad port in " + url);
-  }
-  base.host = std::string(host);
-  base.port = static_cast<uint16_t>(number);
-  base.transport = Transport::websocket;
-  return base;
-}
-
-Followed follow_redirect(const v1::RoomRedirect& redirect, const Options& base, std::string name, std::string token,
-                         std::string options) {
-  Followed f;
-  f.client = std::make_unique<Client>(options_for_url(redirect.url(), base));
-  f.client->connect();
-  f.client->hello(std::move(name), std::move(token));
-  f.joined = f.client->join_reserved(redirect.room_id(), redirect.reservation(), std::move(options));
-  return f;
-}
-
 v1::PropertiesChanged Client::set_properties(const std::string& room_id, const std::vector<PropertyWrite>& writes,
                                              const std::vector<PropertyExpect>& expect, uint64_t player) {
   v1::Envelope e;
@@ -254,7 +187,10 @@ v1::PropertiesChanged Client::set_properties(const std::string& room_id, const s
     out->set_key(x.key);
     if (x.equals) *out->mutable_equals() = to_value(*x.equals);
   }
-  auto reply = request(std::move(e));
+  // A room on another node's connection: its properties live there too.
+  Client* node = node_holding(room_id);
+  auto reply = node ? node->request(std::move(e)) : request(std::move(e));
+  if (node) reap_nodes();
   if (!reply.has_properties_changed()) unexpected("properties_changed", reply);
   return std::move(*reply.mutable_properties_changed());
 }

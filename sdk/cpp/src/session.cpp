@@ -211,7 +211,10 @@ void Client::restart(ConnectionEvent& event) {
       continue;
     }
     try {
-      join(room);
+      // By id, here: the room lived on this node, so a redirect means it is gone.
+      v1::Envelope e;
+      e.mutable_room_join()->set_room_id(room);
+      expect_joined(std::move(e), Hop::no_follow);
       event.rejoined_rooms.push_back(room);
     } catch (const std::exception&) {
       event.lost_rooms.push_back(room);  // gone, full, locked, refused...

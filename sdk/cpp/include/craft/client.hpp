@@ -3,6 +3,10 @@
 // reads until its reply arrives (matched by cid), queueing everything else as events, so
 // tests and the load generator see exactly what the server sent, in order, with no
 // background thread. Not thread-safe: use one Client from one thread at a time.
+// In a cluster a Client is one home connection plus one connection per other node that holds
+// one of its rooms (made when a join is redirected there, closed when its last room is
+// left); every room call goes to its room's connection and every connection's events come
+// out of the same next_event()/poll(). See "Clusters" in sdk/cpp/README.md.
 #pragma once
 #include "craft.pb.h"
 #include "craft/lobby.hpp"
@@ -12,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -48,9 +53,17 @@ struct Options {
   std::chrono::milliseconds resume_backoff{100};
   bool rejoin_after_fallback = true;
   // With a resumable session: nothing at all received for this long while reading means the
-  // connection is half-open; it is abandoned and resumed. 0 = off. Set it above the server's
+  // connection is half-open; it is abandoned and resumed (bytes waiting unread are not
+  // silence). 0 = off. Set it above the server's
   // limits.server_ping_interval_ms (the longest a live server stays silent) plus a round trip.
   std::chrono::milliseconds silence_timeout{0};
+
+  // Clusters (docs/cluster.md, protocol.md §4.21): join, join_or_create, join_reserved and
+  // join_match follow a room_redirect / match_found.room_url themselves, over a connection
+  // of this Client's to that node (same name and token, these options with the node URL's
+  // host, port and path; WebSocket, since node URLs are ws://). Off: they throw Redirected
+  // (and join_match joins on this connection), as hostile-input tests want.
+  bool follow_redirects = true;
 };
 
 // What the client did about its connection (Client::on_connection).
@@ -59,7 +72,8 @@ struct ConnectionEvent {
     dropped,    // the connection was lost; a resume starts now
     resumed,    // same session, same rooms; nothing was lost
     restarted,  // the resume was refused: a fresh session (new id), rooms rejoined where possible
-    failed,     // no attempt succeeded; the client is closed
+    failed,     // no attempt succeeded; the client (with node_url: that connection) is closed
+    node_lost,  // a connection to another node is gone for good (lost_rooms: its rooms)
   };
   Kind kind = Kind::dropped;
   uint16_t close_code = 0;  // dropped: the lost connection's close code, 0 for EOF or reset
@@ -68,7 +82,10 @@ struct ConnectionEvent {
   uint64_t old_session_id = 0;                    // restarted: the session that ended
   std::vector<std::string> rejoined_rooms;        // restarted
   std::vector<std::string> lost_rooms;            // restarted: rooms that could not be rejoined
-  std::string error;                              // failed: the last attempt's error
+  std::string error;                              // failed: the last attempt's error; node_lost: the close reason
+  // Which connection: empty = the home connection (the one connect() made), else the URL of
+  // the other node's connection (a room_redirect's url, match_found.room_url).
+  std::string node_url;
 };
 
 // What list_rooms and lobby_subscribe take besides the room type (proto RoomListRequest /
@@ -93,9 +110,9 @@ class Error : public std::runtime_error {
 };
 
 // A cluster's node answered join / join_or_create with room_redirect (docs/protocol.md
-// §4.21): the room lives on another node. Follow it with follow_redirect() (a second Client
-// to redirect.url(), same token, join with the reservation within reservation_ttl_ms).
-// This client is blocking and single-connection: it never opens that connection itself.
+// §4.21): the room lives on another node. Thrown only with Options::follow_redirects off
+// (else the Client joins there itself); follow it with follow_redirect() (a second Client to
+// redirect.url(), same token, join with the reservation within reservation_ttl_ms).
 class Redirected : public std::runtime_error {
  public:
   explicit Redirected(v1::RoomRedirect r);
@@ -132,9 +149,17 @@ class Client {
   v1::Welcome resume();
   v1::Pong ping();  // client_time_us = this machine's wall clock in microseconds
   v1::RoomJoined create(std::string type, std::string options = "", bool is_private = false);
+  // In a cluster join and join_or_create may find the room on another node: with
+  // Options::follow_redirects (the default) the client then joins it there itself (see
+  // "Clusters" below) and returns that node's room_joined; you().session_id() is then the
+  // session on that node, not session_id(). Besides the errors of a join there, that can
+  // throw std::runtime_error (cannot connect to the node, or "redirected again": that node
+  // redirected too) and std::invalid_argument (a URL that is not ws://host:port/path).
   v1::RoomJoined join(std::string room_id, std::string options = "");
   v1::RoomJoined join_or_create(std::string type, std::string options = "");
-  void leave(std::string room_id);  // waits for the RoomLeft with the cid
+  // Waits for the RoomLeft with the cid, on the room's connection; leaving the last room of
+  // another node's connection closes that connection.
+  void leave(std::string room_id);
   std::vector<v1::RoomInfo> list_rooms(std::string type = "");
 
   // ---- Issue 12: listings, lobby, properties, matchmaker, parties (protocol.md §4.15-§4.19).
@@ -147,10 +172,12 @@ class Client {
   // `sort` order (empty: oldest first), or a new one.
   v1::RoomJoined join_or_create(std::string type, std::string options, const v1::RoomFilter& filter,
                                 const std::vector<v1::RoomSort>& sort = {});
-  // Joins a match's room with its seat reservation (room_join{room_id, reservation}).
+  // Joins a match's room with its seat reservation (room_join{room_id, reservation}), on the
+  // connection to match.room_url() when it names another node (Options::follow_redirects).
   // Error RESERVATION_INVALID: unknown, used, expired (reservation_ttl_ms) or another session's.
   v1::RoomJoined join_match(const v1::MatchFound& match, std::string options = "");
   // room_join{room_id, options, reservation}: a seat reserved for you (match_found, room_redirect).
+  // Follows a redirect like join().
   v1::RoomJoined join_reserved(std::string room_id, std::string reservation, std::string options = "");
   // properties_set: writes (to = nullopt deletes), applied only if every expectation holds.
   // player: 0 = the room's properties, else a member's (by default a session may write only
@@ -189,18 +216,25 @@ class Client {
   std::optional<v1::PartyState> party_invite(std::string party_id, uint64_t session_id);
   // Game data to every other party member (party_data events, sender stamped); no reply.
   void party_send(const std::string& party_id, uint32_t op, std::string_view data);
-  // Room data: no reply expected. Empty targets = everyone in the room.
+  // Room data: no reply expected. Empty targets = everyone in the room. Sent on the room's
+  // connection (a room the client is not in goes to the home connection: NOT_IN_ROOM).
   void send(const std::string& room_id, uint32_t op, std::string_view data, std::vector<uint64_t> targets = {});
   // Generic request: sets cid to the next id (1, 2, ...), sends, then reads until the
   // envelope with that cid arrives; everything else received meanwhile is queued as an event.
   v1::Envelope request(v1::Envelope e);
 
-  // Events: everything the server sends that is not a reply being waited for (room data,
+  // Events: everything a server sends that is not a reply being waited for (room data,
   // presence, room_left with cid 0, errors with cid 0 or an unmatched cid, disconnect...).
   // WebSocket pings and Ping envelopes from the server are answered here, not queued.
   // Anything that reads throws std::runtime_error if the server breaks the framing (the
   // connection is then closed) or sends an undecodable envelope (that one is skipped).
   // Returns a queued event first, else reads; nullopt on timeout or once closed and drained.
+  // Other nodes' connections are read here and in poll() and wait_for() too (one ::poll over
+  // every socket), not while a request waits for its reply; their events come out in the
+  // order each connection received them, the home connection's first. A room of a node
+  // connection that is gone for good comes out as room_left{room_id, reason "node lost"}
+  // (cid 0) after on_connection's node_lost; a room a restarted node connection could not
+  // rejoin as room_left{reason "rejoin failed"}.
   std::optional<v1::Envelope> next_event(std::chrono::milliseconds timeout);
   // Takes events until one matches; the others are discarded (their callbacks still run).
   std::optional<v1::Envelope> wait_for(const std::function<bool(const v1::Envelope&)>& match,
@@ -210,6 +244,7 @@ class Client {
   std::function<void(const v1::PresenceEvent&)> on_presence;
   std::function<void(const v1::Envelope&)> on_event;  // every event, before the two above
   // Runs inside whichever call found the connection lost; do not use the client from it.
+  // Node connections report through it too (ConnectionEvent::node_url set).
   std::function<void(const ConnectionEvent&)> on_connection;
   // Waits up to `timeout` only if nothing is queued, takes whatever else is readable without
   // waiting, dispatches every queued event to the callbacks; returns how many it dispatched.
@@ -226,7 +261,8 @@ class Client {
   // WebSocket: sends a close frame and waits briefly for the server's; TCP: sends a
   // Disconnect envelope first if the session is resumable (a goodbye, so the server does not
   // hold it), shuts down the sending side and waits briefly for the server to close. Then
-  // releases the socket. Either way the session ends and is not resumed.
+  // releases the socket. Either way the session ends and is not resumed. Closes every other
+  // node's connection first, the same way.
   void close(uint16_t code = 1000);
   bool is_closed() const { return closed_; }
   // Once the server has closed us: the code of its Disconnect envelope if one came, else of
@@ -239,7 +275,7 @@ class Client {
   uint64_t session_id() const { return session_id_; }  // from Welcome; 0 before hello
   // Resumable sessions: the token of the latest welcome (empty: the session is not resumable),
   // sequenced messages received from and sent to the server, the server's latest ack, the
-  // sent messages kept for a resend, the rooms the session is in (by id, in join order).
+  // sent messages kept for a resend. These are the home connection's.
   const std::string& resume_token() const { return resume_token_; }
   uint32_t resume_window_ms() const { return resume_window_ms_; }
   uint64_t received_seq() const { return received_seq_; }
@@ -247,9 +283,17 @@ class Client {
   uint64_t server_acked_seq() const { return server_acked_seq_; }
   size_t unacked() const { return unacked_.size(); }
   uint64_t resent() const { return resent_; }  // messages sent again after resumes, in all
-  const std::vector<std::string>& rooms() const { return rooms_; }
+  // The rooms the client is in, by id: the home connection's in join order, then each other
+  // node connection's.
+  std::vector<std::string> rooms() const;
   uint32_t next_cid() const { return next_cid_; }
   int native_handle() const { return fd_; }  // -1 before connect() and after close()
+  // Clusters: the URLs of the open connections to other nodes (sorted), and which one holds
+  // a room ("" = the home connection, or a room the client is not in).
+  std::vector<std::string> node_urls() const;
+  std::string node_of(const std::string& room_id) const;
+  // Every open socket (home first), for poll()/select() in your own loop.
+  std::vector<int> native_handles() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -266,8 +310,21 @@ class Client {
   void write_all(std::string_view bytes);
   void write_envelope(const v1::Envelope& e);  // framing only
   // client.cpp: requests and events.
-  v1::RoomJoined expect_joined(v1::Envelope e);
+  // How a join answered with room_redirect goes on: followed (if the options say so), or
+  // never (a rejoin after a restart: the room was here), or this was already the hop.
+  enum class Hop { first, no_follow, followed };
+  v1::RoomJoined expect_joined(v1::Envelope e, Hop hop = Hop::first);
   v1::Envelope take_event();
+  bool has_events() const { return !inbox_.empty() || !node_inbox_.empty(); }
+  // nodes.cpp: the connections to other nodes of a cluster.
+  Client* node_for(const std::string& url);  // this, an open one, or a new one (helloed)
+  v1::RoomJoined join_on_node(const std::string& url, const std::string& room_id, const std::string& reservation,
+                              const std::string& options);
+  Client* node_holding(const std::string& room_id);  // nullptr: the home connection's (or nobody's)
+  bool read_all(std::chrono::milliseconds timeout);  // every socket; true if bytes arrived or one ended
+  Clock::time_point wake_at(Clock::time_point deadline) const;  // ack and silence timers
+  bool any_open() const;
+  void reap_nodes();  // takes their events; closes idle ones; reports lost ones
   std::string describe_close() const;
   // session.cpp: sequence numbers, acks, resume.
   bool note_received(const v1::Envelope& e);  // false: link-level, not for the event queue
@@ -319,12 +376,20 @@ class Client {
   bool recovering_ = false;
   bool closing_ = false;
   bool gave_up_ = false;              // automatic resume failed; only resume() tries again
+
+  // Clusters (nodes.cpp). A node connection is a Client of its own, owned by its home.
+  Client* home_ = nullptr;            // set on a node connection: it follows no redirect
+  int joining_ = 0;                   // joins under way on this node connection: not idle
+  std::map<std::string, std::unique_ptr<Client>> nodes_;  // by URL
+  std::deque<v1::Envelope> node_inbox_;  // node connections' events, in their arrival order
 };
 
-// Follows a room_redirect: a new Client to redirect.url() with `base`'s other options,
-// hello(name, token) (the same session token, so the seat bound to your account is yours),
-// then join_reserved. The room lives on that connection from then on: keep the client.
-// Throws like connect(), hello() and join (RESERVATION_INVALID: used, expired, not yours).
+// By hand what Options::follow_redirects does (for tests and tools that turned it off):
+// a new Client to redirect.url() with `base`'s other options (follow_redirects off, so a
+// second redirect throws Redirected), hello(name, token) (the same session token, so the seat
+// bound to your account is yours), then join_reserved. The room lives on that connection from
+// then on: keep the client. Throws like connect(), hello() and join (RESERVATION_INVALID:
+// used, expired, not yours).
 struct Followed {
   std::unique_ptr<Client> client;
   v1::RoomJoined joined;
