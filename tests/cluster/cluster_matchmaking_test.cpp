@@ -8,6 +8,7 @@
 #include "../integration/helpers.hpp"
 #include "core/room_host.hpp"
 #include "presence/ticket_record.hpp"
+#include "cluster_nodes.hpp"
 #include "redis_server.hpp"
 
 #include <signal.h>
@@ -23,37 +24,11 @@ namespace client = craft::client;
 using craft::MatchmakerConfig;
 
 namespace {
-
-#define NEED_REDIS()                                                                        \
-  if (!RedisServer::installed()) GTEST_SKIP() << "redis-server is not installed (scripts/setup)"
-
-// Quick deaths and a quick matcher: node dead within 0.9 s, the lease within 1 s.
-std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
-                                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> flags{"--cluster.redis-url",      redis.url(), "--cluster.node-id",       id,
-                                 "--store.backend",          "none",      "--cluster.heartbeat-ms",  "300",
-                                 "--cluster.node-ttl-ms",    "600",       "--matchmaker.interval-ms", "100",
-                                 "--cluster.matcher-lease-ms", "1000",    "--matchmaker.widen-after-ms", "100"};
-  flags.insert(flags.end(), extra.begin(), extra.end());
-  return std::make_unique<CraftdProcess>(std::move(flags));
-}
-
-template <typename F>
-bool eventually(F&& f, std::chrono::milliseconds limit = 8000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return f();
-}
-
-long hlen(const RedisServer& redis) {
-  auto r = redis.command({"HLEN", "craft:tickets"});
-  long n = -1;
-  if (!r.empty()) std::from_chars(r[0].data(), r[0].data() + r[0].size(), n);
-  return n;
-}
+using craft::testing::cluster::all_see;
+using craft::testing::cluster::eventually;
+using craft::testing::cluster::hlen;
+using craft::testing::cluster::holder;
+using craft::testing::cluster::quick_node;
 
 v1::Envelope queue(Client& c, const std::string& mode, uint32_t count) {
   v1::Envelope e;
@@ -94,28 +69,12 @@ v1::Envelope join(Client& c, const std::string& room, const std::string& reserva
   return ask(c, e);
 }
 
-// The node holding the matcher lease (craft_cluster_matcher_holder), or -1.
-int holder(const std::vector<CraftdProcess*>& nodes) {
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i] && nodes[i]->running() && nodes[i]->metric("craft_cluster_matcher_holder") == 1)
-      return static_cast<int>(i);
-  }
-  return -1;
-}
-
-bool all_see(const std::vector<CraftdProcess*>& nodes, long n) {
-  for (auto* p : nodes) {
-    if (p->metric("craft_cluster_nodes") != n) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST(ClusterMatchmaking, AMatchFormsFromTicketsOnAllThreeNodesAndEveryoneJoinsOnTheRoomsNode) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a"), b = node(redis, "b"), c = node(redis, "c");
+  auto a = quick_node(redis, "a"), b = quick_node(redis, "b"), c = quick_node(redis, "c");
   std::vector<CraftdProcess*> nodes{a.get(), b.get(), c.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 3); }));
   ASSERT_TRUE(eventually([&] { return holder(nodes) >= 0; })) << "nobody took the matcher lease";
@@ -180,7 +139,7 @@ TEST(ClusterMatchmaking, AMatchFormsFromTicketsOnAllThreeNodesAndEveryoneJoinsOn
 TEST(ClusterMatchmaking, ACancelOnOneNodeRemovesTheTicketEverywhere) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a"), b = node(redis, "b"), c = node(redis, "c");
+  auto a = quick_node(redis, "a"), b = quick_node(redis, "b"), c = quick_node(redis, "c");
   std::vector<CraftdProcess*> nodes{a.get(), b.get(), c.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 3) && holder(nodes) >= 0; }));
 
@@ -215,7 +174,7 @@ TEST(ClusterMatchmaking, ACancelOnOneNodeRemovesTheTicketEverywhere) {
 TEST(ClusterMatchmaking, KillingTheMatcherNodeMovesTheLeaseAndMatchingGoesOn) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a"), b = node(redis, "b"), c = node(redis, "c");
+  auto a = quick_node(redis, "a"), b = quick_node(redis, "b"), c = quick_node(redis, "c");
   std::vector<CraftdProcess*> nodes{a.get(), b.get(), c.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 3) && holder(nodes) >= 0; }));
   int h = holder(nodes);
@@ -289,7 +248,7 @@ TEST(ClusterMatchmaking, ATicketOfANodeKilledWithSigkillIsNeverMatchedWithALiveP
 TEST(ClusterMatchmaking, ARedisRestartGetsEveryLiveTicketBackAndBadRecordsAreSkipped) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a"), b = node(redis, "b");
+  auto a = quick_node(redis, "a"), b = quick_node(redis, "b");
   std::vector<CraftdProcess*> nodes{a.get(), b.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 2) && holder(nodes) >= 0; }));
   auto pa = hello(*a, "ann");
@@ -441,9 +400,9 @@ TEST(ClusterSeatReservation, ASeatIsTheSessionsHereTheAccountsFromAnotherNodeEls
 TEST(ClusterMatchmaking, ADrainingMatcherGivesTheLeaseUpAndMatchesAreMadeElsewhere) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a", {"--drain", "--server.drain-timeout-ms", "30000", "--rooms.empty-dispose-ms", "200"});
+  auto a = quick_node(redis, "a", {"--drain", "--server.drain-timeout-ms", "30000", "--rooms.empty-dispose-ms", "200"});
   ASSERT_TRUE(eventually([&] { return holder({a.get()}) == 0; })) << "a alone did not take the lease";
-  auto b = node(redis, "b");
+  auto b = quick_node(redis, "b");
   std::vector<CraftdProcess*> nodes{a.get(), b.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 2); }));
   ASSERT_EQ(holder(nodes), 0);

@@ -8,6 +8,7 @@
 // on_connection node_lost. A match whose room is on the other player's node is joined by
 // both; a node that redirects again is an error, not a loop; the opt-out still throws.
 #include "../integration/craftd_process.hpp"
+#include "cluster_nodes.hpp"
 #include "redis_server.hpp"
 
 #include <craft/client.hpp>
@@ -28,39 +29,9 @@ namespace client = craft::client;
 namespace v1 = craft::v1;
 
 namespace {
-
-#define NEED_REDIS()                                                                        \
-  if (!RedisServer::installed()) GTEST_SKIP() << "redis-server is not installed (scripts/setup)"
-
-// Quick deaths and a quick matcher (as in cluster_matchmaking_test.cpp).
-std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
-                                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> flags{"--cluster.redis-url",      redis.url(), "--cluster.node-id",       id,
-                                 "--store.backend",          "none",      "--cluster.heartbeat-ms",  "300",
-                                 "--cluster.node-ttl-ms",    "600",       "--matchmaker.interval-ms", "100",
-                                 "--cluster.matcher-lease-ms", "1000",    "--matchmaker.widen-after-ms", "100"};
-  flags.insert(flags.end(), extra.begin(), extra.end());
-  return std::make_unique<CraftdProcess>(std::move(flags));
-}
-
-template <typename F>
-bool eventually(F&& f, std::chrono::milliseconds limit = 8000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return f();
-}
-
-bool all_alive(const std::vector<const CraftdProcess*>& nodes, long count) {
-  return eventually([&] {
-    for (auto* n : nodes) {
-      if (n->metric("craft_cluster_nodes") != count) return false;
-    }
-    return true;
-  });
-}
+using craft::testing::cluster::all_alive;
+using craft::testing::cluster::eventually;
+using craft::testing::cluster::quick_node;
 
 std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::string& name,
                                         client::Options o = client::Options{}) {
@@ -93,9 +64,9 @@ auto room_data(uint32_t op) {
 TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTheNodeConnection) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "node-a");
-  auto b = node(redis, "node-b");
-  auto c = node(redis, "node-c");
+  auto a = quick_node(redis, "node-a");
+  auto b = quick_node(redis, "node-b");
+  auto c = quick_node(redis, "node-c");
   ASSERT_TRUE(all_alive({a.get(), b.get(), c.get()}, 3));
   auto owner = connect(*a, "owner");
   auto there = owner->create("relay").room_id();
@@ -192,8 +163,8 @@ TEST(ClusterFollow, AJoinOfARoomOnAnotherNodeJustWorksBothWaysAndLeavingClosesTh
 TEST(ClusterFollow, AMatchWhoseRoomIsOnTheOtherPlayersNodeIsJoinedByBoth) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a");
-  auto b = node(redis, "b");
+  auto a = quick_node(redis, "a");
+  auto b = quick_node(redis, "b");
   ASSERT_TRUE(all_alive({a.get(), b.get()}, 2));
   ASSERT_TRUE(eventually([&] {
     return a->metric("craft_cluster_matcher_holder") + b->metric("craft_cluster_matcher_holder") == 1;
@@ -241,8 +212,8 @@ TEST(ClusterFollow, AMatchWhoseRoomIsOnTheOtherPlayersNodeIsJoinedByBoth) {
 TEST(ClusterFollow, ANodeThatDiesTurnsItsRoomsIntoNodeLost) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "node-a");
-  auto c = node(redis, "node-c");
+  auto a = quick_node(redis, "node-a");
+  auto c = quick_node(redis, "node-c");
   ASSERT_TRUE(all_alive({a.get(), c.get()}, 2));
   auto owner = connect(*a, "owner");
   auto there = owner->create("relay").room_id();
@@ -358,9 +329,9 @@ TEST(ClusterFollow, ALostNodeConnectionIsResumedLikeTheHomeOne) {
 TEST(ClusterFollow, ANodeThatRedirectsAgainIsAnErrorNotALoop) {
   NEED_REDIS();
   RedisServer redis;
-  auto b = node(redis, "node-b");
-  auto a = node(redis, "node-a", {"--cluster.advertise", url_of(*b)});
-  auto c = node(redis, "node-c");
+  auto b = quick_node(redis, "node-b");
+  auto a = quick_node(redis, "node-a", {"--cluster.advertise", url_of(*b)});
+  auto c = quick_node(redis, "node-c");
   ASSERT_TRUE(all_alive({a.get(), b.get(), c.get()}, 3));
   auto owner = connect(*a, "owner");
   auto there = owner->create("relay").room_id();

@@ -5,6 +5,7 @@
 // and joins the one room; cancels reach the home. A chat room on one node is joined from
 // another through the redirect: history, messages both ways, limits.
 #include "../integration/helpers.hpp"
+#include "cluster_nodes.hpp"
 #include "redis_server.hpp"
 
 #include <charconv>
@@ -17,51 +18,11 @@ namespace v1 = craft::v1;
 namespace client = craft::client;
 
 namespace {
-
-#define NEED_REDIS()                                                                        \
-  if (!RedisServer::installed()) GTEST_SKIP() << "redis-server is not installed (scripts/setup)"
-
-// Quick deaths and a quick matcher, as in cluster_matchmaking_test.cpp.
-std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
-                                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> flags{"--cluster.redis-url",      redis.url(), "--cluster.node-id",       id,
-                                 "--store.backend",          "none",      "--cluster.heartbeat-ms",  "300",
-                                 "--cluster.node-ttl-ms",    "600",       "--matchmaker.interval-ms", "100",
-                                 "--cluster.matcher-lease-ms", "1000",    "--matchmaker.widen-after-ms", "100"};
-  flags.insert(flags.end(), extra.begin(), extra.end());
-  return std::make_unique<CraftdProcess>(std::move(flags));
-}
-
-template <typename F>
-bool eventually(F&& f, std::chrono::milliseconds limit = 8000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return f();
-}
-
-long hlen(const RedisServer& redis) {
-  auto r = redis.command({"HLEN", "craft:tickets"});
-  long n = -1;
-  if (!r.empty()) std::from_chars(r[0].data(), r[0].data() + r[0].size(), n);
-  return n;
-}
-
-bool all_see(const std::vector<CraftdProcess*>& nodes, long n) {
-  for (auto* p : nodes) {
-    if (p->metric("craft_cluster_nodes") != n) return false;
-  }
-  return true;
-}
-
-int holder(const std::vector<CraftdProcess*>& nodes) {
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i]->metric("craft_cluster_matcher_holder") == 1) return static_cast<int>(i);
-  }
-  return -1;
-}
+using craft::testing::cluster::all_see;
+using craft::testing::cluster::eventually;
+using craft::testing::cluster::hlen;
+using craft::testing::cluster::holder;
+using craft::testing::cluster::quick_node;
 
 // matchmaker_add for a match of three, "+mode:trio"; with `party` the whole party.
 v1::Envelope trio(const std::string& party = "") {
@@ -115,10 +76,10 @@ std::unique_ptr<Client> hello_raw(const CraftdProcess& p, const std::string& nam
 void party_led_from_another_node(const std::string& matcher) {
   RedisServer redis;
   std::map<std::string, std::unique_ptr<CraftdProcess>> by_id;
-  by_id[matcher] = node(redis, matcher);
+  by_id[matcher] = quick_node(redis, matcher);
   ASSERT_TRUE(eventually([&] { return by_id[matcher]->metric("craft_cluster_matcher_holder") == 1; }));
   for (auto id : {"a", "b", "c"}) {
-    if (!by_id[id]) by_id[id] = node(redis, id);
+    if (!by_id[id]) by_id[id] = quick_node(redis, id);
   }
   auto &a = by_id["a"], &b = by_id["b"], &c = by_id["c"];
   std::vector<CraftdProcess*> nodes{a.get(), b.get(), c.get()};
@@ -268,7 +229,7 @@ TEST(ClusterPartyMatchmaking, APartyLedFromAnotherNodeThanItsHomeIsMatchedOnAThi
 TEST(ClusterPartyMatchmaking, AMatchmakerRequestForAPartyLivingElsewhereIsRefused) {
   NEED_REDIS();
   RedisServer redis;
-  auto a = node(redis, "a");
+  auto a = quick_node(redis, "a");
   ASSERT_TRUE(eventually([&] { return a->metric("craft_cluster_nodes") == 1; }));
   std::this_thread::sleep_for(300ms);  // the bus subscription connects alongside the registration
   v1::Presence who;
@@ -289,7 +250,7 @@ TEST(ClusterChat, AChatRoomOnAIsJoinedFromCWithItsHistoryMessagesBothWaysAndItsL
   NEED_REDIS();
   RedisServer redis;
   const std::vector<std::string> chat{"--rooms.chat-history", "3", "--rooms.chat-max-length", "10"};
-  auto a = node(redis, "a", chat), c = node(redis, "c", chat);
+  auto a = quick_node(redis, "a", chat), c = quick_node(redis, "c", chat);
   std::vector<CraftdProcess*> nodes{a.get(), c.get()};
   ASSERT_TRUE(eventually([&] { return all_see(nodes, 2); }));
 

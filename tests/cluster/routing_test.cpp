@@ -10,6 +10,7 @@
 #include "../integration/craftd_process.hpp"
 #include "../store/pg_server.hpp"
 #include "cluster/seat_message.hpp"
+#include "cluster_nodes.hpp"
 #include "redis_server.hpp"
 
 #include <craft/client.hpp>
@@ -30,27 +31,13 @@ namespace client = craft::client;
 namespace v1 = craft::v1;
 
 namespace {
-
-#define NEED_REDIS()                                                                        \
-  if (!RedisServer::installed()) GTEST_SKIP() << "redis-server is not installed (scripts/setup)"
+using craft::testing::cluster::all_alive;
 
 std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
                                     std::vector<std::string> extra = {"--store.backend", "none"}) {
   std::vector<std::string> flags{"--cluster.redis-url", redis.url(), "--cluster.node-id", id};
   flags.insert(flags.end(), extra.begin(), extra.end());
   return std::make_unique<CraftdProcess>(flags);
-}
-
-// Waits until every node lists `count` nodes alive.
-bool all_alive(const std::vector<const CraftdProcess*>& nodes, long count) {
-  auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < 5s) {
-    bool all = true;
-    for (auto* n : nodes) all = all && n->metric("craft_cluster_nodes") == count;
-    if (all) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
 }
 
 // These tests look at the redirect itself: the client throws it instead of following it
