@@ -4,6 +4,8 @@
 #include "../integration/craftd_process.hpp"
 #include "redis_server.hpp"
 
+#include <craft/client.hpp>
+
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -67,6 +69,19 @@ inline int holder(const std::vector<CraftdProcess*>& nodes) {
   }
   return -1;
 }
+
+// Whether `c`'s node lists room `id` (the shared directory) within 5 s.
+inline bool lists(client::Client& c, const std::string& type, const std::string& id) {
+  return eventually([&] {
+    for (const auto& r : c.list_rooms(type)) {
+      if (r.room_id() == id) return true;
+    }
+    return false;
+  }, 5000ms);
+}
+
+// The URL a node advertises by default (what its redirects name).
+inline std::string url_of(const CraftdProcess& p) { return "ws://127.0.0.1:" + std::to_string(p.http_port()) + "/ws"; }
 
 // Tickets in the shared pool (HLEN craft:tickets), -1 when Redis does not answer.
 inline long hlen(const RedisServer& redis) {

@@ -29,6 +29,8 @@ namespace client = craft::client;
 namespace v1 = craft::v1;
 
 namespace {
+using craft::testing::cluster::lists;
+using craft::testing::cluster::url_of;
 using craft::testing::cluster::all_alive;
 using craft::testing::cluster::eventually;
 using craft::testing::cluster::quick_node;
@@ -41,17 +43,6 @@ std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::strin
   c->hello(name);
   return c;
 }
-
-bool lists(client::Client& c, const std::string& type, const std::string& id) {
-  return eventually([&] {
-    for (const auto& r : c.list_rooms(type)) {
-      if (r.room_id() == id) return true;
-    }
-    return false;
-  }, 5000ms);
-}
-
-std::string url_of(const CraftdProcess& p) { return "ws://127.0.0.1:" + std::to_string(p.http_port()) + "/ws"; }
 
 bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 

@@ -31,6 +31,8 @@ namespace client = craft::client;
 namespace v1 = craft::v1;
 
 namespace {
+using craft::testing::cluster::lists;
+using craft::testing::cluster::url_of;
 using craft::testing::cluster::all_alive;
 
 std::unique_ptr<CraftdProcess> node(const RedisServer& redis, const std::string& id,
@@ -52,18 +54,6 @@ std::unique_ptr<client::Client> connect(const CraftdProcess& p, const std::strin
   return c;
 }
 
-// Whether `c`'s node lists room `id` (the shared directory) within 5 s.
-bool lists(client::Client& c, const std::string& type, const std::string& id) {
-  auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < 5s) {
-    for (const auto& r : c.list_rooms(type)) {
-      if (r.room_id() == id) return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
 constexpr const char* no_directory =
     "node C never listed node A's room: this build has no shared room directory (RoomDirectory over Redis)";
 
@@ -79,8 +69,6 @@ std::optional<v1::RoomRedirect> redirect_of(client::Client& c, const std::string
   }
   return std::nullopt;
 }
-
-std::string url_of(const CraftdProcess& p) { return "ws://127.0.0.1:" + std::to_string(p.http_port()) + "/ws"; }
 
 v1::ErrorCode error_of(const std::function<void()>& call) {
   try {

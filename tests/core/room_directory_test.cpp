@@ -1,6 +1,6 @@
 // The in-process room directory's join_or_create search (presence/room_directory.*): rooms
 // with a free seat only, oldest first, one of the preferred node's first.
-#include "net/handler.hpp"
+#include "null_handler.hpp"
 #include "net/shard.hpp"
 #include "presence/room_directory.hpp"
 
@@ -17,16 +17,7 @@ using namespace craft;
 using presence::RoomEntry;
 using presence::RoomQuery;
 
-struct NullHandler final : ShardHandler {
-  bool http_wants_body(const http::Request&) override { return false; }
-  std::string http_refusal(const http::Request&, int, std::string_view) override { return {}; }
-  std::string http_request(Shard&, const http::Request&, std::string_view, const IpKey&, HttpRespond) override {
-    return {};
-  }
-  void on_sweep(Shard&, TimePoint) override {}
-  void on_shutdown(Shard&) override {}
-  void on_connection_released(const IpKey&) override {}
-};
+using craft::testing::NullHandler;
 
 RoomEntry room(std::string id, uint64_t created, uint32_t clients, std::string node = "") {
   RoomEntry e;

@@ -2,7 +2,7 @@
 // loop turn) and lazily queued frames (Connection::send_lazily), on real shard threads and
 // loopback sockets.
 #include "net/connection.hpp"
-#include "net/handler.hpp"
+#include "null_handler.hpp"
 #include "net/shard.hpp"
 
 #include <craft/clock.hpp>
@@ -22,16 +22,7 @@ namespace {
 using namespace craft;
 using asio::ip::tcp;
 
-struct NullHandler final : ShardHandler {
-  bool http_wants_body(const http::Request&) override { return false; }
-  std::string http_refusal(const http::Request&, int, std::string_view) override { return {}; }
-  std::string http_request(Shard&, const http::Request&, std::string_view, const IpKey&, HttpRespond) override {
-    return {};
-  }
-  void on_sweep(Shard&, TimePoint) override {}
-  void on_shutdown(Shard&) override {}
-  void on_connection_released(const IpKey&) override {}
-};
+using craft::testing::NullHandler;
 
 struct Shards : ::testing::Test {
   SteadyClock clock;
