@@ -216,8 +216,7 @@ void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mod
                                 if (!self->redirects_) self->redirects_ = std::make_unique<std::vector<HeldSeat>>();
                                 self->redirects_->push_back(
                                     {self->shard().now() + std::chrono::milliseconds(r.redirect.reservation_ttl_ms()),
-                                     r.redirect.room_id(), r.redirect.node(), r.redirect.url(),
-                                     r.redirect.reservation()});
+                                     r.redirect.room_id(), r.redirect.node(), r.redirect.reservation()});
                                 v1::Envelope reply;
                                 reply.set_cid(cid);
                                 *reply.mutable_room_redirect() = std::move(r.redirect);

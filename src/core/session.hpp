@@ -198,7 +198,7 @@ class Session final : public Connection {
   // pack with pending_joins_ (idle memory).
   struct HeldSeat {
     TimePoint expires;
-    std::string room_id, node, url, reservation;
+    std::string room_id, node, reservation;
   };
   std::unique_ptr<std::vector<HeldSeat>> redirects_;
   // Forgets the seat this session holds in `room_id` through a redirect, and frees it there.
