@@ -75,4 +75,14 @@ std::optional<SeatAnswer> decode_seat_answer(std::string_view text) {
   return a;
 }
 
+std::string encode_seat_release(const SeatRelease& r) { return "1\t" + r.room_id + "\t" + r.reservation; }
+
+std::optional<SeatRelease> decode_seat_release(std::string_view text) {
+  if (text.size() > 2 + max_seat_room_id_bytes + 1 + 32) return std::nullopt;
+  std::array<std::string_view, 3> p;
+  if (!split(text, p) || p[0] != "1" || !valid_seat_field(p[1], max_seat_room_id_bytes)) return std::nullopt;
+  if (p[2].size() != 32 || !is_hex(p[2])) return std::nullopt;
+  return SeatRelease{std::string(p[1]), std::string(p[2])};
+}
+
 }  // namespace craft::cluster

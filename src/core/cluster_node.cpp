@@ -145,6 +145,7 @@ void ServerCore::start_cluster() {
   }
   cluster_directory_->attach(*cluster_);
   serve_seat_requests();
+  serve_seat_releases();
   //
   // Tickets of every node in one pool (presence/cluster_ticket_pool.hpp). Shards are not
   // running yet (start() starts them after this), so no session has seen the local pool.

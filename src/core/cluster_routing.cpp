@@ -44,6 +44,19 @@ void ServerCore::serve_seat_requests() {
   });
 }
 
+void ServerCore::serve_seat_releases() {
+  cluster_->on_message(std::string(cluster::seat_release_kind), [this](const std::string&, const std::string& payload) {
+    auto release = cluster::decode_seat_release(payload);
+    if (!release) return;
+    auto room = world_.find(release->room_id);
+    if (!room) return;
+    auto* host = room.get();
+    host->shard().post([this, room = std::move(room), token = std::move(release->reservation)] {
+      if (room->release_node_seat(token)) seats_released_.fetch_add(1, std::memory_order_relaxed);
+    });
+  });
+}
+
 void ServerCore::request_seat(const std::string& node, std::string room_id, std::string account_id, Shard& reply_on,
                               std::function<void(SeatResult)> done) {
   SeatResult r;
@@ -128,6 +141,9 @@ std::string ServerCore::routing_metrics() const {
   w.value("craft_cluster_seat_requests_pending", seat_requests_pending_.load(std::memory_order_relaxed));
   counter("craft_cluster_seats_granted_total", "Seat reservations made here for players of other nodes",
           seats_granted_.load(std::memory_order_relaxed));
+  counter("craft_cluster_seats_released_total",
+          "Seats reserved here for players of other nodes, freed unused when their session there ended",
+          seats_released_.load(std::memory_order_relaxed));
   counter("craft_cluster_seats_denied_total",
           "Other nodes' seat requests answered with an error (no room, full, locked, match room, malformed)",
           seats_denied_.load(std::memory_order_relaxed));
@@ -138,7 +154,40 @@ std::string ServerCore::routing_metrics() const {
 
 namespace craft {
 
+void Session::give_back_seat(const std::string& room_id) {
+  if (!redirects_) return;
+  auto now = shard().now();
+  auto* registry = core().cluster_registry();
+  std::erase_if(*redirects_, [&](const HeldSeat& seat) {
+    if (seat.room_id != room_id) return false;
+    // Sent before the new seat request, so the room's node frees this seat first (the bus
+    // keeps one sender's order). The old reservation is void even if the client still has it.
+    if (registry && seat.expires > now) {
+      registry->send_to(seat.node, cluster::seat_release_kind, cluster::encode_seat_release({seat.room_id, seat.reservation}));
+    }
+    return true;
+  });
+}
+
+void Session::release_held_seats() {
+  if (!redirects_) return;
+  auto seats = std::move(*redirects_);
+  redirects_.reset();
+  auto* registry = core().cluster_registry();
+  if (!registry) return;
+  auto now = shard().now();
+  for (auto& seat : seats) {
+    // A seat the client used is gone from its room already: releasing it is a no-op there.
+    if (seat.expires <= now) continue;
+    registry->send_to(seat.node, cluster::seat_release_kind,
+                      cluster::encode_seat_release({seat.room_id, seat.reservation}));
+  }
+}
+
 void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mode, std::string type, std::string options) {
+  // A join of a room this session holds a seat in trades that seat for the new one (a client
+  // retrying, or joining again after it left): one seat per room at a time, as locally.
+  give_back_seat(room_id);
   ++pending_joins_;  // later requests of this connection wait for the answer (§2.1)
   auto self = std::static_pointer_cast<Session>(shared_from_this());
   core().world().directory().locate(room_id, shard(), [self, cid, room_id, mode, type = std::move(type),
@@ -164,9 +213,10 @@ void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mod
                                 }
                                 --self->pending_joins_;
                                 if (!self->alive()) return;
-                                if (!self->redirects_) self->redirects_ = std::make_unique<std::vector<TimePoint>>();
-                                self->redirects_->push_back(self->shard().now() +
-                                                            std::chrono::milliseconds(r.redirect.reservation_ttl_ms()));
+                                if (!self->redirects_) self->redirects_ = std::make_unique<std::vector<HeldSeat>>();
+                                self->redirects_->push_back(
+                                    {self->shard().now() + std::chrono::milliseconds(r.redirect.reservation_ttl_ms()),
+                                     r.redirect.room_id(), r.redirect.node(), r.redirect.reservation()});
                                 v1::Envelope reply;
                                 reply.set_cid(cid);
                                 *reply.mutable_room_redirect() = std::move(r.redirect);

@@ -390,6 +390,15 @@ int RoomHost::reserve_for_node(std::string token, std::string account_id, TimePo
   return 0;
 }
 
+bool RoomHost::release_node_seat(const std::string& token) {
+  auto it = reservations_.find(token);
+  if (it == reservations_.end() || it->second.holder.session != 0 || reservation_only_) return false;
+  reservations_.erase(it);
+  // The seat kept an empty room alive: from now it waits rooms.empty_dispose_ms like any.
+  if (reservations_.empty() && clients_.empty() && !empty_since_) empty_since_ = shard_.now();
+  return true;
+}
+
 void RoomHost::expire_reservations(TimePoint now) {
   auto expired = std::erase_if(reservations_, [&](const auto& r) { return now >= r.second.expires; });
   if (expired > 0) shard_.metrics().reservations_expired.add(expired);

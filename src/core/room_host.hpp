@@ -108,6 +108,9 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   // ErrorCode, and `why`) when the room is gone, locked, full counting held seats, or a match
   // room taking only its matched players; 0 when the seat is held.
   int reserve_for_node(std::string token, std::string account_id, TimePoint expires, std::string& why);
+  // Frees a seat reserve_for_node() made and nobody used (its session on the other node
+  // ended: seat.release); true when there was one. A match's seats (reserve()) stay.
+  bool release_node_seat(const std::string& token);
 
   // Backends of the Room API.
   void send(std::span<const SessionId> to, uint32_t op, std::string_view data, SessionId sender);

@@ -183,6 +183,7 @@ class ServerCore final : public ShardHandler {
 
  private:
   void serve_seat_requests();  // registers the "seat.reserve" responder, before the registry starts
+  void serve_seat_releases();  // and the "seat.release" handler
   std::string routing_metrics() const;
   // Cross-node join counters (docs/cluster.md "Observing it"); read by /metrics.
   std::atomic<uint64_t> redirects_{0};             // room_redirect sent to clients
@@ -191,6 +192,7 @@ class ServerCore final : public ShardHandler {
   std::atomic<uint64_t> seat_requests_refused_{0}; // not sent: max_pending_seat_requests
   std::atomic<uint32_t> seat_requests_pending_{0};
   std::atomic<uint64_t> seats_granted_{0};         // reservations made here for other nodes' players
+  std::atomic<uint64_t> seats_released_{0};        // seats freed unused: their session elsewhere ended
   std::atomic<uint64_t> seats_denied_{0};          // other nodes' seat requests answered with an error
 
   struct IpHash {

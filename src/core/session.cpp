@@ -386,7 +386,7 @@ bool Session::room_slot_available(uint32_t cid) {
   size_t redirected = 0;
   if (redirects_) {
     auto now = shard().now();
-    std::erase_if(*redirects_, [now](TimePoint expires) { return expires <= now; });
+    std::erase_if(*redirects_, [now](const HeldSeat& seat) { return seat.expires <= now; });
     redirected = redirects_->size();
     if (redirected == 0) redirects_.reset();
   }
@@ -418,6 +418,7 @@ void Session::handle_create(uint32_t cid, const std::string& type, std::string o
 void Session::handle_join(const v1::Envelope& e) {
   const auto& j = e.room_join();
   if (find_room(j.room_id())) return send_error(e.cid(), v1::ALREADY_IN_ROOM, "already in room " + j.room_id());
+  give_back_seat(j.room_id());  // before the limit: the new seat replaces it (route_join)
   if (!room_slot_available(e.cid())) return;
   auto room = core().world().find(j.room_id());
   if (!room && core().cluster_registry()) return route_join(e.cid(), j.room_id(), JoinMode::join, {}, {});

@@ -190,11 +190,20 @@ class Session final : public Connection {
   // The account hello's token proved; null for an anonymous session, so anonymous
   // connections pay 8 bytes, not ~100 (idle memory per connection, docs/benchmarks.md).
   std::unique_ptr<const api::Identity> identity_;
-  // When each seat handed out by a room_redirect expires: until used or expired it counts
-  // against limits.max_rooms_per_session (docs/security.md), so one socket cannot fill a room
-  // on another node with redirects it never follows. Allocated only while one is held;
-  // among the pointers, so the flags above pack with pending_joins_ (idle memory).
-  std::unique_ptr<std::vector<TimePoint>> redirects_;
+  // The seats handed out by room_redirects: until used or expired each counts against
+  // limits.max_rooms_per_session (docs/security.md), a second join of the same room trades
+  // it for a new one, and the session's end gives the seats back to their nodes: so a socket
+  // cannot fill a room on another node with redirects it never follows, not even by
+  // reconnecting. Allocated only while one is held; among the pointers, so the flags above
+  // pack with pending_joins_ (idle memory).
+  struct HeldSeat {
+    TimePoint expires;
+    std::string room_id, node, reservation;
+  };
+  std::unique_ptr<std::vector<HeldSeat>> redirects_;
+  // Forgets the seat this session holds in `room_id` through a redirect, and frees it there.
+  void give_back_seat(const std::string& room_id);
+  void release_held_seats();
   // A resumable session's numbering, replay buffer and hold; null for a plain session.
   struct Resume {
     detail::ReplayBuffer replay;

@@ -51,6 +51,7 @@ void Session::deliver(const v1::Envelope& e) {
 }
 
 void Session::end_social() {
+  release_held_seats();
   // Only a session past hello is listed or in a party. A held session never gets here: it
   // keeps its party until its resume window ends.
   if (hello_done_) {
