@@ -154,17 +154,21 @@ std::string ServerCore::routing_metrics() const {
 
 namespace craft {
 
+void Session::release_seat(const HeldSeat& seat, TimePoint now) {
+  // A lapsed seat is gone there already; a used one too, and releasing it is a no-op there.
+  auto* registry = core().cluster_registry();
+  if (!registry || seat.expires <= now) return;
+  registry->send_to(seat.node, cluster::seat_release_kind, cluster::encode_seat_release({seat.room_id, seat.reservation}));
+}
+
 void Session::give_back_seat(const std::string& room_id) {
   if (!redirects_) return;
   auto now = shard().now();
-  auto* registry = core().cluster_registry();
+  // Sent before the new seat request, so the room's node frees this seat first (the bus
+  // keeps one sender's order). The old reservation is void even if the client still has it.
   std::erase_if(*redirects_, [&](const HeldSeat& seat) {
     if (seat.room_id != room_id) return false;
-    // Sent before the new seat request, so the room's node frees this seat first (the bus
-    // keeps one sender's order). The old reservation is void even if the client still has it.
-    if (registry && seat.expires > now) {
-      registry->send_to(seat.node, cluster::seat_release_kind, cluster::encode_seat_release({seat.room_id, seat.reservation}));
-    }
+    release_seat(seat, now);
     return true;
   });
 }
@@ -173,15 +177,8 @@ void Session::release_held_seats() {
   if (!redirects_) return;
   auto seats = std::move(*redirects_);
   redirects_.reset();
-  auto* registry = core().cluster_registry();
-  if (!registry) return;
   auto now = shard().now();
-  for (auto& seat : seats) {
-    // A seat the client used is gone from its room already: releasing it is a no-op there.
-    if (seat.expires <= now) continue;
-    registry->send_to(seat.node, cluster::seat_release_kind,
-                      cluster::encode_seat_release({seat.room_id, seat.reservation}));
-  }
+  for (const auto& seat : seats) release_seat(seat, now);
 }
 
 void Session::route_join(uint32_t cid, std::string room_id, detail::JoinMode mode, std::string type, std::string options) {

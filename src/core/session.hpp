@@ -204,6 +204,7 @@ class Session final : public Connection {
   // Forgets the seat this session holds in `room_id` through a redirect, and frees it there.
   void give_back_seat(const std::string& room_id);
   void release_held_seats();
+  void release_seat(const HeldSeat& seat, TimePoint now);  // frees it on its room's node
   // A resumable session's numbering, replay buffer and hold; null for a plain session.
   struct Resume {
     detail::ReplayBuffer replay;
