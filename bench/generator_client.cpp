@@ -159,6 +159,8 @@ void Generator::send_join(uint32_t i) {
 void Generator::on_joined(uint32_t i, const std::string& room_id) {
   Conn& c = conns_[i];
   if (c.state != State::joining) return;
+  if (c.parked_fd >= 0) ::close(c.parked_fd);  // the redirect is done: its seat was used
+  c.parked_fd = -1;
   Group& g = groups_[c.group];
   // Joins, not creates: a relay room's first member creates it; idle join_or_create joins.
   if (i != g.first || o_.scenario == Scenario::idle) {
@@ -200,6 +202,8 @@ void Generator::mark_ready(uint32_t i) {
 void Generator::close_conn(Conn& c) {
   if (c.fd >= 0) ::close(c.fd);  // also leaves the epoll set
   c.fd = -1;
+  if (c.parked_fd >= 0) ::close(c.parked_fd);
+  c.parked_fd = -1;
   c.state = State::closed;
   c.want_out = false;
 }

@@ -44,6 +44,9 @@ inline const char* state_name(State s) {
 
 struct Conn {
   int fd = -1;
+  // A redirected join: the first node's connection, kept open (out of epoll) until the join
+  // at the room's node is answered: closing it first would give the seat back (§4.21).
+  int parked_fd = -1;
   State state = State::unstarted;
   Outcome outcome = Outcome::pending;
   bool want_out = false;

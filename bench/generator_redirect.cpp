@@ -1,13 +1,16 @@
 // Cross-node joins (--cross-node, and --join-or-create in a cluster): a join of a room that
 // lives on another node is answered with room_redirect (docs/protocol.md §4.21; the cluster
-// routing of docs/cluster.md). The client then does what the SDK does: close this
-// connection, connect to the named node, hello, and room_join with the reservation. The join
+// routing of docs/cluster.md). The client then does what the SDK does: keep this connection
+// (a seat is given back when the session that asked for it ends), connect to the named node,
+// hello, and room_join with the reservation; the first connection closes once that join is
+// answered. The join
 // latency runs from the first request to the final room_joined.
 #include "generator_impl.hpp"
 
 #include "proc.hpp"
 
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 
 #include <charconv>
 
@@ -48,7 +51,12 @@ void Generator::follow_redirect(uint32_t i, const std::string& url, std::string 
   if (index == redirect_targets_.size()) redirect_targets_.emplace_back(url, to);
   ++redirects_;
   const int64_t join_started = c.join_sent_ns;
+  // Out of the epoll set but open: the node gives the seat back when this session ends.
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+  const int parked = c.fd;
+  c.fd = -1;
   close_conn(c);
+  c.parked_fd = parked;
   c.in.clear();
   c.out.clear();
   c.server_seq = c.server_seq_acked = 0;
