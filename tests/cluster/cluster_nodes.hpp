@@ -6,8 +6,12 @@
 
 #include <craft/client.hpp>
 
+#include <dirent.h>
+#include <signal.h>
+
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -82,6 +86,30 @@ inline bool lists(client::Client& c, const std::string& type, const std::string&
 
 // The URL a node advertises by default (what its redirects name).
 inline std::string url_of(const CraftdProcess& p) { return "ws://127.0.0.1:" + std::to_string(p.http_port()) + "/ws"; }
+
+// SIGSTOPs `pid` and returns once every one of its threads is stopped ('T' in
+// /proc/<pid>/task/*/stat): kill() only queues the stop, and on a loaded machine a thread may
+// finish what it was doing (answer a request, say) after kill() has returned.
+inline bool hang(pid_t pid) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  auto all_stopped = [pid] {
+    auto dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return false;
+    bool stopped = true;
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream stat(dir + "/" + e->d_name + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      auto close = line.rfind(')');  // the state follows "(comm)", and comm may hold spaces
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') stopped = false;
+    }
+    ::closedir(d);
+    return stopped;
+  };
+  return eventually(all_stopped, 5000ms);
+}
 
 // Tickets in the shared pool (HLEN craft:tickets), -1 when Redis does not answer.
 inline long hlen(const RedisServer& redis) {

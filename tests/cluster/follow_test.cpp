@@ -283,7 +283,7 @@ TEST(ClusterFollow, ALostNodeConnectionIsResumedLikeTheHomeOne) {
     return false;
   };
 
-  ASSERT_EQ(kill(a->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(craft::testing::cluster::hang(a->pid()));
   // The client's resume waits inside its call (no thread of its own): wake A from here.
   std::thread waker([&] {
     std::this_thread::sleep_for(1500ms);

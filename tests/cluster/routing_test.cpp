@@ -341,13 +341,15 @@ TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreB
   auto p2 = connect(*c, "p2");
   if (!lists(*p1, "relay", room.room_id())) GTEST_SKIP() << no_directory;
   // A hangs (its node key stays for node_ttl_ms: C still thinks it is alive).
-  kill(a->pid(), SIGSTOP);
+  ASSERT_TRUE(craft::testing::cluster::hang(a->pid()));
   auto start = std::chrono::steady_clock::now();
   v1::Envelope e;
   e.set_cid(900);
   e.mutable_room_join()->set_room_id(room.room_id());
   p1->send_envelope(e);
-  std::this_thread::sleep_for(150ms);  // p1's seat request is under way now
+  // p2 asks only once p1's seat request is under way (a fixed sleep was too short under load).
+  ASSERT_TRUE(craft::testing::cluster::eventually([&] { return c->metric("craft_cluster_seat_requests_pending") == 1; },
+                                                  800ms));
   auto refused_at = std::chrono::steady_clock::now();
   try {
     p2->join(room.room_id());
@@ -361,7 +363,7 @@ TEST(ClusterRouting, ANodeThatDoesNotAnswerCostsTheTimeoutAndPendingRequestsAreB
   auto took = std::chrono::steady_clock::now() - start;
   kill(a->pid(), SIGCONT);
   ASSERT_TRUE(answer);
-  ASSERT_TRUE(answer->has_error());
+  ASSERT_TRUE(answer->has_error()) << answer->DebugString();
   EXPECT_EQ(answer->error().code(), v1::UNAVAILABLE);
   EXPECT_NE(answer->error().message().find("seat_request_timeout_ms"), std::string::npos) << answer->error().message();
   EXPECT_GE(took, 1000ms);
