@@ -209,10 +209,12 @@ const SERVERS = {
   },
 };
 
-function procCpuTicks(pid) {
+// utime + stime (fields 14, 15), and stime alone: the kernel's share (syscalls, and on loopback
+// the peer's TCP receive path, which runs in the sender's context).
+function procCpu(pid) {
   const s = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+  return { all: Number(f[11]) + Number(f[12]), sys: Number(f[12]) };
 }
 function procRssKb(pid) {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -287,17 +289,18 @@ async function runOne(o, serverName, sceneName, clients) {
       + `(${loaders.length} load process${loaders.length > 1 ? "es" : ""}); warm-up ${o.warmup} s\n`);
     await sleep(o.warmup * 1000);
 
-    const a = { srv: await server.stats(), cpu: procCpuTicks(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
+    const a = { srv: await server.stats(), cpu: procCpu(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
     a.load = await markAll();
     await sleep(o.duration * 1000);
-    const b = { srv: await server.stats(), cpu: procCpuTicks(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
+    const b = { srv: await server.stats(), cpu: procCpu(server.pid), m: machineTicks(), t: process.hrtime.bigint() };
     b.load = await markAll();
     const rssKb = procRssKb(server.pid);
 
     const windowS = Number(b.t - a.t) / 1e9;
     const live = b.load.live;
     const clientS = live * windowS;
-    const serverCpuS = (b.cpu - a.cpu) / CLK_TCK;
+    const serverCpuS = (b.cpu.all - a.cpu.all) / CLK_TCK;
+    const serverSysS = (b.cpu.sys - a.cpu.sys) / CLK_TCK;
     const ticks = b.srv.ticks - a.srv.ticks;
     const sampleS = b.load.sampled * windowS;
     const r = {
@@ -310,6 +313,7 @@ async function runOne(o, serverName, sceneName, clients) {
       inputsPerClientS: (b.load.inputs - a.load.inputs) / clientS,
       rxBytesPerFrame: (b.load.rxBytes - a.load.rxBytes) / Math.max(1, b.load.frames - a.load.frames),
       serverCpuUsPerClientS: (serverCpuS * 1e6) / clientS,
+      serverSysUsPerClientS: (serverSysS * 1e6) / clientS,
       serverCpuUsPerRoomTick: ticks > 0 ? (serverCpuS * 1e6) / ticks : null,
       roomTicksPerS: ticks / windowS,
       tickRatePerRoom: ready.rooms ? ticks / windowS / ready.rooms : null,

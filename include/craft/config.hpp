@@ -213,6 +213,12 @@ struct ServerConfig {
   // 0: writes go out at the end of each loop turn. Above 0: a connection's output waits up
   // to this long so more messages share one write; trades latency for CPU (docs/performance.md).
   uint32_t flush_interval_us = 0;
+  // 0: a shard's loop sleeps until the next event and wakes for each one. Above 0: once busy
+  // (an event was handled), it takes what arrives in batches at most this long apart, waking
+  // once per batch instead of once per message, until a batch finds nothing; then it sleeps
+  // until the next event again. Adds up to this long to a message's latency under load;
+  // trades latency for CPU (docs/performance.md "Waking once per batch").
+  uint32_t coalesce_us = 0;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
   // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR
   // ranges, e.g. "127.0.0.1, ::1, 10.0.0.0/8". Empty = trust nobody; from every other peer

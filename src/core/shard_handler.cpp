@@ -15,6 +15,7 @@ TransportLimits ServerCore::transport_limits(const ServerConfig& config) {
   t.max_http_request_bytes = config.limits.max_http_request_bytes;
   t.max_http_body_bytes = config.limits.max_http_body_bytes;
   t.flush_interval_us = config.flush_interval_us;
+  t.coalesce_us = config.coalesce_us;
   return t;
 }
 

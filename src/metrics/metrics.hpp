@@ -58,6 +58,8 @@ struct ShardMetrics {
   Counter frames_out;     // frames queued for a socket
   Counter bytes_out;
   Counter write_calls;    // gathered write syscalls
+  Counter read_calls;     // reads that returned bytes
+  Counter batches;        // server.coalesce_us: windows that gathered events (Shard::run_loop)
   Counter rate_limited;
   Counter http_requests;
   Counter http_rejected;  // 4xx answers, incl. 431 for limits.max_http_request_bytes

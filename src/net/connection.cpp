@@ -60,6 +60,7 @@ void Connection::on_readable(const std::error_code& ec, uint8_t generation) {
       return;
     }
     shard_.metrics().bytes_in.add(n);
+    shard_.metrics().read_calls.add();
     if (state_ == State::closing) continue;  // draining until the peer's EOF
     deliver(buffer, n);
     if (state_ == State::closed || paused_) return;

@@ -58,6 +58,7 @@ void Connection::on_readable_tls() {
       }
     }
     shard_.metrics().bytes_in.add(n);
+    shard_.metrics().read_calls.add();
     deliver(buffer, n);
     if (state_ == State::closed || paused_) return;
     if (state_ == State::closing) return wait_readable();  // drain raw until the peer's EOF

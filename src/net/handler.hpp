@@ -33,6 +33,7 @@ struct TransportLimits {
   uint32_t max_http_request_bytes = 0;  // limits.max_http_request_bytes: the request head
   uint32_t max_http_body_bytes = 0;     // limits.max_http_body_bytes: a body the handler asked for
   uint32_t flush_interval_us = 0;       // server.flush_interval_us: 0 flushes at the end of each loop turn
+  uint32_t coalesce_us = 0;             // server.coalesce_us: 0 wakes the loop for every event
 };
 
 // Receives one whole HTTP response, on any thread; called at most once.

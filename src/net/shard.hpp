@@ -104,6 +104,7 @@ class Shard {
   void flush_relays();
   void flush_dirty();
   void sweep();
+  void run_loop();
 
   uint32_t index_;
   const Clock& clock_;

@@ -1,5 +1,8 @@
 #include "helpers.hpp"
 
+#include <chrono>
+#include <thread>
+
 using namespace craft;
 using namespace craft::testing;
 
@@ -184,4 +187,28 @@ TEST(Relay, FlushIntervalStillDeliversEverythingInOrder) {
     EXPECT_EQ(got->data(), std::to_string(i));
   }
   EXPECT_LT(server.metric("craft_write_calls_total"), 50) << "held output should share writes";
+}
+
+// server.coalesce_us: a busy shard takes what gathered in a window at once. 50 messages sent
+// 2 ms apart on one connection reach an idle shard as 50 separate reads without it (each one
+// wakes the loop); with a 20 ms window they share a few reads, and still all arrive in order.
+TEST(Relay, CoalescingTakesPacedMessagesInBatchesAndDeliversEverythingInOrder) {
+  CraftdProcess server({"--server.coalesce-us", "20000", "--server.shards", "1"});
+  auto a = hello(server, "a");
+  auto room = a->create("relay").room_id();
+  auto b = hello(server, "b");
+  b->join(room);
+  const long reads_before = server.metric("craft_read_calls_total");
+  for (int i = 0; i < 50; ++i) {
+    a->send(room, 1, std::to_string(i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (int i = 0; i < 50; ++i) {
+    auto got = next_room_data(*b);
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(got->data(), std::to_string(i));
+  }
+  const long reads = server.metric("craft_read_calls_total") - reads_before;
+  EXPECT_LE(reads, 25) << "paced messages should share reads when the loop wakes once per window";
+  EXPECT_GT(server.metric("craft_coalesced_batches_total"), 0);
 }
