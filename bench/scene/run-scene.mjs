@@ -49,7 +49,8 @@ function usage() {
   return `usage: bench/run-scene [--server colyseus[,craft]] [--scenes players,bots-aoi]
        [--clients 100,1000,5000] [--warmup 5] [--duration 15] [--room-size 10]
        [--typing f32|q16] [--sample 100] [--connect-concurrency 64] [--decode all|sample]
-       [--loaders N (0: one load process per 500 clients)] [--results-dir bench/results] [--label TEXT]`;
+       [--loaders N (0: one load process per 500 clients)] [--results-dir bench/results] [--label TEXT]
+       [--pin SERVER_CPUS:LOADER_CPUS (e.g. 0:1: taskset the server and the load processes apart)]`;
 }
 
 function parseArgs(argv) {
@@ -76,6 +77,14 @@ function parseArgs(argv) {
       case "--loaders": o.loaders = Number(need()); break;
       case "--results-dir": o.resultsDir = path.resolve(need()); break;
       case "--label": o.label = need(); break;
+      case "--pin": {
+        const [srv, load] = need().split(":");
+        if (!/^[0-9,-]+$/.test(srv || "") || !/^[0-9,-]+$/.test(load || "")) throw new Error(`--pin wants SERVER_CPUS:LOADER_CPUS, e.g. 0:1\n${usage()}`);
+        pin.server = srv;
+        pin.loaders = load;
+        o.pin = `${srv}:${load}`;
+        break;
+      }
       case "-h": case "--help": console.log(usage()); process.exit(0); break;
       default: throw new Error(`unknown argument ${k}\n${usage()}`);
     }
@@ -91,8 +100,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Every child still running, so a signal can stop them before we exit.
 const children = new Set();
 
+// --pin: the CPUs (taskset -c lists) of the server and of the load processes, or null.
+// Both servers get the same CPUs, so CPU per client compares like with like, and neither the
+// scheduler's migrations nor the load processes land on the server's core.
+const pin = { server: null, loaders: null };
+
 // A child process whose stdout is read as lines; next() waits for the next line.
 function lineChild(argv, opts) {
+  if (opts && opts.cpus) argv = ["taskset", "-c", opts.cpus, ...argv];  // taskset execs: same pid
   const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], ...opts });
   children.add(child);
   const lines = [];
@@ -174,7 +189,8 @@ const SERVERS = {
     },
     async start() {
       if (!existsSync(path.join(COLYSEUS_DIR, "node_modules"))) throw new Error("bench/peers/colyseus/node_modules is missing: run bench/setup first");
-      const p = lineChild([NODE, path.join(COLYSEUS_DIR, "server.mjs"), "--host", "127.0.0.1", "--port", "0"], { cwd: COLYSEUS_DIR });
+      const p = lineChild([NODE, path.join(COLYSEUS_DIR, "server.mjs"), "--host", "127.0.0.1", "--port", "0"],
+        { cwd: COLYSEUS_DIR, cpus: pin.server });
       return serverHandle(p, "colyseus server");
     },
     loader: (port) => [NODE, path.join(COLYSEUS_DIR, "load.mjs"), "--port", String(port)],
@@ -201,7 +217,7 @@ const SERVERS = {
         "--limits.handshake-timeout-ms", "120000", "--limits.server-ping-timeout-ms", "60000",
         // Every load client comes from 127.0.0.1: the per-address cap (4,096 by default, right
         // for production) would refuse 5,000 of them with 1013.
-        "--limits.max-connections-per-ip", "100000"], { cwd: ROOT });
+        "--limits.max-connections-per-ip", "100000"], { cwd: ROOT, cpus: pin.server });
       return serverHandle(p, "craft-scene-server");
     },
     loader: (port) => [NODE, path.join(ROOT, "bench/scene/craft-load.mjs"), "--port", String(port)],
@@ -275,7 +291,7 @@ async function runOne(o, serverName, sceneName, clients) {
         "--sample", String(Math.max(1, Math.round((o.sample * n) / clients))),
         "--connect-concurrency", String(Math.max(1, Math.ceil(o.connectConcurrency / shares.length))), "--decode", o.decode,
         "--join-deadline", String(o.joinDeadline)],
-      { cwd: srvDef.loaderCwd, echoStderr: true }));
+      { cwd: srvDef.loaderCwd, echoStderr: true, cpus: pin.loaders }));
     }
     const markAll = async () => {
       for (const l of loaders) l.send("mark");
@@ -304,7 +320,7 @@ async function runOne(o, serverName, sceneName, clients) {
     const ticks = b.srv.ticks - a.srv.ticks;
     const sampleS = b.load.sampled * windowS;
     const r = {
-      label: o.label || undefined, server: serverName, scene: sceneName, bots: scene.bots, radius: scene.radius,
+      label: o.label || undefined, pin: o.pin, server: serverName, scene: sceneName, bots: scene.bots, radius: scene.radius,
       typing: o.typing, decode: o.decode, loaders: loaders.length, clients, connected: ready.connected, failed: ready.failed, rooms: ready.rooms,
       live, dropped: b.load.closed, closes: b.load.closes, connectErrors: ready.errors, windowS: Number(windowS.toFixed(3)),
       rxBytesPerClientS: (b.load.rxBytes - a.load.rxBytes) / clientS,
