@@ -396,40 +396,47 @@ void Connection::flush() {
   if (state_ == State::closed || write_waiting_) return;
   if (tls_) return flush_tls();
   auto& iov = shard_.scratch_buffers();
-  while (!out_.empty()) {
+  // Written frames leave out_ once, when this flush stops: erasing them after every write of
+  // max_gathered_frames made a long queue of small frames (a burst of WebSocket pongs, of
+  // room data) cost its length squared, and stalled the shard for every connection on it.
+  size_t head = 0;
+  auto drop_written = [&] { out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(head)); };
+  while (head < out_.size()) {
     iov.clear();
-    size_t count = std::min(out_.size(), max_gathered_frames);
+    size_t count = std::min(out_.size() - head, max_gathered_frames);
     for (size_t i = 0; i < count; ++i) {
       size_t offset = i == 0 ? out_offset_ : 0;
-      iov.emplace_back(out_[i]->data() + offset, out_[i]->size() - offset);
+      const auto& frame = *out_[head + i];
+      iov.emplace_back(frame.data() + offset, frame.size() - offset);
     }
     std::error_code ec;
     size_t written = socket_.write_some(iov, ec);
     shard_.metrics().write_calls.add();
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      drop_written();
       wait_writable();
       return;
     }
     if (ec) {
+      drop_written();
       finish_close();
       return;
     }
     shard_.metrics().bytes_out.add(written);
     out_bytes_ -= static_cast<uint32_t>(written);
-    size_t done = 0;
     while (written > 0) {
-      size_t remaining = out_[done]->size() - out_offset_;
+      size_t remaining = out_[head]->size() - out_offset_;
       if (written >= remaining) {
         written -= remaining;
         out_offset_ = 0;
-        ++done;
+        ++head;
       } else {
         out_offset_ += static_cast<uint32_t>(written);
         written = 0;
       }
     }
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(done));
   }
+  out_.clear();
   if (out_.capacity() > 16) std::vector<Frame>().swap(out_);  // idle connections give memory back
   if (state_ == State::closing && !send_shut_down_) {
     send_shut_down_ = true;

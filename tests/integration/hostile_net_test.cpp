@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -195,6 +197,73 @@ TEST(HostileNet, WebSocketPingFloodCloses4002) {
   auto frames = flood_until_slow_consumer(server, s, masked(ws::Opcode::ping, std::string(125, 'p')));
   expect_ends_with_4002(frames);
   for (size_t i = 0; i + 2 < frames.size(); ++i) ASSERT_EQ(frames[i].opcode, ws::Opcode::pong) << "frame " << i;
+}
+
+// One unauthenticated WebSocket that pings as fast as it can and reads every pong must not
+// hold up the other connections on its shard. A read of that flood queues tens of thousands
+// of 2-byte pongs at once; flushing them erased the written ones from the front of the queue
+// after every gathered write, which cost the queue's length squared: 60-100 ms of one core
+// per loop turn on the 2-core CI machine, and a second client's ping waited that long.
+TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
+  CraftdProcess server({"--server.shards", "1"});
+  RawSocket flood(server.http_port());
+  upgrade(flood);
+  RawSocket probe(server.http_port());
+  upgrade(probe);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    std::vector<char> buf(1 << 16);
+    while (!stop) {
+      pollfd p{flood.fd(), POLLIN, 0};
+      if (poll(&p, 1, 100) > 0 && read(flood.fd(), buf.data(), buf.size()) <= 0) break;
+    }
+  });
+  std::thread writer([&] {
+    std::string batch;
+    for (int i = 0; i < 10000; ++i) batch += masked(ws::Opcode::ping, "");
+    while (!stop && flood.write_all(batch)) {
+    }
+  });
+  std::this_thread::sleep_for(300ms);  // the flood is under way
+  const long flood_bytes_before = server.metric("craft_bytes_in_total");
+  std::vector<long> rtt_us;
+  std::string pending;
+  for (uint32_t cid = 1; cid <= 31; ++cid) {
+    auto sent = SteadyClock::now();
+    ASSERT_TRUE(probe.write_all(masked(ws::Opcode::binary, ping_envelope_bytes(cid))));
+    bool answered = false;
+    while (!answered) {
+      pollfd p{probe.fd(), POLLIN, 0};
+      ASSERT_GT(poll(&p, 1, 5000), 0) << "no pong for ping " << cid;
+      char buf[4096];
+      auto n = read(probe.fd(), buf, sizeof buf);
+      ASSERT_GT(n, 0);
+      pending.append(buf, static_cast<size_t>(n));
+      for (;;) {
+        ws::FrameHeader h;
+        if (ws::parse_header(pending, h) != ws::ParseResult::ok ||
+            pending.size() - h.header_length < h.payload_length) {
+          break;
+        }
+        v1::Envelope e;
+        if (e.ParseFromString(pending.substr(h.header_length, h.payload_length)) && e.has_pong() && e.cid() == cid) {
+          answered = true;
+        }
+        pending.erase(0, h.header_length + h.payload_length);
+      }
+    }
+    rtt_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - sent).count());
+    std::this_thread::sleep_for(10ms);
+  }
+  const long flood_bytes = server.metric("craft_bytes_in_total") - flood_bytes_before;
+  stop = true;
+  shutdown(flood.fd(), SHUT_RDWR);
+  writer.join();
+  reader.join();
+  std::sort(rtt_us.begin(), rtt_us.end());
+  EXPECT_GT(flood_bytes, 10l << 20) << "the flood should have been read meanwhile";
+  EXPECT_LT(rtt_us[rtt_us.size() / 2], 10'000) << "median ping round trip beside the flood, in us; slowest "
+                                                 << rtt_us.back();
 }
 
 // The same with protocol ping envelopes (pong envelopes never read), and the flood goes on
