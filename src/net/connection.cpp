@@ -215,6 +215,11 @@ void Connection::finish_http(std::string response) {
 size_t Connection::consume_websocket(char* data, size_t size) {
   const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
+  // Pings that arrive together get one pong, echoing the newest (RFC 6455 5.5.3 allows it):
+  // control frames cost no rate-limit token, so a flood of 6-byte pings would otherwise make
+  // one read queue ten thousand pongs.
+  std::string pong;
+  bool pong_due = false;
   while (state_ == State::open && !paused_ && pos < size) {
     ws::FrameHeader h;
     auto r = ws::parse_header(std::string_view(data + pos, size - pos), h);
@@ -241,14 +246,14 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 
     switch (h.opcode) {
       case ws::Opcode::ping:
-        // Pongs count against limits.send_queue_bytes like everything else: a client that
-        // pings without reading is a slow consumer (4002), not a memory leak.
-        if (!send_raw(ws::make_frame(ws::Opcode::pong, body))) return size;
+        pong.assign(body);
+        pong_due = true;
         break;
       case ws::Opcode::pong:
         on_pong(body);
         break;
       case ws::Opcode::close:
+        if (pong_due && !send_raw(ws::make_frame(ws::Opcode::pong, pong))) return size;  // pings before it
         // Answer and wait for the peer's EOF; no Disconnect envelope, the client chose this.
         // The answer is a close tail: it is queued even on a full queue (2 bytes of payload).
         in_close_tail_ = true;
@@ -300,6 +305,9 @@ size_t Connection::consume_websocket(char* data, size_t size) {
       }
     }
   }
+  // Pongs count against limits.send_queue_bytes like everything else: a client that pings
+  // without reading is a slow consumer (4002), not a memory leak.
+  if (pong_due && state_ == State::open && !send_raw(ws::make_frame(ws::Opcode::pong, pong))) return size;
   return pos;
 }
 

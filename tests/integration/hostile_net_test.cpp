@@ -189,14 +189,53 @@ void expect_ends_with_4002(const std::vector<ServerFrame>& frames) {
 }  // namespace
 
 // WebSocket ping control frames whose pongs are never read: the pongs count against
-// limits.send_queue_bytes, so the flood ends in 4002 instead of unbounded memory.
+// limits.send_queue_bytes, so the peer ends in 4002 instead of unbounded memory. The pings
+// are paced so that each arrives in a read of its own: pings read together share one pong
+// (RFC 6455 5.5.3; HostileNet.PingsReadTogetherGetOnePongEchoingTheNewest).
 TEST(HostileNet, WebSocketPingFloodCloses4002) {
   CraftdProcess server({"--limits.send-queue-bytes", "65536"});
   RawSocket s(server.http_port(), 4096);
   upgrade(s);
-  auto frames = flood_until_slow_consumer(server, s, masked(ws::Opcode::ping, std::string(125, 'p')));
+  const auto ping = masked(ws::Opcode::ping, std::string(125, 'p'));
+  const long rss_before = rss_kb(server.pid());
+  bool counted = false;
+  for (int i = 1; i <= 40000 && !counted; ++i) {
+    if (!s.write_all(ping)) break;
+    std::this_thread::sleep_for(100us);
+    if (i % 256 == 0) counted = server.metric("craft_closes_total{code=\"4002\"}") == 1;
+  }
+  EXPECT_TRUE(counted) << "no close 4002 while pongs were never read";
+  EXPECT_LT(rss_kb(server.pid()) - rss_before, 32 * 1024);
+  bool complete = false;
+  auto frames = frames_of(s.read_to_eof(), complete);
+  EXPECT_TRUE(complete) << "the stream must stay well framed up to the close";
   expect_ends_with_4002(frames);
   for (size_t i = 0; i + 2 < frames.size(); ++i) ASSERT_EQ(frames[i].opcode, ws::Opcode::pong) << "frame " << i;
+}
+
+// Pings read together are answered with one pong echoing the newest (RFC 6455 5.5.3), sent
+// before the answer to a close frame in the same read: 1,000 pings in one write cost a
+// handful of pongs, not 1,000, and the last carries the last ping's payload.
+TEST(HostileNet, PingsReadTogetherGetOnePongEchoingTheNewest) {
+  CraftdProcess server;
+  RawSocket s(server.http_port());
+  upgrade(s);
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) burst += masked(ws::Opcode::ping, "p" + std::to_string(i));
+  burst += masked(ws::Opcode::close, ws::close_payload(close_code::normal, ""));
+  ASSERT_TRUE(s.write_all(burst));
+  bool complete = false;
+  auto frames = frames_of(s.read_to_eof(), complete);
+  ASSERT_TRUE(complete);
+  std::vector<std::string> pongs;
+  for (const auto& f : frames) {
+    if (f.opcode == ws::Opcode::pong) pongs.push_back(f.payload);
+  }
+  ASSERT_FALSE(pongs.empty());
+  EXPECT_LT(pongs.size(), 100u) << "pings read together should share a pong";
+  EXPECT_EQ(pongs.back(), "p999");
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames.back().opcode, ws::Opcode::close);
 }
 
 // One unauthenticated WebSocket that pings as fast as it can and reads every pong must not
