@@ -49,7 +49,7 @@ function usage() {
   return `usage: bench/run-scene [--server colyseus[,craft]] [--scenes players,bots-aoi]
        [--clients 100,1000,5000] [--warmup 5] [--duration 15] [--room-size 10]
        [--typing f32|q16] [--sample 100] [--connect-concurrency 64] [--decode all|sample]
-       [--loaders N (0: one load process per 500 clients)] [--results-dir bench/results] [--label TEXT]
+       [--join-deadline S (0: wait for every client)] [--loaders N (0: one load process per 500 clients)] [--results-dir bench/results] [--label TEXT]
        [--pin SERVER_CPUS:LOADER_CPUS (e.g. 0:1: taskset the server and the load processes apart)]`;
 }
 
