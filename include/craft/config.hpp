@@ -10,6 +10,10 @@ namespace craft {
 
 struct Limits {
   uint32_t max_message_size = 64 * 1024;        // bytes in one message (frame or reassembled)
+  // A connection's first message (its hello) may be at most this long: an unauthenticated
+  // socket cannot make the server buffer max_message_size of a partial frame for
+  // handshake_timeout_ms. Capped by max_message_size.
+  uint32_t max_hello_bytes = 4 * 1024;
   uint32_t max_rooms_per_session = 8;           // rooms one connection may be in at once
   // Fits a room ticking at 240 Hz with one input per tick, plus acks and keep-alives.
   double messages_per_second = 300;             // token bucket refill rate per session

@@ -118,6 +118,8 @@ std::vector<Field> fields_of(ServerConfig& c) {
       {"server", "log_level", &c.log_level, "trace, debug, info, warn, error, critical or off", 0, 0, check_log_level},
       {"limits", "max_message_size", &l.max_message_size, "bytes in one message (frame or reassembled)", 16,
        64 * 1024 * 1024},
+      {"limits", "max_hello_bytes", &l.max_hello_bytes,
+       "bytes in a connection's first message (its hello; capped by max_message_size)", 256, 64 * 1024 * 1024},
       {"limits", "max_rooms_per_session", &l.max_rooms_per_session, "rooms one connection may be in at once", 1,
        1'000'000},
       {"limits", "messages_per_second", &l.messages_per_second, "token bucket refill rate per session", 0.001, 1e9},

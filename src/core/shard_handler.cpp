@@ -5,11 +5,14 @@
 #include "core/session.hpp"
 #include "net/http_request.hpp"
 
+#include <algorithm>
+
 namespace craft::detail {
 
 TransportLimits ServerCore::transport_limits(const ServerConfig& config) {
   TransportLimits t;
   t.max_message_size = config.limits.max_message_size;
+  t.max_hello_bytes = std::min(config.limits.max_hello_bytes, config.limits.max_message_size);
   t.send_queue_bytes = config.limits.send_queue_bytes;
   t.idle_timeout_ms = config.limits.idle_timeout_ms;
   t.max_http_request_bytes = config.limits.max_http_request_bytes;

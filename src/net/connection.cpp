@@ -212,8 +212,20 @@ void Connection::finish_http(std::string response) {
   flush();
 }
 
+// Until its first message (the hello) a connection is anonymous: its frames are held to
+// limits.max_hello_bytes, so a socket that never says hello cannot make us buffer
+// max_message_size for handshake_timeout_ms.
+uint64_t Connection::message_limit() const {
+  const auto& limits = shard_.limits();
+  return first_message_seen_ ? limits.max_message_size : limits.max_hello_bytes;
+}
+
+const char* Connection::message_limit_name() const {
+  return first_message_seen_ ? "message larger than limits.max_message_size"
+                             : "first message (hello) larger than limits.max_hello_bytes";
+}
+
 size_t Connection::consume_websocket(char* data, size_t size) {
-  const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
   // Pings that arrive together get one pong, echoing the newest (RFC 6455 5.5.3 allows it):
   // control frames cost no rate-limit token, so a flood of 6-byte pings would otherwise make
@@ -232,9 +244,10 @@ size_t Connection::consume_websocket(char* data, size_t size) {
       protocol_violation(close_code::protocol_error, "client frames must be masked");
       return size;
     }
+    const uint64_t max_size = ws::is_control(h.opcode) ? shard_.limits().max_message_size : message_limit();
     if (h.payload_length > max_size ||
         (h.opcode == ws::Opcode::continuation && fragments_.size() + h.payload_length > max_size)) {
-      protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
+      protocol_violation(close_code::message_too_big, message_limit_name());
       return size;
     }
     if (size - pos < h.header_length + h.payload_length) break;
@@ -277,6 +290,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
             protocol_violation(close_code::invalid_payload, "text frame is not valid UTF-8");
             return size;
           }
+          first_message_seen_ = true;
           on_message(body, text);
         } else {
           in_fragmented_message_ = true;
@@ -299,6 +313,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
             protocol_violation(close_code::invalid_payload, "text message is not valid UTF-8");
             return size;
           }
+          first_message_seen_ = true;
           on_message(message, fragment_is_text_);
         }
         break;
@@ -312,7 +327,6 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 }
 
 size_t Connection::consume_tcp(char* data, size_t size) {
-  const uint64_t max_size = shard_.limits().max_message_size;
   size_t pos = 0;
   if (expect_proxy_header_) {
     IpKey client = ip_;
@@ -328,12 +342,13 @@ size_t Connection::consume_tcp(char* data, size_t size) {
     if (state_ != State::open) return size;
   }
   while (state_ == State::open && !paused_) {
-    auto frame = tcp::next_frame(std::string_view(data + pos, size - pos), max_size);
+    auto frame = tcp::next_frame(std::string_view(data + pos, size - pos), message_limit());
     if (frame.status == tcp::Frame::Status::too_large) {
-      protocol_violation(close_code::message_too_big, "message larger than limits.max_message_size");
+      protocol_violation(close_code::message_too_big, message_limit_name());
       return size;
     }
     if (frame.status == tcp::Frame::Status::need_more) break;
+    first_message_seen_ = true;
     on_message(frame.payload, false);
     pos += frame.consumed;
   }

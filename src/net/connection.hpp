@@ -158,6 +158,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void deliver_http(std::string response);
   void finish_http(std::string response);
   void protocol_violation(uint16_t code, std::string_view reason);
+  uint64_t message_limit() const;  // limits.max_hello_bytes until the first message, then max_message_size
+  const char* message_limit_name() const;
   // Every byte for the peer goes through here and counts against limits.send_queue_bytes;
   // false if it did not fit (the connection is then closing with 4002).
   bool send_raw(std::string bytes);
@@ -204,6 +206,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ : 1 = false;           // pause_reading(): consume nothing more
   bool keep_slot_ : 1 = false;        // keep_slot(): finish_close leaves the slot counted
   bool slot_released_ : 1 = false;
+  bool first_message_seen_ : 1 = false;  // limits.max_hello_bytes applies until then
   uint8_t generation_ = 0;            // bumped per socket (detach, attach)
 };
 

@@ -48,6 +48,29 @@ TEST(BadInput, OversizedTcpFrameCloses1009) {
   room.expect_room_still_works();
 }
 
+// limits.max_hello_bytes: a socket that has not sent its first message cannot make the server
+// buffer a large partial frame. The first frame announcing more is closed at its header, on
+// both transports; after the hello the same size is an ordinary message.
+TEST(BadInput, AFirstMessageAboveMaxHelloBytesCloses1009BeforeItsPayload) {
+  CraftdProcess server({"--limits.max-hello-bytes", "1024"});
+  RoomOfThree room(server);
+  auto ws_client = connect(server);
+  ws_client->send_raw(ws_client->make_ws_frame(ws::Opcode::binary, std::string(2000, 'x')).substr(0, 64));
+  EXPECT_EQ(ws_client->wait_closed(3000ms), close_code::message_too_big);
+  auto tcp_client = connect(server, Transport::tcp);
+  tcp_client->send_raw(std::string("\x00\x00\x07\xd0", 4) + "only the start");  // announces 2000 bytes
+  EXPECT_EQ(tcp_client->wait_closed(3000ms), close_code::message_too_big);
+  EXPECT_GE(server.metric("craft_closes_total{code=\"1009\"}"), 2);
+  // After a hello, 2,000 bytes are an ordinary message (under limits.max_message_size).
+  auto greeted = hello(server, "greeted");
+  greeted->join(room.room_id);
+  greeted->send(room.room_id, 1, std::string(2000, 'y'));
+  auto got = next_room_data(*room.observer);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->data().size(), 2000u);
+  room.expect_room_still_works();
+}
+
 TEST(BadInput, UnmaskedClientFrameCloses1002) {
   CraftdProcess server;
   RoomOfThree room(server);

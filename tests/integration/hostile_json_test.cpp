@@ -151,7 +151,9 @@ TEST(HostileJson, NestedBodyWithoutTokenIs400AndHealthzOnTheSameShardAnswers) {
 }
 
 TEST(HostileJson, NestedTextFrameBeforeHelloIsBadRequestAndHealthzAnswers) {
-  CraftdProcess server({"--shards", "1"});
+  // limits.max_hello_bytes raised to max_message_size: the largest first message one may
+  // configure must still reach the strict JSON check and be refused there cheaply.
+  CraftdProcess server({"--shards", "1", "--limits.max-hello-bytes", "65536"});
   auto c = connect(server, Transport::websocket, Format::json);
   // The largest text frame allowed (limits.max_message_size), before hello.
   auto frame = hostile_body(R"({"cid":5,"apiRequest":{"storageWrite":{"objects":[{"collection":"c","key":"k","value":)",
