@@ -120,6 +120,20 @@ void Session::send_error(uint32_t cid, int code, std::string message) {
   send_envelope(e);
 }
 
+// A WebSocket ping takes a token from the same bucket as a message (limits.messages_per_second):
+// a legitimate client pings every few seconds at most, a flood of 6-byte pings would otherwise
+// cost a core for as long as the socket lives. Over the limit the ping gets no pong, and
+// limits.rate_limit_strikes of them in a row close 4003, as for messages.
+bool Session::on_ping() {
+  if (bucket_.take(shard().now())) {
+    strikes_ = 0;
+    return true;
+  }
+  shard().metrics().rate_limited.add();
+  if (++strikes_ >= core().config().limits.rate_limit_strikes) close(close_code::flood, "kept pinging while rate limited");
+  return false;
+}
+
 void Session::on_message(std::string_view payload, bool text) {
   auto& metrics = shard().metrics();
   metrics.messages_in.add();

@@ -76,6 +76,7 @@ class Session final : public Connection {
   void before_close(uint16_t code, std::string_view reason) override;
   void on_closed(uint16_t code) override;
   void on_pong(std::string_view payload) override;
+  bool on_ping() override;
   void on_sweep(TimePoint now) override;
   bool over_connection_limit() override;
   // From a server.trusted_proxies peer: the client named by X-Forwarded-For becomes this

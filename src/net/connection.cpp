@@ -217,12 +217,13 @@ void Connection::finish_http(std::string response) {
 // max_message_size for handshake_timeout_ms.
 uint64_t Connection::message_limit() const {
   const auto& limits = shard_.limits();
-  return first_message_seen_ ? limits.max_message_size : limits.max_hello_bytes;
+  return first_message_seen_ || limits.max_hello_bytes == 0 ? limits.max_message_size : limits.max_hello_bytes;
 }
 
 const char* Connection::message_limit_name() const {
-  return first_message_seen_ ? "message larger than limits.max_message_size"
-                             : "first message (hello) larger than limits.max_hello_bytes";
+  return first_message_seen_ || shard_.limits().max_hello_bytes == 0
+             ? "message larger than limits.max_message_size"
+             : "first message (hello) larger than limits.max_hello_bytes";
 }
 
 size_t Connection::consume_websocket(char* data, size_t size) {
@@ -259,6 +260,7 @@ size_t Connection::consume_websocket(char* data, size_t size) {
 
     switch (h.opcode) {
       case ws::Opcode::ping:
+        if (!on_ping()) break;  // over the rate limit: no pong (and maybe closed)
         pong.assign(body);
         pong_due = true;
         break;

@@ -106,6 +106,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void on_closed(uint16_t code) { (void)code; }
   // A WebSocket pong frame (the answer to send_ping_frame()).
   virtual void on_pong(std::string_view payload) { (void)payload; }
+  // A WebSocket ping frame arrived: false drops it unanswered (a rate limit; the owner may
+  // close the connection). Control frames are tiny, so without this a ping flood is a CPU
+  // sink that no message limit sees.
+  virtual bool on_ping() { return true; }
   // The connection's slot in the connection limits outlives the socket (a session held for
   // resume keeps it); the owner then releases it with release_slot().
   void keep_slot() { keep_slot_ = true; }

@@ -28,7 +28,7 @@ using IpKey = std::array<uint8_t, 16>;
 // (docs/security.md has each one's default, metric and test).
 struct TransportLimits {
   uint32_t max_message_size = 0;        // limits.max_message_size: a frame or reassembled message
-  uint32_t max_hello_bytes = 0;         // limits.max_hello_bytes: the first message, before it
+  uint32_t max_hello_bytes = 0;         // limits.max_hello_bytes: the first message; 0 = max_message_size
   uint32_t send_queue_bytes = 0;        // limits.send_queue_bytes: queued output before close 4002
   uint32_t idle_timeout_ms = 0;         // limits.idle_timeout_ms: the longest a closing socket drains
   uint32_t max_http_request_bytes = 0;  // limits.max_http_request_bytes: the request head

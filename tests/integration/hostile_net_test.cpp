@@ -196,7 +196,10 @@ TEST(HostileNet, WebSocketPingFloodCloses4002) {
   // The kernel's send buffer toward a peer that never reads takes a few MB of pongs before
   // the server's own queue starts to fill: tens of thousands of separate reads, longer than
   // the default handshake timeout.
-  CraftdProcess server({"--limits.send-queue-bytes", "65536", "--limits.handshake-timeout-ms", "120000"});
+  // Pings take rate-limit tokens (HostileNet.APingFloodIsRateLimitedAndClosed4003): raised
+  // here so that the send queue is what ends this one.
+  CraftdProcess server({"--limits.send-queue-bytes", "65536", "--limits.handshake-timeout-ms", "120000",
+                        "--limits.messages-per-second", "10000000", "--limits.message-burst", "10000000"});
   RawSocket s(server.http_port(), 4096);
   upgrade(s);
   const auto ping = masked(ws::Opcode::ping, std::string(125, 'p'));
@@ -221,7 +224,7 @@ TEST(HostileNet, WebSocketPingFloodCloses4002) {
 // before the answer to a close frame in the same read: 1,000 pings in one write cost a
 // handful of pongs, not 1,000, and the last carries the last ping's payload.
 TEST(HostileNet, PingsReadTogetherGetOnePongEchoingTheNewest) {
-  CraftdProcess server;
+  CraftdProcess server({"--limits.messages-per-second", "10000000", "--limits.message-burst", "10000000"});
   RawSocket s(server.http_port());
   upgrade(s);
   std::string burst;
@@ -248,7 +251,10 @@ TEST(HostileNet, PingsReadTogetherGetOnePongEchoingTheNewest) {
 // after every gathered write, which cost the queue's length squared: 60-100 ms of one core
 // per loop turn on the 2-core CI machine, and a second client's ping waited that long.
 TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
-  CraftdProcess server({"--server.shards", "1"});
+  // The rate limit would close this flood at once (the test below): raised, so that the
+  // flood goes on and the shard's other connections are what is measured.
+  CraftdProcess server({"--server.shards", "1", "--limits.messages-per-second", "10000000", "--limits.message-burst",
+                        "10000000"});
   RawSocket flood(server.http_port());
   upgrade(flood);
   RawSocket probe(server.http_port());
@@ -307,6 +313,35 @@ TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
   EXPECT_GT(flood_bytes, 10l << 20) << "the flood should have been read meanwhile";
   EXPECT_LT(rtt_us[rtt_us.size() / 2], 10'000) << "median ping round trip beside the flood, in us; slowest "
                                                  << rtt_us.back();
+}
+
+// WebSocket pings count against limits.messages_per_second like messages: past the burst a
+// ping gets no pong, and limits.rate_limit_strikes of them in a row close 4003. Before this a
+// socket pinging as fast as it could, and reading the pongs, cost the server most of a core
+// for as long as it lived (the handshake timeout only bounds it before hello).
+TEST(HostileNet, APingFloodIsRateLimitedAndClosed4003) {
+  CraftdProcess server({"--limits.messages-per-second", "10", "--limits.message-burst", "20",
+                        "--limits.rate-limit-strikes", "50"});
+  RawSocket s(server.http_port());
+  upgrade(s);
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += masked(ws::Opcode::ping, "p" + std::to_string(i));
+  ASSERT_TRUE(s.write_all(burst));
+  bool complete = false;
+  auto frames = frames_of(s.read_to_eof(), complete);
+  ASSERT_TRUE(complete);
+  ASSERT_FALSE(frames.empty());
+  const auto& last = frames.back();
+  ASSERT_EQ(last.opcode, ws::Opcode::close);
+  ASSERT_GE(last.payload.size(), 2u);
+  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::flood);
+  for (const auto& f : frames) {
+    if (f.opcode == ws::Opcode::pong) {
+      EXPECT_NE(f.payload, "p199") << "a ping past the limit was answered";
+    }
+  }
+  EXPECT_GE(server.metric("craft_rate_limited_total"), 50);
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"4003\"}"), 1);
 }
 
 // The same with protocol ping envelopes (pong envelopes never read), and the flood goes on
