@@ -120,19 +120,22 @@ void Session::send_error(uint32_t cid, int code, std::string message) {
   send_envelope(e);
 }
 
-// A WebSocket ping takes a token from the same bucket as a message (limits.messages_per_second):
-// a legitimate client pings every few seconds at most, a flood of 6-byte pings would otherwise
-// cost a core for as long as the socket lives. Over the limit the ping gets no pong, and
-// limits.rate_limit_strikes of them in a row close 4003, as for messages.
-bool Session::on_ping() {
+// One token of limits.messages_per_second, for a message or a WebSocket ping. Refused: counted,
+// and the refusal that reaches limits.rate_limit_strikes in a row closes 4003 (then false and
+// closing; else false and open, and the caller says why).
+bool Session::take_token() {
   if (bucket_.take(shard().now())) {
     strikes_ = 0;
     return true;
   }
   shard().metrics().rate_limited.add();
-  if (++strikes_ >= core().config().limits.rate_limit_strikes) close(close_code::flood, "kept pinging while rate limited");
+  if (++strikes_ >= core().config().limits.rate_limit_strikes) close(close_code::flood, "kept sending while rate limited");
   return false;
 }
+
+// A legitimate client pings every few seconds at most; a flood of 6-byte pings would otherwise
+// cost a core for as long as the socket lives. Over the limit the ping gets no pong.
+bool Session::on_ping() { return take_token(); }
 
 void Session::on_message(std::string_view payload, bool text) {
   auto& metrics = shard().metrics();
@@ -153,16 +156,12 @@ void Session::on_message(std::string_view payload, bool text) {
   // the ones the rate limit refuses included (protocol.md §3.2).
   if (resume_ && (!decoded || !protocol::is_link_level(e))) ++resume_->received;
   if (resume_ && decoded && e.ack_seq() != 0) on_ack(e.ack_seq());
-  if (!bucket_.take(shard().now())) {
-    metrics.rate_limited.add();
-    if (++strikes_ >= limits.rate_limit_strikes) {
-      close(close_code::flood, "kept sending while rate limited");
-    } else {
+  if (!take_token()) {
+    if (strikes_ < limits.rate_limit_strikes) {
       send_error(decoded ? e.cid() : 0, v1::RATE_LIMITED, "rate limit: limits.messages_per_second");
     }
     return;
   }
-  strikes_ = 0;
   if (!decoded) {
     send_error(0, v1::BAD_REQUEST,
                !text ? "not a protobuf Envelope" : why.empty() ? "not a JSON Envelope" : "not a JSON Envelope: " + why);

@@ -77,6 +77,7 @@ class Session final : public Connection {
   void on_closed(uint16_t code) override;
   void on_pong(std::string_view payload) override;
   bool on_ping() override;
+  bool take_token();  // limits.messages_per_second, for messages and pings
   void on_sweep(TimePoint now) override;
   bool over_connection_limit() override;
   // From a server.trusted_proxies peer: the client named by X-Forwarded-For becomes this

@@ -215,22 +215,22 @@ void Connection::finish_http(std::string response) {
 // Until its first message (the hello) a connection is anonymous: its frames are held to
 // limits.max_hello_bytes, so a socket that never says hello cannot make us buffer
 // max_message_size for handshake_timeout_ms.
+bool Connection::hello_limited() const { return !first_message_seen_ && shard_.limits().max_hello_bytes != 0; }
+
 uint64_t Connection::message_limit() const {
-  const auto& limits = shard_.limits();
-  return first_message_seen_ || limits.max_hello_bytes == 0 ? limits.max_message_size : limits.max_hello_bytes;
+  return hello_limited() ? shard_.limits().max_hello_bytes : shard_.limits().max_message_size;
 }
 
 const char* Connection::message_limit_name() const {
-  return first_message_seen_ || shard_.limits().max_hello_bytes == 0
-             ? "message larger than limits.max_message_size"
-             : "first message (hello) larger than limits.max_hello_bytes";
+  return hello_limited() ? "first message (hello) larger than limits.max_hello_bytes"
+                         : "message larger than limits.max_message_size";
 }
 
 size_t Connection::consume_websocket(char* data, size_t size) {
   size_t pos = 0;
   // Pings that arrive together get one pong, echoing the newest (RFC 6455 5.5.3 allows it):
-  // control frames cost no rate-limit token, so a flood of 6-byte pings would otherwise make
-  // one read queue ten thousand pongs.
+  // within the rate limit (on_ping) one read of 6-byte pings could otherwise queue ten
+  // thousand pongs.
   std::string pong;
   bool pong_due = false;
   while (state_ == State::open && !paused_ && pos < size) {

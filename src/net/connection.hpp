@@ -162,6 +162,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void deliver_http(std::string response);
   void finish_http(std::string response);
   void protocol_violation(uint16_t code, std::string_view reason);
+  bool hello_limited() const;  // no message yet, and limits.max_hello_bytes set
   uint64_t message_limit() const;  // limits.max_hello_bytes until the first message, then max_message_size
   const char* message_limit_name() const;
   // Every byte for the peer goes through here and counts against limits.send_queue_bytes;
