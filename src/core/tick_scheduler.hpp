@@ -16,11 +16,13 @@ class TickScheduler {
 
   TickScheduler(uint32_t rate_hz, TimePoint start) { set_rate(rate_hz, start); }
 
-  // 1-240 Hz; the next tick is one new period after `now`.
+  // 1-240 Hz. Ticks fall on a grid, multiples of the period since the clock's epoch, so the
+  // first one comes within a period after `now`: rooms of one rate on a shard tick in the
+  // same loop turn, one wake-up for all of them (and on server.coalesce_us's window edges).
   void set_rate(uint32_t rate_hz, TimePoint now) {
     rate_hz_ = std::clamp<uint32_t>(rate_hz, 1, max_rate_hz);
     period_ = Duration{1'000'000'000 / rate_hz_};
-    next_ = now + period_;
+    next_ = TimePoint{(now.time_since_epoch() / period_ + 1) * period_};
   }
 
   uint32_t rate_hz() const { return rate_hz_; }

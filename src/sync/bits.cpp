@@ -6,20 +6,15 @@ void BitWriter::u(uint32_t n, uint32_t value) {
   if (n == 0) return;
   if (n < 32) value &= (uint32_t(1) << n) - 1;
   if (out_) {
-    uint64_t pos = bits_;
-    uint32_t left = n;
-    uint64_t val = value;
-    while (left > 0) {
-      size_t byte = start_ + size_t(pos >> 3);
-      if (byte >= out_->size()) out_->push_back('\0');
-      uint32_t shift = uint32_t(pos & 7);
-      uint32_t take = 8 - shift < left ? 8 - shift : left;
-      uint8_t chunk = uint8_t((val & ((1u << take) - 1)) << shift);
-      (*out_)[byte] = char(uint8_t((*out_)[byte]) | chunk);
-      val >>= take;
-      left -= take;
-      pos += take;
-    }
+    // The value shifted to its bit position spans at most 5 bytes: OR them in at once (the
+    // bytes past the writer's position are zero: it only appends).
+    const uint32_t shift = uint32_t(bits_ & 7);
+    const size_t first = start_ + size_t(bits_ >> 3);
+    const size_t end = start_ + size_t((bits_ + n + 7) >> 3);
+    if (out_->size() < end) out_->resize(end, '\0');
+    uint64_t val = uint64_t(value) << shift;
+    char* p = out_->data() + first;
+    for (size_t i = 0; i < end - first; ++i, val >>= 8) p[i] = char(uint8_t(p[i]) | uint8_t(val));
   }
   bits_ += n;
 }
@@ -34,6 +29,16 @@ void BitWriter::v(uint32_t k, uint32_t value) {
 }
 
 void BitWriter::append(const std::string& bytes, uint64_t bits) {
+  if (out_ && (bits_ & 7) == 0) {
+    // Byte-aligned (most entity encodings land so): whole bytes copy, the tail is masked.
+    const size_t whole = size_t(bits >> 3);
+    const size_t at = start_ + size_t(bits_ >> 3);
+    out_->resize(at, '\0');  // the writer's bytes end at `at` when aligned
+    out_->append(bytes, 0, whole);
+    bits_ += uint64_t(whole) * 8;
+    if (uint32_t rest = uint32_t(bits & 7)) u(rest, uint8_t(bytes[whole]));
+    return;
+  }
   size_t i = 0;
   while (bits >= 32) {
     u(32, uint32_t(uint8_t(bytes[i])) | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint32_t(uint8_t(bytes[i + 2])) << 16 |

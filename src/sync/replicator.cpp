@@ -174,6 +174,8 @@ struct Replicator::Impl {
   struct {
     std::vector<uint32_t> view, removed;
     std::vector<Candidate> candidates;
+    std::vector<std::pair<uint32_t, float>> acc;  // (id, priority), swapped with a client's
+    std::vector<size_t> order;
     std::vector<FrameEntry> kept;
     std::vector<size_t> kept_candidate, creates, updates;
     std::vector<uint8_t> chosen;
@@ -636,9 +638,10 @@ struct Replicator::Impl {
     if (!budgeted) {
       c.accumulated.clear();
     } else {
-      std::vector<std::pair<uint32_t, float>> acc;
-      acc.reserve(candidates.size());
-      std::vector<size_t> by_id(candidates.size());
+      auto& acc = scratch.acc;
+      acc.clear();
+      auto& by_id = scratch.order;
+      by_id.resize(candidates.size());
       for (size_t k = 0; k < by_id.size(); ++k) by_id[k] = k;
       std::sort(by_id.begin(), by_id.end(),
                 [&](size_t a, size_t b) { return s.ids[candidates[a].index] < s.ids[candidates[b].index]; });
@@ -651,7 +654,7 @@ struct Replicator::Impl {
         candidates[k].priority = p;
         acc.emplace_back(cid, p);
       }
-      c.accumulated = std::move(acc);
+      std::swap(c.accumulated, acc);  // the old buffer stays as scratch
     }
 
     std::vector<uint8_t>& chosen = scratch.chosen;
@@ -661,7 +664,8 @@ struct Replicator::Impl {
       uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8 +
                       (base ? 1 + (dw.any ? 5 * delta_fields : 0) : 0);
       for (uint32_t id : removed) (void)id, used += 4;
-      std::vector<size_t> order(candidates.size());
+      auto& order = scratch.order;
+      order.resize(candidates.size());
       for (size_t k = 0; k < order.size(); ++k) order[k] = k;
       std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         if (candidates[a].priority != candidates[b].priority) return candidates[a].priority > candidates[b].priority;
@@ -679,11 +683,12 @@ struct Replicator::Impl {
     }
     // Chosen ones leave the accumulator.
     if (budgeted) {
-      std::vector<std::pair<uint32_t, float>> acc;
+      auto& acc = scratch.acc;
+      acc.clear();
       for (size_t k = 0; k < candidates.size(); ++k)
         if (!chosen[k]) acc.emplace_back(s.ids[candidates[k].index], candidates[k].priority);
       std::sort(acc.begin(), acc.end());
-      c.accumulated = std::move(acc);
+      std::swap(c.accumulated, acc);
     }
 
     // Write.

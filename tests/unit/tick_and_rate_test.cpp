@@ -46,6 +46,23 @@ TEST(TickScheduler, CatchesUpThenSkips) {
   EXPECT_EQ(s.next_tick(), TimePoint{} + 140ms);
 }
 
+// Ticks fall on multiples of the period since the clock's epoch: rooms created at different
+// times tick together (one shard wake-up for all), and the first tick is within a period.
+TEST(TickScheduler, RoomsOfOneRateStartedApartTickOnTheSameGrid) {
+  ManualClock clock(TimePoint{} + 1017ms);
+  TickScheduler a(20, clock.now());
+  clock.advance(21ms);  // t = 1038
+  TickScheduler b(20, clock.now());
+  EXPECT_EQ(a.next_tick(), TimePoint{} + 1050ms);
+  EXPECT_EQ(b.next_tick(), TimePoint{} + 1050ms);
+  clock.advance(12ms);  // t = 1050
+  EXPECT_EQ(a.update(clock.now()).ticks, 1u);
+  EXPECT_EQ(b.update(clock.now()).ticks, 1u);
+  EXPECT_EQ(a.next_tick(), b.next_tick());
+  TickScheduler on_edge(20, clock.now());  // exactly on a grid point: the next one, not now
+  EXPECT_EQ(on_edge.next_tick(), TimePoint{} + 1100ms);
+}
+
 TEST(TickScheduler, RateIsClampedTo1Through240) {
   ManualClock clock;
   TickScheduler s(0, clock.now());
