@@ -221,7 +221,10 @@ struct ServerConfig {
   // (an event was handled), it takes what arrives in batches at most this long apart, waking
   // once per batch instead of once per message, until a batch finds nothing; then it sleeps
   // until the next event again. Adds up to this long to a message's latency under load;
-  // trades latency for CPU (docs/performance.md "Waking once per batch").
+  // trades latency for CPU (docs/performance.md "Waking once per batch"). Batches end on
+  // multiples of coalesce_us on the steady clock, and room ticks fall on multiples of their
+  // period: set it to the tick period (50'000 at 20 Hz) or a divisor of it and a busy shard
+  // wakes once per tick, reading the inputs just before the tick runs (§7 there).
   uint32_t coalesce_us = 0;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
   // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR
