@@ -222,8 +222,8 @@ struct ServerConfig {
   // once per batch instead of once per message, until a batch finds nothing; then it sleeps
   // until the next event again. Adds up to this long to a message's latency under load;
   // trades latency for CPU (docs/performance.md "Waking once per batch"). Batches end on
-  // multiples of coalesce_us on the steady clock, and room ticks fall on multiples of their
-  // period: set it to the tick period (50'000 at 20 Hz) or a divisor of it and a busy shard
+  // multiples of coalesce_us on the steady clock, and (with it above 0) room ticks fall on
+  // multiples of their period: set it to the tick period (50'000 at 20 Hz) or a divisor of it and a busy shard
   // wakes once per tick, reading the inputs just before the tick runs (§7 there).
   uint32_t coalesce_us = 0;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For

@@ -179,9 +179,10 @@ class Room {
   uint64_t properties_version() const;
 
   // 1-240 Hz, or 0 for no game loop (rooms that only react to messages). Default: the
-  // server's rooms.tick_rate_hz. Takes effect from the next tick. Ticks fall on multiples of
-  // the period on the steady clock (the first within one period), shared by every room of
-  // the rate, so they cost one wake-up together (docs/architecture.md "Shards").
+  // server's rooms.tick_rate_hz. Takes effect from the next tick, one period on. With
+  // server.coalesce_us set, ticks instead fall on multiples of the period on the steady clock
+  // (the first within one period), shared by every room of the rate, so they cost one
+  // wake-up together (docs/architecture.md "Shards").
   void set_tick_rate(uint32_t hz);
   // Dispose the room now: everyone receives room_left.
   void dispose();

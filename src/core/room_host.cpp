@@ -46,7 +46,9 @@ RoomHost::RoomHost(Shard& shard, std::string id, std::string type, std::unique_p
       is_private_(is_private),
       max_clients_(core_of(shard).config().rooms.max_clients),
       tick_rate_hz_(core_of(shard).config().rooms.tick_rate_hz),
-      scheduler_(tick_rate_hz_ == 0 ? 1 : tick_rate_hz_, shard.now()),
+      // Aligned ticks only where the shard batches its wake-ups anyway (server.coalesce_us):
+      // there a tick off the window grid would wait for the next window edge.
+      scheduler_(tick_rate_hz_ == 0 ? 1 : tick_rate_hz_, shard.now(), shard.limits().coalesce_us > 0),
       timer_(shard.context()) {
   room_->host_ = this;
   listing.type = type_;

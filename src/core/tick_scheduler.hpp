@@ -14,15 +14,20 @@ class TickScheduler {
   // A loop that fell further behind than this skips ticks instead of running a burst.
   static constexpr uint32_t max_catch_up = 5;
 
-  TickScheduler(uint32_t rate_hz, TimePoint start) { set_rate(rate_hz, start); }
+  // `aligned`: ticks fall on a grid, multiples of the period since the clock's epoch, the
+  // first within a period after the start, so rooms of one rate on a shard tick in the same
+  // loop turn (one wake-up for all, on server.coalesce_us's window edges). Otherwise the
+  // first tick is one period after the start, and rooms started apart tick apart, which
+  // spreads a shard's tick work over the period instead of running it in one burst.
+  TickScheduler(uint32_t rate_hz, TimePoint start, bool aligned = false) : aligned_(aligned) {
+    set_rate(rate_hz, start);
+  }
 
-  // 1-240 Hz. Ticks fall on a grid, multiples of the period since the clock's epoch, so the
-  // first one comes within a period after `now`: rooms of one rate on a shard tick in the
-  // same loop turn, one wake-up for all of them (and on server.coalesce_us's window edges).
+  // 1-240 Hz; the next tick is the next grid point (aligned) or one new period after `now`.
   void set_rate(uint32_t rate_hz, TimePoint now) {
     rate_hz_ = std::clamp<uint32_t>(rate_hz, 1, max_rate_hz);
     period_ = Duration{1'000'000'000 / rate_hz_};
-    next_ = TimePoint{(now.time_since_epoch() / period_ + 1) * period_};
+    next_ = aligned_ ? TimePoint{(now.time_since_epoch() / period_ + 1) * period_} : now + period_;
   }
 
   uint32_t rate_hz() const { return rate_hz_; }
@@ -51,6 +56,7 @@ class TickScheduler {
   Duration period_{50'000'000};
   TimePoint next_{};
   uint64_t skipped_ = 0;
+  bool aligned_ = false;
 };
 
 }  // namespace craft

@@ -4,6 +4,7 @@
 // group cap or past 2^32-1, puts it in an error state (every later read returns 0) instead of
 // throwing, because its input is a client's or a server's bytes (hostile either way).
 #pragma once
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,11 +12,7 @@
 namespace craft::sync {
 
 // Bits of n: 0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3, ...
-constexpr uint32_t bitwidth(uint64_t n) {
-  uint32_t bits = 0;
-  while (n) ++bits, n >>= 1;
-  return bits;
-}
+constexpr uint32_t bitwidth(uint64_t n) { return uint32_t(std::bit_width(n)); }
 
 // Bits a v(k) of this value takes: (k + 1) per group, at least one group.
 constexpr uint32_t varint_bits(uint32_t value, uint32_t k) {

@@ -46,20 +46,23 @@ TEST(TickScheduler, CatchesUpThenSkips) {
   EXPECT_EQ(s.next_tick(), TimePoint{} + 140ms);
 }
 
-// Ticks fall on multiples of the period since the clock's epoch: rooms created at different
-// times tick together (one shard wake-up for all), and the first tick is within a period.
+// Aligned (a shard with server.coalesce_us), ticks fall on multiples of the period since the
+// clock's epoch: rooms created at different times tick together (one shard wake-up for all),
+// and the first tick is within a period.
 TEST(TickScheduler, RoomsOfOneRateStartedApartTickOnTheSameGrid) {
   ManualClock clock(TimePoint{} + 1017ms);
-  TickScheduler a(20, clock.now());
+  TickScheduler a(20, clock.now(), true);
+  TickScheduler spread(20, clock.now());  // not aligned: one period after its start
+  EXPECT_EQ(spread.next_tick(), TimePoint{} + 1067ms);
   clock.advance(21ms);  // t = 1038
-  TickScheduler b(20, clock.now());
+  TickScheduler b(20, clock.now(), true);
   EXPECT_EQ(a.next_tick(), TimePoint{} + 1050ms);
   EXPECT_EQ(b.next_tick(), TimePoint{} + 1050ms);
   clock.advance(12ms);  // t = 1050
   EXPECT_EQ(a.update(clock.now()).ticks, 1u);
   EXPECT_EQ(b.update(clock.now()).ticks, 1u);
   EXPECT_EQ(a.next_tick(), b.next_tick());
-  TickScheduler on_edge(20, clock.now());  // exactly on a grid point: the next one, not now
+  TickScheduler on_edge(20, clock.now(), true);  // exactly on a grid point: the next one, not now
   EXPECT_EQ(on_edge.next_tick(), TimePoint{} + 1100ms);
 }
 
