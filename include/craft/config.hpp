@@ -224,7 +224,10 @@ struct ServerConfig {
   // trades latency for CPU (docs/performance.md "Waking once per batch"). Batches end on
   // multiples of coalesce_us on the steady clock, and (with it above 0) room ticks fall on
   // multiples of their period: set it to the tick period (50'000 at 20 Hz) or a divisor of it and a busy shard
-  // wakes once per tick, reading the inputs just before the tick runs (§7 there).
+  // wakes once per tick, reading the inputs just before the tick runs (§7 there). With
+  // several shards, work one shard hands another ends the other's wait at once, and from
+  // 10'000 up every shard also reads coalesce_us / 8 (at most 5 ms) before each edge, so
+  // inputs of members on another shard than their room still reach the next tick.
   uint32_t coalesce_us = 0;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
   // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR

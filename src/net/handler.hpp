@@ -35,6 +35,9 @@ struct TransportLimits {
   uint32_t max_http_body_bytes = 0;     // limits.max_http_body_bytes: a body the handler asked for
   uint32_t flush_interval_us = 0;       // server.flush_interval_us: 0 flushes at the end of each loop turn
   uint32_t coalesce_us = 0;             // server.coalesce_us: 0 wakes the loop for every event
+  // With several shards and a window of 10 ms or more: a busy shard also takes its events
+  // this long before each window edge (Shard::run_loop). Set by ServerCore.
+  uint32_t coalesce_lead_us = 0;
 };
 
 // Receives one whole HTTP response, on any thread; called at most once.

@@ -49,24 +49,54 @@ void Shard::run_loop() {
     return;
   }
   // Interrupt coalescing (as NICs and Linux NAPI do): an idle shard sleeps in epoll until an
-  // event; once busy, it sleeps to the next window edge and then takes everything that
+  // event; once busy, it rests to the next window edge and then takes everything that
   // gathered in one turn, so 20 inputs a second from each of hundreds of clients cost a
   // wake-up per window, not one each. A window that gathered nothing ends the busy phase.
   // Edges are multiples of the window on the steady clock, the grid room ticks are aligned
   // to (TickScheduler), so a window that divides the tick period wakes the shard exactly at
   // its rooms' ticks, with the inputs read in the same turn just before them (asio runs
   // socket events before the timers that expired in one epoll_wait).
+  // With several shards a member's connection may live on another shard than its room:
+  // every shard also reads a lead before the edge, and work another shard hands over ends
+  // a rest at once (wake()), so relayed inputs reach the tick and snapshots leave with it.
   using Steady = std::chrono::steady_clock;
+  const auto lead = std::chrono::microseconds(limits_.coalesce_lead_us);
   while (context_.run_one() > 0) {
     context_.poll();
     for (;;) {
-      auto since_epoch = Steady::now().time_since_epoch();
-      std::this_thread::sleep_until(Steady::time_point((since_epoch / window + 1) * window));
-      if (context_.stopped() || context_.poll() == 0) break;
+      const auto now = Steady::now();
+      const auto edge = Steady::time_point((now.time_since_epoch() / window + 1) * window);
+      size_t handled = 0;
+      if (lead.count() > 0 && edge - lead > now) handled += rest_until(edge - lead);
+      if (!context_.stopped()) handled += rest_until(edge);
+      if (context_.stopped() || handled == 0) break;
       metrics_.batches.add();
     }
     if (context_.stopped()) return;
   }
+}
+
+size_t Shard::rest_until(std::chrono::steady_clock::time_point until) {
+  size_t handled = 0;
+  for (;;) {
+    bool woken = false;
+    {
+      std::unique_lock lock(rest_mutex_);
+      woken = rest_cv_.wait_until(lock, until, [this] { return woken_; });
+      woken_ = false;
+    }
+    handled += context_.poll();
+    if (!woken || context_.stopped()) return handled;
+  }
+}
+
+void Shard::wake() {
+  if (limits_.coalesce_us == 0) return;  // the loop sleeps in epoll, which asio's post wakes
+  {
+    std::lock_guard lock(rest_mutex_);
+    woken_ = true;
+  }
+  rest_cv_.notify_one();
 }
 
 void Shard::relay(Shard& target, std::unique_ptr<Task> task) {
@@ -85,6 +115,7 @@ void Shard::flush_relays() {
     asio::post(target->context_, [batch = std::move(batch)] {
       for (auto& task : batch) task->run();
     });
+    target->wake();
     batch = Batch{};
   }
 }

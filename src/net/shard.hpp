@@ -13,9 +13,12 @@
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -49,6 +52,7 @@ class Shard {
       return;
     }
     asio::post(context_, std::forward<F>(fn));
+    if (!on_own_thread()) wake();
   }
   // Runs fn now if called on this shard, else posts it.
   template <class F>
@@ -105,6 +109,10 @@ class Shard {
   void flush_dirty();
   void sweep();
   void run_loop();
+  // server.coalesce_us: a busy shard rests until `until` or until another thread hands it
+  // work (wake()), then takes what is ready; again until `until`. Returns handlers run.
+  size_t rest_until(std::chrono::steady_clock::time_point until);
+  void wake();
 
   uint32_t index_;
   const Clock& clock_;
@@ -121,6 +129,9 @@ class Shard {
   bool flush_posted_ = false;
   std::vector<std::pair<Shard*, Batch>> outbox_;  // per target shard, see post()
   bool relay_posted_ = false;
+  std::mutex rest_mutex_;
+  std::condition_variable rest_cv_;
+  bool woken_ = false;  // under rest_mutex_
   asio::steady_timer sweep_timer_;
   asio::steady_timer flush_timer_;
   Connection* connections_ = nullptr;  // intrusive list, see Connection::next_

@@ -212,25 +212,3 @@ TEST(Relay, CoalescingTakesPacedMessagesInBatchesAndDeliversEverythingInOrder) {
   EXPECT_LE(reads, 25) << "paced messages should share reads when the loop wakes once per window";
   EXPECT_GT(server.metric("craft_coalesced_batches_total"), 0);
 }
-
-// A window that divides the tick period wakes a busy shard at its rooms' ticks: window edges
-// and ticks are both multiples of their length on the steady clock (Shard::run_loop,
-// TickScheduler). Unaligned, a busy shard that sleeps 25 ms at a time would run a 20 Hz tick
-// anywhere up to 25 ms late; aligned, it runs on the wake-up that reads the inputs before it.
-TEST(Relay, CoalescingWindowsThatDivideTheTickPeriodWakeTheShardAtItsTicks) {
-  CraftdProcess server({"--server.coalesce-us", "25000", "--server.shards", "1"});
-  auto a = hello(server, "a");
-  auto room = a->create("movement2d", R"({"tickRate":20})").room_id();
-  const long before = server.metric("craft_tick_lateness_seconds_count");
-  const long on_time_before = server.metric("craft_tick_lateness_seconds_bucket{le=\"0.004096\"}");
-  for (int i = 0; i < 300; ++i) {  // 1.5 s of messages 5 ms apart keep the shard busy
-    a->send(room, 1, "x");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  const long ticks = server.metric("craft_tick_lateness_seconds_count") - before;
-  const long on_time = server.metric("craft_tick_lateness_seconds_bucket{le=\"0.004096\"}") - on_time_before;
-  EXPECT_GE(ticks, 20);
-  // Unaligned, about 4 / 25 of the ticks would start within 4 ms; allow a loaded machine a few.
-  EXPECT_GE(on_time * 10, ticks * 7) << on_time << " of " << ticks << " ticks started within 4 ms";
-  EXPECT_GT(server.metric("craft_coalesced_batches_total"), 20);
-}
