@@ -121,6 +121,9 @@ void Session::sweep_link(TimePoint now) {
 
 void Session::on_pong(std::string_view payload) {
   ping_outstanding_ = false;
+  // A token like a ping: unsolicited pongs are otherwise a flood nothing limits or closes.
+  // An answer to our ping every server_ping_interval_ms costs a client nothing it notices.
+  if (!take_token()) return;
   if (payload.size() != 8) return;
   int64_t stamp = 0;
   for (unsigned char c : payload) stamp = static_cast<int64_t>(static_cast<uint64_t>(stamp) << 8 | c);

@@ -360,6 +360,31 @@ TEST(HostileNet, APingFloodIsRateLimitedAndClosed4003) {
   EXPECT_EQ(server.metric("craft_closes_total{code=\"4003\"}"), 1);
 }
 
+// Unsolicited WebSocket pongs take tokens too. They were free: a socket that said hello
+// could stream empty pongs for as long as it lived, never rate limited or closed (two such
+// sockets, 15 s, --server.coalesce-us 50000: 389 million pongs read, 0.4 of a core, every
+// read turn of the shard spent on them so no coalescing window ever came up empty). Before
+// this, nothing closed the socket until the handshake timeout (4000) here.
+TEST(HostileNet, APongFloodIsRateLimitedAndClosed4003) {
+  CraftdProcess server({"--limits.messages-per-second", "10", "--limits.message-burst", "20",
+                        "--limits.rate-limit-strikes", "50", "--limits.handshake-timeout-ms", "3000"});
+  RawSocket s(server.http_port());
+  upgrade(s);
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += masked(ws::Opcode::pong, "p" + std::to_string(i));
+  ASSERT_TRUE(s.write_all(burst));
+  bool complete = false;
+  auto frames = frames_of(s.read_to_eof(), complete);
+  ASSERT_TRUE(complete);
+  ASSERT_FALSE(frames.empty());
+  const auto& last = frames.back();
+  ASSERT_EQ(last.opcode, ws::Opcode::close);
+  ASSERT_GE(last.payload.size(), 2u);
+  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::flood);
+  EXPECT_GE(server.metric("craft_rate_limited_total"), 50);
+  EXPECT_EQ(server.metric("craft_closes_total{code=\"4003\"}"), 1);
+}
+
 // The same with protocol ping envelopes (pong envelopes never read), and the flood goes on
 // for longer than the 2 s close linger: closing the socket while pings still arrive would
 // make the kernel reset the connection and drop the close tail it had not delivered.
