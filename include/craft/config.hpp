@@ -227,7 +227,8 @@ struct ServerConfig {
   // wakes once per tick, reading the inputs just before the tick runs (§7 there). With
   // several shards, work one shard hands another ends the other's wait at once, and from
   // 10'000 up every shard also reads coalesce_us / 8 (at most 5 ms) before each edge, so
-  // inputs of members on another shard than their room still reach the next tick.
+  // inputs of members on another shard than their room still reach the next tick. A room
+  // ticking faster than the window shortens its shard's windows to its own period.
   uint32_t coalesce_us = 0;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For
   // on the HTTP port, a PROXY protocol header (v1/v2) on the TCP port. Addresses and CIDR

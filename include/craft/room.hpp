@@ -182,7 +182,8 @@ class Room {
   // server's rooms.tick_rate_hz. Takes effect from the next tick, one period on. With
   // server.coalesce_us set, ticks instead fall on multiples of the period on the steady clock
   // (the first within one period), shared by every room of the rate, so they cost one
-  // wake-up together (docs/architecture.md "Shards").
+  // wake-up together (docs/architecture.md "Shards"); a rate faster than the window
+  // shortens its shard's windows to its period.
   void set_tick_rate(uint32_t hz);
   // Dispose the room now: everyone receives room_left.
   void dispose();

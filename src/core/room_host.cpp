@@ -304,15 +304,24 @@ void RoomHost::dispose(std::string_view reason) {
   guarded("on_dispose", [&] { room_->on_dispose(); });
   ++timer_generation_;
   timer_.cancel();
+  count_period(Duration{0});
   core_of(shard_).remove_room(shard_.index(), this);
   shard_.metrics().rooms_current.sub();
   core_of(shard_).world().remove(id_);
 }
 
+void RoomHost::count_period(Duration period) {
+  if (period == counted_period_) return;
+  if (counted_period_.count() > 0) shard_.tick_period_removed(counted_period_);
+  if (period.count() > 0) shard_.tick_period_added(period);
+  counted_period_ = period;
+}
+
 void RoomHost::arm_timer() {
   // A generation number makes any earlier wait (cancelled or not) harmless.
   auto generation = ++timer_generation_;
-  if (disposed_ || tick_rate_hz_ == 0) return;
+  if (disposed_ || tick_rate_hz_ == 0) return count_period(Duration{0});
+  count_period(scheduler_.period());
   auto next = scheduler_.next_tick();
   timer_.expires_at(std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(next.time_since_epoch())));

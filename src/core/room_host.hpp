@@ -177,6 +177,8 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   void membership_changed();
   void publish_listing();
   void arm_timer();
+  // Tells the shard the tick period this room now runs at (0: none), for its coalescing.
+  void count_period(Duration period);
 
   Shard& shard_;
   std::string id_;
@@ -205,6 +207,7 @@ class RoomHost : public std::enable_shared_from_this<RoomHost> {
   std::optional<TimePoint> empty_since_;
   uint32_t tick_rate_hz_;
   TickScheduler scheduler_;
+  Duration counted_period_{0};  // what the shard was told (count_period)
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
   struct Reservation {

@@ -59,13 +59,20 @@ void Shard::run_loop() {
   // With several shards a member's connection may live on another shard than its room:
   // every shard also reads a lead before the edge, and work another shard hands over ends
   // a rest at once (wake()), so relayed inputs reach the tick and snapshots leave with it.
+  // A room ticking faster than the window shortens it to its period: ticks are due on that
+  // finer grid, and a window that slept through them would run them late, 5 at most, and
+  // skip the rest (TickScheduler::max_catch_up).
   using Steady = std::chrono::steady_clock;
-  const auto lead = std::chrono::microseconds(limits_.coalesce_lead_us);
+  using std::chrono::nanoseconds;
+  const nanoseconds lead_limit = std::chrono::microseconds(limits_.coalesce_lead_us);
   while (context_.run_one() > 0) {
     context_.poll();
     for (;;) {
+      nanoseconds w = window;
+      if (!tick_periods_.empty()) w = std::min(w, nanoseconds(tick_periods_.begin()->first));
+      const nanoseconds lead = w >= std::chrono::milliseconds(10) ? std::min(lead_limit, w / 8) : nanoseconds(0);
       const auto now = Steady::now();
-      const auto edge = Steady::time_point((now.time_since_epoch() / window + 1) * window);
+      const auto edge = Steady::time_point((now.time_since_epoch() / w + 1) * w);
       size_t handled = 0;
       if (lead.count() > 0 && edge - lead > now) handled += rest_until(edge - lead);
       if (!context_.stopped()) handled += rest_until(edge);

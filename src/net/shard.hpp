@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <functional>
 #include <optional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -53,6 +54,14 @@ class Shard {
     }
     asio::post(context_, std::forward<F>(fn));
     if (!on_own_thread()) wake();
+  }
+  // The tick periods of this shard's ticking rooms (RoomHost, on this thread): with
+  // server.coalesce_us, a busy shard's windows are never longer than the shortest, so a room
+  // faster than one tick per window still gets every tick.
+  void tick_period_added(Duration p) { ++tick_periods_[p.count()]; }
+  void tick_period_removed(Duration p) {
+    auto it = tick_periods_.find(p.count());
+    if (it != tick_periods_.end() && --it->second == 0) tick_periods_.erase(it);
   }
   // Runs fn now if called on this shard, else posts it.
   template <class F>
@@ -132,6 +141,7 @@ class Shard {
   std::mutex rest_mutex_;
   std::condition_variable rest_cv_;
   bool woken_ = false;  // under rest_mutex_
+  std::map<int64_t, uint32_t> tick_periods_;  // ns -> rooms ticking at it
   asio::steady_timer sweep_timer_;
   asio::steady_timer flush_timer_;
   Connection* connections_ = nullptr;  // intrusive list, see Connection::next_
