@@ -220,6 +220,7 @@ class Session final : public Connection {
   };
   std::unique_ptr<Resume> resume_;
   bool ping_outstanding_ = false;  // a server ping went out in this quiet spell
+  int64_t ping_stamp_us_ = 0;      // that ping's stamp until its answer: the only RTT sample
   bool ended_ = false;             // end_session ran
   bool registered_account_ = false;  // in the auth.session_policy registry
   // Lobby subscriptions: null until the session uses them (8 bytes idle).

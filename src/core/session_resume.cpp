@@ -108,6 +108,7 @@ void Session::sweep_link(TimePoint now) {
   ping_outstanding_ = true;
   shard().metrics().server_pings.add();
   int64_t stamp = now_us();
+  ping_stamp_us_ = stamp;
   if (transport() == Transport::websocket) {
     char payload[8];
     for (int i = 7; i >= 0; --i, stamp >>= 8) payload[i] = static_cast<char>(stamp & 0xff);
@@ -131,7 +132,11 @@ void Session::on_pong(std::string_view payload) {
 }
 
 void Session::record_rtt(int64_t stamp_us) {
-  // The stamp is the client's echo of ours: only a plausible one is a sample.
+  // The stamp is the client's echo of ours: only the one of the ping we sent last counts,
+  // once (a forged or replayed stamp would skew craft_session_rtt_seconds), and only if
+  // plausible.
+  if (stamp_us == 0 || stamp_us != ping_stamp_us_) return;
+  ping_stamp_us_ = 0;
   int64_t rtt = now_us() - stamp_us;
   const auto& limits = core().config().limits;
   int64_t bound = (int64_t{limits.server_ping_interval_ms} + limits.server_ping_timeout_ms) * 1000;

@@ -621,3 +621,24 @@ TEST(HostileNet, MetricsHistogramBoundsAreDistinct) {
   EXPECT_GT(buckets, 10);
   EXPECT_NE(text.find("\ncraft_tick_lateness_seconds_sum "), std::string::npos);
 }
+
+// RTT samples come only from the answer to the server's own ping: unsolicited pongs stamped
+// 19 s in the past, from a socket that never said hello, moved craft_session_rtt_seconds by
+// 50 samples and 950 s (found by review).
+TEST(HostileNet, ForgedPongStampsAreNotRttSamples) {
+  CraftdProcess server;
+  RawSocket s(server.http_port());
+  upgrade(s);
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();  // the server stamps on it
+  std::string burst;
+  for (int i = 0; i < 20; ++i) {
+    int64_t stamp = now_us - 19'000'000 + i;
+    std::string payload(8, '\0');
+    for (int b = 7; b >= 0; --b, stamp >>= 8) payload[size_t(b)] = static_cast<char>(stamp & 0xff);
+    burst += masked(ws::Opcode::pong, payload);
+  }
+  ASSERT_TRUE(s.write_all(burst));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(server.metric("craft_session_rtt_seconds_count"), 0);
+}
