@@ -331,6 +331,24 @@ TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
                                                  << rtt_us.back();
 }
 
+// 200 control frames of `opcode` on a fresh WebSocket, then everything read until EOF into
+// `frames`: the last must be a close 4003 (limits.rate_limit_strikes refusals in a row).
+void control_flood_closes_4003(const CraftdProcess& server, ws::Opcode opcode, std::vector<ServerFrame>& frames) {
+  RawSocket s(server.http_port());
+  upgrade(s);
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += masked(opcode, "p" + std::to_string(i));
+  ASSERT_TRUE(s.write_all(burst));
+  bool complete = false;
+  frames = frames_of(s.read_to_eof(), complete);
+  ASSERT_TRUE(complete);
+  ASSERT_FALSE(frames.empty());
+  const auto& last = frames.back();
+  ASSERT_EQ(last.opcode, ws::Opcode::close);
+  ASSERT_GE(last.payload.size(), 2u);
+  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::flood);
+}
+
 // WebSocket pings count against limits.messages_per_second like messages: past the burst a
 // ping gets no pong, and limits.rate_limit_strikes of them in a row close 4003. Before this a
 // socket pinging as fast as it could, and reading the pongs, cost the server most of a core
@@ -338,19 +356,9 @@ TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
 TEST(HostileNet, APingFloodIsRateLimitedAndClosed4003) {
   CraftdProcess server({"--limits.messages-per-second", "10", "--limits.message-burst", "20",
                         "--limits.rate-limit-strikes", "50"});
-  RawSocket s(server.http_port());
-  upgrade(s);
-  std::string burst;
-  for (int i = 0; i < 200; ++i) burst += masked(ws::Opcode::ping, "p" + std::to_string(i));
-  ASSERT_TRUE(s.write_all(burst));
-  bool complete = false;
-  auto frames = frames_of(s.read_to_eof(), complete);
-  ASSERT_TRUE(complete);
-  ASSERT_FALSE(frames.empty());
-  const auto& last = frames.back();
-  ASSERT_EQ(last.opcode, ws::Opcode::close);
-  ASSERT_GE(last.payload.size(), 2u);
-  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::flood);
+  std::vector<ServerFrame> frames;
+  control_flood_closes_4003(server, ws::Opcode::ping, frames);
+  if (HasFatalFailure()) return;
   for (const auto& f : frames) {
     if (f.opcode == ws::Opcode::pong) {
       EXPECT_NE(f.payload, "p199") << "a ping past the limit was answered";
@@ -368,19 +376,8 @@ TEST(HostileNet, APingFloodIsRateLimitedAndClosed4003) {
 TEST(HostileNet, APongFloodIsRateLimitedAndClosed4003) {
   CraftdProcess server({"--limits.messages-per-second", "10", "--limits.message-burst", "20",
                         "--limits.rate-limit-strikes", "50", "--limits.handshake-timeout-ms", "3000"});
-  RawSocket s(server.http_port());
-  upgrade(s);
-  std::string burst;
-  for (int i = 0; i < 200; ++i) burst += masked(ws::Opcode::pong, "p" + std::to_string(i));
-  ASSERT_TRUE(s.write_all(burst));
-  bool complete = false;
-  auto frames = frames_of(s.read_to_eof(), complete);
-  ASSERT_TRUE(complete);
-  ASSERT_FALSE(frames.empty());
-  const auto& last = frames.back();
-  ASSERT_EQ(last.opcode, ws::Opcode::close);
-  ASSERT_GE(last.payload.size(), 2u);
-  EXPECT_EQ((uint8_t(last.payload[0]) << 8) | uint8_t(last.payload[1]), close_code::flood);
+  std::vector<ServerFrame> frames;
+  control_flood_closes_4003(server, ws::Opcode::pong, frames);
   EXPECT_GE(server.metric("craft_rate_limited_total"), 50);
   EXPECT_EQ(server.metric("craft_closes_total{code=\"4003\"}"), 1);
 }
