@@ -141,6 +141,19 @@ std::string ping_envelope_bytes(uint32_t cid) {
   return e.SerializeAsString();
 }
 
+// scripts/sanitize builds the tests and the craftd they start with AddressSanitizer.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool built_with_asan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool built_with_asan = true;
+#else
+constexpr bool built_with_asan = false;
+#endif
+#else
+constexpr bool built_with_asan = false;
+#endif
+
 // Sends `unit` over and over without reading anything until the server has counted a
 // 4002 (then, `then_for` longer, as a flood that does not know it was dropped), then reads
 // the whole stream. Fails if the server's RSS grows by more than 32 MB.
@@ -164,7 +177,12 @@ std::vector<ServerFrame> flood_until_slow_consumer(const CraftdProcess& server, 
     if (!s.write_all(batch)) break;  // the server reset the connection
     rss_peak = std::max(rss_peak, rss_kb(server.pid()));
   }
-  EXPECT_LT(rss_peak - rss_before, 32 * 1024) << "craftd grew from " << rss_before << " kB to " << rss_peak << " kB";
+  // Under ASan freed memory waits in its quarantine (256 MB by default), so RSS follows the
+  // allocation churn of the flood, not what craftd holds: 138 MB was seen in scripts/sanitize
+  // beside other tests. The release build (scripts/test) checks the bound.
+  if (!built_with_asan) {
+    EXPECT_LT(rss_peak - rss_before, 32 * 1024) << "craftd grew from " << rss_before << " kB to " << rss_peak << " kB";
+  }
   bool complete = false;
   auto frames = frames_of(s.read_to_eof(), complete);
   EXPECT_TRUE(complete) << "the stream must stay well framed up to the close";
@@ -254,17 +272,7 @@ TEST(HostileNet, PingsReadTogetherGetOnePongEchoingTheNewest) {
 // ~40,000 pings) takes a few ms in a release build and 17 ms was seen under ASan
 // (scripts/sanitize); the quadratic flush this guards against cost 55-100 ms a turn in a
 // release build.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long neighbour_rtt_bound_us = 60'000;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr long neighbour_rtt_bound_us = 60'000;
-#else
-constexpr long neighbour_rtt_bound_us = 10'000;
-#endif
-#else
-constexpr long neighbour_rtt_bound_us = 10'000;
-#endif
+constexpr long neighbour_rtt_bound_us = built_with_asan ? 60'000 : 10'000;
 
 TEST(HostileNet, AReadingPingFloodDoesNotStallItsShard) {
   // The rate limit would close this flood at once (the test below): raised, so that the
