@@ -67,8 +67,7 @@ ServerCore::ServerCore(ServerConfig config, const Clock& clock)
                                               [this](const std::string& t) { tickets_->cancel(t, "party changed"); });
   tickets_ = presence::make_local_ticket_pool(
       config_.matchmaker, deliver, [this](const std::string& p, const std::string& t) { parties_->ticket_gone(p, t); });
-  if (n > 1 && transport_limits_.coalesce_us >= 10'000)
-    transport_limits_.coalesce_lead_us = std::min(transport_limits_.coalesce_us / 8, 5'000u);
+  transport_limits_.shards = n;
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(i, clock_, transport_limits_, *this));
   // Past the descriptor limit accept() fails and clients hang in the backlog; stay below it
   // so a client over the limit is told 1013 instead.

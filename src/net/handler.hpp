@@ -35,9 +35,7 @@ struct TransportLimits {
   uint32_t max_http_body_bytes = 0;     // limits.max_http_body_bytes: a body the handler asked for
   uint32_t flush_interval_us = 0;       // server.flush_interval_us: 0 flushes at the end of each loop turn
   uint32_t coalesce_us = 0;             // server.coalesce_us: 0 wakes the loop for every event
-  // With several shards and a window of 10 ms or more: a busy shard also takes its events
-  // this long before each window edge (Shard::run_loop). Set by ServerCore.
-  uint32_t coalesce_lead_us = 0;
+  uint32_t shards = 1;                  // set by ServerCore: with several, coalescing reads a lead early
 };
 
 // Receives one whole HTTP response, on any thread; called at most once.

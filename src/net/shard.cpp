@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 namespace craft {
 
@@ -62,15 +61,19 @@ void Shard::run_loop() {
   // A room ticking faster than the window shortens it to its period: ticks are due on that
   // finer grid, and a window that slept through them would run them late, 5 at most, and
   // skip the rest (TickScheduler::max_catch_up).
+  // The lead: window / 8, at most 5 ms, for windows of 10 ms or more (shorter ones cost an
+  // input little when it misses a tick by one).
   using Steady = std::chrono::steady_clock;
   using std::chrono::nanoseconds;
-  const nanoseconds lead_limit = std::chrono::microseconds(limits_.coalesce_lead_us);
+  const bool lead_before_edges = limits_.shards > 1;
   while (context_.run_one() > 0) {
     context_.poll();
     for (;;) {
       nanoseconds w = window;
       if (!tick_periods_.empty()) w = std::min(w, nanoseconds(tick_periods_.begin()->first));
-      const nanoseconds lead = w >= std::chrono::milliseconds(10) ? std::min(lead_limit, w / 8) : nanoseconds(0);
+      const nanoseconds lead = lead_before_edges && w >= std::chrono::milliseconds(10)
+                                   ? std::min<nanoseconds>(std::chrono::milliseconds(5), w / 8)
+                                   : nanoseconds(0);
       const auto now = Steady::now();
       const auto edge = Steady::time_point((now.time_since_epoch() / w + 1) * w);
       size_t handled = 0;
