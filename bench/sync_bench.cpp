@@ -10,7 +10,7 @@
 // per client per snapshot (the C++ decoder), everything the server does per client and tick
 // (capture, encode and ack, timed per tick: per-call clock reads would dominate the smaller
 // figures), and the snapshot data bytes per client (mean, and the first, full, one).
-//   craft-sync-bench [ticks=200]
+//   craft-sync-bench [ticks=200] [scene]   (scene: only the ten-room rows)
 #include <time.h>
 
 #include <cmath>
@@ -159,10 +159,11 @@ int main(int argc, char** argv) {
                 area ? "1/4" : "all", us(r.capture_us, a), us(r.encode_us, b), us(r.decode_us, c), r.total_us, r.bytes,
                 r.first_bytes, r.bytes * 20);
   };
+  const bool scene_only = argc > 2 && std::string(argv[2]) == "scene";
   for (int entities : {10, 100}) {
     for (int clients : {100, 1000}) {
       bool area = entities == 100;
-      row(1, entities, clients, area, run(entities, clients, area, ticks, 10));
+      if (!scene_only) row(1, entities, clients, area, run(entities, clients, area, ticks, 10));
     }
   }
   // bench/run-scene's `players` and `bots-aoi` at 100 clients: ten rooms of ten.

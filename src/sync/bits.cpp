@@ -2,23 +2,6 @@
 
 namespace craft::sync {
 
-void BitWriter::u(uint32_t n, uint32_t value) {
-  if (n == 0) return;
-  if (n < 32) value &= (uint32_t(1) << n) - 1;
-  if (out_) {
-    // The value shifted to its bit position spans at most 5 bytes: OR them in at once (the
-    // bytes past the writer's position are zero: it only appends).
-    const uint32_t shift = uint32_t(bits_ & 7);
-    const size_t first = start_ + size_t(bits_ >> 3);
-    const size_t end = start_ + size_t((bits_ + n + 7) >> 3);
-    if (out_->size() < end) out_->resize(end, '\0');
-    uint64_t val = uint64_t(value) << shift;
-    char* p = out_->data() + first;
-    for (size_t i = 0; i < end - first; ++i, val >>= 8) p[i] = char(uint8_t(p[i]) | uint8_t(val));
-  }
-  bits_ += n;
-}
-
 void BitWriter::v(uint32_t k, uint32_t value) {
   uint64_t rest = value;
   do {

@@ -26,7 +26,24 @@ constexpr uint32_t varint_bits(uint32_t value, uint32_t k) {
 class BitWriter {
  public:
   explicit BitWriter(std::string* out) : out_(out), start_(out ? out->size() : 0) {}
-  void u(uint32_t n, uint32_t value);  // n 0-32; bits of value above n are ignored
+  // n 0-32; bits of value above n are ignored. Inline: the encoder calls it for every field.
+  void u(uint32_t n, uint32_t value) {
+    if (n == 0) return;
+    if (n < 32) value &= (uint32_t(1) << n) - 1;
+    if (out_) {
+      // The value shifted to its bit position spans at most 5 bytes: OR them in at once (the
+      // bytes past the writer's position are zero: it only appends). push_back, not resize:
+      // it grows the string a byte or two at a time without a call.
+      const uint32_t shift = uint32_t(bits_ & 7);
+      const size_t first = start_ + size_t(bits_ >> 3);
+      const size_t end = start_ + size_t((bits_ + n + 7) >> 3);
+      while (out_->size() < end) out_->push_back('\0');
+      uint64_t val = uint64_t(value) << shift;
+      char* p = out_->data() + first;
+      for (size_t i = 0; i < end - first; ++i, val >>= 8) p[i] = char(uint8_t(p[i]) | uint8_t(val));
+    }
+    bits_ += n;
+  }
   void v(uint32_t k, uint32_t value);  // k 1-32
   // Appends the first `bits` bits of another writer's output.
   void append(const std::string& bytes, uint64_t bits);

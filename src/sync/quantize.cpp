@@ -88,26 +88,28 @@ uint32_t value_bits(const FieldSpec& spec) {
 }
 
 uint32_t quantize(const FieldSpec& spec, double value) {
+  uint32_t max_wire = 0;
+  return try_max_wire_value(spec, max_wire) ? quantize(spec, max_wire, value) : 0;
+}
+
+uint32_t quantize(const FieldSpec& spec, uint32_t max_wire, double value) {
   if (std::isnan(value)) return 0;
   switch (spec.type) {
     case FieldType::boolean: return value != 0 ? 1 : 0;
-    case FieldType::enumeration: {
-      double top = spec.count ? double(spec.count - 1) : 0;
-      return value <= 0 ? 0 : value >= top ? uint32_t(top) : uint32_t(std::llround(value));
-    }
+    case FieldType::enumeration:
+      return value <= 0 ? 0 : value >= double(max_wire) ? max_wire : uint32_t(std::llround(value));
     case FieldType::integer: {
       if (value <= spec.min) return 0;
-      if (value >= spec.max) return uint32_t(spec.max - spec.min);
+      if (value >= spec.max) return max_wire;
       return uint32_t(std::llround(value - spec.min));
     }
     case FieldType::number:
     case FieldType::vec2:
     case FieldType::vec3: {
-      double steps = steps_of(spec);
       if (value <= spec.min) return 0;
-      if (value >= spec.max) return uint32_t(steps);
+      if (value >= spec.max) return max_wire;
       double q = std::round((value - spec.min) / spec.precision);
-      return q >= steps ? uint32_t(steps) : uint32_t(q);
+      return q >= double(max_wire) ? max_wire : uint32_t(q);
     }
     case FieldType::text: return 0;
   }

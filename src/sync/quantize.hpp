@@ -17,8 +17,12 @@ uint32_t max_wire_value(const FieldSpec& spec);
 // The same without throwing, for a schema that came over the network: false for a spec that
 // cannot be sent.
 bool try_max_wire_value(const FieldSpec& spec, uint32_t& max_wire) noexcept;
-// One axis' value -> its wire value, in [0, max_wire_value(spec)].
+// One axis' value -> its wire value, in [0, max_wire_value(spec)]; 0 for a spec that cannot be
+// sent.
 uint32_t quantize(const FieldSpec& spec, double value);
+// The same with max_wire_value(spec) computed once by the caller (the encoder quantizes every
+// replicated value of every capture).
+uint32_t quantize(const FieldSpec& spec, uint32_t max_wire, double value);
 // A wire value (assumed in range) -> the value a client sees.
 double dequantize(const FieldSpec& spec, uint32_t wire);
 // Text cut to spec.count bytes at a UTF-8 character boundary (never inside a sequence).

@@ -9,6 +9,7 @@
 // delta is computed by comparing two room snapshots. An entry whose source tick has left the
 // history is sent with every field marked changed (correct, only bigger).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -63,6 +64,50 @@ struct RoomSnapshot {
   static constexpr size_t npos = size_t(-1);
 };
 
+// A bounded window, oldest first, that reuses its oldest slot for the next element: a room's
+// captures and a client's sent frames turn over every tick, and shifting a vector of them
+// (each a few vectors) showed up in profiles.
+template <class T>
+class Ring {
+ public:
+  size_t size() const { return slots_.size(); }
+  bool empty() const { return slots_.empty(); }
+  T& operator[](size_t i) { return slots_[wrap(i)]; }
+  const T& operator[](size_t i) const { return slots_[wrap(i)]; }
+  T& front() { return slots_[head_]; }
+  const T& back() const { return (*this)[size() - 1]; }
+  T& back() { return (*this)[size() - 1]; }
+  // The slot for a new newest element: a new one while the window holds fewer than `cap`,
+  // else the oldest one, whose buffers the caller reuses. References into the ring end here.
+  T& push(size_t cap) {
+    if (slots_.size() < cap) {
+      if (head_ != 0) std::rotate(slots_.begin(), slots_.begin() + long(head_), slots_.end()), head_ = 0;
+      return slots_.emplace_back();
+    }
+    T& t = slots_[head_];
+    head_ = head_ + 1 == slots_.size() ? 0 : head_ + 1;
+    return t;
+  }
+  // The index of the first element whose key(e) is not below k (size() if none); keys must
+  // increase from oldest to newest.
+  template <class K, class F>
+  size_t lower_bound(K k, F key) const {
+    size_t lo = 0, hi = size();
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (key((*this)[mid]) < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  size_t capacity() const { return slots_.capacity(); }
+
+ private:
+  size_t wrap(size_t i) const { return head_ + i < slots_.size() ? head_ + i : head_ + i - slots_.size(); }
+  std::vector<T> slots_;
+  size_t head_ = 0;
+};
+
 struct FrameEntry {
   uint32_t id;
   uint32_t source;  // the room snapshot tick whose state of this entity the client holds
@@ -76,7 +121,7 @@ struct Frame {
 enum class AreaKind : uint8_t { none, point, entity };
 
 struct Client {
-  std::vector<Frame> frames;  // oldest first, at most the window
+  Ring<Frame> frames;  // oldest first, at most the window
   bool has_ack = false;
   uint32_t acked = 0;  // tick of the newest acked frame (valid while has_ack)
   AreaKind area = AreaKind::none;
@@ -130,6 +175,23 @@ struct DeltaWidths {
   std::vector<uint8_t> widths;
 };
 
+// What the encoder needs of a field, computed once from its spec.
+struct FieldPlan {
+  uint32_t axes;      // value slots: 1-3, 1 for text
+  uint32_t bits;      // of one axis (8 per byte for text)
+  uint32_t max_wire;  // quantize()'s top
+  bool text;
+  bool delta;         // delta_coded()
+};
+
+// An entity's network id, by entity index: valid for that generation while serial is the
+// newest capture's.
+struct NetId {
+  uint32_t generation = 0;
+  uint32_t id = 0;
+  uint64_t serial = 0;
+};
+
 struct Candidate {
   size_t index;  // in the newest snapshot
   size_t entry;  // in the baseline frame, or npos for a create
@@ -145,17 +207,18 @@ struct Replicator::Impl {
   ReplicatorOptions options;
   uint32_t tick_rate = 20;
   std::vector<detail::ComponentAccess> components;
+  std::vector<std::vector<FieldPlan>> plans;  // per component, per field
   std::vector<uint32_t> slots;  // per component: value slots (1-3 per numeric field, 1 per text)
   std::vector<uint32_t> first_delta;  // per component: its first field's index among the delta-coded fields
   uint32_t delta_fields = 0;          // delta-coded fields in the schema
   std::function<bool(const ecs::Registry&, ecs::Entity, Vec3&)> position_source;
 
-  std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> net_ids;  // entity -> (id, capture serial)
+  std::vector<NetId> net_ids;  // by entity index
   uint32_t next_id = 1;
   uint64_t capture_serial = 0;
   std::unordered_map<uint64_t, uint32_t> entity_groups;
   std::unordered_map<uint64_t, float> entity_weights;
-  std::vector<RoomSnapshot> history;  // ring, oldest first
+  Ring<RoomSnapshot> history;
   std::unordered_map<SessionId, Client> clients;
   ReplicatorStats stats;
 
@@ -167,6 +230,9 @@ struct Replicator::Impl {
 
   std::vector<SharedEncode> shared;  // this capture's shareable encodes (at most max_shared)
   std::vector<EntityBits> entity_bits;  // per entity of the newest capture
+  // Per entity of the newest capture: its index in the capture before (npos if it was not in
+  // it), the source most updates are against when clients ack every snapshot.
+  std::vector<size_t> prev_index;
   std::vector<DeltaWidths> delta_widths;  // of the newest capture, per baseline age asked for
   static constexpr size_t max_shared = 8;
 
@@ -180,8 +246,11 @@ struct Replicator::Impl {
     std::vector<size_t> kept_candidate, creates, updates;
     std::vector<uint8_t> chosen;
     std::vector<FrameEntry> frame;
+    std::vector<uint64_t> seen;  // interest: one bit per entity of the newest capture
   } scratch;
   std::vector<ecs::Entity> owners;
+  std::vector<std::pair<uint32_t, uint32_t>> capture_order;  // (id, entity index)
+  std::vector<uint32_t> slot_by_index;  // entity index -> its place in the newest capture (check entities[])
   std::vector<uint32_t> mask_by_index;
   std::vector<uint32_t> generation_by_index;
   std::vector<uint32_t> touched;
@@ -203,9 +272,15 @@ struct Replicator::Impl {
   }
 
   const RoomSnapshot* snapshot_at(uint32_t tick) const {
-    auto it = std::lower_bound(history.begin(), history.end(), tick,
-                               [](const RoomSnapshot& s, uint32_t t) { return s.tick < t; });
-    return it != history.end() && it->tick == tick ? &*it : nullptr;
+    size_t i = history.lower_bound(tick, [](const RoomSnapshot& s) { return s.tick; });
+    return i < history.size() && history[i].tick == tick ? &history[i] : nullptr;
+  }
+
+  // The id of an entity in the newest capture, 0 if it was not in it.
+  uint32_t id_of(ecs::Entity e) const {
+    if (e.index >= net_ids.size()) return 0;
+    const NetId& n = net_ids[e.index];
+    return n.serial == capture_serial && n.generation == e.generation ? n.id : 0;
   }
 
   // Offsets of each component's values inside an entity's slots, for a mask.
@@ -232,44 +307,51 @@ struct Replicator::Impl {
         if (e.index >= mask_by_index.size()) {
           mask_by_index.resize(size_t(e.index) + 1, 0);
           generation_by_index.resize(size_t(e.index) + 1, 0);
+          net_ids.resize(size_t(e.index) + 1);
+          slot_by_index.resize(size_t(e.index) + 1);
         }
         if (mask_by_index[e.index] == 0) touched.push_back(e.index);
         mask_by_index[e.index] |= 1u << c;
         generation_by_index[e.index] = e.generation;
       }
     }
-    // Network ids: existing ones kept, new entities numbered in index order (deterministic).
+    // Network ids: kept while an entity stays in every capture, new entities numbered in index
+    // order (deterministic); one that left a capture never gets its id back (ids are never
+    // reused).
     std::sort(touched.begin(), touched.end());
-    std::vector<std::pair<uint32_t, uint32_t>> order;  // (id, entity index)
-    order.reserve(touched.size());
+    auto& order = capture_order;
+    order.clear();
     for (uint32_t index : touched) {
-      uint64_t key = key_of({index, generation_by_index[index]});
-      auto [it, inserted] = net_ids.try_emplace(key, 0, capture_serial);
-      if (inserted) {
+      NetId& n = net_ids[index];
+      if (n.id == 0 || n.generation != generation_by_index[index] || n.serial + 1 != capture_serial) {
         if (next_id == 0) throw std::length_error("craft::sync: network ids exhausted");
-        it->second.first = next_id++;
+        n.id = next_id++;
+        n.generation = generation_by_index[index];
       }
-      it->second.second = capture_serial;
-      order.emplace_back(it->second.first, index);
+      n.serial = capture_serial;
+      order.emplace_back(n.id, index);
     }
     std::sort(order.begin(), order.end());
-    // Entities no longer replicated lose their id for good (ids are never reused).
-    for (auto it = net_ids.begin(); it != net_ids.end();)
-      it = it->second.second != capture_serial ? net_ids.erase(it) : std::next(it);
     for (auto it = entity_groups.begin(); it != entity_groups.end();)
       it = world.alive(entity_of(it->first)) ? std::next(it) : entity_groups.erase(it);
     for (auto it = entity_weights.begin(); it != entity_weights.end();)
       it = world.alive(entity_of(it->first)) ? std::next(it) : entity_weights.erase(it);
 
-    RoomSnapshot s;
-    if (history.size() >= history_capacity()) {
-      s = std::move(history.front());  // reuse its buffers
-      history.erase(history.begin());
-      s.ids.clear(), s.masks.clear(), s.offsets.clear(), s.values.clear(), s.changed.clear(), s.texts.clear();
+    // The new capture takes the oldest slot when the history is full (its buffers reused), and
+    // the previous one's newest-only buffers, which that one no longer needs.
+    RoomSnapshot& s = history.push(history_capacity());
+    RoomSnapshot* prev = history.size() > 1 ? &history[history.size() - 2] : nullptr;
+    s.ids.clear(), s.masks.clear(), s.offsets.clear(), s.values.clear(), s.changed.clear(), s.texts.clear();
+    if (prev) {
+      std::swap(s.entities, prev->entities), std::swap(s.positions, prev->positions);
+      std::swap(s.has_position, prev->has_position), std::swap(s.groups, prev->groups);
+      std::swap(s.weights, prev->weights);
+      prev->entities = {}, prev->positions = {}, prev->has_position = {}, prev->groups = {}, prev->weights = {};
     }
     s.tick = tick;
     s.entities.clear(), s.positions.clear(), s.has_position.clear(), s.groups.clear(), s.weights.clear();
     s.offsets.push_back(0);
+    const bool any_groups = !entity_groups.empty(), any_weights = !entity_weights.empty();
     double axes[3];
     for (auto [id, index] : order) {
       ecs::Entity e{index, generation_by_index[index]};
@@ -279,47 +361,53 @@ struct Replicator::Impl {
       for (size_t c = 0; c < components.size(); ++c) {
         if (!(mask & (1u << c))) continue;
         const void* comp = components[c].get(world, e);
-        for (const auto& f : components[c].fields) {
-          if (f.spec.type == FieldType::text) {
+        const auto& fields = components[c].fields;
+        for (size_t f = 0; f < fields.size(); ++f) {
+          const FieldPlan& plan = plans[c][f];
+          if (plan.text) {
             s.values.push_back(uint32_t(s.texts.size()));
-            s.texts.emplace_back(comp ? cut_text(f.spec, f.read_text(comp)) : std::string_view());
+            s.texts.emplace_back(comp ? cut_text(fields[f].spec, fields[f].read_text(comp)) : std::string_view());
             continue;
           }
-          uint32_t n = axes_of(f.spec.type);
           axes[0] = axes[1] = axes[2] = 0;
-          if (comp) f.read_number(comp, axes);
-          for (uint32_t a = 0; a < n; ++a) s.values.push_back(quantize(f.spec, axes[a]));
+          if (comp) fields[f].read_number(comp, axes);
+          for (uint32_t a = 0; a < plan.axes; ++a) s.values.push_back(quantize(fields[f].spec, plan.max_wire, axes[a]));
         }
       }
       s.offsets.push_back(uint32_t(s.values.size()));
+      slot_by_index[index] = uint32_t(s.entities.size());
       s.entities.push_back(e);
       Vec3 p;
       bool has = position_source && position_source(world, e, p) && std::isfinite(p.x) && std::isfinite(p.y) &&
                  std::isfinite(p.z);
       s.positions.push_back(has ? p : Vec3{});
       s.has_position.push_back(has ? 1 : 0);
-      auto g = entity_groups.find(key_of(e));
-      s.groups.push_back(g == entity_groups.end() ? 0 : g->second);
-      auto w = entity_weights.find(key_of(e));
-      s.weights.push_back(w == entity_weights.end() ? 1.f : w->second);
+      uint32_t group = 0;
+      if (any_groups)
+        if (auto g = entity_groups.find(key_of(e)); g != entity_groups.end()) group = g->second;
+      s.groups.push_back(group);
+      float weight = 1.f;
+      if (any_weights)
+        if (auto w = entity_weights.find(key_of(e)); w != entity_weights.end()) weight = w->second;
+      s.weights.push_back(weight);
     }
     // When did each entity last change? Computed once per capture, shared by every client:
-    // an update against a source tick at or after it has nothing to send.
+    // an update against a source tick at or after it has nothing to send. Both captures are
+    // sorted by id, so one walk pairs them.
     s.changed.resize(s.ids.size());
-    const RoomSnapshot* prev = history.empty() ? nullptr : &history.back();
+    prev_index.assign(s.ids.size(), RoomSnapshot::npos);
+    size_t j = 0;
+    const size_t pn = prev ? prev->ids.size() : 0;
     for (size_t i = 0; i < s.ids.size(); ++i) {
-      size_t j = prev ? prev->find(s.ids[i]) : RoomSnapshot::npos;
-      s.changed[i] = j != RoomSnapshot::npos && same_state(s, i, *prev, j) ? prev->changed[j] : tick;
+      while (j < pn && prev->ids[j] < s.ids[i]) ++j;
+      const bool was = j < pn && prev->ids[j] == s.ids[i];
+      if (was) prev_index[i] = j;
+      s.changed[i] = was && same_state(s, i, *prev, j) ? prev->changed[j] : tick;
     }
-    if (!history.empty()) {
-      RoomSnapshot& old = history.back();
-      old.entities = {}, old.positions = {}, old.has_position = {}, old.groups = {}, old.weights = {};
-    }
-    history.push_back(std::move(s));
     shared.clear();
     delta_widths.clear();
     for (auto& eb : entity_bits) eb.create_bits = eb.update_bits = EntityBits::unset;
-    entity_bits.resize(history.back().ids.size());
+    entity_bits.resize(s.ids.size());
     build_index();
   }
 
@@ -332,17 +420,18 @@ struct Replicator::Impl {
     uint32_t sa = a.offsets[i], sb = b.offsets[j];
     for (size_t c = 0; c < components.size(); ++c) {
       if (!(a.masks[i] & (1u << c))) continue;
-      for (const auto& f : components[c].fields) {
-        bool text = f.spec.type == FieldType::text;
-        uint32_t n = text ? 1 : axes_of(f.spec.type);
-        for (uint32_t k = 0; k < n; ++k, ++sa, ++sb)
-          if (!same_slot(a, sa, b, sb, text)) return false;
-      }
+      for (const FieldPlan& f : plans[c])
+        for (uint32_t k = 0; k < f.axes; ++k, ++sa, ++sb)
+          if (!same_slot(a, sa, b, sb, f.text)) return false;
     }
     return true;
   }
 
-  static uint64_t cell_key(int64_t cx, int64_t cy) { return (uint64_t(uint32_t(int32_t(cx))) << 32) | uint32_t(int32_t(cy)); }
+  // Cell coordinates with their sign bits flipped, so that keys sort like (cx, cy): the cells
+  // of one column from cy0 to cy1 are one run of the sorted grid.
+  static uint64_t cell_key(int64_t cx, int64_t cy) {
+    return (uint64_t(uint32_t(int32_t(cx)) ^ 0x80000000u) << 32) | (uint32_t(int32_t(cy)) ^ 0x80000000u);
+  }
   int64_t cell_of(float v) const {
     double c = std::floor(double(v) / cell_size);
     if (std::isnan(c)) return 0;
@@ -376,25 +465,31 @@ struct Replicator::Impl {
 
   // ---- interest ----
 
-  // The client's interest in the newest snapshot: sorted entity indices.
-  void interest(const Client& c, std::vector<uint32_t>& out, Vec3& center, bool& has_center) const {
+  // The client's interest in the newest snapshot: sorted entity indices. Collected as bits
+  // over the capture's entities, which sorts and dedups them in one pass.
+  void interest(const Client& c, std::vector<uint32_t>& out, Vec3& center, bool& has_center) {
     const RoomSnapshot& s = history.back();
     out.clear();
     has_center = false;
     if (c.area == AreaKind::none) {
       for (size_t i = 0; i < s.ids.size(); ++i)
         if (s.groups[i] == 0) out.push_back(uint32_t(i));
-    } else {
-      size_t self = RoomSnapshot::npos;
+      if (c.groups.empty()) return;  // sorted already
+    }
+    auto& seen = scratch.seen;
+    seen.assign((s.ids.size() + 63) / 64, 0);
+    auto mark = [&](uint32_t i) { seen[i >> 6] |= uint64_t(1) << (i & 63); };
+    for (uint32_t i : out) mark(i);
+    if (c.area != AreaKind::none) {
       if (c.area == AreaKind::point) {
         center = c.center;
         has_center = std::isfinite(center.x) && std::isfinite(center.y) && std::isfinite(center.z);
-      } else if (auto it = net_ids.find(key_of(c.center_entity)); it != net_ids.end()) {
-        self = s.find(it->second.first);
-        if (self != RoomSnapshot::npos) {
-          out.push_back(uint32_t(self));  // the client always sees its own entity
-          if (s.has_position[self]) center = s.positions[self], has_center = true;
-        }
+      } else if (const ecs::Entity e = c.center_entity;
+                 e.index < slot_by_index.size() && slot_by_index[e.index] < s.entities.size() &&
+                 s.entities[slot_by_index[e.index]] == e) {
+        const uint32_t self = slot_by_index[e.index];
+        mark(self);  // the client always sees its own entity
+        if (s.has_position[self]) center = s.positions[self], has_center = true;
       }
       if (has_center) {
         const double r = c.radius, r2 = r * r;
@@ -408,39 +503,32 @@ struct Replicator::Impl {
         double cells = double(x1 - x0 + 1) * double(y1 - y0 + 1);
         if (cells * 4 > double(grid.size())) {
           for (auto& [key, i] : grid)
-            if (within(i)) out.push_back(i);
+            if (within(i)) mark(i);
         } else {
           for (int64_t cx = x0; cx <= x1; ++cx) {
-            for (int64_t cy = y0; cy <= y1; ++cy) {
-              uint64_t key = cell_key(cx, cy);
-              auto it = std::lower_bound(grid.begin(), grid.end(), std::pair<uint64_t, uint32_t>{key, 0});
-              for (; it != grid.end() && it->first == key; ++it)
-                if (within(it->second)) out.push_back(it->second);
-            }
+            const uint64_t last = cell_key(cx, y1);
+            auto it = std::lower_bound(grid.begin(), grid.end(), std::pair<uint64_t, uint32_t>{cell_key(cx, y0), 0});
+            for (; it != grid.end() && it->first <= last; ++it)
+              if (within(it->second)) mark(it->second);
           }
         }
       }
     }
     for (uint32_t g : c.groups) {
       auto it = std::lower_bound(grouped.begin(), grouped.end(), std::pair<uint32_t, uint32_t>{g, 0});
-      for (; it != grouped.end() && it->first == g; ++it) out.push_back(it->second);
+      for (; it != grouped.end() && it->first == g; ++it) mark(it->second);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
+    out.clear();
+    for (size_t w = 0; w < seen.size(); ++w)
+      for (uint64_t bits = seen[w]; bits; bits &= bits - 1) out.push_back(uint32_t(w * 64 + size_t(std::countr_zero(bits))));
   }
 
   // ---- encoding ----
 
   void write_fields(BitWriter& w, const RoomSnapshot& s, size_t comp, uint32_t at) const {
-    for (const auto& f : components[comp].fields) {
-      if (f.spec.type == FieldType::text) {
-        const std::string& t = s.texts[s.values[at++]];
-        w.v(7, uint32_t(t.size()));
-        for (unsigned char ch : t) w.u(8, ch);
-        continue;
-      }
-      uint32_t bits = value_bits(f.spec);
-      for (uint32_t a = axes_of(f.spec.type); a > 0; --a) w.u(bits, s.values[at++]);
+    for (const FieldPlan& f : plans[comp]) {
+      write_one(w, s, f, at);
+      at += f.axes;
     }
   }
 
@@ -470,11 +558,9 @@ struct Replicator::Impl {
       uint32_t at = s.offsets[i], bat = base->offsets[j];
       for (size_t c = 0; c < components.size() && !any; ++c) {
         if (!(mask & (1u << c))) continue;
-        for (const auto& f : components[c].fields) {
-          bool text = f.spec.type == FieldType::text;
-          for (uint32_t k = text ? 1 : axes_of(f.spec.type); k > 0; --k, ++at, ++bat)
-            if (!same_slot(s, at, *base, bat, text)) any = true;
-        }
+        for (const FieldPlan& f : plans[c])
+          for (uint32_t k = f.axes; k > 0; --k, ++at, ++bat)
+            if (!same_slot(s, at, *base, bat, f.text)) any = true;
       }
     }
     if (!any || !w) return any;
@@ -491,14 +577,13 @@ struct Replicator::Impl {
       // Which fields differ from the client's state?
       bool changed[64];
       bool comp_changed = false;
-      size_t nf = components[c].fields.size();
+      const std::vector<FieldPlan>& fplans = plans[c];
+      size_t nf = fplans.size();
       uint32_t a = at, b = base ? base->offsets[j] + old_at[c] : 0;
       for (size_t f = 0; f < nf; ++f) {
-        const auto& spec = components[c].fields[f].spec;
-        bool text = spec.type == FieldType::text;
         bool diff = !base;
-        for (uint32_t k = text ? 1 : axes_of(spec.type); k > 0; --k, ++a, ++b)
-          if (base && !same_slot(s, a, *base, b, text)) diff = true;
+        for (uint32_t k = fplans[f].axes; k > 0; --k, ++a, ++b)
+          if (base && !same_slot(s, a, *base, b, fplans[f].text)) diff = true;
         if (f < 64) changed[f] = diff;
         comp_changed |= diff;
       }
@@ -507,11 +592,11 @@ struct Replicator::Impl {
         uint32_t fa = at, fb = base ? base->offsets[j] + old_at[c] : 0;
         uint32_t d = first_delta[c];
         for (size_t f = 0; f < nf; ++f) {
-          const auto& fld = components[c].fields[f];
+          const FieldPlan& fld = fplans[f];
           bool diff = f < 64 ? changed[f] : true;
           w->u(1, diff ? 1 : 0);
-          uint32_t width = fld.spec.type == FieldType::text ? 1 : axes_of(fld.spec.type);
-          const uint32_t dwidth = delta_coded(fld.spec.type) && dw.any ? dw.widths[d] : 0;
+          const uint32_t width = fld.axes;
+          const uint32_t dwidth = fld.delta && dw.any ? dw.widths[d] : 0;
           if (diff && dwidth > 0) {
             // A small signed difference from the client's value when every axis fits, else
             // the value itself (no base capture: the client's value is not known here).
@@ -523,13 +608,13 @@ struct Replicator::Impl {
               for (uint32_t k = 0; k < width; ++k)
                 w->u(dwidth, uint32_t(zigzag(int64_t(s.values[fa + k]) - int64_t(base->values[fb + k]))));
             } else {
-              write_one(*w, s, fld.spec, fa);
+              write_one(*w, s, fld, fa);
             }
           } else if (diff) {
-            write_one(*w, s, fld.spec, fa);
+            write_one(*w, s, fld, fa);
           }
           fa += width, fb += width;
-          if (delta_coded(fld.spec.type)) ++d;
+          if (fld.delta) ++d;
         }
       }
       at += slots[c];
@@ -537,15 +622,14 @@ struct Replicator::Impl {
     return true;
   }
 
-  void write_one(BitWriter& w, const RoomSnapshot& s, const FieldSpec& spec, uint32_t at) const {
-    if (spec.type == FieldType::text) {
+  void write_one(BitWriter& w, const RoomSnapshot& s, const FieldPlan& f, uint32_t at) const {
+    if (f.text) {
       const std::string& t = s.texts[s.values[at]];
       w.v(7, uint32_t(t.size()));
       for (unsigned char ch : t) w.u(8, ch);
       return;
     }
-    uint32_t bits = value_bits(spec);
-    for (uint32_t a = 0; a < axes_of(spec.type); ++a) w.u(bits, s.values[at + a]);
+    for (uint32_t a = 0; a < f.axes; ++a) w.u(f.bits, s.values[at + a]);
   }
 
   void encode(SessionId session, std::string& out) {
@@ -555,12 +639,8 @@ struct Replicator::Impl {
     const RoomSnapshot& s = history.back();
     if (!c.frames.empty() && c.frames.back().tick >= s.tick) return;  // once per capture
 
-    const Frame* base = nullptr;
-    if (c.has_ack) {
-      for (const Frame& f : c.frames)
-        if (f.tick == c.acked) base = &f;
-      if (!base) c.has_ack = false;
-    }
+    const Frame* base = c.has_ack ? sent_frame(c, c.acked) : nullptr;
+    if (!base) c.has_ack = false;
     const uint32_t bps = c.bytes_per_second ? c.bytes_per_second : options.bytes_per_second;
     const bool budgeted = bps != 0;
     const bool shareable = c.area == AreaKind::none;
@@ -633,62 +713,52 @@ struct Replicator::Impl {
       }
     }
 
-    // Priority accumulator (Fiedler, "State Synchronization"): every snapshot an entity is
-    // pending, its priority grows by weight x nearness; the budget goes to the highest.
+    std::vector<uint8_t>& chosen = scratch.chosen;
+    chosen.assign(candidates.size(), 1);
     if (!budgeted) {
       c.accumulated.clear();
     } else {
-      auto& acc = scratch.acc;
-      acc.clear();
-      auto& by_id = scratch.order;
-      by_id.resize(candidates.size());
-      for (size_t k = 0; k < by_id.size(); ++k) by_id[k] = k;
-      std::sort(by_id.begin(), by_id.end(),
-                [&](size_t a, size_t b) { return s.ids[candidates[a].index] < s.ids[candidates[b].index]; });
-      size_t ai = 0;
-      for (size_t k : by_id) {
-        uint32_t cid = s.ids[candidates[k].index];
-        while (ai < c.accumulated.size() && c.accumulated[ai].first < cid) ++ai;
-        float before = ai < c.accumulated.size() && c.accumulated[ai].first == cid ? c.accumulated[ai].second : 0.f;
-        float p = before + s.weights[candidates[k].index] * nearness(candidates[k].index);
-        candidates[k].priority = p;
-        acc.emplace_back(cid, p);
-      }
-      std::swap(c.accumulated, acc);  // the old buffer stays as scratch
-    }
-
-    std::vector<uint8_t>& chosen = scratch.chosen;
-    chosen.assign(candidates.size(), 1);
-    if (budgeted) {
       uint64_t budget_bits = uint64_t(bps) * 8 * options.send_interval_ticks / std::max(1u, tick_rate);
       uint64_t used = 32 + varint_bits(base ? s.tick - base->tick : 0, 7) + 3 * 8 +
-                      (base ? 1 + (dw.any ? 5 * delta_fields : 0) : 0);
-      for (uint32_t id : removed) (void)id, used += 4;
-      auto& order = scratch.order;
-      order.resize(candidates.size());
-      for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        if (candidates[a].priority != candidates[b].priority) return candidates[a].priority > candidates[b].priority;
-        return s.ids[candidates[a].index] < s.ids[candidates[b].index];
-      });
-      std::fill(chosen.begin(), chosen.end(), 0);
-      size_t sent = 0;
-      for (size_t k : order) {
-        // Strict priority order: stop at the first that does not fit, so a big entity at the
-        // top is not passed over for ever by small ones; one always goes (no starvation).
-        if (sent > 0 && used + candidates[k].bits > budget_bits) break;
-        chosen[k] = 1, used += candidates[k].bits, ++sent;
+                      (base ? 1 + (dw.any ? 5 * delta_fields : 0) : 0) + 4 * uint64_t(removed.size());
+      uint64_t all = used;
+      for (const Candidate& cand : candidates) all += cand.bits;
+      if (all <= budget_bits) {
+        c.accumulated.clear();  // everything fits: nothing waits, no priority carries over
+      } else {
+        // Priority accumulator (Fiedler, "State Synchronization"): every snapshot an entity is
+        // pending, its priority grows by weight x nearness; the budget goes to the highest.
+        // The candidates are in id order (the walk above), as is the accumulator.
+        size_t ai = 0;
+        for (Candidate& cand : candidates) {
+          uint32_t cid = s.ids[cand.index];
+          while (ai < c.accumulated.size() && c.accumulated[ai].first < cid) ++ai;
+          float before = ai < c.accumulated.size() && c.accumulated[ai].first == cid ? c.accumulated[ai].second : 0.f;
+          cand.priority = before + s.weights[cand.index] * nearness(cand.index);
+        }
+        auto& order = scratch.order;
+        order.resize(candidates.size());
+        for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+        std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+          if (candidates[a].priority != candidates[b].priority) return candidates[a].priority > candidates[b].priority;
+          return s.ids[candidates[a].index] < s.ids[candidates[b].index];
+        });
+        std::fill(chosen.begin(), chosen.end(), 0);
+        size_t sent = 0;
+        for (size_t k : order) {
+          // Strict priority order: stop at the first that does not fit, so a big entity at the
+          // top is not passed over for ever by small ones; one always goes (no starvation).
+          if (sent > 0 && used + candidates[k].bits > budget_bits) break;
+          chosen[k] = 1, used += candidates[k].bits, ++sent;
+        }
+        stats.deferred += candidates.size() - sent;
+        // Chosen ones leave the accumulator; the rest stay in id order.
+        auto& acc = scratch.acc;
+        acc.clear();
+        for (size_t k = 0; k < candidates.size(); ++k)
+          if (!chosen[k]) acc.emplace_back(s.ids[candidates[k].index], candidates[k].priority);
+        std::swap(c.accumulated, acc);  // the old buffer stays as scratch
       }
-      stats.deferred += candidates.size() - sent;
-    }
-    // Chosen ones leave the accumulator.
-    if (budgeted) {
-      auto& acc = scratch.acc;
-      acc.clear();
-      for (size_t k = 0; k < candidates.size(); ++k)
-        if (!chosen[k]) acc.emplace_back(s.ids[candidates[k].index], candidates[k].priority);
-      std::sort(acc.begin(), acc.end());
-      std::swap(c.accumulated, acc);
     }
 
     // Write.
@@ -711,9 +781,7 @@ struct Replicator::Impl {
       if (!chosen[k]) continue;
       (candidates[k].entry == none ? creates : updates).push_back(k);
     }
-    auto by_id = [&](size_t a, size_t b) { return s.ids[candidates[a].index] < s.ids[candidates[b].index]; };
-    std::sort(creates.begin(), creates.end(), by_id);
-    std::sort(updates.begin(), updates.end(), by_id);
+    // Both lists are in id order already: so are the candidates.
     w.v(7, uint32_t(creates.size()));
     prev = 0;
     for (size_t k : creates) {
@@ -750,7 +818,7 @@ struct Replicator::Impl {
                        [](const FrameEntry& x, const FrameEntry& y) { return x.id < y.id; });
     const bool deferred_any = std::find(chosen.begin(), chosen.end(), uint8_t(0)) != chosen.end();
     if (shareable && !deferred_any && shared.size() < max_shared) {
-      // Copied before push_frame (base points into c.frames, which it may shift).
+      // Copied before push_frame (base points into c.frames, whose oldest slot it may reuse).
       shared.push_back({!base, base ? base->tick : 0, base ? base->entries : std::vector<FrameEntry>{}, c.groups, bps,
                         out.substr(start), entries});
     }
@@ -791,10 +859,9 @@ struct Replicator::Impl {
           const bool now = s.masks[i] & (1u << c), then = b->masks[j] & (1u << c);
           if (now && then) {
             uint32_t a = at, ba = bat, f = first_delta[c];
-            for (const auto& fld : components[c].fields) {
-              const bool text = fld.spec.type == FieldType::text;
-              const uint32_t n = text ? 1 : axes_of(fld.spec.type);
-              if (!text && delta_coded(fld.spec.type)) {
+            for (const FieldPlan& fld : plans[c]) {
+              const uint32_t n = fld.axes;
+              if (fld.delta) {
                 uint32_t z = 0;
                 bool diff = false;
                 for (uint32_t k = 0; k < n; ++k) {
@@ -813,9 +880,9 @@ struct Replicator::Impl {
       }
       for (size_t c = 0; c < components.size(); ++c) {
         uint32_t f = first_delta[c];
-        for (const auto& fld : components[c].fields) {
-          if (!delta_coded(fld.spec.type)) continue;
-          const uint64_t axes = axes_of(fld.spec.type), bits = value_bits(fld.spec);
+        for (const FieldPlan& fld : plans[c]) {
+          if (!fld.delta) continue;
+          const uint64_t axes = fld.axes, bits = fld.bits;
           const uint32_t* h = &hist[size_t(f) * 34];
           uint64_t total = 0;
           for (uint32_t z = 0; z < 34; ++z) total += h[z];
@@ -852,8 +919,14 @@ struct Replicator::Impl {
     if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask &&
         eb.update_ago == dw.ago)
       return eb.update_bits;
-    const RoomSnapshot* src = snapshot_at(e.source);
-    size_t j = src ? src->find(e.id) : RoomSnapshot::npos;
+    const RoomSnapshot* src = nullptr;
+    size_t j = RoomSnapshot::npos;
+    if (history.size() > 1 && history[history.size() - 2].tick == e.source) {
+      src = &history[history.size() - 2];
+      j = prev_index[i];
+    } else if ((src = snapshot_at(e.source))) {
+      j = src->find(e.id);
+    }
     if (src && j == RoomSnapshot::npos) src = nullptr;
     eb.update.clear();
     BitWriter w(&eb.update);
@@ -862,16 +935,17 @@ struct Replicator::Impl {
     return eb.update_bits;
   }
 
+  // The frame sent to the client at `tick`, if it is still in the window.
+  static const Frame* sent_frame(const Client& c, uint32_t tick) {
+    size_t i = c.frames.lower_bound(tick, [](const Frame& f) { return f.tick; });
+    return i < c.frames.size() && c.frames[i].tick == tick ? &c.frames[i] : nullptr;
+  }
+
   // Appends a sent frame to the client's window, evicting the oldest (its buffer reused).
   void push_frame(Client& c, uint32_t tick, const std::vector<FrameEntry>& entries) {
-    Frame frame;
-    if (c.frames.size() >= options.baseline_window) {
-      frame = std::move(c.frames.front());
-      c.frames.erase(c.frames.begin());
-    }
+    Frame& frame = c.frames.push(options.baseline_window);
     frame.tick = tick;
     frame.entries.assign(entries.begin(), entries.end());
-    c.frames.push_back(std::move(frame));
     if (c.has_ack && c.frames.front().tick > c.acked) c.has_ack = false;
   }
 
@@ -879,28 +953,30 @@ struct Replicator::Impl {
     auto cit = clients.find(session);
     if (cit == clients.end()) return;
     Client& c = cit->second;
-    for (const Frame& f : c.frames) {
-      if (f.tick != tick) continue;
-      if (!c.has_ack || tick > c.acked) c.has_ack = true, c.acked = tick;
-      return;  // an older ack arriving late is fine: the newest one stands
+    if (!sent_frame(c, tick)) {
+      ++stats.acks_ignored;  // never sent to this client, out of its window, or in the future
+      return;
     }
-    ++stats.acks_ignored;  // never sent to this client, out of its window, or in the future
+    // An older ack arriving late is fine: the newest one stands.
+    if (!c.has_ack || tick > c.acked) c.has_ack = true, c.acked = tick;
   }
 
   size_t memory() const {
     size_t b = sizeof(*this);
-    for (const auto& s : history) b += s.bytes();
+    for (size_t i = 0; i < history.size(); ++i) b += history[i].bytes();
     for (const auto& [id, c] : clients) {
       b += sizeof(c) + 64 + c.groups.capacity() * 4 + c.accumulated.capacity() * 8 + c.frames.capacity() * sizeof(Frame);
-      for (const auto& f : c.frames) b += f.entries.capacity() * sizeof(FrameEntry);
+      for (size_t i = 0; i < c.frames.size(); ++i) b += c.frames[i].entries.capacity() * sizeof(FrameEntry);
     }
-    b += net_ids.size() * 40 + entity_groups.size() * 32 + entity_weights.size() * 32;
+    b += net_ids.capacity() * sizeof(NetId) + entity_groups.size() * 32 + entity_weights.size() * 32;
     b += grid.capacity() * 16 + grouped.capacity() * 8;
     for (const auto& eb : entity_bits) b += sizeof(eb) + eb.create.capacity() + eb.update.capacity();
+    b += prev_index.capacity() * sizeof(size_t);
     for (const auto& sh : shared)
       b += sizeof(sh) + (sh.base_entries.capacity() + sh.frame.capacity()) * sizeof(FrameEntry) + sh.bytes.capacity() +
            sh.groups.capacity() * 4;
-    b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity()) * 4 +
+    b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity() + slot_by_index.capacity()) * 4 +
+         capture_order.capacity() * 8 +
          owners.capacity() * sizeof(ecs::Entity);
     return b;
   }
@@ -920,14 +996,19 @@ void Replicator::add_component(detail::ComponentAccess c) {
     if (other.name == c.name || (c.type && other.type == c.type))
       throw std::invalid_argument("craft::sync: component '" + c.name + "' replicated twice");
   uint32_t slots = 0;
+  std::vector<FieldPlan> plans;
   for (const auto& f : c.fields) {
-    value_bits(f.spec);  // throws for a spec that cannot be sent
+    const bool text = f.spec.type == FieldType::text;
+    // value_bits() and max_wire_value() throw for a spec that cannot be sent.
+    plans.push_back({text ? 1 : axes_of(f.spec.type), value_bits(f.spec), max_wire_value(f.spec), text,
+                     delta_coded(f.spec.type)});
     if (f.spec.type == FieldType::text && f.spec.count > 0xffffffffu / 8)
       throw std::invalid_argument("craft::sync: text '" + f.spec.name + "' too long");
     slots += f.spec.type == FieldType::text ? 1 : axes_of(f.spec.type);
   }
   if (c.fields.size() > 64) throw std::invalid_argument("craft::sync: at most 64 fields per component");
   impl_->slots.push_back(slots);
+  impl_->plans.push_back(std::move(plans));
   impl_->first_delta.push_back(impl_->delta_fields);
   for (const auto& f : c.fields) impl_->delta_fields += delta_coded(f.spec.type) ? 1 : 0;
   impl_->components.push_back(std::move(c));
@@ -979,8 +1060,7 @@ void Replicator::set_budget(SessionId client, uint32_t bytes_per_second) {
 }
 
 uint32_t Replicator::net_id(ecs::Entity entity) const {
-  auto it = impl_->net_ids.find(key_of(entity));
-  return it == impl_->net_ids.end() ? 0 : it->second.first;
+  return impl_->id_of(entity);
 }
 
 void Replicator::capture(uint32_t tick) { impl_->capture(tick); }
