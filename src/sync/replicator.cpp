@@ -150,13 +150,15 @@ struct SharedEncode {
 // An entity's encodings in the newest capture, shared by every client that needs the same
 // one: its creation (always the same), and its update against one (source tick, mask), the
 // one most clients ask for since they ack the same snapshots. A pure function of the room
-// history, so sharing it cannot change a client's bytes.
+// history, so sharing it cannot change a client's bytes. Each half is valid for the capture
+// whose serial it holds (so a new capture voids them all without touching them).
 struct EntityBits {
-  static constexpr uint32_t unset = 0xffffffffu;
-  uint32_t create_bits = unset;
+  uint64_t create_serial = 0;
+  uint32_t create_bits = 0;
   std::string create;
+  uint64_t update_serial = 0;
   uint32_t update_source = 0, update_mask = 0, update_ago = 0;
-  uint32_t update_bits = unset;  // 0: nothing changed
+  uint32_t update_bits = 0;  // 0: nothing changed
   std::string update;
 };
 
@@ -247,6 +249,7 @@ struct Replicator::Impl {
     std::vector<uint8_t> chosen;
     std::vector<FrameEntry> frame;
     std::vector<uint64_t> seen;  // interest: one bit per entity of the newest capture
+    std::vector<uint32_t> hist;  // widths_for
   } scratch;
   std::vector<ecs::Entity> owners;
   std::vector<std::pair<uint32_t, uint32_t>> capture_order;  // (id, entity index)
@@ -406,8 +409,7 @@ struct Replicator::Impl {
     }
     shared.clear();
     delta_widths.clear();
-    for (auto& eb : entity_bits) eb.create_bits = eb.update_bits = EntityBits::unset;
-    entity_bits.resize(s.ids.size());
+    entity_bits.resize(s.ids.size());  // stale ones carry an older capture serial
     build_index();
   }
 
@@ -847,7 +849,8 @@ struct Replicator::Impl {
     const RoomSnapshot* b = ago > 0 && ago <= s.tick ? snapshot_at(s.tick - ago) : nullptr;
     if (b && delta_fields > 0) {
       // hist[field * 34 + z]: changes of that field whose largest zigzagged axis needs z bits.
-      std::vector<uint32_t> hist(size_t(delta_fields) * 34, 0);
+      std::vector<uint32_t>& hist = scratch.hist;
+      hist.assign(size_t(delta_fields) * 34, 0);
       size_t j = 0;
       for (size_t i = 0; i < s.ids.size(); ++i) {
         if (s.changed[i] <= b->tick) continue;
@@ -904,11 +907,12 @@ struct Replicator::Impl {
 
   uint32_t create_bits(size_t i) {
     EntityBits& eb = entity_bits[i];
-    if (eb.create_bits == EntityBits::unset) {
+    if (eb.create_serial != capture_serial) {
       eb.create.clear();
       BitWriter w(&eb.create);
       write_create(w, history.back(), i);
       eb.create_bits = uint32_t(w.bits());
+      eb.create_serial = capture_serial;
     }
     return eb.create_bits;
   }
@@ -916,7 +920,7 @@ struct Replicator::Impl {
   // one (source, mask) per entity. src is null when the source capture has left the history.
   uint32_t update_bits(size_t i, const FrameEntry& e, const DeltaWidths& dw) {
     EntityBits& eb = entity_bits[i];
-    if (eb.update_bits != EntityBits::unset && eb.update_source == e.source && eb.update_mask == e.mask &&
+    if (eb.update_serial == capture_serial && eb.update_source == e.source && eb.update_mask == e.mask &&
         eb.update_ago == dw.ago)
       return eb.update_bits;
     const RoomSnapshot* src = nullptr;
@@ -931,7 +935,7 @@ struct Replicator::Impl {
     eb.update.clear();
     BitWriter w(&eb.update);
     eb.update_bits = write_update(&w, history.back(), i, src, j, e.mask, dw) ? uint32_t(w.bits()) : 0;
-    eb.update_source = e.source, eb.update_mask = e.mask, eb.update_ago = dw.ago;
+    eb.update_source = e.source, eb.update_mask = e.mask, eb.update_ago = dw.ago, eb.update_serial = capture_serial;
     return eb.update_bits;
   }
 
