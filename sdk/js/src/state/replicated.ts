@@ -81,7 +81,8 @@ class Handlers<A extends unknown[]> {
     return this.set.size;
   }
   emit(...args: A): void {
-    for (const f of [...this.set]) call(f, args);
+    if (this.set.size === 0) return;
+    for (const f of [...this.set]) call(f, args);  // a copy: a handler may (un)subscribe
   }
 }
 // A throwing callback must not break the decoding around it (the state stays consistent and
@@ -335,6 +336,9 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
     const gone: Entity<C>[] = [];
     const born: Entity<C>[] = [];
     const changes: [Entity<C>, string, string, FieldValue | undefined, FieldValue | undefined][] = [];
+    // Nobody listens for changes (a game that renders interpolated() often does not): the
+    // entities are still updated, but no change records (and no copies of old values) are made.
+    const listened = this.changed.size > 0 || this.perEntity.size > 0 || this.perField.size > 0;
     for (const [id] of before) {
       if (frame.has(id)) continue;
       const e = this.entities.get(id);
@@ -359,7 +363,7 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
         const { name, fields } = comps[c];
         if (!is) {
           delete obj[name];
-          for (let f = 0; f < fields.length; f++) changes.push([e, name, fields[f].name, undefined, was![f]]);
+          if (listened) for (let f = 0; f < fields.length; f++) changes.push([e, name, fields[f].name, undefined, was![f]]);
           continue;
         }
         let target = was ? obj[name] : undefined;
@@ -369,7 +373,7 @@ export class ReplicatedState<C extends ComponentMap = ComponentMap> {
           if (o !== undefined && equal(o, is[f])) continue;
           const v = copy(is[f]);
           setOwn(target, fields[f].name, v);
-          changes.push([e, name, fields[f].name, v, o === undefined ? undefined : copy(o)]);
+          if (listened) changes.push([e, name, fields[f].name, v, o === undefined ? undefined : copy(o)]);
         }
       }
     }
