@@ -11,12 +11,39 @@ void BitWriter::v(uint32_t k, uint32_t value) {
   } while (rest);
 }
 
+void BitWriter::drop_flushed() {
+  if (flushed_ == 0) return;
+  out_->resize(out_->size() - flushed_);
+  flushed_ = 0;
+}
+
+void BitWriter::spill() {
+  if (out_) {
+    drop_flushed();
+    const char b[4] = {char(acc_), char(acc_ >> 8), char(acc_ >> 16), char(acc_ >> 24)};
+    out_->append(b, 4);
+  }
+  acc_ >>= 32;
+  pending_ -= 32;
+}
+
+void BitWriter::flush() {
+  if (!out_) return;
+  drop_flushed();
+  uint64_t a = acc_;
+  for (uint32_t left = pending_; left > 0; left = left > 8 ? left - 8 : 0, a >>= 8) {
+    out_->push_back(char(a));
+    ++flushed_;
+  }
+}
+
 void BitWriter::append(const std::string& bytes, uint64_t bits) {
-  if (out_ && (bits_ & 7) == 0) {
-    // Byte-aligned (most entity encodings land so): whole bytes copy, the tail is masked.
+  if (out_ && (pending_ & 7) == 0) {
+    // Byte-aligned (most entity encodings land so): the accumulator's whole bytes go first,
+    // then whole bytes copy, and the tail goes through the accumulator.
+    drop_flushed();
+    for (; pending_ > 0; pending_ -= 8, acc_ >>= 8) out_->push_back(char(acc_));
     const size_t whole = size_t(bits >> 3);
-    const size_t at = start_ + size_t(bits_ >> 3);
-    out_->resize(at, '\0');  // the writer's bytes end at `at` when aligned
     out_->append(bytes, 0, whole);
     bits_ += uint64_t(whole) * 8;
     if (uint32_t rest = uint32_t(bits & 7)) u(rest, uint8_t(bytes[whole]));

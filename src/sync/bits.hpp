@@ -23,35 +23,37 @@ constexpr uint32_t varint_bits(uint32_t value, uint32_t k) {
 
 // Appends bits to a string, starting at its end (byte-aligned). With a null target it only
 // counts, which the budget uses to price an entity without writing it.
+// Bits gather in a 64-bit accumulator and go to the string 32 at a time, so most writes touch
+// no memory but the accumulator. The string holds every bit written only after flush() (or
+// the writer's end): the last byte padded with zeros. Writing may go on after a flush.
 class BitWriter {
  public:
-  explicit BitWriter(std::string* out) : out_(out), start_(out ? out->size() : 0) {}
+  explicit BitWriter(std::string* out) : out_(out) {}
+  ~BitWriter() { flush(); }
+  BitWriter(const BitWriter&) = delete;
+  BitWriter& operator=(const BitWriter&) = delete;
   // n 0-32; bits of value above n are ignored. Inline: the encoder calls it for every field.
   void u(uint32_t n, uint32_t value) {
-    if (n == 0) return;
-    if (n < 32) value &= (uint32_t(1) << n) - 1;
-    if (out_) {
-      // The value shifted to its bit position spans at most 5 bytes: OR them in at once (the
-      // bytes past the writer's position are zero: it only appends). push_back, not resize:
-      // it grows the string a byte or two at a time without a call.
-      const uint32_t shift = uint32_t(bits_ & 7);
-      const size_t first = start_ + size_t(bits_ >> 3);
-      const size_t end = start_ + size_t((bits_ + n + 7) >> 3);
-      while (out_->size() < end) out_->push_back('\0');
-      uint64_t val = uint64_t(value) << shift;
-      char* p = out_->data() + first;
-      for (size_t i = 0; i < end - first; ++i, val >>= 8) p[i] = char(uint8_t(p[i]) | uint8_t(val));
-    }
+    if (n < 32) value &= (uint32_t(1) << n) - 1;  // n = 0 writes nothing
+    acc_ |= uint64_t(value) << pending_;  // pending_ < 32: the value fits
+    pending_ += n;
     bits_ += n;
+    if (pending_ >= 32) spill();
   }
   void v(uint32_t k, uint32_t value);  // k 1-32
-  // Appends the first `bits` bits of another writer's output.
+  // Appends the first `bits` bits of another writer's (flushed) output.
   void append(const std::string& bytes, uint64_t bits);
+  // Puts every bit written so far into the target, the last byte padded with zeros.
+  void flush();
   uint64_t bits() const { return bits_; }
 
  private:
+  void spill();       // 32 bits from the accumulator to the target
+  void drop_flushed();  // takes back the padded bytes of the last flush before writing on
   std::string* out_;
-  size_t start_;
+  uint64_t acc_ = 0;      // bits not yet in the target, least significant first
+  uint32_t pending_ = 0;  // how many
+  uint32_t flushed_ = 0;  // padded bytes the last flush put past the whole ones
   uint64_t bits_ = 0;
 };
 

@@ -286,6 +286,7 @@ void Replicator::Impl::encode(SessionId session, std::string& out) {
     const EntityBits& eb = entity_bits[cand.index];
     w.append(eb.update, eb.update_bits);
   }
+  w.flush();  // out is read below
 
   // The new frame: kept entries (sent updates now at this tick; deferred ones keep their old
   // source), plus the creates sent. Deferred creates stay out.

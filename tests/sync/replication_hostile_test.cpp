@@ -209,6 +209,10 @@ TEST(ReplicationDecoder, TruncationsAndBitFlipsOfRealSnapshots) {
 struct Stream {
   std::string data;
   BitWriter w{&data};
+  const std::string& bytes() {
+    w.flush();
+    return data;
+  }
 };
 
 TEST(ReplicationDecoder, EveryRuleOfTheLayoutIsChecked) {
@@ -227,7 +231,7 @@ TEST(ReplicationDecoder, EveryRuleOfTheLayoutIsChecked) {
       for (uint32_t i = 0; i < len; ++i) s.w.u(8, 'a');
     }
     s.w.v(7, 0);
-    return s.data;
+    return s.bytes();
   };
   auto d = SnapshotDecoder::create(schema, 4);
   ASSERT_TRUE(d);
@@ -248,7 +252,7 @@ TEST(ReplicationDecoder, EveryRuleOfTheLayoutIsChecked) {
     s.w.v(7, uint32_t(updated.size()));
     prev = 0;
     for (uint32_t id : updated) s.w.v(3, id - prev - 1), prev = id, s.w.u(1, 0), s.w.u(1, 0);  // unchanged
-    return s.data;
+    return s.bytes();
   };
   EXPECT_EQ(d->decode(delta(11, 1, {1}, {}, {})), DecodeResult::ok);
   EXPECT_EQ(d->decode(delta(12, 2, {2}, {}, {})), DecodeResult::corrupt);      // removed id not in baseline
@@ -262,11 +266,11 @@ TEST(ReplicationDecoder, EveryRuleOfTheLayoutIsChecked) {
   Stream big;
   big.w.u(32, 13), big.w.v(7, 0), big.w.v(7, 0), big.w.v(7, 2);
   big.w.v(3, 0xfffffffeu), big.w.u(1, 0), big.w.v(3, 5), big.w.u(1, 0), big.w.v(7, 0);
-  EXPECT_EQ(d->decode(big.data), DecodeResult::corrupt);
+  EXPECT_EQ(d->decode(big.bytes()), DecodeResult::corrupt);
   // A count far beyond the bits left is refused before any loop.
   Stream many;
   many.w.u(32, 13), many.w.v(7, 0), many.w.v(7, 0xffffffffu);
-  EXPECT_EQ(d->decode(many.data), DecodeResult::corrupt);
+  EXPECT_EQ(d->decode(many.bytes()), DecodeResult::corrupt);
   // Window: 4 frames kept; an older one arriving after them is stale.
   for (uint32_t t = 20; t < 24; ++t) ASSERT_EQ(d->decode(full(t, {1})), DecodeResult::ok);
   EXPECT_EQ(d->frames(), 4u);

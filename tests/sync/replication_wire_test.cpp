@@ -46,6 +46,7 @@ TEST(ReplicationBits, UnsignedRoundTripsAtEveryWidth) {
       written.emplace_back(n, v);
     }
   }
+  w.flush();
   EXPECT_EQ(buf.size(), (w.bits() + 7) / 8);
   BitReader r(buf.data(), buf.size());
   for (auto [n, v] : written) EXPECT_EQ(r.u(n), v) << n;
@@ -69,9 +70,34 @@ TEST(ReplicationBits, AppendCopiesBitsAtAnyOffset) {
       expect.u(lead, 0x1ff);
       expect.bits.insert(expect.bits.end(), piece.bits.begin(), piece.bits.end());
       expect.u(3, 5);
+      w.flush();
       EXPECT_EQ(buf, expect.bytes()) << lead << " " << len;
       EXPECT_EQ(w.bits(), lead + len + 3);
     }
+  }
+}
+
+// The writer keeps up to 63 bits to itself until flush(): a flush pads the last byte, and
+// bits written after it take that padding's place (the encoder flushes once, at the end).
+TEST(ReplicationBits, WritingGoesOnAfterAFlush) {
+  std::mt19937 rng(29);
+  for (int round = 0; round < 200; ++round) {
+    std::string buf;
+    BitWriter w(&buf);
+    Bits expect;
+    for (int step = 0; step < 12; ++step) {
+      const uint32_t n = uint32_t(rng() % 33);
+      const uint32_t v = n == 32 ? uint32_t(rng()) : uint32_t(rng()) & ((1u << n) - 1);
+      w.u(n, v);
+      expect.u(n, v);
+      if (rng() % 3 == 0) {
+        w.flush();
+        ASSERT_EQ(buf, expect.bytes()) << round << " " << step;
+      }
+    }
+    w.flush();
+    EXPECT_EQ(buf, expect.bytes()) << round;
+    EXPECT_EQ(w.bits(), expect.bits.size());
   }
 }
 
@@ -82,6 +108,7 @@ TEST(ReplicationBits, LeastSignificantBitFirst) {
   w.u(6, 33);  // 100001
   Bits expect;
   expect.u(3, 5).u(6, 33);
+  w.flush();
   EXPECT_EQ(buf, expect.bytes());
   EXPECT_EQ(buf, std::string("\x0d\x01", 2));  // 101 | 100001 -> bits 1,0,1,1,0,0,0,0 | 1
 }
@@ -92,6 +119,7 @@ TEST(ReplicationBits, VarintGroupsAndCap) {
       std::string buf;
       BitWriter w(&buf);
       w.v(k, v);
+      w.flush();
       EXPECT_EQ(w.bits(), varint_bits(v, k)) << k << " " << v;
       BitReader r(buf.data(), buf.size());
       EXPECT_EQ(r.v(k), v);

@@ -33,6 +33,7 @@ std::string full_snapshot(uint32_t tick, uint32_t n) {
   w.v(7, n);  // created
   for (uint32_t i = 0; i < n; ++i) w.v(3, 0), w.u(1, 1), w.u(1, 1);
   w.v(7, 0);  // updated
+  w.flush();
   return out;
 }
 
@@ -44,6 +45,7 @@ std::string empty_delta(uint32_t tick, uint32_t baseline) {
   w.v(7, tick - baseline);
   w.u(1, 0);  // no delta widths
   w.v(7, 0), w.v(7, 0), w.v(7, 0);
+  w.flush();
   return out;
 }
 
