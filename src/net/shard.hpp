@@ -16,10 +16,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 

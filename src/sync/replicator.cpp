@@ -27,19 +27,16 @@ size_t Replicator::Impl::memory() const {
     b += sizeof(c) + 64 + c.groups.capacity() * 4 + c.accumulated.capacity() * 8 + c.frames.capacity() * sizeof(Frame);
     for (size_t i = 0; i < c.frames.size(); ++i) b += c.frames[i].entries.capacity() * sizeof(FrameEntry);
   }
-  b += net_ids.capacity() * sizeof(NetId) + entity_groups.size() * 32 + entity_weights.size() * 32;
+  b += by_index.capacity() * sizeof(ByIndex) + entity_groups.size() * 32 + entity_weights.size() * 32;
   b += grid.capacity() * 16 + grouped.capacity() * 8;
   for (const auto& eb : entity_bits) b += sizeof(eb) + eb.create.capacity() + eb.update.capacity();
   b += prev_index.capacity() * sizeof(size_t);
   for (const auto& sh : shared)
     b += sizeof(sh) + (sh.base_entries.capacity() + sh.frame.capacity()) * sizeof(FrameEntry) + sh.bytes.capacity() +
          sh.groups.capacity() * 4;
-  b += (mask_by_index.capacity() + generation_by_index.capacity() + touched.capacity() + slot_by_index.capacity()) * 4 +
-       capture_order.capacity() * 8 +
-       owners.capacity() * sizeof(ecs::Entity);
+  b += touched.capacity() * 4 + capture_order.capacity() * 8 + owners.capacity() * sizeof(ecs::Entity);
   return b;
 }
-
 
 Replicator::Replicator(ecs::Registry& world, ReplicatorOptions options)
     : impl_(std::make_unique<Impl>(world, options)) {}

@@ -17,21 +17,17 @@ void Replicator::Impl::capture(uint32_t tick) {
   if (!history.empty() && tick <= history.back().tick)
     throw std::invalid_argument("craft::sync: capture() ticks must strictly increase");
   ++capture_serial;
-  for (uint32_t index : touched) mask_by_index[index] = 0;
+  for (uint32_t index : touched) by_index[index].mask = 0;
   touched.clear();
   for (size_t c = 0; c < components.size(); ++c) {
     owners.clear();
     components[c].owners(world, owners);
     for (ecs::Entity e : owners) {
-      if (e.index >= mask_by_index.size()) {
-        mask_by_index.resize(size_t(e.index) + 1, 0);
-        generation_by_index.resize(size_t(e.index) + 1, 0);
-        net_ids.resize(size_t(e.index) + 1);
-        slot_by_index.resize(size_t(e.index) + 1);
-      }
-      if (mask_by_index[e.index] == 0) touched.push_back(e.index);
-      mask_by_index[e.index] |= 1u << c;
-      generation_by_index[e.index] = e.generation;
+      if (e.index >= by_index.size()) by_index.resize(size_t(e.index) + 1);
+      ByIndex& b = by_index[e.index];
+      if (b.mask == 0) touched.push_back(e.index);
+      b.mask |= 1u << c;
+      b.generation = e.generation;
     }
   }
   // Network ids: kept while an entity stays in every capture, new entities numbered in index
@@ -41,11 +37,12 @@ void Replicator::Impl::capture(uint32_t tick) {
   auto& order = capture_order;
   order.clear();
   for (uint32_t index : touched) {
-    NetId& n = net_ids[index];
-    if (n.id == 0 || n.generation != generation_by_index[index] || n.serial + 1 != capture_serial) {
+    const uint32_t generation = by_index[index].generation;
+    NetId& n = by_index[index].net;
+    if (n.id == 0 || n.generation != generation || n.serial + 1 != capture_serial) {
       if (next_id == 0) throw std::length_error("craft::sync: network ids exhausted");
       n.id = next_id++;
-      n.generation = generation_by_index[index];
+      n.generation = generation;
     }
     n.serial = capture_serial;
     order.emplace_back(n.id, index);
@@ -73,8 +70,9 @@ void Replicator::Impl::capture(uint32_t tick) {
   const bool any_groups = !entity_groups.empty(), any_weights = !entity_weights.empty();
   double axes[3];
   for (auto [id, index] : order) {
-    ecs::Entity e{index, generation_by_index[index]};
-    uint32_t mask = mask_by_index[index];
+    ByIndex& b = by_index[index];
+    ecs::Entity e{index, b.generation};
+    uint32_t mask = b.mask;
     s.ids.push_back(id);
     s.masks.push_back(mask);
     for (size_t c = 0; c < components.size(); ++c) {
@@ -94,7 +92,7 @@ void Replicator::Impl::capture(uint32_t tick) {
       }
     }
     s.offsets.push_back(uint32_t(s.values.size()));
-    slot_by_index[index] = uint32_t(s.entities.size());
+    b.slot = uint32_t(s.entities.size());
     s.entities.push_back(e);
     Vec3 p;
     bool has = position_source && position_source(world, e, p) && std::isfinite(p.x) && std::isfinite(p.y) &&
@@ -185,9 +183,9 @@ void Replicator::Impl::interest(const Client& c, std::vector<uint32_t>& out, Vec
       center = c.center;
       has_center = std::isfinite(center.x) && std::isfinite(center.y) && std::isfinite(center.z);
     } else if (const ecs::Entity e = c.center_entity;
-               e.index < slot_by_index.size() && slot_by_index[e.index] < s.entities.size() &&
-               s.entities[slot_by_index[e.index]] == e) {
-      const uint32_t self = slot_by_index[e.index];
+               e.index < by_index.size() && by_index[e.index].slot < s.entities.size() &&
+               s.entities[by_index[e.index].slot] == e) {
+      const uint32_t self = by_index[e.index].slot;
       mark(self);  // the client always sees its own entity
       if (s.has_position[self]) center = s.positions[self], has_center = true;
     }

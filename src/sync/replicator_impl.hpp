@@ -197,13 +197,21 @@ struct NetId {
   uint64_t serial = 0;
 };
 
+// What the replicator keeps per entity index (one vector, so a capture reads one place per
+// entity).
+struct ByIndex {
+  uint32_t mask = 0;        // components it has in the capture being made (0: not in it)
+  uint32_t generation = 0;  // its generation there
+  uint32_t slot = 0;        // its place in the newest capture (valid when entities[slot] is it)
+  NetId net;
+};
+
 struct Candidate {
   size_t index;  // in the newest snapshot
   size_t entry;  // in the baseline frame, or npos for a create
   float priority;
   uint32_t bits;
 };
-
 
 }  // namespace replication_internal
 
@@ -222,7 +230,7 @@ struct Replicator::Impl {
   uint32_t delta_fields = 0;          // delta-coded fields in the schema
   std::function<bool(const ecs::Registry&, ecs::Entity, Vec3&)> position_source;
 
-  std::vector<NetId> net_ids;  // by entity index
+  std::vector<ByIndex> by_index;
   uint32_t next_id = 1;
   uint64_t capture_serial = 0;
   std::unordered_map<uint64_t, uint32_t> entity_groups;
@@ -260,10 +268,7 @@ struct Replicator::Impl {
   } scratch;
   std::vector<ecs::Entity> owners;
   std::vector<std::pair<uint32_t, uint32_t>> capture_order;  // (id, entity index)
-  std::vector<uint32_t> slot_by_index;  // entity index -> its place in the newest capture (check entities[])
-  std::vector<uint32_t> mask_by_index;
-  std::vector<uint32_t> generation_by_index;
-  std::vector<uint32_t> touched;
+  std::vector<uint32_t> touched;  // entity indices with a mask in by_index
 
   Impl(ecs::Registry& w, ReplicatorOptions o) : world(w), requested(o), options(o) { resolve(32, 0); }
 
@@ -280,8 +285,8 @@ struct Replicator::Impl {
 
   // The id of an entity in the newest capture, 0 if it was not in it.
   uint32_t id_of(ecs::Entity e) const {
-    if (e.index >= net_ids.size()) return 0;
-    const NetId& n = net_ids[e.index];
+    if (e.index >= by_index.size()) return 0;
+    const NetId& n = by_index[e.index].net;
     return n.serial == capture_serial && n.generation == e.generation ? n.id : 0;
   }
 
