@@ -28,8 +28,9 @@ void BitWriter::spill() {
 }
 
 void BitWriter::flush() {
-  if (!out_) return;
+  if (!out_ || (flushed_ > 0 && flushed_bits_ == bits_)) return;  // nothing new since the last one
   drop_flushed();
+  flushed_bits_ = bits_;
   uint64_t a = acc_;
   for (uint32_t left = pending_; left > 0; left = left > 8 ? left - 8 : 0, a >>= 8) {
     out_->push_back(char(a));

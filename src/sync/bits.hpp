@@ -25,7 +25,9 @@ constexpr uint32_t varint_bits(uint32_t value, uint32_t k) {
 // counts, which the budget uses to price an entity without writing it.
 // Bits gather in a 64-bit accumulator and go to the string 32 at a time, so most writes touch
 // no memory but the accumulator. The string holds every bit written only after flush() (or
-// the writer's end): the last byte padded with zeros. Writing may go on after a flush.
+// the writer's end): the last byte padded with zeros. Writing may go on after a flush, as long
+// as the string was left alone since (the padding is taken back); with nothing written since
+// the last flush, the writer's end leaves the string as it is.
 class BitWriter {
  public:
   explicit BitWriter(std::string* out) : out_(out) {}
@@ -54,6 +56,7 @@ class BitWriter {
   uint64_t acc_ = 0;      // bits not yet in the target, least significant first
   uint32_t pending_ = 0;  // how many
   uint32_t flushed_ = 0;  // padded bytes the last flush put past the whole ones
+  uint64_t flushed_bits_ = 0;  // bits_ at the last flush
   uint64_t bits_ = 0;
 };
 
