@@ -2,6 +2,7 @@
 
 #include "api/api_metrics.hpp"
 #include "cluster/node_registry.hpp"
+#include "core/memory_trim.hpp"
 #include "core/metrics_text.hpp"
 #include "core/session.hpp"
 #include "net/http_request.hpp"
@@ -135,6 +136,8 @@ void ServerCore::start() {
   if (tcp_acceptor_) accept_next(*tcp_acceptor_, Connection::Transport::tcp);
   matchmaker_timer_.emplace(shards_[0]->context());
   arm_matchmaker();
+  memory_trim_timer_.emplace(shards_[0]->context());
+  arm_memory_trim();
   start_cluster();  // after listen(): the advertised URL names the bound port
   for (auto& s : shards_) s->start();
 }
@@ -236,6 +239,24 @@ std::string ServerCore::handle_http_get(std::string_view target) {
   return http::serve_static(config_.static_dir, target, limit > 1024 ? limit - 1024 : 0);
 }
 
+void ServerCore::arm_memory_trim() {
+  if (config_.memory_trim_interval_ms == 0) return;
+  memory_trim_timer_->expires_after(std::chrono::milliseconds(config_.memory_trim_interval_ms));
+  memory_trim_timer_->async_wait([this](const std::error_code& ec) {
+    if (ec || stopping()) return;
+    // On shard 0, like the matchmaker: a trim holds each malloc arena's lock while it walks
+    // it, briefly, and only after memory_trim_free_bytes were freed.
+    auto r = trim_memory(config_.memory_trim_free_bytes);
+    memory_free_bytes_.store(r.free_bytes, std::memory_order_relaxed);
+    memory_trim_micros_.fetch_add(r.micros, std::memory_order_relaxed);
+    if (r.trimmed) {
+      memory_trims_.fetch_add(1, std::memory_order_relaxed);
+      memory_returned_bytes_.fetch_add(r.returned_bytes, std::memory_order_relaxed);
+    }
+    arm_memory_trim();
+  });
+}
+
 std::string ServerCore::metrics_text() const {
   std::vector<const ShardMetrics*> all;
   for (auto& s : shards_) all.push_back(&const_cast<Shard&>(*s).metrics());
@@ -248,6 +269,21 @@ std::string ServerCore::metrics_text() const {
   w.value("craft_draining", draining() ? 1 : 0);
   w.line("craft_matchmaker_tickets", "Matchmaker tickets waiting in the pool (matchmaker.max_pool_size at most)", "gauge");
   w.value("craft_matchmaker_tickets", tickets_->count());
+  auto put = [&w](const char* name, const char* help, const char* type, uint64_t v) {
+    w.line(name, help, type);
+    w.value(name, v);
+  };
+  put("craft_process_resident_bytes", "Resident memory of the process (/proc/self/statm)", "gauge", resident_bytes());
+  put("craft_memory_free_heap_bytes", "Heap bytes malloc held free at the last server.memory_trim_interval_ms check",
+      "gauge", memory_free_bytes_.load(std::memory_order_relaxed));
+  put("craft_memory_trims_total", "Times the check found server.memory_trim_free_bytes free and trimmed the heap",
+      "counter", memory_trims_.load(std::memory_order_relaxed));
+  put("craft_memory_trim_returned_bytes_total", "Resident bytes those trims gave back to the system", "counter",
+      memory_returned_bytes_.load(std::memory_order_relaxed));
+  w.line("craft_memory_trim_seconds_total",
+         "Time shard 0 spent in those checks and trims (server.memory_trim_interval_ms)", "counter");
+  w.out += "craft_memory_trim_seconds_total " +
+           std::to_string(double(memory_trim_micros_.load(std::memory_order_relaxed)) / 1e6) + "\n";
   return text + w.out + cluster_metrics();
 }
 
@@ -293,6 +329,7 @@ void ServerCore::stop() {
     if (tcp_acceptor_) tcp_acceptor_->close(ec);
     accept_retry_->cancel();
     matchmaker_timer_->cancel();
+    memory_trim_timer_->cancel();
   });
   for (auto& s : shards_) {
     // After a drain the clients left are told to come back (to another node), not that the

@@ -134,6 +134,7 @@ class ServerCore final : public ShardHandler {
   // of the ticket pool; each match gets a private room of matchmaker.room_type with one seat
   // reservation per player, and match_found to every matched session.
   void arm_matchmaker();
+  void arm_memory_trim();
   void run_matchmaker();
   // Server::set_match_filter: game code behind a guard (a throw refuses that group, is
   // logged and counts in craft_room_errors_total on shard 0, whose thread runs it).
@@ -238,6 +239,11 @@ class ServerCore final : public ShardHandler {
   std::optional<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::optional<asio::steady_timer> accept_retry_;
   std::optional<asio::steady_timer> matchmaker_timer_;  // on shard 0
+  std::optional<asio::steady_timer> memory_trim_timer_;  // on shard 0 (server.memory_trim_interval_ms)
+  std::atomic<uint64_t> memory_trims_{0};
+  std::atomic<uint64_t> memory_returned_bytes_{0};
+  std::atomic<uint64_t> memory_free_bytes_{0};  // malloc's free bytes at the last check
+  std::atomic<uint64_t> memory_trim_micros_{0};
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;
   uint32_t next_accept_shard_ = 0;  // only the accepting shard touches it

@@ -227,14 +227,15 @@ TEST(Config, HelpListsEveryOptionWithDefaultDescriptionAndEnv) {
     EXPECT_NE(r.output.find("env " + env + ")"), std::string::npos) << env;
     ++options;
   }
-  EXPECT_EQ(options, 96);  // 46 + server.trusted_proxies, limits.max_forwarded_hops, tls.cert_file, tls.key_file,
+  EXPECT_EQ(options, 98);  // 46 + server.trusted_proxies, limits.max_forwarded_hops, tls.cert_file, tls.key_file,
                           // limits.max_refusals_per_ip, server.metrics_allow, ..., rooms.max_filter_conditions, matchmaker.late_joins,
                           // replication.baseline_window, client_bytes_per_second, max_queued_bytes,
                           // cluster.redis_url, node_id, advertise, heartbeat_ms, node_ttl_ms, max_pending_commands,
                           // max_message_bytes, max_pending_requests, server.drain_on_sigterm, drain_timeout_ms,
                           // cluster.directory_flush_ms, max_room_entry_bytes,
                           // seat_request_timeout_ms, max_pending_seat_requests, matcher_lease_ms, max_ticket_record_bytes,
-                          // server.coalesce_us, limits.max_hello_bytes
+                          // server.coalesce_us, limits.max_hello_bytes, server.memory_trim_interval_ms,
+                          // server.memory_trim_free_bytes
   for (auto alias : {"--listen", "--http-port", "--tcp-port", "--shards", "--static-dir", "--log-level", "--config",
                      "--print-config"}) {
     EXPECT_NE(r.output.find(alias), std::string::npos) << alias;

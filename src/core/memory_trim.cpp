@@ -1,0 +1,46 @@
+#include "core/memory_trim.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace craft::detail {
+
+uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  const long page = sysconf(_SC_PAGESIZE);
+  return n == 2 && page > 0 ? resident * static_cast<uint64_t>(page) : 0;
+}
+
+MemoryTrimResult trim_memory(uint64_t min_free_bytes) {
+  MemoryTrimResult r;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  const auto start = std::chrono::steady_clock::now();
+  auto done = [&] {
+    r.micros = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
+    return r;
+  };
+  r.free_bytes = mallinfo2().fordblks;
+  if (r.free_bytes < min_free_bytes) return done();
+  const uint64_t before = resident_bytes();
+  malloc_trim(0);
+  const uint64_t after = resident_bytes();
+  r.trimmed = true;
+  r.returned_bytes = before > after ? before - after : 0;
+  return done();
+#else
+  (void)min_free_bytes;
+#endif
+  return r;
+}
+
+}  // namespace craft::detail
