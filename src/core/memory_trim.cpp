@@ -8,7 +8,26 @@
 #include <malloc.h>
 #endif
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#define CRAFT_GLIBC_TRIM 1
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#undef CRAFT_GLIBC_TRIM
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#undef CRAFT_GLIBC_TRIM
+#endif
+#endif
+
 namespace craft::detail {
+
+bool memory_trim_supported() {
+#if defined(CRAFT_GLIBC_TRIM)
+  return true;
+#else
+  return false;
+#endif
+}
 
 uint64_t resident_bytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
@@ -22,7 +41,7 @@ uint64_t resident_bytes() {
 
 MemoryTrimResult trim_memory(uint64_t min_free_bytes) {
   MemoryTrimResult r;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#if defined(CRAFT_GLIBC_TRIM)
   const auto start = std::chrono::steady_clock::now();
   auto done = [&] {
     r.micros = static_cast<uint64_t>(

@@ -17,9 +17,13 @@ struct MemoryTrimResult {
 
 // Trims (malloc_trim(0)) when malloc holds at least `min_free_bytes` free; else only looks.
 // Cost: mallinfo2 walks the free lists of every arena under its lock, and a trim walks them
-// again releasing whole free pages; a few milliseconds for a heap of 100 MB. Outside glibc it
-// does nothing.
+// again releasing whole free pages; a few milliseconds for a heap of 100 MB. Does nothing
+// where memory_trim_supported() is false.
 MemoryTrimResult trim_memory(uint64_t min_free_bytes);
+
+// glibc's malloc (2.33 or later, for mallinfo2) is the allocator in use: not another libc, and
+// not a sanitizer's allocator, which glibc's counters would not see.
+bool memory_trim_supported();
 
 // The process' resident memory in bytes (/proc/self/statm), 0 if unknown.
 uint64_t resident_bytes();

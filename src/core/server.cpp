@@ -240,7 +240,7 @@ std::string ServerCore::handle_http_get(std::string_view target) {
 }
 
 void ServerCore::arm_memory_trim() {
-  if (config_.memory_trim_interval_ms == 0) return;
+  if (config_.memory_trim_interval_ms == 0 || !memory_trim_supported()) return;
   memory_trim_timer_->expires_after(std::chrono::milliseconds(config_.memory_trim_interval_ms));
   memory_trim_timer_->async_wait([this](const std::error_code& ec) {
     if (ec || stopping()) return;
@@ -274,6 +274,9 @@ std::string ServerCore::metrics_text() const {
     w.value(name, v);
   };
   put("craft_process_resident_bytes", "Resident memory of the process (/proc/self/statm)", "gauge", resident_bytes());
+  put("craft_memory_trim_supported",
+      "1 if server.memory_trim_interval_ms can trim here (glibc's malloc in use), else 0: the check does nothing",
+      "gauge", memory_trim_supported() ? 1 : 0);
   put("craft_memory_free_heap_bytes", "Heap bytes malloc held free at the last server.memory_trim_interval_ms check",
       "gauge", memory_free_bytes_.load(std::memory_order_relaxed));
   put("craft_memory_trims_total", "Times the check found server.memory_trim_free_bytes free and trimmed the heap",
