@@ -230,10 +230,10 @@ struct ServerConfig {
   // inputs of members on another shard than their room still reach the next tick. A room
   // ticking faster than the window shortens its shard's windows to its own period.
   uint32_t coalesce_us = 0;
-  // Every this long (0 = never), give the heap memory malloc holds free back to the system
-  // when it is at least memory_trim_free_bytes (glibc's malloc_trim; docs/performance.md §10).
-  // Three rounds of a 400-client room left craftd at 61 MB resident without, 21 MB with. A
-  // trim there took 6-12 ms of shard 0.
+  // Every this long (0 = never; else at least 100), give back to the system the memory malloc
+  // keeps after a big room or many connections are gone: when the resident memory malloc does
+  // not use grew by memory_trim_free_bytes since the last trim, shard 0 calls glibc's
+  // malloc_trim (milliseconds). docs/performance.md §10 has the numbers and the costs.
   uint32_t memory_trim_interval_ms = 10'000;
   uint32_t memory_trim_free_bytes = 16 * 1024 * 1024;
   // Reverse proxies that name the client (per-IP limits, auth rate limits): X-Forwarded-For

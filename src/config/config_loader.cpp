@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -44,6 +45,12 @@ std::string check_log_level(const std::string& v) {
 }
 
 std::string check_not_empty(const std::string& v) { return v.empty() ? "must not be empty" : ""; }
+
+// server.memory_trim_interval_ms: 0 (off) or at least 100. A check can cost milliseconds of
+// shard 0 on a fragmented heap (docs/performance.md §10), so a tighter loop is refused.
+std::string check_trim_interval(const std::string& v) {
+  return v == "0" || std::strtod(v.c_str(), nullptr) >= 100 ? "" : "must be 0 (off) or at least 100, got " + v;
+}
 
 std::string check_backend(const std::string& v) {
   return v == "sqlite" || v == "postgres" || v == "none" ? "" : "expected sqlite, postgres or none, got '" + v + "'";
@@ -111,10 +118,11 @@ std::vector<Field> fields_of(ServerConfig& c) {
        "a busy shard takes events in batches this far apart instead of waking for each; 0 = wake per event", 0,
        100'000},
       {"server", "memory_trim_interval_ms", &c.memory_trim_interval_ms,
-       "how often to check whether malloc holds memory_trim_free_bytes free, and give it back; 0 = never", 0,
-       3'600'000},
+       "how often to check for memory freed since the last trim and give it back; 0 = never, else at least 100", 0,
+       3'600'000, check_trim_interval},
       {"server", "memory_trim_free_bytes", &c.memory_trim_free_bytes,
-       "free heap bytes that make the periodic check trim (malloc_trim)", 0, 4'000'000'000u},
+       "resident bytes malloc no longer uses, grown since the last trim, that make the check trim (malloc_trim)", 0,
+       4'000'000'000u},
       {"server", "trusted_proxies", &c.trusted_proxies,
        "proxies whose X-Forwarded-For / PROXY header (TCP port, without tls) names the client: addresses, CIDR ranges; empty = nobody"},
       {"server", "metrics_allow", &c.metrics_allow,
@@ -295,6 +303,9 @@ void set_number(const Field& f, double v, const std::string& shown, const std::s
   if (is_whole(f) && v != std::floor(v)) fail(origin, "expected a whole number, got '" + shown + "'");
   if (v < f.min || v > f.max)
     fail(origin, "must be between " + number_text(f.min) + " and " + number_text(f.max) + ", got " + shown);
+  if (f.check) {
+    if (auto why = f.check(number_text(v)); !why.empty()) fail(origin, why);
+  }
   std::visit(
       [&](auto* p) {
         using T = std::remove_pointer_t<decltype(p)>;

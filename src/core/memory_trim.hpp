@@ -10,19 +10,33 @@ namespace craft::detail {
 
 struct MemoryTrimResult {
   bool trimmed = false;
-  uint64_t free_bytes = 0;      // free in malloc's arenas before (mallinfo2().fordblks)
-  uint64_t returned_bytes = 0;  // resident memory the trim gave back (RSS before - after)
+  uint64_t slack_bytes = 0;     // resident bytes malloc does not use, when it looked (else 0)
+  uint64_t returned_bytes = 0;  // resident memory the trim gave back (RSS before - after; other
+                                // threads allocate meanwhile, so approximate)
   uint64_t micros = 0;          // the check and the trim, wall clock
 };
 
-// Trims (malloc_trim(0)) when malloc holds at least `min_free_bytes` free; else only looks.
-// Cost: mallinfo2 walks the free lists of every arena under its lock, and a trim walks them
-// again releasing whole free pages; a few milliseconds for a heap of 100 MB. Does nothing
-// where memory_trim_supported() is false.
-MemoryTrimResult trim_memory(uint64_t min_free_bytes);
+// One per process, on one thread (shard 0). A trim gives pages back but leaves their chunks in
+// malloc's free lists, so malloc's own "free" count cannot say whether a trim would return
+// anything. What can: the resident memory malloc does not use ("slack" = RSS - in use), grown
+// since the last trim. The first check only records where things stand.
+class MemoryTrimmer {
+ public:
+  // mallinfo2 (it walks every arena's free lists under their locks: well under a millisecond
+  // on a small heap, milliseconds on a fragmented one) and a read of /proc/self/statm; when
+  // the slack grew by min_free_bytes since the last trim, malloc_trim(0); the first check
+  // always trims, to find what stays unused after a trim.
+  // Resident size alone cannot gate it: after a room is gone it stays where the room took it.
+  // Does nothing where memory_trim_supported() is false.
+  MemoryTrimResult check(uint64_t min_free_bytes);
 
-// glibc's malloc (2.33 or later, for mallinfo2) is the allocator in use: not another libc, and
-// not a sanitizer's allocator, which glibc's counters would not see.
+ private:
+  bool primed_ = false;
+  uint64_t slack_after_trim_ = 0;  // lowered whenever the slack shrinks (freed memory reused)
+};
+
+// glibc's malloc is the allocator in use: not another libc, and not a sanitizer's allocator,
+// which glibc's counters would not see.
 bool memory_trim_supported();
 
 // The process' resident memory in bytes (/proc/self/statm), 0 if unknown.

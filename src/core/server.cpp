@@ -244,10 +244,12 @@ void ServerCore::arm_memory_trim() {
   memory_trim_timer_->expires_after(std::chrono::milliseconds(config_.memory_trim_interval_ms));
   memory_trim_timer_->async_wait([this](const std::error_code& ec) {
     if (ec || stopping()) return;
-    // On shard 0, like the matchmaker: a trim holds each malloc arena's lock while it walks
-    // it, briefly, and only after memory_trim_free_bytes were freed.
-    auto r = trim_memory(config_.memory_trim_free_bytes);
-    memory_free_bytes_.store(r.free_bytes, std::memory_order_relaxed);
+    // On shard 0, like the matchmaker: a look or a trim holds each malloc arena's lock while
+    // it walks it; other shards allocating meanwhile wait for it.
+    auto r = memory_trimmer_.check(config_.memory_trim_free_bytes);
+    memory_slack_bytes_.store(r.slack_bytes, std::memory_order_relaxed);
+    spdlog::debug("memory check: {} bytes resident and unused by malloc{}", r.slack_bytes,
+                  r.trimmed ? fmt::format(", trimmed: {} bytes returned", r.returned_bytes) : std::string());
     memory_trim_micros_.fetch_add(r.micros, std::memory_order_relaxed);
     if (r.trimmed) {
       memory_trims_.fetch_add(1, std::memory_order_relaxed);
@@ -277,14 +279,16 @@ std::string ServerCore::metrics_text() const {
   put("craft_memory_trim_supported",
       "1 if server.memory_trim_interval_ms can trim here (glibc's malloc in use), else 0: the check does nothing",
       "gauge", memory_trim_supported() ? 1 : 0);
-  put("craft_memory_free_heap_bytes", "Heap bytes malloc held free at the last server.memory_trim_interval_ms check",
-      "gauge", memory_free_bytes_.load(std::memory_order_relaxed));
-  put("craft_memory_trims_total", "Times the check found server.memory_trim_free_bytes free and trimmed the heap",
+  put("craft_memory_slack_bytes",
+      "Resident bytes malloc did not use (resident minus in use) when the memory check last looked", "gauge",
+      memory_slack_bytes_.load(std::memory_order_relaxed));
+  put("craft_memory_trims_total",
+      "Times the memory check found server.memory_trim_free_bytes more unused than after the last trim, and trimmed",
       "counter", memory_trims_.load(std::memory_order_relaxed));
   put("craft_memory_trim_returned_bytes_total", "Resident bytes those trims gave back to the system", "counter",
       memory_returned_bytes_.load(std::memory_order_relaxed));
   w.line("craft_memory_trim_seconds_total",
-         "Time shard 0 spent in those checks and trims (server.memory_trim_interval_ms)", "counter");
+         "Wall-clock time shard 0 spent in the memory checks and trims, those that did not trim included", "counter");
   w.out += "craft_memory_trim_seconds_total " +
            std::to_string(double(memory_trim_micros_.load(std::memory_order_relaxed)) / 1e6) + "\n";
   return text + w.out + cluster_metrics();

@@ -4,6 +4,7 @@
 // ApiService that sessions and rooms call (docs/architecture.md, "Layers").
 #pragma once
 #include "api/api_service.hpp"
+#include "core/memory_trim.hpp"
 #include "core/resume.hpp"
 #include "core/world.hpp"
 #include "net/connection.hpp"
@@ -242,7 +243,8 @@ class ServerCore final : public ShardHandler {
   std::optional<asio::steady_timer> memory_trim_timer_;  // on shard 0 (server.memory_trim_interval_ms)
   std::atomic<uint64_t> memory_trims_{0};
   std::atomic<uint64_t> memory_returned_bytes_{0};
-  std::atomic<uint64_t> memory_free_bytes_{0};  // malloc's free bytes at the last check
+  detail::MemoryTrimmer memory_trimmer_;           // on shard 0
+  std::atomic<uint64_t> memory_slack_bytes_{0};  // at the last check that looked (MemoryTrimResult)
   std::atomic<uint64_t> memory_trim_micros_{0};
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;

@@ -282,6 +282,21 @@ TEST(Config, ExampleFileHoldsTheDefaults) {
   EXPECT_EQ(to_toml(r.config), to_toml(craftd_defaults));
 }
 
+TEST(Config, MemoryTrimDefaultsAndItsIntervalFloor) {
+  craft::ServerConfig defaults;
+  EXPECT_EQ(defaults.memory_trim_interval_ms, 10'000u);
+  EXPECT_EQ(defaults.memory_trim_free_bytes, 16u * 1024 * 1024);
+  auto off = load({"--server.memory-trim-interval-ms", "0"});
+  ASSERT_FALSE(off.exit_now) << off.output;
+  EXPECT_EQ(off.config.memory_trim_interval_ms, 0u);
+  auto floor = load({"--server.memory-trim-interval-ms", "100"});
+  ASSERT_FALSE(floor.exit_now) << floor.output;
+  EXPECT_EQ(floor.config.memory_trim_interval_ms, 100u);
+  // A check can cost milliseconds of shard 0: a tighter loop is refused, from any source.
+  expect_error(load({"--server.memory-trim-interval-ms", "1"}), "must be 0 (off) or at least 100");
+  expect_error(load({}, {{"CRAFT_SERVER_MEMORY_TRIM_INTERVAL_MS", "99"}}), "must be 0 (off) or at least 100");
+}
+
 TEST(Config, StoreAndAuthSectionsAreCheckedLikeTheRest) {
   auto r = load({"--store.backend", "postgres", "--store.postgres-url", "postgresql://u@127.0.0.1:5/db",
                  "--auth.require", "true", "--auth.token-key", std::string(64, 'a')},
