@@ -10,7 +10,7 @@ namespace craft::detail {
 
 struct MemoryTrimResult {
   bool trimmed = false;
-  uint64_t slack_bytes = 0;     // resident bytes malloc does not use, when it looked (else 0)
+  uint64_t slack_bytes = 0;     // resident bytes malloc does not use (0 where unsupported)
   uint64_t returned_bytes = 0;  // resident memory the trim gave back (RSS before - after; other
                                 // threads allocate meanwhile, so approximate)
   uint64_t micros = 0;          // the check and the trim, wall clock

@@ -244,7 +244,7 @@ class ServerCore final : public ShardHandler {
   std::atomic<uint64_t> memory_trims_{0};
   std::atomic<uint64_t> memory_returned_bytes_{0};
   detail::MemoryTrimmer memory_trimmer_;           // on shard 0
-  std::atomic<uint64_t> memory_slack_bytes_{0};  // at the last check that looked (MemoryTrimResult)
+  std::atomic<uint64_t> memory_slack_bytes_{0};  // at the last check (MemoryTrimResult::slack_bytes)
   std::atomic<uint64_t> memory_trim_micros_{0};
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;

@@ -105,3 +105,19 @@ TEST(MemoryTrim, AnIdleServerDoesNotTrimAtEveryCheck) {
       << server.metric("craft_process_resident_bytes");
 }
 
+// Hostile churn: rooms filled and emptied back to back, each freeing memory, never cost more
+// than one check (and so one trim) per interval, and the server keeps answering. A trim per
+// freeing event would be dozens here.
+TEST(MemoryTrim, ChurnCostsAtMostOneTrimPerInterval) {
+  CraftdProcess server({"--server.memory-trim-interval-ms", "100", "--server.memory-trim-free-bytes", "0",
+                        "--rooms.max-clients", "100"});
+  SKIP_UNLESS_SUPPORTED(server);
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 3; ++round) fill_and_empty_a_room(server);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const long trims = server.metric("craft_memory_trims_total");
+  EXPECT_LE(trims, elapsed.count() / 100 + 2) << "in " << elapsed.count() << " ms";
+  auto after = hello(server, "after");
+  EXPECT_FALSE(after->create("movement2d", "{}").room_id().empty());
+}
+
